@@ -1,0 +1,17 @@
+//! The forewarn.v1 wire protocol shared by agent and collector.
+//!
+//! # Layout
+//! - [`pb`]: generated prost messages and tonic clients/servers.
+//! - [`limits`]: size limits both sides honour, so an agent never builds a
+//!   report the collector must refuse.
+//! - `enum_names`: serde glue that prints enum fields by name.
+
+pub mod limits;
+
+mod enum_names;
+
+/// Generated protobuf messages and gRPC services for `forewarn.v1`.
+pub mod pb {
+    #![allow(missing_docs, unused_qualifications, missing_debug_implementations)]
+    tonic::include_proto!("forewarn.v1");
+}
