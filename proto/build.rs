@@ -10,7 +10,10 @@ use std::io;
 /// writes the enum's name instead of its number.
 const ENUM_FIELDS: &[(&str, &str)] = &[
     ("forewarn.v1.CheckError.kind", "check_error_kind"),
-    ("forewarn.v1.CertificateLocation.source", "certificate_source"),
+    (
+        "forewarn.v1.CertificateLocation.source",
+        "certificate_source",
+    ),
     ("forewarn.v1.PatchCheck.scan_state", "scan_state"),
     ("forewarn.v1.BackupJobStatus.result", "backup_result"),
 ];

@@ -1,1 +1,32 @@
+//! Forewarn agent: read-only probes on a managed device, reported to a
+//! collector over gRPC with mutual TLS.
+//!
+//! # Layout
+//! - [`config`]: the local TOML config (what this device allows probes to do).
+//! - [`checks`]: the `Check` enum and one folder per check.
+//! - [`facts`]: host identity (name, OS, hardware).
+//! - [`report`]: one snapshot of the device.
+//! - [`enroll`]: key pair, CSR, CA pinning, identity saved.
+//! - [`runner`]: the `run` loop (collect, spool, deliver, renew).
+//! - [`spool`]: bounded durable queue of unacknowledged reports.
+//! - [`state`]: files in the state directory.
+//! - [`transport`]: the mTLS gRPC channel.
+//! - [`backoff`]: retry delays with jitter.
+//! - [`output`]: the table `check --once` prints.
+//!
+//! The agent never executes anything the collector sends: central policy can
+//! only disable checks and set intervals.
 
+pub mod backoff;
+pub mod checks;
+pub mod config;
+pub mod enroll;
+pub mod facts;
+pub mod output;
+pub mod report;
+pub mod runner;
+pub mod spool;
+pub mod state;
+pub mod transport;
+
+pub use runner::run;

@@ -1,1 +1,23 @@
+//! Forewarn collector: authenticates devices by their client certificates,
+//! validates and stores their reports, and serves the fleet's state.
+//!
+//! # Layout
+//! - [`config`]: the collector's TOML config and per-group policy.
+//! - [`pki`]: the collector CA; signs device certificates from CSRs.
+//! - [`tokens`]: enrollment token secrets and their hashes.
+//! - [`store`]: the `Store` trait and its SQLite implementation.
+//! - [`ingest`]: the gRPC services agents call, with validation.
+//! - [`server`]: listeners, TLS and graceful shutdown.
+//! - [`web`]: the plain fleet page.
+//! - [`admin`]: token and device commands.
+//! - [`demo`]: collector + local agent in one command.
 
+pub mod admin;
+pub mod config;
+pub mod demo;
+pub mod ingest;
+pub mod pki;
+pub mod server;
+pub mod store;
+pub mod tokens;
+pub mod web;

@@ -9,7 +9,10 @@ use crate::pb;
 
 macro_rules! enum_name_serializer {
     ($fn_name:ident, $enum:ty) => {
-        pub(crate) fn $fn_name<S: Serializer>(value: &i32, serializer: S) -> Result<S::Ok, S::Error> {
+        pub(crate) fn $fn_name<S: Serializer>(
+            value: &i32,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
             match <$enum>::try_from(*value) {
                 Ok(known) => serializer.serialize_str(known.as_str_name()),
                 Err(_) => serializer.serialize_i32(*value),

@@ -1,0 +1,118 @@
+//! Disk check: space and inodes of every real filesystem.
+//!
+//! What each OS provides:
+//! - all: the mounted filesystems, their type, size, available space and the
+//!   removable/read-only flags, through `sysinfo`;
+//! - unix (`unix.rs`): free space including the superuser reserve and inode
+//!   counts, through `statvfs`;
+//! - Windows and macOS specifics (network drive flags, APFS containers) come
+//!   with the disk issue; until then they report what `sysinfo` gives.
+//!
+//! Which filesystems count as real is decided by the pure `filter` module.
+
+mod filter;
+#[cfg(unix)]
+mod unix;
+
+use serde::Deserialize;
+
+use forewarn_proto::limits::MAX_FILESYSTEMS;
+use forewarn_proto::pb;
+
+use super::CheckError;
+pub use filter::{Mount, is_network_filesystem};
+
+pub const CHECK_NAME: &str = "disks";
+
+/// Local settings of the disk check.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskConfig {
+    /// Filesystem types to report although they are skipped by default (e.g. "tmpfs").
+    #[serde(default)]
+    pub include_types: Vec<String>,
+    /// Mount points never to report (e.g. "/mnt/scratch").
+    #[serde(default)]
+    pub exclude_mount_points: Vec<String>,
+}
+
+impl DiskConfig {
+    /// Problems with these settings, each prefixed with `key`.
+    pub fn problems(&self, key: &str) -> Vec<String> {
+        self.include_types
+            .iter()
+            .filter(|t| t.trim().is_empty())
+            .map(|_| format!("{key}.include_types: empty filesystem type"))
+            .collect()
+    }
+}
+
+#[derive(Debug)]
+pub struct DiskCheck {
+    config: DiskConfig,
+}
+
+impl DiskCheck {
+    pub fn new(config: DiskConfig) -> Self {
+        Self { config }
+    }
+
+    /// Lists and measures filesystems; blocking calls run off the async thread.
+    pub async fn collect(&self) -> Result<(pb::DiskCheck, Vec<pb::CheckError>), CheckError> {
+        let config = self.config.clone();
+        tokio::task::spawn_blocking(move || collect_blocking(&config))
+            .await
+            .map_err(|err| CheckError::Failed(format!("disk check task failed: {err}")))?
+    }
+}
+
+fn collect_blocking(
+    config: &DiskConfig,
+) -> Result<(pb::DiskCheck, Vec<pb::CheckError>), CheckError> {
+    let disks = sysinfo::Disks::new_with_refreshed_list()
+        .map_err(|err| CheckError::Failed(format!("cannot list filesystems: {err}")))?;
+    let mounts: Vec<Mount> = disks
+        .iter()
+        .map(|disk| Mount {
+            mount_point: disk.mount_point().to_string_lossy().into_owned(),
+            device: disk.name().to_string_lossy().into_owned(),
+            filesystem: disk.file_system().to_string_lossy().into_owned(),
+            total_bytes: disk.total_space(),
+            available_bytes: disk.available_space(),
+            removable: disk.is_removable(),
+            read_only: disk.is_read_only(),
+        })
+        .collect();
+    let mut errors = Vec::new();
+    let mut filesystems: Vec<pb::DiskStatus> = filter::real_filesystems(mounts, config)
+        .into_iter()
+        .map(|mount| measure(mount, &mut errors))
+        .collect();
+    filesystems.truncate(MAX_FILESYSTEMS);
+    Ok((pb::DiskCheck { filesystems }, errors))
+}
+
+/// Builds the status of one filesystem, refining sysinfo's figures where the OS allows.
+fn measure(mount: Mount, errors: &mut Vec<pb::CheckError>) -> pb::DiskStatus {
+    let mut status = pb::DiskStatus {
+        network: is_network_filesystem(&mount.filesystem),
+        mount_point: mount.mount_point,
+        device: mount.device,
+        filesystem: mount.filesystem,
+        total_bytes: mount.total_bytes,
+        free_bytes: mount.available_bytes,
+        available_bytes: mount.available_bytes,
+        inodes_total: None,
+        inodes_free: None,
+        removable: mount.removable,
+        read_only: mount.read_only,
+    };
+    #[cfg(unix)]
+    match unix::statvfs_figures(&status.mount_point) {
+        Ok(figures) => figures.apply(&mut status),
+        Err(err) => errors.push(err.to_proto(CHECK_NAME, &status.mount_point)),
+    }
+    #[cfg(not(unix))]
+    let _ = errors;
+    status
+}

@@ -1,0 +1,119 @@
+//! The checks an agent runs, and the one place they are built from config.
+//!
+//! Dispatch is an explicit enum: a new check is a new folder under
+//! `checks/`, a variant here, and a line in [`CheckSet::from_config`].
+//! A check that cannot run says why (a [`CheckError`]); it is never silent.
+
+pub mod disk;
+
+use std::time::Instant;
+
+use forewarn_proto::pb;
+
+use crate::config::ChecksConfig;
+
+/// Why a whole check could not produce a status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    #[error("{0}")]
+    Failed(String),
+    #[error("timed out after {0} s")]
+    Timeout(u64),
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    #[error("required tool is missing: {0}")]
+    ToolMissing(String),
+    #[error("unexpected data: {0}")]
+    InvalidData(String),
+    #[error("not supported on this OS")]
+    NotSupported,
+}
+
+impl CheckError {
+    fn kind(&self) -> pb::CheckErrorKind {
+        match self {
+            Self::Failed(_) => pb::CheckErrorKind::Failed,
+            Self::Timeout(_) => pb::CheckErrorKind::Timeout,
+            Self::PermissionDenied(_) => pb::CheckErrorKind::PermissionDenied,
+            Self::ToolMissing(_) => pb::CheckErrorKind::ToolMissing,
+            Self::InvalidData(_) => pb::CheckErrorKind::InvalidData,
+            Self::NotSupported => pb::CheckErrorKind::NotSupported,
+        }
+    }
+
+    /// The wire form, for `check` and optionally one `item`.
+    pub fn to_proto(&self, check: &str, item: &str) -> pb::CheckError {
+        pb::CheckError {
+            check: check.to_owned(),
+            item: item.to_owned(),
+            kind: self.kind() as i32,
+            message: self.to_string(),
+        }
+    }
+}
+
+/// One configured check.
+#[derive(Debug)]
+pub enum Check {
+    Disks(disk::DiskCheck),
+}
+
+impl Check {
+    /// The name used in reports, policies and errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Disks(_) => disk::CHECK_NAME,
+        }
+    }
+
+    /// Runs the check and writes its section of `report`, plus any per-item errors.
+    async fn collect_into(&self, report: &mut pb::StatusReport) -> Result<(), CheckError> {
+        match self {
+            Self::Disks(check) => {
+                let (status, item_errors) = check.collect().await?;
+                report.disks = Some(status);
+                report.errors.extend(item_errors);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The checks this device runs.
+#[derive(Debug)]
+pub struct CheckSet {
+    checks: Vec<Check>,
+}
+
+impl CheckSet {
+    pub fn from_config(config: &ChecksConfig) -> Self {
+        Self {
+            checks: vec![Check::Disks(disk::DiskCheck::new(config.disks.clone()))],
+        }
+    }
+
+    /// Runs every check the policy leaves enabled and fills `report`.
+    pub async fn collect(&self, policy: &pb::Policy, report: &mut pb::StatusReport) {
+        for check in &self.checks {
+            if policy
+                .disabled_checks
+                .iter()
+                .any(|name| name == check.name())
+            {
+                continue;
+            }
+            let started = Instant::now();
+            let outcome = check.collect_into(report).await;
+            let duration_ms = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
+            if let Err(err) = &outcome {
+                tracing::warn!(check = check.name(), error = %err, "check failed");
+                report.errors.push(err.to_proto(check.name(), ""));
+            }
+            report.check_runs.push(pb::CheckRun {
+                check: check.name().to_owned(),
+                duration_ms,
+                ok: outcome.is_ok(),
+            });
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! Enrollment: key pair on the device, CSR to the collector, identity saved.
+//!
+//! The admin gives the agent either the collector CA certificate or its
+//! SHA-256 fingerprint. With a fingerprint, the agent first reads the chain
+//! the collector presents (sending nothing), keeps the certificate whose
+//! fingerprint matches, and only then opens a normally verified TLS
+//! connection trusting exactly that CA. A collector whose CA does not match is
+//! refused before the token leaves the device.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use sha2::{Digest, Sha256};
+use tokio::net::TcpStream;
+
+use forewarn_proto::pb;
+
+use crate::facts::host_facts;
+use crate::state::{DeviceIdentity, Enrollment, StateDir, StateError};
+use crate::transport::{self, CollectorAddress, TransportError};
+
+const PIN_FETCH_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnrollError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("cannot read the collector's certificate chain at {addr}: {message}")]
+    ChainFetch { addr: String, message: String },
+    #[error(
+        "the collector's CA does not match: expected SHA-256 {expected}, collector presented {presented}"
+    )]
+    CaMismatch { expected: String, presented: String },
+    #[error("invalid --ca-fingerprint {0:?}: expected 64 hex digits (colons allowed)")]
+    BadFingerprint(String),
+    #[error("invalid CA certificate: {0}")]
+    BadCaCertificate(String),
+    #[error("cannot create a key pair: {0}")]
+    KeyGeneration(#[source] rcgen::Error),
+    #[error("the collector refused enrollment: {}", .0.message())]
+    Refused(tonic::Status),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// How the agent knows which collector CA to trust.
+#[derive(Debug, Clone)]
+pub enum CaPin {
+    /// SHA-256 of the CA certificate's DER, hex (case and colons ignored).
+    Fingerprint(String),
+    /// The CA certificate itself (PEM).
+    Certificate(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct EnrollOptions {
+    pub url: String,
+    pub token: String,
+    pub ca: CaPin,
+}
+
+/// Enrolls this device and saves its identity under `state`.
+pub async fn enroll(options: &EnrollOptions, state: &StateDir) -> Result<Enrollment, EnrollError> {
+    let address = CollectorAddress::parse(&options.url)?;
+    let ca_pem = match &options.ca {
+        CaPin::Certificate(pem) => {
+            ca_der(pem)?;
+            pem.clone()
+        }
+        CaPin::Fingerprint(fingerprint) => fetch_pinned_ca(&address, fingerprint).await?,
+    };
+    let expected_ca = fingerprint_of(&ca_der(&ca_pem)?);
+
+    let key = rcgen::KeyPair::generate().map_err(EnrollError::KeyGeneration)?;
+    let csr_pem = certificate_request(&key)?;
+    let channel = transport::channel(&address.url, &address.host, &ca_pem, None)?;
+    let response = transport::enrollment_client(channel)
+        .enroll(pb::EnrollRequest {
+            token: options.token.trim().to_owned(),
+            csr_pem,
+            host: Some(host_facts()),
+        })
+        .await
+        .map_err(EnrollError::Refused)?
+        .into_inner();
+    let presented = fingerprint_of(&ca_der(&response.ca_certificate_pem)?);
+    if presented != expected_ca {
+        return Err(EnrollError::CaMismatch {
+            expected: expected_ca,
+            presented,
+        });
+    }
+    let enrollment = Enrollment {
+        collector_url: address.url,
+        server_name: address.host,
+        device_id: response.device_id,
+        group: response.group,
+    };
+    let identity = DeviceIdentity {
+        cert_pem: response.certificate_pem,
+        key_pem: key.serialize_pem(),
+    };
+    let policy = response.policy.unwrap_or_else(crate::state::default_policy);
+    state.save_enrollment(&enrollment, &identity, &ca_pem, &policy)?;
+    Ok(enrollment)
+}
+
+/// A CSR for `key`. The collector ignores its subject and assigns the device id.
+pub fn certificate_request(key: &rcgen::KeyPair) -> Result<String, EnrollError> {
+    let params = rcgen::CertificateParams::default();
+    params
+        .serialize_request(key)
+        .and_then(|csr| csr.pem())
+        .map_err(EnrollError::KeyGeneration)
+}
+
+fn ca_der(pem: &str) -> Result<Vec<u8>, EnrollError> {
+    use rustls_pki_types::pem::PemObject;
+    CertificateDer::from_pem_slice(pem.as_bytes())
+        .map(|der| der.to_vec())
+        .map_err(|err| EnrollError::BadCaCertificate(err.to_string()))
+}
+
+/// Lowercase hex SHA-256.
+pub fn fingerprint_of(der: &[u8]) -> String {
+    hex::encode(Sha256::digest(der))
+}
+
+fn normalize_fingerprint(input: &str) -> Result<String, EnrollError> {
+    let hex: String = input
+        .chars()
+        .filter(|c| *c != ':' && !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(hex)
+    } else {
+        Err(EnrollError::BadFingerprint(input.to_owned()))
+    }
+}
+
+/// Reads the collector's presented chain and returns the certificate matching `fingerprint`, as PEM.
+async fn fetch_pinned_ca(
+    address: &CollectorAddress,
+    fingerprint: &str,
+) -> Result<String, EnrollError> {
+    let expected = normalize_fingerprint(fingerprint)?;
+    let addr = format!("{}:{}", address.host, address.port);
+    let chain = tokio::time::timeout(PIN_FETCH_TIMEOUT, presented_chain(address))
+        .await
+        .map_err(|_| EnrollError::ChainFetch {
+            addr: addr.clone(),
+            message: "timed out".into(),
+        })?
+        .map_err(|message| EnrollError::ChainFetch {
+            addr: addr.clone(),
+            message,
+        })?;
+    let presented: Vec<String> = chain.iter().map(|der| fingerprint_of(der)).collect();
+    match chain
+        .iter()
+        .zip(&presented)
+        .find(|(_, fp)| **fp == expected)
+    {
+        Some((der, _)) => Ok(pem::encode(&pem::Pem::new(
+            "CERTIFICATE",
+            der.as_ref().to_vec(),
+        ))),
+        None => Err(EnrollError::CaMismatch {
+            expected,
+            presented: presented.join(", "),
+        }),
+    }
+}
+
+async fn presented_chain(
+    address: &CollectorAddress,
+) -> Result<Vec<CertificateDer<'static>>, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|err| err.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(ChainReader { provider }))
+        .with_no_client_auth();
+    let server_name = ServerName::try_from(address.host.clone()).map_err(|err| err.to_string())?;
+    let tcp = TcpStream::connect((address.host.as_str(), address.port))
+        .await
+        .map_err(|err| err.to_string())?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(server_name, tcp)
+        .await
+        .map_err(|err| err.to_string())?;
+    let chain = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
+        .unwrap_or_default();
+    Ok(chain)
+}
+
+/// Accepts any chain so it can be read; nothing is sent over this connection.
+/// The handshake signature is still checked, so the peer holds the leaf's key.
+#[derive(Debug)]
+struct ChainReader {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for ChainReader {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_accept_colons_and_case() {
+        let colon = "AB:".repeat(31) + "AB";
+        assert_eq!(normalize_fingerprint(&colon).unwrap(), "ab".repeat(32));
+        assert!(normalize_fingerprint("abc").is_err());
+        assert!(normalize_fingerprint(&"zz".repeat(32)).is_err());
+    }
+}

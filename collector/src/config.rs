@@ -1,0 +1,297 @@
+//! Collector configuration (TOML).
+//!
+//! Every field is documented here because this is the operator's reference.
+//! Unknown keys are errors, and `validate` reports every problem at once, each
+//! with its key and the file it came from. Relative paths are resolved against
+//! the directory of the config file, so a service does not depend on its cwd.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use forewarn_proto::pb;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid config file {path}:\n  - {}", problems.join("\n  - "))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectorConfig {
+    /// Directory holding the database and the collector's CA and keys.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Address the gRPC/mTLS port for agents listens on.
+    #[serde(default = "default_agent_listen")]
+    pub agent_listen: SocketAddr,
+    /// Address of the web page and API; omit to serve no web page.
+    #[serde(default = "default_web_listen")]
+    pub web_listen: Option<SocketAddr>,
+    /// Host names and IP addresses agents use to reach the collector; all go
+    /// into the server certificate the collector creates for itself.
+    #[serde(default = "default_server_names")]
+    pub server_names: Vec<String>,
+    /// Lifetime of device certificates. Agents renew after two thirds of it.
+    #[serde(default = "default_device_cert_validity_secs")]
+    pub device_cert_validity_secs: u64,
+    /// Report interval for devices whose group does not set one.
+    #[serde(default = "default_report_interval_secs")]
+    pub report_interval_secs: u32,
+    /// Per-group policy, keyed by the group name used in `token create --group`.
+    #[serde(default)]
+    pub groups: BTreeMap<String, GroupConfig>,
+    /// Operator-provided CA and server certificate, instead of generated ones.
+    #[serde(default)]
+    pub tls: Option<ProvidedTls>,
+}
+
+/// Policy for one device group.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    /// Seconds between reports for this group; defaults to the top-level value.
+    pub report_interval_secs: Option<u32>,
+    /// Checks this group does not run ("disks", "certificates", "patches", "backups").
+    #[serde(default)]
+    pub disabled_checks: Vec<String>,
+}
+
+/// PEM files of an operator-managed PKI. The CA key is needed to sign device certificates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidedTls {
+    /// CA certificate that signs device certificates (and usually the server's).
+    pub ca_cert: PathBuf,
+    /// Private key of that CA.
+    pub ca_key: PathBuf,
+    /// Server certificate agents see; must name every entry agents connect to.
+    pub server_cert: PathBuf,
+    /// Private key of the server certificate.
+    pub server_key: PathBuf,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_agent_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 7443))
+}
+fn default_web_listen() -> Option<SocketAddr> {
+    Some(SocketAddr::from(([127, 0, 0, 1], 8080)))
+}
+fn default_server_names() -> Vec<String> {
+    vec!["localhost".into(), "127.0.0.1".into()]
+}
+fn default_device_cert_validity_secs() -> u64 {
+    30 * 24 * 3600
+}
+fn default_report_interval_secs() -> u32 {
+    300
+}
+
+/// Names of the checks an agent can run; policies may only disable these.
+pub const CHECK_NAMES: &[&str] = &["disks", "certificates", "patches", "backups"];
+
+const MIN_CERT_VALIDITY_SECS: u64 = 30;
+const MAX_CERT_VALIDITY_SECS: u64 = 397 * 24 * 3600;
+const MIN_REPORT_INTERVAL_SECS: u32 = 1;
+const MAX_REPORT_INTERVAL_SECS: u32 = 24 * 3600;
+
+impl CollectorConfig {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_toml(&text, path, base)
+    }
+
+    /// Parses and validates TOML text; `path` is only used in messages.
+    pub fn from_toml(text: &str, path: &Path, base_dir: &Path) -> Result<Self, ConfigError> {
+        let mut config: Self = toml::from_str(text).map_err(|err| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: err.to_string(),
+        })?;
+        config.resolve_paths(base_dir);
+        let problems = config.problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems,
+            })
+        }
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut self.data_dir);
+        if let Some(tls) = &mut self.tls {
+            resolve(&mut tls.ca_cert);
+            resolve(&mut tls.ca_key);
+            resolve(&mut tls.server_cert);
+            resolve(&mut tls.server_key);
+        }
+    }
+
+    /// Every problem with the config, each naming its key.
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.server_names.is_empty() {
+            problems.push("server_names: must list at least one name agents connect to".into());
+        }
+        if !(MIN_CERT_VALIDITY_SECS..=MAX_CERT_VALIDITY_SECS)
+            .contains(&self.device_cert_validity_secs)
+        {
+            problems.push(format!(
+                "device_cert_validity_secs: {} is outside {MIN_CERT_VALIDITY_SECS}..={MAX_CERT_VALIDITY_SECS}",
+                self.device_cert_validity_secs
+            ));
+        }
+        check_interval(
+            "report_interval_secs",
+            self.report_interval_secs,
+            &mut problems,
+        );
+        for (name, group) in &self.groups {
+            if let Some(interval) = group.report_interval_secs {
+                check_interval(
+                    &format!("groups.{name}.report_interval_secs"),
+                    interval,
+                    &mut problems,
+                );
+            }
+            for check in &group.disabled_checks {
+                if !CHECK_NAMES.contains(&check.as_str()) {
+                    problems.push(format!(
+                        "groups.{name}.disabled_checks: unknown check {check:?} (known: {})",
+                        CHECK_NAMES.join(", ")
+                    ));
+                }
+            }
+        }
+        problems
+    }
+
+    pub fn device_cert_validity(&self) -> Duration {
+        Duration::from_secs(self.device_cert_validity_secs)
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("forewarn.sqlite3")
+    }
+
+    /// The policy pushed to devices of `group`; groups without a section get the defaults.
+    pub fn policy_for(&self, group: &str) -> pb::Policy {
+        let group_config = self.groups.get(group).cloned().unwrap_or_default();
+        let report_interval_secs = group_config
+            .report_interval_secs
+            .unwrap_or(self.report_interval_secs);
+        let mut disabled_checks = group_config.disabled_checks;
+        disabled_checks.sort();
+        let fingerprint = format!("{report_interval_secs}|{}", disabled_checks.join(","));
+        pb::Policy {
+            version: hex::encode(&Sha256::digest(fingerprint.as_bytes())[..8]),
+            report_interval_secs,
+            disabled_checks,
+        }
+    }
+}
+
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: default_data_dir(),
+            agent_listen: default_agent_listen(),
+            web_listen: default_web_listen(),
+            server_names: default_server_names(),
+            device_cert_validity_secs: default_device_cert_validity_secs(),
+            report_interval_secs: default_report_interval_secs(),
+            groups: BTreeMap::new(),
+            tls: None,
+        }
+    }
+}
+
+fn check_interval(key: &str, value: u32, problems: &mut Vec<String>) {
+    if !(MIN_REPORT_INTERVAL_SECS..=MAX_REPORT_INTERVAL_SECS).contains(&value) {
+        problems.push(format!(
+            "{key}: {value} is outside {MIN_REPORT_INTERVAL_SECS}..={MAX_REPORT_INTERVAL_SECS}"
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<CollectorConfig, ConfigError> {
+        CollectorConfig::from_toml(text, Path::new("collector.toml"), Path::new("/srv/fw"))
+    }
+
+    #[test]
+    fn empty_file_gives_defaults_with_data_dir_beside_config() {
+        let config = parse("").unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/srv/fw/data"));
+        assert_eq!(config.report_interval_secs, 300);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_the_key_and_file() {
+        let err = parse("agent_lisen = \"0.0.0.0:1\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("agent_lisen"), "{err}");
+        assert!(err.contains("collector.toml"), "{err}");
+    }
+
+    #[test]
+    fn every_invalid_value_is_reported_with_its_key() {
+        let err = parse(
+            "device_cert_validity_secs = 1\n[groups.kiosk]\nreport_interval_secs = 0\ndisabled_checks = [\"dsks\"]\n",
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("expected Invalid, got {err}");
+        };
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].starts_with("device_cert_validity_secs"));
+        assert!(problems[1].starts_with("groups.kiosk.report_interval_secs"));
+        assert!(problems[2].starts_with("groups.kiosk.disabled_checks"));
+    }
+
+    #[test]
+    fn policy_version_changes_when_group_policy_changes() {
+        let a = parse("[groups.servers]\nreport_interval_secs = 60\n").unwrap();
+        let b = parse("[groups.servers]\nreport_interval_secs = 120\n").unwrap();
+        assert_ne!(
+            a.policy_for("servers").version,
+            b.policy_for("servers").version
+        );
+        assert_eq!(a.policy_for("laptops").report_interval_secs, 300);
+    }
+}

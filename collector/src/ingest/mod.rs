@@ -1,0 +1,36 @@
+//! gRPC ingest: the enrollment and report/renew services agents talk to.
+//!
+//! # Layout
+//! - `enrollment`: token + CSR → device identity and certificate.
+//! - `report`: authenticated status reports and certificate renewal.
+//! - `identity`: the device id, read only from the client certificate.
+//! - `validate`: pure bounds checks on every incoming message.
+//! - `error`: the one place domain errors become `tonic::Status`.
+
+mod enrollment;
+mod error;
+mod identity;
+mod report;
+pub mod validate;
+
+use std::sync::Arc;
+
+use crate::config::CollectorConfig;
+use crate::pki::CollectorPki;
+use crate::store::Store;
+
+pub use enrollment::EnrollmentService;
+pub use error::IngestError;
+pub use report::IngestService;
+
+/// What both services share.
+#[derive(Debug, Clone)]
+pub struct IngestContext {
+    pub config: Arc<CollectorConfig>,
+    pub store: Arc<dyn Store>,
+    pub pki: Arc<CollectorPki>,
+}
+
+fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}

@@ -1,0 +1,124 @@
+//! `Ingest.Report` and `Ingest.Renew`: what enrolled devices call.
+
+use prost::Message;
+use tonic::{Request, Response, Status};
+use tracing::{debug, info, warn};
+
+use forewarn_proto::pb;
+use forewarn_proto::pb::ingest_server::Ingest;
+
+use super::enrollment::os_summary;
+use super::{IngestContext, IngestError, identity, now_unix, validate};
+use crate::store::{IncomingReport, IngestOutcome};
+
+#[derive(Debug, Clone)]
+pub struct IngestService {
+    context: IngestContext,
+}
+
+impl IngestService {
+    pub fn new(context: IngestContext) -> Self {
+        Self { context }
+    }
+
+    async fn report(
+        &self,
+        device_id: String,
+        mut report: pb::StatusReport,
+    ) -> Result<pb::ReportAck, IngestError> {
+        let now = now_unix();
+        validate::status_report(&report, now)?;
+        if !report.claimed_device_id.is_empty() && report.claimed_device_id != device_id {
+            warn!(device_id = %device_id, claimed = %report.claimed_device_id, "report names another device; stored under the certificate's device");
+        }
+        // The stored body must not contradict the authenticated identity.
+        report.claimed_device_id.clone_from(&device_id);
+        let host = report.host.clone().unwrap_or_default();
+        let incoming = IncomingReport {
+            device_id: device_id.clone(),
+            seq: report.seq,
+            collected_at: report.collected_at_unix_secs,
+            received_at: now,
+            hostname: host.hostname.clone(),
+            os: os_summary(&host),
+            agent_version: host.agent_version.clone(),
+            encoded: report.encode_to_vec(),
+        };
+        let (group, acked_seq) = match self.context.store.ingest_report(incoming).await? {
+            IngestOutcome::Stored { group } => {
+                debug!(device_id = %device_id, seq = report.seq, "report stored");
+                (group, report.seq)
+            }
+            IngestOutcome::Replay { group, acked_seq } => {
+                debug!(device_id = %device_id, seq = report.seq, acked_seq, "replayed report acknowledged");
+                (group, acked_seq)
+            }
+            IngestOutcome::UnknownDevice => return Err(IngestError::UnknownDevice(device_id)),
+            IngestOutcome::Retired => return Err(IngestError::Retired(device_id)),
+        };
+        let policy = self.context.config.policy_for(&group);
+        Ok(pb::ReportAck {
+            acked_seq,
+            next_report_in_secs: policy.report_interval_secs,
+            policy: (policy.version != report.policy_version).then_some(policy),
+        })
+    }
+
+    async fn renew(
+        &self,
+        device_id: String,
+        request: pb::RenewRequest,
+    ) -> Result<pb::RenewResponse, IngestError> {
+        validate::renew_request(&request)?;
+        let device = self
+            .context
+            .store
+            .device(&device_id)
+            .await?
+            .ok_or_else(|| IngestError::UnknownDevice(device_id.clone()))?;
+        if device.retired_at.is_some() {
+            return Err(IngestError::Retired(device_id));
+        }
+        let issued = self.context.pki.sign_device_csr(
+            &request.csr_pem,
+            &device_id,
+            self.context.config.device_cert_validity(),
+        )?;
+        self.context
+            .store
+            .record_certificate(&device_id, &issued.serial_hex, issued.not_after_unix_secs)
+            .await?;
+        info!(device_id = %device_id, serial = %issued.serial_hex, "device certificate renewed");
+        Ok(pb::RenewResponse {
+            certificate_pem: issued.pem,
+            ca_certificate_pem: self.context.pki.ca_cert_pem().to_owned(),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl Ingest for IngestService {
+    async fn report(
+        &self,
+        request: Request<pb::StatusReport>,
+    ) -> Result<Response<pb::ReportAck>, Status> {
+        let device_id = identity::device_id(&request)?;
+        let ack = self
+            .report(device_id.clone(), request.into_inner())
+            .await
+            .inspect_err(|err| warn!(device_id = %device_id, error = %err, "report refused"))?;
+        Ok(Response::new(ack))
+    }
+
+    async fn renew(
+        &self,
+        request: Request<pb::RenewRequest>,
+    ) -> Result<Response<pb::RenewResponse>, Status> {
+        let device_id = identity::device_id(&request)?;
+        let response = self
+            .renew(device_id.clone(), request.into_inner())
+            .await
+            .inspect_err(|err| warn!(device_id = %device_id, error = %err, "renewal refused"))?;
+        Ok(Response::new(response))
+    }
+}

@@ -1,0 +1,442 @@
+//! Bounds checks on incoming messages.
+//!
+//! Pure functions of the message and `now`: every string and list against the
+//! limits in `forewarn_proto::limits`, and every timestamp against the clock.
+//! The first problem found is returned with the field path, so an operator
+//! reading the agent's log knows exactly what was refused.
+
+use forewarn_proto::limits::*;
+use forewarn_proto::pb;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct ValidationError {
+    pub field: String,
+    pub problem: String,
+}
+
+type Checked = Result<(), ValidationError>;
+
+fn refuse(field: impl Into<String>, problem: impl Into<String>) -> ValidationError {
+    ValidationError {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+fn text(field: &str, value: &str) -> Checked {
+    if value.len() > MAX_STRING_BYTES {
+        return Err(refuse(
+            field,
+            format!(
+                "{} bytes is over the limit of {MAX_STRING_BYTES}",
+                value.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn pem(field: &str, value: &str) -> Checked {
+    if value.len() > MAX_PEM_BYTES {
+        return Err(refuse(
+            field,
+            format!("{} bytes is over the limit of {MAX_PEM_BYTES}", value.len()),
+        ));
+    }
+    Ok(())
+}
+
+fn list<T>(field: &str, items: &[T], max: usize) -> Checked {
+    if items.len() > max {
+        return Err(refuse(
+            field,
+            format!("{} entries is over the limit of {max}", items.len()),
+        ));
+    }
+    Ok(())
+}
+
+fn texts(field: &str, values: &[String]) -> Checked {
+    list(field, values, MAX_LIST_ITEMS)?;
+    values.iter().try_for_each(|v| text(field, v))
+}
+
+/// An observed event time (boot, scan, backup run) must not be in the future.
+fn past_time(field: &str, value: Option<i64>, now: i64) -> Checked {
+    match value {
+        Some(t) if t > now + MAX_FUTURE_SKEW_SECS => {
+            Err(refuse(field, format!("{t} is {} s in the future", t - now)))
+        }
+        Some(t) if t < 0 => Err(refuse(field, format!("{t} is before 1970"))),
+        _ => Ok(()),
+    }
+}
+
+/// Certificate validity dates may be far in the future, but not absurdly so.
+fn certificate_time(field: &str, value: i64) -> Checked {
+    /// 9999-12-31T23:59:59Z, the largest time X.509 can express.
+    const LATEST: i64 = 253_402_300_799;
+    /// 1950-01-01, the earliest UTCTime.
+    const EARLIEST: i64 = -631_152_000;
+    if !(EARLIEST..=LATEST).contains(&value) {
+        return Err(refuse(field, format!("{value} is not a certificate date")));
+    }
+    Ok(())
+}
+
+pub fn enroll_request(request: &pb::EnrollRequest) -> Checked {
+    text("token", &request.token)?;
+    if request.token.trim().is_empty() {
+        return Err(refuse("token", "is empty"));
+    }
+    pem("csr_pem", &request.csr_pem)?;
+    if let Some(host) = &request.host {
+        host_facts(host, None)?;
+    }
+    Ok(())
+}
+
+pub fn renew_request(request: &pb::RenewRequest) -> Checked {
+    pem("csr_pem", &request.csr_pem)
+}
+
+pub fn status_report(report: &pb::StatusReport, now: i64) -> Checked {
+    if report.seq == 0 {
+        return Err(refuse("seq", "must start at 1"));
+    }
+    if i64::try_from(report.seq).is_err() {
+        return Err(refuse("seq", format!("{} is too large", report.seq)));
+    }
+    let collected = report.collected_at_unix_secs;
+    if collected > now + MAX_FUTURE_SKEW_SECS {
+        return Err(refuse(
+            "collected_at_unix_secs",
+            format!(
+                "{collected} is {} s in the future (allowed skew {MAX_FUTURE_SKEW_SECS} s); check the device clock",
+                collected - now
+            ),
+        ));
+    }
+    if collected < now - MAX_REPORT_AGE_SECS {
+        return Err(refuse(
+            "collected_at_unix_secs",
+            format!("{collected} is older than {MAX_REPORT_AGE_SECS} s"),
+        ));
+    }
+    text("claimed_device_id", &report.claimed_device_id)?;
+    text("policy_version", &report.policy_version)?;
+    if let Some(host) = &report.host {
+        host_facts(host, Some(now))?;
+    }
+    if let Some(disks) = &report.disks {
+        disk_check(disks)?;
+    }
+    if let Some(certificates) = &report.certificates {
+        certificate_check(certificates)?;
+    }
+    if let Some(patches) = &report.patches {
+        patch_check(patches, now)?;
+    }
+    if let Some(backups) = &report.backups {
+        backup_check(backups, now)?;
+    }
+    list("check_runs", &report.check_runs, MAX_LIST_ITEMS)?;
+    for run in &report.check_runs {
+        text("check_runs.check", &run.check)?;
+    }
+    list("errors", &report.errors, MAX_CHECK_ERRORS)?;
+    for error in &report.errors {
+        text("errors.check", &error.check)?;
+        text("errors.item", &error.item)?;
+        text("errors.message", &error.message)?;
+    }
+    Ok(())
+}
+
+fn host_facts(host: &pb::HostFacts, now: Option<i64>) -> Checked {
+    for (field, value) in [
+        ("host.hostname", &host.hostname),
+        ("host.os_family", &host.os_family),
+        ("host.os_name", &host.os_name),
+        ("host.os_version", &host.os_version),
+        ("host.os_build", &host.os_build),
+        ("host.architecture", &host.architecture),
+        ("host.model", &host.model),
+        ("host.serial_number", &host.serial_number),
+        ("host.agent_version", &host.agent_version),
+        ("host.primary_user", &host.primary_user),
+    ] {
+        text(field, value)?;
+    }
+    if let Some(now) = now {
+        past_time("host.boot_time_unix_secs", host.boot_time_unix_secs, now)?;
+    }
+    Ok(())
+}
+
+fn disk_check(disks: &pb::DiskCheck) -> Checked {
+    list("disks.filesystems", &disks.filesystems, MAX_FILESYSTEMS)?;
+    for fs in &disks.filesystems {
+        text("disks.filesystems.mount_point", &fs.mount_point)?;
+        text("disks.filesystems.device", &fs.device)?;
+        text("disks.filesystems.filesystem", &fs.filesystem)?;
+        if fs.free_bytes > fs.total_bytes || fs.available_bytes > fs.total_bytes {
+            return Err(refuse(
+                "disks.filesystems",
+                format!("{}: free space exceeds total size", fs.mount_point),
+            ));
+        }
+        if let (Some(total), Some(free)) = (fs.inodes_total, fs.inodes_free)
+            && free > total
+        {
+            return Err(refuse(
+                "disks.filesystems.inodes_free",
+                format!("{}: free inodes exceed total", fs.mount_point),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn certificate_check(check: &pb::CertificateCheck) -> Checked {
+    list(
+        "certificates.certificates",
+        &check.certificates,
+        MAX_CERTIFICATES,
+    )?;
+    for cert in &check.certificates {
+        for (field, value) in [
+            ("certificates.sha256_fingerprint", &cert.sha256_fingerprint),
+            ("certificates.subject", &cert.subject),
+            ("certificates.issuer", &cert.issuer),
+            ("certificates.serial", &cert.serial),
+            ("certificates.key_type", &cert.key_type),
+            (
+                "certificates.signature_algorithm",
+                &cert.signature_algorithm,
+            ),
+        ] {
+            text(field, value)?;
+        }
+        texts("certificates.subject_alt_names", &cert.subject_alt_names)?;
+        certificate_time(
+            "certificates.not_before_unix_secs",
+            cert.not_before_unix_secs,
+        )?;
+        certificate_time("certificates.not_after_unix_secs", cert.not_after_unix_secs)?;
+        list("certificates.locations", &cert.locations, MAX_LIST_ITEMS)?;
+        for location in &cert.locations {
+            text("certificates.locations.location", &location.location)?;
+        }
+    }
+    list(
+        "certificates.endpoints",
+        &check.endpoints,
+        MAX_TLS_ENDPOINTS,
+    )?;
+    for endpoint in &check.endpoints {
+        text("certificates.endpoints.endpoint", &endpoint.endpoint)?;
+        text("certificates.endpoints.server_name", &endpoint.server_name)?;
+        text("certificates.endpoints.error", &endpoint.error)?;
+        text(
+            "certificates.endpoints.leaf_sha256_fingerprint",
+            &endpoint.leaf_sha256_fingerprint,
+        )?;
+        if let Some(expiry) = endpoint.earliest_chain_expiry_unix_secs {
+            certificate_time(
+                "certificates.endpoints.earliest_chain_expiry_unix_secs",
+                expiry,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn patch_check(check: &pb::PatchCheck, now: i64) -> Checked {
+    text("patches.package_manager", &check.package_manager)?;
+    text("patches.scan_error", &check.scan_error)?;
+    past_time(
+        "patches.last_successful_scan_unix_secs",
+        check.last_successful_scan_unix_secs,
+        now,
+    )?;
+    past_time(
+        "patches.last_successful_install_unix_secs",
+        check.last_successful_install_unix_secs,
+        now,
+    )?;
+    list("patches.pending", &check.pending, MAX_PENDING_UPDATES)?;
+    for update in &check.pending {
+        for (field, value) in [
+            ("patches.pending.name", &update.name),
+            (
+                "patches.pending.installed_version",
+                &update.installed_version,
+            ),
+            (
+                "patches.pending.candidate_version",
+                &update.candidate_version,
+            ),
+            ("patches.pending.source", &update.source),
+            ("patches.pending.severity", &update.severity),
+        ] {
+            text(field, value)?;
+        }
+        texts("patches.pending.advisories", &update.advisories)?;
+    }
+    list(
+        "patches.reboot_reasons",
+        &check.reboot_reasons,
+        MAX_LIST_ITEMS,
+    )?;
+    for reason in &check.reboot_reasons {
+        text("patches.reboot_reasons.source", &reason.source)?;
+        text("patches.reboot_reasons.detail", &reason.detail)?;
+        texts("patches.reboot_reasons.packages", &reason.packages)?;
+    }
+    Ok(())
+}
+
+fn backup_check(check: &pb::BackupCheck, now: i64) -> Checked {
+    list("backups.jobs", &check.jobs, MAX_BACKUP_JOBS)?;
+    for job in &check.jobs {
+        for (field, value) in [
+            ("backups.jobs.name", &job.name),
+            ("backups.jobs.kind", &job.kind),
+            ("backups.jobs.destination", &job.destination),
+            ("backups.jobs.message", &job.message),
+            ("backups.jobs.probe_error", &job.probe_error),
+            (
+                "backups.jobs.restore_verification_error",
+                &job.restore_verification_error,
+            ),
+        ] {
+            text(field, value)?;
+        }
+        for (field, value) in [
+            (
+                "backups.jobs.last_run_started_unix_secs",
+                job.last_run_started_unix_secs,
+            ),
+            (
+                "backups.jobs.last_run_finished_unix_secs",
+                job.last_run_finished_unix_secs,
+            ),
+            (
+                "backups.jobs.last_success_unix_secs",
+                job.last_success_unix_secs,
+            ),
+            (
+                "backups.jobs.restore_verified_unix_secs",
+                job.restore_verified_unix_secs,
+            ),
+        ] {
+            past_time(field, value, now)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_790_000_000;
+
+    fn report() -> pb::StatusReport {
+        pb::StatusReport {
+            seq: 1,
+            collected_at_unix_secs: NOW,
+            host: Some(pb::HostFacts {
+                hostname: "laptop-042".into(),
+                ..Default::default()
+            }),
+            disks: Some(pb::DiskCheck {
+                filesystems: vec![pb::DiskStatus {
+                    mount_point: "/".into(),
+                    total_bytes: 100,
+                    free_bytes: 40,
+                    available_bytes: 30,
+                    ..Default::default()
+                }],
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn plausible_report_passes() {
+        assert_eq!(status_report(&report(), NOW), Ok(()));
+    }
+
+    #[test]
+    fn timestamp_years_in_the_future_is_refused() {
+        let mut r = report();
+        r.collected_at_unix_secs = NOW + 3 * 365 * 24 * 3600;
+        assert_eq!(
+            status_report(&r, NOW).unwrap_err().field,
+            "collected_at_unix_secs"
+        );
+    }
+
+    #[test]
+    fn small_clock_skew_is_tolerated() {
+        let mut r = report();
+        r.collected_at_unix_secs = NOW + 60;
+        assert_eq!(status_report(&r, NOW), Ok(()));
+    }
+
+    #[test]
+    fn overlong_string_is_refused_with_its_field() {
+        let mut r = report();
+        r.host.as_mut().unwrap().hostname = "x".repeat(MAX_STRING_BYTES + 1);
+        assert_eq!(status_report(&r, NOW).unwrap_err().field, "host.hostname");
+    }
+
+    #[test]
+    fn too_many_filesystems_is_refused() {
+        let mut r = report();
+        let fs = r.disks.as_ref().unwrap().filesystems[0].clone();
+        r.disks.as_mut().unwrap().filesystems = vec![fs; MAX_FILESYSTEMS + 1];
+        assert_eq!(
+            status_report(&r, NOW).unwrap_err().field,
+            "disks.filesystems"
+        );
+    }
+
+    #[test]
+    fn free_space_larger_than_disk_is_refused() {
+        let mut r = report();
+        r.disks.as_mut().unwrap().filesystems[0].free_bytes = 101;
+        assert!(status_report(&r, NOW).is_err());
+    }
+
+    #[test]
+    fn zero_seq_and_future_backup_time_are_refused() {
+        let mut r = report();
+        r.seq = 0;
+        assert_eq!(status_report(&r, NOW).unwrap_err().field, "seq");
+        let mut r = report();
+        r.backups = Some(pb::BackupCheck {
+            jobs: vec![pb::BackupJobStatus {
+                name: "nightly".into(),
+                last_success_unix_secs: Some(NOW + 86_400),
+                ..Default::default()
+            }],
+        });
+        assert_eq!(
+            status_report(&r, NOW).unwrap_err().field,
+            "backups.jobs.last_success_unix_secs"
+        );
+    }
+
+    #[test]
+    fn empty_enrollment_token_is_refused() {
+        let request = pb::EnrollRequest {
+            token: "  ".into(),
+            ..Default::default()
+        };
+        assert_eq!(enroll_request(&request).unwrap_err().field, "token");
+    }
+}

@@ -1,0 +1,184 @@
+//! `forewarn-collector`: command-line entry point. Parses arguments, sets up
+//! logging, and calls into the library.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use forewarn_collector::admin;
+use forewarn_collector::config::CollectorConfig;
+use forewarn_collector::demo::{self, DemoOptions};
+use forewarn_collector::pki::CollectorPki;
+use forewarn_collector::server::{Collector, shutdown_signal};
+use forewarn_collector::store::sqlite::SqliteStore;
+
+#[derive(Debug, Parser)]
+#[command(name = "forewarn-collector", version, about = "Forewarn collector")]
+struct Cli {
+    /// Collector config file.
+    #[arg(
+        long,
+        global = true,
+        env = "FOREWARN_COLLECTOR_CONFIG",
+        default_value = "/etc/forewarn/collector.toml"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve agents (gRPC/mTLS) and the web page until SIGINT/SIGTERM.
+    Serve,
+    /// Start a collector and an agent for this machine in a local directory.
+    Demo {
+        /// Directory for the demo's config, database, CA and agent state.
+        #[arg(long, default_value = "forewarn-demo")]
+        dir: PathBuf,
+        /// Address of the fleet page.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        web: SocketAddr,
+        /// Loopback port for agents.
+        #[arg(long, default_value_t = 7443)]
+        agent_port: u16,
+        /// Seconds between the demo agent's reports.
+        #[arg(long, default_value_t = 10)]
+        report_interval_secs: u32,
+    },
+    /// Print the SHA-256 fingerprint of the collector CA, for `forewarn-agent enroll`.
+    CaFingerprint,
+    /// Enrollment tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Enrolled devices.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token; its secret is printed once.
+    Create {
+        /// Device group the token enrolls into.
+        #[arg(long)]
+        group: String,
+        /// Lifetime, e.g. 1h, 7d.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires: Duration,
+        /// How many devices may enroll with it (default: unlimited until expiry).
+        #[arg(long)]
+        uses: Option<u32>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeviceCommand {
+    /// List devices.
+    List,
+    /// Show one device and its latest status.
+    Show { id: String },
+    /// Retire a device: its certificate is refused from now on.
+    Retire { id: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("forewarn-collector: cannot start runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("forewarn-collector: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn open_store(config_path: &Path) -> anyhow::Result<SqliteStore> {
+    let config = CollectorConfig::load(config_path)?;
+    Ok(SqliteStore::open(&config.database_path())?)
+}
+
+async fn execute(cli: Cli) -> anyhow::Result<()> {
+    let mut out = std::io::stdout();
+    match cli.command {
+        Command::Serve => {
+            let collector = Collector::open(CollectorConfig::load(&cli.config)?)?;
+            let fingerprint = collector.pki.ca_fingerprint().to_owned();
+            let bound = collector.bind().await?;
+            // One line scripts and tests can read for the real ports.
+            println!(
+                "forewarn-collector listening agents={} web={} ca_sha256={fingerprint}",
+                bound.agent_addr(),
+                bound.web_addr().map_or("off".into(), |a| a.to_string())
+            );
+            bound.serve(shutdown_signal()).await?;
+        }
+        Command::Demo {
+            dir,
+            web,
+            agent_port,
+            report_interval_secs,
+        } => {
+            demo::run(DemoOptions {
+                dir,
+                web_listen: web,
+                agent_port,
+                report_interval_secs,
+            })
+            .await?;
+        }
+        Command::CaFingerprint => {
+            let config = CollectorConfig::load(&cli.config)?;
+            let pki = CollectorPki::load_or_create(
+                &config.data_dir,
+                &config.server_names,
+                config.tls.as_ref(),
+            )?;
+            println!("{}", pki.ca_fingerprint());
+        }
+        Command::Token(command) => {
+            let store = open_store(&cli.config)?;
+            match command {
+                TokenCommand::Create {
+                    group,
+                    expires,
+                    uses,
+                } => {
+                    admin::create_token(&store, &group, expires, uses, &mut out).await?;
+                }
+                TokenCommand::List => admin::list_tokens(&store, &mut out).await?,
+                TokenCommand::Revoke { id } => admin::revoke_token(&store, &id, &mut out).await?,
+            }
+        }
+        Command::Device(command) => {
+            let store = open_store(&cli.config)?;
+            match command {
+                DeviceCommand::List => admin::list_devices(&store, &mut out).await?,
+                DeviceCommand::Show { id } => admin::show_device(&store, &id, &mut out).await?,
+                DeviceCommand::Retire { id } => admin::retire_device(&store, &id, &mut out).await?,
+            }
+        }
+    }
+    Ok(())
+}

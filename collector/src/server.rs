@@ -1,0 +1,195 @@
+//! Starting and stopping the collector: listeners, TLS, and graceful shutdown.
+//!
+//! `Collector::open` loads config-derived state (store, PKI), `bind` takes the
+//! ports (so callers learn the real addresses when they asked for port 0), and
+//! `serve` runs until the shutdown future completes, letting in-flight
+//! requests finish.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tracing::info;
+
+use forewarn_proto::limits::MAX_MESSAGE_BYTES;
+use forewarn_proto::pb::enrollment_server::EnrollmentServer;
+use forewarn_proto::pb::ingest_server::IngestServer;
+
+use crate::config::CollectorConfig;
+use crate::ingest::{EnrollmentService, IngestContext, IngestService};
+use crate::pki::{CollectorPki, PkiError};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{Store, StoreError};
+use crate::web;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TLS configuration rejected: {0}")]
+    Tls(#[source] tonic::transport::Error),
+    #[error("agent port failed: {0}")]
+    Transport(#[source] tonic::transport::Error),
+    #[error("web server failed: {0}")]
+    Web(#[source] std::io::Error),
+}
+
+/// A collector with its store and PKI loaded, not yet listening.
+#[derive(Debug, Clone)]
+pub struct Collector {
+    pub config: Arc<CollectorConfig>,
+    pub store: Arc<dyn Store>,
+    pub pki: Arc<CollectorPki>,
+}
+
+impl Collector {
+    pub fn open(config: CollectorConfig) -> Result<Self, ServeError> {
+        let store = SqliteStore::open(&config.database_path())?;
+        let pki = CollectorPki::load_or_create(
+            &config.data_dir,
+            &config.server_names,
+            config.tls.as_ref(),
+        )?;
+        Ok(Self {
+            config: Arc::new(config),
+            store: Arc::new(store),
+            pki: Arc::new(pki),
+        })
+    }
+
+    pub async fn bind(self) -> Result<BoundCollector, ServeError> {
+        let agent_listener = bind(self.config.agent_listen).await?;
+        let web_listener = match self.config.web_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        Ok(BoundCollector {
+            collector: self,
+            agent_listener,
+            web_listener,
+        })
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })
+}
+
+/// A collector holding its ports.
+#[derive(Debug)]
+pub struct BoundCollector {
+    collector: Collector,
+    agent_listener: TcpListener,
+    web_listener: Option<TcpListener>,
+}
+
+impl BoundCollector {
+    pub fn agent_addr(&self) -> SocketAddr {
+        self.agent_listener
+            .local_addr()
+            .unwrap_or(self.collector.config.agent_listen)
+    }
+
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
+    /// Serves agents (and the web page) until `shutdown` completes.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let Collector { config, store, pki } = self.collector;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+
+        let tls = ServerTlsConfig::new()
+            .identity(Identity::from_pem(
+                pki.server_chain_pem(),
+                pki.server_key_pem(),
+            ))
+            .client_ca_root(Certificate::from_pem(pki.ca_cert_pem()))
+            // Enrollment has no client certificate yet; Report and Renew check for one.
+            .client_auth_optional(true);
+        let context = IngestContext {
+            config,
+            store: Arc::clone(&store),
+            pki,
+        };
+        let agent_server = Server::builder()
+            .tls_config(tls)
+            .map_err(ServeError::Tls)?
+            .add_service(
+                EnrollmentServer::new(EnrollmentService::new(context.clone()))
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            )
+            .add_service(
+                IngestServer::new(IngestService::new(context))
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            )
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(self.agent_listener).with_nodelay(Some(true)),
+                stopped(stop_rx.clone()),
+            );
+
+        let web_server = async move {
+            match self.web_listener {
+                Some(listener) => web::serve(listener, store, stopped(stop_rx)).await,
+                None => Ok(()),
+            }
+        };
+        info!("collector serving");
+        let (agents, web) = tokio::join!(agent_server, web_server);
+        agents.map_err(ServeError::Transport)?;
+        web.map_err(ServeError::Web)?;
+        info!("collector stopped");
+        Ok(())
+    }
+}
+
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+/// Completes on SIGINT or SIGTERM (Ctrl-C on Windows).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    info!("shutdown requested");
+}

@@ -1,0 +1,154 @@
+//! The fleet's state: devices, enrollment tokens, latest status and history.
+//!
+//! `Store` is the seam between the collector and its database. SQLite is the
+//! embedded default ([`sqlite::SqliteStore`]); PostgreSQL comes later behind
+//! the same trait, so the SQL in migrations stays portable (BIGINT seconds,
+//! TEXT ids, no SQLite-only functions in queries).
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: std::path::PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot create directory {path}: {source}")]
+    CreateDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+/// A token to insert; `token_hash` is the SHA-256 of the secret, never the secret.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub id: String,
+    pub token_hash: String,
+    pub group: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub max_uses: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: String,
+    pub group: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub max_uses: Option<u32>,
+    pub uses: u32,
+    pub revoked_at: Option<i64>,
+}
+
+/// Why a token did not enroll a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRefusal {
+    #[error("enrollment token is not known")]
+    Unknown,
+    #[error("enrollment token has expired")]
+    Expired,
+    #[error("enrollment token has been revoked")]
+    Revoked,
+    #[error("enrollment token has no uses left")]
+    UsedUp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    pub id: String,
+    pub hostname: String,
+    pub os: String,
+    pub agent_version: String,
+    pub enrolled_at: i64,
+    pub cert_serial: String,
+    pub cert_not_after: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    pub id: String,
+    pub group: String,
+    pub hostname: String,
+    pub os: String,
+    pub agent_version: String,
+    pub enrolled_at: i64,
+    pub retired_at: Option<i64>,
+    pub cert_serial: String,
+    pub cert_not_after: i64,
+    pub last_seen_at: Option<i64>,
+    pub last_seq: u64,
+}
+
+/// A validated report from an authenticated device.
+#[derive(Debug, Clone)]
+pub struct IncomingReport {
+    pub device_id: String,
+    pub seq: u64,
+    pub collected_at: i64,
+    pub received_at: i64,
+    pub hostname: String,
+    pub os: String,
+    pub agent_version: String,
+    /// The encoded `forewarn.v1.StatusReport`.
+    pub encoded: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// Written as the device's latest status and appended to history.
+    Stored { group: String },
+    /// A seq at or below one already stored: acknowledged, nothing written.
+    Replay { group: String, acked_seq: u64 },
+    /// No device with that id.
+    UnknownDevice,
+    /// The device was retired; its reports are refused.
+    Retired,
+}
+
+#[derive(Debug, Clone)]
+pub struct LatestStatus {
+    pub seq: u64,
+    pub collected_at: i64,
+    pub received_at: i64,
+    pub encoded: Vec<u8>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    async fn create_token(&self, token: NewToken) -> Result<(), StoreError>;
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+    /// Returns false if no such token exists.
+    async fn revoke_token(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Spends one use of the token and inserts the device, in one transaction.
+    async fn enroll_device(
+        &self,
+        token_hash: &str,
+        device: NewDevice,
+        now: i64,
+    ) -> Result<Result<DeviceRecord, TokenRefusal>, StoreError>;
+    async fn device(&self, id: &str) -> Result<Option<DeviceRecord>, StoreError>;
+    async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError>;
+    /// Returns false if no such device exists.
+    async fn retire_device(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Records a renewed device certificate.
+    async fn record_certificate(
+        &self,
+        device_id: &str,
+        serial: &str,
+        not_after: i64,
+    ) -> Result<(), StoreError>;
+    /// Stores a report in one transaction, or explains why it was not stored.
+    async fn ingest_report(&self, report: IncomingReport) -> Result<IngestOutcome, StoreError>;
+    async fn latest_status(&self, device_id: &str) -> Result<Option<LatestStatus>, StoreError>;
+}
