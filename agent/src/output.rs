@@ -27,8 +27,8 @@ pub fn render_table(report: &pb::StatusReport) -> String {
     if let Some(disks) = &report.disks {
         let _ = writeln!(
             out,
-            "\n{:<28} {:<10} {:>10} {:>10} {:>6} {:>7}  {}",
-            "MOUNT", "TYPE", "SIZE", "AVAIL", "USE%", "INODE%", "DEVICE"
+            "\n{:<28} {:<10} {:>10} {:>10} {:>6} {:>7}  DEVICE",
+            "MOUNT", "TYPE", "SIZE", "AVAIL", "USE%", "INODE%"
         );
         for fs in &disks.filesystems {
             let inode_use = match (fs.inodes_total, fs.inodes_free) {

@@ -92,8 +92,8 @@ pub async fn list_tokens(store: &dyn Store, out: &mut impl Write) -> Result<(), 
     let now = now_unix();
     writeln!(
         out,
-        "{:<14} {:<16} {:<22} {:<9} {}",
-        "ID", "GROUP", "EXPIRES", "USES", "STATE"
+        "{:<14} {:<16} {:<22} {:<9} STATE",
+        "ID", "GROUP", "EXPIRES", "USES"
     )?;
     for token in store.list_tokens().await? {
         let state = if token.revoked_at.is_some() {
@@ -139,8 +139,8 @@ pub async fn revoke_token(
 pub async fn list_devices(store: &dyn Store, out: &mut impl Write) -> Result<(), AdminError> {
     writeln!(
         out,
-        "{:<32} {:<24} {:<12} {:<24} {:<22} {}",
-        "ID", "HOSTNAME", "GROUP", "OS", "LAST SEEN", "STATE"
+        "{:<32} {:<24} {:<12} {:<24} {:<22} STATE",
+        "ID", "HOSTNAME", "GROUP", "OS", "LAST SEEN"
     )?;
     for device in store.list_devices().await? {
         writeln!(

@@ -70,11 +70,7 @@ pub fn is_network_filesystem(filesystem: &str) -> bool {
 }
 
 fn included(mount: &Mount, config: &DiskConfig) -> bool {
-    if config
-        .exclude_mount_points
-        .iter()
-        .any(|m| *m == mount.mount_point)
-    {
+    if config.exclude_mount_points.contains(&mount.mount_point) {
         return false;
     }
     let fs_type = mount.filesystem.to_ascii_lowercase();
