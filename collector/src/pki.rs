@@ -21,6 +21,7 @@ use time::OffsetDateTime;
 use crate::config::ProvidedTls;
 
 /// How far back a new certificate's validity starts, to absorb small clock skew.
+/// Short test lifetimes are backdated by a tenth of their validity at most.
 const BACKDATE: Duration = Duration::from_secs(60);
 /// Lifetime of a CA the collector creates for itself.
 const CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
@@ -211,7 +212,7 @@ impl CollectorPki {
         };
         params.serial_number = Some(SerialNumber::from_slice(&serial));
         let now = OffsetDateTime::now_utc();
-        params.not_before = now - BACKDATE;
+        params.not_before = now - BACKDATE.min(validity / 10);
         params.not_after = now + validity;
         let cert = params
             .signed_by(&csr.public_key, &self.issuer)
@@ -340,6 +341,17 @@ mod tests {
         let lifetime =
             cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp();
         assert_eq!(lifetime, 3600 + 60);
+        let short = pki
+            .sign_device_csr(&csr_pem(), "dev-1234", Duration::from_secs(30))
+            .unwrap();
+        let short_der = first_pem_block_der(&short.pem).unwrap();
+        let (_, short) = x509_parser::parse_x509_certificate(&short_der).unwrap();
+        let short_lifetime =
+            short.validity().not_after.timestamp() - short.validity().not_before.timestamp();
+        assert_eq!(
+            short_lifetime, 33,
+            "short lifetimes are backdated by a tenth"
+        );
     }
 
     #[test]

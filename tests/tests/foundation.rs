@@ -1,0 +1,419 @@
+//! The road every report takes: token → enroll → report over mTLS → stored,
+//! and everything that must be refused on the way, with the gRPC code the
+//! client sees and nothing written.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use forewarn_e2e::{Agent, CollectorProcess, df_root_bytes, report, tls_channel, wait_for};
+use forewarn_proto::pb;
+use forewarn_proto::pb::enrollment_client::EnrollmentClient;
+use forewarn_proto::pb::ingest_client::IngestClient;
+use tonic::Code;
+use tonic::transport::Identity;
+
+const FAST_REPORTS: &str = "report_interval_secs = 1";
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A CSR for a fresh key, as an agent would send.
+fn csr() -> String {
+    let key = rcgen::KeyPair::generate().unwrap();
+    rcgen::CertificateParams::default()
+        .serialize_request(&key)
+        .unwrap()
+        .pem()
+        .unwrap()
+}
+
+async fn enroll_raw(
+    collector: &CollectorProcess,
+    token: &str,
+) -> Result<pb::EnrollResponse, tonic::Status> {
+    let channel = tls_channel(collector, &collector.ca_pem().unwrap(), None)
+        .await
+        .unwrap();
+    EnrollmentClient::new(channel)
+        .enroll(pb::EnrollRequest {
+            token: token.into(),
+            csr_pem: csr(),
+            host: None,
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+#[test]
+fn enrolled_agent_reports_real_disks_that_show_in_device_list() -> Result<()> {
+    let collector = CollectorProcess::start(FAST_REPORTS)?;
+    let token = collector.create_token("laptops", "1h", Some(1))?;
+    let mut agent = Agent::new()?;
+    let device_id = agent.enroll_ok(&collector, &token)?;
+    agent.start()?;
+
+    let stored = wait_for("first report", Duration::from_secs(20), || {
+        collector.latest_report(&device_id).ok().flatten()
+    })?;
+    let root = stored
+        .disks
+        .as_ref()
+        .and_then(|d| d.filesystems.iter().find(|fs| fs.mount_point == "/"))
+        .expect("root filesystem reported");
+    assert_eq!(
+        root.total_bytes,
+        df_root_bytes()?,
+        "agent's size of / differs from df"
+    );
+    assert!(root.available_bytes <= root.free_bytes && root.free_bytes <= root.total_bytes);
+    assert_eq!(stored.claimed_device_id, device_id);
+    assert!(!stored.host.as_ref().unwrap().hostname.is_empty());
+
+    let list = collector.admin(&["device", "list"])?;
+    assert!(list.status.success());
+    let line = stdout(&list)
+        .lines()
+        .find(|l| l.starts_with(&device_id))
+        .map(str::to_owned)
+        .expect("device listed");
+    assert!(
+        line.contains("laptops") && line.contains("active"),
+        "{line}"
+    );
+    assert!(
+        !line.contains("never"),
+        "device list says never seen: {line}"
+    );
+
+    let show = collector.admin(&["device", "show", &device_id])?;
+    assert!(stdout(&show).contains("disk /"), "{}", stdout(&show));
+    agent.stop()?;
+    Ok(())
+}
+
+#[test]
+fn enrollment_refuses_collector_with_unexpected_ca() -> Result<()> {
+    let collector = CollectorProcess::start("")?;
+    let token = collector.create_token("laptops", "1h", None)?;
+    let agent = Agent::new()?;
+    let output = agent.enroll_with_fingerprint(&collector, &token, &"ab".repeat(32))?;
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("CA does not match"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!agent.state_dir.path().join("enrollment.toml").exists());
+    assert_eq!(
+        collector.count("devices")?,
+        0,
+        "token must not have been sent"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_problems_are_unauthenticated_and_enroll_nothing() -> Result<()> {
+    let collector = CollectorProcess::start("")?;
+
+    let single = collector.create_token("laptops", "1h", Some(1))?;
+    enroll_raw(&collector, &single).await?;
+    let reused = enroll_raw(&collector, &single).await.unwrap_err();
+    assert_eq!(reused.code(), Code::Unauthenticated);
+    assert!(
+        reused.message().contains("no uses left"),
+        "{}",
+        reused.message()
+    );
+
+    let expired = collector.create_token("laptops", "1s", None)?;
+    std::thread::sleep(Duration::from_millis(2100));
+    let status = enroll_raw(&collector, &expired).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert!(status.message().contains("expired"), "{}", status.message());
+
+    let revoked = collector.create_token("laptops", "1h", None)?;
+    let listed = stdout(&collector.admin(&["token", "list"])?);
+    assert!(
+        !listed.contains(&revoked),
+        "token list must not show secrets"
+    );
+    let id = listed
+        .lines()
+        .last()
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    assert!(collector.admin(&["token", "revoke", &id])?.status.success());
+    let status = enroll_raw(&collector, &revoked).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert!(status.message().contains("revoked"), "{}", status.message());
+
+    let status = enroll_raw(&collector, "fwt_not-a-token").await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+
+    assert_eq!(
+        collector.count("devices")?,
+        1,
+        "only the first single-use enrollment may succeed"
+    );
+
+    // The agent CLI explains the refusal in words.
+    let agent = Agent::new()?;
+    let output = agent.enroll(&collector, &single)?;
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("refused enrollment"),
+        "{}",
+        stderr(&output)
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_without_client_certificate_is_unauthenticated() -> Result<()> {
+    let collector = CollectorProcess::start("")?;
+    let channel = tls_channel(&collector, &collector.ca_pem()?, None).await?;
+    let status = IngestClient::new(channel)
+        .report(report(1))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(collector.count("status_history")?, 0);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificate_from_another_ca_fails_the_handshake() -> Result<()> {
+    let collector = CollectorProcess::start("")?;
+    let foreign_ca_key = rcgen::KeyPair::generate()?;
+    let mut ca_params = rcgen::CertificateParams::default();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let foreign_ca = ca_params.self_signed(&foreign_ca_key)?;
+    let issuer = rcgen::Issuer::new(ca_params, &foreign_ca_key);
+    let device_key = rcgen::KeyPair::generate()?;
+    let mut device_params = rcgen::CertificateParams::default();
+    device_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "impostor");
+    device_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let device_cert = device_params.signed_by(&device_key, &issuer)?;
+    let _ = foreign_ca;
+
+    let identity = Identity::from_pem(device_cert.pem(), device_key.serialize_pem());
+    // TLS 1.3 may finish the client side of the handshake before the server
+    // checks the certificate, so the refusal shows on connect or on the first call.
+    let refusal = match tls_channel(&collector, &collector.ca_pem()?, Some(identity)).await {
+        Ok(channel) => {
+            let status = IngestClient::new(channel)
+                .report(report(1))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(status.code(), Code::Unknown | Code::Unavailable),
+                "{status:?}"
+            );
+            format!("{status:?}")
+        }
+        Err(err) => format!("{err:?}"),
+    };
+    assert!(
+        refusal.contains("UnknownCA"),
+        "expected a TLS unknown-CA alert: {refusal}"
+    );
+    assert_eq!(collector.count("status_history")?, 0);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_reports_are_refused_with_clear_codes_and_write_nothing() -> Result<()> {
+    let collector = CollectorProcess::start("")?;
+    let token = collector.create_token("servers", "1h", None)?;
+    let agent = Agent::new()?;
+    let device_id = agent.enroll_ok(&collector, &token)?;
+    let mut client = IngestClient::new(agent.channel(&collector).await?);
+
+    let mut oversized = report(1);
+    oversized.host.as_mut().unwrap().hostname = "x".repeat(5 * 1024 * 1024);
+    let status = client.report(oversized).await.unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+
+    let mut long_string = report(1);
+    long_string.disks.as_mut().unwrap().filesystems[0].mount_point = "/".repeat(5000);
+    let status = client.report(long_string).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("disks.filesystems.mount_point"),
+        "{}",
+        status.message()
+    );
+
+    let mut future = report(1);
+    future.collected_at_unix_secs += 3 * 365 * 24 * 3600;
+    let status = client.report(future).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("future"), "{}", status.message());
+
+    assert_eq!(collector.history_len(&device_id)?, 0);
+    assert!(collector.latest_report(&device_id)?.is_none());
+
+    // The same connection still works for a valid report.
+    let ack = client.report(report(1)).await?.into_inner();
+    assert_eq!(ack.acked_seq, 1);
+    assert_eq!(collector.history_len(&device_id)?, 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retired_device_is_refused_and_nothing_is_written() -> Result<()> {
+    let collector = CollectorProcess::start("")?;
+    let token = collector.create_token("laptops", "1h", None)?;
+    let agent = Agent::new()?;
+    let device_id = agent.enroll_ok(&collector, &token)?;
+    let mut client = IngestClient::new(agent.channel(&collector).await?);
+    client.report(report(1)).await?;
+
+    assert!(
+        collector
+            .admin(&["device", "retire", &device_id])?
+            .status
+            .success()
+    );
+    let status = client.report(report(2)).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(collector.history_len(&device_id)?, 1);
+    let renew = client
+        .renew(pb::RenewRequest { csr_pem: csr() })
+        .await
+        .unwrap_err();
+    assert_eq!(renew.code(), Code::PermissionDenied);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_naming_another_device_is_stored_under_the_certificate_device() -> Result<()> {
+    let collector = CollectorProcess::start("")?;
+    let token = collector.create_token("laptops", "1h", None)?;
+    let honest = Agent::new()?;
+    let honest_id = honest.enroll_ok(&collector, &token)?;
+    let sneaky = Agent::new()?;
+    let sneaky_id = sneaky.enroll_ok(&collector, &token)?;
+
+    let mut forged = report(1);
+    forged.claimed_device_id = honest_id.clone();
+    IngestClient::new(sneaky.channel(&collector).await?)
+        .report(forged)
+        .await?;
+
+    assert!(collector.latest_report(&honest_id)?.is_none());
+    let stored = collector
+        .latest_report(&sneaky_id)?
+        .expect("stored under the sender");
+    assert_eq!(stored.claimed_device_id, sneaky_id);
+    Ok(())
+}
+
+#[test]
+fn agent_reconnects_after_collector_restart_and_next_report_lands() -> Result<()> {
+    let mut collector = CollectorProcess::start(FAST_REPORTS)?;
+    let token = collector.create_token("laptops", "1h", None)?;
+    let mut agent = Agent::new()?;
+    let device_id = agent.enroll_ok(&collector, &token)?;
+    agent.start()?;
+    wait_for("a report before restart", Duration::from_secs(20), || {
+        (collector.history_len(&device_id).ok()? >= 2).then_some(())
+    })?;
+
+    collector.stop()?;
+    std::thread::sleep(Duration::from_secs(2));
+    collector.restart()?;
+    let before = collector.history_len(&device_id)?;
+    let seq_before = collector.latest_report(&device_id)?.unwrap().seq;
+    wait_for("a report after restart", Duration::from_secs(30), || {
+        (collector.history_len(&device_id).ok()? > before).then_some(())
+    })?;
+    let latest = collector.latest_report(&device_id)?.unwrap();
+    assert!(latest.seq > seq_before);
+    // Reports made while the collector was down were spooled and delivered, oldest first.
+    let seqs: Vec<i64> = {
+        let db = collector.db()?;
+        let mut statement =
+            db.prepare("SELECT seq FROM status_history WHERE device_id = ?1 ORDER BY seq")?;
+        statement
+            .query_map([&device_id], |row| row.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "gap in delivered reports: {seqs:?}"
+    );
+    agent.stop()?;
+    Ok(())
+}
+
+#[test]
+fn agent_renews_its_short_lived_certificate_and_keeps_reporting() -> Result<()> {
+    let collector =
+        CollectorProcess::start(&format!("{FAST_REPORTS}\ndevice_cert_validity_secs = 30"))?;
+    let token = collector.create_token("laptops", "1h", None)?;
+    let mut agent = Agent::new()?;
+    let device_id = agent.enroll_ok(&collector, &token)?;
+    let serial = |c: &CollectorProcess| -> Option<String> {
+        c.db()
+            .ok()?
+            .query_row(
+                "SELECT cert_serial FROM devices WHERE id = ?1",
+                [&device_id],
+                |r| r.get(0),
+            )
+            .ok()
+    };
+    let first_serial = serial(&collector).unwrap();
+    agent.start()?;
+    wait_for("certificate renewal", Duration::from_secs(45), || {
+        serial(&collector).filter(|s| *s != first_serial)
+    })?;
+    let after_renewal = collector.history_len(&device_id)?;
+    wait_for(
+        "reports with the renewed certificate",
+        Duration::from_secs(15),
+        || (collector.history_len(&device_id).ok()? > after_renewal + 1).then_some(()),
+    )?;
+    agent.stop()?;
+    Ok(())
+}
+
+#[test]
+fn check_once_json_lists_this_machines_real_filesystems() -> Result<()> {
+    let agent = Agent::new()?;
+    let output = agent
+        .command()
+        .args(["check", "--once", "--json"])
+        .output()?;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let filesystems = report["disks"]["filesystems"]
+        .as_array()
+        .expect("filesystems array");
+    let root = filesystems
+        .iter()
+        .find(|fs| fs["mount_point"] == "/")
+        .expect("/ listed");
+    assert_eq!(root["total_bytes"].as_u64(), Some(df_root_bytes()?));
+    assert!(
+        filesystems
+            .iter()
+            .all(|fs| fs["filesystem"] != "proc" && fs["filesystem"] != "overlay")
+    );
+    assert_eq!(report["check_runs"][0]["check"], "disks");
+    assert_eq!(report["check_runs"][0]["ok"], true);
+
+    let table = agent.command().args(["check", "--once"]).output()?;
+    assert!(stdout(&table).contains("MOUNT"), "{}", stdout(&table));
+    Ok(())
+}
