@@ -12,6 +12,9 @@
 //! - [`state`]: files in the state directory.
 //! - [`transport`]: the mTLS gRPC channel.
 //! - [`backoff`]: retry delays with jitter.
+//! - [`command`]: `CommandRunner`, the one way probes run programs.
+//! - [`trigger`]: asking for a report before the interval.
+//! - [`watch`]: file watching with a polling fallback.
 //! - [`output`]: the table `check --once` prints.
 //!
 //! The agent never executes anything the collector sends: central policy can
@@ -19,6 +22,7 @@
 
 pub mod backoff;
 pub mod checks;
+pub mod command;
 pub mod config;
 pub mod enroll;
 pub mod facts;
@@ -28,5 +32,7 @@ pub mod runner;
 pub mod spool;
 pub mod state;
 pub mod transport;
+pub mod trigger;
+pub mod watch;
 
 pub use runner::run;

@@ -13,6 +13,7 @@ use forewarn_agent::enroll::{CaPin, EnrollOptions, enroll};
 use forewarn_agent::output::render_table;
 use forewarn_agent::report::snapshot;
 use forewarn_agent::state::{StateDir, default_policy};
+use forewarn_agent::trigger::ReportTrigger;
 
 #[derive(Debug, Parser)]
 #[command(name = "forewarn-agent", version, about = "Forewarn endpoint agent")]
@@ -128,8 +129,8 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Run => forewarn_agent::run(config, shutdown_signal()).await?,
         Command::Check { once: _, json } => {
-            let checks = CheckSet::from_config(&config.checks);
-            let report = snapshot(&checks, &default_policy(), 0, "").await;
+            let mut checks = CheckSet::from_config(&config.checks, &ReportTrigger::default());
+            let report = snapshot(&mut checks, &default_policy(), 0, "").await;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

@@ -7,7 +7,7 @@ use crate::facts::host_facts;
 
 /// A snapshot of this device now. `seq` and `device_id` are 0/empty for a local `check --once`.
 pub async fn snapshot(
-    checks: &CheckSet,
+    checks: &mut CheckSet,
     policy: &pb::Policy,
     seq: u64,
     device_id: &str,

@@ -26,9 +26,12 @@ use crate::report::snapshot;
 use crate::spool::Spool;
 use crate::state::{DeviceIdentity, EnrolledState, StateDir, StateError};
 use crate::transport::{self, TransportError};
+use crate::trigger::ReportTrigger;
 
 const RETRY_INITIAL: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(300);
+/// Wait after a watched file changes, so a burst of changes makes one report.
+const TRIGGER_DEBOUNCE: Duration = Duration::from_millis(300);
 /// Longest the first report waits after start, so a fleet rebooted together spreads out.
 const STARTUP_SPREAD: Duration = Duration::from_secs(2);
 
@@ -66,10 +69,11 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
     let enrolled = state_dir.load()?;
     let spool = Spool::open(state_dir.spool_dir(), config.spool.clone())?;
     let client = connect(&enrolled)?;
+    let trigger = ReportTrigger::default();
     let mut agent = Agent {
         policy: state_dir.load_policy(),
         last_seq: spool.max_seq(),
-        checks: CheckSet::from_config(&config.checks),
+        checks: CheckSet::from_config(&config.checks, &trigger),
         state_dir,
         enrolled,
         spool,
@@ -90,6 +94,11 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         tokio::select! {
             () = &mut shutdown => break,
             () = sleep_until(wake) => {}
+            () = trigger.fired() => {
+                // Coalesce a burst of file changes into one report.
+                next_collect = next_collect.min(Instant::now() + TRIGGER_DEBOUNCE);
+                continue;
+            }
         }
         let now = Instant::now();
         if now >= next_collect {
@@ -151,7 +160,7 @@ impl Agent {
         };
         self.last_seq = seq;
         let report = snapshot(
-            &self.checks,
+            &mut self.checks,
             &self.policy,
             seq,
             &self.enrolled.enrollment.device_id,

@@ -11,6 +11,7 @@ use std::time::Instant;
 use forewarn_proto::pb;
 
 use crate::config::ChecksConfig;
+use crate::trigger::ReportTrigger;
 
 /// Why a whole check could not produce a status.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,7 +68,10 @@ impl Check {
     }
 
     /// Runs the check and writes its section of `report`, plus any per-item errors.
-    async fn collect_into(&self, report: &mut pb::StatusReport) -> Result<(), CheckError> {
+    ///
+    /// Checks may keep state between cycles (`&mut self`): a heavy probe can
+    /// return its cached result until it is due again.
+    async fn collect_into(&mut self, report: &mut pb::StatusReport) -> Result<(), CheckError> {
         match self {
             Self::Disks(check) => {
                 let (status, item_errors) = check.collect().await?;
@@ -86,15 +90,17 @@ pub struct CheckSet {
 }
 
 impl CheckSet {
-    pub fn from_config(config: &ChecksConfig) -> Self {
+    /// Builds the checks the local config asks for. Checks that watch files
+    /// fire `trigger` to ask for a report before the next interval.
+    pub fn from_config(config: &ChecksConfig, _trigger: &ReportTrigger) -> Self {
         Self {
             checks: vec![Check::Disks(disk::DiskCheck::new(config.disks.clone()))],
         }
     }
 
     /// Runs every check the policy leaves enabled and fills `report`.
-    pub async fn collect(&self, policy: &pb::Policy, report: &mut pb::StatusReport) {
-        for check in &self.checks {
+    pub async fn collect(&mut self, policy: &pb::Policy, report: &mut pb::StatusReport) {
+        for check in &mut self.checks {
             if policy
                 .disabled_checks
                 .iter()
