@@ -417,3 +417,98 @@ fn check_once_json_lists_this_machines_real_filesystems() -> Result<()> {
     assert!(stdout(&table).contains("MOUNT"), "{}", stdout(&table));
     Ok(())
 }
+
+/// A tmpfs of `size` mounted at a temporary directory, unmounted on drop.
+struct SmallTmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl SmallTmpfs {
+    fn mount(size: &str) -> Result<Self> {
+        anyhow::ensure!(
+            rustix::process::geteuid().is_root(),
+            "this test mounts a tmpfs and must run as root (CI does)"
+        );
+        let dir = tempfile::tempdir()?;
+        let status = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size}"),
+                "forewarn-test",
+            ])
+            .arg(dir.path())
+            .status()?;
+        anyhow::ensure!(status.success(), "mount tmpfs failed");
+        Ok(Self { dir })
+    }
+}
+
+impl Drop for SmallTmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn agent_with_a_full_disk_keeps_running_and_still_delivers() -> Result<()> {
+    let collector = CollectorProcess::start(FAST_REPORTS)?;
+    let token = collector.create_token("laptops", "1h", None)?;
+    let disk = SmallTmpfs::mount("512k")?;
+    let state_dir = disk.dir.path().join("agent");
+    let agent_command = || {
+        let mut command = std::process::Command::new(forewarn_e2e::agent_bin());
+        command.arg("--state-dir").arg(&state_dir);
+        command
+    };
+    let enrolled = agent_command()
+        .args([
+            "enroll",
+            "--url",
+            &collector.url(),
+            "--token",
+            &token,
+            "--ca-fingerprint",
+            &collector.ca_fingerprint,
+        ])
+        .output()?;
+    assert!(enrolled.status.success(), "{}", stderr(&enrolled));
+    // Fill the agent's disk to the last byte.
+    let filler = disk.dir.path().join("filler");
+    let mut file = std::fs::File::create(&filler)?;
+    let chunk = vec![0u8; 4096];
+    while std::io::Write::write_all(&mut file, &chunk).is_ok() {}
+    drop(file);
+    assert!(
+        std::fs::write(disk.dir.path().join("probe"), b"x").is_err(),
+        "disk is not full"
+    );
+
+    let mut child = agent_command()
+        .arg("run")
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let enrollment = std::fs::read_to_string(state_dir.join("enrollment.toml"))?;
+    let device_id = enrollment
+        .lines()
+        .find_map(|l| l.strip_prefix("device_id = "))
+        .map(|v| v.trim_matches('"').to_owned())
+        .expect("device id");
+    wait_for(
+        "reports from the agent with a full disk",
+        Duration::from_secs(20),
+        || (collector.history_len(&device_id).ok()? >= 2).then_some(()),
+    )?;
+    assert!(child.try_wait()?.is_none(), "agent exited on a full disk");
+    child.kill()?;
+    let output = child.wait_with_output()?;
+    assert!(
+        stderr(&output).contains("cannot spool report"),
+        "{}",
+        stderr(&output)
+    );
+    Ok(())
+}
