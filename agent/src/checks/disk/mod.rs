@@ -94,7 +94,7 @@ fn collect_blocking(
 
 /// Builds the status of one filesystem, refining sysinfo's figures where the OS allows.
 fn measure(mount: Mount, errors: &mut Vec<pb::CheckError>) -> pb::DiskStatus {
-    let mut status = pb::DiskStatus {
+    let status = pb::DiskStatus {
         network: is_network_filesystem(&mount.filesystem),
         mount_point: mount.mount_point,
         device: mount.device,
@@ -107,12 +107,21 @@ fn measure(mount: Mount, errors: &mut Vec<pb::CheckError>) -> pb::DiskStatus {
         removable: mount.removable,
         read_only: mount.read_only,
     };
-    #[cfg(unix)]
+    refine(status, errors)
+}
+
+/// Free space including the reserve, and inodes, from statvfs.
+#[cfg(unix)]
+fn refine(mut status: pb::DiskStatus, errors: &mut Vec<pb::CheckError>) -> pb::DiskStatus {
     match unix::statvfs_figures(&status.mount_point) {
         Ok(figures) => figures.apply(&mut status),
         Err(err) => errors.push(err.to_proto(CHECK_NAME, &status.mount_point)),
     }
-    #[cfg(not(unix))]
-    let _ = errors;
+    status
+}
+
+/// Windows reports no inodes and no reserve; sysinfo's figures stand.
+#[cfg(not(unix))]
+fn refine(status: pb::DiskStatus, _errors: &mut Vec<pb::CheckError>) -> pb::DiskStatus {
     status
 }
