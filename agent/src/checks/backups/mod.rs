@@ -26,6 +26,7 @@ mod status_file;
 mod test_repos;
 mod verify;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,12 +70,16 @@ struct VerificationState {
 impl BackupCheck {
     /// A check with the real command runner; status and touch files fire `trigger` when written.
     pub fn new(config: &BackupsConfig, trigger: &ReportTrigger) -> Self {
-        let watched: Vec<_> = config
+        // The folder is watched, not the file: scripts replace the file by
+        // renaming, and a watch on the old file would see nothing after that.
+        let mut watched: Vec<_> = config
             .jobs
             .iter()
             .filter(|job| matches!(job.kind, JobKind::StatusFile | JobKind::TouchFile))
-            .filter_map(|job| job.path.clone())
+            .filter_map(|job| job.path.as_deref()?.parent().map(Path::to_path_buf))
             .collect();
+        watched.sort();
+        watched.dedup();
         let watcher = watch_paths(&watched, false, trigger.clone(), CHECK_NAME);
         let mut check = Self::with_runner(config, Arc::new(SystemCommandRunner));
         check._watcher = watcher;
