@@ -225,6 +225,11 @@ impl Credentials {
                     "RESTIC_PASSWORD_FILE",
                     Secret::new(file.display().to_string()),
                 );
+                // Read only to scrub it from messages; restic reports an unreadable file itself.
+                if let Ok(text) = std::fs::read_to_string(file) {
+                    let value = Secret::new(text.trim_end_matches(['\r', '\n']));
+                    credentials.known_secrets.push(value);
+                }
             } else {
                 // borg has no passphrase-file variable; the agent reads the file itself.
                 let text = std::fs::read_to_string(file).map_err(|err| {
@@ -305,4 +310,192 @@ fn command_error(err: &CommandError) -> String {
 
 fn now_unix() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    use prost::Message;
+
+    use super::test_repos::{BorgRepo, PASSWORD, ResticRepo, TestRepo, canary_sha256, collect_one};
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct CapturedLog(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for CapturedLog {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log lock").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A stand-in tool that prints every password it was given to stderr and fails.
+    fn leaky_tool(dir: &Path) -> String {
+        let script = dir.join("leaky-tool");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\necho \"Fatal: got $RESTIC_PASSWORD $BORG_PASSPHRASE $(cat \"$RESTIC_PASSWORD_FILE\" 2>/dev/null)\" >&2\nexit 1\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        script.display().to_string()
+    }
+
+    fn verification(canary: &str) -> String {
+        format!(
+            "[checks.backups.jobs.restore_verification]\ncanary_path = {canary:?}\nexpected_sha256 = {:?}\n",
+            canary_sha256()
+        )
+    }
+
+    fn locked_borg(borg: &BorgRepo) -> std::process::Child {
+        let holder = borg
+            .borg()
+            .args(["with-lock", "::", "sleep", "5"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !borg.0.repo.join("lock.exclusive").exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        holder
+    }
+
+    #[tokio::test]
+    async fn password_is_in_no_report_log_line_or_error() {
+        let log = CapturedLog::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer({
+                let log = log.clone();
+                move || log.clone()
+            })
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let mut statuses = Vec::new();
+
+        // restic: success with verification, password command, leaky tool, stale lock, missing, corrupted.
+        let restic = ResticRepo::new();
+        restic.backup(&[]);
+        statuses.push(collect_one(restic.job(&verification(&restic.0.canary_path()))).await);
+        let mut by_command = restic.job("");
+        by_command.password_file = None;
+        by_command.password_command = Some(Secret::new(format!(
+            "cat {}",
+            restic.0.password_file.display()
+        )));
+        statuses.push(collect_one(by_command).await);
+        let leaky = leaky_tool(restic.0.dir.path());
+        statuses.push(collect_one(restic.job(&format!("program = {leaky:?}"))).await);
+        restic.leave_stale_lock();
+        statuses.push(collect_one(restic.job("")).await);
+        let corrupted = ResticRepo::new();
+        corrupted.backup(&[]);
+        corrupted.0.corrupt("data");
+        statuses.push(collect_one(corrupted.job(&verification(&corrupted.0.canary_path()))).await);
+        std::fs::remove_dir_all(&corrupted.0.repo).unwrap();
+        statuses.push(collect_one(corrupted.job("")).await);
+
+        // Wrong password: a repository made with another one, given the known password.
+        let foreign = ResticRepo(TestRepo::new());
+        std::fs::write(&foreign.0.password_file, "another password\n").unwrap();
+        assert!(
+            foreign
+                .restic()
+                .args(["init", "--quiet"])
+                .status()
+                .unwrap()
+                .success()
+        );
+        std::fs::write(&foreign.0.password_file, format!("{PASSWORD}\n")).unwrap();
+        let wrong = collect_one(foreign.job("")).await;
+        assert!(
+            wrong.probe_error.starts_with("authentication failed"),
+            "{wrong:?}"
+        );
+        statuses.push(wrong);
+
+        // borg: success with verification, leaky tool, locked, corrupted, missing.
+        let borg = BorgRepo::new();
+        borg.create("first", &[]);
+        statuses.push(collect_one(borg.job(&verification(&borg.0.canary_path()))).await);
+        let leaky = leaky_tool(borg.0.dir.path());
+        statuses.push(collect_one(borg.job(&format!("program = {leaky:?}"))).await);
+        let mut holder = locked_borg(&borg);
+        statuses.push(collect_one(borg.job("")).await);
+        holder.wait().unwrap();
+        let corrupted = BorgRepo::new();
+        corrupted.create("first", &[]);
+        corrupted.0.corrupt("data");
+        statuses.push(collect_one(corrupted.job(&verification(&corrupted.0.canary_path()))).await);
+        std::fs::remove_dir_all(&corrupted.0.repo).unwrap();
+        statuses.push(collect_one(corrupted.job("")).await);
+
+        let errors: Vec<&str> = statuses
+            .iter()
+            .flat_map(|s| {
+                [
+                    s.probe_error.as_str(),
+                    s.restore_verification_error.as_str(),
+                ]
+            })
+            .filter(|e| !e.is_empty())
+            .collect();
+        // The cases really took the error paths the search below must cover.
+        assert!(
+            errors
+                .iter()
+                .filter(|e| e.starts_with("repository is locked"))
+                .count()
+                >= 2,
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .filter(|e| e.starts_with("repository not found"))
+                .count()
+                >= 2,
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().filter(|e| e.contains("[redacted]")).count() >= 2,
+            "leaky tool output not scrubbed: {errors:?}"
+        );
+        assert!(
+            errors.iter().filter(|e| e.starts_with("job ")).count() >= 2,
+            "{errors:?}"
+        );
+        for error in &errors {
+            assert!(!error.contains(PASSWORD), "password in an error: {error}");
+        }
+        let report = pb::StatusReport {
+            backups: Some(pb::BackupCheck { jobs: statuses }),
+            ..Default::default()
+        };
+        let bytes = report.encode_to_vec();
+        assert!(
+            !bytes
+                .windows(PASSWORD.len())
+                .any(|w| w == PASSWORD.as_bytes()),
+            "password in the encoded report"
+        );
+        let json = serde_json::to_string(&report).unwrap();
+        assert!(!json.contains(PASSWORD), "password in the report as JSON");
+        let log_text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            log_text.contains("cannot read backup job state"),
+            "no log captured: {log_text}"
+        );
+        assert!(!log_text.contains(PASSWORD), "password in a log line");
+    }
 }
