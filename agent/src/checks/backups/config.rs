@@ -30,6 +30,8 @@ pub enum JobKind {
     StatusFile,
     /// A file the backup script touches after each success; its modification time is the last success.
     TouchFile,
+    /// A systemd service (and optionally its timer) that runs the backup (Linux).
+    Systemd,
 }
 
 impl JobKind {
@@ -40,6 +42,7 @@ impl JobKind {
             Self::Borg => "borg",
             Self::StatusFile => "status-file",
             Self::TouchFile => "touch-file",
+            Self::Systemd => "systemd",
         }
     }
 }
@@ -50,7 +53,7 @@ impl JobKind {
 pub struct BackupJobConfig {
     /// Job name shown in reports and alerts; unique on this device.
     pub name: String,
-    /// Where the state comes from: "restic", "borg", "status-file" or "touch-file".
+    /// Where the state comes from: "restic", "borg", "status-file", "touch-file" or "systemd".
     pub kind: JobKind,
     /// restic/borg: the repository (a path or URL). Passed in the environment, not on the command line.
     #[serde(default)]
@@ -79,6 +82,12 @@ pub struct BackupJobConfig {
     /// status-file/touch-file: the file to watch.
     #[serde(default)]
     pub path: Option<PathBuf>,
+    /// systemd: the service that runs the backup (e.g. "restic-backup.service").
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// systemd: the timer that starts it (e.g. "restic-backup.timer"), for its last trigger.
+    #[serde(default)]
+    pub timer: Option<String>,
     /// Seconds after which a probe of this job is killed.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
@@ -203,6 +212,35 @@ impl BackupJobConfig {
                     "{key}.path: only for kinds \"status-file\" and \"touch-file\""
                 ));
             }
+        } else if self.kind == JobKind::Systemd {
+            if self
+                .unit
+                .as_deref()
+                .is_none_or(|u| u.trim().is_empty() || u.starts_with('-'))
+            {
+                problems.push(format!(
+                    "{key}.unit: a unit name is required for kind \"systemd\""
+                ));
+            }
+            if self
+                .timer
+                .as_deref()
+                .is_some_and(|t| t.trim().is_empty() || t.starts_with('-'))
+            {
+                problems.push(format!("{key}.timer: not a unit name"));
+            }
+            for (set, field) in [
+                (self.path.is_some(), "path"),
+                (self.repository.is_some(), "repository"),
+                (self.password_file.is_some(), "password_file"),
+                (self.password_command.is_some(), "password_command"),
+                (self.password_env.is_some(), "password_env"),
+                (self.restore_verification.is_some(), "restore_verification"),
+            ] {
+                if set {
+                    problems.push(format!("{key}.{field}: not for kind \"systemd\""));
+                }
+            }
         } else {
             if self.path.is_none() {
                 problems.push(format!(
@@ -227,6 +265,11 @@ impl BackupJobConfig {
         if self.kind != JobKind::Restic && (self.host.is_some() || !self.tags.is_empty()) {
             problems.push(format!(
                 "{key}.host: host and tags are only for kind \"restic\""
+            ));
+        }
+        if self.kind != JobKind::Systemd && (self.unit.is_some() || self.timer.is_some()) {
+            problems.push(format!(
+                "{key}.unit: unit and timer are only for kind \"systemd\""
             ));
         }
         if self.kind != JobKind::Borg && self.archive_prefix.is_some() {
@@ -331,6 +374,20 @@ expected_sha256 = "abc"
         );
         assert!(problems.contains(&"checks.backups.jobs[1].restore_verification.expected_sha256: must be 64 hex digits".to_owned()), "{problems:?}");
         assert_eq!(problems.len(), 6, "{problems:?}");
+    }
+
+    #[test]
+    fn systemd_job_needs_a_unit_and_no_repository() {
+        let problems = problems(
+            "[[checks.backups.jobs]]\nname = \"n\"\nkind = \"systemd\"\nrepository = \"/r\"\n",
+        );
+        assert_eq!(
+            problems,
+            [
+                "checks.backups.jobs[0].unit: a unit name is required for kind \"systemd\"",
+                "checks.backups.jobs[0].repository: not for kind \"systemd\""
+            ]
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod config;
 mod parse;
 mod restic;
 mod status_file;
+mod systemd;
 #[cfg(test)]
 mod test_repos;
 mod verify;
@@ -117,7 +118,10 @@ impl BackupCheck {
 impl JobState {
     async fn collect(&mut self, runner: &dyn CommandRunner) -> pb::BackupJobStatus {
         let interval = Duration::from_secs(self.config.interval_secs);
-        let repository = matches!(self.config.kind, JobKind::Restic | JobKind::Borg);
+        let repository = matches!(
+            self.config.kind,
+            JobKind::Restic | JobKind::Borg | JobKind::Systemd
+        );
         let mut status = match &self.cached {
             Some((at, status)) if repository && at.elapsed() < interval => status.clone(),
             _ => {
@@ -173,6 +177,7 @@ impl JobState {
             },
             JobKind::StatusFile => status_file::read_status_file(config).await,
             JobKind::TouchFile => status_file::read_touch_file(config).await,
+            JobKind::Systemd => systemd::probe(config, runner).await,
         };
         debug!(check = CHECK_NAME, job = %config.name, kind = config.kind.as_str(), elapsed_ms = started.elapsed().as_millis() as u64, ok = outcome.is_ok(), "backup job probed");
         let mut status = match outcome {
@@ -188,10 +193,11 @@ impl JobState {
         };
         status.name = config.name.clone();
         status.kind = config.kind.as_str().to_owned();
-        status.destination = match (&config.repository, &config.path) {
-            (Some(repository), _) => parse::destination_without_credentials(repository),
-            (None, Some(path)) => path.display().to_string(),
-            (None, None) => String::new(),
+        status.destination = match (&config.repository, &config.path, &config.unit) {
+            (Some(repository), _, _) => parse::destination_without_credentials(repository),
+            (None, Some(path), _) => path.display().to_string(),
+            (None, None, Some(unit)) => unit.clone(),
+            (None, None, None) => String::new(),
         };
         status
     }

@@ -76,6 +76,8 @@ pub enum ParseError {
     Json { what: &'static str, message: String },
     #[error("invalid time {0:?}")]
     Time(String),
+    #[error("{0}")]
+    Systemd(String),
 }
 
 pub fn restic_snapshots(json: &[u8]) -> Result<Vec<ResticSnapshot>, ParseError> {
@@ -356,6 +358,97 @@ pub fn status_file_state(text: &[u8]) -> Result<(String, pb::BackupJobStatus), P
     ))
 }
 
+/// The properties `systemctl show` is asked for, service then timer.
+pub const SYSTEMD_SERVICE_PROPERTIES: &str = "LoadState,ActiveState,SubState,Result,ExecMainStatus,ExecMainStartTimestamp,ExecMainExitTimestamp";
+pub const SYSTEMD_TIMER_PROPERTIES: &str = "LoadState,ActiveState,LastTriggerUSec";
+
+/// The job state `systemctl show --timestamp=unix <service> <timer>` tells:
+/// one block of `Key=value` lines per unit, separated by a blank line.
+pub fn systemd_job_state(text: &str, unit: &str) -> Result<pb::BackupJobStatus, ParseError> {
+    let mut blocks = text.split("\n\n").map(|block| {
+        block
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .collect::<std::collections::HashMap<&str, &str>>()
+    });
+    let service = blocks.next().unwrap_or_default();
+    let timer = blocks.next();
+    let get = |key: &str| service.get(key).copied().unwrap_or_default();
+    if get("LoadState") != "loaded" {
+        return Err(ParseError::Systemd(format!(
+            "unit {unit} is not loaded (LoadState={:?})",
+            get("LoadState")
+        )));
+    }
+    let started = systemd_time(get("ExecMainStartTimestamp"))?;
+    let finished = systemd_time(get("ExecMainExitTimestamp"))?;
+    let exit_status: Option<i64> = get("ExecMainStatus").parse().ok();
+    let result_word = get("Result");
+    let active = get("ActiveState");
+    let (result, message) = if matches!(active, "activating" | "active" | "reloading")
+        && finished.is_none_or(|f| started.is_some_and(|s| s > f))
+        && started.is_some()
+    {
+        (pb::BackupResult::Running, "running".to_owned())
+    } else if started.is_none() && finished.is_none() {
+        (pb::BackupResult::Unknown, "never ran".to_owned())
+    } else if result_word == "success" && exit_status.unwrap_or(0) == 0 {
+        (pb::BackupResult::Success, "succeeded".to_owned())
+    } else {
+        let status = exit_status.map_or_else(|| "unknown".to_owned(), |s| s.to_string());
+        (
+            pb::BackupResult::Failed,
+            format!("failed: result {result_word}, exit status {status}"),
+        )
+    };
+    let mut message = message;
+    if let Some(timer) = timer {
+        match timer
+            .get("LastTriggerUSec")
+            .copied()
+            .map(systemd_time)
+            .transpose()?
+            .flatten()
+        {
+            Some(at) => message.push_str(&format!("; timer last triggered at unix time {at}")),
+            None if timer.get("LoadState") == Some(&"loaded") => {
+                message.push_str("; timer never triggered")
+            }
+            None => {}
+        }
+    }
+    Ok(pb::BackupJobStatus {
+        last_run_started_unix_secs: started,
+        last_run_finished_unix_secs: if result == pb::BackupResult::Running {
+            None
+        } else {
+            finished
+        },
+        result: result as i32,
+        last_success_unix_secs: (result == pb::BackupResult::Success)
+            .then_some(finished)
+            .flatten(),
+        message,
+        duration_secs: match (started, finished) {
+            (Some(s), Some(f)) if result != pb::BackupResult::Running => u64::try_from(f - s).ok(),
+            _ => None,
+        },
+        ..Default::default()
+    })
+}
+
+/// A `--timestamp=unix` value ("@1789266086"); empty or "n/a" means never.
+fn systemd_time(text: &str) -> Result<Option<i64>, ParseError> {
+    let text = text.trim();
+    if text.is_empty() || text == "n/a" || text == "0" {
+        return Ok(None);
+    }
+    text.strip_prefix('@')
+        .and_then(|secs| secs.parse().ok())
+        .map(Some)
+        .ok_or_else(|| ParseError::Time(text.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -510,6 +603,72 @@ mod tests {
         assert_eq!(state.last_success_unix_secs, Some(1_795_309_440));
         assert_eq!(state.message, "disk full");
         assert_eq!(state.bytes, Some(12));
+    }
+
+    fn systemd(case: &str) -> Result<pb::BackupJobStatus, ParseError> {
+        let text =
+            String::from_utf8(fixture_body(&format!("linux/systemctl-show-{case}.txt"))).unwrap();
+        systemd_job_state(&text, "backup.service")
+    }
+
+    #[test]
+    fn systemd_success_gives_times_and_timer() {
+        let state = systemd("success").unwrap();
+        assert_eq!(state.result, pb::BackupResult::Success as i32);
+        assert_eq!(state.last_run_started_unix_secs, Some(1_789_260_048));
+        assert_eq!(state.last_success_unix_secs, Some(1_789_266_086));
+        assert_eq!(state.duration_secs, Some(6038));
+        assert!(
+            state
+                .message
+                .contains("timer last triggered at unix time 1789260048"),
+            "{state:?}"
+        );
+    }
+
+    #[test]
+    fn systemd_failure_names_result_and_exit_status() {
+        let state = systemd("failed").unwrap();
+        assert_eq!(state.result, pb::BackupResult::Failed as i32);
+        assert_eq!(state.last_success_unix_secs, None);
+        assert!(
+            state
+                .message
+                .starts_with("failed: result exit-code, exit status 2"),
+            "{state:?}"
+        );
+    }
+
+    #[test]
+    fn systemd_unit_that_never_ran() {
+        let state = systemd("never-ran").unwrap();
+        assert_eq!(state.result, pb::BackupResult::Unknown as i32);
+        assert_eq!(state.message, "never ran; timer never triggered");
+        assert_eq!(state.last_success_unix_secs, None);
+    }
+
+    #[test]
+    fn systemd_running_backup() {
+        let state = systemd("running").unwrap();
+        assert_eq!(state.result, pb::BackupResult::Running as i32);
+        assert_eq!(state.last_run_started_unix_secs, Some(1_791_191_596));
+        assert_eq!(state.last_run_finished_unix_secs, None);
+    }
+
+    #[test]
+    fn systemd_missing_unit_is_an_error() {
+        let err = systemd("not-found").unwrap_err().to_string();
+        assert!(err.contains("backup.service is not loaded"), "{err}");
+    }
+
+    #[test]
+    fn systemd_localized_time_is_refused_not_guessed() {
+        let err = systemd_job_state(
+            "LoadState=loaded\nActiveState=inactive\nResult=success\nExecMainStatus=0\nExecMainExitTimestamp=Fri 2026-10-09 18:10:53 CST\n",
+            "b.service",
+        )
+        .unwrap_err();
+        assert_eq!(err, ParseError::Time("Fri 2026-10-09 18:10:53 CST".into()));
     }
 
     #[test]
