@@ -7,9 +7,11 @@
 //! could not learn the job's state (repository unreachable, wrong password,
 //! lock held, tool missing): a probe error is not a job failure.
 //!
-//! What each OS provides: all jobs kinds run everywhere the tools run; the
-//! tools are found in PATH or at the job's `program`. Status and touch files
-//! are watched, so a script's result reaches the collector within seconds.
+//! What each OS provides: restic, borg, status and touch files work wherever
+//! the tool runs (found in PATH or at the job's `program`); systemd jobs need
+//! Linux with systemd 251+ (`--timestamp=unix`). Time Machine, Windows Server
+//! Backup and Veeam jobs are not built yet. Status and touch files are
+//! watched, so a script's result reaches the collector within seconds.
 //!
 //! Restore verification (opt-in, per job) restores a canary file from the
 //! latest snapshot or archive on its own long interval and compares its SHA-256.
