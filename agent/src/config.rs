@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::checks::backups::BackupsConfig;
 use crate::checks::disk::DiskConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,9 @@ pub struct ChecksConfig {
     /// Filesystem space and inodes.
     #[serde(default)]
     pub disks: DiskConfig,
+    /// Backup jobs to report, `[[checks.backups.jobs]]`.
+    #[serde(default)]
+    pub backups: BackupsConfig,
 }
 
 /// Where state lives on this OS when no config says otherwise.
@@ -140,6 +144,7 @@ impl AgentConfig {
             problems.push("spool.max_bytes: must be at least 65536".to_owned());
         }
         problems.extend(config.checks.disks.problems("checks.disks"));
+        problems.extend(config.checks.backups.problems("checks.backups"));
         if problems.is_empty() {
             Ok(config)
         } else {

@@ -336,6 +336,23 @@ impl Agent {
         Ok(())
     }
 
+    /// Starts `run` in the background after `configure` adjusted the command
+    /// (a `--config` file, environment, where stderr goes).
+    pub fn start_with(&mut self, configure: impl FnOnce(&mut Command)) -> Result<()> {
+        let mut command = self.command();
+        configure(&mut command);
+        self.child = Some(command.arg("run").spawn()?);
+        Ok(())
+    }
+
+    /// Whether the background `run` is still running.
+    pub fn is_running(&mut self) -> Result<bool> {
+        Ok(match &mut self.child {
+            Some(child) => child.try_wait()?.is_none(),
+            None => false,
+        })
+    }
+
     pub fn stop(&mut self) -> Result<()> {
         if let Some(mut child) = self.child.take() {
             stop_gracefully(&mut child)?;

@@ -4,6 +4,7 @@
 //! `checks/`, a variant here, and a line in [`CheckSet::from_config`].
 //! A check that cannot run says why (a [`CheckError`]); it is never silent.
 
+pub mod backups;
 pub mod disk;
 
 use std::time::Instant;
@@ -57,6 +58,7 @@ impl CheckError {
 #[derive(Debug)]
 pub enum Check {
     Disks(disk::DiskCheck),
+    Backups(backups::BackupCheck),
 }
 
 impl Check {
@@ -64,6 +66,7 @@ impl Check {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Disks(_) => disk::CHECK_NAME,
+            Self::Backups(_) => backups::CHECK_NAME,
         }
     }
 
@@ -78,6 +81,7 @@ impl Check {
                 report.disks = Some(status);
                 report.errors.extend(item_errors);
             }
+            Self::Backups(check) => report.backups = Some(check.collect().await),
         }
         Ok(())
     }
@@ -92,10 +96,15 @@ pub struct CheckSet {
 impl CheckSet {
     /// Builds the checks the local config asks for. Checks that watch files
     /// fire `trigger` to ask for a report before the next interval.
-    pub fn from_config(config: &ChecksConfig, _trigger: &ReportTrigger) -> Self {
-        Self {
-            checks: vec![Check::Disks(disk::DiskCheck::new(config.disks.clone()))],
+    pub fn from_config(config: &ChecksConfig, trigger: &ReportTrigger) -> Self {
+        let mut checks = vec![Check::Disks(disk::DiskCheck::new(config.disks.clone()))];
+        if !config.backups.jobs.is_empty() {
+            checks.push(Check::Backups(backups::BackupCheck::new(
+                &config.backups,
+                trigger,
+            )));
         }
+        Self { checks }
     }
 
     /// Runs every check the policy leaves enabled and fills `report`.

@@ -1,0 +1,418 @@
+//! Local settings of the backup check: which jobs to watch and how to reach them.
+//!
+//! Everything here comes from the device's own config file, never from the
+//! collector: a repository password is named (a file, a command, an
+//! environment variable), and a value read from it lives only in [`Secret`].
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Local settings of the backup check.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupsConfig {
+    /// The jobs to report, one `[[checks.backups.jobs]]` table each.
+    #[serde(default)]
+    pub jobs: Vec<BackupJobConfig>,
+}
+
+/// Where a job's state comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobKind {
+    /// A restic repository: the latest snapshot.
+    Restic,
+    /// A borg repository: the latest archive.
+    Borg,
+    /// A JSON status file written by the backup script (docs/backup-status-file.md).
+    StatusFile,
+    /// A file the backup script touches after each success; its modification time is the last success.
+    TouchFile,
+    /// A systemd service (and optionally its timer) that runs the backup (Linux).
+    Systemd,
+}
+
+impl JobKind {
+    /// The kind as reports name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Restic => "restic",
+            Self::Borg => "borg",
+            Self::StatusFile => "status-file",
+            Self::TouchFile => "touch-file",
+            Self::Systemd => "systemd",
+        }
+    }
+}
+
+/// One backup job.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupJobConfig {
+    /// Job name shown in reports and alerts; unique on this device.
+    pub name: String,
+    /// Where the state comes from: "restic", "borg", "status-file", "touch-file" or "systemd".
+    pub kind: JobKind,
+    /// restic/borg: the repository (a path or URL). Passed in the environment, not on the command line.
+    #[serde(default)]
+    pub repository: Option<String>,
+    /// restic/borg: file holding the repository password.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// restic/borg: command that prints the repository password (RESTIC_PASSWORD_COMMAND / BORG_PASSCOMMAND).
+    #[serde(default)]
+    pub password_command: Option<Secret>,
+    /// restic/borg: name of an environment variable of the agent that holds the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// restic: only snapshots of this host count.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// restic: only snapshots carrying all of these tags count.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// borg: only archives whose name starts with this prefix count.
+    #[serde(default)]
+    pub archive_prefix: Option<String>,
+    /// restic/borg: the program to run; the tool's name is looked up in PATH by default.
+    #[serde(default)]
+    pub program: Option<PathBuf>,
+    /// status-file/touch-file: the file to watch.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// systemd: the service that runs the backup (e.g. "restic-backup.service").
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// systemd: the timer that starts it (e.g. "restic-backup.timer"), for its last trigger.
+    #[serde(default)]
+    pub timer: Option<String>,
+    /// Seconds after which a probe of this job is killed.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+    /// Seconds between two probes of a repository; reports in between repeat the last result.
+    /// Status and touch files are read at every report.
+    #[serde(default = "default_interval_secs")]
+    pub interval_secs: u64,
+    /// Opt-in test restore of a canary file (restic and borg only).
+    #[serde(default)]
+    pub restore_verification: Option<RestoreVerificationConfig>,
+}
+
+/// A periodic test restore of one small file whose content never changes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreVerificationConfig {
+    /// Path of the canary file as stored in the backup (e.g. "/srv/data/.forewarn-canary").
+    pub canary_path: String,
+    /// SHA-256 of the canary file's content, in hex.
+    pub expected_sha256: String,
+    /// Seconds between two verifications.
+    #[serde(default = "default_verify_interval_secs")]
+    pub interval_secs: u64,
+    /// Seconds after which a verification is killed.
+    #[serde(default = "default_verify_timeout_secs")]
+    pub timeout_secs: u64,
+    /// restic: also run `restic check --read-data-subset` with this value (e.g. "1%" or "1/20").
+    #[serde(default)]
+    pub read_data_subset: Option<String>,
+}
+
+fn default_timeout_secs() -> u64 {
+    120
+}
+fn default_interval_secs() -> u64 {
+    900
+}
+fn default_verify_interval_secs() -> u64 {
+    7 * 24 * 3600
+}
+fn default_verify_timeout_secs() -> u64 {
+    1800
+}
+
+/// A value that must never be printed: Debug and Display show a placeholder.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for handing to the backup tool; never for messages.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"[redacted]\"")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl BackupsConfig {
+    /// Problems with these settings, each prefixed with its key under `key`.
+    pub fn problems(&self, key: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (index, job) in self.jobs.iter().enumerate() {
+            let key = format!("{key}.jobs[{index}]");
+            problems.extend(job.problems(&key));
+            if self.jobs[..index]
+                .iter()
+                .any(|other| other.name == job.name)
+            {
+                problems.push(format!("{key}.name: duplicate job name {:?}", job.name));
+            }
+        }
+        problems
+    }
+}
+
+impl BackupJobConfig {
+    fn problems(&self, key: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.name.trim().is_empty() {
+            problems.push(format!("{key}.name: must not be empty"));
+        }
+        if self.timeout_secs == 0 {
+            problems.push(format!("{key}.timeout_secs: must be at least 1"));
+        }
+        let is_repository = matches!(self.kind, JobKind::Restic | JobKind::Borg);
+        if is_repository {
+            if self
+                .repository
+                .as_deref()
+                .is_none_or(|r| r.trim().is_empty())
+            {
+                problems.push(format!(
+                    "{key}.repository: required for kind {:?}",
+                    self.kind.as_str()
+                ));
+            }
+            let sources = usize::from(self.password_file.is_some())
+                + usize::from(self.password_command.is_some())
+                + usize::from(self.password_env.is_some());
+            if sources > 1 {
+                problems.push(format!(
+                    "{key}.password_file: give at most one of password_file, password_command, password_env"
+                ));
+            }
+            if self.path.is_some() {
+                problems.push(format!(
+                    "{key}.path: only for kinds \"status-file\" and \"touch-file\""
+                ));
+            }
+        } else if self.kind == JobKind::Systemd {
+            if self
+                .unit
+                .as_deref()
+                .is_none_or(|u| u.trim().is_empty() || u.starts_with('-'))
+            {
+                problems.push(format!(
+                    "{key}.unit: a unit name is required for kind \"systemd\""
+                ));
+            }
+            if self
+                .timer
+                .as_deref()
+                .is_some_and(|t| t.trim().is_empty() || t.starts_with('-'))
+            {
+                problems.push(format!("{key}.timer: not a unit name"));
+            }
+            for (set, field) in [
+                (self.path.is_some(), "path"),
+                (self.repository.is_some(), "repository"),
+                (self.password_file.is_some(), "password_file"),
+                (self.password_command.is_some(), "password_command"),
+                (self.password_env.is_some(), "password_env"),
+                (self.restore_verification.is_some(), "restore_verification"),
+            ] {
+                if set {
+                    problems.push(format!("{key}.{field}: not for kind \"systemd\""));
+                }
+            }
+        } else {
+            if self.path.is_none() {
+                problems.push(format!(
+                    "{key}.path: required for kind {:?}",
+                    self.kind.as_str()
+                ));
+            }
+            for (set, field) in [
+                (self.repository.is_some(), "repository"),
+                (self.password_file.is_some(), "password_file"),
+                (self.password_command.is_some(), "password_command"),
+                (self.password_env.is_some(), "password_env"),
+                (self.restore_verification.is_some(), "restore_verification"),
+            ] {
+                if set {
+                    problems.push(format!(
+                        "{key}.{field}: only for kinds \"restic\" and \"borg\""
+                    ));
+                }
+            }
+        }
+        if self.kind != JobKind::Restic && (self.host.is_some() || !self.tags.is_empty()) {
+            problems.push(format!(
+                "{key}.host: host and tags are only for kind \"restic\""
+            ));
+        }
+        if self.kind != JobKind::Systemd && (self.unit.is_some() || self.timer.is_some()) {
+            problems.push(format!(
+                "{key}.unit: unit and timer are only for kind \"systemd\""
+            ));
+        }
+        if self.kind != JobKind::Borg && self.archive_prefix.is_some() {
+            problems.push(format!("{key}.archive_prefix: only for kind \"borg\""));
+        }
+        if let Some(verify) = &self.restore_verification {
+            let vkey = format!("{key}.restore_verification");
+            if verify.canary_path.trim().is_empty() {
+                problems.push(format!("{vkey}.canary_path: must not be empty"));
+            }
+            let hex_ok = verify.expected_sha256.len() == 64
+                && verify
+                    .expected_sha256
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit());
+            if !hex_ok {
+                problems.push(format!("{vkey}.expected_sha256: must be 64 hex digits"));
+            }
+            if verify.interval_secs < 60 {
+                problems.push(format!("{vkey}.interval_secs: must be at least 60"));
+            }
+            if verify.timeout_secs == 0 {
+                problems.push(format!("{vkey}.timeout_secs: must be at least 1"));
+            }
+            if verify.read_data_subset.is_some() && self.kind != JobKind::Restic {
+                problems.push(format!("{vkey}.read_data_subset: only for kind \"restic\""));
+            }
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::{AgentConfig, ConfigError};
+
+    fn problems(toml: &str) -> Vec<String> {
+        match AgentConfig::from_toml(toml, Path::new("agent.toml")) {
+            Err(ConfigError::Invalid { problems, .. }) => problems,
+            other => panic!("expected invalid config, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn restic_job_without_repository_names_the_key() {
+        let problems = problems("[[checks.backups.jobs]]\nname = \"n\"\nkind = \"restic\"\n");
+        assert_eq!(
+            problems,
+            ["checks.backups.jobs[0].repository: required for kind \"restic\""]
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let problems = problems(
+            r#"
+[[checks.backups.jobs]]
+name = "a"
+kind = "status-file"
+repository = "/r"
+timeout_secs = 0
+[[checks.backups.jobs]]
+name = "a"
+kind = "borg"
+repository = "/r"
+password_file = "/p"
+password_env = "P"
+[checks.backups.jobs.restore_verification]
+canary_path = "x"
+expected_sha256 = "abc"
+"#,
+        );
+        assert!(
+            problems.contains(
+                &"checks.backups.jobs[0].path: required for kind \"status-file\"".to_owned()
+            ),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .contains(&"checks.backups.jobs[0].timeout_secs: must be at least 1".to_owned()),
+            "{problems:?}"
+        );
+        assert!(
+            problems.contains(
+                &"checks.backups.jobs[0].repository: only for kinds \"restic\" and \"borg\""
+                    .to_owned()
+            ),
+            "{problems:?}"
+        );
+        assert!(
+            problems.contains(&"checks.backups.jobs[1].name: duplicate job name \"a\"".to_owned()),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("checks.backups.jobs[1].password_file: give at most one")),
+            "{problems:?}"
+        );
+        assert!(problems.contains(&"checks.backups.jobs[1].restore_verification.expected_sha256: must be 64 hex digits".to_owned()), "{problems:?}");
+        assert_eq!(problems.len(), 6, "{problems:?}");
+    }
+
+    #[test]
+    fn systemd_job_needs_a_unit_and_no_repository() {
+        let problems = problems(
+            "[[checks.backups.jobs]]\nname = \"n\"\nkind = \"systemd\"\nrepository = \"/r\"\n",
+        );
+        assert_eq!(
+            problems,
+            [
+                "checks.backups.jobs[0].unit: a unit name is required for kind \"systemd\"",
+                "checks.backups.jobs[0].repository: not for kind \"systemd\""
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_job_kind_is_refused() {
+        let err = AgentConfig::from_toml(
+            "[[checks.backups.jobs]]\nname = \"n\"\nkind = \"tape\"\n",
+            Path::new("agent.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("tape"), "{err}");
+    }
+
+    #[test]
+    fn password_command_never_prints() {
+        let config = AgentConfig::from_toml(
+            "[[checks.backups.jobs]]\nname = \"n\"\nkind = \"restic\"\nrepository = \"/r\"\npassword_command = \"echo hunter2\"\n",
+            Path::new("agent.toml"),
+        )
+        .unwrap();
+        let job = &config.checks.backups.jobs[0];
+        assert!(!format!("{job:?}").contains("hunter2"));
+        assert_eq!(
+            job.password_command.as_ref().unwrap().to_string(),
+            "[redacted]"
+        );
+    }
+}
