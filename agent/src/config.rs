@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::checks::disk::DiskConfig;
+use crate::checks::patches::PatchConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -59,6 +60,9 @@ pub struct ChecksConfig {
     /// Filesystem space and inodes.
     #[serde(default)]
     pub disks: DiskConfig,
+    /// OS patch status: pending updates, last refresh and install, reboot.
+    #[serde(default)]
+    pub patches: PatchConfig,
 }
 
 /// Where state lives on this OS when no config says otherwise.
@@ -140,6 +144,7 @@ impl AgentConfig {
             problems.push("spool.max_bytes: must be at least 65536".to_owned());
         }
         problems.extend(config.checks.disks.problems("checks.disks"));
+        problems.extend(config.checks.patches.problems("checks.patches"));
         if problems.is_empty() {
             Ok(config)
         } else {

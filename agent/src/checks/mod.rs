@@ -5,6 +5,7 @@
 //! A check that cannot run says why (a [`CheckError`]); it is never silent.
 
 pub mod disk;
+pub mod patches;
 
 use std::time::Instant;
 
@@ -57,6 +58,7 @@ impl CheckError {
 #[derive(Debug)]
 pub enum Check {
     Disks(disk::DiskCheck),
+    Patches(Box<patches::PatchCheck>),
 }
 
 impl Check {
@@ -64,6 +66,7 @@ impl Check {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Disks(_) => disk::CHECK_NAME,
+            Self::Patches(_) => patches::CHECK_NAME,
         }
     }
 
@@ -78,6 +81,7 @@ impl Check {
                 report.disks = Some(status);
                 report.errors.extend(item_errors);
             }
+            Self::Patches(check) => report.patches = Some(check.collect().await?),
         }
         Ok(())
     }
@@ -92,9 +96,15 @@ pub struct CheckSet {
 impl CheckSet {
     /// Builds the checks the local config asks for. Checks that watch files
     /// fire `trigger` to ask for a report before the next interval.
-    pub fn from_config(config: &ChecksConfig, _trigger: &ReportTrigger) -> Self {
+    pub fn from_config(config: &ChecksConfig, trigger: &ReportTrigger) -> Self {
         Self {
-            checks: vec![Check::Disks(disk::DiskCheck::new(config.disks.clone()))],
+            checks: vec![
+                Check::Disks(disk::DiskCheck::new(config.disks.clone())),
+                Check::Patches(Box::new(patches::PatchCheck::new(
+                    config.patches.clone(),
+                    trigger,
+                ))),
+            ],
         }
     }
 

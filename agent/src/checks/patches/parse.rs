@@ -1,0 +1,290 @@
+//! Pure parsers for what package managers print and write, compiled on every
+//! OS so every platform's parser is tested on Linux with captured real output.
+
+use std::collections::BTreeSet;
+
+use forewarn_proto::pb;
+
+/// A problem with a tool's output.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("unexpected line in {tool} output: {line:?}")]
+    UnexpectedLine { tool: &'static str, line: String },
+}
+
+/// Parses `apt-get -s dist-upgrade` output into pending updates.
+///
+/// Each `Inst` line is one package that would be installed or upgraded:
+/// `Inst name [installed] (candidate Origin:Version/Archive, ... [arch])`;
+/// `[installed]` is missing for packages new to the system. A package is a
+/// security update when any release it comes from has an archive (suite)
+/// ending in `-security` or an origin naming security. Packages listed under
+/// "deferred due to phasing" (Ubuntu) are reported with `phased = true` and
+/// no candidate version, since apt does not print one for them.
+pub fn apt_simulation(output: &str) -> Result<Vec<pb::PendingUpdate>, ParseError> {
+    let mut pending = Vec::new();
+    let mut in_phasing = false;
+    for line in output.lines() {
+        if line.starts_with("The following upgrades have been deferred due to phasing") {
+            in_phasing = true;
+            continue;
+        }
+        if in_phasing {
+            if let Some(names) = line.strip_prefix("  ") {
+                pending.extend(names.split_whitespace().map(|name| pb::PendingUpdate {
+                    name: name.to_owned(),
+                    phased: true,
+                    ..Default::default()
+                }));
+                continue;
+            }
+            in_phasing = false;
+        }
+        if let Some(rest) = line.strip_prefix("Inst ") {
+            pending.push(
+                apt_inst_line(rest).ok_or_else(|| ParseError::UnexpectedLine {
+                    tool: "apt-get",
+                    line: line.to_owned(),
+                })?,
+            );
+        }
+    }
+    Ok(pending)
+}
+
+fn apt_inst_line(rest: &str) -> Option<pb::PendingUpdate> {
+    let (name, rest) = rest.split_once(' ')?;
+    let rest = rest.trim_start();
+    let (installed, rest) = match rest.strip_prefix('[') {
+        Some(bracketed) => {
+            let (installed, after) = bracketed.split_once(']')?;
+            (installed.to_owned(), after.trim_start())
+        }
+        None => (String::new(), rest),
+    };
+    let inner = rest.strip_prefix('(')?;
+    let inner = &inner[..inner.find(')')?];
+    let (candidate, releases) = inner.split_once(' ').unwrap_or((inner, ""));
+    // The architecture closes the parenthesis: "... [amd64]".
+    let releases = match releases.rfind(" [") {
+        Some(at) => &releases[..at],
+        None if releases.starts_with('[') => "",
+        None => releases,
+    };
+    let releases: Vec<&str> = releases
+        .split(", ")
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .collect();
+    if name.is_empty() || candidate.is_empty() {
+        return None;
+    }
+    Some(pb::PendingUpdate {
+        name: name.to_owned(),
+        installed_version: installed,
+        candidate_version: candidate.to_owned(),
+        source: releases.join(", "),
+        security: releases.iter().any(|r| is_security_release(r)),
+        ..Default::default()
+    })
+}
+
+/// `Debian-Security:12/stable-security`, `Ubuntu:22.04/jammy-security`.
+fn is_security_release(release: &str) -> bool {
+    let archive = release.rsplit('/').next().unwrap_or(release);
+    let origin = release.split(':').next().unwrap_or("");
+    archive.ends_with("-security") || origin.to_ascii_lowercase().contains("security")
+}
+
+/// A moment written in local time without an offset, as dpkg logs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LocalTimestamp(pub time::PrimitiveDateTime);
+
+impl LocalTimestamp {
+    /// Seconds since the epoch, given the offset of the local time zone.
+    pub fn to_unix(self, utc_offset_secs: i64) -> i64 {
+        self.0.assume_utc().unix_timestamp() - utc_offset_secs
+    }
+}
+
+/// The last time dpkg finished installing or upgrading a package, from `dpkg.log`.
+///
+/// dpkg writes `YYYY-MM-DD HH:MM:SS status installed name:arch version` when a
+/// package reaches the installed state; removals and half-done states do not count.
+pub fn dpkg_log_last_install(log: &str) -> Option<LocalTimestamp> {
+    log.lines()
+        .filter(|line| {
+            let mut words = line.split_whitespace().skip(2);
+            words.next() == Some("status") && words.next() == Some("installed")
+        })
+        .filter_map(dpkg_log_timestamp)
+        .max()
+}
+
+/// The timestamp at the start of the last dated line of `dpkg.log`.
+pub fn dpkg_log_last_entry(log: &str) -> Option<LocalTimestamp> {
+    log.lines().rev().find_map(dpkg_log_timestamp)
+}
+
+fn dpkg_log_timestamp(line: &str) -> Option<LocalTimestamp> {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let stamp = line.get(..19)?;
+    time::PrimitiveDateTime::parse(stamp, &format)
+        .ok()
+        .map(LocalTimestamp)
+}
+
+/// The local time zone's offset, from a file's modification time and the
+/// local-time stamp of the last line written to it at that moment, rounded
+/// to a quarter hour (every real zone offset is a multiple of 15 minutes).
+pub fn utc_offset_from_last_write(last_entry: LocalTimestamp, modified_unix: i64) -> i64 {
+    let naive = last_entry.0.assume_utc().unix_timestamp();
+    let quarter: i64 = 15 * 60;
+    let offset = (naive - modified_unix + quarter / 2).div_euclid(quarter) * quarter;
+    // No zone is further than 14 h from UTC; anything else means the stamp is not the last write.
+    if offset.abs() > 14 * 3600 { 0 } else { offset }
+}
+
+/// The reboot reason for Debian/Ubuntu's `/run/reboot-required`, naming the
+/// packages from `reboot-required.pkgs` (one per line, often repeated).
+pub fn reboot_required_reason(source: &str, pkgs: Option<&str>) -> pb::RebootReason {
+    let packages: BTreeSet<String> = pkgs
+        .unwrap_or("")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let packages: Vec<String> = packages.into_iter().collect();
+    let detail = if packages.is_empty() {
+        "a package asked for a reboot".to_owned()
+    } else {
+        format!("packages asked for a reboot: {}", packages.join(", "))
+    };
+    pb::RebootReason {
+        source: source.to_owned(),
+        detail,
+        patch_related: true,
+        packages,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(path: &str) -> String {
+        let full = format!(
+            "{}/tests/fixtures/patches/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
+        // The first line of every fixture says where it came from.
+        text.split_once('\n')
+            .map(|(_, rest)| rest.to_owned())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn debian_security_upgrade_is_flagged_security() {
+        let pending = apt_simulation(&fixture("linux/apt-get-s-debian-security.txt")).unwrap();
+        assert_eq!(pending.len(), 117);
+        let gcrypt = pending.iter().find(|p| p.name == "libgcrypt20").unwrap();
+        assert_eq!(gcrypt.installed_version, "1.10.1-3");
+        assert_eq!(gcrypt.candidate_version, "1.10.1-3+deb12u1");
+        assert!(gcrypt.security, "{gcrypt:?}");
+        assert_eq!(
+            gcrypt.source,
+            "Debian:12.15/oldstable, Debian-Security:12/oldstable-security"
+        );
+        let base = pending.iter().find(|p| p.name == "base-files").unwrap();
+        assert!(!base.security, "{base:?}");
+        assert_eq!(base.source, "Debian:12.15/oldstable");
+        assert_eq!(pending.iter().filter(|p| p.security).count(), 66);
+        assert!(pending.iter().all(|p| !p.phased));
+    }
+
+    #[test]
+    fn ubuntu_phased_updates_are_counted_apart() {
+        let pending = apt_simulation(&fixture("linux/apt-get-s-ubuntu-phasing.txt")).unwrap();
+        let phased: Vec<&str> = pending
+            .iter()
+            .filter(|p| p.phased)
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(phased.len(), 10);
+        assert_eq!(phased[0], "libnss-systemd");
+        assert_eq!(phased[9], "systemd-timesyncd");
+        // Kept-back packages are not phased and not listed by an upgrade simulation.
+        assert_eq!(pending.len(), 10);
+    }
+
+    #[test]
+    fn new_package_has_no_installed_version() {
+        let pending = apt_simulation(
+            "Inst linux-image-6.1.0-21-amd64 (6.1.90-1 Debian-Security:12/stable-security [amd64])\n",
+        )
+        .unwrap();
+        assert_eq!(pending[0].installed_version, "");
+        assert_eq!(pending[0].candidate_version, "6.1.90-1");
+        assert!(pending[0].security);
+    }
+
+    #[test]
+    fn nothing_to_upgrade_is_empty() {
+        let pending = apt_simulation(
+            "Reading package lists...\nBuilding dependency tree...\nCalculating upgrade...\n0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.\n",
+        )
+        .unwrap();
+        assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn malformed_inst_line_is_an_error_naming_the_line() {
+        let err = apt_simulation("Inst brokenline\n").unwrap_err();
+        assert!(err.to_string().contains("Inst brokenline"), "{err}");
+    }
+
+    #[test]
+    fn last_install_skips_removals_and_half_installed() {
+        let log = fixture("linux/dpkg-log-upgrade.txt");
+        let last = dpkg_log_last_install(&log).unwrap();
+        assert_eq!(
+            last.0,
+            time::macros::datetime!(2026-11-23 11:56:17),
+            "{last:?}"
+        );
+        assert_eq!(last.to_unix(3600), last.to_unix(0) - 3600);
+        assert!(dpkg_log_last_install("2024-06-10 09:41:12 remove foo:amd64 1 <none>\n").is_none());
+        assert!(dpkg_log_last_install("garbage\n").is_none());
+    }
+
+    #[test]
+    fn utc_offset_is_read_from_last_write() {
+        let stamp = LocalTimestamp(time::macros::datetime!(2024-06-10 11:41:12));
+        let written = time::macros::datetime!(2024-06-10 09:41:13 UTC).unix_timestamp();
+        assert_eq!(utc_offset_from_last_write(stamp, written), 7200);
+        assert_eq!(utc_offset_from_last_write(stamp, 0), 0);
+    }
+
+    #[test]
+    fn reboot_reason_lists_each_package_once() {
+        let reason = reboot_required_reason(
+            "/run/reboot-required",
+            Some(&fixture("linux/reboot-required-pkgs.txt")),
+        );
+        assert_eq!(
+            reason.detail,
+            "packages asked for a reboot: linux-base, linux-image-4.4.0-98-generic"
+        );
+        assert!(reason.patch_related);
+        assert_eq!(
+            reason.packages,
+            ["linux-base", "linux-image-4.4.0-98-generic"]
+        );
+        assert_eq!(
+            reboot_required_reason("/run/reboot-required", None).detail,
+            "a package asked for a reboot"
+        );
+    }
+}
