@@ -89,11 +89,12 @@ fn apt_inst_line(rest: &str) -> Option<pb::PendingUpdate> {
     })
 }
 
+/// A release as apt prints it: `[Label:][Version/]Archive`, e.g.
 /// `Debian-Security:12/stable-security`, `Ubuntu:22.04/jammy-security`.
 fn is_security_release(release: &str) -> bool {
     let archive = release.rsplit('/').next().unwrap_or(release);
-    let origin = release.split(':').next().unwrap_or("");
-    archive.ends_with("-security") || origin.to_ascii_lowercase().contains("security")
+    let label = release.split_once(':').map_or("", |(label, _)| label);
+    archive.ends_with("-security") || label.to_ascii_lowercase().contains("security")
 }
 
 /// A moment written in local time without an offset, as dpkg logs it.
@@ -228,6 +229,14 @@ mod tests {
         assert_eq!(pending[0].installed_version, "");
         assert_eq!(pending[0].candidate_version, "6.1.90-1");
         assert!(pending[0].security);
+    }
+
+    #[test]
+    fn release_without_label_is_judged_by_its_suite() {
+        assert!(is_security_release("forewarn-security"));
+        assert!(!is_security_release("security-tools"));
+        assert!(is_security_release("Debian-Security:12/oldstable-security"));
+        assert!(!is_security_release("Debian:12.15/oldstable"));
     }
 
     #[test]
