@@ -11,7 +11,8 @@ use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, ensure};
-use forewarn_e2e::Agent;
+use forewarn_e2e::{Agent, CollectorProcess, wait_for};
+use forewarn_proto::pb;
 use serde_json::Value;
 
 const PACKAGE: &str = "forewarn-dummy";
@@ -143,18 +144,24 @@ impl AptWorld {
             .arg(self.deb(version)))
     }
 
-    /// Runs `forewarn-agent check --once --json` on this root and returns the patch section.
-    fn agent_patches(&self) -> Result<Value> {
-        let agent = Agent::new()?;
+    /// Writes an agent config that checks this root, next to `agent`'s state.
+    fn agent_config(&self, agent: &Agent, extra: &str) -> Result<PathBuf> {
         let config = agent.state_dir.path().join("agent.toml");
         std::fs::write(
             &config,
             format!(
-                "[checks.patches]\npackage_manager = \"apt\"\nroot_dir = {root:?}\napt_config_file = {apt:?}\n",
+                "[checks.patches]\npackage_manager = \"apt\"\nroot_dir = {root:?}\napt_config_file = {apt:?}\n{extra}",
                 root = self.root().display().to_string(),
                 apt = self.apt_config().display().to_string(),
             ),
         )?;
+        Ok(config)
+    }
+
+    /// Runs `forewarn-agent check --once --json` on this root and returns the patch section.
+    fn agent_patches(&self) -> Result<Value> {
+        let agent = Agent::new()?;
+        let config = self.agent_config(&agent, "")?;
         let out = agent
             .command()
             .arg("--config")
@@ -303,5 +310,46 @@ fn never_updated_root_is_never_scanned_not_up_to_date() -> Result<()> {
         patches["pending"].as_array().is_none_or(Vec::is_empty),
         "{patches:#}"
     );
+    Ok(())
+}
+
+#[test]
+fn running_agent_rescans_soon_after_an_upgrade_not_at_the_next_interval() -> Result<()> {
+    let world = AptWorld::new()?;
+    world.dpkg_install("1.0")?;
+    world.add_source_and_update("main")?;
+    let collector = CollectorProcess::start("report_interval_secs = 1")?;
+    let token = collector.create_token("laptops", "1h", Some(1))?;
+    let mut agent = Agent::new()?;
+    let device_id = agent.enroll_ok(&collector, &token)?;
+    // The scan interval is an hour: only the database watch can cause a rescan.
+    let config =
+        world.agent_config(&agent, "scan_interval_secs = 3600\nrescan_quiet_secs = 1\n")?;
+    agent.start_with_config(&config)?;
+
+    let pending_in = |report: &pb::StatusReport| {
+        report.patches.as_ref().map(|p| {
+            p.pending
+                .iter()
+                .any(|u| u.name == PACKAGE && u.candidate_version == "2.0")
+        })
+    };
+    wait_for(
+        "report with the dummy pending",
+        Duration::from_secs(30),
+        || {
+            let report = collector.latest_report(&device_id).ok()??;
+            pending_in(&report)?.then_some(())
+        },
+    )?;
+    world.dpkg_install("2.0")?;
+    let report = wait_for("report after the upgrade", Duration::from_secs(30), || {
+        let report = collector.latest_report(&device_id).ok()??;
+        (!pending_in(&report)?).then_some(report)
+    })?;
+    let patches = report.patches.context("patches")?;
+    assert_eq!(patches.scan_state, pb::ScanState::Ok as i32);
+    assert!(patches.last_successful_install_unix_secs.is_some());
+    agent.stop()?;
     Ok(())
 }
