@@ -23,7 +23,7 @@
 //! never an empty list.
 
 mod apt;
-mod parse;
+pub mod parse;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -10,6 +10,27 @@ use forewarn_proto::pb;
 pub enum ParseError {
     #[error("unexpected line in {tool} output: {line:?}")]
     UnexpectedLine { tool: &'static str, line: String },
+    #[error("{tool} failed (exit code {exit_code}): {message}")]
+    ToolFailed {
+        tool: &'static str,
+        exit_code: i32,
+        message: String,
+    },
+}
+
+/// The first line that explains a failure: a line starting with "Error" or
+/// "E:" if there is one, else the last non-empty line.
+fn failure_message(output: &str) -> String {
+    let lines: Vec<&str> = output
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines
+        .iter()
+        .find(|l| l.starts_with("Error") || l.starts_with("E:"))
+        .or(lines.last())
+        .map_or_else(|| "no output".to_owned(), |l| (*l).to_owned())
 }
 
 /// Parses `apt-get -s dist-upgrade` output into pending updates.
@@ -170,6 +191,175 @@ pub fn reboot_required_reason(source: &str, pkgs: Option<&str>) -> pb::RebootRea
     }
 }
 
+/// Parses `dnf -C check-update` (also yum's): exit 100 means updates are
+/// listed, 0 means none, anything else is a failure such as a missing cache.
+///
+/// Each update is `name.arch  version  repository`; dnf wraps a long name
+/// onto its own line, and the "Obsoleting Packages" section that may follow
+/// repeats packages already listed, so parsing stops there.
+pub fn dnf_check_update(
+    exit_code: i32,
+    stdout: &str,
+    stderr: &str,
+) -> Result<Vec<pb::PendingUpdate>, ParseError> {
+    match exit_code {
+        0 | 100 => {}
+        _ => {
+            return Err(ParseError::ToolFailed {
+                tool: "dnf check-update",
+                exit_code,
+                message: failure_message(&format!("{stdout}\n{stderr}")),
+            });
+        }
+    }
+    let mut pending = Vec::new();
+    let mut carried = String::new();
+    for line in stdout.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("Obsoleting Packages") {
+            break;
+        }
+        if trimmed.is_empty()
+            || trimmed.starts_with("Last metadata expiration check")
+            || trimmed.starts_with("Security:")
+        {
+            continue;
+        }
+        let joined = if carried.is_empty() {
+            trimmed.to_owned()
+        } else {
+            format!("{} {trimmed}", std::mem::take(&mut carried))
+        };
+        let fields: Vec<&str> = joined.split_whitespace().collect();
+        match fields.as_slice() {
+            [_] => carried = joined.clone(),
+            [name_arch, version, repo] => {
+                let name = name_arch.rsplit_once('.').map_or(*name_arch, |(n, _)| n);
+                pending.push(pb::PendingUpdate {
+                    name: name.to_owned(),
+                    candidate_version: (*version).to_owned(),
+                    source: (*repo).to_owned(),
+                    ..Default::default()
+                });
+            }
+            _ => {
+                return Err(ParseError::UnexpectedLine {
+                    tool: "dnf check-update",
+                    line: line.to_owned(),
+                });
+            }
+        }
+    }
+    if !carried.is_empty() {
+        return Err(ParseError::UnexpectedLine {
+            tool: "dnf check-update",
+            line: carried,
+        });
+    }
+    Ok(pending)
+}
+
+/// One line of `dnf updateinfo list --security`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnfAdvisory {
+    pub id: String,
+    /// "Critical", "Important", "Moderate", "Low", or empty when not given.
+    pub severity: String,
+    /// Package name, from the NEVRA dnf prints.
+    pub package: String,
+}
+
+/// Parses `dnf -C updateinfo list --security`: `ID Severity/Sec. NEVRA`.
+pub fn dnf_security_advisories(stdout: &str) -> Result<Vec<DnfAdvisory>, ParseError> {
+    let mut advisories = Vec::new();
+    for line in stdout.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with("Last metadata expiration check") {
+            continue;
+        }
+        let fields: Vec<&str> = trimmed.split_whitespace().collect();
+        let parsed = match fields.as_slice() {
+            [id, kind, nevra] => {
+                let severity = match kind.strip_suffix("/Sec.") {
+                    Some(severity) => Some(severity),
+                    None if kind.eq_ignore_ascii_case("security") => Some(""),
+                    None => None,
+                };
+                severity
+                    .zip(nevra_name(nevra))
+                    .map(|(severity, package)| DnfAdvisory {
+                        id: (*id).to_owned(),
+                        severity: severity.to_owned(),
+                        package: package.to_owned(),
+                    })
+            }
+            _ => None,
+        };
+        advisories.push(parsed.ok_or_else(|| ParseError::UnexpectedLine {
+            tool: "dnf updateinfo",
+            line: line.to_owned(),
+        })?);
+    }
+    Ok(advisories)
+}
+
+/// `perl-Encode-4:3.12-460.fc34.x86_64` -> `perl-Encode`.
+fn nevra_name(nevra: &str) -> Option<&str> {
+    let (nevr, _arch) = nevra.rsplit_once('.')?;
+    let mut parts = nevr.rsplitn(3, '-');
+    let (_release, _version, name) = (parts.next()?, parts.next()?, parts.next()?);
+    (!name.is_empty()).then_some(name)
+}
+
+/// Marks pending updates that a security advisory covers, with its id and severity.
+pub fn apply_dnf_advisories(pending: &mut [pb::PendingUpdate], advisories: &[DnfAdvisory]) {
+    for update in pending {
+        for advisory in advisories.iter().filter(|a| a.package == update.name) {
+            update.security = true;
+            if update.severity.is_empty() {
+                update.severity.clone_from(&advisory.severity);
+            }
+            if !update.advisories.contains(&advisory.id) {
+                update.advisories.push(advisory.id.clone());
+            }
+        }
+    }
+}
+
+/// Reads `needs-restarting -r`: exit 1 with the package list means a reboot
+/// is needed, exit 0 means none; anything else (no such plugin) is a failure.
+pub fn needs_restarting(
+    exit_code: i32,
+    stdout: &str,
+) -> Result<Option<pb::RebootReason>, ParseError> {
+    let says_reboot = stdout.contains("Reboot is required");
+    match (exit_code, says_reboot) {
+        (0, false) => Ok(None),
+        (1, true) => {
+            let packages: Vec<String> = stdout
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("* "))
+                .map(|p| p.trim().to_owned())
+                .collect();
+            Ok(Some(pb::RebootReason {
+                source: "needs-restarting".to_owned(),
+                detail: if packages.is_empty() {
+                    "core libraries or services were updated since boot".to_owned()
+                } else {
+                    format!("updated since boot: {}", packages.join(", "))
+                },
+                patch_related: true,
+                packages,
+            }))
+        }
+        _ => Err(ParseError::ToolFailed {
+            tool: "needs-restarting",
+            exit_code,
+            message: failure_message(stdout),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,5 +485,75 @@ mod tests {
             reboot_required_reason("/run/reboot-required", None).detail,
             "a package asked for a reboot"
         );
+    }
+
+    #[test]
+    fn dnf_updates_are_marked_with_their_security_advisories() {
+        let mut pending = dnf_check_update(
+            100,
+            &fixture("rhel/dnf-check-update-security-fedora34.txt"),
+            "",
+        )
+        .unwrap();
+        assert_eq!(pending.len(), 6);
+        let advisories =
+            dnf_security_advisories(&fixture("rhel/dnf-updateinfo-list-security-fedora34.txt"))
+                .unwrap();
+        assert_eq!(advisories.len(), 11);
+        apply_dnf_advisories(&mut pending, &advisories);
+        let perl = pending.iter().find(|p| p.name == "perl-Encode").unwrap();
+        assert_eq!(perl.candidate_version, "4:3.12-460.fc34");
+        assert_eq!(perl.source, "updates");
+        assert!(perl.security);
+        assert_eq!(perl.severity, "Important");
+        assert_eq!(perl.advisories, ["FEDORA-2021-92e07de1dd"]);
+        assert!(pending.iter().all(|p| p.security));
+    }
+
+    #[test]
+    fn dnf_wrapped_name_and_obsoletes_section_are_handled() {
+        let out = "Last metadata expiration check: 0:10:02 ago on Mon 10 Jun 2024.\n\n\
+                   a-very-long-package-name-that-wraps.x86_64\n\
+                   \x20                     1.2-3.el9                  appstream\n\
+                   bash.x86_64   5.1.8-9.el9   baseos\n\n\
+                   Obsoleting Packages\n\
+                   grub2-tools.x86_64  1:2.06-80.el9  baseos\n";
+        let pending = dnf_check_update(100, out, "").unwrap();
+        let names: Vec<&str> = pending.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["a-very-long-package-name-that-wraps", "bash"]);
+    }
+
+    #[test]
+    fn dnf_without_cache_is_a_failure_not_zero_updates() {
+        let err =
+            dnf_check_update(1, "", &fixture("rhel/dnf-check-update-no-cache.txt")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("Cache-only enabled but no cache for 'ol9_baseos_latest'"),
+            "{err}"
+        );
+        assert!(dnf_check_update(0, "", "").unwrap().is_empty());
+    }
+
+    #[test]
+    fn dnf_malformed_output_is_an_error() {
+        assert!(dnf_check_update(100, "bash.x86_64 5.1 baseos extra words\n", "").is_err());
+        assert!(dnf_security_advisories("RHSA-2024:1 bugfix foo-1-1.x86_64\n").is_err());
+    }
+
+    #[test]
+    fn needs_restarting_lists_the_packages() {
+        let reason = needs_restarting(1, &fixture("rhel/needs-restarting-r-reboot.txt"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(reason.packages, ["glibc", "kernel", "kernel-core"]);
+        assert!(reason.patch_related);
+        assert!(
+            needs_restarting(0, "No core libraries or services have been updated since boot-up.\nReboot should not be necessary.\n")
+                .unwrap()
+                .is_none()
+        );
+        // dnf without the plugin exits 1 too, but says nothing about a reboot.
+        assert!(needs_restarting(1, "No such command: needs-restarting.\n").is_err());
     }
 }
