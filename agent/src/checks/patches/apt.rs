@@ -21,9 +21,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
-use forewarn_proto::pb;
 
-use super::{HostSignals, parse};
+use super::{HostSignals, Scan, parse};
 use crate::checks::CheckError;
 use crate::command::{CommandError, CommandRunner, CommandSpec};
 
@@ -48,10 +47,7 @@ pub fn simulation_command_line() -> [&'static str; 5] {
 
 impl AptProbe {
     /// Runs the simulation and parses what would be upgraded.
-    pub async fn scan(
-        &self,
-        runner: &dyn CommandRunner,
-    ) -> Result<Vec<pb::PendingUpdate>, CheckError> {
+    pub async fn scan(&self, runner: &dyn CommandRunner) -> Result<Scan, CheckError> {
         let [program, args @ ..] = simulation_command_line();
         let mut spec = CommandSpec::new(program, args)
             .timeout(self.timeout)
@@ -80,8 +76,12 @@ impl AptProbe {
                     .map_or_else(|| "a signal".to_owned(), |c| c.to_string())
             )));
         }
-        parse::apt_simulation(&output.stdout_text())
-            .map_err(|err| CheckError::InvalidData(err.to_string()))
+        let pending = parse::apt_simulation(&output.stdout_text())
+            .map_err(|err| CheckError::InvalidData(err.to_string()))?;
+        Ok(Scan {
+            pending,
+            reboot_reasons: Vec::new(),
+        })
     }
 
     /// Reads the cheap signals; files run off the async thread.

@@ -16,14 +16,17 @@
 //! - `apt.rs` (Debian/Ubuntu, any OS with apt): the simulation, the last
 //!   `apt update`, the last install from dpkg's log, `/run/reboot-required`;
 //!   file readers take a root directory so tests point them at a test root.
+//! - `dnf.rs` (RHEL, Fedora, Alma, Rocky; yum too): cached metadata only,
+//!   security advisories from updateinfo, `needs-restarting -r`.
 //! - `parse.rs`: the pure parsers for every tool's output.
 //!
-//! dnf/yum, zypper, macOS `softwareupdate` and the Windows Update Agent are
-//! not probed yet: on those systems the check reports a scan error saying so,
-//! never an empty list.
+//! zypper, macOS `softwareupdate` and the Windows Update Agent are not probed
+//! yet: on those systems the check reports a scan error saying so, never an
+//! empty list.
 
 mod apt;
-pub mod parse;
+mod dnf;
+mod parse;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -62,7 +65,7 @@ pub struct PatchConfig {
     /// (an install, an `apt update`) before it is scanned again.
     #[serde(default = "default_rescan_quiet_secs")]
     pub rescan_quiet_secs: u64,
-    /// Package manager to use: "auto" (detect), "apt" or "none".
+    /// Package manager to use: "auto" (detect), "apt", "dnf", "yum" or "none".
     #[serde(default = "default_package_manager")]
     pub package_manager: String,
     /// Directory that the files the check reads (dpkg's log, apt's lists,
@@ -121,9 +124,9 @@ impl PatchConfig {
         if self.stale_after_secs < 3600 {
             problems.push(format!("{key}.stale_after_secs: must be at least 3600"));
         }
-        if !["auto", "apt", "none"].contains(&self.package_manager.as_str()) {
+        if !["auto", "apt", "dnf", "yum", "none"].contains(&self.package_manager.as_str()) {
             problems.push(format!(
-                "{key}.package_manager: {:?} is not one of \"auto\", \"apt\", \"none\"",
+                "{key}.package_manager: {:?} is not one of \"auto\", \"apt\", \"dnf\", \"yum\", \"none\"",
                 self.package_manager
             ));
         }
@@ -135,6 +138,7 @@ impl PatchConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Backend {
     Apt(apt::AptProbe),
+    Dnf(dnf::DnfProbe),
     /// No supported package manager; the reason is reported as a scan error.
     Unsupported {
         name: String,
@@ -151,16 +155,29 @@ impl Backend {
                 timeout: Duration::from_secs(config.scan_timeout_secs),
             })
         };
+        let dnf = |program| {
+            Self::Dnf(dnf::DnfProbe {
+                root: config.root_dir.clone(),
+                program,
+                timeout: Duration::from_secs(config.scan_timeout_secs),
+            })
+        };
         match config.package_manager.as_str() {
             "apt" => apt(),
+            "dnf" => dnf("dnf"),
+            "yum" => dnf("yum"),
             "none" => Self::Unsupported {
                 name: String::new(),
                 reason: "patch scanning is turned off in the local config".into(),
             },
             _ if apt::is_present(&config.root_dir) => apt(),
-            _ => Self::Unsupported {
-                name: detected_other_manager().into(),
-                reason: "no supported package manager on this device (apt only so far)".into(),
+            _ => match dnf::detect(&config.root_dir) {
+                Some(program) => dnf(program),
+                None => Self::Unsupported {
+                    name: detected_other_manager().into(),
+                    reason: "no supported package manager on this device (apt, dnf and yum so far)"
+                        .into(),
+                },
             },
         }
     }
@@ -168,6 +185,7 @@ impl Backend {
     fn name(&self) -> &str {
         match self {
             Self::Apt(_) => "apt",
+            Self::Dnf(probe) => probe.program,
             Self::Unsupported { name, .. } => name,
         }
     }
@@ -175,6 +193,7 @@ impl Backend {
     fn watched_paths(&self) -> Vec<PathBuf> {
         match self {
             Self::Apt(probe) => probe.watched_paths(),
+            Self::Dnf(probe) => probe.watched_paths(),
             Self::Unsupported { .. } => Vec::new(),
         }
     }
@@ -190,8 +209,16 @@ fn detected_other_manager() -> &'static str {
     }
 }
 
-/// What a probe found: the pending updates, or why it could not tell.
-type ScanOutcome = Result<Vec<pb::PendingUpdate>, CheckError>;
+/// What a probe found.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Scan {
+    pending: Vec<pb::PendingUpdate>,
+    /// Reboot signals that come from the probe itself (needs-restarting).
+    reboot_reasons: Vec<pb::RebootReason>,
+}
+
+/// What a probe found, or why it could not tell.
+type ScanOutcome = Result<Scan, CheckError>;
 
 /// The cheap signals read every cycle.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -308,13 +335,14 @@ impl PatchCheck {
             let started = Instant::now();
             let outcome = match &self.backend {
                 Backend::Apt(probe) => probe.scan(self.runner.as_ref()).await,
+                Backend::Dnf(probe) => probe.scan(self.runner.as_ref()).await,
                 Backend::Unsupported { .. } => unreachable!("handled above"),
             };
             match &outcome {
-                Ok(pending) => tracing::info!(
+                Ok(scan) => tracing::info!(
                     check = CHECK_NAME,
                     manager = self.backend.name(),
-                    pending = pending.len(),
+                    pending = scan.pending.len(),
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "package scan finished"
                 ),
@@ -329,6 +357,7 @@ impl PatchCheck {
         }
         let signals = match &self.backend {
             Backend::Apt(probe) => probe.signals().await,
+            Backend::Dnf(probe) => probe.signals().await,
             Backend::Unsupported { .. } => HostSignals::default(),
         };
         let outcome = self
@@ -361,10 +390,15 @@ fn unix_now() -> i64 {
 fn assess(
     manager: &str,
     outcome: ScanOutcome,
-    signals: HostSignals,
+    mut signals: HostSignals,
     now_unix: i64,
     stale_after_secs: u64,
 ) -> pb::PatchCheck {
+    if let Ok(scan) = &outcome {
+        signals
+            .reboot_reasons
+            .extend(scan.reboot_reasons.iter().cloned());
+    }
     let mut status = pb::PatchCheck {
         package_manager: manager.to_owned(),
         last_successful_scan_unix_secs: signals.last_refresh,
@@ -380,7 +414,7 @@ fn assess(
             "the package lists have never been downloaded".to_owned(),
             Vec::new(),
         ),
-        (Ok(pending), Some(refreshed)) => {
+        (Ok(Scan { pending, .. }), Some(refreshed)) => {
             let age_secs = now_unix.saturating_sub(refreshed);
             if age_secs > i64::try_from(stale_after_secs).unwrap_or(i64::MAX) {
                 let message = format!(
@@ -427,6 +461,13 @@ mod tests {
         }
     }
 
+    fn scan(pending: Vec<pb::PendingUpdate>) -> Scan {
+        Scan {
+            pending,
+            reboot_reasons: Vec::new(),
+        }
+    }
+
     fn refreshed(ago_secs: i64) -> HostSignals {
         HostSignals {
             last_refresh: Some(NOW - ago_secs),
@@ -438,7 +479,7 @@ mod tests {
     fn fresh_scan_is_ok_with_its_pending_list() {
         let status = assess(
             "apt",
-            Ok(vec![pending("a")]),
+            Ok(scan(vec![pending("a")])),
             refreshed(3600),
             NOW,
             7 * 86_400,
@@ -452,7 +493,7 @@ mod tests {
     fn lists_refreshed_30_days_ago_are_stale() {
         let status = assess(
             "apt",
-            Ok(vec![pending("a")]),
+            Ok(scan(vec![pending("a")])),
             refreshed(30 * 86_400),
             NOW,
             7 * 86_400,
@@ -487,7 +528,7 @@ mod tests {
     fn never_refreshed_lists_are_never_not_up_to_date() {
         let status = assess(
             "apt",
-            Ok(Vec::new()),
+            Ok(Scan::default()),
             HostSignals::default(),
             NOW,
             7 * 86_400,
@@ -502,7 +543,7 @@ mod tests {
         signals
             .reboot_reasons
             .push(parse::reboot_required_reason("/run/reboot-required", None));
-        let status = assess("apt", Ok(Vec::new()), signals, NOW, 7 * 86_400);
+        let status = assess("apt", Ok(Scan::default()), signals, NOW, 7 * 86_400);
         assert!(status.reboot_required);
         assert_eq!(status.reboot_reasons.len(), 1);
     }
