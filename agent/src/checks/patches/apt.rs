@@ -21,7 +21,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
-
 use super::{HostSignals, Scan, parse};
 use crate::checks::CheckError;
 use crate::command::{CommandError, CommandRunner, CommandSpec};

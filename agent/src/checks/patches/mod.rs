@@ -18,15 +18,17 @@
 //!   file readers take a root directory so tests point them at a test root.
 //! - `dnf.rs` (RHEL, Fedora, Alma, Rocky; yum too): cached metadata only,
 //!   security advisories from updateinfo, `needs-restarting -r`.
+//! - `zypper.rs` (SUSE): cached metadata only, security patches from
+//!   `list-patches`, `zypper needs-rebooting`.
 //! - `parse.rs`: the pure parsers for every tool's output.
 //!
-//! zypper, macOS `softwareupdate` and the Windows Update Agent are not probed
-//! yet: on those systems the check reports a scan error saying so, never an
-//! empty list.
+//! macOS `softwareupdate` and the Windows Update Agent are not probed yet: on
+//! those systems the check reports a scan error saying so, never an empty list.
 
 mod apt;
 mod dnf;
 mod parse;
+mod zypper;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -65,7 +67,7 @@ pub struct PatchConfig {
     /// (an install, an `apt update`) before it is scanned again.
     #[serde(default = "default_rescan_quiet_secs")]
     pub rescan_quiet_secs: u64,
-    /// Package manager to use: "auto" (detect), "apt", "dnf", "yum" or "none".
+    /// Package manager to use: "auto" (detect), "apt", "dnf", "yum", "zypper" or "none".
     #[serde(default = "default_package_manager")]
     pub package_manager: String,
     /// Directory that the files the check reads (dpkg's log, apt's lists,
@@ -124,9 +126,10 @@ impl PatchConfig {
         if self.stale_after_secs < 3600 {
             problems.push(format!("{key}.stale_after_secs: must be at least 3600"));
         }
-        if !["auto", "apt", "dnf", "yum", "none"].contains(&self.package_manager.as_str()) {
+        if !["auto", "apt", "dnf", "yum", "zypper", "none"].contains(&self.package_manager.as_str())
+        {
             problems.push(format!(
-                "{key}.package_manager: {:?} is not one of \"auto\", \"apt\", \"dnf\", \"yum\", \"none\"",
+                "{key}.package_manager: {:?} is not one of \"auto\", \"apt\", \"dnf\", \"yum\", \"zypper\", \"none\"",
                 self.package_manager
             ));
         }
@@ -139,6 +142,7 @@ impl PatchConfig {
 enum Backend {
     Apt(apt::AptProbe),
     Dnf(dnf::DnfProbe),
+    Zypper(zypper::ZypperProbe),
     /// No supported package manager; the reason is reported as a scan error.
     Unsupported {
         name: String,
@@ -162,20 +166,28 @@ impl Backend {
                 timeout: Duration::from_secs(config.scan_timeout_secs),
             })
         };
+        let zypper = || {
+            Self::Zypper(zypper::ZypperProbe {
+                root: config.root_dir.clone(),
+                timeout: Duration::from_secs(config.scan_timeout_secs),
+            })
+        };
         match config.package_manager.as_str() {
             "apt" => apt(),
             "dnf" => dnf("dnf"),
             "yum" => dnf("yum"),
+            "zypper" => zypper(),
             "none" => Self::Unsupported {
                 name: String::new(),
                 reason: "patch scanning is turned off in the local config".into(),
             },
             _ if apt::is_present(&config.root_dir) => apt(),
+            _ if zypper::is_present(&config.root_dir) => zypper(),
             _ => match dnf::detect(&config.root_dir) {
                 Some(program) => dnf(program),
                 None => Self::Unsupported {
                     name: detected_other_manager().into(),
-                    reason: "no supported package manager on this device (apt, dnf and yum so far)"
+                    reason: "no supported package manager on this device (apt, dnf, yum and zypper so far)"
                         .into(),
                 },
             },
@@ -186,6 +198,7 @@ impl Backend {
         match self {
             Self::Apt(_) => "apt",
             Self::Dnf(probe) => probe.program,
+            Self::Zypper(_) => "zypper",
             Self::Unsupported { name, .. } => name,
         }
     }
@@ -194,6 +207,7 @@ impl Backend {
         match self {
             Self::Apt(probe) => probe.watched_paths(),
             Self::Dnf(probe) => probe.watched_paths(),
+            Self::Zypper(probe) => probe.watched_paths(),
             Self::Unsupported { .. } => Vec::new(),
         }
     }
@@ -336,6 +350,7 @@ impl PatchCheck {
             let outcome = match &self.backend {
                 Backend::Apt(probe) => probe.scan(self.runner.as_ref()).await,
                 Backend::Dnf(probe) => probe.scan(self.runner.as_ref()).await,
+                Backend::Zypper(probe) => probe.scan(self.runner.as_ref()).await,
                 Backend::Unsupported { .. } => unreachable!("handled above"),
             };
             match &outcome {
@@ -358,6 +373,7 @@ impl PatchCheck {
         let signals = match &self.backend {
             Backend::Apt(probe) => probe.signals().await,
             Backend::Dnf(probe) => probe.signals().await,
+            Backend::Zypper(probe) => probe.signals().await,
             Backend::Unsupported { .. } => HostSignals::default(),
         };
         let outcome = self

@@ -360,6 +360,181 @@ pub fn needs_restarting(
     }
 }
 
+/// Reads `zypper --xmlout list-updates` and `list-patches`: exit 0, or
+/// 100/101 (updates / security updates needed), carry a list; anything else
+/// (7: another program holds the zypp lock, 6: no repositories, 106: some
+/// repositories skipped for lack of cached metadata) is a failure.
+///
+/// Packages are reported as they are; patches (SUSE's advisories) only when
+/// `status="needed"`, under their patch id, with category and severity.
+pub fn zypper_updates(
+    exit_code: i32,
+    stdout: &str,
+    stderr: &str,
+) -> Result<Vec<pb::PendingUpdate>, ParseError> {
+    let document = zypper_document(stdout)?;
+    if !matches!(exit_code, 0 | 100 | 101) {
+        let message = document.errors.first().cloned().unwrap_or_else(|| {
+            // zypper's messages span lines ("... locked by pid N.\nClose this ...").
+            let lines: Vec<&str> = stderr
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            if lines.is_empty() {
+                failure_message(stdout)
+            } else {
+                lines.join(" ")
+            }
+        });
+        return Err(ParseError::ToolFailed {
+            tool: "zypper",
+            exit_code,
+            message,
+        });
+    }
+    Ok(document.updates)
+}
+
+#[derive(Debug, Default)]
+struct ZypperDocument {
+    updates: Vec<pb::PendingUpdate>,
+    errors: Vec<String>,
+}
+
+fn zypper_document(xml: &str) -> Result<ZypperDocument, ParseError> {
+    use quick_xml::events::{BytesStart, Event};
+
+    fn attributes(element: &BytesStart<'_>) -> Vec<(String, String)> {
+        element
+            .attributes()
+            .filter_map(Result::ok)
+            .map(|a| {
+                (
+                    String::from_utf8_lossy(a.key.as_ref()).into_owned(),
+                    a.unescape_value()
+                        .map(|v| v.into_owned())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+    fn get<'a>(attrs: &'a [(String, String)], key: &str) -> &'a str {
+        attrs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    let mut document = ZypperDocument::default();
+    if xml.trim().is_empty() {
+        return Ok(document);
+    }
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut current: Option<(Vec<(String, String)>, String)> = None;
+    let mut in_error = false;
+    let invalid = |err: &dyn std::fmt::Display| ParseError::UnexpectedLine {
+        tool: "zypper",
+        line: format!("invalid XML: {err}"),
+    };
+    loop {
+        let event = reader.read_event().map_err(|e| invalid(&e))?;
+        match &event {
+            Event::Start(e) | Event::Empty(e) => {
+                let attrs = attributes(e);
+                match e.name().as_ref() {
+                    b"update" => current = Some((attrs, String::new())),
+                    b"source" => {
+                        if let Some((_, alias)) = &mut current {
+                            get(&attrs, "alias").clone_into(alias);
+                        }
+                    }
+                    b"message" => in_error = get(&attrs, "type") == "error",
+                    _ => {}
+                }
+                if matches!(event, Event::Empty(_)) && e.name().as_ref() == b"update" {
+                    document
+                        .updates
+                        .extend(current.take().and_then(zypper_update));
+                }
+            }
+            Event::Text(text) if in_error => {
+                let text = text.decode().map_err(|e| invalid(&e))?;
+                document.errors.push(text.trim().replace('\n', " "));
+            }
+            Event::End(e) => match e.name().as_ref() {
+                b"update" => document
+                    .updates
+                    .extend(current.take().and_then(zypper_update)),
+                b"message" => in_error = false,
+                _ => {}
+            },
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(document)
+}
+
+fn zypper_update((attrs, alias): (Vec<(String, String)>, String)) -> Option<pb::PendingUpdate> {
+    let get = |key: &str| {
+        attrs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(String::new(), |(_, v)| v.clone())
+    };
+    let name = get("name");
+    match get("kind").as_str() {
+        "package" => Some(pb::PendingUpdate {
+            name,
+            installed_version: get("edition-old"),
+            candidate_version: get("edition"),
+            source: alias,
+            ..Default::default()
+        }),
+        "patch" if matches!(get("status").as_str(), "needed" | "") => Some(pb::PendingUpdate {
+            advisories: vec![name.clone()],
+            name,
+            candidate_version: get("edition"),
+            source: alias,
+            security: get("category") == "security",
+            severity: capitalized(&get("severity")),
+            ..Default::default()
+        }),
+        _ => None,
+    }
+}
+
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// Reads `zypper needs-rebooting`: exit 102 means the reboot-needed flag is
+/// set (a patch asked for it), 0 means not; anything else is a failure.
+pub fn zypper_needs_rebooting(
+    exit_code: i32,
+    stdout: &str,
+) -> Result<Option<pb::RebootReason>, ParseError> {
+    match exit_code {
+        0 => Ok(None),
+        102 => Ok(Some(pb::RebootReason {
+            source: "zypper needs-rebooting".to_owned(),
+            detail: "an installed patch or core package asked for a reboot".to_owned(),
+            patch_related: true,
+            packages: Vec::new(),
+        })),
+        _ => Err(ParseError::ToolFailed {
+            tool: "zypper needs-rebooting",
+            exit_code,
+            message: failure_message(stdout),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -555,5 +730,68 @@ mod tests {
         );
         // dnf without the plugin exits 1 too, but says nothing about a reboot.
         assert!(needs_restarting(1, "No such command: needs-restarting.\n").is_err());
+    }
+
+    #[test]
+    fn zypper_package_update_has_both_versions_and_repository() {
+        let pending =
+            zypper_updates(100, &fixture("suse/zypper-list-updates-one.txt"), "").unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].name, "libopenh264-8");
+        assert_eq!(pending[0].installed_version, "2.6.0~noopenh264-1.5");
+        assert_eq!(pending[0].candidate_version, "2.6.0-2.suse1699.10");
+        assert_eq!(pending[0].source, "repo-openh264");
+        assert!(!pending[0].security);
+        assert!(
+            zypper_updates(0, &fixture("suse/zypper-list-updates-none.txt"), "")
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn zypper_security_patches_carry_id_and_severity() {
+        let pending = zypper_updates(
+            101,
+            &fixture("suse/zypper-list-patches-security-leap16.txt"),
+            "",
+        )
+        .unwrap();
+        assert_eq!(pending.len(), 2);
+        assert!(
+            pending
+                .iter()
+                .all(|p| p.security && p.severity == "Important")
+        );
+        assert_eq!(pending[0].advisories, ["openSUSE-Leap-16.0-112"]);
+        assert_eq!(pending[0].source, "https-download.opensuse.org-4bc031d9");
+    }
+
+    #[test]
+    fn zypper_lock_and_broken_xml_are_errors() {
+        let err = zypper_updates(7, "", &fixture("suse/zypper-locked.txt")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("locked by the application with pid 4242"),
+            "{err}"
+        );
+        let xml_error = "<?xml version='1.0'?>\n<stream>\n<message type=\"error\">System management is locked by the application with pid 15950 (zypper).\nClose this application before trying again.</message>\n</stream>\n";
+        let err = zypper_updates(7, xml_error, "").unwrap_err();
+        assert!(err.to_string().contains("pid 15950"), "{err}");
+        assert!(
+            zypper_updates(
+                0,
+                "<stream><update-list><update kind=\"package\"></stream>",
+                ""
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn zypper_reboot_flag_is_exit_102() {
+        assert!(zypper_needs_rebooting(102, "").unwrap().is_some());
+        assert!(zypper_needs_rebooting(0, "").unwrap().is_none());
+        assert!(zypper_needs_rebooting(1, "Unknown command 'needs-rebooting'").is_err());
     }
 }
