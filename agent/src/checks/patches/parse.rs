@@ -403,6 +403,7 @@ struct ZypperDocument {
 }
 
 fn zypper_document(xml: &str) -> Result<ZypperDocument, ParseError> {
+    use quick_xml::XmlVersion;
     use quick_xml::events::{BytesStart, Event};
 
     fn attributes(element: &BytesStart<'_>) -> Vec<(String, String)> {
@@ -411,8 +412,8 @@ fn zypper_document(xml: &str) -> Result<ZypperDocument, ParseError> {
             .filter_map(Result::ok)
             .map(|a| {
                 (
-                    String::from_utf8_lossy(a.key.as_ref()).into_owned(),
-                    a.unescape_value()
+                    a.key.0.to_owned(),
+                    a.normalized_value(XmlVersion::Implicit1_0)
                         .map(|v| v.into_owned())
                         .unwrap_or_default(),
                 )
@@ -432,7 +433,8 @@ fn zypper_document(xml: &str) -> Result<ZypperDocument, ParseError> {
     }
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut current: Option<(Vec<(String, String)>, String)> = None;
-    let mut in_error = false;
+    // Text of the `<message type="error">` being read, if any.
+    let mut error_text: Option<String> = None;
     let invalid = |err: &dyn std::fmt::Display| ParseError::UnexpectedLine {
         tool: "zypper",
         line: format!("invalid XML: {err}"),
@@ -442,31 +444,38 @@ fn zypper_document(xml: &str) -> Result<ZypperDocument, ParseError> {
         match &event {
             Event::Start(e) | Event::Empty(e) => {
                 let attrs = attributes(e);
-                match e.name().as_ref() {
-                    b"update" => current = Some((attrs, String::new())),
-                    b"source" => {
+                match e.name().0 {
+                    "update" => current = Some((attrs, String::new())),
+                    "source" => {
                         if let Some((_, alias)) = &mut current {
                             get(&attrs, "alias").clone_into(alias);
                         }
                     }
-                    b"message" => in_error = get(&attrs, "type") == "error",
+                    "message" if get(&attrs, "type") == "error" => {
+                        error_text = Some(String::new());
+                    }
                     _ => {}
                 }
-                if matches!(event, Event::Empty(_)) && e.name().as_ref() == b"update" {
+                if matches!(event, Event::Empty(_)) && e.name().0 == "update" {
                     document
                         .updates
                         .extend(current.take().and_then(zypper_update));
                 }
             }
-            Event::Text(text) if in_error => {
-                let text = text.decode().map_err(|e| invalid(&e))?;
-                document.errors.push(text.trim().replace('\n', " "));
+            Event::Text(text) => {
+                if let Some(error) = &mut error_text {
+                    error.push_str(&text.xml_content(XmlVersion::Implicit1_0));
+                }
             }
-            Event::End(e) => match e.name().as_ref() {
-                b"update" => document
+            Event::End(e) => match e.name().0 {
+                "update" => document
                     .updates
                     .extend(current.take().and_then(zypper_update)),
-                b"message" => in_error = false,
+                "message" => {
+                    if let Some(error) = error_text.take() {
+                        document.errors.push(error.trim().replace('\n', " "));
+                    }
+                }
                 _ => {}
             },
             Event::Eof => break,
