@@ -20,14 +20,17 @@
 //!   security advisories from updateinfo, `needs-restarting -r`.
 //! - `zypper.rs` (SUSE): cached metadata only, security patches from
 //!   `list-patches`, `zypper needs-rebooting`.
+//! - `softwareupdate.rs` (macOS): `softwareupdate --list` on the scan
+//!   interval, last successful check from the SoftwareUpdate preferences.
 //! - `parse.rs`: the pure parsers for every tool's output.
 //!
-//! macOS `softwareupdate` and the Windows Update Agent are not probed yet: on
-//! those systems the check reports a scan error saying so, never an empty list.
+//! The Windows Update Agent is not probed yet: on Windows the check reports a
+//! scan error saying so, never an empty list.
 
 mod apt;
 mod dnf;
 mod parse;
+mod softwareupdate;
 mod zypper;
 
 use std::path::PathBuf;
@@ -67,7 +70,7 @@ pub struct PatchConfig {
     /// (an install, an `apt update`) before it is scanned again.
     #[serde(default = "default_rescan_quiet_secs")]
     pub rescan_quiet_secs: u64,
-    /// Package manager to use: "auto" (detect), "apt", "dnf", "yum", "zypper" or "none".
+    /// Package manager to use: "auto" (detect), "apt", "dnf", "yum", "zypper", "softwareupdate" or "none".
     #[serde(default = "default_package_manager")]
     pub package_manager: String,
     /// Directory that the files the check reads (dpkg's log, apt's lists,
@@ -126,10 +129,19 @@ impl PatchConfig {
         if self.stale_after_secs < 3600 {
             problems.push(format!("{key}.stale_after_secs: must be at least 3600"));
         }
-        if !["auto", "apt", "dnf", "yum", "zypper", "none"].contains(&self.package_manager.as_str())
+        if ![
+            "auto",
+            "apt",
+            "dnf",
+            "yum",
+            "zypper",
+            "softwareupdate",
+            "none",
+        ]
+        .contains(&self.package_manager.as_str())
         {
             problems.push(format!(
-                "{key}.package_manager: {:?} is not one of \"auto\", \"apt\", \"dnf\", \"yum\", \"zypper\", \"none\"",
+                "{key}.package_manager: {:?} is not one of \"auto\", \"apt\", \"dnf\", \"yum\", \"zypper\", \"softwareupdate\", \"none\"",
                 self.package_manager
             ));
         }
@@ -143,6 +155,7 @@ enum Backend {
     Apt(apt::AptProbe),
     Dnf(dnf::DnfProbe),
     Zypper(zypper::ZypperProbe),
+    SoftwareUpdate(softwareupdate::SoftwareUpdateProbe),
     /// No supported package manager; the reason is reported as a scan error.
     Unsupported {
         name: String,
@@ -172,22 +185,30 @@ impl Backend {
                 timeout: Duration::from_secs(config.scan_timeout_secs),
             })
         };
+        let softwareupdate = || {
+            Self::SoftwareUpdate(softwareupdate::SoftwareUpdateProbe {
+                root: config.root_dir.clone(),
+                timeout: Duration::from_secs(config.scan_timeout_secs),
+            })
+        };
         match config.package_manager.as_str() {
             "apt" => apt(),
             "dnf" => dnf("dnf"),
             "yum" => dnf("yum"),
             "zypper" => zypper(),
+            "softwareupdate" => softwareupdate(),
             "none" => Self::Unsupported {
                 name: String::new(),
                 reason: "patch scanning is turned off in the local config".into(),
             },
+            _ if cfg!(target_os = "macos") => softwareupdate(),
             _ if apt::is_present(&config.root_dir) => apt(),
             _ if zypper::is_present(&config.root_dir) => zypper(),
             _ => match dnf::detect(&config.root_dir) {
                 Some(program) => dnf(program),
                 None => Self::Unsupported {
                     name: detected_other_manager().into(),
-                    reason: "no supported package manager on this device (apt, dnf, yum and zypper so far)"
+                    reason: "no supported package manager on this device (apt, dnf, yum, zypper and macOS Software Update so far)"
                         .into(),
                 },
             },
@@ -199,6 +220,7 @@ impl Backend {
             Self::Apt(_) => "apt",
             Self::Dnf(probe) => probe.program,
             Self::Zypper(_) => "zypper",
+            Self::SoftwareUpdate(_) => "softwareupdate",
             Self::Unsupported { name, .. } => name,
         }
     }
@@ -208,19 +230,14 @@ impl Backend {
             Self::Apt(probe) => probe.watched_paths(),
             Self::Dnf(probe) => probe.watched_paths(),
             Self::Zypper(probe) => probe.watched_paths(),
+            Self::SoftwareUpdate(probe) => probe.watched_paths(),
             Self::Unsupported { .. } => Vec::new(),
         }
     }
 }
 
 fn detected_other_manager() -> &'static str {
-    if cfg!(windows) {
-        "windows-update"
-    } else if cfg!(target_os = "macos") {
-        "softwareupdate"
-    } else {
-        ""
-    }
+    if cfg!(windows) { "windows-update" } else { "" }
 }
 
 /// What a probe found.
@@ -351,6 +368,7 @@ impl PatchCheck {
                 Backend::Apt(probe) => probe.scan(self.runner.as_ref()).await,
                 Backend::Dnf(probe) => probe.scan(self.runner.as_ref()).await,
                 Backend::Zypper(probe) => probe.scan(self.runner.as_ref()).await,
+                Backend::SoftwareUpdate(probe) => probe.scan(self.runner.as_ref()).await,
                 Backend::Unsupported { .. } => unreachable!("handled above"),
             };
             match &outcome {
@@ -374,6 +392,7 @@ impl PatchCheck {
             Backend::Apt(probe) => probe.signals().await,
             Backend::Dnf(probe) => probe.signals().await,
             Backend::Zypper(probe) => probe.signals().await,
+            Backend::SoftwareUpdate(probe) => probe.signals().await,
             Backend::Unsupported { .. } => HostSignals::default(),
         };
         let outcome = self

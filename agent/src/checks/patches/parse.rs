@@ -544,6 +544,132 @@ pub fn zypper_needs_rebooting(
     }
 }
 
+/// Parses `softwareupdate --list` (macOS 10.15 and later):
+/// `* Label: <label>` then a tab-indented
+/// `Title: <title>, Version: <version>, Size: <size>, Recommended: YES, Action: restart,`.
+///
+/// With nothing pending the tool prints only its banner on stdout and
+/// "No new software available." on stderr; output with neither updates nor
+/// that sentence is not read as "up to date". macOS does not classify
+/// updates as security or not, so `security` stays false.
+pub fn softwareupdate_list(
+    exit_code: i32,
+    stdout: &str,
+    stderr: &str,
+) -> Result<Vec<pb::PendingUpdate>, ParseError> {
+    if exit_code != 0 {
+        return Err(ParseError::ToolFailed {
+            tool: "softwareupdate",
+            exit_code,
+            message: failure_message(&format!("{stdout}\n{stderr}")),
+        });
+    }
+    let mut pending = Vec::new();
+    let mut label: Option<&str> = None;
+    for line in stdout.lines() {
+        if let Some(rest) = line.trim_start().strip_prefix("* Label: ") {
+            label = Some(rest.trim());
+            continue;
+        }
+        let Some(details) = line.trim_start().strip_prefix("Title: ") else {
+            continue;
+        };
+        let label = label.take().ok_or_else(|| ParseError::UnexpectedLine {
+            tool: "softwareupdate",
+            line: line.to_owned(),
+        })?;
+        let mut fields = details.split(", ");
+        let title = fields.next().unwrap_or(label);
+        let version = fields
+            .find_map(|f| f.strip_prefix("Version: "))
+            .unwrap_or("");
+        pending.push(pb::PendingUpdate {
+            name: title.to_owned(),
+            candidate_version: version.to_owned(),
+            source: "Apple Software Update".to_owned(),
+            advisories: vec![label.to_owned()],
+            ..Default::default()
+        });
+    }
+    if let Some(label) = label {
+        return Err(ParseError::UnexpectedLine {
+            tool: "softwareupdate",
+            line: format!("* Label: {label} (no Title line follows)"),
+        });
+    }
+    let all_clear = format!("{stdout}\n{stderr}").contains("No new software available");
+    if pending.is_empty() && !all_clear {
+        return Err(ParseError::UnexpectedLine {
+            tool: "softwareupdate",
+            line: "neither updates nor \"No new software available.\"".to_owned(),
+        });
+    }
+    Ok(pending)
+}
+
+/// What macOS's SoftwareUpdate preferences say about the last check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoftwareUpdatePreferences {
+    /// `LastSuccessfulDate`: the last successful check with Apple, Unix seconds.
+    pub last_successful_check: Option<i64>,
+    /// `RecommendedUpdates`: what that check found.
+    pub recommended: Vec<pb::PendingUpdate>,
+}
+
+/// Reads `/Library/Preferences/com.apple.SoftwareUpdate.plist` (binary or XML).
+pub fn softwareupdate_preferences(bytes: &[u8]) -> Result<SoftwareUpdatePreferences, ParseError> {
+    let invalid = |why: String| ParseError::UnexpectedLine {
+        tool: "SoftwareUpdate preferences",
+        line: why,
+    };
+    let value = plist::Value::from_reader(std::io::Cursor::new(bytes))
+        .map_err(|err| invalid(format!("not a property list: {err}")))?;
+    let dict = value
+        .as_dictionary()
+        .ok_or_else(|| invalid("top level is not a dictionary".into()))?;
+    let last_successful_check = dict
+        .get("LastSuccessfulDate")
+        .and_then(plist::Value::as_date)
+        .and_then(|date| {
+            std::time::SystemTime::from(date)
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+        })
+        .map(|d| d.as_secs() as i64);
+    let text = |update: &plist::Dictionary, key: &str| {
+        update
+            .get(key)
+            .and_then(plist::Value::as_string)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let recommended = dict
+        .get("RecommendedUpdates")
+        .and_then(plist::Value::as_array)
+        .map(|updates| {
+            updates
+                .iter()
+                .filter_map(plist::Value::as_dictionary)
+                .map(|update| pb::PendingUpdate {
+                    name: text(update, "Display Name"),
+                    candidate_version: text(update, "Display Version"),
+                    source: "Apple Software Update".to_owned(),
+                    advisories: [text(update, "Product Key"), text(update, "Identifier")]
+                        .into_iter()
+                        .filter(|id| !id.is_empty())
+                        .take(1)
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(SoftwareUpdatePreferences {
+        last_successful_check,
+        recommended,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -802,5 +928,49 @@ mod tests {
         assert!(zypper_needs_rebooting(102, "").unwrap().is_some());
         assert!(zypper_needs_rebooting(0, "").unwrap().is_none());
         assert!(zypper_needs_rebooting(1, "Unknown command 'needs-rebooting'").is_err());
+    }
+
+    #[test]
+    fn softwareupdate_lists_title_version_and_label() {
+        let pending =
+            softwareupdate_list(0, &fixture("macos/softwareupdate-list-tahoe.txt"), "").unwrap();
+        assert_eq!(pending.len(), 3);
+        assert_eq!(pending[2].name, "macOS Tahoe 26.5.2");
+        assert_eq!(pending[2].candidate_version, "26.5.2");
+        assert_eq!(pending[2].advisories, ["macOS Tahoe 26.5.2-25F84"]);
+    }
+
+    #[test]
+    fn softwareupdate_banner_alone_is_not_up_to_date() {
+        let banner = fixture("macos/softwareupdate-list-none-stdout.txt");
+        assert!(
+            softwareupdate_list(0, &banner, "No new software available.\n")
+                .unwrap()
+                .is_empty()
+        );
+        assert!(softwareupdate_list(0, &banner, "").is_err());
+        assert!(softwareupdate_list(0, "* Label: Orphan-1.0\n", "").is_err());
+        assert!(
+            softwareupdate_list(
+                1,
+                "",
+                "Can't connect to the Apple Software Update server.\n"
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn softwareupdate_preferences_give_last_check_and_recommended() {
+        let prefs = softwareupdate_preferences(
+            fixture("macos/com.apple.SoftwareUpdate-no-updates.plist.txt").as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            prefs.last_successful_check,
+            Some(time::macros::datetime!(2023-05-04 21:40:12 UTC).unix_timestamp())
+        );
+        assert!(prefs.recommended.is_empty());
+        assert!(softwareupdate_preferences(b"not a plist").is_err());
     }
 }
