@@ -81,7 +81,11 @@ impl Check {
                 report.disks = Some(status);
                 report.errors.extend(item_errors);
             }
-            Self::Patches(check) => report.patches = Some(check.collect().await?),
+            Self::Patches(check) => {
+                if let Some(status) = check.collect().await? {
+                    report.patches = Some(status);
+                }
+            }
         }
         Ok(())
     }

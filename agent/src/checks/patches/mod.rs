@@ -34,11 +34,12 @@ mod softwareupdate;
 mod zypper;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
+use tokio::sync::Notify;
 
 use forewarn_proto::limits::{MAX_PENDING_UPDATES, MAX_STRING_BYTES};
 use forewarn_proto::pb;
@@ -52,6 +53,9 @@ pub const CHECK_NAME: &str = "patches";
 
 /// After a failed probe, try again this soon rather than after a full interval.
 const RETRY_AFTER_ERROR: Duration = Duration::from_secs(15 * 60);
+
+/// How long a report waits for a running probe before going without it.
+const SCAN_WAIT: Duration = Duration::from_secs(5);
 
 /// Local settings of the patch check.
 #[derive(Debug, Clone, Deserialize)]
@@ -266,11 +270,41 @@ pub struct PatchCheck {
     config: PatchConfig,
     backend: Backend,
     runner: Arc<dyn CommandRunner>,
-    /// The last probe's result and when it finished.
-    last_scan: Option<(Instant, ScanOutcome)>,
+    /// The last probe's result, and whether a probe is running.
+    slot: Arc<Mutex<ScanSlot>>,
+    /// Notified when a probe finishes.
+    finished: Arc<Notify>,
     /// Set when the package database changed and settled since the last probe.
     changed: Arc<AtomicBool>,
+    /// Asked for a report when a probe finishes, so its result is not held back.
+    trigger: ReportTrigger,
     _watch: Option<DatabaseWatch>,
+}
+
+#[derive(Debug, Default)]
+struct ScanSlot {
+    /// The last probe's result and when it finished.
+    last: Option<(Instant, ScanOutcome)>,
+    running: bool,
+}
+
+impl ScanSlot {
+    /// Whether the heavy probe should start now.
+    fn due(&self, interval: Duration, changed: bool) -> bool {
+        if self.running {
+            return false;
+        }
+        match &self.last {
+            None => true,
+            Some((at, outcome)) => {
+                let every = match outcome {
+                    Ok(_) => interval,
+                    Err(_) => RETRY_AFTER_ERROR.min(interval),
+                };
+                at.elapsed() >= every || changed
+            }
+        }
+    }
 }
 
 /// Watches the package database and, once it has been quiet for a while,
@@ -288,9 +322,11 @@ impl Drop for DatabaseWatch {
 }
 
 impl PatchCheck {
-    /// A check on this device's package manager; database changes fire `trigger`.
+    /// A check on this device's package manager; database changes and
+    /// finished probes fire `trigger`.
     pub fn new(config: PatchConfig, trigger: &ReportTrigger) -> Self {
         let mut check = Self::with_runner(config, Arc::new(SystemCommandRunner));
+        check.trigger = trigger.clone();
         check._watch = check.watch(trigger);
         check
     }
@@ -300,8 +336,10 @@ impl PatchCheck {
             backend: Backend::from_config(&config),
             config,
             runner,
-            last_scan: None,
+            slot: Arc::default(),
+            finished: Arc::default(),
             changed: Arc::new(AtomicBool::new(false)),
+            trigger: ReportTrigger::default(),
             _watch: None,
         }
     }
@@ -335,58 +373,77 @@ impl PatchCheck {
         })
     }
 
-    /// Whether the heavy probe should run now.
-    fn scan_due(&self) -> bool {
-        match &self.last_scan {
-            None => true,
-            Some((at, outcome)) => {
-                let every = match outcome {
-                    Ok(_) => Duration::from_secs(self.config.scan_interval_secs),
-                    Err(_) => {
-                        RETRY_AFTER_ERROR.min(Duration::from_secs(self.config.scan_interval_secs))
-                    }
-                };
-                at.elapsed() >= every || self.changed.load(Ordering::SeqCst)
-            }
-        }
-    }
-
-    /// Builds this cycle's status, probing only when due.
-    pub async fn collect(&mut self) -> Result<pb::PatchCheck, CheckError> {
-        if let Backend::Unsupported { name, reason } = &self.backend {
-            return Ok(pb::PatchCheck {
-                package_manager: name.clone(),
-                scan_state: pb::ScanState::Error as i32,
-                scan_error: reason.clone(),
-                ..Default::default()
-            });
-        }
-        if self.scan_due() {
-            self.changed.store(false, Ordering::SeqCst);
+    /// Starts the heavy probe in the background, so a slow package manager
+    /// never holds back the report of the other checks.
+    fn start_scan(&self) {
+        let backend = self.backend.clone();
+        let runner = Arc::clone(&self.runner);
+        let slot = Arc::clone(&self.slot);
+        let finished = Arc::clone(&self.finished);
+        let trigger = self.trigger.clone();
+        tokio::spawn(async move {
             let started = Instant::now();
-            let outcome = match &self.backend {
-                Backend::Apt(probe) => probe.scan(self.runner.as_ref()).await,
-                Backend::Dnf(probe) => probe.scan(self.runner.as_ref()).await,
-                Backend::Zypper(probe) => probe.scan(self.runner.as_ref()).await,
-                Backend::SoftwareUpdate(probe) => probe.scan(self.runner.as_ref()).await,
-                Backend::Unsupported { .. } => unreachable!("handled above"),
+            let outcome = match &backend {
+                Backend::Apt(probe) => probe.scan(runner.as_ref()).await,
+                Backend::Dnf(probe) => probe.scan(runner.as_ref()).await,
+                Backend::Zypper(probe) => probe.scan(runner.as_ref()).await,
+                Backend::SoftwareUpdate(probe) => probe.scan(runner.as_ref()).await,
+                Backend::Unsupported { reason, .. } => Err(CheckError::Failed(reason.clone())),
             };
             match &outcome {
                 Ok(scan) => tracing::info!(
                     check = CHECK_NAME,
-                    manager = self.backend.name(),
+                    manager = backend.name(),
                     pending = scan.pending.len(),
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "package scan finished"
                 ),
                 Err(err) => tracing::warn!(
                     check = CHECK_NAME,
-                    manager = self.backend.name(),
+                    manager = backend.name(),
                     error = %err,
                     "package scan failed"
                 ),
             }
-            self.last_scan = Some((Instant::now(), outcome));
+            {
+                let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+                slot.last = Some((Instant::now(), outcome));
+                slot.running = false;
+            }
+            finished.notify_waiters();
+            trigger.fire();
+        });
+    }
+
+    /// Builds this cycle's status, starting a probe when one is due.
+    ///
+    /// A report waits at most [`SCAN_WAIT`] for a running probe; `None` means
+    /// the first probe is still running, and its result comes with the report
+    /// it asks for when it finishes.
+    pub async fn collect(&mut self) -> Result<Option<pb::PatchCheck>, CheckError> {
+        if let Backend::Unsupported { name, reason } = &self.backend {
+            return Ok(Some(pb::PatchCheck {
+                package_manager: name.clone(),
+                scan_state: pb::ScanState::Error as i32,
+                scan_error: reason.clone(),
+                ..Default::default()
+            }));
+        }
+        let finished = self.finished.notified();
+        tokio::pin!(finished);
+        finished.as_mut().enable();
+        let running = {
+            let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+            let interval = Duration::from_secs(self.config.scan_interval_secs);
+            if slot.due(interval, self.changed.load(Ordering::SeqCst)) {
+                self.changed.store(false, Ordering::SeqCst);
+                slot.running = true;
+                self.start_scan();
+            }
+            slot.running
+        };
+        if running {
+            let _ = tokio::time::timeout(SCAN_WAIT, finished).await;
         }
         let signals = match &self.backend {
             Backend::Apt(probe) => probe.signals().await,
@@ -395,18 +452,23 @@ impl PatchCheck {
             Backend::SoftwareUpdate(probe) => probe.signals().await,
             Backend::Unsupported { .. } => HostSignals::default(),
         };
-        let outcome = self
-            .last_scan
-            .as_ref()
-            .map(|(_, outcome)| outcome.clone())
-            .unwrap_or_else(|| Err(CheckError::Failed("no scan has run yet".into())));
-        Ok(assess(
+        let outcome = {
+            let slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+            match &slot.last {
+                Some((_, outcome)) => outcome.clone(),
+                None => {
+                    tracing::debug!(check = CHECK_NAME, "first package scan still running");
+                    return Ok(None);
+                }
+            }
+        };
+        Ok(Some(assess(
             self.backend.name(),
             outcome,
             signals,
             unix_now(),
             self.config.stale_after_secs,
-        ))
+        )))
     }
 }
 
@@ -617,8 +679,8 @@ mod tests {
             "",
         );
         let mut check = apt_check(Arc::clone(&runner), root.path());
-        let first = check.collect().await.unwrap();
-        let second = check.collect().await.unwrap();
+        let first = check.collect().await.unwrap().unwrap();
+        let second = check.collect().await.unwrap().unwrap();
         assert_eq!(
             runner.calls.lock().unwrap().len(),
             1,
@@ -641,7 +703,11 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let runner = Arc::new(ScriptedCommandRunner::default());
         runner.missing(&apt::simulation_command_line());
-        let status = apt_check(runner, root.path()).collect().await.unwrap();
+        let status = apt_check(runner, root.path())
+            .collect()
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(status.scan_state, pb::ScanState::Error as i32);
         assert!(
             status.scan_error.contains("apt-get"),
@@ -660,7 +726,11 @@ mod tests {
             "Reading package lists...\n",
             "E: Could not open file /var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages.lz4 - open (2: No such file or directory)\nE: The package lists or status file could not be parsed or opened.\n",
         );
-        let status = apt_check(runner, root.path()).collect().await.unwrap();
+        let status = apt_check(runner, root.path())
+            .collect()
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(status.scan_state, pb::ScanState::Error as i32);
         assert!(
             status.scan_error.contains("could not be parsed or opened"),
