@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::checks::backups::BackupsConfig;
 use crate::checks::disk::DiskConfig;
+use crate::checks::patches::PatchConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -63,6 +64,9 @@ pub struct ChecksConfig {
     /// Backup jobs to report, `[[checks.backups.jobs]]`.
     #[serde(default)]
     pub backups: BackupsConfig,
+    /// OS patch status: pending updates, last refresh and install, reboot.
+    #[serde(default)]
+    pub patches: PatchConfig,
 }
 
 /// Where state lives on this OS when no config says otherwise.
@@ -145,6 +149,7 @@ impl AgentConfig {
         }
         problems.extend(config.checks.disks.problems("checks.disks"));
         problems.extend(config.checks.backups.problems("checks.backups"));
+        problems.extend(config.checks.patches.problems("checks.patches"));
         if problems.is_empty() {
             Ok(config)
         } else {

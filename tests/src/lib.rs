@@ -353,6 +353,13 @@ impl Agent {
         })
     }
 
+    /// Starts `run` in the background with the local config file `config`.
+    pub fn start_with_config(&mut self, config: &Path) -> Result<()> {
+        self.start_with(|command| {
+            command.arg("--config").arg(config);
+        })
+    }
+
     pub fn stop(&mut self) -> Result<()> {
         if let Some(mut child) = self.child.take() {
             stop_gracefully(&mut child)?;

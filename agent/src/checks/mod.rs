@@ -6,6 +6,7 @@
 
 pub mod backups;
 pub mod disk;
+pub mod patches;
 
 use std::time::Instant;
 
@@ -59,6 +60,7 @@ impl CheckError {
 pub enum Check {
     Disks(disk::DiskCheck),
     Backups(backups::BackupCheck),
+    Patches(Box<patches::PatchCheck>),
 }
 
 impl Check {
@@ -67,6 +69,7 @@ impl Check {
         match self {
             Self::Disks(_) => disk::CHECK_NAME,
             Self::Backups(_) => backups::CHECK_NAME,
+            Self::Patches(_) => patches::CHECK_NAME,
         }
     }
 
@@ -82,6 +85,11 @@ impl Check {
                 report.errors.extend(item_errors);
             }
             Self::Backups(check) => report.backups = Some(check.collect().await),
+            Self::Patches(check) => {
+                if let Some(status) = check.collect().await? {
+                    report.patches = Some(status);
+                }
+            }
         }
         Ok(())
     }
@@ -97,7 +105,13 @@ impl CheckSet {
     /// Builds the checks the local config asks for. Checks that watch files
     /// fire `trigger` to ask for a report before the next interval.
     pub fn from_config(config: &ChecksConfig, trigger: &ReportTrigger) -> Self {
-        let mut checks = vec![Check::Disks(disk::DiskCheck::new(config.disks.clone()))];
+        let mut checks = vec![
+            Check::Disks(disk::DiskCheck::new(config.disks.clone())),
+            Check::Patches(Box::new(patches::PatchCheck::new(
+                config.patches.clone(),
+                trigger,
+            ))),
+        ];
         if !config.backups.jobs.is_empty() {
             checks.push(Check::Backups(backups::BackupCheck::new(
                 &config.backups,

@@ -1,0 +1,250 @@
+//! dnf and yum (RHEL, Fedora, Alma, Rocky): cached metadata only.
+//!
+//! Every dnf call runs with `-C` (cache only), so the probe never reaches the
+//! network: what is pending is judged against the metadata the system's own
+//! `dnf makecache` timer last downloaded, and that download's time is the
+//! "last refresh" the staleness limit applies to. Missing cache is an error,
+//! never "0 pending".
+//!
+//! - pending: `dnf -C -q check-update`;
+//! - security, severity, advisory ids: `dnf -C -q updateinfo list --security`;
+//! - reboot: `needs-restarting -r` (dnf-utils/yum-utils);
+//! - last refresh: the newest `repomd.xml` in dnf's cache;
+//! - last install: the modification time of dnf's history database.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::{HostSignals, Scan, parse};
+use crate::checks::CheckError;
+use crate::command::{CommandError, CommandOutput, CommandRunner, CommandSpec};
+
+/// How dnf (or yum, which takes the same arguments) is probed on this device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnfProbe {
+    pub root: PathBuf,
+    /// "dnf" or "yum".
+    pub program: &'static str,
+    pub timeout: Duration,
+}
+
+/// The program managing packages on an rpm system, if any.
+pub fn detect(root: &Path) -> Option<&'static str> {
+    ["dnf", "yum"]
+        .into_iter()
+        .find(|program| root.join("usr/bin").join(program).exists())
+}
+
+/// Caches of dnf 4, dnf 5 and yum, relative to the root.
+const CACHE_DIRS: [&str; 3] = ["var/cache/dnf", "var/cache/libdnf5", "var/cache/yum"];
+
+impl DnfProbe {
+    async fn run(
+        &self,
+        runner: &dyn CommandRunner,
+        program: &str,
+        args: &[&str],
+    ) -> Result<CommandOutput, CheckError> {
+        let spec = CommandSpec::new(program, args.iter().copied())
+            .timeout(self.timeout)
+            .low_priority();
+        runner.run(&spec).await.map_err(|err| match err {
+            CommandError::NotFound { program } => CheckError::ToolMissing(program),
+            CommandError::Timeout { timeout, .. } => CheckError::Timeout(timeout.as_secs()),
+            other => CheckError::Failed(other.to_string()),
+        })
+    }
+
+    /// Lists pending updates with their security classification, then asks
+    /// whether a reboot is needed; one program at a time.
+    pub async fn scan(&self, runner: &dyn CommandRunner) -> Result<Scan, CheckError> {
+        let check = self
+            .run(runner, self.program, &["-C", "-q", "check-update"])
+            .await?;
+        let mut pending = parse::dnf_check_update(
+            check.exit_code.unwrap_or(-1),
+            &check.stdout_text(),
+            &check.stderr_text(),
+        )
+        .map_err(|err| CheckError::Failed(err.to_string()))?;
+        let security = self
+            .run(
+                runner,
+                self.program,
+                &["-C", "-q", "updateinfo", "list", "--security"],
+            )
+            .await?;
+        if !security.success() {
+            // Without the classification "0 security updates" would be a guess.
+            return Err(CheckError::Failed(format!(
+                "{} updateinfo failed: {}",
+                self.program,
+                security.stderr_text().lines().last().unwrap_or("no output")
+            )));
+        }
+        let advisories = parse::dnf_security_advisories(&security.stdout_text())
+            .map_err(|err| CheckError::InvalidData(err.to_string()))?;
+        parse::apply_dnf_advisories(&mut pending, &advisories);
+        let restart = self.run(runner, "needs-restarting", &["-r"]).await;
+        let reboot_reasons = match restart {
+            Ok(output) => {
+                parse::needs_restarting(output.exit_code.unwrap_or(-1), &output.stdout_text())
+                    .map_err(|err| CheckError::Failed(err.to_string()))?
+                    .into_iter()
+                    .collect()
+            }
+            // Without dnf-utils there is no reboot signal; the updates still count.
+            Err(CheckError::ToolMissing(_)) => Vec::new(),
+            Err(err) => return Err(err),
+        };
+        Ok(Scan {
+            pending,
+            reboot_reasons,
+        })
+    }
+
+    pub(super) async fn signals(&self) -> HostSignals {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || HostSignals {
+            last_refresh: newest_repomd(&root),
+            last_install: modified_unix(&root.join("var/lib/dnf/history.sqlite")),
+            reboot_reasons: Vec::new(),
+        })
+        .await
+        .unwrap_or_default()
+    }
+
+    /// The rpm database (both locations in use) and dnf's caches.
+    pub fn watched_paths(&self) -> Vec<PathBuf> {
+        let mut paths = vec![
+            self.root.join("var/lib/rpm"),
+            self.root.join("usr/lib/sysimage/rpm"),
+        ];
+        paths.extend(
+            CACHE_DIRS
+                .iter()
+                .map(|dir| self.root.join(dir))
+                .filter(|dir| dir.exists()),
+        );
+        paths
+    }
+}
+
+fn modified_unix(path: &Path) -> Option<i64> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    modified
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs() as i64)
+}
+
+/// `<cache>/<repo-id>/repodata/repomd.xml` is rewritten on every successful refresh.
+fn newest_repomd(root: &Path) -> Option<i64> {
+    CACHE_DIRS
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(root.join(dir)).ok())
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|repo| modified_unix(&repo.path().join("repodata/repomd.xml")))
+        .max()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::scripted::ScriptedCommandRunner;
+
+    fn probe(root: &Path) -> DnfProbe {
+        DnfProbe {
+            root: root.to_path_buf(),
+            program: "dnf",
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    fn fixture(path: &str) -> String {
+        let full = format!(
+            "{}/tests/fixtures/patches/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&full).unwrap();
+        text.split_once('\n')
+            .map(|(_, rest)| rest.to_owned())
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn scan_combines_updates_advisories_and_reboot() {
+        let runner = ScriptedCommandRunner::default();
+        runner.answer(
+            &["dnf", "-C", "-q", "check-update"],
+            100,
+            &fixture("rhel/dnf-check-update-security-fedora34.txt"),
+            "",
+        );
+        runner.answer(
+            &["dnf", "-C", "-q", "updateinfo", "list", "--security"],
+            0,
+            &fixture("rhel/dnf-updateinfo-list-security-fedora34.txt"),
+            "",
+        );
+        runner.answer(
+            &["needs-restarting", "-r"],
+            1,
+            &fixture("rhel/needs-restarting-r-reboot.txt"),
+            "",
+        );
+        let root = tempfile::tempdir().unwrap();
+        let scan = probe(root.path()).scan(&runner).await.unwrap();
+        assert_eq!(scan.pending.len(), 6);
+        assert!(scan.pending.iter().all(|p| p.security));
+        assert_eq!(
+            scan.reboot_reasons[0].packages,
+            ["glibc", "kernel", "kernel-core"]
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_cache_is_a_scan_error() {
+        let runner = ScriptedCommandRunner::default();
+        runner.answer(
+            &["dnf", "-C", "-q", "check-update"],
+            1,
+            "",
+            &fixture("rhel/dnf-check-update-no-cache.txt"),
+        );
+        let root = tempfile::tempdir().unwrap();
+        let err = probe(root.path()).scan(&runner).await.unwrap_err();
+        assert!(err.to_string().contains("no cache"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn failed_security_classification_is_a_scan_error() {
+        let runner = ScriptedCommandRunner::default();
+        runner.answer(
+            &["dnf", "-C", "-q", "check-update"],
+            100,
+            "bash.x86_64 5.1 baseos\n",
+            "",
+        );
+        runner.answer(
+            &["dnf", "-C", "-q", "updateinfo", "list", "--security"],
+            1,
+            "",
+            "Error: Cache-only enabled but no cache for 'baseos'\n",
+        );
+        let root = tempfile::tempdir().unwrap();
+        let err = probe(root.path()).scan(&runner).await.unwrap_err();
+        assert!(err.to_string().contains("updateinfo"), "{err}");
+    }
+
+    #[test]
+    fn last_refresh_is_the_newest_repomd() {
+        let root = tempfile::tempdir().unwrap();
+        let repodata = root.path().join("var/cache/dnf/baseos-abc/repodata");
+        std::fs::create_dir_all(&repodata).unwrap();
+        std::fs::write(repodata.join("repomd.xml"), "<repomd/>").unwrap();
+        assert!(newest_repomd(root.path()).is_some());
+        assert_eq!(newest_repomd(&root.path().join("nothing")), None);
+    }
+}

@@ -1,0 +1,741 @@
+//! Patch check: what updates are pending (and which are security), when the
+//! device last refreshed its update source and last installed updates, and
+//! whether it needs a reboot and why.
+//!
+//! A scan that did not run or failed is never reported as "0 pending": the
+//! status carries a [`pb::ScanState`] (OK, STALE, ERROR, NEVER), and the
+//! pending list is only filled when it can be trusted.
+//!
+//! The heavy probe (a package manager's simulation) runs rarely — every
+//! `scan_interval_secs`, and again `rescan_quiet_secs` after the package
+//! database stops changing — at low priority, with a timeout, one at a time.
+//! Between probes the check reuses its last result; the cheap signals (reboot
+//! flags, last refresh, last install) are read every cycle.
+//!
+//! What each package manager provides:
+//! - `apt.rs` (Debian/Ubuntu, any OS with apt): the simulation, the last
+//!   `apt update`, the last install from dpkg's log, `/run/reboot-required`;
+//!   file readers take a root directory so tests point them at a test root.
+//! - `dnf.rs` (RHEL, Fedora, Alma, Rocky; yum too): cached metadata only,
+//!   security advisories from updateinfo, `needs-restarting -r`.
+//! - `zypper.rs` (SUSE): cached metadata only, security patches from
+//!   `list-patches`, `zypper needs-rebooting`.
+//! - `softwareupdate.rs` (macOS): `softwareupdate --list` on the scan
+//!   interval, last successful check from the SoftwareUpdate preferences.
+//! - `parse.rs`: the pure parsers for every tool's output.
+//!
+//! The Windows Update Agent is not probed yet: on Windows the check reports a
+//! scan error saying so, never an empty list.
+
+mod apt;
+mod dnf;
+mod parse;
+mod softwareupdate;
+mod zypper;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+use tokio::sync::Notify;
+
+use forewarn_proto::limits::{MAX_PENDING_UPDATES, MAX_STRING_BYTES};
+use forewarn_proto::pb;
+
+use super::CheckError;
+use crate::command::{CommandRunner, SystemCommandRunner};
+use crate::trigger::ReportTrigger;
+use crate::watch::{PathWatcher, watch_paths};
+
+pub const CHECK_NAME: &str = "patches";
+
+/// After a failed probe, try again this soon rather than after a full interval.
+const RETRY_AFTER_ERROR: Duration = Duration::from_secs(15 * 60);
+
+/// How long a report waits for a running probe before going without it.
+const SCAN_WAIT: Duration = Duration::from_secs(5);
+
+/// Local settings of the patch check.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchConfig {
+    /// Seconds between two runs of the package manager's simulation.
+    #[serde(default = "default_scan_interval_secs")]
+    pub scan_interval_secs: u64,
+    /// Seconds after which a running probe is killed and the scan reported as failed.
+    #[serde(default = "default_scan_timeout_secs")]
+    pub scan_timeout_secs: u64,
+    /// Package data older than this many seconds is reported as stale.
+    #[serde(default = "default_stale_after_secs")]
+    pub stale_after_secs: u64,
+    /// Seconds the package database must stay unchanged after a change
+    /// (an install, an `apt update`) before it is scanned again.
+    #[serde(default = "default_rescan_quiet_secs")]
+    pub rescan_quiet_secs: u64,
+    /// Package manager to use: "auto" (detect), "apt", "dnf", "yum", "zypper", "softwareupdate" or "none".
+    #[serde(default = "default_package_manager")]
+    pub package_manager: String,
+    /// Directory that the files the check reads (dpkg's log, apt's lists,
+    /// `/run/reboot-required`) are looked up under; "/" on real systems.
+    #[serde(default = "default_root_dir")]
+    pub root_dir: PathBuf,
+    /// apt configuration file given to apt through `APT_CONFIG`, for hosts
+    /// whose apt state lives somewhere unusual; unset means apt's own default.
+    #[serde(default)]
+    pub apt_config_file: Option<PathBuf>,
+}
+
+fn default_scan_interval_secs() -> u64 {
+    6 * 3600
+}
+fn default_scan_timeout_secs() -> u64 {
+    300
+}
+fn default_stale_after_secs() -> u64 {
+    7 * 24 * 3600
+}
+fn default_rescan_quiet_secs() -> u64 {
+    60
+}
+fn default_package_manager() -> String {
+    "auto".to_owned()
+}
+fn default_root_dir() -> PathBuf {
+    PathBuf::from("/")
+}
+
+impl Default for PatchConfig {
+    fn default() -> Self {
+        Self {
+            scan_interval_secs: default_scan_interval_secs(),
+            scan_timeout_secs: default_scan_timeout_secs(),
+            stale_after_secs: default_stale_after_secs(),
+            rescan_quiet_secs: default_rescan_quiet_secs(),
+            package_manager: default_package_manager(),
+            root_dir: default_root_dir(),
+            apt_config_file: None,
+        }
+    }
+}
+
+impl PatchConfig {
+    /// Problems with these settings, each prefixed with `key`.
+    pub fn problems(&self, key: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.scan_interval_secs < 60 {
+            problems.push(format!("{key}.scan_interval_secs: must be at least 60"));
+        }
+        if self.scan_timeout_secs == 0 {
+            problems.push(format!("{key}.scan_timeout_secs: must be at least 1"));
+        }
+        if self.stale_after_secs < 3600 {
+            problems.push(format!("{key}.stale_after_secs: must be at least 3600"));
+        }
+        if ![
+            "auto",
+            "apt",
+            "dnf",
+            "yum",
+            "zypper",
+            "softwareupdate",
+            "none",
+        ]
+        .contains(&self.package_manager.as_str())
+        {
+            problems.push(format!(
+                "{key}.package_manager: {:?} is not one of \"auto\", \"apt\", \"dnf\", \"yum\", \"zypper\", \"softwareupdate\", \"none\"",
+                self.package_manager
+            ));
+        }
+        problems
+    }
+}
+
+/// Which package manager this device is checked with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Backend {
+    Apt(apt::AptProbe),
+    Dnf(dnf::DnfProbe),
+    Zypper(zypper::ZypperProbe),
+    SoftwareUpdate(softwareupdate::SoftwareUpdateProbe),
+    /// No supported package manager; the reason is reported as a scan error.
+    Unsupported {
+        name: String,
+        reason: String,
+    },
+}
+
+impl Backend {
+    fn from_config(config: &PatchConfig) -> Self {
+        let apt = || {
+            Self::Apt(apt::AptProbe {
+                root: config.root_dir.clone(),
+                apt_config: config.apt_config_file.clone(),
+                timeout: Duration::from_secs(config.scan_timeout_secs),
+            })
+        };
+        let dnf = |program| {
+            Self::Dnf(dnf::DnfProbe {
+                root: config.root_dir.clone(),
+                program,
+                timeout: Duration::from_secs(config.scan_timeout_secs),
+            })
+        };
+        let zypper = || {
+            Self::Zypper(zypper::ZypperProbe {
+                root: config.root_dir.clone(),
+                timeout: Duration::from_secs(config.scan_timeout_secs),
+            })
+        };
+        let softwareupdate = || {
+            Self::SoftwareUpdate(softwareupdate::SoftwareUpdateProbe {
+                root: config.root_dir.clone(),
+                timeout: Duration::from_secs(config.scan_timeout_secs),
+            })
+        };
+        match config.package_manager.as_str() {
+            "apt" => apt(),
+            "dnf" => dnf("dnf"),
+            "yum" => dnf("yum"),
+            "zypper" => zypper(),
+            "softwareupdate" => softwareupdate(),
+            "none" => Self::Unsupported {
+                name: String::new(),
+                reason: "patch scanning is turned off in the local config".into(),
+            },
+            _ if cfg!(target_os = "macos") => softwareupdate(),
+            _ if apt::is_present(&config.root_dir) => apt(),
+            _ if zypper::is_present(&config.root_dir) => zypper(),
+            _ => match dnf::detect(&config.root_dir) {
+                Some(program) => dnf(program),
+                None => Self::Unsupported {
+                    name: detected_other_manager().into(),
+                    reason: "no supported package manager on this device (apt, dnf, yum, zypper and macOS Software Update so far)"
+                        .into(),
+                },
+            },
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Self::Apt(_) => "apt",
+            Self::Dnf(probe) => probe.program,
+            Self::Zypper(_) => "zypper",
+            Self::SoftwareUpdate(_) => "softwareupdate",
+            Self::Unsupported { name, .. } => name,
+        }
+    }
+
+    fn watched_paths(&self) -> Vec<PathBuf> {
+        match self {
+            Self::Apt(probe) => probe.watched_paths(),
+            Self::Dnf(probe) => probe.watched_paths(),
+            Self::Zypper(probe) => probe.watched_paths(),
+            Self::SoftwareUpdate(probe) => probe.watched_paths(),
+            Self::Unsupported { .. } => Vec::new(),
+        }
+    }
+}
+
+fn detected_other_manager() -> &'static str {
+    if cfg!(windows) { "windows-update" } else { "" }
+}
+
+/// What a probe found.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Scan {
+    pending: Vec<pb::PendingUpdate>,
+    /// Reboot signals that come from the probe itself (needs-restarting).
+    reboot_reasons: Vec<pb::RebootReason>,
+}
+
+/// What a probe found, or why it could not tell.
+type ScanOutcome = Result<Scan, CheckError>;
+
+/// The cheap signals read every cycle.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct HostSignals {
+    /// Last successful refresh of the update source (apt update), Unix seconds.
+    last_refresh: Option<i64>,
+    /// Last successful install, Unix seconds.
+    last_install: Option<i64>,
+    reboot_reasons: Vec<pb::RebootReason>,
+}
+
+#[derive(Debug)]
+pub struct PatchCheck {
+    config: PatchConfig,
+    backend: Backend,
+    runner: Arc<dyn CommandRunner>,
+    /// The last probe's result, and whether a probe is running.
+    slot: Arc<Mutex<ScanSlot>>,
+    /// Notified when a probe finishes.
+    finished: Arc<Notify>,
+    /// Set when the package database changed and settled since the last probe.
+    changed: Arc<AtomicBool>,
+    /// Asked for a report when a probe finishes, so its result is not held back.
+    trigger: ReportTrigger,
+    _watch: Option<DatabaseWatch>,
+}
+
+#[derive(Debug, Default)]
+struct ScanSlot {
+    /// The last probe's result and when it finished.
+    last: Option<(Instant, ScanOutcome)>,
+    running: bool,
+}
+
+impl ScanSlot {
+    /// Whether the heavy probe should start now.
+    fn due(&self, interval: Duration, changed: bool) -> bool {
+        if self.running {
+            return false;
+        }
+        match &self.last {
+            None => true,
+            Some((at, outcome)) => {
+                let every = match outcome {
+                    Ok(_) => interval,
+                    Err(_) => RETRY_AFTER_ERROR.min(interval),
+                };
+                at.elapsed() >= every || changed
+            }
+        }
+    }
+}
+
+/// Watches the package database and, once it has been quiet for a while,
+/// marks the check for a rescan and asks for a report.
+#[derive(Debug)]
+struct DatabaseWatch {
+    _watcher: PathWatcher,
+    debounce: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for DatabaseWatch {
+    fn drop(&mut self) {
+        self.debounce.abort();
+    }
+}
+
+impl PatchCheck {
+    /// A check on this device's package manager; database changes and
+    /// finished probes fire `trigger`.
+    pub fn new(config: PatchConfig, trigger: &ReportTrigger) -> Self {
+        let mut check = Self::with_runner(config, Arc::new(SystemCommandRunner));
+        check.trigger = trigger.clone();
+        check._watch = check.watch(trigger);
+        check
+    }
+
+    fn with_runner(config: PatchConfig, runner: Arc<dyn CommandRunner>) -> Self {
+        Self {
+            backend: Backend::from_config(&config),
+            config,
+            runner,
+            slot: Arc::default(),
+            finished: Arc::default(),
+            changed: Arc::new(AtomicBool::new(false)),
+            trigger: ReportTrigger::default(),
+            _watch: None,
+        }
+    }
+
+    fn watch(&self, trigger: &ReportTrigger) -> Option<DatabaseWatch> {
+        // Watching needs a runtime for the debounce task; one-shot callers may have none.
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let changes = ReportTrigger::default();
+        let watcher = watch_paths(
+            &self.backend.watched_paths(),
+            false,
+            changes.clone(),
+            CHECK_NAME,
+        )?;
+        let quiet = Duration::from_secs(self.config.rescan_quiet_secs);
+        let changed = Arc::clone(&self.changed);
+        let report = trigger.clone();
+        let debounce = runtime.spawn(async move {
+            loop {
+                changes.fired().await;
+                // A package install touches the database many times: wait for quiet.
+                while tokio::time::timeout(quiet, changes.fired()).await.is_ok() {}
+                tracing::debug!(check = CHECK_NAME, "package database changed; rescanning");
+                changed.store(true, Ordering::SeqCst);
+                report.fire();
+            }
+        });
+        Some(DatabaseWatch {
+            _watcher: watcher,
+            debounce,
+        })
+    }
+
+    /// Starts the heavy probe in the background, so a slow package manager
+    /// never holds back the report of the other checks.
+    fn start_scan(&self) {
+        let backend = self.backend.clone();
+        let runner = Arc::clone(&self.runner);
+        let slot = Arc::clone(&self.slot);
+        let finished = Arc::clone(&self.finished);
+        let trigger = self.trigger.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let outcome = match &backend {
+                Backend::Apt(probe) => probe.scan(runner.as_ref()).await,
+                Backend::Dnf(probe) => probe.scan(runner.as_ref()).await,
+                Backend::Zypper(probe) => probe.scan(runner.as_ref()).await,
+                Backend::SoftwareUpdate(probe) => probe.scan(runner.as_ref()).await,
+                Backend::Unsupported { reason, .. } => Err(CheckError::Failed(reason.clone())),
+            };
+            match &outcome {
+                Ok(scan) => tracing::info!(
+                    check = CHECK_NAME,
+                    manager = backend.name(),
+                    pending = scan.pending.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "package scan finished"
+                ),
+                Err(err) => tracing::warn!(
+                    check = CHECK_NAME,
+                    manager = backend.name(),
+                    error = %err,
+                    "package scan failed"
+                ),
+            }
+            {
+                let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+                slot.last = Some((Instant::now(), outcome));
+                slot.running = false;
+            }
+            finished.notify_waiters();
+            trigger.fire();
+        });
+    }
+
+    /// Builds this cycle's status, starting a probe when one is due.
+    ///
+    /// A report waits at most [`SCAN_WAIT`] for a running probe; `None` means
+    /// the first probe is still running, and its result comes with the report
+    /// it asks for when it finishes.
+    pub async fn collect(&mut self) -> Result<Option<pb::PatchCheck>, CheckError> {
+        if let Backend::Unsupported { name, reason } = &self.backend {
+            return Ok(Some(pb::PatchCheck {
+                package_manager: name.clone(),
+                scan_state: pb::ScanState::Error as i32,
+                scan_error: reason.clone(),
+                ..Default::default()
+            }));
+        }
+        let finished = self.finished.notified();
+        tokio::pin!(finished);
+        finished.as_mut().enable();
+        let running = {
+            let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+            let interval = Duration::from_secs(self.config.scan_interval_secs);
+            if slot.due(interval, self.changed.load(Ordering::SeqCst)) {
+                self.changed.store(false, Ordering::SeqCst);
+                slot.running = true;
+                self.start_scan();
+            }
+            slot.running
+        };
+        if running {
+            let _ = tokio::time::timeout(SCAN_WAIT, finished).await;
+        }
+        let signals = match &self.backend {
+            Backend::Apt(probe) => probe.signals().await,
+            Backend::Dnf(probe) => probe.signals().await,
+            Backend::Zypper(probe) => probe.signals().await,
+            Backend::SoftwareUpdate(probe) => probe.signals().await,
+            Backend::Unsupported { .. } => HostSignals::default(),
+        };
+        let outcome = {
+            let slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+            match &slot.last {
+                Some((_, outcome)) => outcome.clone(),
+                None => {
+                    tracing::debug!(check = CHECK_NAME, "first package scan still running");
+                    return Ok(None);
+                }
+            }
+        };
+        Ok(Some(assess(
+            self.backend.name(),
+            outcome,
+            signals,
+            unix_now(),
+            self.config.stale_after_secs,
+        )))
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// Turns a probe's outcome and the host's signals into the reported status.
+///
+/// ERROR when the probe failed; NEVER when the update source was never
+/// refreshed (apt then knows no candidates, so "0 pending" would be a lie);
+/// STALE when the last refresh is older than `stale_after_secs`; else OK.
+fn assess(
+    manager: &str,
+    outcome: ScanOutcome,
+    mut signals: HostSignals,
+    now_unix: i64,
+    stale_after_secs: u64,
+) -> pb::PatchCheck {
+    if let Ok(scan) = &outcome {
+        signals
+            .reboot_reasons
+            .extend(scan.reboot_reasons.iter().cloned());
+    }
+    let mut status = pb::PatchCheck {
+        package_manager: manager.to_owned(),
+        last_successful_scan_unix_secs: signals.last_refresh,
+        last_successful_install_unix_secs: signals.last_install,
+        reboot_required: !signals.reboot_reasons.is_empty(),
+        reboot_reasons: signals.reboot_reasons,
+        ..Default::default()
+    };
+    let (state, error, pending) = match (outcome, signals.last_refresh) {
+        (Err(err), _) => (pb::ScanState::Error, err.to_string(), Vec::new()),
+        (Ok(_), None) => (
+            pb::ScanState::Never,
+            "the package lists have never been downloaded".to_owned(),
+            Vec::new(),
+        ),
+        (Ok(Scan { pending, .. }), Some(refreshed)) => {
+            let age_secs = now_unix.saturating_sub(refreshed);
+            if age_secs > i64::try_from(stale_after_secs).unwrap_or(i64::MAX) {
+                let message = format!(
+                    "package lists last refreshed {} days ago (limit {} days)",
+                    age_secs / 86_400,
+                    stale_after_secs / 86_400
+                );
+                (pb::ScanState::Stale, message, pending)
+            } else {
+                (pb::ScanState::Ok, String::new(), pending)
+            }
+        }
+    };
+    status.scan_state = state as i32;
+    status.scan_error = truncate(error);
+    status.pending = pending;
+    status.pending.truncate(MAX_PENDING_UPDATES);
+    status
+}
+
+fn truncate(mut text: String) -> String {
+    if text.len() > MAX_STRING_BYTES {
+        let mut end = MAX_STRING_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::scripted::ScriptedCommandRunner;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn pending(name: &str) -> pb::PendingUpdate {
+        pb::PendingUpdate {
+            name: name.into(),
+            candidate_version: "2".into(),
+            ..Default::default()
+        }
+    }
+
+    fn scan(pending: Vec<pb::PendingUpdate>) -> Scan {
+        Scan {
+            pending,
+            reboot_reasons: Vec::new(),
+        }
+    }
+
+    fn refreshed(ago_secs: i64) -> HostSignals {
+        HostSignals {
+            last_refresh: Some(NOW - ago_secs),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn fresh_scan_is_ok_with_its_pending_list() {
+        let status = assess(
+            "apt",
+            Ok(scan(vec![pending("a")])),
+            refreshed(3600),
+            NOW,
+            7 * 86_400,
+        );
+        assert_eq!(status.scan_state, pb::ScanState::Ok as i32);
+        assert_eq!(status.pending.len(), 1);
+        assert_eq!(status.last_successful_scan_unix_secs, Some(NOW - 3600));
+    }
+
+    #[test]
+    fn lists_refreshed_30_days_ago_are_stale() {
+        let status = assess(
+            "apt",
+            Ok(scan(vec![pending("a")])),
+            refreshed(30 * 86_400),
+            NOW,
+            7 * 86_400,
+        );
+        assert_eq!(status.scan_state, pb::ScanState::Stale as i32);
+        assert_eq!(
+            status.scan_error,
+            "package lists last refreshed 30 days ago (limit 7 days)"
+        );
+        assert_eq!(
+            status.pending.len(),
+            1,
+            "stale data is still shown, marked stale"
+        );
+    }
+
+    #[test]
+    fn failed_scan_is_an_error_and_never_zero_pending_ok() {
+        let status = assess(
+            "apt",
+            Err(CheckError::Failed("apt-get exited with 100".into())),
+            refreshed(60),
+            NOW,
+            7 * 86_400,
+        );
+        assert_eq!(status.scan_state, pb::ScanState::Error as i32);
+        assert!(status.scan_error.contains("exited with 100"));
+        assert!(status.pending.is_empty());
+    }
+
+    #[test]
+    fn never_refreshed_lists_are_never_not_up_to_date() {
+        let status = assess(
+            "apt",
+            Ok(Scan::default()),
+            HostSignals::default(),
+            NOW,
+            7 * 86_400,
+        );
+        assert_eq!(status.scan_state, pb::ScanState::Never as i32);
+        assert!(!status.scan_error.is_empty());
+    }
+
+    #[test]
+    fn reboot_reasons_set_reboot_required() {
+        let mut signals = refreshed(60);
+        signals
+            .reboot_reasons
+            .push(parse::reboot_required_reason("/run/reboot-required", None));
+        let status = assess("apt", Ok(Scan::default()), signals, NOW, 7 * 86_400);
+        assert!(status.reboot_required);
+        assert_eq!(status.reboot_reasons.len(), 1);
+    }
+
+    #[test]
+    fn bad_settings_are_all_reported_with_their_keys() {
+        let config = PatchConfig {
+            scan_interval_secs: 1,
+            stale_after_secs: 5,
+            package_manager: "pacman".into(),
+            ..PatchConfig::default()
+        };
+        let problems = config.problems("checks.patches");
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems.iter().all(|p| p.starts_with("checks.patches.")));
+        assert!(problems[2].contains("pacman"));
+    }
+
+    fn apt_check(runner: Arc<ScriptedCommandRunner>, root: &std::path::Path) -> PatchCheck {
+        let config = PatchConfig {
+            package_manager: "apt".into(),
+            root_dir: root.to_path_buf(),
+            ..PatchConfig::default()
+        };
+        PatchCheck::with_runner(config, runner)
+    }
+
+    #[tokio::test]
+    async fn probe_runs_once_per_interval_and_again_after_a_database_change() {
+        let root = tempfile::tempdir().unwrap();
+        let runner = Arc::new(ScriptedCommandRunner::default());
+        runner.answer(
+            &apt::simulation_command_line(),
+            0,
+            "Inst foo [1] (2 Debian:12/stable [amd64])\n",
+            "",
+        );
+        let mut check = apt_check(Arc::clone(&runner), root.path());
+        let first = check.collect().await.unwrap().unwrap();
+        let second = check.collect().await.unwrap().unwrap();
+        assert_eq!(
+            runner.calls.lock().unwrap().len(),
+            1,
+            "cached between cycles"
+        );
+        // No lists in the test root: the scan ran but apt was never updated.
+        assert_eq!(first.scan_state, pb::ScanState::Never as i32);
+        assert_eq!(first, second);
+        check.changed.store(true, Ordering::SeqCst);
+        check.collect().await.unwrap();
+        assert_eq!(
+            runner.calls.lock().unwrap().len(),
+            2,
+            "rescanned after a change"
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_apt_get_is_a_scan_error() {
+        let root = tempfile::tempdir().unwrap();
+        let runner = Arc::new(ScriptedCommandRunner::default());
+        runner.missing(&apt::simulation_command_line());
+        let status = apt_check(runner, root.path())
+            .collect()
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(status.scan_state, pb::ScanState::Error as i32);
+        assert!(
+            status.scan_error.contains("apt-get"),
+            "{}",
+            status.scan_error
+        );
+    }
+
+    #[tokio::test]
+    async fn apt_failure_reports_apts_own_error_line() {
+        let root = tempfile::tempdir().unwrap();
+        let runner = Arc::new(ScriptedCommandRunner::default());
+        runner.answer(
+            &apt::simulation_command_line(),
+            100,
+            "Reading package lists...\n",
+            "E: Could not open file /var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages.lz4 - open (2: No such file or directory)\nE: The package lists or status file could not be parsed or opened.\n",
+        );
+        let status = apt_check(runner, root.path())
+            .collect()
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(status.scan_state, pb::ScanState::Error as i32);
+        assert!(
+            status.scan_error.contains("could not be parsed or opened"),
+            "{}",
+            status.scan_error
+        );
+    }
+}
