@@ -6,6 +6,7 @@
 //! - [`pki`]: the collector CA; signs device certificates from CSRs.
 //! - [`tokens`]: enrollment token secrets and their hashes.
 //! - [`store`]: the `Store` trait and its SQLite implementation.
+//! - [`rules`]: rule thresholds and the pure evaluation of a device's alerts.
 //! - [`ingest`]: the gRPC services agents call, with validation.
 //! - [`server`]: listeners, TLS and graceful shutdown.
 //! - [`web`]: the plain fleet page.
@@ -17,6 +18,7 @@ pub mod config;
 pub mod demo;
 pub mod ingest;
 pub mod pki;
+pub mod rules;
 pub mod server;
 pub mod store;
 pub mod tokens;
