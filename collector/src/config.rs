@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 
 use forewarn_proto::pb;
 
-use crate::rules::RulesConfig;
 use crate::rules::config::builtin_group_overrides;
+use crate::rules::{RuleBook, RulesConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -228,6 +228,21 @@ impl CollectorConfig {
         // Validated at load; a failure here can only mean a group without a section.
         self.try_rules_for(group)
             .unwrap_or_else(|_| self.rules.clone())
+    }
+
+    /// Rules of every configured group (and `servers`, which has built-in defaults).
+    pub fn rule_book(&self) -> RuleBook {
+        let groups = self
+            .groups
+            .keys()
+            .map(String::as_str)
+            .chain(["servers"])
+            .map(|group| (group.to_owned(), self.rules_for(group)))
+            .collect();
+        RuleBook {
+            default: self.rules.clone(),
+            groups,
+        }
     }
 
     fn try_rules_for(&self, group: &str) -> Result<RulesConfig, String> {

@@ -7,6 +7,7 @@
 //! - [`tokens`]: enrollment token secrets and their hashes.
 //! - [`store`]: the `Store` trait and its SQLite implementation.
 //! - [`rules`]: rule thresholds and the pure evaluation of a device's alerts.
+//! - [`alerts`]: alert records, silences and the notification outbox.
 //! - [`ingest`]: the gRPC services agents call, with validation.
 //! - [`server`]: listeners, TLS and graceful shutdown.
 //! - [`web`]: the plain fleet page.
@@ -14,6 +15,7 @@
 //! - [`demo`]: collector + local agent in one command.
 
 pub mod admin;
+pub mod alerts;
 pub mod config;
 pub mod demo;
 pub mod ingest;

@@ -331,3 +331,17 @@ fn step(
     state.notified = state.severity;
     (state, Some(event))
 }
+
+/// The rules of every group, resolved from the config once.
+#[derive(Debug, Clone, Default)]
+pub struct RuleBook {
+    /// Rules of groups without their own.
+    pub default: RulesConfig,
+    pub groups: BTreeMap<String, RulesConfig>,
+}
+
+impl RuleBook {
+    pub fn for_group(&self, group: &str) -> &RulesConfig {
+        self.groups.get(group).unwrap_or(&self.default)
+    }
+}
