@@ -336,6 +336,18 @@ impl Agent {
         Ok(())
     }
 
+    /// Starts `run` in the background with an agent config file.
+    pub fn start_with_config(&mut self, config: &Path) -> Result<()> {
+        self.child = Some(
+            self.command()
+                .arg("--config")
+                .arg(config)
+                .arg("run")
+                .spawn()?,
+        );
+        Ok(())
+    }
+
     pub fn stop(&mut self) -> Result<()> {
         if let Some(mut child) = self.child.take() {
             stop_gracefully(&mut child)?;
