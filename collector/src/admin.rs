@@ -25,6 +25,8 @@ pub enum AdminError {
     InvalidGroup(String),
     #[error("--uses must be at least 1")]
     ZeroUses,
+    #[error("invalid silence: {0}")]
+    InvalidSilence(String),
 }
 
 fn now_unix() -> i64 {

@@ -15,6 +15,9 @@ use sha2::{Digest, Sha256};
 
 use forewarn_proto::pb;
 
+use crate::rules::config::builtin_group_overrides;
+use crate::rules::{RuleBook, RulesConfig};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
@@ -60,6 +63,13 @@ pub struct CollectorConfig {
     /// Operator-provided CA and server certificate, instead of generated ones.
     #[serde(default)]
     pub tls: Option<ProvidedTls>,
+    /// Alert rules for every device (see `docs/rules.md` for the defaults).
+    #[serde(default)]
+    pub rules: RulesConfig,
+    /// Seconds between sweeps for time-based rules (offline, `for`, dead-man,
+    /// silences ending).
+    #[serde(default = "default_sweep_interval_secs")]
+    pub sweep_interval_secs: u64,
 }
 
 /// Policy for one device group.
@@ -71,6 +81,9 @@ pub struct GroupConfig {
     /// Checks this group does not run ("disks", "certificates", "patches", "backups").
     #[serde(default)]
     pub disabled_checks: Vec<String>,
+    /// Rule overrides for this group, shaped like the top-level `[rules]`.
+    #[serde(default)]
+    pub rules: toml::Table,
 }
 
 /// PEM files of an operator-managed PKI. The CA key is needed to sign device certificates.
@@ -104,6 +117,9 @@ fn default_device_cert_validity_secs() -> u64 {
 }
 fn default_report_interval_secs() -> u32 {
     300
+}
+fn default_sweep_interval_secs() -> u64 {
+    30
 }
 
 /// Names of the checks an agent can run; policies may only disable these.
@@ -177,7 +193,15 @@ impl CollectorConfig {
             self.report_interval_secs,
             &mut problems,
         );
+        problems.extend(self.rules.problems("rules."));
+        if self.sweep_interval_secs == 0 {
+            problems.push("sweep_interval_secs: must be at least 1".into());
+        }
         for (name, group) in &self.groups {
+            match self.try_rules_for(name) {
+                Ok(rules) => problems.extend(rules.problems(&format!("groups.{name}.rules."))),
+                Err(message) => problems.push(format!("groups.{name}.rules: {message}")),
+            }
             if let Some(interval) = group.report_interval_secs {
                 check_interval(
                     &format!("groups.{name}.report_interval_secs"),
@@ -195,6 +219,38 @@ impl CollectorConfig {
             }
         }
         problems
+    }
+
+    /// The rules for devices of `group`: top-level `[rules]`, then built-in
+    /// group defaults (a `servers` group alerts on offline within minutes),
+    /// then `[groups.<name>.rules]`.
+    pub fn rules_for(&self, group: &str) -> RulesConfig {
+        // Validated at load; a failure here can only mean a group without a section.
+        self.try_rules_for(group)
+            .unwrap_or_else(|_| self.rules.clone())
+    }
+
+    /// Rules of every configured group (and `servers`, which has built-in defaults).
+    pub fn rule_book(&self) -> RuleBook {
+        let groups = self
+            .groups
+            .keys()
+            .map(String::as_str)
+            .chain(["servers"])
+            .map(|group| (group.to_owned(), self.rules_for(group)))
+            .collect();
+        RuleBook {
+            default: self.rules.clone(),
+            groups,
+        }
+    }
+
+    fn try_rules_for(&self, group: &str) -> Result<RulesConfig, String> {
+        let builtin = self.rules.with_overrides(&builtin_group_overrides(group))?;
+        match self.groups.get(group) {
+            Some(config) => builtin.with_overrides(&config.rules),
+            None => Ok(builtin),
+        }
     }
 
     pub fn device_cert_validity(&self) -> Duration {
@@ -233,6 +289,8 @@ impl Default for CollectorConfig {
             report_interval_secs: default_report_interval_secs(),
             groups: BTreeMap::new(),
             tls: None,
+            rules: RulesConfig::default(),
+            sweep_interval_secs: default_sweep_interval_secs(),
         }
     }
 }
@@ -282,6 +340,40 @@ mod tests {
         assert!(problems[0].starts_with("device_cert_validity_secs"));
         assert!(problems[1].starts_with("groups.kiosk.report_interval_secs"));
         assert!(problems[2].starts_with("groups.kiosk.disabled_checks"));
+    }
+
+    #[test]
+    fn group_rules_override_defaults_and_servers_get_a_short_offline_limit() {
+        let config = parse(
+            "[rules.disk_free_percent]\nwarning = 15\n[groups.kiosk.rules.disk_free_percent]\ncritical = 2\n",
+        )
+        .unwrap();
+        let kiosk = config.rules_for("kiosk");
+        assert_eq!(kiosk.disk_free_percent.warning, Some(15.0));
+        assert_eq!(kiosk.disk_free_percent.critical, Some(2.0));
+        assert_eq!(
+            config.rules_for("servers").offline_minutes.critical,
+            Some(10.0)
+        );
+        assert_eq!(config.rules_for("laptops").offline_minutes.critical, None);
+    }
+
+    #[test]
+    fn bad_rule_overrides_name_the_key_and_file() {
+        let err = parse("[groups.kiosk.rules.disk_free_percent]\nwarnig = 2\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("groups.kiosk.rules"), "{err}");
+        assert!(err.contains("warnig"), "{err}");
+        assert!(err.contains("collector.toml"), "{err}");
+        let err = parse("[rules.disk_free_percent]\nwarning = 2\ncritical = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rules.disk_free_percent.critical"), "{err}");
+        let err = parse("[rules.disk_free_percnt]\nwarning = 2\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("disk_free_percnt"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! - [`pki`]: the collector CA; signs device certificates from CSRs.
 //! - [`tokens`]: enrollment token secrets and their hashes.
 //! - [`store`]: the `Store` trait and its SQLite implementation.
+//! - [`rules`]: rule thresholds and the pure evaluation of a device's alerts.
+//! - [`alerts`]: alert records, silences and the notification outbox.
 //! - [`ingest`]: the gRPC services agents call, with validation.
 //! - [`server`]: listeners, TLS and graceful shutdown.
 //! - [`web`]: the plain fleet page.
@@ -13,10 +15,12 @@
 //! - [`demo`]: collector + local agent in one command.
 
 pub mod admin;
+pub mod alerts;
 pub mod config;
 pub mod demo;
 pub mod ingest;
 pub mod pki;
+pub mod rules;
 pub mod server;
 pub mod store;
 pub mod tokens;

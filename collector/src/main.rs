@@ -6,12 +6,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use forewarn_collector::admin;
+use forewarn_collector::alerts::admin::{self as alerts_admin, SilenceRequest};
+use forewarn_collector::alerts::{AlertFilter, AlertStatus};
 use forewarn_collector::config::CollectorConfig;
 use forewarn_collector::demo::{self, DemoOptions};
 use forewarn_collector::pki::CollectorPki;
+use forewarn_collector::rules::Severity;
 use forewarn_collector::server::{Collector, shutdown_signal};
 use forewarn_collector::store::sqlite::SqliteStore;
 
@@ -57,6 +60,87 @@ enum Command {
     /// Enrolled devices.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Alerts raised by the rules.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+    /// Silences and maintenance windows: notifications held, state kept.
+    #[command(subcommand)]
+    Silence(SilenceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AlertsCommand {
+    /// List alerts, most recently seen first.
+    List {
+        /// pending, firing, acknowledged or resolved.
+        #[arg(long, value_parser = alerts_admin::parse_status)]
+        state: Option<AlertStatus>,
+        /// warning or critical.
+        #[arg(long, value_parser = alerts_admin::parse_severity)]
+        severity: Option<Severity>,
+        /// Device id.
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// Show one alert with its full history.
+    Show { id: i64 },
+    /// Acknowledge a firing alert: no more notifications until it changes.
+    Ack {
+        id: i64,
+        /// Why, or what is being done about it.
+        #[arg(long)]
+        note: String,
+        /// Who acknowledges (default: $USER).
+        #[arg(long, env = "USER", default_value = "unknown")]
+        by: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct SilenceAddArgs {
+    /// Only this device id.
+    #[arg(long)]
+    device: Option<String>,
+    /// Only devices of this group.
+    #[arg(long)]
+    group: Option<String>,
+    /// Only this rule (e.g. offline_minutes).
+    #[arg(long)]
+    rule: Option<String>,
+    /// Only this subject (mount point, certificate fingerprint, backup job).
+    #[arg(long)]
+    subject: Option<String>,
+    /// Start, RFC 3339 (default: now).
+    #[arg(long)]
+    starts: Option<String>,
+    /// How long a one-off silence lasts; for a weekly window, until when it recurs.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+    /// Weekly window: day of the week (e.g. sunday).
+    #[arg(long)]
+    every: Option<String>,
+    /// Weekly window: start time HH:MM (UTC).
+    #[arg(long)]
+    at: Option<String>,
+    /// Weekly window: length (e.g. 4h).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    window: Option<Duration>,
+    /// Why notifications are silenced.
+    #[arg(long)]
+    comment: String,
+    /// Who adds it (default: $USER).
+    #[arg(long, env = "USER", default_value = "unknown")]
+    by: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum SilenceCommand {
+    /// Add a one-off silence (--duration) or a weekly window (--every --at --window).
+    Add(Box<SilenceAddArgs>),
+    /// List silences.
+    List,
+    /// End a silence now.
+    Expire { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,6 +261,67 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
                 DeviceCommand::List => admin::list_devices(&store, &mut out).await?,
                 DeviceCommand::Show { id } => admin::show_device(&store, &id, &mut out).await?,
                 DeviceCommand::Retire { id } => admin::retire_device(&store, &id, &mut out).await?,
+            }
+        }
+        Command::Alerts(command) => {
+            let store = open_store(&cli.config)?;
+            match command {
+                AlertsCommand::List {
+                    state,
+                    severity,
+                    device,
+                } => {
+                    let filter = AlertFilter {
+                        status: state,
+                        severity,
+                        device_id: device,
+                    };
+                    alerts_admin::list_alerts(&store, filter, &mut out).await?;
+                }
+                AlertsCommand::Show { id } => {
+                    alerts_admin::show_alert(&store, id, &mut out).await?
+                }
+                AlertsCommand::Ack { id, note, by } => {
+                    alerts_admin::ack_alert(&store, id, &by, &note, &mut out).await?;
+                }
+            }
+        }
+        Command::Silence(command) => {
+            let store = open_store(&cli.config)?;
+            match command {
+                SilenceCommand::Add(args) => {
+                    let SilenceAddArgs {
+                        device,
+                        group,
+                        rule,
+                        subject,
+                        starts,
+                        duration,
+                        every,
+                        at,
+                        window,
+                        comment,
+                        by,
+                    } = *args;
+                    let request = SilenceRequest {
+                        device_id: device,
+                        group,
+                        rule,
+                        subject,
+                        starts,
+                        duration,
+                        weekly_on: every,
+                        weekly_at: at,
+                        window,
+                        comment,
+                        created_by: by,
+                    };
+                    alerts_admin::add_silence(&store, request, &mut out).await?;
+                }
+                SilenceCommand::List => alerts_admin::list_silences(&store, &mut out).await?,
+                SilenceCommand::Expire { id } => {
+                    alerts_admin::expire_silence(&store, &id, &mut out).await?;
+                }
             }
         }
     }

@@ -8,12 +8,13 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
-use tracing::info;
+use tracing::{info, warn};
 
 use forewarn_proto::limits::MAX_MESSAGE_BYTES;
 use forewarn_proto::pb::enrollment_server::EnrollmentServer;
@@ -22,6 +23,7 @@ use forewarn_proto::pb::ingest_server::IngestServer;
 use crate::config::CollectorConfig;
 use crate::ingest::{EnrollmentService, IngestContext, IngestService};
 use crate::pki::{CollectorPki, PkiError};
+use crate::rules::RuleBook;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
 use crate::web;
@@ -130,10 +132,18 @@ impl BoundCollector {
             .client_ca_root(Certificate::from_pem(pki.ca_cert_pem()))
             // Enrollment has no client certificate yet; Report and Renew check for one.
             .client_auth_optional(true);
+        let rules = Arc::new(config.rule_book());
+        let sweeper = sweep_alerts(
+            Arc::clone(&store),
+            Arc::clone(&rules),
+            Duration::from_secs(config.sweep_interval_secs),
+            stop_rx.clone(),
+        );
         let context = IngestContext {
             config,
             store: Arc::clone(&store),
             pki,
+            rules,
         };
         let agent_server = Server::builder()
             .tls_config(tls)
@@ -158,11 +168,38 @@ impl BoundCollector {
             }
         };
         info!("collector serving");
-        let (agents, web) = tokio::join!(agent_server, web_server);
+        let (agents, web, ()) = tokio::join!(agent_server, web_server, sweeper);
         agents.map_err(ServeError::Transport)?;
         web.map_err(ServeError::Web)?;
         info!("collector stopped");
         Ok(())
+    }
+}
+
+/// Re-evaluates time-based rules (offline, `for`, dead-man, silences ending)
+/// every `interval` until stopped. A failed sweep is logged and retried on
+/// the next tick; ingest keeps working either way.
+async fn sweep_alerts(
+    store: Arc<dyn Store>,
+    rules: Arc<RuleBook>,
+    interval: Duration,
+    stop: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stop = stopped(stop);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            _ = ticks.tick() => {}
+        }
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        match store.sweep_alerts(Arc::clone(&rules), now).await {
+            Ok(0) => {}
+            Ok(notifications) => info!(notifications, "alert sweep queued notifications"),
+            Err(err) => warn!(error = %err, "alert sweep failed"),
+        }
     }
 }
 

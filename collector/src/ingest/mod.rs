@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use crate::config::CollectorConfig;
 use crate::pki::CollectorPki;
+use crate::rules::RuleBook;
 use crate::store::Store;
 
 pub use enrollment::EnrollmentService;
@@ -29,6 +30,8 @@ pub struct IngestContext {
     pub config: Arc<CollectorConfig>,
     pub store: Arc<dyn Store>,
     pub pki: Arc<CollectorPki>,
+    /// Alert rules per group, resolved from `config` once.
+    pub rules: Arc<RuleBook>,
 }
 
 fn now_unix() -> i64 {

@@ -1,5 +1,7 @@
 //! `Ingest.Report` and `Ingest.Renew`: what enrolled devices call.
 
+use std::sync::Arc;
+
 use prost::Message;
 use tonic::{Request, Response, Status};
 use tracing::{debug, info, warn};
@@ -44,7 +46,12 @@ impl IngestService {
             agent_version: host.agent_version.clone(),
             encoded: report.encode_to_vec(),
         };
-        let (group, acked_seq) = match self.context.store.ingest_report(incoming).await? {
+        let (group, acked_seq) = match self
+            .context
+            .store
+            .ingest_report(incoming, Arc::clone(&self.context.rules))
+            .await?
+        {
             IngestOutcome::Stored { group } => {
                 debug!(device_id = %device_id, seq = report.seq, "report stored");
                 (group, report.seq)

@@ -6,8 +6,15 @@
 //! TEXT ids, no SQLite-only functions in queries).
 
 pub mod sqlite;
+mod sqlite_alerts;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
+
+use crate::alerts::silence::Silence;
+use crate::alerts::{AlertFilter, AlertRecord, AlertTransitionRecord};
+use crate::rules::RuleBook;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -148,7 +155,27 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         serial: &str,
         not_after: i64,
     ) -> Result<(), StoreError>;
-    /// Stores a report in one transaction, or explains why it was not stored.
-    async fn ingest_report(&self, report: IncomingReport) -> Result<IngestOutcome, StoreError>;
+    /// Stores a report, its disk samples, and the alert changes and
+    /// notifications the device's rules call for, in one transaction; or
+    /// explains why it was not stored.
+    async fn ingest_report(
+        &self,
+        report: IncomingReport,
+        rules: Arc<RuleBook>,
+    ) -> Result<IngestOutcome, StoreError>;
     async fn latest_status(&self, device_id: &str) -> Result<Option<LatestStatus>, StoreError>;
+    /// Re-evaluates every active device's rules at `now` (offline, `for`,
+    /// dead-man, silences ending). Returns the number of notifications written.
+    async fn sweep_alerts(&self, rules: Arc<RuleBook>, now: i64) -> Result<usize, StoreError>;
+    async fn list_alerts(&self, filter: AlertFilter) -> Result<Vec<AlertRecord>, StoreError>;
+    async fn alert(
+        &self,
+        id: i64,
+    ) -> Result<Option<(AlertRecord, Vec<AlertTransitionRecord>)>, StoreError>;
+    /// Acknowledges a firing alert; false if no firing alert has that id.
+    async fn ack_alert(&self, id: i64, by: &str, note: &str, now: i64) -> Result<bool, StoreError>;
+    async fn add_silence(&self, silence: Silence) -> Result<(), StoreError>;
+    async fn list_silences(&self) -> Result<Vec<Silence>, StoreError>;
+    /// Ends a silence now; false if no such silence is in force or scheduled.
+    async fn expire_silence(&self, id: &str, now: i64) -> Result<bool, StoreError>;
 }

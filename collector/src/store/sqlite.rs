@@ -9,7 +9,17 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use prost::Message;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use tracing::warn;
+
+use forewarn_proto::pb;
+
+use super::sqlite_alerts;
+use crate::alerts::outbox::{OutboxDelivery, OutboxEvent, OutboxState};
+use crate::alerts::silence::Silence;
+use crate::alerts::{AlertFilter, AlertRecord, AlertTransitionRecord};
+use crate::rules::RuleBook;
 
 use super::{
     DeviceRecord, IncomingReport, IngestOutcome, LatestStatus, NewDevice, NewToken, Store,
@@ -17,7 +27,10 @@ use super::{
 };
 
 /// Schema migrations, applied in order and recorded in `schema_migrations`.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_alerts.sql")),
+];
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -290,7 +303,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn ingest_report(&self, report: IncomingReport) -> Result<IngestOutcome, StoreError> {
+    async fn ingest_report(
+        &self,
+        report: IncomingReport,
+        rules: Arc<RuleBook>,
+    ) -> Result<IngestOutcome, StoreError> {
         self.with_connection(move |c| {
             let tx = c.transaction()?;
             let Some(device) = device_by_id(&tx, &report.device_id)? else {
@@ -321,6 +338,28 @@ impl Store for SqliteStore {
                 "INSERT INTO status_history (device_id, seq, collected_at, received_at, report) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![report.device_id, seq, report.collected_at, report.received_at, report.encoded],
             )?;
+            let status = match pb::StatusReport::decode(report.encoded.as_slice()) {
+                Ok(status) => Some(status),
+                Err(err) => {
+                    warn!(device_id = %report.device_id, error = %err, "stored report does not decode; only device-wide rules run");
+                    None
+                }
+            };
+            if let Some(status) = &status {
+                sqlite_alerts::record_disk_samples(&tx, &report.device_id, status, report.collected_at)?;
+            }
+            let device = DeviceRecord {
+                hostname: report.hostname.clone(),
+                last_seen_at: Some(report.received_at),
+                ..device
+            };
+            sqlite_alerts::evaluate_device(
+                &tx,
+                rules.for_group(&device.group),
+                &device,
+                status.as_ref(),
+                report.received_at,
+            )?;
             tx.commit()?;
             Ok(IngestOutcome::Stored {
                 group: device.group,
@@ -348,6 +387,116 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn sweep_alerts(&self, rules: Arc<RuleBook>, now: i64) -> Result<usize, StoreError> {
+        self.with_connection(move |c| {
+            let tx = c.transaction()?;
+            let devices: Vec<(DeviceRecord, Option<Vec<u8>>)> = {
+                let mut statement = tx.prepare(&format!(
+                    "SELECT {DEVICE_COLUMNS}, s.report FROM devices
+                     LEFT JOIN device_status s ON s.device_id = devices.id
+                     WHERE retired_at IS NULL AND last_seen_at IS NOT NULL"
+                ))?;
+                statement
+                    .query_map([], |row| Ok((device_from_row(row)?, row.get(11)?)))?
+                    .collect::<rusqlite::Result<_>>()?
+            };
+            let mut notifications = 0;
+            for (device, encoded) in devices {
+                let status =
+                    encoded.and_then(|bytes| pb::StatusReport::decode(bytes.as_slice()).ok());
+                notifications += sqlite_alerts::evaluate_device(
+                    &tx,
+                    rules.for_group(&device.group),
+                    &device,
+                    status.as_ref(),
+                    now,
+                )?;
+            }
+            tx.commit()?;
+            Ok(notifications)
+        })
+        .await
+    }
+
+    async fn list_alerts(&self, filter: AlertFilter) -> Result<Vec<AlertRecord>, StoreError> {
+        self.with_connection(move |c| Ok(sqlite_alerts::list_alerts(c, &filter)?))
+            .await
+    }
+
+    async fn alert(
+        &self,
+        id: i64,
+    ) -> Result<Option<(AlertRecord, Vec<AlertTransitionRecord>)>, StoreError> {
+        self.with_connection(move |c| Ok(sqlite_alerts::alert_with_history(c, id)?))
+            .await
+    }
+
+    async fn ack_alert(&self, id: i64, by: &str, note: &str, now: i64) -> Result<bool, StoreError> {
+        let (by, note) = (by.to_owned(), note.to_owned());
+        self.with_connection(move |c| {
+            let tx = c.transaction()?;
+            let acked = sqlite_alerts::ack_alert(&tx, id, &by, &note, now)?;
+            tx.commit()?;
+            Ok(acked)
+        })
+        .await
+    }
+
+    async fn add_silence(&self, silence: Silence) -> Result<(), StoreError> {
+        self.with_connection(move |c| Ok(sqlite_alerts::insert_silence(c, &silence)?))
+            .await
+    }
+
+    async fn list_silences(&self) -> Result<Vec<Silence>, StoreError> {
+        self.with_connection(|c| Ok(sqlite_alerts::list_silences(c)?))
+            .await
+    }
+
+    async fn expire_silence(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.with_connection(move |c| Ok(sqlite_alerts::expire_silence(c, &id, now)?))
+            .await
+    }
+}
+
+#[async_trait]
+impl OutboxDelivery for SqliteStore {
+    async fn claim_outbox(
+        &self,
+        limit: usize,
+        lease_secs: u64,
+        now: i64,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        self.with_connection(move |c| {
+            let tx = c.transaction()?;
+            let claimed = sqlite_alerts::claim_outbox(&tx, limit, lease_secs, now)?;
+            tx.commit()?;
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn mark_delivered(&self, id: i64, _now: i64) -> Result<(), StoreError> {
+        self.with_connection(move |c| Ok(sqlite_alerts::mark_delivered(c, id)?))
+            .await
+    }
+
+    async fn mark_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let error = error.to_owned();
+        self.with_connection(move |c| Ok(sqlite_alerts::mark_failed(c, id, &error, retry_at)?))
+            .await
+    }
+
+    async fn outbox_in_state(&self, state: OutboxState) -> Result<Vec<OutboxEvent>, StoreError> {
+        self.with_connection(move |c| Ok(sqlite_alerts::outbox_in_state(c, state)?))
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -355,6 +504,10 @@ mod tests {
     use super::*;
 
     const HASH: &str = "aa";
+
+    fn rules() -> Arc<RuleBook> {
+        Arc::new(RuleBook::default())
+    }
 
     async fn store_with_token(
         max_uses: Option<u32>,
@@ -438,13 +591,13 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(matches!(
-            store.ingest_report(report("d1", 5)).await.unwrap(),
+            store.ingest_report(report("d1", 5), rules()).await.unwrap(),
             IngestOutcome::Stored { .. }
         ));
         let mut older = report("d1", 4);
         older.encoded = vec![9];
         assert_eq!(
-            store.ingest_report(older).await.unwrap(),
+            store.ingest_report(older, rules()).await.unwrap(),
             IngestOutcome::Replay {
                 group: "laptops".into(),
                 acked_seq: 5
@@ -466,11 +619,14 @@ mod tests {
             .unwrap();
         assert!(store.retire_device("d1", 11).await.unwrap());
         assert_eq!(
-            store.ingest_report(report("d1", 1)).await.unwrap(),
+            store.ingest_report(report("d1", 1), rules()).await.unwrap(),
             IngestOutcome::Retired
         );
         assert_eq!(
-            store.ingest_report(report("nope", 1)).await.unwrap(),
+            store
+                .ingest_report(report("nope", 1), rules())
+                .await
+                .unwrap(),
             IngestOutcome::UnknownDevice
         );
         assert!(store.latest_status("d1").await.unwrap().is_none());

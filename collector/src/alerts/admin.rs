@@ -1,0 +1,428 @@
+//! Alert and silence commands: `alerts list/show/ack`, `silence add/list/expire`.
+//!
+//! Like [`crate::admin`], they work on the store directly and write plain text.
+
+use std::io::Write;
+use std::time::Duration;
+
+use super::silence::{Silence, Weekly};
+use super::{AlertFilter, AlertStatus};
+use crate::admin::{AdminError, format_time};
+use crate::rules::{RuleId, Severity};
+use crate::store::Store;
+
+fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn severity_text(severity: Option<Severity>) -> &'static str {
+    severity.map_or("-", Severity::as_str)
+}
+
+fn value_text(value: Option<f64>) -> String {
+    value.map_or("-".into(), |v| format!("{v:.2}"))
+}
+
+pub async fn list_alerts(
+    store: &dyn Store,
+    filter: AlertFilter,
+    out: &mut impl Write,
+) -> Result<(), AdminError> {
+    writeln!(
+        out,
+        "{:<6} {:<13} {:<9} {:<20} {:<26} {:<20} SUMMARY",
+        "ID", "STATE", "SEVERITY", "HOSTNAME", "RULE", "LAST SEEN"
+    )?;
+    for alert in store.list_alerts(filter).await? {
+        writeln!(
+            out,
+            "{:<6} {:<13} {:<9} {:<20} {:<26} {:<20} {}{}",
+            alert.id,
+            alert.status.as_str(),
+            severity_text(alert.severity),
+            alert.hostname,
+            alert.rule.as_str(),
+            format_time(alert.last_seen),
+            if alert.flapping { "[flapping] " } else { "" },
+            alert.summary
+        )?;
+    }
+    Ok(())
+}
+
+pub async fn show_alert(
+    store: &dyn Store,
+    id: i64,
+    out: &mut impl Write,
+) -> Result<(), AdminError> {
+    let (alert, history) = store.alert(id).await?.ok_or_else(|| AdminError::NotFound {
+        kind: "alert",
+        id: id.to_string(),
+    })?;
+    writeln!(out, "alert      {}", alert.id)?;
+    writeln!(out, "summary    {}", alert.summary)?;
+    writeln!(out, "device     {} ({})", alert.hostname, alert.device_id)?;
+    writeln!(out, "rule       {} {}", alert.rule.as_str(), alert.subject)?;
+    writeln!(
+        out,
+        "state      {}{}",
+        alert.status.as_str(),
+        if alert.flapping { " (flapping)" } else { "" }
+    )?;
+    writeln!(out, "severity   {}", severity_text(alert.severity))?;
+    writeln!(
+        out,
+        "value      {} (threshold {})",
+        value_text(alert.value),
+        value_text(alert.threshold)
+    )?;
+    writeln!(out, "first seen {}", format_time(alert.first_seen))?;
+    writeln!(out, "last seen  {}", format_time(alert.last_seen))?;
+    if let (Some(by), Some(at)) = (&alert.acknowledged_by, alert.acknowledged_at) {
+        writeln!(out, "acked      by {by} at {}", format_time(at))?;
+    }
+    writeln!(out, "history")?;
+    for entry in history {
+        write!(
+            out,
+            "  {} {} -> {} {}",
+            format_time(entry.at),
+            severity_text(entry.from_severity),
+            severity_text(entry.to_severity),
+            entry.event.as_deref().unwrap_or("(no notification)"),
+        )?;
+        if let Some(actor) = &entry.actor {
+            write!(out, " by {actor}")?;
+        }
+        if let Some(note) = entry.note.as_deref().filter(|n| !n.is_empty()) {
+            write!(out, ": {note}")?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+pub async fn ack_alert(
+    store: &dyn Store,
+    id: i64,
+    by: &str,
+    note: &str,
+    out: &mut impl Write,
+) -> Result<(), AdminError> {
+    if !store.ack_alert(id, by, note, now_unix()).await? {
+        return Err(AdminError::NotFound {
+            kind: "firing alert",
+            id: id.to_string(),
+        });
+    }
+    writeln!(out, "alert {id} acknowledged by {by}")?;
+    Ok(())
+}
+
+/// What `silence add` matches and when.
+#[derive(Debug, Clone, Default)]
+pub struct SilenceRequest {
+    pub device_id: Option<String>,
+    pub group: Option<String>,
+    pub rule: Option<String>,
+    pub subject: Option<String>,
+    /// RFC 3339; now when absent.
+    pub starts: Option<String>,
+    /// How long a one-off silence lasts, or until when a weekly window recurs.
+    pub duration: Option<Duration>,
+    /// Weekly window: day name (`sunday`, `sun`) and `HH:MM` UTC.
+    pub weekly_on: Option<String>,
+    pub weekly_at: Option<String>,
+    /// Length of each weekly window.
+    pub window: Option<Duration>,
+    pub comment: String,
+    pub created_by: String,
+}
+
+fn invalid(message: impl Into<String>) -> AdminError {
+    AdminError::InvalidSilence(message.into())
+}
+
+fn parse_weekday(text: &str) -> Option<u8> {
+    const DAYS: [&str; 7] = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ];
+    let text = text.to_ascii_lowercase();
+    DAYS.iter()
+        .position(|day| text.len() >= 3 && day.starts_with(&text))
+        .and_then(|i| u8::try_from(i).ok())
+}
+
+fn parse_minute(text: &str) -> Option<u16> {
+    let (hours, minutes) = text.split_once(':')?;
+    let (hours, minutes): (u16, u16) = (hours.parse().ok()?, minutes.parse().ok()?);
+    (hours < 24 && minutes < 60).then_some(hours * 60 + minutes)
+}
+
+fn secs(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Builds a silence from the command's options, refusing anything ambiguous.
+pub fn build_silence(request: SilenceRequest, now: i64) -> Result<Silence, AdminError> {
+    if let Some(rule) = &request.rule
+        && RuleId::parse(rule).is_none()
+    {
+        let known: Vec<&str> = RuleId::ALL.iter().map(|r| r.as_str()).collect();
+        return Err(invalid(format!(
+            "--rule: unknown rule {rule:?} (known: {})",
+            known.join(", ")
+        )));
+    }
+    if request.comment.trim().is_empty() {
+        return Err(invalid("--comment: say why notifications are silenced"));
+    }
+    if request.device_id.is_none() && request.group.is_none() && request.rule.is_none() {
+        return Err(invalid("match at least one of --device, --group or --rule"));
+    }
+    let starts_at = match &request.starts {
+        Some(text) => {
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .map_err(|err| invalid(format!("--starts: {text:?} is not RFC 3339: {err}")))?
+                .unix_timestamp()
+        }
+        None => now,
+    };
+    let ends_at = request.duration.map(|d| starts_at.saturating_add(secs(d)));
+    let weekly = match (&request.weekly_on, &request.weekly_at, request.window) {
+        (None, None, None) => {
+            if ends_at.is_none() {
+                return Err(invalid("--duration: a one-off silence needs an end"));
+            }
+            None
+        }
+        (Some(day), Some(at), Some(window)) => Some(Weekly {
+            weekday: parse_weekday(day)
+                .ok_or_else(|| invalid(format!("--every: {day:?} is not a day of the week")))?,
+            start_minute: parse_minute(at)
+                .ok_or_else(|| invalid(format!("--at: {at:?} is not HH:MM")))?,
+            duration_secs: u32::try_from(window.as_secs())
+                .ok()
+                .filter(|&s| s > 0 && s <= 7 * 24 * 3600)
+                .ok_or_else(|| invalid("--window: must be between 1 second and 7 days"))?,
+        }),
+        _ => {
+            return Err(invalid(
+                "a weekly window needs --every, --at and --window together",
+            ));
+        }
+    };
+    Ok(Silence {
+        id: format!("sil-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+        device_id: request.device_id.unwrap_or_default(),
+        group: request.group.unwrap_or_default(),
+        rule: request.rule.unwrap_or_default(),
+        subject: request.subject.unwrap_or_default(),
+        starts_at,
+        ends_at,
+        weekly,
+        comment: request.comment,
+        created_by: request.created_by,
+        created_at: now,
+        expired_at: None,
+    })
+}
+
+pub async fn add_silence(
+    store: &dyn Store,
+    request: SilenceRequest,
+    out: &mut impl Write,
+) -> Result<String, AdminError> {
+    let silence = build_silence(request, now_unix())?;
+    let id = silence.id.clone();
+    store.add_silence(silence).await?;
+    writeln!(out, "silence {id} added")?;
+    Ok(id)
+}
+
+fn matcher(value: &str) -> &str {
+    if value.is_empty() { "*" } else { value }
+}
+
+pub async fn list_silences(store: &dyn Store, out: &mut impl Write) -> Result<(), AdminError> {
+    let now = now_unix();
+    writeln!(
+        out,
+        "{:<17} {:<9} {:<22} {:<22} {:<20} MATCH / COMMENT",
+        "ID", "STATE", "STARTS", "ENDS", "WINDOW"
+    )?;
+    for s in store.list_silences().await? {
+        let state = if s.expired_at.is_some_and(|at| at <= now)
+            || s.ends_at.is_some_and(|end| end <= now)
+        {
+            "ended"
+        } else if s.active_at(now) {
+            "active"
+        } else {
+            "scheduled"
+        };
+        let window = s.weekly.map_or("once".to_owned(), |w| {
+            const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+            format!(
+                "{} {:02}:{:02} +{}m",
+                DAYS[usize::from(w.weekday % 7)],
+                w.start_minute / 60,
+                w.start_minute % 60,
+                w.duration_secs / 60
+            )
+        });
+        writeln!(
+            out,
+            "{:<17} {:<9} {:<22} {:<22} {:<20} device={} group={} rule={} subject={} / {} ({})",
+            s.id,
+            state,
+            format_time(s.starts_at),
+            s.ends_at.map_or("never".into(), format_time),
+            window,
+            matcher(&s.device_id),
+            matcher(&s.group),
+            matcher(&s.rule),
+            matcher(&s.subject),
+            s.comment,
+            s.created_by
+        )?;
+    }
+    Ok(())
+}
+
+pub async fn expire_silence(
+    store: &dyn Store,
+    id: &str,
+    out: &mut impl Write,
+) -> Result<(), AdminError> {
+    if !store.expire_silence(id, now_unix()).await? {
+        return Err(AdminError::NotFound {
+            kind: "silence",
+            id: id.to_owned(),
+        });
+    }
+    writeln!(out, "silence {id} expired")?;
+    Ok(())
+}
+
+/// Parses `--state` for `alerts list`.
+pub fn parse_status(text: &str) -> Result<AlertStatus, String> {
+    AlertStatus::parse(text)
+        .ok_or_else(|| format!("{text:?}: use pending, firing, acknowledged or resolved"))
+}
+
+/// Parses `--severity` for `alerts list`.
+pub fn parse_severity(text: &str) -> Result<Severity, String> {
+    Severity::parse(text).ok_or_else(|| format!("{text:?}: use warning or critical"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> SilenceRequest {
+        SilenceRequest {
+            group: Some("servers".into()),
+            comment: "patch night".into(),
+            created_by: "it".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn weekly_window_sunday_one_to_five() {
+        let s = build_silence(
+            SilenceRequest {
+                weekly_on: Some("Sun".into()),
+                weekly_at: Some("01:00".into()),
+                window: Some(Duration::from_secs(4 * 3600)),
+                ..request()
+            },
+            100,
+        )
+        .unwrap();
+        assert_eq!(
+            s.weekly,
+            Some(Weekly {
+                weekday: 6,
+                start_minute: 60,
+                duration_secs: 14_400
+            })
+        );
+        assert_eq!((s.starts_at, s.ends_at), (100, None));
+    }
+
+    #[test]
+    fn bad_requests_name_the_option() {
+        let cases = [
+            (
+                SilenceRequest {
+                    rule: Some("disk_fre".into()),
+                    duration: Some(Duration::from_secs(60)),
+                    ..request()
+                },
+                "--rule",
+            ),
+            (
+                SilenceRequest {
+                    duration: Some(Duration::from_secs(60)),
+                    comment: " ".into(),
+                    ..request()
+                },
+                "--comment",
+            ),
+            (request(), "--duration"),
+            (
+                SilenceRequest {
+                    weekly_on: Some("someday".into()),
+                    weekly_at: Some("01:00".into()),
+                    window: Some(Duration::from_secs(60)),
+                    ..request()
+                },
+                "--every",
+            ),
+            (
+                SilenceRequest {
+                    weekly_on: Some("sun".into()),
+                    weekly_at: Some("25:00".into()),
+                    window: Some(Duration::from_secs(60)),
+                    ..request()
+                },
+                "--at",
+            ),
+            (
+                SilenceRequest {
+                    weekly_on: Some("sun".into()),
+                    ..request()
+                },
+                "--every, --at and --window",
+            ),
+            (
+                SilenceRequest {
+                    starts: Some("tomorrow".into()),
+                    duration: Some(Duration::from_secs(60)),
+                    ..request()
+                },
+                "--starts",
+            ),
+            (
+                SilenceRequest {
+                    group: None,
+                    duration: Some(Duration::from_secs(60)),
+                    ..request()
+                },
+                "--device",
+            ),
+        ];
+        for (req, option) in cases {
+            let err = build_silence(req, 0).unwrap_err().to_string();
+            assert!(err.contains(option), "{option}: {err}");
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! Rule thresholds from the collector's TOML config (`[rules]`, overridden per
+//! group under `[groups.<name>.rules]`).
+//!
+//! Every rule has a fixed direction (free space is bad when *low*, hours since
+//! the last backup are bad when *high*); the unit is in the rule's name. The
+//! defaults are the table in `docs/rules.md`; keep the two in step.
+
+use serde::{Deserialize, Serialize};
+
+/// Thresholds of a numeric rule. Fires at `warning`/`critical` and clears
+/// only once the value is `hysteresis` past the level it fired at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdRule {
+    /// Whether the rule runs at all.
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+    /// Level at which the alert fires as a warning (unit in the rule name).
+    pub warning: Option<f64>,
+    /// Level at which the alert fires (or rises) to critical.
+    pub critical: Option<f64>,
+    /// How far back past a level the value must go before it clears (same unit).
+    #[serde(default)]
+    pub hysteresis: f64,
+    /// Seconds the condition must hold before the alert fires (0: at once).
+    #[serde(default)]
+    pub for_secs: u64,
+}
+
+/// A yes/no condition (a failed job, a scan error) with a fixed severity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlagRule {
+    /// Whether the rule runs at all.
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+    /// Severity of the alert when the condition holds.
+    pub severity: SeverityName,
+    /// Seconds the condition must hold before the alert fires (0: at once).
+    #[serde(default)]
+    pub for_secs: u64,
+    /// Seconds the condition must stay false before the alert clears (hysteresis in time).
+    #[serde(default)]
+    pub clear_after_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SeverityName {
+    Warning,
+    Critical,
+}
+
+/// Disk-full forecast: fits the trend of free space and fires on the days left.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastRule {
+    /// Whether the rule runs at all.
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+    /// Predicted days until full at which the alert fires as a warning.
+    pub warning: Option<f64>,
+    /// Predicted days until full at which the alert is critical.
+    pub critical: Option<f64>,
+    /// Days past a level the forecast must go before it clears.
+    #[serde(default)]
+    pub hysteresis: f64,
+    /// Seconds the forecast must hold before the alert fires (0: at once).
+    #[serde(default)]
+    pub for_secs: u64,
+    /// How far back samples are used, in seconds.
+    #[serde(default = "default_forecast_window_secs")]
+    pub window_secs: u64,
+    /// Width of the buckets whose fullest point is fitted, in seconds (one day
+    /// by default, which hides a daily log-rotation sawtooth).
+    #[serde(default = "default_forecast_bucket_secs")]
+    pub bucket_secs: u64,
+    /// Fewest buckets with samples needed before forecasting.
+    #[serde(default = "default_forecast_min_buckets")]
+    pub min_buckets: usize,
+    /// Largest median distance of bucket minima from the fitted line, as a
+    /// percentage of the filesystem size; a worse fit forecasts nothing.
+    #[serde(default = "default_forecast_max_residual_percent")]
+    pub max_residual_percent: f64,
+    /// A rise in free space between buckets of more than this percentage of the
+    /// filesystem size is a cleanup: the trend restarts after it.
+    #[serde(default = "default_forecast_cleanup_percent")]
+    pub cleanup_percent: f64,
+}
+
+/// Flapping: too many transitions of one alert within a window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlappingConfig {
+    /// Transitions within `window_secs` that make an alert flapping.
+    #[serde(default = "default_flap_transitions")]
+    pub transitions: usize,
+    /// Window over which transitions are counted, in seconds; a flapping alert
+    /// settles once it has been quiet this long.
+    #[serde(default = "default_flap_window_secs")]
+    pub window_secs: u64,
+}
+
+/// Every rule, with the defaults an IT lead would pick for a small fleet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesConfig {
+    /// Free space below this percentage of the filesystem (available to users).
+    #[serde(default = "default_disk_free_percent")]
+    pub disk_free_percent: ThresholdRule,
+    /// Free space below this many bytes.
+    #[serde(default = "default_disk_free_bytes")]
+    pub disk_free_bytes: ThresholdRule,
+    /// Inodes in use above this percentage.
+    #[serde(default = "default_inode_used_percent")]
+    pub inode_used_percent: ThresholdRule,
+    /// Filesystem predicted full within this many days.
+    #[serde(default = "default_disk_forecast")]
+    pub disk_forecast: ForecastRule,
+    /// Certificate expiring within this many days (expired counts as negative days).
+    #[serde(default = "default_certificate_days_left")]
+    pub certificate_days_left: ThresholdRule,
+    /// Security updates pending; `for_secs` is how long they may wait.
+    #[serde(default = "default_security_updates_pending")]
+    pub security_updates_pending: FlagRule,
+    /// Days since the last successful patch scan.
+    #[serde(default = "default_patch_scan_age_days")]
+    pub patch_scan_age_days: ThresholdRule,
+    /// The patch scan reports an error.
+    #[serde(default = "default_patch_scan_error")]
+    pub patch_scan_error: FlagRule,
+    /// A reboot is pending for patches; `for_secs` is how long it may wait.
+    #[serde(default = "default_reboot_pending")]
+    pub reboot_pending: FlagRule,
+    /// The last run of a backup job failed.
+    #[serde(default = "default_backup_failed")]
+    pub backup_failed: FlagRule,
+    /// Hours since a backup job last succeeded (dead-man).
+    #[serde(default = "default_backup_hours_since_success")]
+    pub backup_hours_since_success: ThresholdRule,
+    /// The agent cannot read a backup job's status.
+    #[serde(default = "default_backup_probe_error")]
+    pub backup_probe_error: FlagRule,
+    /// A restore test of a backup job failed.
+    #[serde(default = "default_backup_restore_failed")]
+    pub backup_restore_failed: FlagRule,
+    /// Minutes since the device last reported.
+    #[serde(default = "default_offline_minutes")]
+    pub offline_minutes: ThresholdRule,
+    /// When an alert counts as flapping.
+    #[serde(default = "default_flapping")]
+    pub flapping: FlappingConfig,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        Self {
+            disk_free_percent: default_disk_free_percent(),
+            disk_free_bytes: default_disk_free_bytes(),
+            inode_used_percent: default_inode_used_percent(),
+            disk_forecast: default_disk_forecast(),
+            certificate_days_left: default_certificate_days_left(),
+            security_updates_pending: default_security_updates_pending(),
+            patch_scan_age_days: default_patch_scan_age_days(),
+            patch_scan_error: default_patch_scan_error(),
+            reboot_pending: default_reboot_pending(),
+            backup_failed: default_backup_failed(),
+            backup_hours_since_success: default_backup_hours_since_success(),
+            backup_probe_error: default_backup_probe_error(),
+            backup_restore_failed: default_backup_restore_failed(),
+            offline_minutes: default_offline_minutes(),
+            flapping: default_flapping(),
+        }
+    }
+}
+
+const DAY_SECS: u64 = 24 * 3600;
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+fn default_enabled() -> bool {
+    true
+}
+fn threshold(warning: f64, critical: Option<f64>, hysteresis: f64, for_secs: u64) -> ThresholdRule {
+    ThresholdRule {
+        enabled: true,
+        warning: Some(warning),
+        critical,
+        hysteresis,
+        for_secs,
+    }
+}
+fn flag(severity: SeverityName, for_secs: u64, clear_after_secs: u64) -> FlagRule {
+    FlagRule {
+        enabled: true,
+        severity,
+        for_secs,
+        clear_after_secs,
+    }
+}
+fn default_disk_free_percent() -> ThresholdRule {
+    threshold(10.0, Some(5.0), 2.0, 0)
+}
+fn default_disk_free_bytes() -> ThresholdRule {
+    threshold(2.0 * GIB, Some(0.5 * GIB), 0.5 * GIB, 0)
+}
+fn default_inode_used_percent() -> ThresholdRule {
+    threshold(90.0, Some(95.0), 2.0, 0)
+}
+fn default_disk_forecast() -> ForecastRule {
+    ForecastRule {
+        enabled: true,
+        warning: Some(7.0),
+        critical: Some(2.0),
+        hysteresis: 2.0,
+        for_secs: 0,
+        window_secs: default_forecast_window_secs(),
+        bucket_secs: default_forecast_bucket_secs(),
+        min_buckets: default_forecast_min_buckets(),
+        max_residual_percent: default_forecast_max_residual_percent(),
+        cleanup_percent: default_forecast_cleanup_percent(),
+    }
+}
+fn default_forecast_window_secs() -> u64 {
+    14 * DAY_SECS
+}
+fn default_forecast_bucket_secs() -> u64 {
+    DAY_SECS
+}
+fn default_forecast_min_buckets() -> usize {
+    4
+}
+fn default_forecast_max_residual_percent() -> f64 {
+    2.0
+}
+fn default_forecast_cleanup_percent() -> f64 {
+    5.0
+}
+fn default_certificate_days_left() -> ThresholdRule {
+    threshold(30.0, Some(7.0), 1.0, 0)
+}
+fn default_security_updates_pending() -> FlagRule {
+    flag(SeverityName::Warning, 14 * DAY_SECS, 0)
+}
+fn default_patch_scan_age_days() -> ThresholdRule {
+    threshold(7.0, Some(30.0), 1.0, 0)
+}
+fn default_patch_scan_error() -> FlagRule {
+    flag(SeverityName::Warning, 3 * DAY_SECS, 0)
+}
+fn default_reboot_pending() -> FlagRule {
+    flag(SeverityName::Warning, 7 * DAY_SECS, 0)
+}
+fn default_backup_failed() -> FlagRule {
+    flag(SeverityName::Warning, 0, 0)
+}
+fn default_backup_hours_since_success() -> ThresholdRule {
+    threshold(26.0, Some(72.0), 0.0, 0)
+}
+fn default_backup_probe_error() -> FlagRule {
+    flag(SeverityName::Warning, DAY_SECS, 0)
+}
+fn default_backup_restore_failed() -> FlagRule {
+    flag(SeverityName::Critical, 0, 0)
+}
+/// Devices outside the `servers` group may sleep overnight and over a weekend.
+fn default_offline_minutes() -> ThresholdRule {
+    threshold(3.0 * 24.0 * 60.0, None, 0.0, 0)
+}
+fn default_flapping() -> FlappingConfig {
+    FlappingConfig {
+        transitions: default_flap_transitions(),
+        window_secs: default_flap_window_secs(),
+    }
+}
+fn default_flap_transitions() -> usize {
+    6
+}
+fn default_flap_window_secs() -> u64 {
+    3600
+}
+
+/// Built-in overrides for well-known group names, applied before the
+/// operator's `[groups.<name>.rules]`: a server missing for 10 minutes is critical.
+pub fn builtin_group_overrides(group: &str) -> toml::Table {
+    let mut table = toml::Table::new();
+    if group == "servers" {
+        let mut offline = toml::Table::new();
+        offline.insert("warning".into(), toml::Value::Float(5.0));
+        offline.insert("critical".into(), toml::Value::Float(10.0));
+        table.insert("offline_minutes".into(), toml::Value::Table(offline));
+    }
+    table
+}
+
+impl RulesConfig {
+    /// This config with `overrides` (a `[rules]`-shaped table) laid over it.
+    pub fn with_overrides(&self, overrides: &toml::Table) -> Result<Self, String> {
+        let mut base = toml::Table::try_from(self).map_err(|err| err.to_string())?;
+        merge(&mut base, overrides);
+        base.try_into()
+            .map_err(|err: toml::de::Error| err.to_string())
+    }
+
+    /// Every problem with the thresholds, each naming its key under `prefix`.
+    pub fn problems(&self, prefix: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        let below = [
+            ("disk_free_percent", &self.disk_free_percent),
+            ("disk_free_bytes", &self.disk_free_bytes),
+            ("disk_forecast", &self.disk_forecast.threshold()),
+            ("certificate_days_left", &self.certificate_days_left),
+        ];
+        let above = [
+            ("inode_used_percent", &self.inode_used_percent),
+            ("patch_scan_age_days", &self.patch_scan_age_days),
+            (
+                "backup_hours_since_success",
+                &self.backup_hours_since_success,
+            ),
+            ("offline_minutes", &self.offline_minutes),
+        ];
+        for (name, rule, low_is_bad) in below
+            .iter()
+            .map(|(n, r)| (n, r, true))
+            .chain(above.iter().map(|(n, r)| (n, r, false)))
+        {
+            if rule.hysteresis < 0.0 || !rule.hysteresis.is_finite() {
+                problems.push(format!("{prefix}{name}.hysteresis: must be 0 or more"));
+            }
+            if rule.warning.is_none() && rule.critical.is_none() && rule.enabled {
+                problems.push(format!(
+                    "{prefix}{name}: set warning or critical, or enabled = false"
+                ));
+            }
+            if let (Some(w), Some(c)) = (rule.warning, rule.critical) {
+                let ordered = if low_is_bad { c <= w } else { c >= w };
+                if !ordered {
+                    problems.push(format!(
+                        "{prefix}{name}.critical: {c} is less severe than warning {w}"
+                    ));
+                }
+            }
+        }
+        let forecast = &self.disk_forecast;
+        if forecast.bucket_secs == 0 || forecast.window_secs < forecast.bucket_secs {
+            problems.push(format!(
+                "{prefix}disk_forecast.bucket_secs: must be at least 1 and at most window_secs"
+            ));
+        }
+        if forecast.min_buckets < 3 {
+            problems.push(format!(
+                "{prefix}disk_forecast.min_buckets: must be at least 3"
+            ));
+        }
+        if self.flapping.transitions < 2 {
+            problems.push(format!("{prefix}flapping.transitions: must be at least 2"));
+        }
+        problems
+    }
+}
+
+fn merge(base: &mut toml::Table, overrides: &toml::Table) {
+    for (key, value) in overrides {
+        match (base.get_mut(key), value) {
+            (Some(toml::Value::Table(inner)), toml::Value::Table(over)) => merge(inner, over),
+            (_, value) => {
+                base.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+impl ForecastRule {
+    /// The forecast's thresholds as a rule on days until full.
+    pub fn threshold(&self) -> ThresholdRule {
+        ThresholdRule {
+            enabled: self.enabled,
+            warning: self.warning,
+            critical: self.critical,
+            hysteresis: self.hysteresis,
+            for_secs: self.for_secs,
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! Rule evaluation: from a device's latest report, its disk history and the
+//! previous state of its alerts to the next state and the notifications due.
+//!
+//! [`evaluate`] is pure (it takes `now`), so every behaviour — hysteresis,
+//! `for` durations, severity changes, flapping — is tested as data in
+//! `tests.rs`. The store runs it inside the ingest transaction for the
+//! reporting device and from the sweeper for time-based rules.
+//!
+//! # Layout
+//! - [`config`]: thresholds and their defaults.
+//! - [`conditions`]: what each rule measures, with hysteresis and summaries.
+//! - [`forecast`]: the disk-full forecast.
+
+pub mod conditions;
+pub mod config;
+pub mod forecast;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use forewarn_proto::pb;
+
+pub use config::RulesConfig;
+pub use forecast::DiskSample;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "warning" => Some(Self::Warning),
+            "critical" => Some(Self::Critical),
+            _ => None,
+        }
+    }
+}
+
+/// The rules, by the name used in config and in the alerts table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RuleId {
+    DiskFreePercent,
+    DiskFreeBytes,
+    InodeUsedPercent,
+    DiskForecast,
+    CertificateDaysLeft,
+    SecurityUpdatesPending,
+    PatchScanAgeDays,
+    PatchScanError,
+    RebootPending,
+    BackupFailed,
+    BackupHoursSinceSuccess,
+    BackupProbeError,
+    BackupRestoreFailed,
+    OfflineMinutes,
+}
+
+impl RuleId {
+    pub const ALL: [Self; 14] = [
+        Self::DiskFreePercent,
+        Self::DiskFreeBytes,
+        Self::InodeUsedPercent,
+        Self::DiskForecast,
+        Self::CertificateDaysLeft,
+        Self::SecurityUpdatesPending,
+        Self::PatchScanAgeDays,
+        Self::PatchScanError,
+        Self::RebootPending,
+        Self::BackupFailed,
+        Self::BackupHoursSinceSuccess,
+        Self::BackupProbeError,
+        Self::BackupRestoreFailed,
+        Self::OfflineMinutes,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DiskFreePercent => "disk_free_percent",
+            Self::DiskFreeBytes => "disk_free_bytes",
+            Self::InodeUsedPercent => "inode_used_percent",
+            Self::DiskForecast => "disk_forecast",
+            Self::CertificateDaysLeft => "certificate_days_left",
+            Self::SecurityUpdatesPending => "security_updates_pending",
+            Self::PatchScanAgeDays => "patch_scan_age_days",
+            Self::PatchScanError => "patch_scan_error",
+            Self::RebootPending => "reboot_pending",
+            Self::BackupFailed => "backup_failed",
+            Self::BackupHoursSinceSuccess => "backup_hours_since_success",
+            Self::BackupProbeError => "backup_probe_error",
+            Self::BackupRestoreFailed => "backup_restore_failed",
+            Self::OfflineMinutes => "offline_minutes",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|rule| rule.as_str() == text)
+    }
+}
+
+/// One alert of a device: a rule and what it is about (a mount point, a
+/// certificate fingerprint, a backup job name; empty for device-wide rules).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AlertKey {
+    pub rule: RuleId,
+    pub subject: String,
+}
+
+/// What the engine remembers about one alert between evaluations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertState {
+    /// Current severity; `None` while the alert is clear.
+    pub severity: Option<Severity>,
+    /// The condition holds at this severity since this time, waiting for `for_secs`.
+    pub pending: Option<(Severity, i64)>,
+    /// The condition stopped holding at this time, waiting for `clear_after_secs`.
+    pub clearing_since: Option<i64>,
+    /// The severity people were last told about (`None`: resolved or never told).
+    pub notified: Option<Severity>,
+    /// Held in the flapping state: one notification, then quiet until it settles.
+    pub flapping: bool,
+    /// Times of recent severity changes, for flapping detection.
+    pub recent_changes: Vec<i64>,
+}
+
+/// What a rule measured for one subject.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    /// The severity the measurement calls for, after hysteresis.
+    pub severity: Option<Severity>,
+    pub value: f64,
+    /// The level crossed (or, while clear, the warning level).
+    pub threshold: f64,
+    /// One sentence for a person.
+    pub summary: String,
+}
+
+/// A notification the alert's state change calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Event {
+    Opened,
+    Escalated,
+    Deescalated,
+    Resolved,
+    Flapping,
+    Reminder,
+}
+
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opened => "opened",
+            Self::Escalated => "escalated",
+            Self::Deescalated => "deescalated",
+            Self::Resolved => "resolved",
+            Self::Flapping => "flapping",
+            Self::Reminder => "reminder",
+        }
+    }
+}
+
+/// The outcome of evaluating one alert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub key: AlertKey,
+    pub previous: AlertState,
+    pub state: AlertState,
+    pub condition: Condition,
+    /// The notification due, if any (already `None` when silenced).
+    pub event: Option<Event>,
+}
+
+impl Transition {
+    /// Whether the stored alert must be written (state or event changed, or firing).
+    pub fn changed(&self) -> bool {
+        self.state != self.previous || self.event.is_some() || self.state.severity.is_some()
+    }
+}
+
+/// Everything known about the device being evaluated.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceInput<'a> {
+    pub hostname: &'a str,
+    pub last_seen_at: Option<i64>,
+    pub report: Option<&'a pb::StatusReport>,
+    /// Disk samples by mount point, for the forecast.
+    pub disk_history: &'a BTreeMap<String, Vec<DiskSample>>,
+}
+
+/// Evaluates every rule for one device.
+///
+/// Returns one [`Transition`] per alert that was measured or already known.
+/// Alerts whose subject disappeared from a section the report does contain
+/// (a replaced certificate, a removed job) clear; a section missing from the
+/// report (the check did not run) leaves its alerts as they were.
+/// `silenced` says which alerts may not notify now: they change state, and
+/// notify on the first evaluation after the silence ends.
+pub fn evaluate(
+    rules: &RulesConfig,
+    previous: &BTreeMap<AlertKey, AlertState>,
+    device: &DeviceInput<'_>,
+    silenced: &dyn Fn(&AlertKey) -> bool,
+    now: i64,
+) -> Vec<Transition> {
+    let measured = conditions::measure(rules, previous, device, now);
+    let mut keys: BTreeSet<&AlertKey> = measured.conditions.keys().collect();
+    keys.extend(previous.keys());
+    let mut transitions = Vec::new();
+    for key in keys {
+        let prev = previous.get(key).cloned().unwrap_or_default();
+        let condition = match measured.conditions.get(key) {
+            Some(condition) => condition.clone(),
+            None if measured.sections.contains(&conditions::section(key.rule)) => Condition {
+                severity: None,
+                value: 0.0,
+                threshold: 0.0,
+                summary: format!("{} is no longer reported", describe_subject(key)),
+            },
+            None => continue,
+        };
+        let timing = conditions::timing(rules, key.rule);
+        let (state, event) = step(&prev, &condition, timing, rules, silenced(key), now);
+        transitions.push(Transition {
+            key: key.clone(),
+            previous: prev,
+            state,
+            condition,
+            event,
+        });
+    }
+    transitions
+}
+
+fn describe_subject(key: &AlertKey) -> String {
+    if key.subject.is_empty() {
+        key.rule.as_str().to_owned()
+    } else {
+        format!("{} {}", key.rule.as_str(), key.subject)
+    }
+}
+
+/// `for` and clear delays of a rule, in seconds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timing {
+    pub for_secs: u64,
+    pub clear_after_secs: u64,
+}
+
+fn elapsed(since: i64, now: i64, secs: u64) -> bool {
+    now.saturating_sub(since) >= i64::try_from(secs).unwrap_or(i64::MAX)
+}
+
+/// One alert's next state: `for`, clear delay, flapping and the event due.
+fn step(
+    prev: &AlertState,
+    condition: &Condition,
+    timing: Timing,
+    rules: &RulesConfig,
+    silenced: bool,
+    now: i64,
+) -> (AlertState, Option<Event>) {
+    let mut state = prev.clone();
+    match condition.severity {
+        Some(wanted) => {
+            state.clearing_since = None;
+            if prev.severity.is_some() {
+                state.severity = Some(wanted);
+                state.pending = None;
+            } else {
+                let since = match prev.pending {
+                    Some((_, since)) => since,
+                    None => now,
+                };
+                if elapsed(since, now, timing.for_secs) {
+                    state.severity = Some(wanted);
+                    state.pending = None;
+                } else {
+                    state.pending = Some((wanted, since));
+                }
+            }
+        }
+        None => {
+            state.pending = None;
+            if prev.severity.is_some() {
+                let since = prev.clearing_since.unwrap_or(now);
+                if elapsed(since, now, timing.clear_after_secs) {
+                    state.severity = None;
+                    state.clearing_since = None;
+                } else {
+                    state.clearing_since = Some(since);
+                }
+            }
+        }
+    }
+    let window = i64::try_from(rules.flapping.window_secs).unwrap_or(i64::MAX);
+    state
+        .recent_changes
+        .retain(|&at| now.saturating_sub(at) < window);
+    if state.severity != prev.severity {
+        state.recent_changes.push(now);
+    }
+    if !state.flapping && state.recent_changes.len() >= rules.flapping.transitions {
+        state.flapping = true;
+        return (state, (!silenced).then_some(Event::Flapping));
+    }
+    if state.flapping {
+        if !state.recent_changes.is_empty() {
+            return (state, None);
+        }
+        state.flapping = false;
+    }
+    if silenced || state.severity == state.notified {
+        return (state, None);
+    }
+    let event = match (state.notified, state.severity) {
+        (None, Some(_)) => Event::Opened,
+        (Some(_), None) => Event::Resolved,
+        (Some(old), Some(new)) if new > old => Event::Escalated,
+        _ => Event::Deescalated,
+    };
+    state.notified = state.severity;
+    (state, Some(event))
+}
+
+/// The rules of every group, resolved from the config once.
+#[derive(Debug, Clone, Default)]
+pub struct RuleBook {
+    /// Rules of groups without their own.
+    pub default: RulesConfig,
+    pub groups: BTreeMap<String, RulesConfig>,
+}
+
+impl RuleBook {
+    pub fn for_group(&self, group: &str) -> &RulesConfig {
+        self.groups.get(group).unwrap_or(&self.default)
+    }
+}
