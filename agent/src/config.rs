@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::checks::certificates::CertificatesConfig;
 use crate::checks::disk::DiskConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,9 @@ pub struct ChecksConfig {
     /// Filesystem space and inodes.
     #[serde(default)]
     pub disks: DiskConfig,
+    /// Certificate files, folders, OS stores and TLS endpoints.
+    #[serde(default)]
+    pub certificates: CertificatesConfig,
 }
 
 /// Where state lives on this OS when no config says otherwise.
@@ -140,6 +144,7 @@ impl AgentConfig {
             problems.push("spool.max_bytes: must be at least 65536".to_owned());
         }
         problems.extend(config.checks.disks.problems("checks.disks"));
+        problems.extend(config.checks.certificates.problems("checks.certificates"));
         if problems.is_empty() {
             Ok(config)
         } else {

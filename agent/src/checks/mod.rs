@@ -4,12 +4,15 @@
 //! `checks/`, a variant here, and a line in [`CheckSet::from_config`].
 //! A check that cannot run says why (a [`CheckError`]); it is never silent.
 
+pub mod certificates;
 pub mod disk;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use forewarn_proto::pb;
 
+use crate::command::SystemCommandRunner;
 use crate::config::ChecksConfig;
 use crate::trigger::ReportTrigger;
 
@@ -57,6 +60,7 @@ impl CheckError {
 #[derive(Debug)]
 pub enum Check {
     Disks(disk::DiskCheck),
+    Certificates(certificates::CertificateCheck),
 }
 
 impl Check {
@@ -64,6 +68,7 @@ impl Check {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Disks(_) => disk::CHECK_NAME,
+            Self::Certificates(_) => certificates::CHECK_NAME,
         }
     }
 
@@ -76,6 +81,11 @@ impl Check {
             Self::Disks(check) => {
                 let (status, item_errors) = check.collect().await?;
                 report.disks = Some(status);
+                report.errors.extend(item_errors);
+            }
+            Self::Certificates(check) => {
+                let (status, item_errors) = check.collect().await?;
+                report.certificates = Some(status);
                 report.errors.extend(item_errors);
             }
         }
@@ -92,9 +102,16 @@ pub struct CheckSet {
 impl CheckSet {
     /// Builds the checks the local config asks for. Checks that watch files
     /// fire `trigger` to ask for a report before the next interval.
-    pub fn from_config(config: &ChecksConfig, _trigger: &ReportTrigger) -> Self {
+    pub fn from_config(config: &ChecksConfig, trigger: &ReportTrigger) -> Self {
         Self {
-            checks: vec![Check::Disks(disk::DiskCheck::new(config.disks.clone()))],
+            checks: vec![
+                Check::Disks(disk::DiskCheck::new(config.disks.clone())),
+                Check::Certificates(certificates::CertificateCheck::new(
+                    config.certificates.clone(),
+                    Arc::new(SystemCommandRunner),
+                    trigger,
+                )),
+            ],
         }
     }
 

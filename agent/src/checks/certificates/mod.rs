@@ -1,0 +1,338 @@
+//! Certificate check: expiry and identity of the device's own certificates.
+//!
+//! Sources, all chosen in the local config:
+//! - files and folders (`files`): PEM bundles and DER, walked within caps;
+//! - TLS endpoints (`tls`): what a server presents, with SNI and a timeout;
+//! - OS stores: macOS keychains through `security find-certificate -a -p`
+//!   (run on every OS through the [`CommandRunner`] so the mapping is
+//!   tested; only macOS configures keychains by default) and Windows
+//!   certificate stores (`windows.rs`, through the Windows API).
+//!
+//! Every certificate found is decoded by the pure `parse` module and listed
+//! once per SHA-256 fingerprint with every place it was found. Bad input is
+//! a per-item error; the rest is still read. Trust-anchor bundles such as
+//! `/etc/ssl/certs` are never looked at unless configured: a device's CA
+//! roots are not its certificates.
+
+mod files;
+pub mod parse;
+mod tls;
+#[cfg(windows)]
+mod windows;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use forewarn_proto::limits::{MAX_CERTIFICATES, MAX_LIST_ITEMS, MAX_TLS_ENDPOINTS};
+use forewarn_proto::pb;
+use serde::Deserialize;
+
+use super::CheckError;
+use crate::command::{CommandRunner, CommandSpec};
+use crate::trigger::ReportTrigger;
+use crate::watch::{PathWatcher, watch_paths};
+pub use files::WalkLimits;
+
+pub const CHECK_NAME: &str = "certificates";
+
+/// Local settings of the certificate check.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificatesConfig {
+    /// Certificate files and folders to read (folders recursively).
+    #[serde(default)]
+    pub paths: Vec<PathBuf>,
+    /// Watch `paths` and report a change within seconds instead of at the next interval.
+    #[serde(default = "default_watch")]
+    pub watch: bool,
+    /// TLS endpoints to probe, as "host:port"; the host is also the SNI name checked.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// How long one endpoint may take to connect and complete the handshake.
+    #[serde(default = "default_endpoint_timeout_secs")]
+    pub endpoint_timeout_secs: u64,
+    /// Deepest folder level read below a configured folder.
+    #[serde(default = "default_max_depth")]
+    pub max_depth: usize,
+    /// Most files read in one cycle across all paths.
+    #[serde(default = "default_max_files")]
+    pub max_files: usize,
+    /// Largest file read; larger files are reported as errors.
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
+    /// macOS keychains read with `security find-certificate -a -p`.
+    #[serde(default = "default_keychains")]
+    pub keychains: Vec<String>,
+    /// Windows certificate stores, as "LocalMachine\\My" or "CurrentUser\\My".
+    #[serde(default = "default_windows_stores")]
+    pub windows_stores: Vec<String>,
+}
+
+fn default_watch() -> bool {
+    true
+}
+fn default_endpoint_timeout_secs() -> u64 {
+    10
+}
+fn default_max_depth() -> usize {
+    8
+}
+fn default_max_files() -> usize {
+    10_000
+}
+fn default_max_file_bytes() -> u64 {
+    4 * 1024 * 1024
+}
+fn default_keychains() -> Vec<String> {
+    if cfg!(target_os = "macos") {
+        vec!["/Library/Keychains/System.keychain".to_owned()]
+    } else {
+        Vec::new()
+    }
+}
+fn default_windows_stores() -> Vec<String> {
+    if cfg!(windows) {
+        vec![r"LocalMachine\My".to_owned()]
+    } else {
+        Vec::new()
+    }
+}
+
+impl Default for CertificatesConfig {
+    fn default() -> Self {
+        Self {
+            paths: Vec::new(),
+            watch: default_watch(),
+            endpoints: Vec::new(),
+            endpoint_timeout_secs: default_endpoint_timeout_secs(),
+            max_depth: default_max_depth(),
+            max_files: default_max_files(),
+            max_file_bytes: default_max_file_bytes(),
+            keychains: default_keychains(),
+            windows_stores: default_windows_stores(),
+        }
+    }
+}
+
+impl CertificatesConfig {
+    /// Problems with these settings, each prefixed with `key`.
+    pub fn problems(&self, key: &str) -> Vec<String> {
+        let mut problems: Vec<String> = self
+            .endpoints
+            .iter()
+            .filter_map(|e| tls::Endpoint::parse(e).err())
+            .map(|err| format!("{key}.endpoints: {err}"))
+            .collect();
+        if self.endpoints.len() > MAX_TLS_ENDPOINTS {
+            problems.push(format!(
+                "{key}.endpoints: at most {MAX_TLS_ENDPOINTS} endpoints"
+            ));
+        }
+        if !(1..=300).contains(&self.endpoint_timeout_secs) {
+            problems.push(format!(
+                "{key}.endpoint_timeout_secs: must be between 1 and 300"
+            ));
+        }
+        if self.max_files == 0 {
+            problems.push(format!("{key}.max_files: must be at least 1"));
+        }
+        if self.max_file_bytes < 1024 {
+            problems.push(format!("{key}.max_file_bytes: must be at least 1024"));
+        }
+        problems.extend(
+            self.windows_stores
+                .iter()
+                .filter_map(|s| parse::windows_store(s).err())
+                .map(|err| format!("{key}.windows_stores: {err}")),
+        );
+        if self.paths.iter().any(|p| p.as_os_str().is_empty()) {
+            problems.push(format!("{key}.paths: empty path"));
+        }
+        problems
+    }
+
+    fn walk_limits(&self) -> WalkLimits {
+        WalkLimits {
+            max_depth: self.max_depth,
+            max_files: self.max_files,
+            max_file_bytes: self.max_file_bytes,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct CertificateCheck {
+    config: CertificatesConfig,
+    runner: Arc<dyn CommandRunner>,
+    /// Keeps the watch on `paths` alive for as long as the check exists.
+    _watcher: Option<PathWatcher>,
+}
+
+impl CertificateCheck {
+    /// Builds the check; when configured, changes under `paths` fire `trigger`.
+    pub fn new(
+        config: CertificatesConfig,
+        runner: Arc<dyn CommandRunner>,
+        trigger: &ReportTrigger,
+    ) -> Self {
+        let watcher = if config.watch {
+            watch_paths(&config.paths, true, trigger.clone(), CHECK_NAME)
+        } else {
+            None
+        };
+        Self {
+            config,
+            runner,
+            _watcher: watcher,
+        }
+    }
+
+    /// Reads every configured source; bad items become errors, never a failed check.
+    pub async fn collect(&self) -> Result<(pb::CertificateCheck, Vec<pb::CheckError>), CheckError> {
+        let mut found = Found::default();
+        let paths = self.config.paths.clone();
+        let limits = self.config.walk_limits();
+        let files =
+            tokio::task::spawn_blocking(move || files::read_certificate_files(&paths, limits))
+                .await
+                .map_err(|err| {
+                    CheckError::Failed(format!("certificate file task failed: {err}"))
+                })?;
+        for (path, result) in files {
+            let location = path.display().to_string();
+            match result {
+                Ok(bytes) => found.add_bytes(&bytes, pb::CertificateSource::File, &location),
+                Err(err) => {
+                    let error = if err.is_permission_denied() {
+                        CheckError::PermissionDenied(err.to_string())
+                    } else {
+                        CheckError::InvalidData(err.to_string())
+                    };
+                    found.errors.push(error.to_proto(CHECK_NAME, &location));
+                }
+            }
+        }
+        for keychain in &self.config.keychains {
+            self.read_keychain(keychain, &mut found).await;
+        }
+        #[cfg(windows)]
+        for store in &self.config.windows_stores {
+            match windows::store_certificates(store) {
+                Ok(ders) => {
+                    for der in ders {
+                        found.add_der(&der, pb::CertificateSource::OsStore, store);
+                    }
+                }
+                Err(err) => found.errors.push(err.to_proto(CHECK_NAME, store)),
+            }
+        }
+        let endpoints = self.probe_endpoints(&mut found).await;
+        let mut certificates: Vec<pb::CertificateStatus> =
+            found.certificates.into_values().collect();
+        certificates.truncate(MAX_CERTIFICATES);
+        Ok((
+            pb::CertificateCheck {
+                certificates,
+                endpoints,
+            },
+            found.errors,
+        ))
+    }
+
+    async fn read_keychain(&self, keychain: &str, found: &mut Found) {
+        let spec = CommandSpec::new("security", ["find-certificate", "-a", "-p", keychain])
+            .timeout(Duration::from_secs(60))
+            .low_priority();
+        match self.runner.run(&spec).await {
+            Ok(output) if output.success() => {
+                found.add_bytes(&output.stdout, pb::CertificateSource::OsStore, keychain);
+            }
+            Ok(output) => {
+                let error = CheckError::Failed(format!(
+                    "security find-certificate exited with {:?}: {}",
+                    output.exit_code,
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ));
+                found.errors.push(error.to_proto(CHECK_NAME, keychain));
+            }
+            Err(err) => {
+                let error = CheckError::ToolMissing(err.to_string());
+                found.errors.push(error.to_proto(CHECK_NAME, keychain));
+            }
+        }
+    }
+
+    async fn probe_endpoints(&self, found: &mut Found) -> Vec<pb::TlsEndpointStatus> {
+        let timeout = Duration::from_secs(self.config.endpoint_timeout_secs);
+        let mut probes = tokio::task::JoinSet::new();
+        for (index, text) in self.config.endpoints.iter().enumerate() {
+            // Validated at load; an endpoint that still fails to parse is skipped.
+            let Ok(endpoint) = tls::Endpoint::parse(text) else {
+                continue;
+            };
+            let text = text.clone();
+            probes.spawn(async move { (index, tls::probe(&text, &endpoint, timeout).await) });
+        }
+        let mut results = probes.join_all().await;
+        results.sort_by_key(|(index, _)| *index);
+        results
+            .into_iter()
+            .map(|(_, probe)| {
+                for der in &probe.chain {
+                    found.add_der(
+                        der,
+                        pb::CertificateSource::TlsEndpoint,
+                        &probe.status.endpoint,
+                    );
+                }
+                probe.status
+            })
+            .collect()
+    }
+}
+
+/// Certificates found so far, by fingerprint, and per-item errors.
+#[derive(Debug, Default)]
+struct Found {
+    certificates: BTreeMap<String, pb::CertificateStatus>,
+    errors: Vec<pb::CheckError>,
+}
+
+impl Found {
+    fn add_bytes(&mut self, bytes: &[u8], source: pb::CertificateSource, location: &str) {
+        let (ders, problems) = parse::split_certificates(bytes);
+        for problem in problems {
+            let error = CheckError::InvalidData(problem.to_string());
+            self.errors.push(error.to_proto(CHECK_NAME, location));
+        }
+        for der in ders {
+            self.add_der(&der, source, location);
+        }
+    }
+
+    fn add_der(&mut self, der: &[u8], source: pb::CertificateSource, location: &str) {
+        let place = pb::CertificateLocation {
+            source: source as i32,
+            location: location.to_owned(),
+        };
+        let fingerprint = parse::fingerprint(der);
+        if let Some(known) = self.certificates.get_mut(&fingerprint) {
+            if known.locations.len() < MAX_LIST_ITEMS && !known.locations.contains(&place) {
+                known.locations.push(place);
+            }
+            return;
+        }
+        match parse::describe(der) {
+            Ok(mut status) => {
+                status.locations.push(place);
+                self.certificates.insert(fingerprint, status);
+            }
+            Err(err) => {
+                let error = CheckError::InvalidData(err.to_string());
+                self.errors.push(error.to_proto(CHECK_NAME, location));
+            }
+        }
+    }
+}
