@@ -135,7 +135,7 @@ pub fn describe(der: &[u8]) -> Result<pb::CertificateStatus, ParseError> {
         subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),
         subject_alt_names,
-        serial: hex::encode(cert.raw_serial()),
+        serial: serial_hex(cert.raw_serial()),
         not_before_unix_secs: cert.validity().not_before.timestamp(),
         not_after_unix_secs: cert.validity().not_after.timestamp(),
         self_signed,
@@ -145,6 +145,16 @@ pub fn describe(der: &[u8]) -> Result<pb::CertificateStatus, ParseError> {
         signature_algorithm,
         locations: Vec::new(),
     })
+}
+
+/// The serial as a number in hex: DER's sign-padding zero bytes dropped,
+/// as `openssl x509 -serial` prints it.
+fn serial_hex(raw: &[u8]) -> String {
+    let first_significant = raw
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(raw.len().saturating_sub(1));
+    hex::encode(&raw[first_significant..])
 }
 
 /// SHA-256 of `der`, lowercase hex.
