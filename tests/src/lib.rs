@@ -343,6 +343,14 @@ impl Agent {
         Ok(())
     }
 
+    /// Starts `run` in the background with the agent config file `config`.
+    pub fn start_with_config(&mut self, config: &Path) -> Result<()> {
+        let mut command = self.command();
+        command.arg("--config").arg(config).arg("run");
+        self.child = Some(command.spawn()?);
+        Ok(())
+    }
+
     /// A gRPC channel with this agent's own client certificate, for crafted requests.
     pub async fn channel(&self, collector: &CollectorProcess) -> Result<Channel> {
         let combined = std::fs::read_to_string(self.state_dir.path().join("device.pem"))?;
