@@ -638,6 +638,41 @@ mod tests {
         assert!(CertificatesConfig::default().problems("k").is_empty());
     }
 
+    #[test]
+    fn toml_section_parses_with_defaults_and_refuses_unknown_keys_and_bad_endpoints() {
+        use crate::config::{AgentConfig, ConfigError};
+        let config = AgentConfig::from_toml(
+            "[checks.certificates]\npaths = [\"/etc/nginx/tls\"]\nendpoints = [\"db.example.test:5432\"]\nmax_file_bytes = 2048\n",
+            Path::new("agent.toml"),
+        )
+        .unwrap();
+        let certs = &config.checks.certificates;
+        assert_eq!(certs.paths, [PathBuf::from("/etc/nginx/tls")]);
+        assert_eq!(certs.endpoints, ["db.example.test:5432"]);
+        assert_eq!(certs.max_file_bytes, 2048);
+        assert!(certs.watch);
+        assert_eq!(certs.max_depth, 8);
+        // Trust anchors are never read unless configured.
+        assert!(AgentConfig::default().checks.certificates.paths.is_empty());
+
+        let err = AgentConfig::from_toml("[checks.certificates]\npath = []\n", Path::new("a.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `path`"), "{err}");
+        let err = AgentConfig::from_toml(
+            "[checks.certificates]\nendpoints = [\"nope\"]\n",
+            Path::new("a.toml"),
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("{err}")
+        };
+        assert_eq!(
+            problems,
+            ["checks.certificates.endpoints: \"nope\" is not host:port"]
+        );
+    }
+
     /// Serves TLS with `chain` and `key` on a loopback port until the test ends.
     async fn tls_server(chain: &[&rcgen::Certificate], key: &rcgen::KeyPair) -> u16 {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
