@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::checks::backups::BackupsConfig;
+use crate::checks::certificates::CertificatesConfig;
 use crate::checks::disk::DiskConfig;
 use crate::checks::patches::PatchConfig;
 
@@ -67,6 +68,9 @@ pub struct ChecksConfig {
     /// OS patch status: pending updates, last refresh and install, reboot.
     #[serde(default)]
     pub patches: PatchConfig,
+    /// Certificate files, folders, OS stores and TLS endpoints.
+    #[serde(default)]
+    pub certificates: CertificatesConfig,
 }
 
 /// Where state lives on this OS when no config says otherwise.
@@ -150,6 +154,7 @@ impl AgentConfig {
         problems.extend(config.checks.disks.problems("checks.disks"));
         problems.extend(config.checks.backups.problems("checks.backups"));
         problems.extend(config.checks.patches.problems("checks.patches"));
+        problems.extend(config.checks.certificates.problems("checks.certificates"));
         if problems.is_empty() {
             Ok(config)
         } else {

@@ -5,13 +5,16 @@
 //! A check that cannot run says why (a [`CheckError`]); it is never silent.
 
 pub mod backups;
+pub mod certificates;
 pub mod disk;
 pub mod patches;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use forewarn_proto::pb;
 
+use crate::command::SystemCommandRunner;
 use crate::config::ChecksConfig;
 use crate::trigger::ReportTrigger;
 
@@ -61,6 +64,7 @@ pub enum Check {
     Disks(disk::DiskCheck),
     Backups(backups::BackupCheck),
     Patches(Box<patches::PatchCheck>),
+    Certificates(certificates::CertificateCheck),
 }
 
 impl Check {
@@ -70,6 +74,7 @@ impl Check {
             Self::Disks(_) => disk::CHECK_NAME,
             Self::Backups(_) => backups::CHECK_NAME,
             Self::Patches(_) => patches::CHECK_NAME,
+            Self::Certificates(_) => certificates::CHECK_NAME,
         }
     }
 
@@ -90,6 +95,11 @@ impl Check {
                     report.patches = Some(status);
                 }
             }
+            Self::Certificates(check) => {
+                let (status, item_errors) = check.collect().await?;
+                report.certificates = Some(status);
+                report.errors.extend(item_errors);
+            }
         }
         Ok(())
     }
@@ -107,6 +117,11 @@ impl CheckSet {
     pub fn from_config(config: &ChecksConfig, trigger: &ReportTrigger) -> Self {
         let mut checks = vec![
             Check::Disks(disk::DiskCheck::new(config.disks.clone())),
+            Check::Certificates(certificates::CertificateCheck::new(
+                config.certificates.clone(),
+                Arc::new(SystemCommandRunner),
+                trigger,
+            )),
             Check::Patches(Box::new(patches::PatchCheck::new(
                 config.patches.clone(),
                 trigger,

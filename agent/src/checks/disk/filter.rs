@@ -17,6 +17,9 @@ pub struct Mount {
     pub available_bytes: u64,
     pub removable: bool,
     pub read_only: bool,
+    /// The OS says this is a network drive (Windows mapped drives); network
+    /// filesystem types are recognised separately by [`is_network_filesystem`].
+    pub network: bool,
 }
 
 /// Types that never hold user data on a disk.
@@ -28,6 +31,7 @@ const SKIPPED_TYPES: &[&str] = &[
     "cgroup2",
     "configfs",
     "debugfs",
+    "devfs",
     "devpts",
     "devtmpfs",
     "efivarfs",
@@ -118,6 +122,7 @@ mod tests {
             available_bytes: 1 << 29,
             removable: false,
             read_only: false,
+            network: false,
         }
     }
 

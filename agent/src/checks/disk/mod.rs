@@ -5,14 +5,25 @@
 //!   removable/read-only flags, through `sysinfo`;
 //! - unix (`unix.rs`): free space including the superuser reserve and inode
 //!   counts, through `statvfs`;
-//! - Windows and macOS specifics (network drive flags, APFS containers) come
-//!   with the disk issue; until then they report what `sysinfo` gives.
+//! - macOS (`macos.rs`): the BSD device of each mount from `/sbin/mount`, so
+//!   APFS volumes sharing a container are reported once and the sealed
+//!   system volume is skipped (decided in `parse`);
+//! - Windows (`windows.rs`): the drive type of each letter (optical and
+//!   unusable drives skipped, removable flagged) and mapped network drives.
 //!
-//! Which filesystems count as real is decided by the pure `filter` module.
+//! Which filesystems count as real is decided by the pure `filter` module;
+//! the macOS and Windows rules live in the pure `parse` module.
 
 mod filter;
+#[cfg(target_os = "macos")]
+mod macos;
+// Each OS calls only its own half (macOS or Windows); all of it is tested on every OS.
+#[allow(dead_code)]
+mod parse;
 #[cfg(unix)]
 mod unix;
+#[cfg(windows)]
+mod windows;
 
 use serde::Deserialize;
 
@@ -60,18 +71,31 @@ impl DiskCheck {
     /// Lists and measures filesystems; blocking calls run off the async thread.
     pub async fn collect(&self) -> Result<(pb::DiskCheck, Vec<pb::CheckError>), CheckError> {
         let config = self.config.clone();
-        tokio::task::spawn_blocking(move || collect_blocking(&config))
+        #[cfg(target_os = "macos")]
+        let mount_table = macos::mount_table().await;
+        #[cfg(not(target_os = "macos"))]
+        let mount_table = ();
+        tokio::task::spawn_blocking(move || collect_blocking(&config, mount_table))
             .await
             .map_err(|err| CheckError::Failed(format!("disk check task failed: {err}")))?
     }
 }
 
+/// The macOS mount table (devices of mount points), or why it is missing.
+#[cfg(target_os = "macos")]
+type MountTable = Result<Vec<parse::DarwinMount>, CheckError>;
+/// Other OSes get devices from `sysinfo`.
+#[cfg(not(target_os = "macos"))]
+type MountTable = ();
+
 fn collect_blocking(
     config: &DiskConfig,
+    mount_table: MountTable,
 ) -> Result<(pb::DiskCheck, Vec<pb::CheckError>), CheckError> {
     let disks = sysinfo::Disks::new_with_refreshed_list()
         .map_err(|err| CheckError::Failed(format!("cannot list filesystems: {err}")))?;
-    let mounts: Vec<Mount> = disks
+    #[cfg_attr(not(any(target_os = "macos", windows)), allow(unused_mut))]
+    let mut mounts: Vec<Mount> = disks
         .iter()
         .map(|disk| Mount {
             mount_point: disk.mount_point().to_string_lossy().into_owned(),
@@ -81,10 +105,46 @@ fn collect_blocking(
             available_bytes: disk.available_space(),
             removable: disk.is_removable(),
             read_only: disk.is_read_only(),
+            network: false,
         })
         .collect();
     let mut errors = Vec::new();
-    let mut filesystems: Vec<pb::DiskStatus> = filter::real_filesystems(mounts, config)
+    #[cfg(target_os = "macos")]
+    match mount_table {
+        Ok(table) => {
+            for mount in &mut mounts {
+                if let Some(row) = table.iter().find(|r| r.mount_point == mount.mount_point) {
+                    mount.device.clone_from(&row.device);
+                }
+            }
+        }
+        Err(err) => errors.push(err.to_proto(CHECK_NAME, "/sbin/mount")),
+    }
+    #[cfg(not(target_os = "macos"))]
+    let () = mount_table;
+    #[cfg(windows)]
+    {
+        mounts.retain_mut(|mount| match windows::kind_of(&mount.mount_point) {
+            Some(kind) => {
+                mount.removable |= kind == parse::DriveKind::Removable;
+                parse::drive_reported(kind)
+            }
+            None => true,
+        });
+        for drive in windows::network_drives() {
+            match mounts
+                .iter_mut()
+                .find(|m| m.mount_point.eq_ignore_ascii_case(&drive.mount_point))
+            {
+                Some(listed) => listed.network = true,
+                None => mounts.push(drive),
+            }
+        }
+    }
+    let kept = filter::real_filesystems(mounts, config);
+    #[cfg(target_os = "macos")]
+    let kept = parse::darwin_volumes(kept);
+    let mut filesystems: Vec<pb::DiskStatus> = kept
         .into_iter()
         .map(|mount| measure(mount, &mut errors))
         .collect();
@@ -95,7 +155,7 @@ fn collect_blocking(
 /// Builds the status of one filesystem, refining sysinfo's figures where the OS allows.
 fn measure(mount: Mount, errors: &mut Vec<pb::CheckError>) -> pb::DiskStatus {
     let status = pb::DiskStatus {
-        network: is_network_filesystem(&mount.filesystem),
+        network: mount.network || is_network_filesystem(&mount.filesystem),
         mount_point: mount.mount_point,
         device: mount.device,
         filesystem: mount.filesystem,

@@ -1,0 +1,818 @@
+//! Certificate check: expiry and identity of the device's own certificates.
+//!
+//! Sources, all chosen in the local config:
+//! - files and folders (`files`): PEM bundles and DER, walked within caps;
+//! - TLS endpoints (`tls`): what a server presents, with SNI and a timeout;
+//! - OS stores: macOS keychains through `security find-certificate -a -p`
+//!   (run on every OS through the [`CommandRunner`] so the mapping is
+//!   tested; only macOS configures keychains by default) and Windows
+//!   certificate stores (`windows.rs`, through the Windows API).
+//!
+//! Every certificate found is decoded by the pure `parse` module and listed
+//! once per SHA-256 fingerprint with every place it was found. Bad input is
+//! a per-item error; the rest is still read. Trust-anchor bundles such as
+//! `/etc/ssl/certs` are never looked at unless configured: a device's CA
+//! roots are not its certificates.
+
+mod files;
+pub mod parse;
+mod tls;
+#[cfg(windows)]
+mod windows;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use forewarn_proto::limits::{MAX_CERTIFICATES, MAX_LIST_ITEMS, MAX_TLS_ENDPOINTS};
+use forewarn_proto::pb;
+use serde::Deserialize;
+
+use super::CheckError;
+use crate::command::{CommandRunner, CommandSpec};
+use crate::trigger::ReportTrigger;
+use crate::watch::{PathWatcher, watch_paths};
+pub use files::WalkLimits;
+
+pub const CHECK_NAME: &str = "certificates";
+
+/// Local settings of the certificate check.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificatesConfig {
+    /// Certificate files and folders to read (folders recursively).
+    #[serde(default)]
+    pub paths: Vec<PathBuf>,
+    /// Watch `paths` and report a change within seconds instead of at the next interval.
+    #[serde(default = "default_watch")]
+    pub watch: bool,
+    /// TLS endpoints to probe, as "host:port"; the host is also the SNI name checked.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// How long one endpoint may take to connect and complete the handshake.
+    #[serde(default = "default_endpoint_timeout_secs")]
+    pub endpoint_timeout_secs: u64,
+    /// Deepest folder level read below a configured folder.
+    #[serde(default = "default_max_depth")]
+    pub max_depth: usize,
+    /// Most files read in one cycle across all paths.
+    #[serde(default = "default_max_files")]
+    pub max_files: usize,
+    /// Largest file read; larger files are reported as errors.
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
+    /// macOS keychains read with `security find-certificate -a -p`.
+    #[serde(default = "default_keychains")]
+    pub keychains: Vec<String>,
+    /// Windows certificate stores, as "LocalMachine\\My" or "CurrentUser\\My".
+    #[serde(default = "default_windows_stores")]
+    pub windows_stores: Vec<String>,
+}
+
+fn default_watch() -> bool {
+    true
+}
+fn default_endpoint_timeout_secs() -> u64 {
+    10
+}
+fn default_max_depth() -> usize {
+    8
+}
+fn default_max_files() -> usize {
+    10_000
+}
+fn default_max_file_bytes() -> u64 {
+    4 * 1024 * 1024
+}
+fn default_keychains() -> Vec<String> {
+    if cfg!(target_os = "macos") {
+        vec!["/Library/Keychains/System.keychain".to_owned()]
+    } else {
+        Vec::new()
+    }
+}
+fn default_windows_stores() -> Vec<String> {
+    if cfg!(windows) {
+        vec![r"LocalMachine\My".to_owned()]
+    } else {
+        Vec::new()
+    }
+}
+
+impl Default for CertificatesConfig {
+    fn default() -> Self {
+        Self {
+            paths: Vec::new(),
+            watch: default_watch(),
+            endpoints: Vec::new(),
+            endpoint_timeout_secs: default_endpoint_timeout_secs(),
+            max_depth: default_max_depth(),
+            max_files: default_max_files(),
+            max_file_bytes: default_max_file_bytes(),
+            keychains: default_keychains(),
+            windows_stores: default_windows_stores(),
+        }
+    }
+}
+
+impl CertificatesConfig {
+    /// Problems with these settings, each prefixed with `key`.
+    pub fn problems(&self, key: &str) -> Vec<String> {
+        let mut problems: Vec<String> = self
+            .endpoints
+            .iter()
+            .filter_map(|e| tls::Endpoint::parse(e).err())
+            .map(|err| format!("{key}.endpoints: {err}"))
+            .collect();
+        if self.endpoints.len() > MAX_TLS_ENDPOINTS {
+            problems.push(format!(
+                "{key}.endpoints: at most {MAX_TLS_ENDPOINTS} endpoints"
+            ));
+        }
+        if !(1..=300).contains(&self.endpoint_timeout_secs) {
+            problems.push(format!(
+                "{key}.endpoint_timeout_secs: must be between 1 and 300"
+            ));
+        }
+        if self.max_files == 0 {
+            problems.push(format!("{key}.max_files: must be at least 1"));
+        }
+        if self.max_file_bytes < 1024 {
+            problems.push(format!("{key}.max_file_bytes: must be at least 1024"));
+        }
+        problems.extend(
+            self.windows_stores
+                .iter()
+                .filter_map(|s| parse::windows_store(s).err())
+                .map(|err| format!("{key}.windows_stores: {err}")),
+        );
+        if self.paths.iter().any(|p| p.as_os_str().is_empty()) {
+            problems.push(format!("{key}.paths: empty path"));
+        }
+        problems
+    }
+
+    fn walk_limits(&self) -> WalkLimits {
+        WalkLimits {
+            max_depth: self.max_depth,
+            max_files: self.max_files,
+            max_file_bytes: self.max_file_bytes,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct CertificateCheck {
+    config: CertificatesConfig,
+    runner: Arc<dyn CommandRunner>,
+    /// Keeps the watch on `paths` alive for as long as the check exists.
+    _watcher: Option<PathWatcher>,
+}
+
+impl CertificateCheck {
+    /// Builds the check; when configured, changes under `paths` fire `trigger`.
+    pub fn new(
+        config: CertificatesConfig,
+        runner: Arc<dyn CommandRunner>,
+        trigger: &ReportTrigger,
+    ) -> Self {
+        let watcher = if config.watch {
+            watch_paths(&config.paths, true, trigger.clone(), CHECK_NAME)
+        } else {
+            None
+        };
+        Self {
+            config,
+            runner,
+            _watcher: watcher,
+        }
+    }
+
+    /// Reads every configured source; bad items become errors, never a failed check.
+    pub async fn collect(&self) -> Result<(pb::CertificateCheck, Vec<pb::CheckError>), CheckError> {
+        let mut found = Found::default();
+        let paths = self.config.paths.clone();
+        let limits = self.config.walk_limits();
+        let files =
+            tokio::task::spawn_blocking(move || files::read_certificate_files(&paths, limits))
+                .await
+                .map_err(|err| {
+                    CheckError::Failed(format!("certificate file task failed: {err}"))
+                })?;
+        for (path, result) in files {
+            let location = path.display().to_string();
+            match result {
+                Ok(bytes) => found.add_bytes(&bytes, pb::CertificateSource::File, &location),
+                Err(err) => {
+                    let error = if err.is_permission_denied() {
+                        CheckError::PermissionDenied(err.to_string())
+                    } else {
+                        CheckError::InvalidData(err.to_string())
+                    };
+                    found.errors.push(error.to_proto(CHECK_NAME, &location));
+                }
+            }
+        }
+        for keychain in &self.config.keychains {
+            self.read_keychain(keychain, &mut found).await;
+        }
+        #[cfg(windows)]
+        for store in &self.config.windows_stores {
+            match windows::store_certificates(store) {
+                Ok(ders) => {
+                    for der in ders {
+                        found.add_der(&der, pb::CertificateSource::OsStore, store);
+                    }
+                }
+                Err(err) => found.errors.push(err.to_proto(CHECK_NAME, store)),
+            }
+        }
+        let endpoints = self.probe_endpoints(&mut found).await;
+        let mut certificates: Vec<pb::CertificateStatus> =
+            found.certificates.into_values().collect();
+        certificates.truncate(MAX_CERTIFICATES);
+        Ok((
+            pb::CertificateCheck {
+                certificates,
+                endpoints,
+            },
+            found.errors,
+        ))
+    }
+
+    async fn read_keychain(&self, keychain: &str, found: &mut Found) {
+        let spec = CommandSpec::new("security", ["find-certificate", "-a", "-p", keychain])
+            .timeout(Duration::from_secs(60))
+            .low_priority();
+        match self.runner.run(&spec).await {
+            Ok(output) if output.success() => {
+                found.add_bytes(&output.stdout, pb::CertificateSource::OsStore, keychain);
+            }
+            Ok(output) => {
+                let error = CheckError::Failed(format!(
+                    "security find-certificate exited with {:?}: {}",
+                    output.exit_code,
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ));
+                found.errors.push(error.to_proto(CHECK_NAME, keychain));
+            }
+            Err(err) => {
+                let error = CheckError::ToolMissing(err.to_string());
+                found.errors.push(error.to_proto(CHECK_NAME, keychain));
+            }
+        }
+    }
+
+    async fn probe_endpoints(&self, found: &mut Found) -> Vec<pb::TlsEndpointStatus> {
+        let timeout = Duration::from_secs(self.config.endpoint_timeout_secs);
+        let mut probes = tokio::task::JoinSet::new();
+        for (index, text) in self.config.endpoints.iter().enumerate() {
+            // Validated at load; an endpoint that still fails to parse is skipped.
+            let Ok(endpoint) = tls::Endpoint::parse(text) else {
+                continue;
+            };
+            let text = text.clone();
+            probes.spawn(async move { (index, tls::probe(&text, &endpoint, timeout).await) });
+        }
+        let mut results = probes.join_all().await;
+        results.sort_by_key(|(index, _)| *index);
+        results
+            .into_iter()
+            .map(|(_, probe)| {
+                for der in &probe.chain {
+                    found.add_der(
+                        der,
+                        pb::CertificateSource::TlsEndpoint,
+                        &probe.status.endpoint,
+                    );
+                }
+                probe.status
+            })
+            .collect()
+    }
+}
+
+/// Certificates found so far, by fingerprint, and per-item errors.
+#[derive(Debug, Default)]
+struct Found {
+    certificates: BTreeMap<String, pb::CertificateStatus>,
+    errors: Vec<pb::CheckError>,
+}
+
+impl Found {
+    fn add_bytes(&mut self, bytes: &[u8], source: pb::CertificateSource, location: &str) {
+        let (ders, problems) = parse::split_certificates(bytes);
+        for problem in problems {
+            let error = CheckError::InvalidData(problem.to_string());
+            self.errors.push(error.to_proto(CHECK_NAME, location));
+        }
+        for der in ders {
+            self.add_der(&der, source, location);
+        }
+    }
+
+    fn add_der(&mut self, der: &[u8], source: pb::CertificateSource, location: &str) {
+        let place = pb::CertificateLocation {
+            source: source as i32,
+            location: location.to_owned(),
+        };
+        let fingerprint = parse::fingerprint(der);
+        if let Some(known) = self.certificates.get_mut(&fingerprint) {
+            if known.locations.len() < MAX_LIST_ITEMS && !known.locations.contains(&place) {
+                known.locations.push(place);
+            }
+            return;
+        }
+        match parse::describe(der) {
+            Ok(mut status) => {
+                status.locations.push(place);
+                self.certificates.insert(fingerprint, status);
+            }
+            Err(err) => {
+                let error = CheckError::InvalidData(err.to_string());
+                self.errors.push(error.to_proto(CHECK_NAME, location));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::command::scripted::ScriptedCommandRunner;
+
+    const DAY_SECS: i64 = 24 * 3600;
+
+    /// A certificate for `names` that expires `days` from now, with its key.
+    fn certificate(
+        names: &[&str],
+        days: i64,
+        issuer: Option<&rcgen::Issuer<'_, rcgen::KeyPair>>,
+    ) -> (rcgen::Certificate, rcgen::KeyPair) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(
+            names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(30);
+        params.not_after = now + time::Duration::days(days);
+        params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            names.first().copied().unwrap_or("test"),
+        );
+        let cert = match issuer {
+            Some(issuer) => params.signed_by(&key, issuer).unwrap(),
+            None => params.self_signed(&key).unwrap(),
+        };
+        (cert, key)
+    }
+
+    fn config(paths: Vec<PathBuf>) -> CertificatesConfig {
+        CertificatesConfig {
+            paths,
+            watch: false,
+            keychains: Vec::new(),
+            windows_stores: Vec::new(),
+            ..CertificatesConfig::default()
+        }
+    }
+
+    fn check(config: CertificatesConfig, runner: Arc<dyn CommandRunner>) -> CertificateCheck {
+        CertificateCheck::new(config, runner, &ReportTrigger::default())
+    }
+
+    async fn collect(config: CertificatesConfig) -> (pb::CertificateCheck, Vec<pb::CheckError>) {
+        check(config, Arc::new(ScriptedCommandRunner::default()))
+            .collect()
+            .await
+            .unwrap()
+    }
+
+    fn by_subject<'a>(status: &'a pb::CertificateCheck, cn: &str) -> &'a pb::CertificateStatus {
+        status
+            .certificates
+            .iter()
+            .find(|c| c.subject == format!("CN={cn}"))
+            .unwrap_or_else(|| panic!("no certificate CN={cn}"))
+    }
+
+    fn file_locations(cert: &pb::CertificateStatus, root: &Path) -> Vec<String> {
+        let mut locations: Vec<String> = cert
+            .locations
+            .iter()
+            .map(|l| {
+                assert_eq!(l.source, pb::CertificateSource::File as i32);
+                Path::new(&l.location)
+                    .strip_prefix(root)
+                    .unwrap()
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        locations.sort();
+        locations
+    }
+
+    #[tokio::test]
+    async fn expiries_bundle_of_200_and_one_certificate_in_three_places() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        for days in [-1, 3, 20, 400] {
+            let (cert, key) = certificate(&[&format!("expires-{days}.test")], days, None);
+            // A key next to its certificate, as servers keep them: never reported.
+            let pem = format!("{}{}", key.serialize_pem(), cert.pem());
+            std::fs::write(dir.path().join(format!("{days}.pem")), pem).unwrap();
+        }
+        let (shared, _) = certificate(&["shared.test"], 90, None);
+        std::fs::write(dir.path().join("shared.der"), shared.der()).unwrap();
+        std::fs::create_dir(dir.path().join("copies")).unwrap();
+        std::fs::write(dir.path().join("copies/shared.cer"), shared.pem()).unwrap();
+        let mut bundle = shared.pem();
+        for i in 0..199 {
+            bundle.push_str(
+                &certificate(&[&format!("bundle-{i}.test")], 200, None)
+                    .0
+                    .pem(),
+            );
+        }
+        std::fs::write(dir.path().join("bundle.crt"), bundle).unwrap();
+
+        let (status, errors) = collect(config(vec![dir.path().into()])).await;
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(status.certificates.len(), 4 + 1 + 199);
+        for days in [-1, 3, 20, 400] {
+            let cert = by_subject(&status, &format!("expires-{days}.test"));
+            let expected = now + days * DAY_SECS;
+            assert!(
+                (cert.not_after_unix_secs - expected).abs() < 60,
+                "{days}: {cert:?}"
+            );
+            assert_eq!(file_locations(cert, dir.path()), [format!("{days}.pem")]);
+        }
+        let shared = by_subject(&status, "shared.test");
+        assert_eq!(
+            file_locations(shared, dir.path()),
+            ["bundle.crt", "copies/shared.cer", "shared.der"]
+        );
+        let in_bundle = status
+            .certificates
+            .iter()
+            .filter(|c| {
+                c.locations
+                    .iter()
+                    .any(|l| l.location.ends_with("bundle.crt"))
+            })
+            .count();
+        assert_eq!(in_bundle, 200);
+    }
+
+    #[tokio::test]
+    async fn each_bad_input_is_an_item_error_and_the_good_file_is_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (good, _) = certificate(&["good.test"], 30, None);
+        std::fs::write(dir.path().join("good.pem"), good.pem()).unwrap();
+        std::fs::write(
+            dir.path().join("corrupt.pem"),
+            "-----BEGIN CERTIFICATE-----\nMIIB%%%%\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("truncated.der"), &good.der()[..100]).unwrap();
+        let junk: Vec<u8> = (0..10_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8 | 0x80)
+            .collect();
+        std::fs::write(dir.path().join("junk.cer"), junk).unwrap();
+        let huge = std::fs::File::create(dir.path().join("huge.pem")).unwrap();
+        huge.set_len(50 * 1024 * 1024).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("gone.pem"), dir.path().join("dangling.pem"))
+            .unwrap();
+
+        let (status, errors) = collect(config(vec![dir.path().into()])).await;
+        assert_eq!(status.certificates.len(), 1);
+        assert_eq!(status.certificates[0].subject, "CN=good.test");
+        let mut items: Vec<(String, i32)> = errors
+            .iter()
+            .map(|e| {
+                assert_eq!(e.check, CHECK_NAME);
+                let name = Path::new(&e.item)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                (name, e.kind)
+            })
+            .collect();
+        items.sort();
+        let invalid = pb::CheckErrorKind::InvalidData as i32;
+        assert_eq!(
+            items,
+            [
+                ("corrupt.pem".to_owned(), invalid),
+                ("dangling.pem".to_owned(), invalid),
+                ("huge.pem".to_owned(), invalid),
+                ("junk.cer".to_owned(), invalid),
+                ("truncated.der".to_owned(), invalid),
+            ]
+        );
+        let huge_error = errors
+            .iter()
+            .find(|e| e.item.ends_with("huge.pem"))
+            .unwrap();
+        assert!(
+            huge_error.message.contains("52428800 bytes"),
+            "{}",
+            huge_error.message
+        );
+    }
+
+    #[tokio::test]
+    async fn unreadable_file_is_permission_denied() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, _) = certificate(&["secret.test"], 30, None);
+        let path = dir.path().join("locked.pem");
+        std::fs::write(&path, cert.pem()).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o000))
+            .unwrap();
+        let (status, errors) = collect(config(vec![dir.path().into()])).await;
+        if std::fs::read(&path).is_ok() {
+            // Root (CAP_DAC_OVERRIDE) reads any file: the certificate is simply read.
+            assert_eq!(status.certificates.len(), 1);
+            assert!(errors.is_empty());
+        } else {
+            assert!(status.certificates.is_empty());
+            assert_eq!(errors.len(), 1);
+            assert_eq!(errors[0].kind, pb::CheckErrorKind::PermissionDenied as i32);
+        }
+    }
+
+    fn fixture(name: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/certificates")
+            .join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+    }
+
+    #[tokio::test]
+    async fn keychain_output_is_read_as_an_os_store() {
+        let keychain = "/Library/Keychains/System.keychain";
+        let runner = ScriptedCommandRunner::default();
+        runner.answer(
+            &["security", "find-certificate", "-a", "-p", keychain],
+            0,
+            &fixture("macos/security-find-certificate-system-roots.txt"),
+            "",
+        );
+        runner.missing(&[
+            "security",
+            "find-certificate",
+            "-a",
+            "-p",
+            "/missing.keychain",
+        ]);
+        let config = CertificatesConfig {
+            keychains: vec![keychain.to_owned(), "/missing.keychain".to_owned()],
+            ..config(Vec::new())
+        };
+        let (status, errors) = check(config, Arc::new(runner)).collect().await.unwrap();
+        let fingerprints: Vec<&str> = status
+            .certificates
+            .iter()
+            .map(|c| c.sha256_fingerprint.as_str())
+            .collect();
+        // The fingerprints `openssl x509 -fingerprint -sha256` prints for the two roots.
+        assert_eq!(
+            fingerprints,
+            [
+                "96bcec06264976f37460779acf28c5a7cfe8a3c0aae11a8ffcee05c0bddf08c6",
+                "cb3ccbb76031e5e0138f8dd39a23f9de47ffc35e43c1144cea27d46a5ab1cb5f",
+            ]
+        );
+        let isrg = &status.certificates[0];
+        assert_eq!(
+            isrg.subject,
+            "C=US, O=Internet Security Research Group, CN=ISRG Root X1"
+        );
+        assert_eq!(isrg.serial, "8210cfb0d240e3594463e0bb63828b00");
+        assert_eq!((isrg.key_type.as_str(), isrg.key_bits), ("rsa", 4096));
+        assert_eq!(isrg.signature_algorithm, "sha256WithRSAEncryption");
+        assert!(isrg.self_signed && isrg.is_ca);
+        assert_eq!(
+            isrg.locations,
+            [pb::CertificateLocation {
+                source: pb::CertificateSource::OsStore as i32,
+                location: keychain.to_owned(),
+            }]
+        );
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].item, "/missing.keychain");
+        assert_eq!(errors[0].kind, pb::CheckErrorKind::ToolMissing as i32);
+    }
+
+    #[test]
+    fn config_problems_name_their_keys() {
+        let config = CertificatesConfig {
+            endpoints: vec!["no-port".into()],
+            endpoint_timeout_secs: 0,
+            max_files: 0,
+            windows_stores: vec!["My".into()],
+            ..CertificatesConfig::default()
+        };
+        let problems = config.problems("checks.certificates");
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        for key in [
+            "endpoints",
+            "endpoint_timeout_secs",
+            "max_files",
+            "windows_stores",
+        ] {
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.starts_with(&format!("checks.certificates.{key}:"))),
+                "{key}: {problems:?}"
+            );
+        }
+        assert!(CertificatesConfig::default().problems("k").is_empty());
+    }
+
+    #[test]
+    fn toml_section_parses_with_defaults_and_refuses_unknown_keys_and_bad_endpoints() {
+        use crate::config::{AgentConfig, ConfigError};
+        let config = AgentConfig::from_toml(
+            "[checks.certificates]\npaths = [\"/etc/nginx/tls\"]\nendpoints = [\"db.example.test:5432\"]\nmax_file_bytes = 2048\n",
+            Path::new("agent.toml"),
+        )
+        .unwrap();
+        let certs = &config.checks.certificates;
+        assert_eq!(certs.paths, [PathBuf::from("/etc/nginx/tls")]);
+        assert_eq!(certs.endpoints, ["db.example.test:5432"]);
+        assert_eq!(certs.max_file_bytes, 2048);
+        assert!(certs.watch);
+        assert_eq!(certs.max_depth, 8);
+        // Trust anchors are never read unless configured.
+        assert!(AgentConfig::default().checks.certificates.paths.is_empty());
+
+        let err = AgentConfig::from_toml("[checks.certificates]\npath = []\n", Path::new("a.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `path`"), "{err}");
+        let err = AgentConfig::from_toml(
+            "[checks.certificates]\nendpoints = [\"nope\"]\n",
+            Path::new("a.toml"),
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("{err}")
+        };
+        assert_eq!(
+            problems,
+            ["checks.certificates.endpoints: \"nope\" is not host:port"]
+        );
+    }
+
+    /// Serves TLS with `chain` and `key` on a loopback port until the test ends.
+    async fn tls_server(chain: &[&rcgen::Certificate], key: &rcgen::KeyPair) -> u16 {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let certs = chain.iter().map(|c| c.der().clone()).collect();
+        let key = rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let _ = acceptor.accept(tcp).await;
+                });
+            }
+        });
+        port
+    }
+
+    async fn probe_endpoints(endpoints: Vec<String>) -> pb::CertificateCheck {
+        let config = CertificatesConfig {
+            endpoints,
+            endpoint_timeout_secs: 3,
+            ..config(Vec::new())
+        };
+        let (status, errors) = collect(config).await;
+        assert!(errors.is_empty(), "{errors:?}");
+        status
+    }
+
+    #[tokio::test]
+    async fn valid_endpoint_reports_leaf_and_earliest_expiry_in_chain() {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Test CA");
+        ca_params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(20);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let (leaf, key) = certificate(&["localhost"], 400, Some(&issuer));
+        let port = tls_server(&[&leaf, &ca], &key).await;
+
+        let endpoint = format!("localhost:{port}");
+        let status = probe_endpoints(vec![endpoint.clone()]).await;
+        let probe = &status.endpoints[0];
+        assert!(probe.handshake_ok && probe.hostname_matches, "{probe:?}");
+        assert_eq!(probe.server_name, "localhost");
+        assert!(probe.error.is_empty());
+        assert_eq!(
+            probe.leaf_sha256_fingerprint,
+            parse::fingerprint(leaf.der())
+        );
+        let ca_status = by_subject(&status, "Test CA");
+        assert_eq!(
+            probe.earliest_chain_expiry_unix_secs,
+            Some(ca_status.not_after_unix_secs)
+        );
+        assert!(
+            by_subject(&status, "localhost").not_after_unix_secs > ca_status.not_after_unix_secs
+        );
+        assert_eq!(
+            ca_status.locations[0].source,
+            pb::CertificateSource::TlsEndpoint as i32
+        );
+        assert_eq!(ca_status.locations[0].location, endpoint);
+    }
+
+    #[tokio::test]
+    async fn expired_wrong_name_plain_tcp_and_closed_port_are_reported_as_such() {
+        let (expired, expired_key) = certificate(&["localhost"], -1, None);
+        let expired_port = tls_server(&[&expired], &expired_key).await;
+        let (other, other_key) = certificate(&["other.test"], 400, None);
+        let other_port = tls_server(&[&other], &other_key).await;
+        let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let plain_port = plain.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = plain.accept().await {
+                use tokio::io::AsyncWriteExt;
+                let _ = tcp.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+            }
+        });
+        let closed_port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+
+        let status = probe_endpoints(vec![
+            format!("localhost:{expired_port}"),
+            format!("localhost:{other_port}"),
+            format!("localhost:{plain_port}"),
+            format!("localhost:{closed_port}"),
+        ])
+        .await;
+        let [expired_probe, other_probe, plain_probe, closed_probe] = &status.endpoints[..] else {
+            panic!("{:?}", status.endpoints)
+        };
+        // Expired but for the right name: the handshake completes, expiry is in the past.
+        assert!(
+            expired_probe.handshake_ok && expired_probe.hostname_matches,
+            "{expired_probe:?}"
+        );
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        assert!(expired_probe.earliest_chain_expiry_unix_secs.unwrap() < now);
+
+        assert!(
+            other_probe.handshake_ok && !other_probe.hostname_matches,
+            "{other_probe:?}"
+        );
+        assert!(
+            other_probe.error.starts_with("hostname mismatch"),
+            "{}",
+            other_probe.error
+        );
+        assert_eq!(
+            other_probe.leaf_sha256_fingerprint,
+            parse::fingerprint(other.der())
+        );
+
+        assert!(!plain_probe.handshake_ok && !plain_probe.hostname_matches);
+        assert!(
+            plain_probe.error.starts_with("tls handshake failed"),
+            "{}",
+            plain_probe.error
+        );
+        assert!(plain_probe.earliest_chain_expiry_unix_secs.is_none());
+
+        assert!(!closed_probe.handshake_ok);
+        assert!(
+            closed_probe.error.starts_with("cannot connect"),
+            "{}",
+            closed_probe.error
+        );
+        assert_eq!(status.certificates.len(), 2);
+    }
+}
