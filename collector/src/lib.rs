@@ -8,6 +8,7 @@
 //! - [`store`]: the `Store` trait and its SQLite implementation.
 //! - [`ingest`]: the gRPC services agents call, with validation.
 //! - [`server`]: listeners, TLS and graceful shutdown.
+//! - [`tickets`]: helpdesk connectors and ticket policy.
 //! - [`web`]: the plain fleet page.
 //! - [`admin`]: token and device commands.
 //! - [`demo`]: collector + local agent in one command.
@@ -19,5 +20,6 @@ pub mod ingest;
 pub mod pki;
 pub mod server;
 pub mod store;
+pub mod tickets;
 pub mod tokens;
 pub mod web;

@@ -1,0 +1,703 @@
+//! The `[tickets]` section of the collector config: which ticket systems exist
+//! (`[tickets.connectors.NAME]`), which alerts open tickets or only notify
+//! (`[[tickets.policies]]`, first match wins), and where secrets come from.
+//!
+//! Secrets are never written in the config itself: a secret names an environment
+//! variable (`token = { env = "RT_TOKEN" }`) or a file (`token = { file = "/etc/forewarn/rt-token" }`).
+//! They are read when a connector is built and are never printed: [`Secret`]'s
+//! `Debug` shows `***`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::request_tracker::RequestTracker;
+use super::template::{self, DEFAULT_BODY, DEFAULT_SUBJECT};
+use super::webhook::Webhook;
+use super::{AlertSummary, Connector, ConnectorError, Severity, TicketRequest};
+
+/// `[tickets]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketsConfig {
+    /// Base URL of the dashboard as technicians reach it (e.g.
+    /// `https://forewarn.example.com`); tickets link to `{dashboard_url}/devices/{id}`.
+    /// Omit to leave links out.
+    #[serde(default)]
+    pub dashboard_url: Option<String>,
+    /// Ticket systems and notification channels, by a name of your choosing.
+    #[serde(default)]
+    pub connectors: BTreeMap<String, ConnectorConfig>,
+    /// What to do for an alert; the first policy that matches it applies, and an
+    /// alert no policy matches opens no ticket. Default: backup alerts open tickets.
+    #[serde(default = "default_policies")]
+    pub policies: Vec<TicketPolicy>,
+}
+
+impl Default for TicketsConfig {
+    fn default() -> Self {
+        Self {
+            dashboard_url: None,
+            connectors: BTreeMap::new(),
+            policies: default_policies(),
+        }
+    }
+}
+
+fn default_policies() -> Vec<TicketPolicy> {
+    vec![TicketPolicy {
+        checks: vec!["backups".into()],
+        ..TicketPolicy::default()
+    }]
+}
+
+/// One ticket system or channel. `kind` says which.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ConnectorConfig {
+    /// Request Tracker 5 (REST 2).
+    RequestTracker(RequestTrackerConfig),
+    /// Generic JSON webhook signed with HMAC-SHA256; notify only.
+    Webhook(WebhookConfig),
+}
+
+/// `kind = "request_tracker"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestTrackerConfig {
+    /// RT's web address including its web path, e.g. `https://rt.example.com/rt`.
+    pub url: String,
+    /// Auth token of the RT user the collector acts as (Settings > Auth Tokens).
+    pub token: SecretSource,
+    /// Queue new tickets go to, unless a policy names another.
+    pub queue: String,
+    /// Ticket custom field (free-form, applied to the queue) that carries the alert's
+    /// correlation key; it is how an existing ticket is found again.
+    #[serde(default = "default_rt_correlation_field")]
+    pub correlation_field: String,
+    /// Status set on recovery.
+    #[serde(default = "default_rt_resolved_status")]
+    pub resolved_status: String,
+    /// RT priority (0-100 by default) for each severity.
+    #[serde(default = "default_rt_priorities")]
+    pub priorities: PriorityMap,
+    /// Timeout of each HTTP request, in seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+/// `kind = "webhook"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Address the JSON events are POSTed to.
+    pub url: String,
+    /// Shared secret for the HMAC-SHA256 signature.
+    pub secret: SecretSource,
+    /// Header carrying `sha256=<hex>` of HMAC-SHA256(secret, timestamp + "." + body).
+    #[serde(default = "default_signature_header")]
+    pub signature_header: String,
+    /// Header carrying the Unix timestamp (seconds) that was signed.
+    #[serde(default = "default_timestamp_header")]
+    pub timestamp_header: String,
+    /// Timeout of each HTTP request, in seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+/// The target system's priority value for each severity.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorityMap {
+    pub critical: String,
+    pub warning: String,
+    pub info: String,
+}
+
+impl PriorityMap {
+    pub fn for_severity(&self, severity: Severity) -> &str {
+        match severity {
+            Severity::Critical => &self.critical,
+            Severity::Warning => &self.warning,
+            Severity::Info => &self.info,
+        }
+    }
+}
+
+/// What a policy does with a matching alert.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyAction {
+    /// Open a ticket, comment on changes, resolve on recovery.
+    #[default]
+    Open,
+    /// Send a notification, no ticket.
+    Notify,
+    /// Do nothing (to exempt alerts from a later, broader policy).
+    Ignore,
+}
+
+/// `[[tickets.policies]]`: which alerts, and what to do with them. Empty lists match anything.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketPolicy {
+    /// Check kinds this policy applies to ("disks", "certificates", "patches", "backups").
+    #[serde(default)]
+    pub checks: Vec<String>,
+    /// Rule names this policy applies to.
+    #[serde(default)]
+    pub rules: Vec<String>,
+    /// Severities this policy applies to.
+    #[serde(default)]
+    pub severities: Vec<Severity>,
+    /// Device groups this policy applies to.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// "open" a ticket, only "notify", or "ignore".
+    #[serde(default)]
+    pub action: PolicyAction,
+    /// Connector to use; may be omitted when exactly one connector is configured.
+    #[serde(default)]
+    pub connector: Option<String>,
+    /// Queue, project or assignment group; default: the connector's own.
+    #[serde(default)]
+    pub destination: Option<String>,
+    /// Priority per severity in the target system's terms; default: the connector's map.
+    #[serde(default)]
+    pub priorities: Option<PriorityMap>,
+    /// Ticket subject; placeholders: see `template::PLACEHOLDERS`.
+    #[serde(default = "default_subject_template")]
+    pub subject_template: String,
+    /// Ticket body; same placeholders.
+    #[serde(default = "default_body_template")]
+    pub body_template: String,
+    /// Labels or tags put on the ticket.
+    #[serde(default = "default_labels")]
+    pub labels: Vec<String>,
+    /// Resolve the ticket when the alert clears, unless a technician has already
+    /// replied, reassigned it or changed its status.
+    #[serde(default = "default_true")]
+    pub resolve_on_recovery: bool,
+    /// Alerts of one device within this many seconds share one ticket (0: one ticket per alert).
+    #[serde(default)]
+    pub group_window_secs: u64,
+}
+
+impl Default for TicketPolicy {
+    fn default() -> Self {
+        Self {
+            checks: Vec::new(),
+            rules: Vec::new(),
+            severities: Vec::new(),
+            groups: Vec::new(),
+            action: PolicyAction::Open,
+            connector: None,
+            destination: None,
+            priorities: None,
+            subject_template: default_subject_template(),
+            body_template: default_body_template(),
+            labels: default_labels(),
+            resolve_on_recovery: true,
+            group_window_secs: 0,
+        }
+    }
+}
+
+/// Where a secret is read from: exactly one of `env` or `file`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSource {
+    /// Name of an environment variable holding the secret.
+    #[serde(default)]
+    pub env: Option<String>,
+    /// File holding the secret (trailing newlines are ignored).
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+}
+
+impl fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretSource")
+            .field("env", &self.env)
+            .field("file", &self.file)
+            .finish()
+    }
+}
+
+/// A secret's value. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("environment variable {name} is not set")]
+    EnvMissing { name: String },
+    #[error("cannot read secret file {path}: {source}")]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("secret is empty")]
+    Empty,
+    #[error("name exactly one of `env` or `file`")]
+    Ambiguous,
+}
+
+impl SecretSource {
+    pub fn load(&self) -> Result<Secret, SecretError> {
+        let value = match (&self.env, &self.file) {
+            (Some(name), None) => {
+                std::env::var(name).map_err(|_| SecretError::EnvMissing { name: name.clone() })?
+            }
+            (None, Some(path)) => {
+                std::fs::read_to_string(path).map_err(|source| SecretError::File {
+                    path: path.clone(),
+                    source,
+                })?
+            }
+            _ => return Err(SecretError::Ambiguous),
+        };
+        let value = value.trim_end_matches(['\r', '\n']);
+        if value.is_empty() {
+            return Err(SecretError::Empty);
+        }
+        Ok(Secret(value.to_string()))
+    }
+
+    fn problem(&self, key: &str) -> Option<String> {
+        match (&self.env, &self.file) {
+            (Some(_), None) | (None, Some(_)) => None,
+            _ => Some(format!("{key}: name exactly one of `env` or `file`")),
+        }
+    }
+}
+
+/// Errors building a connector from its config.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("tickets.connectors.{name}.{field}: {source}")]
+    Secret {
+        name: String,
+        field: &'static str,
+        #[source]
+        source: SecretError,
+    },
+    #[error("tickets.connectors.{name}: {source}")]
+    Client {
+        name: String,
+        #[source]
+        source: ConnectorError,
+    },
+}
+
+impl ConnectorConfig {
+    /// Reads the secrets and builds the connector.
+    pub fn build(&self, name: &str) -> Result<Box<dyn Connector>, BuildError> {
+        let secret = |field: &'static str, source: &SecretSource| {
+            source.load().map_err(|source| BuildError::Secret {
+                name: name.into(),
+                field,
+                source,
+            })
+        };
+        let client = |source| BuildError::Client {
+            name: name.into(),
+            source,
+        };
+        Ok(match self {
+            ConnectorConfig::RequestTracker(c) => {
+                Box::new(RequestTracker::new(c, secret("token", &c.token)?).map_err(client)?)
+            }
+            ConnectorConfig::Webhook(c) => {
+                Box::new(Webhook::new(c, secret("secret", &c.secret)?).map_err(client)?)
+            }
+        })
+    }
+
+    /// The connector's own priority map, used when a policy has none.
+    pub fn priorities(&self) -> Option<&PriorityMap> {
+        match self {
+            ConnectorConfig::RequestTracker(c) => Some(&c.priorities),
+            ConnectorConfig::Webhook(_) => None,
+        }
+    }
+
+    /// Whether the system keeps tickets (as opposed to notify-only channels).
+    pub fn keeps_tickets(&self) -> bool {
+        !matches!(self, ConnectorConfig::Webhook(_))
+    }
+
+    fn problems(&self, key: &str, problems: &mut Vec<String>) {
+        let mut url = |field: &str, value: &str| {
+            if !(value.starts_with("https://") || value.starts_with("http://")) {
+                problems.push(format!(
+                    "{key}.{field}: {value:?} is not an http:// or https:// address"
+                ));
+            }
+        };
+        let (timeout_secs, secret) = match self {
+            ConnectorConfig::RequestTracker(c) => {
+                url("url", &c.url);
+                if c.queue.trim().is_empty() {
+                    problems.push(format!("{key}.queue: must name a queue"));
+                }
+                if c.correlation_field.trim().is_empty() {
+                    problems.push(format!("{key}.correlation_field: must name a custom field"));
+                }
+                (c.timeout_secs, c.token.problem(&format!("{key}.token")))
+            }
+            ConnectorConfig::Webhook(c) => {
+                url("url", &c.url);
+                (c.timeout_secs, c.secret.problem(&format!("{key}.secret")))
+            }
+        };
+        problems.extend(secret);
+        if !(1..=300).contains(&timeout_secs) {
+            problems.push(format!(
+                "{key}.timeout_secs: {timeout_secs} is outside 1..=300"
+            ));
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(match self {
+            ConnectorConfig::RequestTracker(c) => c.timeout_secs,
+            ConnectorConfig::Webhook(c) => c.timeout_secs,
+        })
+    }
+}
+
+/// Where an alert goes, once a policy matched it.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyMatch<'a> {
+    pub policy: &'a TicketPolicy,
+    pub connector_name: &'a str,
+    pub connector: &'a ConnectorConfig,
+}
+
+impl TicketsConfig {
+    /// Every problem in this section, each naming its key (`tickets.…`).
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Some(url) = &self.dashboard_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            problems.push(format!(
+                "tickets.dashboard_url: {url:?} is not an http:// or https:// address"
+            ));
+        }
+        for (name, connector) in &self.connectors {
+            connector.problems(&format!("tickets.connectors.{name}"), &mut problems);
+        }
+        // Without connectors, ticketing is off and the (default) policies are unused.
+        if self.connectors.is_empty() {
+            return problems;
+        }
+        for (i, policy) in self.policies.iter().enumerate() {
+            let key = format!("tickets.policies[{i}]");
+            for (field, text) in [
+                ("subject_template", &policy.subject_template),
+                ("body_template", &policy.body_template),
+            ] {
+                if let Err(e) = template::check(text) {
+                    problems.push(format!("{key}.{field}: {e}"));
+                }
+            }
+            for check in &policy.checks {
+                if !crate::config::CHECK_NAMES.contains(&check.as_str()) {
+                    problems.push(format!(
+                        "{key}.checks: unknown check {check:?} (known: {})",
+                        crate::config::CHECK_NAMES.join(", ")
+                    ));
+                }
+            }
+            if policy.action == PolicyAction::Ignore {
+                continue;
+            }
+            match self.connector_for(policy) {
+                Err(problem) => problems.push(format!("{key}.connector: {problem}")),
+                Ok((_, connector)) => {
+                    if policy.action == PolicyAction::Open && !connector.keeps_tickets() {
+                        problems.push(format!(
+                            "{key}.action: \"open\" needs a ticket system; this connector only notifies (use action = \"notify\")"
+                        ));
+                    }
+                    if policy.priorities.is_none()
+                        && connector.priorities().is_none()
+                        && connector.keeps_tickets()
+                    {
+                        problems.push(format!("{key}.priorities: needed for this connector"));
+                    }
+                }
+            }
+        }
+        problems
+    }
+
+    fn connector_for<'a>(
+        &'a self,
+        policy: &'a TicketPolicy,
+    ) -> Result<(&'a str, &'a ConnectorConfig), String> {
+        match &policy.connector {
+            Some(name) => self
+                .connectors
+                .get_key_value(name)
+                .map(|(k, v)| (k.as_str(), v))
+                .ok_or_else(|| {
+                    format!(
+                        "no connector named {name:?} (configured: {})",
+                        self.connectors
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }),
+            None if self.connectors.len() == 1 => self
+                .connectors
+                .iter()
+                .next()
+                .map(|(k, v)| (k.as_str(), v))
+                .ok_or_else(|| "no connector configured".to_string()),
+            None => Err("several connectors are configured; name one".into()),
+        }
+    }
+
+    /// The first policy matching an alert, with its connector; `None` when no
+    /// policy matches or the matching one says "ignore".
+    pub fn policy_for(
+        &self,
+        check: &str,
+        rule: &str,
+        severity: Severity,
+        group: &str,
+    ) -> Option<PolicyMatch<'_>> {
+        let matches =
+            |list: &[String], value: &str| list.is_empty() || list.iter().any(|x| x == value);
+        let policy = self.policies.iter().find(|p| {
+            matches(&p.checks, check)
+                && matches(&p.rules, rule)
+                && matches(&p.groups, group)
+                && (p.severities.is_empty() || p.severities.contains(&severity))
+        })?;
+        if policy.action == PolicyAction::Ignore {
+            return None;
+        }
+        let (connector_name, connector) = self.connector_for(policy).ok()?;
+        Some(PolicyMatch {
+            policy,
+            connector_name,
+            connector,
+        })
+    }
+}
+
+impl PolicyMatch<'_> {
+    /// The ticket request for an alert under this policy.
+    pub fn request(&self, alert: &AlertSummary) -> Result<TicketRequest, template::TemplateError> {
+        let priority = self
+            .policy
+            .priorities
+            .as_ref()
+            .or(self.connector.priorities())
+            .map(|map| map.for_severity(alert.severity).to_string())
+            .unwrap_or_else(|| alert.severity.to_string());
+        Ok(TicketRequest {
+            correlation_key: alert.correlation_key.clone(),
+            subject: template::render(&self.policy.subject_template, alert)?,
+            body: template::render(&self.policy.body_template, alert)?,
+            severity: alert.severity,
+            priority,
+            destination: self.policy.destination.clone(),
+            labels: self.policy.labels.clone(),
+            device_url: alert.device_url.clone(),
+        })
+    }
+}
+
+fn default_rt_correlation_field() -> String {
+    "AlertKey".into()
+}
+fn default_rt_resolved_status() -> String {
+    "resolved".into()
+}
+fn default_rt_priorities() -> PriorityMap {
+    PriorityMap {
+        critical: "90".into(),
+        warning: "50".into(),
+        info: "10".into(),
+    }
+}
+fn default_signature_header() -> String {
+    "X-Forewarn-Signature".into()
+}
+fn default_timestamp_header() -> String {
+    "X-Forewarn-Timestamp".into()
+}
+fn default_timeout_secs() -> u64 {
+    10
+}
+fn default_subject_template() -> String {
+    DEFAULT_SUBJECT.into()
+}
+fn default_body_template() -> String {
+    DEFAULT_BODY.into()
+}
+fn default_labels() -> Vec<String> {
+    vec!["forewarn".into()]
+}
+fn default_true() -> bool {
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<TicketsConfig, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    const RT: &str = r#"
+[connectors.rt]
+kind = "request_tracker"
+url = "https://rt.example.com/rt"
+token = { env = "FOREWARN_RT_TOKEN" }
+queue = "Endpoint Alerts"
+"#;
+
+    #[test]
+    fn minimal_request_tracker_config_is_valid_and_opens_backup_tickets() {
+        let config = parse(RT).unwrap();
+        assert_eq!(config.problems(), Vec::<String>::new());
+        let m = config
+            .policy_for("backups", "backup_failed", Severity::Critical, "laptops")
+            .expect("backups open tickets by default");
+        assert_eq!(m.connector_name, "rt");
+        assert_eq!(m.policy.action, PolicyAction::Open);
+        assert!(
+            config
+                .policy_for("disks", "disk_free", Severity::Critical, "laptops")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_rejected() {
+        let err = parse(&format!("{RT}quue = \"x\"\n")).unwrap_err();
+        assert!(err.to_string().contains("quue"), "{err}");
+    }
+
+    #[test]
+    fn secret_needs_exactly_one_source() {
+        let config = parse(&RT.replace(
+            r#"token = { env = "FOREWARN_RT_TOKEN" }"#,
+            r#"token = { env = "A", file = "/b" }"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            config.problems(),
+            vec!["tickets.connectors.rt.token: name exactly one of `env` or `file`"]
+        );
+    }
+
+    #[test]
+    fn problems_name_their_keys() {
+        let config = parse(
+            r#"
+dashboard_url = "forewarn.example"
+[connectors.rt]
+kind = "request_tracker"
+url = "rt.example.com"
+token = { file = "/run/secrets/rt" }
+queue = ""
+timeout_secs = 0
+[connectors.hook]
+kind = "webhook"
+url = "https://hooks.example.com/x"
+secret = { env = "HOOK_SECRET" }
+[[policies]]
+checks = ["backup"]
+subject_template = "{host}"
+[[policies]]
+connector = "hook"
+"#,
+        )
+        .unwrap();
+        let problems = config.problems();
+        for expected in [
+            "tickets.dashboard_url:",
+            "tickets.connectors.rt.url:",
+            "tickets.connectors.rt.queue:",
+            "tickets.connectors.rt.timeout_secs:",
+            "tickets.policies[0].subject_template: unknown placeholder {host}",
+            "tickets.policies[0].checks: unknown check \"backup\"",
+            "tickets.policies[0].connector: several connectors are configured",
+            "tickets.policies[1].action: \"open\" needs a ticket system",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.starts_with(expected)),
+                "{expected:?} not in {problems:#?}"
+            );
+        }
+        assert_eq!(problems.len(), 8, "{problems:#?}");
+    }
+
+    #[test]
+    fn policy_maps_severity_to_the_connectors_priority() {
+        let config = parse(RT).unwrap();
+        let m = config
+            .policy_for("backups", "backup_failed", Severity::Warning, "laptops")
+            .unwrap();
+        let request = m.request(&template::tests::alert()).unwrap();
+        // The test alert is critical.
+        assert_eq!(request.priority, "90");
+        assert_eq!(request.labels, vec!["forewarn"]);
+        assert!(request.subject.starts_with("[critical] laptop-042"));
+    }
+
+    #[test]
+    fn secret_is_read_from_a_file_and_never_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "s3cr3t-value\n").unwrap();
+        let source = SecretSource {
+            env: None,
+            file: Some(path),
+        };
+        let secret = source.load().unwrap();
+        assert_eq!(secret.expose(), "s3cr3t-value");
+        assert_eq!(format!("{secret:?}"), "***");
+    }
+
+    #[test]
+    fn missing_secret_env_var_is_an_error_naming_it() {
+        let source = SecretSource {
+            env: Some("FOREWARN_TEST_SURELY_UNSET_VAR".into()),
+            file: None,
+        };
+        let err = source.load().unwrap_err();
+        assert!(err.to_string().contains("FOREWARN_TEST_SURELY_UNSET_VAR"));
+    }
+}
