@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::request_tracker::RequestTracker;
+use super::servicenow::ServiceNow;
 use super::template::{self, DEFAULT_BODY, DEFAULT_SUBJECT};
 use super::webhook::Webhook;
 use super::{AlertSummary, Connector, ConnectorError, Severity, TicketRequest};
@@ -60,6 +61,8 @@ fn default_policies() -> Vec<TicketPolicy> {
 pub enum ConnectorConfig {
     /// Request Tracker 5 (REST 2).
     RequestTracker(RequestTrackerConfig),
+    /// ServiceNow Table API, `incident` table.
+    Servicenow(ServiceNowConfig),
     /// Generic JSON webhook signed with HMAC-SHA256; notify only.
     Webhook(WebhookConfig),
 }
@@ -84,6 +87,34 @@ pub struct RequestTrackerConfig {
     /// RT priority (0-100 by default) for each severity.
     #[serde(default = "default_rt_priorities")]
     pub priorities: PriorityMap,
+    /// Timeout of each HTTP request, in seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+/// `kind = "servicenow"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceNowConfig {
+    /// Instance address, e.g. `https://example.service-now.com`.
+    pub instance_url: String,
+    /// User for basic authentication; needs the `itil` role (read, create and
+    /// update incidents, read their journal).
+    pub username: String,
+    /// That user's password.
+    pub password: SecretSource,
+    /// Assignment group (name or sys_id) of new incidents, unless a policy names another.
+    #[serde(default)]
+    pub assignment_group: Option<String>,
+    /// Urgency and impact ("1" high, "2" medium, "3" low) for each severity.
+    #[serde(default = "default_servicenow_priorities")]
+    pub priorities: PriorityMap,
+    /// `close_code` set on resolve; must be one of the instance's resolution codes.
+    #[serde(default = "default_servicenow_close_code")]
+    pub close_code: String,
+    /// Incident `state` value meaning Resolved (6 on a stock instance).
+    #[serde(default = "default_servicenow_resolved_state")]
+    pub resolved_state: String,
     /// Timeout of each HTTP request, in seconds.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
@@ -329,6 +360,9 @@ impl ConnectorConfig {
             ConnectorConfig::RequestTracker(c) => {
                 Box::new(RequestTracker::new(c, secret("token", &c.token)?).map_err(client)?)
             }
+            ConnectorConfig::Servicenow(c) => {
+                Box::new(ServiceNow::new(c, secret("password", &c.password)?).map_err(client)?)
+            }
             ConnectorConfig::Webhook(c) => {
                 Box::new(Webhook::new(c, secret("secret", &c.secret)?).map_err(client)?)
             }
@@ -339,6 +373,7 @@ impl ConnectorConfig {
     pub fn priorities(&self) -> Option<&PriorityMap> {
         match self {
             ConnectorConfig::RequestTracker(c) => Some(&c.priorities),
+            ConnectorConfig::Servicenow(c) => Some(&c.priorities),
             ConnectorConfig::Webhook(_) => None,
         }
     }
@@ -367,6 +402,16 @@ impl ConnectorConfig {
                 }
                 (c.timeout_secs, c.token.problem(&format!("{key}.token")))
             }
+            ConnectorConfig::Servicenow(c) => {
+                url("instance_url", &c.instance_url);
+                if c.username.trim().is_empty() {
+                    problems.push(format!("{key}.username: must not be empty"));
+                }
+                (
+                    c.timeout_secs,
+                    c.password.problem(&format!("{key}.password")),
+                )
+            }
             ConnectorConfig::Webhook(c) => {
                 url("url", &c.url);
                 (c.timeout_secs, c.secret.problem(&format!("{key}.secret")))
@@ -383,6 +428,7 @@ impl ConnectorConfig {
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(match self {
             ConnectorConfig::RequestTracker(c) => c.timeout_secs,
+            ConnectorConfig::Servicenow(c) => c.timeout_secs,
             ConnectorConfig::Webhook(c) => c.timeout_secs,
         })
     }
@@ -548,6 +594,19 @@ fn default_rt_priorities() -> PriorityMap {
         warning: "50".into(),
         info: "10".into(),
     }
+}
+fn default_servicenow_priorities() -> PriorityMap {
+    PriorityMap {
+        critical: "1".into(),
+        warning: "2".into(),
+        info: "3".into(),
+    }
+}
+fn default_servicenow_close_code() -> String {
+    "Solved (Permanently)".into()
+}
+fn default_servicenow_resolved_state() -> String {
+    "6".into()
 }
 fn default_signature_header() -> String {
     "X-Forewarn-Signature".into()

@@ -15,12 +15,14 @@
 //! - [`transport`]: the HTTP client shared by the HTTP connectors: timeouts, and
 //!   status codes mapped to retryable or permanent [`ConnectorError`]s.
 //! - [`request_tracker`]: Request Tracker 5, REST 2.
+//! - [`servicenow`]: ServiceNow Table API, `incident` table.
 //! - [`webhook`]: generic JSON webhook signed with HMAC-SHA256; notify only.
 //! - [`access`]: the `tickets test --connector NAME` check, in plain words.
 
 pub mod access;
 pub mod config;
 pub mod request_tracker;
+pub mod servicenow;
 pub mod template;
 pub mod transport;
 pub mod webhook;
