@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::jira::Jira;
 use super::request_tracker::RequestTracker;
 use super::servicenow::ServiceNow;
 use super::template::{self, DEFAULT_BODY, DEFAULT_SUBJECT};
@@ -63,6 +64,8 @@ pub enum ConnectorConfig {
     RequestTracker(RequestTrackerConfig),
     /// ServiceNow Table API, `incident` table.
     Servicenow(ServiceNowConfig),
+    /// Jira Software / Jira Service Management, REST API v2.
+    Jira(JiraConfig),
     /// Generic JSON webhook signed with HMAC-SHA256; notify only.
     Webhook(WebhookConfig),
 }
@@ -115,6 +118,37 @@ pub struct ServiceNowConfig {
     /// Incident `state` value meaning Resolved (6 on a stock instance).
     #[serde(default = "default_servicenow_resolved_state")]
     pub resolved_state: String,
+    /// Timeout of each HTTP request, in seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+/// `kind = "jira"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JiraConfig {
+    /// Site address, e.g. `https://example.atlassian.net` or `https://jira.example.com`.
+    pub url: String,
+    /// Jira Cloud: the account's e-mail, used with `token` (an API token) for basic
+    /// auth. Omit for Data Center, where `token` is a personal access token.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// API token (Cloud) or personal access token (Data Center).
+    pub token: SecretSource,
+    /// Project key new issues go to, unless a policy names another.
+    pub project: String,
+    /// Issue type of new issues (e.g. "Task", or a service desk's "IT Help").
+    #[serde(default = "default_jira_issue_type")]
+    pub issue_type: String,
+    /// Name of the workflow transition that resolves an issue.
+    #[serde(default = "default_jira_resolve_transition")]
+    pub resolve_transition: String,
+    /// Priority name for each severity.
+    #[serde(default = "default_jira_priorities")]
+    pub priorities: PriorityMap,
+    /// Jira Cloud (true) or Data Center / Server (false): they search at different endpoints.
+    #[serde(default = "default_true")]
+    pub cloud: bool,
     /// Timeout of each HTTP request, in seconds.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
@@ -363,6 +397,9 @@ impl ConnectorConfig {
             ConnectorConfig::Servicenow(c) => {
                 Box::new(ServiceNow::new(c, secret("password", &c.password)?).map_err(client)?)
             }
+            ConnectorConfig::Jira(c) => {
+                Box::new(Jira::new(c, secret("token", &c.token)?).map_err(client)?)
+            }
             ConnectorConfig::Webhook(c) => {
                 Box::new(Webhook::new(c, secret("secret", &c.secret)?).map_err(client)?)
             }
@@ -374,6 +411,7 @@ impl ConnectorConfig {
         match self {
             ConnectorConfig::RequestTracker(c) => Some(&c.priorities),
             ConnectorConfig::Servicenow(c) => Some(&c.priorities),
+            ConnectorConfig::Jira(c) => Some(&c.priorities),
             ConnectorConfig::Webhook(_) => None,
         }
     }
@@ -412,6 +450,13 @@ impl ConnectorConfig {
                     c.password.problem(&format!("{key}.password")),
                 )
             }
+            ConnectorConfig::Jira(c) => {
+                url("url", &c.url);
+                if c.project.trim().is_empty() {
+                    problems.push(format!("{key}.project: must name a project key"));
+                }
+                (c.timeout_secs, c.token.problem(&format!("{key}.token")))
+            }
             ConnectorConfig::Webhook(c) => {
                 url("url", &c.url);
                 (c.timeout_secs, c.secret.problem(&format!("{key}.secret")))
@@ -429,6 +474,7 @@ impl ConnectorConfig {
         Duration::from_secs(match self {
             ConnectorConfig::RequestTracker(c) => c.timeout_secs,
             ConnectorConfig::Servicenow(c) => c.timeout_secs,
+            ConnectorConfig::Jira(c) => c.timeout_secs,
             ConnectorConfig::Webhook(c) => c.timeout_secs,
         })
     }
@@ -607,6 +653,19 @@ fn default_servicenow_close_code() -> String {
 }
 fn default_servicenow_resolved_state() -> String {
     "6".into()
+}
+fn default_jira_issue_type() -> String {
+    "Task".into()
+}
+fn default_jira_resolve_transition() -> String {
+    "Done".into()
+}
+fn default_jira_priorities() -> PriorityMap {
+    PriorityMap {
+        critical: "Highest".into(),
+        warning: "Medium".into(),
+        info: "Low".into(),
+    }
 }
 fn default_signature_header() -> String {
     "X-Forewarn-Signature".into()

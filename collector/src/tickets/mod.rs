@@ -14,6 +14,7 @@
 //! - [`template`]: subject and body rendering from the alert and the device facts.
 //! - [`transport`]: the HTTP client shared by the HTTP connectors: timeouts, and
 //!   status codes mapped to retryable or permanent [`ConnectorError`]s.
+//! - [`jira`]: Jira Software / Service Management, REST API v2.
 //! - [`request_tracker`]: Request Tracker 5, REST 2.
 //! - [`servicenow`]: ServiceNow Table API, `incident` table.
 //! - [`webhook`]: generic JSON webhook signed with HMAC-SHA256; notify only.
@@ -21,6 +22,7 @@
 
 pub mod access;
 pub mod config;
+pub mod jira;
 pub mod request_tracker;
 pub mod servicenow;
 pub mod template;
