@@ -19,6 +19,7 @@ use super::request_tracker::RequestTracker;
 use super::servicenow::ServiceNow;
 use super::template::{self, DEFAULT_BODY, DEFAULT_SUBJECT};
 use super::webhook::Webhook;
+use super::zendesk::Zendesk;
 use super::{AlertSummary, Connector, ConnectorError, Severity, TicketRequest};
 
 /// `[tickets]`.
@@ -66,6 +67,8 @@ pub enum ConnectorConfig {
     Servicenow(ServiceNowConfig),
     /// Jira Software / Jira Service Management, REST API v2.
     Jira(JiraConfig),
+    /// Zendesk Support tickets.
+    Zendesk(ZendeskConfig),
     /// Generic JSON webhook signed with HMAC-SHA256; notify only.
     Webhook(WebhookConfig),
 }
@@ -149,6 +152,27 @@ pub struct JiraConfig {
     /// Jira Cloud (true) or Data Center / Server (false): they search at different endpoints.
     #[serde(default = "default_true")]
     pub cloud: bool,
+    /// Timeout of each HTTP request, in seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+/// `kind = "zendesk"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZendeskConfig {
+    /// Account address, e.g. `https://example.zendesk.com`.
+    pub url: String,
+    /// E-mail of the agent the collector acts as.
+    pub email: String,
+    /// That agent's API token.
+    pub token: SecretSource,
+    /// Group id new tickets are assigned to, unless a policy names another (by id).
+    #[serde(default)]
+    pub group_id: Option<u64>,
+    /// Zendesk priority ("urgent", "high", "normal", "low") for each severity.
+    #[serde(default = "default_zendesk_priorities")]
+    pub priorities: PriorityMap,
     /// Timeout of each HTTP request, in seconds.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
@@ -400,6 +424,9 @@ impl ConnectorConfig {
             ConnectorConfig::Jira(c) => {
                 Box::new(Jira::new(c, secret("token", &c.token)?).map_err(client)?)
             }
+            ConnectorConfig::Zendesk(c) => {
+                Box::new(Zendesk::new(c, secret("token", &c.token)?).map_err(client)?)
+            }
             ConnectorConfig::Webhook(c) => {
                 Box::new(Webhook::new(c, secret("secret", &c.secret)?).map_err(client)?)
             }
@@ -412,6 +439,7 @@ impl ConnectorConfig {
             ConnectorConfig::RequestTracker(c) => Some(&c.priorities),
             ConnectorConfig::Servicenow(c) => Some(&c.priorities),
             ConnectorConfig::Jira(c) => Some(&c.priorities),
+            ConnectorConfig::Zendesk(c) => Some(&c.priorities),
             ConnectorConfig::Webhook(_) => None,
         }
     }
@@ -457,6 +485,16 @@ impl ConnectorConfig {
                 }
                 (c.timeout_secs, c.token.problem(&format!("{key}.token")))
             }
+            ConnectorConfig::Zendesk(c) => {
+                url("url", &c.url);
+                if !c.email.contains('@') {
+                    problems.push(format!(
+                        "{key}.email: {:?} is not an e-mail address",
+                        c.email
+                    ));
+                }
+                (c.timeout_secs, c.token.problem(&format!("{key}.token")))
+            }
             ConnectorConfig::Webhook(c) => {
                 url("url", &c.url);
                 (c.timeout_secs, c.secret.problem(&format!("{key}.secret")))
@@ -475,6 +513,7 @@ impl ConnectorConfig {
             ConnectorConfig::RequestTracker(c) => c.timeout_secs,
             ConnectorConfig::Servicenow(c) => c.timeout_secs,
             ConnectorConfig::Jira(c) => c.timeout_secs,
+            ConnectorConfig::Zendesk(c) => c.timeout_secs,
             ConnectorConfig::Webhook(c) => c.timeout_secs,
         })
     }
@@ -665,6 +704,13 @@ fn default_jira_priorities() -> PriorityMap {
         critical: "Highest".into(),
         warning: "Medium".into(),
         info: "Low".into(),
+    }
+}
+fn default_zendesk_priorities() -> PriorityMap {
+    PriorityMap {
+        critical: "urgent".into(),
+        warning: "normal".into(),
+        info: "low".into(),
     }
 }
 fn default_signature_header() -> String {

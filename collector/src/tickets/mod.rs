@@ -18,6 +18,7 @@
 //! - [`request_tracker`]: Request Tracker 5, REST 2.
 //! - [`servicenow`]: ServiceNow Table API, `incident` table.
 //! - [`webhook`]: generic JSON webhook signed with HMAC-SHA256; notify only.
+//! - [`zendesk`]: Zendesk Support tickets.
 //! - [`access`]: the `tickets test --connector NAME` check, in plain words.
 
 pub mod access;
@@ -28,6 +29,7 @@ pub mod servicenow;
 pub mod template;
 pub mod transport;
 pub mod webhook;
+pub mod zendesk;
 
 use std::fmt;
 use std::time::Duration;
