@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::freshservice::Freshservice;
 use super::jira::Jira;
 use super::request_tracker::RequestTracker;
 use super::servicenow::ServiceNow;
@@ -69,6 +70,8 @@ pub enum ConnectorConfig {
     Jira(JiraConfig),
     /// Zendesk Support tickets.
     Zendesk(ZendeskConfig),
+    /// Freshservice tickets.
+    Freshservice(FreshserviceConfig),
     /// Generic JSON webhook signed with HMAC-SHA256; notify only.
     Webhook(WebhookConfig),
 }
@@ -172,6 +175,27 @@ pub struct ZendeskConfig {
     pub group_id: Option<u64>,
     /// Zendesk priority ("urgent", "high", "normal", "low") for each severity.
     #[serde(default = "default_zendesk_priorities")]
+    pub priorities: PriorityMap,
+    /// Timeout of each HTTP request, in seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+/// `kind = "freshservice"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreshserviceConfig {
+    /// Helpdesk address, e.g. `https://example.freshservice.com`.
+    pub url: String,
+    /// API key of the agent the collector acts as (Profile settings > API key).
+    pub api_key: SecretSource,
+    /// Requester of new tickets (a Freshservice requester or agent e-mail).
+    pub requester_email: String,
+    /// Group id new tickets are assigned to, unless a policy names another (by id).
+    #[serde(default)]
+    pub group_id: Option<u64>,
+    /// Priority (1 low, 2 medium, 3 high, 4 urgent) for each severity.
+    #[serde(default = "default_freshservice_priorities")]
     pub priorities: PriorityMap,
     /// Timeout of each HTTP request, in seconds.
     #[serde(default = "default_timeout_secs")]
@@ -427,6 +451,9 @@ impl ConnectorConfig {
             ConnectorConfig::Zendesk(c) => {
                 Box::new(Zendesk::new(c, secret("token", &c.token)?).map_err(client)?)
             }
+            ConnectorConfig::Freshservice(c) => {
+                Box::new(Freshservice::new(c, secret("api_key", &c.api_key)?).map_err(client)?)
+            }
             ConnectorConfig::Webhook(c) => {
                 Box::new(Webhook::new(c, secret("secret", &c.secret)?).map_err(client)?)
             }
@@ -440,6 +467,7 @@ impl ConnectorConfig {
             ConnectorConfig::Servicenow(c) => Some(&c.priorities),
             ConnectorConfig::Jira(c) => Some(&c.priorities),
             ConnectorConfig::Zendesk(c) => Some(&c.priorities),
+            ConnectorConfig::Freshservice(c) => Some(&c.priorities),
             ConnectorConfig::Webhook(_) => None,
         }
     }
@@ -495,6 +523,27 @@ impl ConnectorConfig {
                 }
                 (c.timeout_secs, c.token.problem(&format!("{key}.token")))
             }
+            ConnectorConfig::Freshservice(c) => {
+                url("url", &c.url);
+                if !c.requester_email.contains('@') {
+                    problems.push(format!(
+                        "{key}.requester_email: {:?} is not an e-mail address",
+                        c.requester_email
+                    ));
+                }
+                for (severity, value) in [
+                    ("critical", &c.priorities.critical),
+                    ("warning", &c.priorities.warning),
+                    ("info", &c.priorities.info),
+                ] {
+                    if !matches!(value.as_str(), "1" | "2" | "3" | "4") {
+                        problems.push(format!(
+                            "{key}.priorities.{severity}: {value:?} is not 1, 2, 3 or 4"
+                        ));
+                    }
+                }
+                (c.timeout_secs, c.api_key.problem(&format!("{key}.api_key")))
+            }
             ConnectorConfig::Webhook(c) => {
                 url("url", &c.url);
                 (c.timeout_secs, c.secret.problem(&format!("{key}.secret")))
@@ -514,6 +563,7 @@ impl ConnectorConfig {
             ConnectorConfig::Servicenow(c) => c.timeout_secs,
             ConnectorConfig::Jira(c) => c.timeout_secs,
             ConnectorConfig::Zendesk(c) => c.timeout_secs,
+            ConnectorConfig::Freshservice(c) => c.timeout_secs,
             ConnectorConfig::Webhook(c) => c.timeout_secs,
         })
     }
@@ -711,6 +761,13 @@ fn default_zendesk_priorities() -> PriorityMap {
         critical: "urgent".into(),
         warning: "normal".into(),
         info: "low".into(),
+    }
+}
+fn default_freshservice_priorities() -> PriorityMap {
+    PriorityMap {
+        critical: "4".into(),
+        warning: "2".into(),
+        info: "1".into(),
     }
 }
 fn default_signature_header() -> String {

@@ -23,11 +23,10 @@ use async_trait::async_trait;
 use reqwest::RequestBuilder;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::config::{JiraConfig, PriorityMap, Secret};
 use super::transport::HttpTransport;
-use super::{Connector, ConnectorError, TicketRef, TicketRequest};
+use super::{Connector, ConnectorError, TicketRef, TicketRequest, correlation_tag};
 
 const SYSTEM: &str = "Jira";
 
@@ -52,18 +51,12 @@ pub struct Jira {
     cloud: bool,
 }
 
-/// The label carrying an alert's correlation key.
-pub fn correlation_label(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    format!("forewarn-{}", hex::encode(&digest[..8]))
-}
-
 /// JQL for the open issue carrying a correlation key.
 pub fn open_issue_jql(project: &str, key: &str) -> String {
     format!(
         "project = \"{}\" AND labels = \"{}\" AND statusCategory != Done ORDER BY created ASC",
         project.replace('\\', "\\\\").replace('"', "\\\""),
-        correlation_label(key)
+        correlation_tag(key)
     )
 }
 
@@ -74,7 +67,7 @@ pub fn issue_body(request: &TicketRequest, project: &str, issue_type: &str) -> V
         .iter()
         .map(|l| l.replace(char::is_whitespace, "_"))
         .collect();
-    labels.push(correlation_label(&request.correlation_key));
+    labels.push(correlation_tag(&request.correlation_key));
     let mut description = request.body.clone();
     if let Some(url) = &request.device_url {
         description.push_str(&format!("\n\nDevice in Forewarn: {url}"));
@@ -370,11 +363,11 @@ mod tests {
 
     #[test]
     fn correlation_label_is_stable_and_label_safe() {
-        let label = correlation_label("dev 7/backup failed");
-        assert_eq!(label, correlation_label("dev 7/backup failed"));
+        let label = correlation_tag("dev 7/backup failed");
+        assert_eq!(label, correlation_tag("dev 7/backup failed"));
         assert_eq!(label.len(), "forewarn-".len() + 16);
         assert!(!label.contains(' '));
-        assert_ne!(label, correlation_label("dev 8/backup failed"));
+        assert_ne!(label, correlation_tag("dev 8/backup failed"));
     }
 
     #[test]

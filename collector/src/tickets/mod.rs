@@ -14,6 +14,7 @@
 //! - [`template`]: subject and body rendering from the alert and the device facts.
 //! - [`transport`]: the HTTP client shared by the HTTP connectors: timeouts, and
 //!   status codes mapped to retryable or permanent [`ConnectorError`]s.
+//! - [`freshservice`]: Freshservice tickets, API v2.
 //! - [`jira`]: Jira Software / Service Management, REST API v2.
 //! - [`request_tracker`]: Request Tracker 5, REST 2.
 //! - [`servicenow`]: ServiceNow Table API, `incident` table.
@@ -23,6 +24,7 @@
 
 pub mod access;
 pub mod config;
+pub mod freshservice;
 pub mod jira;
 pub mod request_tracker;
 pub mod servicenow;
@@ -36,6 +38,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// Severity of an alert, as the ticket policy sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -109,6 +112,14 @@ pub struct TicketRequest {
     /// Labels or tags added to the ticket.
     pub labels: Vec<String>,
     pub device_url: Option<String>,
+}
+
+/// The label or tag carrying a correlation key in systems that can only search
+/// by tag (Jira, Freshservice): `forewarn-` and 16 hex digits of the key's SHA-256,
+/// since tags cannot hold spaces and some limit their length.
+pub fn correlation_tag(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    format!("forewarn-{}", hex::encode(&digest[..8]))
 }
 
 /// A ticket in a ticket system.
