@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::chat::{ChatService, ChatWebhook};
 use super::freshservice::Freshservice;
 use super::jira::Jira;
 use super::request_tracker::RequestTracker;
@@ -74,6 +75,10 @@ pub enum ConnectorConfig {
     Freshservice(FreshserviceConfig),
     /// Generic JSON webhook signed with HMAC-SHA256; notify only.
     Webhook(WebhookConfig),
+    /// Slack incoming webhook; notify only.
+    Slack(ChatConfig),
+    /// Microsoft Teams workflow / incoming webhook; notify only.
+    Teams(ChatConfig),
 }
 
 /// `kind = "request_tracker"`.
@@ -216,6 +221,17 @@ pub struct WebhookConfig {
     /// Header carrying the Unix timestamp (seconds) that was signed.
     #[serde(default = "default_timestamp_header")]
     pub timestamp_header: String,
+    /// Timeout of each HTTP request, in seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+/// `kind = "slack"` or `kind = "teams"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatConfig {
+    /// The incoming-webhook URL; it carries its own credential, so it is a secret.
+    pub url: SecretSource,
     /// Timeout of each HTTP request, in seconds.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
@@ -457,6 +473,12 @@ impl ConnectorConfig {
             ConnectorConfig::Webhook(c) => {
                 Box::new(Webhook::new(c, secret("secret", &c.secret)?).map_err(client)?)
             }
+            ConnectorConfig::Slack(c) => Box::new(
+                ChatWebhook::new(ChatService::Slack, c, secret("url", &c.url)?).map_err(client)?,
+            ),
+            ConnectorConfig::Teams(c) => Box::new(
+                ChatWebhook::new(ChatService::Teams, c, secret("url", &c.url)?).map_err(client)?,
+            ),
         })
     }
 
@@ -468,13 +490,18 @@ impl ConnectorConfig {
             ConnectorConfig::Jira(c) => Some(&c.priorities),
             ConnectorConfig::Zendesk(c) => Some(&c.priorities),
             ConnectorConfig::Freshservice(c) => Some(&c.priorities),
-            ConnectorConfig::Webhook(_) => None,
+            ConnectorConfig::Webhook(_) | ConnectorConfig::Slack(_) | ConnectorConfig::Teams(_) => {
+                None
+            }
         }
     }
 
     /// Whether the system keeps tickets (as opposed to notify-only channels).
     pub fn keeps_tickets(&self) -> bool {
-        !matches!(self, ConnectorConfig::Webhook(_))
+        !matches!(
+            self,
+            ConnectorConfig::Webhook(_) | ConnectorConfig::Slack(_) | ConnectorConfig::Teams(_)
+        )
     }
 
     fn problems(&self, key: &str, problems: &mut Vec<String>) {
@@ -548,6 +575,9 @@ impl ConnectorConfig {
                 url("url", &c.url);
                 (c.timeout_secs, c.secret.problem(&format!("{key}.secret")))
             }
+            ConnectorConfig::Slack(c) | ConnectorConfig::Teams(c) => {
+                (c.timeout_secs, c.url.problem(&format!("{key}.url")))
+            }
         };
         problems.extend(secret);
         if !(1..=300).contains(&timeout_secs) {
@@ -565,6 +595,7 @@ impl ConnectorConfig {
             ConnectorConfig::Zendesk(c) => c.timeout_secs,
             ConnectorConfig::Freshservice(c) => c.timeout_secs,
             ConnectorConfig::Webhook(c) => c.timeout_secs,
+            ConnectorConfig::Slack(c) | ConnectorConfig::Teams(c) => c.timeout_secs,
         })
     }
 }

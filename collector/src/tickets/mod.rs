@@ -20,9 +20,11 @@
 //! - [`servicenow`]: ServiceNow Table API, `incident` table.
 //! - [`webhook`]: generic JSON webhook signed with HMAC-SHA256; notify only.
 //! - [`zendesk`]: Zendesk Support tickets.
+//! - [`chat`]: Slack and Teams incoming webhooks; notify only.
 //! - [`access`]: the `tickets test --connector NAME` check, in plain words.
 
 pub mod access;
+pub mod chat;
 pub mod config;
 pub mod freshservice;
 pub mod jira;
