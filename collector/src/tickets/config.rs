@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::chat::{ChatService, ChatWebhook};
+use super::email::Email;
 use super::freshservice::Freshservice;
 use super::jira::Jira;
 use super::request_tracker::RequestTracker;
@@ -75,6 +76,8 @@ pub enum ConnectorConfig {
     Freshservice(FreshserviceConfig),
     /// Generic JSON webhook signed with HMAC-SHA256; notify only.
     Webhook(WebhookConfig),
+    /// E-mail over SMTP, threaded so a help desk keeps one ticket.
+    Email(EmailConfig),
     /// Slack incoming webhook; notify only.
     Slack(ChatConfig),
     /// Microsoft Teams workflow / incoming webhook; notify only.
@@ -224,6 +227,46 @@ pub struct WebhookConfig {
     /// Timeout of each HTTP request, in seconds.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
+}
+
+/// `kind = "email"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// SMTP relay host name (also the name its TLS certificate must carry).
+    pub smtp_host: String,
+    /// SMTP port: 587 for STARTTLS, 465 for implicit TLS.
+    #[serde(default = "default_smtp_port")]
+    pub smtp_port: u16,
+    /// "starttls" (required, no fallback), "tls" (implicit) or "none" (loopback relays only).
+    #[serde(default)]
+    pub tls: EmailTls,
+    /// PEM file of an extra CA to trust for the relay (an internal CA).
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// SMTP user name, if the relay wants authentication.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// SMTP password; required with `username`.
+    #[serde(default)]
+    pub password: Option<SecretSource>,
+    /// Sender, e.g. `Forewarn <forewarn@example.com>`.
+    pub from: String,
+    /// Recipients, e.g. the help desk's intake address.
+    pub to: Vec<String>,
+    /// Timeout of each SMTP session, in seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTls {
+    #[default]
+    Starttls,
+    Tls,
+    None,
 }
 
 /// `kind = "slack"` or `kind = "teams"`.
@@ -473,6 +516,13 @@ impl ConnectorConfig {
             ConnectorConfig::Webhook(c) => {
                 Box::new(Webhook::new(c, secret("secret", &c.secret)?).map_err(client)?)
             }
+            ConnectorConfig::Email(c) => {
+                let password = match &c.password {
+                    Some(p) => Some(secret("password", p)?),
+                    None => None,
+                };
+                Box::new(Email::new(c, password).map_err(client)?)
+            }
             ConnectorConfig::Slack(c) => Box::new(
                 ChatWebhook::new(ChatService::Slack, c, secret("url", &c.url)?).map_err(client)?,
             ),
@@ -490,9 +540,10 @@ impl ConnectorConfig {
             ConnectorConfig::Jira(c) => Some(&c.priorities),
             ConnectorConfig::Zendesk(c) => Some(&c.priorities),
             ConnectorConfig::Freshservice(c) => Some(&c.priorities),
-            ConnectorConfig::Webhook(_) | ConnectorConfig::Slack(_) | ConnectorConfig::Teams(_) => {
-                None
-            }
+            ConnectorConfig::Webhook(_)
+            | ConnectorConfig::Email(_)
+            | ConnectorConfig::Slack(_)
+            | ConnectorConfig::Teams(_) => None,
         }
     }
 
@@ -578,6 +629,22 @@ impl ConnectorConfig {
             ConnectorConfig::Slack(c) | ConnectorConfig::Teams(c) => {
                 (c.timeout_secs, c.url.problem(&format!("{key}.url")))
             }
+            ConnectorConfig::Email(c) => {
+                if c.to.is_empty() {
+                    problems.push(format!("{key}.to: name at least one recipient"));
+                }
+                if c.username.is_some() != c.password.is_some() {
+                    problems.push(format!(
+                        "{key}.password: give both username and password, or neither"
+                    ));
+                }
+                (
+                    c.timeout_secs,
+                    c.password
+                        .as_ref()
+                        .and_then(|p| p.problem(&format!("{key}.password"))),
+                )
+            }
         };
         problems.extend(secret);
         if !(1..=300).contains(&timeout_secs) {
@@ -596,6 +663,7 @@ impl ConnectorConfig {
             ConnectorConfig::Freshservice(c) => c.timeout_secs,
             ConnectorConfig::Webhook(c) => c.timeout_secs,
             ConnectorConfig::Slack(c) | ConnectorConfig::Teams(c) => c.timeout_secs,
+            ConnectorConfig::Email(c) => c.timeout_secs,
         })
     }
 }
@@ -654,12 +722,6 @@ impl TicketsConfig {
                         problems.push(format!(
                             "{key}.action: \"open\" needs a ticket system; this connector only notifies (use action = \"notify\")"
                         ));
-                    }
-                    if policy.priorities.is_none()
-                        && connector.priorities().is_none()
-                        && connector.keeps_tickets()
-                    {
-                        problems.push(format!("{key}.priorities: needed for this connector"));
                     }
                 }
             }
@@ -800,6 +862,9 @@ fn default_freshservice_priorities() -> PriorityMap {
         warning: "2".into(),
         info: "1".into(),
     }
+}
+fn default_smtp_port() -> u16 {
+    587
 }
 fn default_signature_header() -> String {
     "X-Forewarn-Signature".into()

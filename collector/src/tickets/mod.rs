@@ -14,6 +14,7 @@
 //! - [`template`]: subject and body rendering from the alert and the device facts.
 //! - [`transport`]: the HTTP client shared by the HTTP connectors: timeouts, and
 //!   status codes mapped to retryable or permanent [`ConnectorError`]s.
+//! - [`email`]: e-mail over SMTP, threaded by Message-ID.
 //! - [`freshservice`]: Freshservice tickets, API v2.
 //! - [`jira`]: Jira Software / Service Management, REST API v2.
 //! - [`request_tracker`]: Request Tracker 5, REST 2.
@@ -26,6 +27,7 @@
 pub mod access;
 pub mod chat;
 pub mod config;
+pub mod email;
 pub mod freshservice;
 pub mod jira;
 pub mod request_tracker;
