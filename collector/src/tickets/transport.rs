@@ -23,6 +23,10 @@ pub struct HttpTransport {
 
 impl HttpTransport {
     pub fn new(system: &'static str, timeout: Duration) -> Result<Self, ConnectorError> {
+        // reqwest is built without a crypto provider of its own, so that rustls keeps
+        // exactly one (aws-lc-rs, as tonic uses); it takes the process default.
+        // An error only means a default is already installed.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .user_agent(concat!("forewarn-collector/", env!("CARGO_PKG_VERSION")))
