@@ -10,6 +10,7 @@
 //! - [`alerts`]: alert records, silences and the notification outbox.
 //! - [`ingest`]: the gRPC services agents call, with validation.
 //! - [`server`]: listeners, TLS and graceful shutdown.
+//! - [`tickets`]: helpdesk connectors and ticket policy.
 //! - [`web`]: the plain fleet page.
 //! - [`admin`]: token and device commands.
 //! - [`demo`]: collector + local agent in one command.
@@ -23,5 +24,6 @@ pub mod pki;
 pub mod rules;
 pub mod server;
 pub mod store;
+pub mod tickets;
 pub mod tokens;
 pub mod web;
