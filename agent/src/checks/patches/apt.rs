@@ -1,6 +1,7 @@
 //! apt (Debian, Ubuntu): the simulation probe and the files apt and dpkg leave.
 //!
-//! The probe is `apt-get -s -o Debug::NoLocking=1 dist-upgrade`: a simulation
+//! The probe is `apt-get -s -o Debug::NoLocking=1 dist-upgrade` (with apt's
+//! binary caches off, see [`simulation_command_line`]): a simulation
 //! that changes nothing, takes no lock (so it never blocks or is blocked by
 //! unattended-upgrades), reads only the local package lists (never the
 //! network), and prints one `Inst` line per package with installed version,
@@ -40,8 +41,23 @@ pub fn is_present(root: &Path) -> bool {
 }
 
 /// The simulation's program and arguments.
-pub fn simulation_command_line() -> [&'static str; 5] {
-    ["apt-get", "-s", "-o", "Debug::NoLocking=1", "dist-upgrade"]
+///
+/// The binary package caches are turned off: apt decides whether
+/// `pkgcache.bin` is still valid from file sizes and modification times, so a
+/// dpkg status change within the same second (same size, new version) can be
+/// missed; and a read-only agent should not write apt's cache anyway.
+pub fn simulation_command_line() -> [&'static str; 9] {
+    [
+        "apt-get",
+        "-s",
+        "-o",
+        "Debug::NoLocking=1",
+        "-o",
+        "Dir::Cache::pkgcache=",
+        "-o",
+        "Dir::Cache::srcpkgcache=",
+        "dist-upgrade",
+    ]
 }
 
 impl AptProbe {
