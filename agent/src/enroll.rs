@@ -7,19 +7,15 @@
 //! connection trusting exactly that CA. A collector whose CA does not match is
 //! refused before the token leaves the device.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::{DigitallySignedStruct, SignatureScheme};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::CertificateDer;
 use sha2::{Digest, Sha256};
-use tokio::net::TcpStream;
 
 use forewarn_proto::pb;
 
 use crate::facts::host_facts;
+use crate::presented_chain::presented_chain;
 use crate::state::{DeviceIdentity, Enrollment, StateDir, StateError};
 use crate::transport::{self, CollectorAddress, TransportError};
 
@@ -150,16 +146,19 @@ async fn fetch_pinned_ca(
 ) -> Result<String, EnrollError> {
     let expected = normalize_fingerprint(fingerprint)?;
     let addr = format!("{}:{}", address.host, address.port);
-    let chain = tokio::time::timeout(PIN_FETCH_TIMEOUT, presented_chain(address))
-        .await
-        .map_err(|_| EnrollError::ChainFetch {
-            addr: addr.clone(),
-            message: "timed out".into(),
-        })?
-        .map_err(|message| EnrollError::ChainFetch {
-            addr: addr.clone(),
-            message,
-        })?;
+    let chain = tokio::time::timeout(
+        PIN_FETCH_TIMEOUT,
+        presented_chain(&address.host, address.port),
+    )
+    .await
+    .map_err(|_| EnrollError::ChainFetch {
+        addr: addr.clone(),
+        message: "timed out".into(),
+    })?
+    .map_err(|err| EnrollError::ChainFetch {
+        addr: addr.clone(),
+        message: err.to_string(),
+    })?;
     let presented: Vec<String> = chain.iter().map(|der| fingerprint_of(der)).collect();
     match chain
         .iter()
@@ -174,87 +173,6 @@ async fn fetch_pinned_ca(
             expected,
             presented: presented.join(", "),
         }),
-    }
-}
-
-async fn presented_chain(
-    address: &CollectorAddress,
-) -> Result<Vec<CertificateDer<'static>>, String> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .map_err(|err| err.to_string())?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(ChainReader { provider }))
-        .with_no_client_auth();
-    let server_name = ServerName::try_from(address.host.clone()).map_err(|err| err.to_string())?;
-    let tcp = TcpStream::connect((address.host.as_str(), address.port))
-        .await
-        .map_err(|err| err.to_string())?;
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(server_name, tcp)
-        .await
-        .map_err(|err| err.to_string())?;
-    let chain = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
-        .unwrap_or_default();
-    Ok(chain)
-}
-
-/// Accepts any chain so it can be read; nothing is sent over this connection.
-/// The handshake signature is still checked, so the peer holds the leaf's key.
-#[derive(Debug)]
-struct ChainReader {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for ChainReader {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
     }
 }
 

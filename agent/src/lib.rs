@@ -16,6 +16,7 @@
 //! - [`trigger`]: asking for a report before the interval.
 //! - [`watch`]: file watching with a polling fallback.
 //! - [`output`]: the table `check --once` prints.
+//! - [`presented_chain`]: reading a TLS server's chain before deciding trust.
 //!
 //! The agent never executes anything the collector sends: central policy can
 //! only disable checks and set intervals.
@@ -27,6 +28,7 @@ pub mod config;
 pub mod enroll;
 pub mod facts;
 pub mod output;
+pub mod presented_chain;
 pub mod report;
 pub mod runner;
 pub mod spool;

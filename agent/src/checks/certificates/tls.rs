@@ -1,22 +1,18 @@
 //! Probing TLS endpoints for the certificates they present.
 //!
-//! The handshake accepts any chain: the point is to see what a server
-//! presents, including expired or self-signed certificates, and judge it
-//! afterwards. Handshake signatures are still checked with the provider's
-//! algorithms, so "handshake ok" means a real TLS session was established.
+//! The handshake accepts any chain ([`crate::presented_chain`]): the point is
+//! to see what a server presents, including expired or self-signed
+//! certificates, and judge it afterwards. "Handshake ok" still means a real
+//! TLS session was established.
 //! Whether the leaf is valid for the name is checked separately with webpki.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use forewarn_proto::pb;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::{DigitallySignedStruct, SignatureScheme};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
-use tokio::net::TcpStream;
+use rustls_pki_types::{CertificateDer, ServerName};
 
 use super::parse;
+use crate::presented_chain::presented_chain;
 
 /// A configured endpoint split into its parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,29 +91,10 @@ pub async fn probe(endpoint_text: &str, endpoint: &Endpoint, timeout: Duration) 
 }
 
 async fn handshake(endpoint: &Endpoint) -> Result<Vec<Vec<u8>>, String> {
-    let server_name = ServerName::try_from(endpoint.host.clone())
-        .map_err(|err| format!("invalid server name {:?}: {err}", endpoint.host))?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|err| format!("tls configuration: {err}"))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(PresentedChain(provider)))
-        .with_no_client_auth();
-    let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
+    let chain = presented_chain(&endpoint.host, endpoint.port)
         .await
-        .map_err(|err| format!("cannot connect: {err}"))?;
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(server_name, tcp)
-        .await
-        .map_err(|err| format!("tls handshake failed: {err}"))?;
-    let (_, connection) = tls.get_ref();
-    Ok(connection
-        .peer_certificates()
-        .unwrap_or_default()
-        .iter()
-        .map(|c| c.as_ref().to_vec())
-        .collect())
+        .map_err(|err| err.to_string())?;
+    Ok(chain.iter().map(|cert| cert.as_ref().to_vec()).collect())
 }
 
 /// Whether `leaf_der` names `host` (DNS name or IP address), by webpki's rules.
@@ -128,51 +105,6 @@ fn leaf_matches_name(leaf_der: &[u8], host: &str) -> Result<(), String> {
     let name = ServerName::try_from(host).map_err(|err| format!("invalid server name: {err}"))?;
     cert.verify_is_valid_for_subject_name(&name)
         .map_err(|err| format!("hostname mismatch: certificate is not valid for {host}: {err}"))
-}
-
-/// Accepts whatever chain the server presents; verifies handshake signatures.
-#[derive(Debug)]
-struct PresentedChain(Arc<CryptoProvider>);
-
-impl PresentedChain {
-    fn algorithms(&self) -> &WebPkiSupportedAlgorithms {
-        &self.0.signature_verification_algorithms
-    }
-}
-
-impl ServerCertVerifier for PresentedChain {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, self.algorithms())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, self.algorithms())
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms().supported_schemes()
-    }
 }
 
 #[cfg(test)]
