@@ -81,6 +81,10 @@ fn status_file_failure_reaches_the_collector_within_five_seconds() -> Result<()>
         &config,
         format!(
             r#"
+# No patch probe: this test times the status-file path, not this host's apt.
+[checks.patches]
+package_manager = "none"
+
 [[checks.backups.jobs]]
 name = "nightly"
 kind = "status-file"

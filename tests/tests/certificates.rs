@@ -41,7 +41,8 @@ fn write_config(dir: &Path, watched: &Path) -> Result<std::path::PathBuf> {
     std::fs::write(
         &path,
         format!(
-            "[checks.certificates]\npaths = [{:?}]\n",
+            // No patch probe: this test times the certificate path, not this host's apt.
+            "[checks.certificates]\npaths = [{:?}]\n\n[checks.patches]\npackage_manager = \"none\"\n",
             watched.display().to_string()
         ),
     )?;
