@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use forewarn_agent::checks::CheckSet;
+use forewarn_agent::checks::{CheckSet, Collection};
 use forewarn_agent::config::{AgentConfig, default_config_path};
 use forewarn_agent::enroll::{CaPin, EnrollOptions, enroll};
 use forewarn_agent::output::render_table;
@@ -129,7 +129,8 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Run => forewarn_agent::run(config, shutdown_signal()).await?,
         Command::Check { once: _, json } => {
-            let mut checks = CheckSet::from_config(&config.checks, &ReportTrigger::default());
+            let mut checks =
+                CheckSet::from_config(&config.checks, &ReportTrigger::default(), Collection::Once);
             let report = snapshot(&mut checks, &default_policy(), 0, "").await;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

@@ -19,7 +19,7 @@ use forewarn_proto::pb;
 use forewarn_proto::pb::ingest_client::IngestClient;
 
 use crate::backoff::{Backoff, jittered};
-use crate::checks::CheckSet;
+use crate::checks::{CheckSet, Collection};
 use crate::config::AgentConfig;
 use crate::enroll::{EnrollError, certificate_request};
 use crate::report::snapshot;
@@ -73,7 +73,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
     let mut agent = Agent {
         policy: state_dir.load_policy(),
         last_seq: spool.max_seq(),
-        checks: CheckSet::from_config(&config.checks, &trigger),
+        checks: CheckSet::from_config(&config.checks, &trigger, Collection::Continuous),
         state_dir,
         enrolled,
         spool,

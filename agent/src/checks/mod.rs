@@ -10,7 +10,7 @@ pub mod disk;
 pub mod patches;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use forewarn_proto::pb;
 
@@ -105,6 +105,15 @@ impl Check {
     }
 }
 
+/// Who the reports are for, which decides whether they wait for slow probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Collection {
+    /// A one-off look on the device (`check --once`): wait for running probes.
+    Once,
+    /// The run loop: never hold a report back; a finished probe asks for its own.
+    Continuous,
+}
+
 /// The checks this device runs.
 #[derive(Debug)]
 pub struct CheckSet {
@@ -114,7 +123,15 @@ pub struct CheckSet {
 impl CheckSet {
     /// Builds the checks the local config asks for. Checks that watch files
     /// fire `trigger` to ask for a report before the next interval.
-    pub fn from_config(config: &ChecksConfig, trigger: &ReportTrigger) -> Self {
+    pub fn from_config(
+        config: &ChecksConfig,
+        trigger: &ReportTrigger,
+        collection: Collection,
+    ) -> Self {
+        let patch_scan_wait = match collection {
+            Collection::Once => Duration::from_secs(config.patches.scan_timeout_secs),
+            Collection::Continuous => Duration::ZERO,
+        };
         let mut checks = vec![
             Check::Disks(disk::DiskCheck::new(config.disks.clone())),
             Check::Certificates(certificates::CertificateCheck::new(
@@ -125,6 +142,7 @@ impl CheckSet {
             Check::Patches(Box::new(patches::PatchCheck::new(
                 config.patches.clone(),
                 trigger,
+                patch_scan_wait,
             ))),
         ];
         if !config.backups.jobs.is_empty() {

@@ -54,7 +54,8 @@ pub const CHECK_NAME: &str = "patches";
 /// After a failed probe, try again this soon rather than after a full interval.
 const RETRY_AFTER_ERROR: Duration = Duration::from_secs(15 * 60);
 
-/// How long a report waits for a running probe before going without it.
+/// How long a report waits for a running probe before going without it,
+/// unless the caller chose otherwise ([`PatchCheck::new`]).
 const SCAN_WAIT: Duration = Duration::from_secs(5);
 
 /// Local settings of the patch check.
@@ -278,6 +279,8 @@ pub struct PatchCheck {
     changed: Arc<AtomicBool>,
     /// Asked for a report when a probe finishes, so its result is not held back.
     trigger: ReportTrigger,
+    /// How long a report waits for a running probe.
+    scan_wait: Duration,
     _watch: Option<DatabaseWatch>,
 }
 
@@ -323,10 +326,13 @@ impl Drop for DatabaseWatch {
 
 impl PatchCheck {
     /// A check on this device's package manager; database changes and
-    /// finished probes fire `trigger`.
-    pub fn new(config: PatchConfig, trigger: &ReportTrigger) -> Self {
+    /// finished probes fire `trigger`. A report waits up to `scan_wait` for a
+    /// running probe: the run loop passes zero (the finished probe asks for
+    /// its own report), a one-off `check --once` waits for the result.
+    pub fn new(config: PatchConfig, trigger: &ReportTrigger, scan_wait: Duration) -> Self {
         let mut check = Self::with_runner(config, Arc::new(SystemCommandRunner));
         check.trigger = trigger.clone();
+        check.scan_wait = scan_wait;
         check._watch = check.watch(trigger);
         check
     }
@@ -340,6 +346,7 @@ impl PatchCheck {
             finished: Arc::default(),
             changed: Arc::new(AtomicBool::new(false)),
             trigger: ReportTrigger::default(),
+            scan_wait: SCAN_WAIT,
             _watch: None,
         }
     }
@@ -417,7 +424,7 @@ impl PatchCheck {
 
     /// Builds this cycle's status, starting a probe when one is due.
     ///
-    /// A report waits at most [`SCAN_WAIT`] for a running probe; `None` means
+    /// A report waits at most `scan_wait` for a running probe; `None` means
     /// the first probe is still running, and its result comes with the report
     /// it asks for when it finishes.
     pub async fn collect(&mut self) -> Result<Option<pb::PatchCheck>, CheckError> {
@@ -442,8 +449,8 @@ impl PatchCheck {
             }
             slot.running
         };
-        if running {
-            let _ = tokio::time::timeout(SCAN_WAIT, finished).await;
+        if running && !self.scan_wait.is_zero() {
+            let _ = tokio::time::timeout(self.scan_wait, finished).await;
         }
         let signals = match &self.backend {
             Backend::Apt(probe) => probe.signals().await,
