@@ -8,9 +8,7 @@ mod support;
 use std::time::Duration;
 
 use forewarn_collector::tickets::config::TicketsConfig;
-use forewarn_collector::tickets::{
-    Connector, ConnectorError, Severity, TicketRef, TicketRequest, access,
-};
+use forewarn_collector::tickets::{Connector, ConnectorError, TicketRef, TicketRequest, access};
 use serde_json::{Value, json};
 use support::{Reply, VendorServer, assert_matches_golden};
 
@@ -66,22 +64,13 @@ impl Setup {
 
 fn request() -> TicketRequest {
     TicketRequest {
-        correlation_key: "dev-7/backup_failed/nightly".into(),
-        subject: "[critical] laptop-042: backup job nightly failed (exit code 3)".into(),
-        body: "backup job nightly failed (exit code 3)\n\nDevice: laptop-042".into(),
-        severity: Severity::Critical,
-        priority: "1".into(),
-        destination: None,
-        labels: vec!["forewarn".into()],
         device_url: None,
+        ..support::backup_failure_request("1")
     }
 }
 
 fn ticket() -> TicketRef {
-    TicketRef {
-        id: SYS_ID.into(),
-        url: None,
-    }
+    support::ticket_ref(SYS_ID)
 }
 
 fn assert_basic_auth(recorded: &support::Recorded) {

@@ -7,9 +7,7 @@ mod support;
 use std::time::Duration;
 
 use forewarn_collector::tickets::config::TicketsConfig;
-use forewarn_collector::tickets::{
-    Connector, ConnectorError, Severity, TicketRef, TicketRequest, access,
-};
+use forewarn_collector::tickets::{Connector, ConnectorError, TicketRef, TicketRequest, access};
 use serde_json::{Value, json};
 use support::{Reply, VendorServer, assert_matches_golden};
 
@@ -62,23 +60,11 @@ impl Setup {
 }
 
 fn request() -> TicketRequest {
-    TicketRequest {
-        correlation_key: "dev-7/backup_failed/nightly".into(),
-        subject: "[critical] laptop-042: backup job nightly failed (exit code 3)".into(),
-        body: "backup job nightly failed (exit code 3)\n\nDevice: laptop-042".into(),
-        severity: Severity::Critical,
-        priority: "urgent".into(),
-        destination: None,
-        labels: vec!["forewarn".into()],
-        device_url: Some("https://forewarn.example/devices/dev-7".into()),
-    }
+    support::backup_failure_request("urgent")
 }
 
 fn ticket() -> TicketRef {
-    TicketRef {
-        id: "35436".into(),
-        url: None,
-    }
+    support::ticket_ref("35436")
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use forewarn_collector::tickets::{Severity, TicketRef, TicketRequest};
 use serde_json::Value;
 
 /// One request as the server received it.
@@ -186,4 +187,27 @@ pub fn assert_matches_golden(actual: &Value, golden: &str) {
         "request does not match {golden}; actual:\n{}",
         serde_json::to_string_pretty(actual).unwrap()
     );
+}
+
+/// The alert the vendor tests file: backup job "nightly" failed on
+/// laptop-042, with the vendor's own value for a critical `priority`.
+pub fn backup_failure_request(priority: &str) -> TicketRequest {
+    TicketRequest {
+        correlation_key: "dev-7/backup_failed/nightly".into(),
+        subject: "[critical] laptop-042: backup job nightly failed (exit code 3)".into(),
+        body: "backup job nightly failed (exit code 3)\n\nDevice: laptop-042".into(),
+        severity: Severity::Critical,
+        priority: priority.into(),
+        destination: None,
+        labels: vec!["forewarn".into()],
+        device_url: Some("https://forewarn.example/devices/dev-7".into()),
+    }
+}
+
+/// A reference to ticket `id` in the vendor's system.
+pub fn ticket_ref(id: &str) -> TicketRef {
+    TicketRef {
+        id: id.into(),
+        url: None,
+    }
 }
