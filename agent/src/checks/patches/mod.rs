@@ -548,14 +548,24 @@ fn assess(
         (Err(err), _) => (pb::ScanState::Error, err.to_string(), Vec::new()),
         (Ok(_), None) => (
             pb::ScanState::Never,
-            "the package lists have never been downloaded".to_owned(),
+            if manager == wua::MANAGER_NAME {
+                "Windows Update has never searched for updates successfully on this device"
+            } else {
+                "the package lists have never been downloaded"
+            }
+            .to_owned(),
             Vec::new(),
         ),
         (Ok(Scan { pending, .. }), Some(refreshed)) => {
             let age_secs = now_unix.saturating_sub(refreshed);
             if age_secs > i64::try_from(stale_after_secs).unwrap_or(i64::MAX) {
+                let source = if manager == wua::MANAGER_NAME {
+                    "Windows Update last searched successfully"
+                } else {
+                    "package lists last refreshed"
+                };
                 let message = format!(
-                    "package lists last refreshed {} days ago (limit {} days)",
+                    "{source} {} days ago (limit {} days)",
                     age_secs / 86_400,
                     stale_after_secs / 86_400
                 );
@@ -701,6 +711,28 @@ mod tests {
             7 * 86_400,
         );
         assert_eq!(never_searched.scan_state, pb::ScanState::Never as i32);
+        assert!(
+            never_searched
+                .scan_error
+                .starts_with("Windows Update has never searched"),
+            "{}",
+            never_searched.scan_error
+        );
+        let stale = assess(
+            wua::MANAGER_NAME,
+            Ok(Scan {
+                last_refresh: Some(NOW - 30 * 86_400),
+                ..Scan::default()
+            }),
+            HostSignals::default(),
+            NOW,
+            7 * 86_400,
+        );
+        assert_eq!(stale.scan_state, pb::ScanState::Stale as i32);
+        assert_eq!(
+            stale.scan_error,
+            "Windows Update last searched successfully 30 days ago (limit 7 days)"
+        );
     }
 
     #[test]
