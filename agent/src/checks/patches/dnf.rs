@@ -124,8 +124,9 @@ impl DnfProbe {
         let mut args = vec!["-q", "--queryformat", parse::RPM_VERSION_FORMAT];
         args.extend(names);
         let installed = match self.run(runner, "rpm", &args).await {
-            // Exit 1 only says some name is not installed; its line says which.
-            Ok(output) if matches!(output.exit_code, Some(0 | 1)) => {
+            // rpm exits with the number of names it does not know, each also
+            // printed as a line; only output without any answer is a failure.
+            Ok(output) if !output.stdout_text().trim().is_empty() => {
                 parse::rpm_installed_versions(&output.stdout_text()).map_err(|err| err.to_string())
             }
             Ok(output) => Err(format!(
@@ -299,6 +300,39 @@ mod tests {
         assert_eq!(scan.pending.len(), 1);
         assert_eq!(scan.pending[0].candidate_version, "5.1.8-9.el9");
         assert_eq!(scan.pending[0].installed_version, "");
+    }
+
+    #[tokio::test]
+    async fn names_rpm_does_not_know_leave_only_their_own_version_empty() {
+        let runner = ScriptedCommandRunner::default();
+        runner.answer(
+            &["dnf", "-C", "-q", "check-update"],
+            100,
+            "bash.x86_64 5.1.8-9.el9 baseos\ncurl.x86_64 7.76.1-29.el9 baseos\nnew-tool.x86_64 1.0-1.el9 appstream\n",
+            "",
+        );
+        // rpm's exit code counts the unknown names (here two).
+        runner.answer(
+            &rpm_query(&["bash", "curl", "new-tool"]),
+            2,
+            "bash 5.1.8-6.el9\npackage curl is not installed\npackage new-tool is not installed\n",
+            "",
+        );
+        runner.answer(
+            &["dnf", "-C", "-q", "updateinfo", "list", "--security"],
+            0,
+            "",
+            "",
+        );
+        runner.answer(&["needs-restarting", "-r"], 0, "", "");
+        let root = tempfile::tempdir().unwrap();
+        let scan = probe(root.path()).scan(&runner).await.unwrap();
+        let versions: Vec<&str> = scan
+            .pending
+            .iter()
+            .map(|p| p.installed_version.as_str())
+            .collect();
+        assert_eq!(versions, ["5.1.8-6.el9", "", ""]);
     }
 
     #[tokio::test]
