@@ -95,7 +95,7 @@ impl AptProbe {
             .map_err(|err| CheckError::InvalidData(err.to_string()))?;
         Ok(Scan {
             pending,
-            reboot_reasons: Vec::new(),
+            ..Scan::default()
         })
     }
 

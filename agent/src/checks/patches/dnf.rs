@@ -7,6 +7,8 @@
 //! never "0 pending".
 //!
 //! - pending: `dnf -C -q check-update`;
+//! - installed versions: `rpm -q --queryformat` on the pending names (the
+//!   local rpm database; check-update prints only the candidate);
 //! - security, severity, advisory ids: `dnf -C -q updateinfo list --security`;
 //! - reboot: `needs-restarting -r` (dnf-utils/yum-utils);
 //! - last refresh: the newest `repomd.xml` in dnf's cache;
@@ -67,6 +69,7 @@ impl DnfProbe {
             &check.stderr_text(),
         )
         .map_err(|err| CheckError::Failed(err.to_string()))?;
+        self.fill_installed_versions(runner, &mut pending).await;
         let security = self
             .run(
                 runner,
@@ -100,7 +103,47 @@ impl DnfProbe {
         Ok(Scan {
             pending,
             reboot_reasons,
+            ..Scan::default()
         })
+    }
+
+    /// Adds the installed versions from the rpm database. They only inform,
+    /// so a failure leaves them empty (and is logged) rather than failing
+    /// the scan and hiding the pending list.
+    async fn fill_installed_versions(
+        &self,
+        runner: &dyn CommandRunner,
+        pending: &mut [forewarn_proto::pb::PendingUpdate],
+    ) {
+        if pending.is_empty() {
+            return;
+        }
+        let mut names: Vec<&str> = pending.iter().map(|p| p.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut args = vec!["-q", "--queryformat", parse::RPM_VERSION_FORMAT];
+        args.extend(names);
+        let installed = match self.run(runner, "rpm", &args).await {
+            // rpm exits with the number of names it does not know, each also
+            // printed as a line; only output without any answer is a failure.
+            Ok(output) if !output.stdout_text().trim().is_empty() => {
+                parse::rpm_installed_versions(&output.stdout_text()).map_err(|err| err.to_string())
+            }
+            Ok(output) => Err(format!(
+                "rpm exited with {:?}: {}",
+                output.exit_code,
+                output.stderr_text().lines().last().unwrap_or("no output")
+            )),
+            Err(err) => Err(err.to_string()),
+        };
+        match installed {
+            Ok(installed) => parse::apply_installed_versions(pending, &installed),
+            Err(error) => tracing::warn!(
+                check = super::CHECK_NAME,
+                %error,
+                "cannot read installed versions from the rpm database"
+            ),
+        }
     }
 
     pub(super) async fn signals(&self) -> HostSignals {
@@ -194,14 +237,102 @@ mod tests {
             &fixture("rhel/needs-restarting-r-reboot.txt"),
             "",
         );
+        runner.answer(
+            &rpm_query(&[
+                "avahi",
+                "avahi-libs",
+                "curl",
+                "libgcrypt",
+                "nettle",
+                "perl-Encode",
+            ]),
+            1,
+            &fixture("rhel/rpm-q-qf-installed.txt"),
+            "",
+        );
         let root = tempfile::tempdir().unwrap();
         let scan = probe(root.path()).scan(&runner).await.unwrap();
         assert_eq!(scan.pending.len(), 6);
         assert!(scan.pending.iter().all(|p| p.security));
+        let curl = scan.pending.iter().find(|p| p.name == "curl").unwrap();
+        assert_eq!(curl.installed_version, "7.76.1-3.fc34");
         assert_eq!(
             scan.reboot_reasons[0].packages,
             ["glibc", "kernel", "kernel-core"]
         );
+    }
+
+    fn rpm_query(names: &[&'static str]) -> Vec<&'static str> {
+        let mut line = vec!["rpm", "-q", "--queryformat", parse::RPM_VERSION_FORMAT];
+        line.extend(names);
+        line
+    }
+
+    #[tokio::test]
+    async fn broken_rpm_database_leaves_installed_versions_empty_not_the_scan_failed() {
+        let runner = ScriptedCommandRunner::default();
+        runner.answer(
+            &["dnf", "-C", "-q", "check-update"],
+            100,
+            "bash.x86_64 5.1.8-9.el9 baseos\n",
+            "",
+        );
+        runner.answer(
+            &rpm_query(&["bash"]),
+            2,
+            "",
+            "error: rpmdb: BDB0113 Thread/process 2130/140 failed: BDB1507 Thread died in Berkeley DB library\n",
+        );
+        runner.answer(
+            &["dnf", "-C", "-q", "updateinfo", "list", "--security"],
+            0,
+            "",
+            "",
+        );
+        runner.answer(
+            &["needs-restarting", "-r"],
+            0,
+            "No core libraries or services have been updated since boot-up.\n",
+            "",
+        );
+        let root = tempfile::tempdir().unwrap();
+        let scan = probe(root.path()).scan(&runner).await.unwrap();
+        assert_eq!(scan.pending.len(), 1);
+        assert_eq!(scan.pending[0].candidate_version, "5.1.8-9.el9");
+        assert_eq!(scan.pending[0].installed_version, "");
+    }
+
+    #[tokio::test]
+    async fn names_rpm_does_not_know_leave_only_their_own_version_empty() {
+        let runner = ScriptedCommandRunner::default();
+        runner.answer(
+            &["dnf", "-C", "-q", "check-update"],
+            100,
+            "bash.x86_64 5.1.8-9.el9 baseos\ncurl.x86_64 7.76.1-29.el9 baseos\nnew-tool.x86_64 1.0-1.el9 appstream\n",
+            "",
+        );
+        // rpm's exit code counts the unknown names (here two).
+        runner.answer(
+            &rpm_query(&["bash", "curl", "new-tool"]),
+            2,
+            "bash 5.1.8-6.el9\npackage curl is not installed\npackage new-tool is not installed\n",
+            "",
+        );
+        runner.answer(
+            &["dnf", "-C", "-q", "updateinfo", "list", "--security"],
+            0,
+            "",
+            "",
+        );
+        runner.answer(&["needs-restarting", "-r"], 0, "", "");
+        let root = tempfile::tempdir().unwrap();
+        let scan = probe(root.path()).scan(&runner).await.unwrap();
+        let versions: Vec<&str> = scan
+            .pending
+            .iter()
+            .map(|p| p.installed_version.as_str())
+            .collect();
+        assert_eq!(versions, ["5.1.8-6.el9", "", ""]);
     }
 
     #[tokio::test]

@@ -22,15 +22,22 @@
 //!   `list-patches`, `zypper needs-rebooting`.
 //! - `softwareupdate.rs` (macOS): `softwareupdate --list` on the scan
 //!   interval, last successful check from the SoftwareUpdate preferences.
-//! - `parse.rs`: the pure parsers for every tool's output.
-//!
-//! The Windows Update Agent is not probed yet: on Windows the check reports a
-//! scan error saying so, never an empty list.
+//! - `windows.rs` (Windows): the Windows Update Agent's search on its own
+//!   thread, its update history and Automatic Updates results, the
+//!   `wuauserv` start type, and the pending-reboot registry keys;
+//! - `parse.rs`: the pure parsers for every tool's output;
+//! - `wua.rs`: the pure part of Windows Update (records to status, error
+//!   codes, reboot keys) and its one-search-at-a-time worker.
 
 mod apt;
 mod dnf;
 mod parse;
 mod softwareupdate;
+#[cfg(windows)]
+mod windows;
+// Only Windows calls it; all of it is tested on every OS.
+#[cfg_attr(not(windows), allow(dead_code))]
+mod wua;
 mod zypper;
 
 use std::path::PathBuf;
@@ -75,7 +82,7 @@ pub struct PatchConfig {
     /// (an install, an `apt update`) before it is scanned again.
     #[serde(default = "default_rescan_quiet_secs")]
     pub rescan_quiet_secs: u64,
-    /// Package manager to use: "auto" (detect), "apt", "dnf", "yum", "zypper", "softwareupdate" or "none".
+    /// Package manager to use: "auto" (detect; Windows Update on Windows), "apt", "dnf", "yum", "zypper", "softwareupdate" or "none".
     #[serde(default = "default_package_manager")]
     pub package_manager: String,
     /// Directory that the files the check reads (dpkg's log, apt's lists,
@@ -161,6 +168,8 @@ enum Backend {
     Dnf(dnf::DnfProbe),
     Zypper(zypper::ZypperProbe),
     SoftwareUpdate(softwareupdate::SoftwareUpdateProbe),
+    #[cfg(windows)]
+    WindowsUpdate(windows::WindowsUpdateProbe),
     /// No supported package manager; the reason is reported as a scan error.
     Unsupported {
         name: String,
@@ -211,12 +220,24 @@ impl Backend {
             _ if zypper::is_present(&config.root_dir) => zypper(),
             _ => match dnf::detect(&config.root_dir) {
                 Some(program) => dnf(program),
-                None => Self::Unsupported {
-                    name: detected_other_manager().into(),
-                    reason: "no supported package manager on this device (apt, dnf, yum, zypper and macOS Software Update so far)"
-                        .into(),
-                },
+                None => Self::os_default(config),
             },
+        }
+    }
+
+    /// What "auto" picks when no package manager is found.
+    #[cfg(windows)]
+    fn os_default(config: &PatchConfig) -> Self {
+        Self::WindowsUpdate(windows::WindowsUpdateProbe {
+            timeout: Duration::from_secs(config.scan_timeout_secs),
+        })
+    }
+
+    #[cfg(not(windows))]
+    fn os_default(_config: &PatchConfig) -> Self {
+        Self::Unsupported {
+            name: String::new(),
+            reason: "no supported package manager on this device (apt, dnf, yum or zypper)".into(),
         }
     }
 
@@ -226,6 +247,8 @@ impl Backend {
             Self::Dnf(probe) => probe.program,
             Self::Zypper(_) => "zypper",
             Self::SoftwareUpdate(_) => "softwareupdate",
+            #[cfg(windows)]
+            Self::WindowsUpdate(_) => wua::MANAGER_NAME,
             Self::Unsupported { name, .. } => name,
         }
     }
@@ -236,13 +259,12 @@ impl Backend {
             Self::Dnf(probe) => probe.watched_paths(),
             Self::Zypper(probe) => probe.watched_paths(),
             Self::SoftwareUpdate(probe) => probe.watched_paths(),
+            // Windows has no package database file to watch; its rescans follow the interval.
+            #[cfg(windows)]
+            Self::WindowsUpdate(_) => Vec::new(),
             Self::Unsupported { .. } => Vec::new(),
         }
     }
-}
-
-fn detected_other_manager() -> &'static str {
-    if cfg!(windows) { "windows-update" } else { "" }
 }
 
 /// What a probe found.
@@ -251,6 +273,11 @@ struct Scan {
     pending: Vec<pb::PendingUpdate>,
     /// Reboot signals that come from the probe itself (needs-restarting).
     reboot_reasons: Vec<pb::RebootReason>,
+    /// Last successful refresh of the update source, when the probe itself
+    /// reports it (Windows Update); used when the host signals have none.
+    last_refresh: Option<i64>,
+    /// Last successful install, when the probe itself reports it.
+    last_install: Option<i64>,
 }
 
 /// What a probe found, or why it could not tell.
@@ -395,6 +422,8 @@ impl PatchCheck {
                 Backend::Dnf(probe) => probe.scan(runner.as_ref()).await,
                 Backend::Zypper(probe) => probe.scan(runner.as_ref()).await,
                 Backend::SoftwareUpdate(probe) => probe.scan(runner.as_ref()).await,
+                #[cfg(windows)]
+                Backend::WindowsUpdate(probe) => probe.scan().await,
                 Backend::Unsupported { reason, .. } => Err(CheckError::Failed(reason.clone())),
             };
             match &outcome {
@@ -457,6 +486,8 @@ impl PatchCheck {
             Backend::Dnf(probe) => probe.signals().await,
             Backend::Zypper(probe) => probe.signals().await,
             Backend::SoftwareUpdate(probe) => probe.signals().await,
+            #[cfg(windows)]
+            Backend::WindowsUpdate(probe) => probe.signals().await,
             Backend::Unsupported { .. } => HostSignals::default(),
         };
         let outcome = {
@@ -502,6 +533,8 @@ fn assess(
         signals
             .reboot_reasons
             .extend(scan.reboot_reasons.iter().cloned());
+        signals.last_refresh = signals.last_refresh.or(scan.last_refresh);
+        signals.last_install = signals.last_install.or(scan.last_install);
     }
     let mut status = pb::PatchCheck {
         package_manager: manager.to_owned(),
@@ -515,14 +548,24 @@ fn assess(
         (Err(err), _) => (pb::ScanState::Error, err.to_string(), Vec::new()),
         (Ok(_), None) => (
             pb::ScanState::Never,
-            "the package lists have never been downloaded".to_owned(),
+            if manager == wua::MANAGER_NAME {
+                "Windows Update has never searched for updates successfully on this device"
+            } else {
+                "the package lists have never been downloaded"
+            }
+            .to_owned(),
             Vec::new(),
         ),
         (Ok(Scan { pending, .. }), Some(refreshed)) => {
             let age_secs = now_unix.saturating_sub(refreshed);
             if age_secs > i64::try_from(stale_after_secs).unwrap_or(i64::MAX) {
+                let source = if manager == wua::MANAGER_NAME {
+                    "Windows Update last searched successfully"
+                } else {
+                    "package lists last refreshed"
+                };
                 let message = format!(
-                    "package lists last refreshed {} days ago (limit {} days)",
+                    "{source} {} days ago (limit {} days)",
                     age_secs / 86_400,
                     stale_after_secs / 86_400
                 );
@@ -568,7 +611,7 @@ mod tests {
     fn scan(pending: Vec<pb::PendingUpdate>) -> Scan {
         Scan {
             pending,
-            reboot_reasons: Vec::new(),
+            ..Scan::default()
         }
     }
 
@@ -639,6 +682,57 @@ mod tests {
         );
         assert_eq!(status.scan_state, pb::ScanState::Never as i32);
         assert!(!status.scan_error.is_empty());
+    }
+
+    #[test]
+    fn times_the_probe_reports_count_when_the_host_has_none() {
+        // Windows Update: the search itself says when it last succeeded.
+        let found = Scan {
+            pending: vec![pending("2025-06 Cumulative Update (KB5060842)")],
+            last_refresh: Some(NOW - 3600),
+            last_install: Some(NOW - 86_400),
+            ..Scan::default()
+        };
+        let status = assess(
+            wua::MANAGER_NAME,
+            Ok(found),
+            HostSignals::default(),
+            NOW,
+            7 * 86_400,
+        );
+        assert_eq!(status.scan_state, pb::ScanState::Ok as i32);
+        assert_eq!(status.last_successful_scan_unix_secs, Some(NOW - 3600));
+        assert_eq!(status.last_successful_install_unix_secs, Some(NOW - 86_400));
+        let never_searched = assess(
+            wua::MANAGER_NAME,
+            Ok(Scan::default()),
+            HostSignals::default(),
+            NOW,
+            7 * 86_400,
+        );
+        assert_eq!(never_searched.scan_state, pb::ScanState::Never as i32);
+        assert!(
+            never_searched
+                .scan_error
+                .starts_with("Windows Update has never searched"),
+            "{}",
+            never_searched.scan_error
+        );
+        let stale = assess(
+            wua::MANAGER_NAME,
+            Ok(Scan {
+                last_refresh: Some(NOW - 30 * 86_400),
+                ..Scan::default()
+            }),
+            HostSignals::default(),
+            NOW,
+            7 * 86_400,
+        );
+        assert_eq!(stale.scan_state, pb::ScanState::Stale as i32);
+        assert_eq!(
+            stale.scan_error,
+            "Windows Update last searched successfully 30 days ago (limit 7 days)"
+        );
     }
 
     #[test]

@@ -326,6 +326,46 @@ pub fn apply_dnf_advisories(pending: &mut [pb::PendingUpdate], advisories: &[Dnf
     }
 }
 
+/// The `rpm -q --queryformat` that [`rpm_installed_versions`] reads: name and
+/// `[epoch:]version-release`, the form dnf prints candidate versions in.
+pub const RPM_VERSION_FORMAT: &str = "%{NAME} %|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\n";
+
+/// Parses `rpm -q --queryformat RPM_VERSION_FORMAT name...` (the local rpm
+/// database only) into (name, installed version) pairs; a name rpm does not
+/// know prints "package NAME is not installed" and is left out.
+pub fn rpm_installed_versions(stdout: &str) -> Result<Vec<(String, String)>, ParseError> {
+    let mut versions = Vec::new();
+    for line in stdout.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if line.starts_with("package ") && line.ends_with(" is not installed") {
+            continue;
+        }
+        match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [name, version] => versions.push(((*name).to_owned(), (*version).to_owned())),
+            _ => {
+                return Err(ParseError::UnexpectedLine {
+                    tool: "rpm -q",
+                    line: line.to_owned(),
+                });
+            }
+        }
+    }
+    Ok(versions)
+}
+
+/// Fills in the installed version of each pending update rpm knows; with
+/// several installed (multilib, kernels) they are listed together.
+pub fn apply_installed_versions(pending: &mut [pb::PendingUpdate], installed: &[(String, String)]) {
+    for update in pending {
+        let mut versions: Vec<&str> = Vec::new();
+        for (_, version) in installed.iter().filter(|(name, _)| *name == update.name) {
+            if !versions.contains(&version.as_str()) {
+                versions.push(version);
+            }
+        }
+        update.installed_version = versions.join(", ");
+    }
+}
+
 /// Reads `needs-restarting -r`: exit 1 with the package list means a reboot
 /// is needed, exit 0 means none; anything else (no such plugin) is a failure.
 pub fn needs_restarting(
@@ -520,6 +560,42 @@ fn capitalized(word: &str) -> String {
         .next()
         .map(|first| first.to_uppercase().chain(chars).collect())
         .unwrap_or_default()
+}
+
+/// Merges entries that name the same update twice (one package listed for
+/// two architectures, or by two repositories carrying the same version, or
+/// one patch listed by two repositories): one entry per name and candidate
+/// version, security if any copy is, with every source and advisory kept.
+pub fn dedupe_updates(pending: Vec<pb::PendingUpdate>) -> Vec<pb::PendingUpdate> {
+    let mut merged: Vec<pb::PendingUpdate> = Vec::with_capacity(pending.len());
+    for update in pending {
+        let Some(kept) = merged.iter_mut().find(|kept| {
+            kept.name == update.name && kept.candidate_version == update.candidate_version
+        }) else {
+            merged.push(update);
+            continue;
+        };
+        kept.security |= update.security;
+        if kept.severity.is_empty() {
+            kept.severity = update.severity;
+        }
+        if kept.installed_version.is_empty() {
+            kept.installed_version = update.installed_version;
+        }
+        if !update.source.is_empty() && !kept.source.split(", ").any(|s| s == update.source) {
+            kept.source = if kept.source.is_empty() {
+                update.source
+            } else {
+                format!("{}, {}", kept.source, update.source)
+            };
+        }
+        for advisory in update.advisories {
+            if !kept.advisories.contains(&advisory) {
+                kept.advisories.push(advisory);
+            }
+        }
+    }
+    merged
 }
 
 /// Reads `zypper needs-rebooting`: exit 102 means the reboot-needed flag is
@@ -852,6 +928,50 @@ mod tests {
     }
 
     #[test]
+    fn rpm_query_gives_installed_versions_with_epoch_and_skips_unknown_names() {
+        let mut pending = dnf_check_update(
+            100,
+            &fixture("rhel/dnf-check-update-security-fedora34.txt"),
+            "",
+        )
+        .unwrap();
+        let installed = rpm_installed_versions(&fixture("rhel/rpm-q-qf-installed.txt")).unwrap();
+        assert_eq!(installed.len(), 5, "nettle is not installed: {installed:?}");
+        apply_installed_versions(&mut pending, &installed);
+        let perl = pending.iter().find(|p| p.name == "perl-Encode").unwrap();
+        assert_eq!(perl.installed_version, "4:3.12-459.fc34");
+        assert_eq!(perl.candidate_version, "4:3.12-460.fc34");
+        let curl = pending.iter().find(|p| p.name == "curl").unwrap();
+        assert_eq!(curl.installed_version, "7.76.1-3.fc34");
+        let nettle = pending.iter().find(|p| p.name == "nettle").unwrap();
+        assert_eq!(nettle.installed_version, "");
+    }
+
+    #[test]
+    fn several_installed_versions_are_listed_together() {
+        let mut pending = vec![pb::PendingUpdate {
+            name: "kernel".into(),
+            ..Default::default()
+        }];
+        let installed = rpm_installed_versions(
+            "kernel 5.14.0-362.el9\nkernel 5.14.0-427.el9\nkernel 5.14.0-427.el9\n",
+        )
+        .unwrap();
+        apply_installed_versions(&mut pending, &installed);
+        assert_eq!(
+            pending[0].installed_version,
+            "5.14.0-362.el9, 5.14.0-427.el9"
+        );
+    }
+
+    #[test]
+    fn rpm_malformed_line_is_an_error() {
+        let err =
+            rpm_installed_versions("error: rpmdb: BDB0113 Thread/process failed\n").unwrap_err();
+        assert!(err.to_string().contains("rpmdb"), "{err}");
+    }
+
+    #[test]
     fn needs_restarting_lists_the_packages() {
         let reason = needs_restarting(1, &fixture("rhel/needs-restarting-r-reboot.txt"))
             .unwrap()
@@ -900,6 +1020,31 @@ mod tests {
         );
         assert_eq!(pending[0].advisories, ["openSUSE-Leap-16.0-112"]);
         assert_eq!(pending[0].source, "https-download.opensuse.org-4bc031d9");
+    }
+
+    #[test]
+    fn zypper_update_listed_twice_is_reported_once_with_both_sources() {
+        let one = zypper_updates(100, &fixture("suse/zypper-list-updates-one.txt"), "").unwrap();
+        let mut mirrored = one[0].clone();
+        mirrored.source = "repo-openh264-mirror".into();
+        let patches = zypper_updates(
+            101,
+            &fixture("suse/zypper-list-patches-security-leap16.txt"),
+            "",
+        )
+        .unwrap();
+        let mut listed = vec![one[0].clone(), mirrored, one[0].clone()];
+        listed.extend(patches.iter().cloned());
+        listed.extend(patches.iter().cloned());
+        let merged = dedupe_updates(listed);
+        assert_eq!(merged.len(), 3, "{merged:?}");
+        assert_eq!(merged[0].source, "repo-openh264, repo-openh264-mirror");
+        assert_eq!(merged[1].advisories, ["openSUSE-Leap-16.0-112"]);
+        assert!(merged[1].security);
+        // Different versions of one name stay apart.
+        let mut newer = one[0].clone();
+        newer.candidate_version = "2.6.1-1.1".into();
+        assert_eq!(dedupe_updates(vec![one[0].clone(), newer]).len(), 2);
     }
 
     #[test]

@@ -41,7 +41,7 @@ impl SoftwareUpdateProbe {
         .map_err(|err| CheckError::Failed(err.to_string()))?;
         Ok(Scan {
             pending,
-            reboot_reasons: Vec::new(),
+            ..Scan::default()
         })
     }
 

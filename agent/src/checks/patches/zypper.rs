@@ -6,7 +6,8 @@
 //! when another program holds it, the scan fails with zypper's own message
 //! (and is retried sooner than the full interval), never "0 pending".
 //!
-//! - pending packages: `zypper --xmlout list-updates`;
+//! - pending packages: `zypper --xmlout list-updates`; an update listed
+//!   twice (two architectures, two repositories) is reported once;
 //! - security: `zypper --xmlout list-patches --category security`, each needed
 //!   patch reported under its patch id with its severity;
 //! - reboot: `zypper needs-rebooting` (exit 102);
@@ -81,6 +82,7 @@ impl ZypperProbe {
     pub async fn scan(&self, runner: &dyn CommandRunner) -> Result<Scan, CheckError> {
         let mut pending = self.list(runner, &LIST_UPDATES).await?;
         pending.extend(self.list(runner, &LIST_SECURITY_PATCHES).await?);
+        let pending = parse::dedupe_updates(pending);
         let reboot = self.run(runner, &["needs-rebooting"]).await?;
         let reboot_reasons =
             parse::zypper_needs_rebooting(reboot.exit_code.unwrap_or(-1), &reboot.stdout_text())
@@ -90,6 +92,7 @@ impl ZypperProbe {
         Ok(Scan {
             pending,
             reboot_reasons,
+            ..Scan::default()
         })
     }
 
