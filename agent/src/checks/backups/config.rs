@@ -448,4 +448,47 @@ expected_sha256 = "abc"
             "[redacted]"
         );
     }
+
+    #[test]
+    fn os_backup_kinds_refuse_repository_and_file_settings() {
+        let problems = problems(
+            "[[checks.backups.jobs]]\nname = \"tm\"\nkind = \"time-machine\"\nrepository = \"/r\"\npath = \"/p\"\n[[checks.backups.jobs]]\nname = \"wsb\"\nkind = \"windows-server-backup\"\nunit = \"x.service\"\nveeam_job = \"j\"\n",
+        );
+        assert_eq!(
+            problems,
+            [
+                "checks.backups.jobs[0].repository: only for kind \"restic\" or \"borg\"",
+                "checks.backups.jobs[0].path: only for kind \"status-file\" or \"touch-file\"",
+                "checks.backups.jobs[1].unit: only for kind \"systemd\"",
+                "checks.backups.jobs[1].veeam_job: only for kind \"veeam\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn veeam_job_name_must_not_be_blank() {
+        let problems = problems(
+            "[[checks.backups.jobs]]\nname = \"v\"\nkind = \"veeam\"\nveeam_job = \" \"\nrestore_verification = { canary_path = \"/c\", expected_sha256 = \"00\" }\n",
+        );
+        assert_eq!(
+            problems,
+            [
+                "checks.backups.jobs[0].restore_verification: only for kind \"restic\" or \"borg\"",
+                "checks.backups.jobs[0].veeam_job: must not be empty",
+                "checks.backups.jobs[0].restore_verification.expected_sha256: must be 64 hex digits",
+            ]
+        );
+    }
+
+    #[test]
+    fn veeam_job_with_its_program_is_valid() {
+        let config = AgentConfig::from_toml(
+            "[[checks.backups.jobs]]\nname = \"v\"\nkind = \"veeam\"\nveeam_job = \"srv01 daily\"\nprogram = \"/opt/veeam/bin/veeamconfig\"\n",
+            Path::new("agent.toml"),
+        )
+        .unwrap();
+        let job = &config.checks.backups.jobs[0];
+        assert_eq!(job.kind.as_str(), "veeam");
+        assert_eq!(job.veeam_job.as_deref(), Some("srv01 daily"));
+    }
 }

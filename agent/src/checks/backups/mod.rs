@@ -555,7 +555,9 @@ mod tests {
 
     use prost::Message;
 
-    use super::test_repos::{BorgRepo, PASSWORD, ResticRepo, TestRepo, canary_sha256, collect_one};
+    use super::test_repos::{
+        BorgRepo, PASSWORD, ResticRepo, TestRepo, canary_sha256, collect_one, job,
+    };
     use super::*;
 
     #[derive(Clone, Default)]
@@ -733,5 +735,179 @@ mod tests {
             "no log captured: {log_text}"
         );
         assert!(!log_text.contains(PASSWORD), "password in a log line");
+    }
+
+    /// A restic that takes `seconds` longer to restore, so a test can see
+    /// whether anything waits for the restore.
+    fn slow_restoring_restic(dir: &Path, seconds: u64) -> String {
+        let script = dir.join("slow-restic");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nif [ \"$1\" = restore ]; then sleep {seconds}; fi\nexec restic \"$@\"\n"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        script.display().to_string()
+    }
+
+    fn captured_logs() -> (CapturedLog, tracing::subscriber::DefaultGuard) {
+        let log = CapturedLog::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_writer({
+                let log = log.clone();
+                move || log.clone()
+            })
+            .finish();
+        (log, tracing::subscriber::set_default(subscriber))
+    }
+
+    #[tokio::test]
+    async fn restore_verification_never_holds_a_report_back_and_survives_a_restart() {
+        let repo = ResticRepo::new();
+        repo.backup(&[]);
+        // Longer than the snapshot probe takes even on a loaded machine.
+        let restore_delay = Duration::from_secs(15);
+        let program = slow_restoring_restic(repo.0.dir.path(), restore_delay.as_secs());
+        let config = BackupsConfig {
+            jobs: vec![repo.job(&format!(
+                "program = {program:?}\n{}",
+                verification(&repo.0.canary_path())
+            ))],
+        };
+        let state_path = repo.0.dir.path().join("backups.json");
+        let trigger = ReportTrigger::default();
+        let mut check = BackupCheck::with_runner(&config, Arc::new(SystemCommandRunner))
+            .with_state_file(state_path.clone());
+        check.verify_wait = Duration::ZERO;
+        check.trigger = trigger.clone();
+
+        let started = Instant::now();
+        let first = check.collect().await.jobs.remove(0);
+        assert!(
+            started.elapsed() < restore_delay,
+            "the report waited {:?} for the restore",
+            started.elapsed()
+        );
+        assert!(first.last_success_unix_secs.is_some(), "{first:?}");
+        assert_eq!(first.restore_verified_unix_secs, None);
+        assert_eq!(first.restore_verification_error, "");
+
+        // The finished verification asks for a report, which carries its result.
+        tokio::time::timeout(Duration::from_secs(120), trigger.fired())
+            .await
+            .expect("a finished verification fires the report trigger");
+        let second = check.collect().await.jobs.remove(0);
+        assert_eq!(second.restore_verification_error, "");
+        let verified = second.restore_verified_unix_secs.expect("verified");
+        drop(check);
+
+        // A restarted agent reports the verification without running it again.
+        let mut restarted = BackupCheck::with_runner(&config, Arc::new(SystemCommandRunner))
+            .with_state_file(state_path);
+        let after_restart = restarted.collect().await.jobs.remove(0);
+        assert_eq!(after_restart.restore_verified_unix_secs, Some(verified));
+        assert!(
+            restarted.verifying.is_none(),
+            "verification ran again after a restart"
+        );
+    }
+
+    #[tokio::test]
+    async fn last_success_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let touched = dir.path().join("nightly.done");
+        std::fs::write(&touched, "").unwrap();
+        let config = BackupsConfig {
+            jobs: vec![job(&format!(
+                "name = \"nightly\"\nkind = \"touch-file\"\npath = {:?}\n",
+                touched.display().to_string()
+            ))],
+        };
+        let state_path = dir.path().join("backups.json");
+        let mut check = BackupCheck::with_runner(&config, Arc::new(SystemCommandRunner))
+            .with_state_file(state_path.clone());
+        let before = check.collect().await.jobs.remove(0);
+        let success = before
+            .last_success_unix_secs
+            .expect("touch file is a success");
+        drop(check);
+
+        // The script's file is gone; only the saved state still knows the success.
+        std::fs::remove_file(&touched).unwrap();
+        let mut restarted = BackupCheck::with_runner(&config, Arc::new(SystemCommandRunner))
+            .with_state_file(state_path.clone());
+        let after = restarted.collect().await.jobs.remove(0);
+        assert_eq!(after.result, pb::BackupResult::Unknown as i32);
+        assert_eq!(after.last_success_unix_secs, Some(success));
+
+        // A job renamed to another kind does not inherit it.
+        let other_kind = BackupsConfig {
+            jobs: vec![job(&format!(
+                "name = \"nightly\"\nkind = \"status-file\"\npath = {:?}\n",
+                touched.display().to_string()
+            ))],
+        };
+        let mut renamed = BackupCheck::with_runner(&other_kind, Arc::new(SystemCommandRunner))
+            .with_state_file(state_path);
+        assert_eq!(renamed.collect().await.jobs[0].last_success_unix_secs, None);
+    }
+
+    #[tokio::test]
+    async fn damaged_state_file_is_ignored_with_a_warning() {
+        let (log, _guard) = captured_logs();
+        let dir = tempfile::tempdir().unwrap();
+        let state_path = dir.path().join("backups.json");
+        std::fs::write(&state_path, "{\"jobs\": {\"nightly\": {\"kind\"").unwrap();
+        let touched = dir.path().join("nightly.done");
+        std::fs::write(&touched, "").unwrap();
+        let config = BackupsConfig {
+            jobs: vec![job(&format!(
+                "name = \"nightly\"\nkind = \"touch-file\"\npath = {:?}\n",
+                touched.display().to_string()
+            ))],
+        };
+        let mut check = BackupCheck::with_runner(&config, Arc::new(SystemCommandRunner))
+            .with_state_file(state_path.clone());
+        let status = check.collect().await.jobs.remove(0);
+        assert_eq!(status.result, pb::BackupResult::Success as i32);
+        let log_text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            log_text.contains("saved backup state is damaged; ignoring it"),
+            "{log_text}"
+        );
+        // The next save replaces the damaged file with a good one.
+        let saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+        assert_eq!(
+            saved["jobs"]["nightly"]["last_success_unix_secs"],
+            serde_json::json!(status.last_success_unix_secs)
+        );
+    }
+
+    #[tokio::test]
+    async fn kinds_of_other_oses_say_which_os_they_need() {
+        let config = BackupsConfig {
+            jobs: vec![
+                job("name = \"tm\"\nkind = \"time-machine\"\n"),
+                job("name = \"wsb\"\nkind = \"windows-server-backup\"\n"),
+            ],
+        };
+        let statuses = BackupCheck::with_runner(&config, Arc::new(SystemCommandRunner))
+            .collect()
+            .await
+            .jobs;
+        assert_eq!(
+            statuses[0].probe_error,
+            "not supported on this OS: \"time-machine\" jobs need macOS"
+        );
+        assert_eq!(
+            statuses[1].probe_error,
+            "not supported on this OS: \"windows-server-backup\" jobs need Windows Server"
+        );
+        assert_eq!(statuses[1].kind, "windows-server-backup");
     }
 }
