@@ -415,7 +415,7 @@ mod tests {
     }
 
     #[test]
-    fn failure_event_reports_its_message_and_keeps_the_older_success() {
+    fn documented_failure_event_reports_its_message_and_keeps_the_older_success() {
         let success = parse_events(&fixture("wevtutil-backup-success.txt")).unwrap();
         let failed = parse_events(&fixture("wevtutil-backup-failed.txt")).unwrap();
         assert_eq!(failed[0].id, 5);
@@ -432,7 +432,7 @@ mod tests {
     }
 
     #[test]
-    fn unrendered_failure_names_event_and_error_code() {
+    fn documented_unrendered_failure_names_event_and_error_code() {
         let mut failed = parse_events(&fixture("wevtutil-backup-failed.txt")).unwrap();
         failed[0].message = None;
         let state = server_backup_state(Some(&failed[0]), None).unwrap();
@@ -505,7 +505,7 @@ mod tests {
     }
 
     #[test]
-    fn veeam_190_events_give_latest_result_and_last_success() {
+    fn documented_veeam_190_events_give_latest_result_and_last_success() {
         let events = parse_events(&fixture("wevtutil-veeam-190.txt")).unwrap();
         assert_eq!(events.len(), 3);
         let state = veeam_windows_state(&events, Some("Backup Job LAPTOP-17"));
@@ -521,7 +521,7 @@ mod tests {
     }
 
     #[test]
-    fn veeam_result_falls_back_to_the_level() {
+    fn documented_veeam_result_falls_back_to_the_level() {
         let events = parse_events(&fixture("wevtutil-veeam-190.txt")).unwrap();
         let unrendered: Vec<LogEvent> = events
             .into_iter()
@@ -543,7 +543,7 @@ mod tests {
     }
 
     #[test]
-    fn veeam_job_that_never_ran() {
+    fn documented_veeam_job_that_never_ran() {
         let events = parse_events(&fixture("wevtutil-veeam-190.txt")).unwrap();
         let state = veeam_windows_state(&events, Some("Other Job"));
         assert_eq!(state.result, pb::BackupResult::Unknown as i32);

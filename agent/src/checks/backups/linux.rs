@@ -60,7 +60,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn captured_session_list_is_reported_for_the_configured_job() {
+    async fn documented_session_list_is_reported_for_the_configured_job() {
         let runner = ScriptedCommandRunner::default();
         let fixture =
             include_str!("../../../tests/fixtures/backups/linux/veeamconfig-session-list.txt");

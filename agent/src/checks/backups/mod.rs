@@ -425,7 +425,6 @@ async fn veeam(_: &BackupJobConfig, _: &dyn CommandRunner) -> Result<pb::BackupJ
     Err(not_on_this_os(JobKind::Veeam, "Windows or Linux"))
 }
 
-#[cfg_attr(target_os = "macos", allow(dead_code))]
 fn not_on_this_os(kind: JobKind, needs: &str) -> String {
     format!(
         "not supported on this OS: {:?} jobs need {needs}",

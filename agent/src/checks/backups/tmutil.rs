@@ -326,7 +326,7 @@ mod tests {
     }
 
     #[test]
-    fn hfs_and_apfs_backup_paths_give_their_local_time() {
+    fn captured_hfs_and_documented_apfs_backup_paths_give_their_local_time() {
         let hfs = parse_latest_backup(&stdout("tmutil-latestbackup-hfs.txt")).unwrap();
         let LatestBackup::Completed { stamp, local } = hfs else {
             panic!("{hfs:?}")

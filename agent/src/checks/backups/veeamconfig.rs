@@ -154,7 +154,7 @@ mod tests {
     }
 
     #[test]
-    fn session_rows_keep_job_names_with_spaces() {
+    fn documented_session_rows_keep_job_names_with_spaces() {
         let sessions = parse_session_list(&fixture("veeamconfig-session-list.txt")).unwrap();
         assert_eq!(sessions.len(), 4);
         assert_eq!(sessions[0].job, "srv01 daily");
@@ -165,7 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn running_session_keeps_the_last_success() {
+    fn documented_running_session_keeps_the_last_success() {
         let sessions = parse_session_list(&fixture("veeamconfig-session-list.txt")).unwrap();
         let state = veeam_linux_state(&sessions, Some("srv01 daily"));
         assert_eq!(state.result, pb::BackupResult::Running as i32);
@@ -175,7 +175,7 @@ mod tests {
     }
 
     #[test]
-    fn latest_failed_session_is_a_failure() {
+    fn documented_latest_failed_session_is_a_failure() {
         let text = fixture("veeamconfig-session-list.txt");
         let without_running: String = text
             .lines()
@@ -195,7 +195,7 @@ mod tests {
     }
 
     #[test]
-    fn no_sessions_means_never_ran() {
+    fn documented_empty_session_list_means_never_ran() {
         let sessions = parse_session_list(&fixture("veeamconfig-session-list-empty.txt")).unwrap();
         assert!(sessions.is_empty());
         let state = veeam_linux_state(&sessions, None);
