@@ -213,12 +213,17 @@ impl BackupCheck {
     /// Starts a due verification if none runs, and waits up to `verify_wait`
     /// for it; a caller that waits gets every due job verified in turn.
     async fn run_due_verifications(&mut self, statuses: &[pb::BackupJobStatus]) {
+        // Each job at most once per report, even if its verification ends without a result.
+        let mut started = Vec::new();
         loop {
             if self.verifying.as_ref().is_some_and(JoinHandle::is_finished) {
                 self.verifying = None;
             }
-            if self.verifying.is_none() && !self.start_due_verification(statuses) {
-                return;
+            if self.verifying.is_none() {
+                match self.start_due_verification(statuses, &started) {
+                    Some(index) => started.push(index),
+                    None => return,
+                }
             }
             let Some(running) = self.verifying.as_mut() else {
                 return;
@@ -234,16 +239,22 @@ impl BackupCheck {
         }
     }
 
-    /// Starts the verification of the due job tried longest ago; false if none is due.
-    fn start_due_verification(&mut self, statuses: &[pb::BackupJobStatus]) -> bool {
+    /// Starts the verification of the due job tried longest ago, skipping
+    /// `skip`; returns its index, or `None` if no job is due.
+    fn start_due_verification(
+        &mut self,
+        statuses: &[pb::BackupJobStatus],
+        skip: &[usize],
+    ) -> Option<usize> {
         let now = now_unix();
-        let mut verifications = self.lock_verifications();
-        let due = self
+        let verifications = self.lock_verifications();
+        let (index, _) = self
             .jobs
             .iter()
             .zip(statuses)
             .zip(verifications.iter())
             .enumerate()
+            .filter(|(index, _)| !skip.contains(index))
             .filter_map(|(index, ((job, status), verification))| {
                 let interval = job.config.restore_verification.as_ref()?.interval_secs;
                 // A repository the probe cannot read cannot be restored from either.
@@ -253,11 +264,7 @@ impl BackupCheck {
                         .is_none_or(|at| now < at || (now - at).unsigned_abs() >= interval);
                 due.then_some((index, verification.attempted_unix_secs))
             })
-            .min_by_key(|(_, attempted)| *attempted);
-        let Some((index, _)) = due else {
-            return false;
-        };
-        verifications[index].attempted_unix_secs = Some(now);
+            .min_by_key(|(_, attempted)| *attempted)?;
         drop(verifications);
         let config = self.jobs[index].config.clone();
         let runner = Arc::clone(&self.runner);
@@ -276,6 +283,8 @@ impl BackupCheck {
             {
                 let mut results = results.lock().unwrap_or_else(PoisonError::into_inner);
                 let result = &mut results[index];
+                // Recorded when done, so a verification cut short by a restart runs again.
+                result.attempted_unix_secs = Some(now);
                 match outcome {
                     Ok(()) => {
                         result.verified_unix_secs = Some(now_unix());
@@ -289,7 +298,7 @@ impl BackupCheck {
             }
             trigger.fire();
         }));
-        true
+        Some(index)
     }
 
     fn lock_verifications(&self) -> std::sync::MutexGuard<'_, Vec<Verification>> {
