@@ -604,7 +604,8 @@ mod tests {
     fn locked_borg(borg: &BorgRepo) -> std::process::Child {
         let holder = borg
             .borg()
-            .args(["with-lock", "::", "sleep", "5"])
+            // Killed after the probe: a short sleep can end before a loaded machine gets to it.
+            .args(["with-lock", "::", "sleep", "60"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -678,6 +679,7 @@ mod tests {
         statuses.push(collect_one(borg.job(&format!("program = {leaky:?}"))).await);
         let mut holder = locked_borg(&borg);
         statuses.push(collect_one(borg.job("")).await);
+        holder.kill().unwrap();
         holder.wait().unwrap();
         let corrupted = BorgRepo::new();
         corrupted.create("first", &[]);
