@@ -94,4 +94,35 @@ mod tests {
         );
         assert_eq!(status.result, BackupResult::Unknown as i32);
     }
+
+    #[tokio::test]
+    async fn hanging_veeamconfig_is_killed_at_the_job_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("veeamconfig");
+        std::fs::write(&script, "#!/bin/sh\nexec sleep 30\n").unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let config = BackupsConfig {
+            jobs: vec![job(&format!(
+                "name = \"veeam\"\nkind = \"veeam\"\nprogram = {:?}\ntimeout_secs = 1\n",
+                script.display().to_string()
+            ))],
+        };
+        let started = std::time::Instant::now();
+        let status = BackupCheck::with_runner(
+            &config,
+            std::sync::Arc::new(crate::command::SystemCommandRunner),
+        )
+        .collect()
+        .await
+        .jobs
+        .remove(0);
+        assert!(
+            status
+                .probe_error
+                .ends_with("did not finish within 1 s and was killed"),
+            "{status:?}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    }
 }
