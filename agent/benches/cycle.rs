@@ -10,6 +10,7 @@ use std::path::Path;
 use criterion::{Criterion, criterion_group, criterion_main};
 use forewarn_agent::checks::{CheckSet, Collection};
 use forewarn_agent::config::AgentConfig;
+use forewarn_agent::state::StateDir;
 use forewarn_agent::trigger::ReportTrigger;
 use forewarn_proto::pb;
 
@@ -38,8 +39,12 @@ fn cycle(c: &mut Criterion) {
         dir.path().display().to_string()
     );
     let config = AgentConfig::from_toml(&toml, Path::new("bench.toml")).expect("config");
-    let mut checks =
-        CheckSet::from_config(&config.checks, &ReportTrigger::default(), Collection::Once);
+    let mut checks = CheckSet::from_config(
+        &config.checks,
+        &StateDir::new(dir.path()),
+        &ReportTrigger::default(),
+        Collection::Once,
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -129,8 +129,12 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Run => forewarn_agent::run(config, shutdown_signal()).await?,
         Command::Check { once: _, json } => {
-            let mut checks =
-                CheckSet::from_config(&config.checks, &ReportTrigger::default(), Collection::Once);
+            let mut checks = CheckSet::from_config(
+                &config.checks,
+                &StateDir::new(&config.state_dir),
+                &ReportTrigger::default(),
+                Collection::Once,
+            );
             let report = snapshot(&mut checks, &default_policy(), 0, "").await;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

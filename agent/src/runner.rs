@@ -73,7 +73,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
     let mut agent = Agent {
         policy: state_dir.load_policy(),
         last_seq: spool.max_seq(),
-        checks: CheckSet::from_config(&config.checks, &trigger, Collection::Continuous),
+        checks: CheckSet::from_config(&config.checks, &state_dir, &trigger, Collection::Continuous),
         state_dir,
         enrolled,
         spool,

@@ -8,6 +8,7 @@
 //! <state_dir>/seq               last report sequence number used
 //! <state_dir>/policy.pb         last policy received (protobuf)
 //! <state_dir>/spool/            reports not yet acknowledged
+//! <state_dir>/backups.json      last backup successes and restore verifications
 //! ```
 //! Certificate and key share one file so a renewal replaces both in one
 //! atomic rename; a crash can never pair a new key with an old certificate.
@@ -128,6 +129,9 @@ impl StateDir {
     }
     pub fn spool_dir(&self) -> PathBuf {
         self.root.join("spool")
+    }
+    pub fn backups_state_path(&self) -> PathBuf {
+        self.root.join("backups.json")
     }
 
     /// Creates the directory, readable by its owner only.

@@ -16,6 +16,7 @@ use forewarn_proto::pb;
 
 use crate::command::SystemCommandRunner;
 use crate::config::ChecksConfig;
+use crate::state::StateDir;
 use crate::trigger::ReportTrigger;
 
 /// Why a whole check could not produce a status.
@@ -122,14 +123,20 @@ pub struct CheckSet {
 
 impl CheckSet {
     /// Builds the checks the local config asks for. Checks that watch files
-    /// fire `trigger` to ask for a report before the next interval.
+    /// fire `trigger` to ask for a report before the next interval; checks
+    /// that must remember across restarts keep it in `state`.
     pub fn from_config(
         config: &ChecksConfig,
+        state: &StateDir,
         trigger: &ReportTrigger,
         collection: Collection,
     ) -> Self {
         let patch_scan_wait = match collection {
             Collection::Once => Duration::from_secs(config.patches.scan_timeout_secs),
+            Collection::Continuous => Duration::ZERO,
+        };
+        let restore_verification_wait = match collection {
+            Collection::Once => config.backups.restore_verification_timeout(),
             Collection::Continuous => Duration::ZERO,
         };
         let mut checks = vec![
@@ -148,7 +155,9 @@ impl CheckSet {
         if !config.backups.jobs.is_empty() {
             checks.push(Check::Backups(backups::BackupCheck::new(
                 &config.backups,
+                state.backups_state_path(),
                 trigger,
+                restore_verification_wait,
             )));
         }
         Self { checks }

@@ -32,6 +32,13 @@ pub enum JobKind {
     TouchFile,
     /// A systemd service (and optionally its timer) that runs the backup (Linux).
     Systemd,
+    /// macOS Time Machine, read with `tmutil`; the agent needs Full Disk Access.
+    TimeMachine,
+    /// Windows Server Backup, from the Microsoft-Windows-Backup event log.
+    WindowsServerBackup,
+    /// Veeam Agent: event 190 of the "Veeam Agent" event log on Windows,
+    /// `veeamconfig session list` on Linux.
+    Veeam,
 }
 
 impl JobKind {
@@ -43,7 +50,16 @@ impl JobKind {
             Self::StatusFile => "status-file",
             Self::TouchFile => "touch-file",
             Self::Systemd => "systemd",
+            Self::TimeMachine => "time-machine",
+            Self::WindowsServerBackup => "windows-server-backup",
+            Self::Veeam => "veeam",
         }
+    }
+
+    /// Whether the state comes from a program (repository, unit, OS tool) and
+    /// is cached for `interval_secs`, rather than read from a file each report.
+    pub fn is_probed(self) -> bool {
+        !matches!(self, Self::StatusFile | Self::TouchFile)
     }
 }
 
@@ -53,7 +69,8 @@ impl JobKind {
 pub struct BackupJobConfig {
     /// Job name shown in reports and alerts; unique on this device.
     pub name: String,
-    /// Where the state comes from: "restic", "borg", "status-file", "touch-file" or "systemd".
+    /// Where the state comes from: "restic", "borg", "status-file", "touch-file", "systemd",
+    /// "time-machine", "windows-server-backup" or "veeam".
     pub kind: JobKind,
     /// restic/borg: the repository (a path or URL). Passed in the environment, not on the command line.
     #[serde(default)]
@@ -76,7 +93,8 @@ pub struct BackupJobConfig {
     /// borg: only archives whose name starts with this prefix count.
     #[serde(default)]
     pub archive_prefix: Option<String>,
-    /// restic/borg: the program to run; the tool's name is looked up in PATH by default.
+    /// restic/borg/veeam (Linux): the program to run; the tool's name
+    /// (`restic`, `borg`, `veeamconfig`) is looked up in PATH by default.
     #[serde(default)]
     pub program: Option<PathBuf>,
     /// status-file/touch-file: the file to watch.
@@ -88,11 +106,16 @@ pub struct BackupJobConfig {
     /// systemd: the timer that starts it (e.g. "restic-backup.timer"), for its last trigger.
     #[serde(default)]
     pub timer: Option<String>,
+    /// veeam: the Veeam job to report, as Veeam names it ("Job name" in
+    /// `veeamconfig session list`, the name in event 190 on Windows); by default
+    /// the newest session of any job.
+    #[serde(default)]
+    pub veeam_job: Option<String>,
     /// Seconds after which a probe of this job is killed.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
-    /// Seconds between two probes of a repository; reports in between repeat the last result.
-    /// Status and touch files are read at every report.
+    /// Seconds between two probes of a repository, unit or OS tool; reports in
+    /// between repeat the last result. Status and touch files are read at every report.
     #[serde(default = "default_interval_secs")]
     pub interval_secs: u64,
     /// Opt-in test restore of a canary file (restic and borg only).
@@ -161,6 +184,18 @@ impl fmt::Display for Secret {
 }
 
 impl BackupsConfig {
+    /// The longest restore verification timeout of any job (zero if none verifies).
+    pub fn restore_verification_timeout(&self) -> std::time::Duration {
+        let secs = self
+            .jobs
+            .iter()
+            .filter_map(|job| job.restore_verification.as_ref())
+            .map(|verify| verify.timeout_secs)
+            .max()
+            .unwrap_or_default();
+        std::time::Duration::from_secs(secs)
+    }
+
     /// Problems with these settings, each prefixed with its key under `key`.
     pub fn problems(&self, key: &str) -> Vec<String> {
         let mut problems = Vec::new();
@@ -180,6 +215,7 @@ impl BackupsConfig {
 
 impl BackupJobConfig {
     fn problems(&self, key: &str) -> Vec<String> {
+        use JobKind::{Borg, Restic, StatusFile, Systemd, TouchFile, Veeam};
         let mut problems = Vec::new();
         if self.name.trim().is_empty() {
             problems.push(format!("{key}.name: must not be empty"));
@@ -187,93 +223,90 @@ impl BackupJobConfig {
         if self.timeout_secs == 0 {
             problems.push(format!("{key}.timeout_secs: must be at least 1"));
         }
-        let is_repository = matches!(self.kind, JobKind::Restic | JobKind::Borg);
-        if is_repository {
-            if self
-                .repository
-                .as_deref()
-                .is_none_or(|r| r.trim().is_empty())
-            {
+        // Each optional setting and the kinds it belongs to.
+        let settings: [(bool, &str, &[JobKind]); 13] = [
+            (self.repository.is_some(), "repository", &[Restic, Borg]),
+            (
+                self.password_file.is_some(),
+                "password_file",
+                &[Restic, Borg],
+            ),
+            (
+                self.password_command.is_some(),
+                "password_command",
+                &[Restic, Borg],
+            ),
+            (self.password_env.is_some(), "password_env", &[Restic, Borg]),
+            (self.host.is_some(), "host", &[Restic]),
+            (!self.tags.is_empty(), "tags", &[Restic]),
+            (self.archive_prefix.is_some(), "archive_prefix", &[Borg]),
+            (self.program.is_some(), "program", &[Restic, Borg, Veeam]),
+            (self.path.is_some(), "path", &[StatusFile, TouchFile]),
+            (self.unit.is_some(), "unit", &[Systemd]),
+            (self.timer.is_some(), "timer", &[Systemd]),
+            (self.veeam_job.is_some(), "veeam_job", &[Veeam]),
+            (
+                self.restore_verification.is_some(),
+                "restore_verification",
+                &[Restic, Borg],
+            ),
+        ];
+        for (set, field, kinds) in settings {
+            if set && !kinds.contains(&self.kind) {
+                let names: Vec<String> =
+                    kinds.iter().map(|k| format!("{:?}", k.as_str())).collect();
                 problems.push(format!(
-                    "{key}.repository: required for kind {:?}",
-                    self.kind.as_str()
+                    "{key}.{field}: only for kind {}",
+                    names.join(" or ")
                 ));
             }
-            let sources = usize::from(self.password_file.is_some())
-                + usize::from(self.password_command.is_some())
-                + usize::from(self.password_env.is_some());
-            if sources > 1 {
-                problems.push(format!(
-                    "{key}.password_file: give at most one of password_file, password_command, password_env"
-                ));
-            }
-            if self.path.is_some() {
-                problems.push(format!(
-                    "{key}.path: only for kinds \"status-file\" and \"touch-file\""
-                ));
-            }
-        } else if self.kind == JobKind::Systemd {
-            if self
-                .unit
-                .as_deref()
-                .is_none_or(|u| u.trim().is_empty() || u.starts_with('-'))
-            {
-                problems.push(format!(
-                    "{key}.unit: a unit name is required for kind \"systemd\""
-                ));
-            }
-            if self
-                .timer
-                .as_deref()
-                .is_some_and(|t| t.trim().is_empty() || t.starts_with('-'))
-            {
-                problems.push(format!("{key}.timer: not a unit name"));
-            }
-            for (set, field) in [
-                (self.path.is_some(), "path"),
-                (self.repository.is_some(), "repository"),
-                (self.password_file.is_some(), "password_file"),
-                (self.password_command.is_some(), "password_command"),
-                (self.password_env.is_some(), "password_env"),
-                (self.restore_verification.is_some(), "restore_verification"),
-            ] {
-                if set {
-                    problems.push(format!("{key}.{field}: not for kind \"systemd\""));
-                }
-            }
-        } else {
-            if self.path.is_none() {
-                problems.push(format!(
-                    "{key}.path: required for kind {:?}",
-                    self.kind.as_str()
-                ));
-            }
-            for (set, field) in [
-                (self.repository.is_some(), "repository"),
-                (self.password_file.is_some(), "password_file"),
-                (self.password_command.is_some(), "password_command"),
-                (self.password_env.is_some(), "password_env"),
-                (self.restore_verification.is_some(), "restore_verification"),
-            ] {
-                if set {
+        }
+        let blank = |value: &Option<String>| value.as_deref().is_none_or(|v| v.trim().is_empty());
+        match self.kind {
+            Restic | Borg => {
+                if blank(&self.repository) {
                     problems.push(format!(
-                        "{key}.{field}: only for kinds \"restic\" and \"borg\""
+                        "{key}.repository: required for kind {:?}",
+                        self.kind.as_str()
+                    ));
+                }
+                let sources = usize::from(self.password_file.is_some())
+                    + usize::from(self.password_command.is_some())
+                    + usize::from(self.password_env.is_some());
+                if sources > 1 {
+                    problems.push(format!(
+                        "{key}.password_file: give at most one of password_file, password_command, password_env"
                     ));
                 }
             }
-        }
-        if self.kind != JobKind::Restic && (self.host.is_some() || !self.tags.is_empty()) {
-            problems.push(format!(
-                "{key}.host: host and tags are only for kind \"restic\""
-            ));
-        }
-        if self.kind != JobKind::Systemd && (self.unit.is_some() || self.timer.is_some()) {
-            problems.push(format!(
-                "{key}.unit: unit and timer are only for kind \"systemd\""
-            ));
-        }
-        if self.kind != JobKind::Borg && self.archive_prefix.is_some() {
-            problems.push(format!("{key}.archive_prefix: only for kind \"borg\""));
+            StatusFile | TouchFile if self.path.is_none() => problems.push(format!(
+                "{key}.path: required for kind {:?}",
+                self.kind.as_str()
+            )),
+            Systemd => {
+                // A leading '-' would reach systemctl as an option.
+                if blank(&self.unit) || self.unit.as_deref().is_some_and(|u| u.starts_with('-')) {
+                    problems.push(format!(
+                        "{key}.unit: a unit name is required for kind \"systemd\""
+                    ));
+                }
+                if self
+                    .timer
+                    .as_deref()
+                    .is_some_and(|t| t.trim().is_empty() || t.starts_with('-'))
+                {
+                    problems.push(format!("{key}.timer: not a unit name"));
+                }
+            }
+            Veeam
+                if self
+                    .veeam_job
+                    .as_deref()
+                    .is_some_and(|j| j.trim().is_empty()) =>
+            {
+                problems.push(format!("{key}.veeam_job: must not be empty"));
+            }
+            _ => {}
         }
         if let Some(verify) = &self.restore_verification {
             let vkey = format!("{key}.restore_verification");
@@ -294,7 +327,7 @@ impl BackupJobConfig {
             if verify.timeout_secs == 0 {
                 problems.push(format!("{vkey}.timeout_secs: must be at least 1"));
             }
-            if verify.read_data_subset.is_some() && self.kind != JobKind::Restic {
+            if verify.read_data_subset.is_some() && self.kind != Restic {
                 problems.push(format!("{vkey}.read_data_subset: only for kind \"restic\""));
             }
         }
@@ -357,7 +390,7 @@ expected_sha256 = "abc"
         );
         assert!(
             problems.contains(
-                &"checks.backups.jobs[0].repository: only for kinds \"restic\" and \"borg\""
+                &"checks.backups.jobs[0].repository: only for kind \"restic\" or \"borg\""
                     .to_owned()
             ),
             "{problems:?}"
@@ -384,8 +417,8 @@ expected_sha256 = "abc"
         assert_eq!(
             problems,
             [
-                "checks.backups.jobs[0].unit: a unit name is required for kind \"systemd\"",
-                "checks.backups.jobs[0].repository: not for kind \"systemd\""
+                "checks.backups.jobs[0].repository: only for kind \"restic\" or \"borg\"",
+                "checks.backups.jobs[0].unit: a unit name is required for kind \"systemd\""
             ]
         );
     }
@@ -414,5 +447,48 @@ expected_sha256 = "abc"
             job.password_command.as_ref().unwrap().to_string(),
             "[redacted]"
         );
+    }
+
+    #[test]
+    fn os_backup_kinds_refuse_repository_and_file_settings() {
+        let problems = problems(
+            "[[checks.backups.jobs]]\nname = \"tm\"\nkind = \"time-machine\"\nrepository = \"/r\"\npath = \"/p\"\n[[checks.backups.jobs]]\nname = \"wsb\"\nkind = \"windows-server-backup\"\nunit = \"x.service\"\nveeam_job = \"j\"\n",
+        );
+        assert_eq!(
+            problems,
+            [
+                "checks.backups.jobs[0].repository: only for kind \"restic\" or \"borg\"",
+                "checks.backups.jobs[0].path: only for kind \"status-file\" or \"touch-file\"",
+                "checks.backups.jobs[1].unit: only for kind \"systemd\"",
+                "checks.backups.jobs[1].veeam_job: only for kind \"veeam\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn veeam_job_name_must_not_be_blank() {
+        let problems = problems(
+            "[[checks.backups.jobs]]\nname = \"v\"\nkind = \"veeam\"\nveeam_job = \" \"\nrestore_verification = { canary_path = \"/c\", expected_sha256 = \"00\" }\n",
+        );
+        assert_eq!(
+            problems,
+            [
+                "checks.backups.jobs[0].restore_verification: only for kind \"restic\" or \"borg\"",
+                "checks.backups.jobs[0].veeam_job: must not be empty",
+                "checks.backups.jobs[0].restore_verification.expected_sha256: must be 64 hex digits",
+            ]
+        );
+    }
+
+    #[test]
+    fn veeam_job_with_its_program_is_valid() {
+        let config = AgentConfig::from_toml(
+            "[[checks.backups.jobs]]\nname = \"v\"\nkind = \"veeam\"\nveeam_job = \"srv01 daily\"\nprogram = \"/opt/veeam/bin/veeamconfig\"\n",
+            Path::new("agent.toml"),
+        )
+        .unwrap();
+        let job = &config.checks.backups.jobs[0];
+        assert_eq!(job.kind.as_str(), "veeam");
+        assert_eq!(job.veeam_job.as_deref(), Some("srv01 daily"));
     }
 }

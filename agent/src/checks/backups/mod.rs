@@ -1,46 +1,80 @@
 //! Backup check: the state of every configured backup job.
 //!
 //! A job is a restic or borg repository (probed with the tool itself), a JSON
-//! status file a backup script writes, or a file the script touches after each
-//! success. Each job reports its latest run, its last success (absent when the
-//! agent never saw one) and, apart from that, a probe error when the agent
-//! could not learn the job's state (repository unreachable, wrong password,
-//! lock held, tool missing): a probe error is not a job failure.
+//! status file a backup script writes, a file the script touches after each
+//! success, a systemd unit, macOS Time Machine, Windows Server Backup or a
+//! Veeam Agent. Each job reports its latest run, its last success (absent
+//! when the agent never saw one) and, apart from that, a probe error when the
+//! agent could not learn the job's state (repository unreachable, wrong
+//! password, lock held, tool missing): a probe error is not a job failure.
 //!
-//! What each OS provides: restic, borg, status and touch files work wherever
-//! the tool runs (found in PATH or at the job's `program`); systemd jobs need
-//! Linux with systemd 251+ (`--timestamp=unix`). Time Machine, Windows Server
-//! Backup and Veeam jobs are not built yet. Status and touch files are
-//! watched, so a script's result reaches the collector within seconds.
+//! What each OS provides:
+//! - everywhere the tool runs: restic, borg, status and touch files (`restic.rs`,
+//!   `borg.rs`, `status_file.rs`); Linux with systemd 251+: systemd units (`systemd.rs`);
+//! - `macos.rs`: Time Machine through `tmutil`. The agent needs **Full Disk
+//!   Access** (System Settings > Privacy & Security > Full Disk Access, or a
+//!   PPPC profile); without it the job reports a probe error saying so;
+//! - `windows.rs`: Windows Server Backup (Microsoft-Windows-Backup event log)
+//!   and Veeam Agent for Windows (event 190 of the "Veeam Agent" log), read
+//!   with `wevtutil`;
+//! - `linux.rs`: Veeam Agent for Linux through `veeamconfig session list`;
+//! - `tmutil.rs`, `event_log.rs`, `veeamconfig.rs`, `parse.rs`: the pure
+//!   parsers, compiled and tested on every OS. A kind the OS does not have
+//!   reports a probe error naming the OS it needs.
 //!
-//! Restore verification (opt-in, per job) restores a canary file from the
-//! latest snapshot or archive on its own long interval and compares its SHA-256.
+//! Status and touch files are watched, so a script's result reaches the
+//! collector within seconds.
+//!
+//! Restore verification (opt-in, per restic or borg job) restores a canary
+//! file from the latest snapshot or archive and compares its SHA-256. It runs
+//! in the background on its own long interval, one job at a time, at low
+//! priority and with its own timeout, so it never holds a report back; each
+//! report carries the last result, and a finished verification asks for a
+//! report of its own. The newest success and the last verification are kept
+//! in the state directory (`saved_state.rs`), so a restart forgets neither.
 //!
 //! Secrets: passwords are named in local config and handed to the tool in its
 //! environment; any value the agent read itself is scrubbed from messages.
 
 mod borg;
 pub mod config;
+// The pure parsers compile everywhere so their tests run everywhere; only
+// their own OS calls them.
+#[cfg_attr(not(windows), allow(dead_code))]
+mod event_log;
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "macos")]
+mod macos;
 mod parse;
 mod restic;
+mod saved_state;
 mod status_file;
 mod systemd;
 #[cfg(test)]
 mod test_repos;
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+mod tmutil;
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+mod veeamconfig;
 mod verify;
+#[cfg(windows)]
+mod windows;
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use forewarn_proto::pb;
 use time::OffsetDateTime;
+use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use crate::command::{CommandError, CommandRunner, CommandSpec, SystemCommandRunner};
 use crate::trigger::ReportTrigger;
 use crate::watch::{PathWatcher, watch_paths};
 pub use config::{BackupJobConfig, BackupsConfig, JobKind, Secret};
+use saved_state::{SavedJob, SavedState, StateFile};
 
 pub const CHECK_NAME: &str = "backups";
 
@@ -49,6 +83,15 @@ pub const CHECK_NAME: &str = "backups";
 pub struct BackupCheck {
     jobs: Vec<JobState>,
     runner: Arc<dyn CommandRunner>,
+    /// Restore verification results, shared with the running verification.
+    verifications: Arc<Mutex<Vec<Verification>>>,
+    /// The verification running in the background, if any: at most one.
+    verifying: Option<JoinHandle<()>>,
+    /// How long a report waits for a running verification (zero in the run loop).
+    verify_wait: Duration,
+    /// Fired when a verification finishes, so its result is reported promptly.
+    trigger: ReportTrigger,
+    state_file: Option<StateFile>,
     /// Keeps status and touch files watched; dropped with the check.
     _watcher: Option<PathWatcher>,
 }
@@ -56,23 +99,31 @@ pub struct BackupCheck {
 #[derive(Debug)]
 struct JobState {
     config: BackupJobConfig,
-    /// The latest repository probe, repeated until `interval_secs` passed.
+    /// The latest probe, repeated until `interval_secs` passed.
     cached: Option<(Instant, pb::BackupJobStatus)>,
     /// Newest success the agent has seen, so a probe error or a failure keeps it.
     last_success: Option<i64>,
-    verification: VerificationState,
 }
 
-#[derive(Debug, Default)]
-struct VerificationState {
-    last_attempt: Option<Instant>,
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Verification {
+    attempted_unix_secs: Option<i64>,
     verified_unix_secs: Option<i64>,
     error: String,
 }
 
 impl BackupCheck {
-    /// A check with the real command runner; status and touch files fire `trigger` when written.
-    pub fn new(config: &BackupsConfig, trigger: &ReportTrigger) -> Self {
+    /// A check with the real command runner. Status and touch files fire
+    /// `trigger` when written, and so does a finished restore verification.
+    /// Last successes and verifications are kept in `state_file`. A report
+    /// waits up to `verify_wait` for a running verification: the run loop
+    /// passes zero, a one-off `check --once` waits for the result.
+    pub fn new(
+        config: &BackupsConfig,
+        state_file: PathBuf,
+        trigger: &ReportTrigger,
+        verify_wait: Duration,
+    ) -> Self {
         // The folder is watched, not the file: scripts replace the file by
         // renaming, and a watch on the old file would see nothing after that.
         let mut watched: Vec<_> = config
@@ -84,13 +135,18 @@ impl BackupCheck {
         watched.sort();
         watched.dedup();
         let watcher = watch_paths(&watched, false, trigger.clone(), CHECK_NAME);
-        let mut check = Self::with_runner(config, Arc::new(SystemCommandRunner));
+        let mut check =
+            Self::with_runner(config, Arc::new(SystemCommandRunner)).with_state_file(state_file);
         check._watcher = watcher;
+        check.trigger = trigger.clone();
+        check.verify_wait = verify_wait;
         check
     }
 
-    /// A check whose programs run through `runner`, without file watching.
+    /// A check whose programs run through `runner`, without file watching or
+    /// saved state, that waits for restore verifications.
     pub fn with_runner(config: &BackupsConfig, runner: Arc<dyn CommandRunner>) -> Self {
+        let verify_wait = config.restore_verification_timeout();
         Self {
             jobs: config
                 .jobs
@@ -99,12 +155,41 @@ impl BackupCheck {
                     config: job.clone(),
                     cached: None,
                     last_success: None,
-                    verification: VerificationState::default(),
                 })
                 .collect(),
+            verifications: Arc::new(Mutex::new(vec![Verification::default(); config.jobs.len()])),
             runner,
+            verifying: None,
+            verify_wait,
+            trigger: ReportTrigger::default(),
+            state_file: None,
             _watcher: None,
         }
+    }
+
+    /// Keeps last successes and verifications in `path`, starting from what it holds.
+    fn with_state_file(mut self, path: PathBuf) -> Self {
+        let (file, saved) = StateFile::open(path);
+        let shared = Arc::clone(&self.verifications);
+        let mut verifications = shared.lock().unwrap_or_else(PoisonError::into_inner);
+        for (job, verification) in self.jobs.iter_mut().zip(verifications.iter_mut()) {
+            let Some(entry) = saved
+                .jobs
+                .get(&job.config.name)
+                .filter(|entry| entry.kind == job.config.kind.as_str())
+            else {
+                continue;
+            };
+            job.last_success = entry.last_success_unix_secs;
+            *verification = Verification {
+                attempted_unix_secs: entry.restore_attempted_unix_secs,
+                verified_unix_secs: entry.restore_verified_unix_secs,
+                error: entry.restore_verification_error.clone(),
+            };
+        }
+        drop(verifications);
+        self.state_file = Some(file);
+        self
     }
 
     /// Probes the jobs that are due and reports all of them.
@@ -113,19 +198,152 @@ impl BackupCheck {
         for job in &mut self.jobs {
             jobs.push(job.collect(self.runner.as_ref()).await);
         }
+        self.run_due_verifications(&jobs).await;
+        let verifications = self.lock_verifications().clone();
+        for ((status, job), verification) in jobs.iter_mut().zip(&self.jobs).zip(&verifications) {
+            if job.config.restore_verification.is_some() {
+                status.restore_verified_unix_secs = verification.verified_unix_secs;
+                status.restore_verification_error = verification.error.clone();
+            }
+        }
+        self.save_state(&verifications);
         pb::BackupCheck { jobs }
+    }
+
+    /// Starts a due verification if none runs, and waits up to `verify_wait`
+    /// for it; a caller that waits gets every due job verified in turn.
+    async fn run_due_verifications(&mut self, statuses: &[pb::BackupJobStatus]) {
+        // Each job at most once per report, even if its verification ends without a result.
+        let mut started = Vec::new();
+        loop {
+            if self.verifying.as_ref().is_some_and(JoinHandle::is_finished) {
+                self.verifying = None;
+            }
+            if self.verifying.is_none() {
+                match self.start_due_verification(statuses, &started) {
+                    Some(index) => started.push(index),
+                    None => return,
+                }
+            }
+            let Some(running) = self.verifying.as_mut() else {
+                return;
+            };
+            if self.verify_wait.is_zero()
+                || tokio::time::timeout(self.verify_wait, running)
+                    .await
+                    .is_err()
+            {
+                return;
+            }
+            self.verifying = None;
+        }
+    }
+
+    /// Starts the verification of the due job tried longest ago, skipping
+    /// `skip`; returns its index, or `None` if no job is due.
+    fn start_due_verification(
+        &mut self,
+        statuses: &[pb::BackupJobStatus],
+        skip: &[usize],
+    ) -> Option<usize> {
+        let now = now_unix();
+        let verifications = self.lock_verifications();
+        let (index, _) = self
+            .jobs
+            .iter()
+            .zip(statuses)
+            .zip(verifications.iter())
+            .enumerate()
+            .filter(|(index, _)| !skip.contains(index))
+            .filter_map(|(index, ((job, status), verification))| {
+                let interval = job.config.restore_verification.as_ref()?.interval_secs;
+                // A repository the probe cannot read cannot be restored from either.
+                let due = status.probe_error.is_empty()
+                    && verification
+                        .attempted_unix_secs
+                        .is_none_or(|at| now < at || (now - at).unsigned_abs() >= interval);
+                due.then_some((index, verification.attempted_unix_secs))
+            })
+            .min_by_key(|(_, attempted)| *attempted)?;
+        drop(verifications);
+        let config = self.jobs[index].config.clone();
+        let runner = Arc::clone(&self.runner);
+        let results = Arc::clone(&self.verifications);
+        let trigger = self.trigger.clone();
+        self.verifying = Some(tokio::spawn(async move {
+            let started = Instant::now();
+            let outcome = match (&config.restore_verification, Credentials::resolve(&config)) {
+                (Some(verify), Ok(credentials)) => {
+                    verify::verify(&config, verify, &credentials, runner.as_ref()).await
+                }
+                (_, Err(err)) => Err(err),
+                (None, _) => return,
+            };
+            debug!(check = CHECK_NAME, job = %config.name, elapsed_ms = started.elapsed().as_millis() as u64, ok = outcome.is_ok(), "restore verification finished");
+            {
+                let mut results = results.lock().unwrap_or_else(PoisonError::into_inner);
+                let result = &mut results[index];
+                // Recorded when done, so a verification cut short by a restart runs again.
+                result.attempted_unix_secs = Some(now);
+                match outcome {
+                    Ok(()) => {
+                        result.verified_unix_secs = Some(now_unix());
+                        result.error.clear();
+                    }
+                    Err(err) => {
+                        warn!(check = CHECK_NAME, job = %config.name, error = %err, "restore verification failed");
+                        result.error = format!("job {:?}: {err}", config.name);
+                    }
+                }
+            }
+            trigger.fire();
+        }));
+        Some(index)
+    }
+
+    fn lock_verifications(&self) -> std::sync::MutexGuard<'_, Vec<Verification>> {
+        self.verifications
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn save_state(&mut self, verifications: &[Verification]) {
+        let Some(file) = self.state_file.as_mut() else {
+            return;
+        };
+        let mut state = SavedState::default();
+        for (job, verification) in self.jobs.iter().zip(verifications) {
+            state.jobs.insert(
+                job.config.name.clone(),
+                SavedJob {
+                    kind: job.config.kind.as_str().to_owned(),
+                    last_success_unix_secs: job.last_success,
+                    restore_attempted_unix_secs: verification.attempted_unix_secs,
+                    restore_verified_unix_secs: verification.verified_unix_secs,
+                    restore_verification_error: verification.error.clone(),
+                },
+            );
+        }
+        file.save(&state);
+    }
+}
+
+impl Drop for BackupCheck {
+    fn drop(&mut self) {
+        // A verification left running would outlive the check's results.
+        if let Some(running) = &self.verifying {
+            running.abort();
+        }
     }
 }
 
 impl JobState {
     async fn collect(&mut self, runner: &dyn CommandRunner) -> pb::BackupJobStatus {
         let interval = Duration::from_secs(self.config.interval_secs);
-        let repository = matches!(
-            self.config.kind,
-            JobKind::Restic | JobKind::Borg | JobKind::Systemd
-        );
         let mut status = match &self.cached {
-            Some((at, status)) if repository && at.elapsed() < interval => status.clone(),
+            Some((at, status)) if self.config.kind.is_probed() && at.elapsed() < interval => {
+                status.clone()
+            }
             _ => {
                 let status = self.probe(runner).await;
                 self.cached = Some((Instant::now(), status.clone()));
@@ -134,34 +352,6 @@ impl JobState {
         };
         self.last_success = self.last_success.max(status.last_success_unix_secs);
         status.last_success_unix_secs = self.last_success;
-        if let Some(verify_config) = &self.config.restore_verification {
-            let due = self
-                .verification
-                .last_attempt
-                .is_none_or(|at| at.elapsed() >= Duration::from_secs(verify_config.interval_secs));
-            if due && status.probe_error.is_empty() {
-                self.verification.last_attempt = Some(Instant::now());
-                let credentials = Credentials::resolve(&self.config);
-                let outcome = match credentials {
-                    Ok(credentials) => {
-                        verify::verify(&self.config, verify_config, &credentials, runner).await
-                    }
-                    Err(err) => Err(err),
-                };
-                match outcome {
-                    Ok(()) => {
-                        self.verification.verified_unix_secs = Some(now_unix());
-                        self.verification.error.clear();
-                    }
-                    Err(err) => {
-                        warn!(check = CHECK_NAME, job = %self.config.name, error = %err, "restore verification failed");
-                        self.verification.error = format!("job {:?}: {err}", self.config.name);
-                    }
-                }
-            }
-            status.restore_verified_unix_secs = self.verification.verified_unix_secs;
-            status.restore_verification_error = self.verification.error.clone();
-        }
         status
     }
 
@@ -180,6 +370,9 @@ impl JobState {
             JobKind::StatusFile => status_file::read_status_file(config).await,
             JobKind::TouchFile => status_file::read_touch_file(config).await,
             JobKind::Systemd => systemd::probe(config, runner).await,
+            JobKind::TimeMachine => time_machine(config, runner).await,
+            JobKind::WindowsServerBackup => windows_server_backup(config, runner).await,
+            JobKind::Veeam => veeam(config, runner).await,
         };
         debug!(check = CHECK_NAME, job = %config.name, kind = config.kind.as_str(), elapsed_ms = started.elapsed().as_millis() as u64, ok = outcome.is_ok(), "backup job probed");
         let mut status = match outcome {
@@ -195,14 +388,57 @@ impl JobState {
         };
         status.name = config.name.clone();
         status.kind = config.kind.as_str().to_owned();
-        status.destination = match (&config.repository, &config.path, &config.unit) {
+        let configured = match (&config.repository, &config.path, &config.unit) {
             (Some(repository), _, _) => parse::destination_without_credentials(repository),
             (None, Some(path), _) => path.display().to_string(),
             (None, None, Some(unit)) => unit.clone(),
             (None, None, None) => String::new(),
         };
+        // Sources that find their own destination (a Time Machine disk, a backup target) keep it.
+        if !configured.is_empty() || status.destination.is_empty() {
+            status.destination = configured;
+        }
         status
     }
+}
+
+// The OS-specific probes; a kind the OS does not have says which OS it needs.
+
+#[cfg(target_os = "macos")]
+use macos::time_machine;
+#[cfg(not(target_os = "macos"))]
+async fn time_machine(
+    _: &BackupJobConfig,
+    _: &dyn CommandRunner,
+) -> Result<pb::BackupJobStatus, String> {
+    Err(not_on_this_os(JobKind::TimeMachine, "macOS"))
+}
+
+#[cfg(windows)]
+use windows::{veeam, windows_server_backup};
+#[cfg(not(windows))]
+async fn windows_server_backup(
+    _: &BackupJobConfig,
+    _: &dyn CommandRunner,
+) -> Result<pb::BackupJobStatus, String> {
+    Err(not_on_this_os(
+        JobKind::WindowsServerBackup,
+        "Windows Server",
+    ))
+}
+
+#[cfg(target_os = "linux")]
+use linux::veeam;
+#[cfg(not(any(windows, target_os = "linux")))]
+async fn veeam(_: &BackupJobConfig, _: &dyn CommandRunner) -> Result<pb::BackupJobStatus, String> {
+    Err(not_on_this_os(JobKind::Veeam, "Windows or Linux"))
+}
+
+fn not_on_this_os(kind: JobKind, needs: &str) -> String {
+    format!(
+        "not supported on this OS: {:?} jobs need {needs}",
+        kind.as_str()
+    )
 }
 
 /// How the tool gets the repository password, from local config.
@@ -327,7 +563,9 @@ mod tests {
 
     use prost::Message;
 
-    use super::test_repos::{BorgRepo, PASSWORD, ResticRepo, TestRepo, canary_sha256, collect_one};
+    use super::test_repos::{
+        BorgRepo, PASSWORD, ResticRepo, TestRepo, canary_sha256, collect_one, job,
+    };
     use super::*;
 
     #[derive(Clone, Default)]
@@ -366,7 +604,8 @@ mod tests {
     fn locked_borg(borg: &BorgRepo) -> std::process::Child {
         let holder = borg
             .borg()
-            .args(["with-lock", "::", "sleep", "5"])
+            // Killed after the probe: a short sleep can end before a loaded machine gets to it.
+            .args(["with-lock", "::", "sleep", "60"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -440,6 +679,7 @@ mod tests {
         statuses.push(collect_one(borg.job(&format!("program = {leaky:?}"))).await);
         let mut holder = locked_borg(&borg);
         statuses.push(collect_one(borg.job("")).await);
+        holder.kill().unwrap();
         holder.wait().unwrap();
         let corrupted = BorgRepo::new();
         corrupted.create("first", &[]);
@@ -505,5 +745,179 @@ mod tests {
             "no log captured: {log_text}"
         );
         assert!(!log_text.contains(PASSWORD), "password in a log line");
+    }
+
+    /// A restic that takes `seconds` longer to restore, so a test can see
+    /// whether anything waits for the restore.
+    fn slow_restoring_restic(dir: &Path, seconds: u64) -> String {
+        let script = dir.join("slow-restic");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nif [ \"$1\" = restore ]; then sleep {seconds}; fi\nexec restic \"$@\"\n"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        script.display().to_string()
+    }
+
+    fn captured_logs() -> (CapturedLog, tracing::subscriber::DefaultGuard) {
+        let log = CapturedLog::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_writer({
+                let log = log.clone();
+                move || log.clone()
+            })
+            .finish();
+        (log, tracing::subscriber::set_default(subscriber))
+    }
+
+    #[tokio::test]
+    async fn restore_verification_never_holds_a_report_back_and_survives_a_restart() {
+        let repo = ResticRepo::new();
+        repo.backup(&[]);
+        // Longer than the snapshot probe takes even on a loaded machine.
+        let restore_delay = Duration::from_secs(15);
+        let program = slow_restoring_restic(repo.0.dir.path(), restore_delay.as_secs());
+        let config = BackupsConfig {
+            jobs: vec![repo.job(&format!(
+                "program = {program:?}\n{}",
+                verification(&repo.0.canary_path())
+            ))],
+        };
+        let state_path = repo.0.dir.path().join("backups.json");
+        let trigger = ReportTrigger::default();
+        let mut check = BackupCheck::with_runner(&config, Arc::new(SystemCommandRunner))
+            .with_state_file(state_path.clone());
+        check.verify_wait = Duration::ZERO;
+        check.trigger = trigger.clone();
+
+        let started = Instant::now();
+        let first = check.collect().await.jobs.remove(0);
+        assert!(
+            started.elapsed() < restore_delay,
+            "the report waited {:?} for the restore",
+            started.elapsed()
+        );
+        assert!(first.last_success_unix_secs.is_some(), "{first:?}");
+        assert_eq!(first.restore_verified_unix_secs, None);
+        assert_eq!(first.restore_verification_error, "");
+
+        // The finished verification asks for a report, which carries its result.
+        tokio::time::timeout(Duration::from_secs(120), trigger.fired())
+            .await
+            .expect("a finished verification fires the report trigger");
+        let second = check.collect().await.jobs.remove(0);
+        assert_eq!(second.restore_verification_error, "");
+        let verified = second.restore_verified_unix_secs.expect("verified");
+        drop(check);
+
+        // A restarted agent reports the verification without running it again.
+        let mut restarted = BackupCheck::with_runner(&config, Arc::new(SystemCommandRunner))
+            .with_state_file(state_path);
+        let after_restart = restarted.collect().await.jobs.remove(0);
+        assert_eq!(after_restart.restore_verified_unix_secs, Some(verified));
+        assert!(
+            restarted.verifying.is_none(),
+            "verification ran again after a restart"
+        );
+    }
+
+    #[tokio::test]
+    async fn last_success_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let touched = dir.path().join("nightly.done");
+        std::fs::write(&touched, "").unwrap();
+        let config = BackupsConfig {
+            jobs: vec![job(&format!(
+                "name = \"nightly\"\nkind = \"touch-file\"\npath = {:?}\n",
+                touched.display().to_string()
+            ))],
+        };
+        let state_path = dir.path().join("backups.json");
+        let mut check = BackupCheck::with_runner(&config, Arc::new(SystemCommandRunner))
+            .with_state_file(state_path.clone());
+        let before = check.collect().await.jobs.remove(0);
+        let success = before
+            .last_success_unix_secs
+            .expect("touch file is a success");
+        drop(check);
+
+        // The script's file is gone; only the saved state still knows the success.
+        std::fs::remove_file(&touched).unwrap();
+        let mut restarted = BackupCheck::with_runner(&config, Arc::new(SystemCommandRunner))
+            .with_state_file(state_path.clone());
+        let after = restarted.collect().await.jobs.remove(0);
+        assert_eq!(after.result, pb::BackupResult::Unknown as i32);
+        assert_eq!(after.last_success_unix_secs, Some(success));
+
+        // A job renamed to another kind does not inherit it.
+        let other_kind = BackupsConfig {
+            jobs: vec![job(&format!(
+                "name = \"nightly\"\nkind = \"status-file\"\npath = {:?}\n",
+                touched.display().to_string()
+            ))],
+        };
+        let mut renamed = BackupCheck::with_runner(&other_kind, Arc::new(SystemCommandRunner))
+            .with_state_file(state_path);
+        assert_eq!(renamed.collect().await.jobs[0].last_success_unix_secs, None);
+    }
+
+    #[tokio::test]
+    async fn damaged_state_file_is_ignored_with_a_warning() {
+        let (log, _guard) = captured_logs();
+        let dir = tempfile::tempdir().unwrap();
+        let state_path = dir.path().join("backups.json");
+        std::fs::write(&state_path, "{\"jobs\": {\"nightly\": {\"kind\"").unwrap();
+        let touched = dir.path().join("nightly.done");
+        std::fs::write(&touched, "").unwrap();
+        let config = BackupsConfig {
+            jobs: vec![job(&format!(
+                "name = \"nightly\"\nkind = \"touch-file\"\npath = {:?}\n",
+                touched.display().to_string()
+            ))],
+        };
+        let mut check = BackupCheck::with_runner(&config, Arc::new(SystemCommandRunner))
+            .with_state_file(state_path.clone());
+        let status = check.collect().await.jobs.remove(0);
+        assert_eq!(status.result, pb::BackupResult::Success as i32);
+        let log_text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            log_text.contains("saved backup state is damaged; ignoring it"),
+            "{log_text}"
+        );
+        // The next save replaces the damaged file with a good one.
+        let saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+        assert_eq!(
+            saved["jobs"]["nightly"]["last_success_unix_secs"],
+            serde_json::json!(status.last_success_unix_secs)
+        );
+    }
+
+    #[tokio::test]
+    async fn kinds_of_other_oses_say_which_os_they_need() {
+        let config = BackupsConfig {
+            jobs: vec![
+                job("name = \"tm\"\nkind = \"time-machine\"\n"),
+                job("name = \"wsb\"\nkind = \"windows-server-backup\"\n"),
+            ],
+        };
+        let statuses = BackupCheck::with_runner(&config, Arc::new(SystemCommandRunner))
+            .collect()
+            .await
+            .jobs;
+        assert_eq!(
+            statuses[0].probe_error,
+            "not supported on this OS: \"time-machine\" jobs need macOS"
+        );
+        assert_eq!(
+            statuses[1].probe_error,
+            "not supported on this OS: \"windows-server-backup\" jobs need Windows Server"
+        );
+        assert_eq!(statuses[1].kind, "windows-server-backup");
     }
 }

@@ -78,6 +78,10 @@ pub enum ParseError {
     Time(String),
     #[error("{0}")]
     Systemd(String),
+    #[error("unexpected event log XML: {0}")]
+    Xml(String),
+    #[error("unexpected {what} output: {message}")]
+    Text { what: &'static str, message: String },
 }
 
 pub fn restic_snapshots(json: &[u8]) -> Result<Vec<ResticSnapshot>, ParseError> {

@@ -24,7 +24,7 @@ pub(super) async fn verify(
     let content = match config.kind {
         JobKind::Restic => restore_restic(config, verify, credentials, runner, timeout).await?,
         JobKind::Borg => extract_borg(config, verify, credentials, runner, timeout).await?,
-        JobKind::StatusFile | JobKind::TouchFile | JobKind::Systemd => {
+        _ => {
             return Err("restore verification needs a restic or borg job".to_owned());
         }
     };
