@@ -24,7 +24,7 @@ fn scripts() -> PathBuf {
 /// A running RT; stopped (its whole process group) when dropped.
 #[derive(Debug)]
 pub struct RequestTracker {
-    state: tempfile::TempDir,
+    server: Server,
     /// Loopback port RT listens on.
     pub port: u16,
     bot_token: String,
@@ -57,12 +57,15 @@ impl RequestTracker {
     /// Starts RT through `.ci/rt/start.sh` (needs root and `.ci/rt/install.sh` done).
     pub fn start() -> Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let state = tempfile::tempdir()?;
+        let http = crate::http_client();
+        let server = Server {
+            state: tempfile::tempdir()?,
+        };
         let started = Instant::now();
         let output = Command::new("bash")
             .arg(scripts().join("start.sh"))
             .arg(port.to_string())
-            .arg(state.path())
+            .arg(server.state.path())
             .output()
             .context("cannot run .ci/rt/start.sh")?;
         ensure!(
@@ -76,7 +79,7 @@ impl RequestTracker {
             String::from_utf8_lossy(&output.stdout).trim(),
             started.elapsed().as_millis()
         );
-        let tokens = std::fs::read_to_string(state.path().join("tokens.env"))?;
+        let tokens = std::fs::read_to_string(server.state.path().join("tokens.env"))?;
         let token = |name: &str| -> Result<String> {
             tokens
                 .lines()
@@ -89,8 +92,8 @@ impl RequestTracker {
             port,
             bot_token: token("RT_BOT_TOKEN")?,
             tech_token: token("RT_TECH_TOKEN")?,
-            state,
-            http: crate::http_client(),
+            server,
+            http,
         })
     }
 
@@ -238,11 +241,19 @@ queue = "{QUEUE}"
 
     /// RT's server log, for failure messages.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.state.path().join("rt-server.log")).unwrap_or_default()
+        std::fs::read_to_string(self.server.state.path().join("rt-server.log"))
+            .unwrap_or_default()
     }
 }
 
-impl Drop for RequestTracker {
+/// The state directory of an RT started by `start.sh`; dropping it stops that RT,
+/// also when the test fails before [`RequestTracker`] is complete.
+#[derive(Debug)]
+struct Server {
+    state: tempfile::TempDir,
+}
+
+impl Drop for Server {
     fn drop(&mut self) {
         let _ = Command::new("bash")
             .arg(scripts().join("stop.sh"))
