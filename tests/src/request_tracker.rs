@@ -102,6 +102,11 @@ impl RequestTracker {
         format!("http://127.0.0.1:{}/rt", self.port)
     }
 
+    /// The auth token of the collector's RT user.
+    pub fn bot_token(&self) -> &str {
+        &self.bot_token
+    }
+
     /// Writes the bot's token to a file in `dir` and returns the file's path.
     pub fn bot_token_file(&self, dir: &Path) -> Result<PathBuf> {
         let path = dir.join("rt-token");
@@ -241,8 +246,7 @@ queue = "{QUEUE}"
 
     /// RT's server log, for failure messages.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.server.state.path().join("rt-server.log"))
-            .unwrap_or_default()
+        std::fs::read_to_string(self.server.state.path().join("rt-server.log")).unwrap_or_default()
     }
 }
 

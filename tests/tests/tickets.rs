@@ -185,6 +185,54 @@ fn write_status(path: &Path, job: &str, status: &str, message: &str) -> Result<(
     Ok(())
 }
 
+/// The harness itself: what the crash and outage tests rely on the proxy for.
+#[test]
+fn proxy_relays_to_rt_records_creations_answers_503_while_down_and_kills_on_create() -> Result<()> {
+    let rt = RequestTracker::start()?;
+    let proxy = TicketProxy::start(rt.port)?;
+    let create = |key: &str| -> Result<u16> {
+        let body = serde_json::json!({
+            "Queue": forewarn_e2e::request_tracker::QUEUE,
+            "Subject": "proxy check",
+            "CustomFields": { "AlertKey": key },
+        });
+        forewarn_e2e::runtime().block_on(async {
+            let response = forewarn_e2e::http_client()
+                .post(format!("{}/REST/2.0/ticket", proxy.rt_url()))
+                .header("Authorization", format!("token {}", rt.bot_token()))
+                .json(&body)
+                .send()
+                .await?;
+            Ok(response.status().as_u16())
+        })
+    };
+    assert_eq!(create("proxy/one")?, 201);
+    let created = proxy.creations();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].key, "proxy/one");
+    let ticket = rt.ticket_with_key("proxy/one")?.context("not in RT")?;
+    assert_eq!(ticket.id, created[0].ticket_id);
+
+    proxy.set_down(true);
+    assert_eq!(create("proxy/two")?, 503);
+    assert_eq!(proxy.refused(), 1);
+    assert_eq!(rt.ticket_with_key("proxy/two")?, None);
+    proxy.set_down(false);
+
+    let mut victim = std::process::Command::new("sleep").arg("60").spawn()?;
+    proxy.kill_on_next_create(victim.id());
+    assert_eq!(create("proxy/three")?, 201);
+    let status = victim.wait()?;
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "{status}"
+    );
+    assert!(proxy.killed());
+    assert_eq!(proxy.creations().len(), 2);
+    Ok(())
+}
+
 #[test]
 fn failed_backup_opens_one_ticket_repeats_do_not_duplicate_and_recovery_resolves_it() -> Result<()>
 {

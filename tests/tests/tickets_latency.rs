@@ -98,9 +98,8 @@ fn latency_from_failing_report_to_rt_ticket_over_100_alerts() -> Result<()> {
     let token = collector.create_token("laptops", "1h", Some(1))?;
     let agent = Agent::new()?;
     let device = agent.enroll_ok(&collector, &token)?;
-    let mut client = runtime().block_on(async {
-        anyhow::Ok(IngestClient::new(agent.channel(&collector).await?))
-    })?;
+    let mut client = runtime()
+        .block_on(async { anyhow::Ok(IngestClient::new(agent.channel(&collector).await?)) })?;
 
     // All jobs fine first, so each later report adds exactly one failure.
     runtime().block_on(client.report(report(1, 0)))?;
@@ -111,9 +110,11 @@ fn latency_from_failing_report_to_rt_ticket_over_100_alerts() -> Result<()> {
         let sent = Instant::now();
         runtime().block_on(client.report(report(failed as u64 + 1, failed)))?;
         acks.push(millis(sent.elapsed()));
-        let created = wait_for(&format!("ticket for {key}"), Duration::from_secs(60), || {
-            proxy.creations().into_iter().find(|c| c.key == key)
-        })?;
+        let created = wait_for(
+            &format!("ticket for {key}"),
+            Duration::from_secs(60),
+            || proxy.creations().into_iter().find(|c| c.key == key),
+        )?;
         latencies.push(millis(created.at.duration_since(sent)));
     }
 
