@@ -17,6 +17,7 @@ use forewarn_collector::pki::CollectorPki;
 use forewarn_collector::rules::Severity;
 use forewarn_collector::server::{Collector, shutdown_signal};
 use forewarn_collector::store::sqlite::SqliteStore;
+use forewarn_collector::tickets::access;
 
 #[derive(Debug, Parser)]
 #[command(name = "forewarn-collector", version, about = "Forewarn collector")]
@@ -66,6 +67,20 @@ enum Command {
     /// Silences and maintenance windows: notifications held, state kept.
     #[command(subcommand)]
     Silence(SilenceCommand),
+    /// Ticket systems and notification channels.
+    #[command(subcommand)]
+    Tickets(TicketsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TicketsCommand {
+    /// Check a connector's address, credentials and permissions without
+    /// creating anything; prints each problem and exits non-zero if any.
+    Test {
+        /// Connector name, as in `[tickets.connectors.NAME]`.
+        #[arg(long)]
+        connector: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -323,6 +338,20 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
                     alerts_admin::expire_silence(&store, &id, &mut out).await?;
                 }
             }
+        }
+        Command::Tickets(TicketsCommand::Test { connector }) => {
+            let config = CollectorConfig::load(&cli.config)?;
+            let problems = access::test_connector(&config.tickets, &connector).await;
+            if !problems.is_empty() {
+                for problem in &problems {
+                    println!("problem: {problem}");
+                }
+                anyhow::bail!(
+                    "connector {connector:?} is not ready: {} problem(s)",
+                    problems.len()
+                );
+            }
+            println!("connector {connector:?}: address, credentials and permissions are fine");
         }
     }
     Ok(())

@@ -30,6 +30,7 @@ use super::{
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_alerts.sql")),
+    (3, include_str!("../../migrations/sqlite/0003_tickets.sql")),
 ];
 
 #[derive(Debug, Clone)]
@@ -52,16 +53,19 @@ impl SqliteStore {
         })?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;
-        connection.pragma_update(None, "foreign_keys", "ON")?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Off while migrating: a migration may rebuild a table that others
+        // reference (SQLite cannot alter constraints); checked before commit.
+        connection.pragma_update(None, "foreign_keys", "OFF")?;
         migrate(&mut connection)?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
         })
     }
 
     /// Runs `work` with the connection on the blocking pool.
-    async fn with_connection<T, F>(&self, work: F) -> Result<T, StoreError>
+    pub(super) async fn with_connection<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
@@ -99,6 +103,14 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
                 params![version, now_unix()],
             )?;
         }
+    }
+    let dangling: Option<String> = tx
+        .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
+        .optional()?;
+    if let Some(table) = dangling {
+        return Err(StoreError::Task(format!(
+            "migration left rows in {table} that reference missing rows"
+        )));
     }
     tx.commit()?;
     Ok(())
