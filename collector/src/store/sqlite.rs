@@ -645,6 +645,51 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn tickets_migration_keeps_existing_alerts_and_their_outbox_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        {
+            // A database as the previous release left it: migrations 1 and 2, with an alert.
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL);
+                 INSERT INTO schema_migrations VALUES (1, 0), (2, 0);",
+            )
+            .unwrap();
+            c.execute_batch(MIGRATIONS[0].1).unwrap();
+            c.execute_batch(MIGRATIONS[1].1).unwrap();
+            c.execute_batch(
+                "INSERT INTO enrollment_tokens (id, token_hash, group_name, created_at, expires_at) VALUES ('t1', 'aa', 'laptops', 0, 100);
+                 INSERT INTO devices (id, group_name, hostname, os, agent_version, enrolled_at, token_id, cert_serial, cert_not_after)
+                   VALUES ('d1', 'laptops', 'host', 'linux', '0.1.0', 10, 't1', '01', 1000);
+                 INSERT INTO alerts (id, device_id, rule, subject, state, severity, first_seen, last_seen, summary)
+                   VALUES (7, 'd1', 'backup_failed', 'nightly', 'firing', 'warning', 20, 20, 'Backup job nightly failed');
+                 INSERT INTO alert_outbox (alert_id, event, payload, created_at, next_attempt_at)
+                   VALUES (7, 'opened', '{}', 20, 20);",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let alerts = store.list_alerts(AlertFilter::default()).await.unwrap();
+        assert_eq!(
+            (alerts.len(), alerts[0].id, alerts[0].hostname.as_str()),
+            (1, 7, "host")
+        );
+        let pending = store.outbox_in_state(OutboxState::Pending).await.unwrap();
+        assert_eq!(pending[0].alert_id, 7);
+        // Foreign keys are back on after migrating.
+        let err = store
+            .with_connection(|c| {
+                Ok(c.execute(
+                    "INSERT INTO alert_outbox (alert_id, event, payload, created_at, next_attempt_at) VALUES (99, 'opened', '{}', 0, 0)",
+                    [],
+                )?)
+            })
+            .await;
+        assert!(err.is_err(), "{err:?}");
+    }
+
+    #[tokio::test]
     async fn reopening_keeps_data_and_does_not_rerun_migrations() {
         let (dir, store) = store_with_token(None, 100).await;
         drop(store);
