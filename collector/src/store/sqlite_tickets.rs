@@ -73,15 +73,18 @@ fn outbox_stats(c: &Connection) -> rusqlite::Result<OutboxStats> {
         (state, n)
     })
     .collect();
-    let oldest_undelivered_at = c.query_row(
-        "SELECT MIN(created_at) FROM alert_outbox WHERE state IN ('pending', 'claimed')",
-        [],
-        |row| row.get(0),
-    )?;
     Ok(OutboxStats {
         rows,
-        oldest_undelivered_at,
+        oldest_undelivered_at: outbox_backlog(c)?.1,
     })
+}
+
+fn outbox_backlog(c: &Connection) -> rusqlite::Result<(u64, Option<i64>)> {
+    c.query_row(
+        "SELECT COUNT(*), MIN(created_at) FROM alert_outbox WHERE state IN ('pending', 'claimed')",
+        [],
+        |row| Ok((row.get::<_, i64>(0)?.max(0) as u64, row.get(1)?)),
+    )
 }
 
 /// The collector's alert lives in `alerts` like any other, so `alerts list`
@@ -282,6 +285,10 @@ impl TicketLedger for SqliteStore {
 
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
         self.with_connection(|c| Ok(outbox_stats(c)?)).await
+    }
+
+    async fn outbox_backlog(&self) -> Result<(u64, Option<i64>), StoreError> {
+        self.with_connection(|c| Ok(outbox_backlog(c)?)).await
     }
 
     async fn set_ticketing_failing(

@@ -69,17 +69,6 @@ pub struct OutboxStats {
     pub oldest_undelivered_at: Option<i64>,
 }
 
-impl OutboxStats {
-    /// Pending plus claimed rows: the ticket work not done yet.
-    pub fn undelivered(&self) -> u64 {
-        self.rows
-            .iter()
-            .filter(|(state, _)| matches!(state, OutboxState::Pending | OutboxState::Claimed))
-            .map(|(_, n)| n)
-            .sum()
-    }
-}
-
 /// The device id the collector's own alerts are filed under.
 pub const COLLECTOR_DEVICE_ID: &str = "collector";
 
@@ -131,7 +120,13 @@ pub trait TicketLedger: Send + Sync {
     /// Alerts other than `alert_id` on the ticket that have not recovered.
     async fn other_open_alerts(&self, ticket_id: i64, alert_id: i64) -> Result<u64, StoreError>;
 
+    /// Rows per state and the oldest undelivered row, for `/metrics`.
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;
+
+    /// Undelivered (pending or claimed) rows and the oldest one's `created_at`.
+    /// Cheaper than [`Self::outbox_stats`]: it never counts delivered rows,
+    /// which pile up; the worker asks after every round.
+    async fn outbox_backlog(&self) -> Result<(u64, Option<i64>), StoreError>;
 
     /// Raises (`Some(summary)`, updating the summary while it fires) or
     /// resolves (`None`) the collector's "ticketing is failing" alert. Returns

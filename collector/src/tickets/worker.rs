@@ -636,7 +636,7 @@ impl TicketWorker {
 
     /// Raises or clears the collector's "ticketing is failing" alert.
     async fn update_failing_alert(&self, now: i64) -> Result<(), StoreError> {
-        let stats = self.store.outbox_stats().await?;
+        let (undelivered, oldest_undelivered_at) = self.store.outbox_backlog().await?;
         let max_age = i64::try_from(self.config.max_delivery_age_secs).unwrap_or(i64::MAX);
         let (last_error, permanent) = match self.health.lock() {
             Ok(health) => (
@@ -648,14 +648,12 @@ impl TicketWorker {
             ),
             Err(_) => (None, None),
         };
-        let overdue = stats
-            .oldest_undelivered_at
+        let overdue = oldest_undelivered_at
             .map(|oldest| now.saturating_sub(oldest))
             .filter(|age| *age > max_age);
         let summary = match (overdue, permanent) {
             (Some(age), _) => Some(format!(
-                "{} ticket operation(s) undelivered, the oldest for {age} s (limit {max_age} s); last error: {}",
-                stats.undelivered(),
+                "{undelivered} ticket operation(s) undelivered, the oldest for {age} s (limit {max_age} s); last error: {}",
                 last_error.as_deref().unwrap_or("none recorded since start")
             )),
             (None, Some((_, message))) => Some(format!(
