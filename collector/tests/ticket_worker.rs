@@ -748,3 +748,55 @@ async fn alert_no_policy_matches_is_done_without_calling_the_ticket_system() {
             .contains("forewarn_ticket_deliveries_total{connector=\"none\",result=\"ignored\"} 1")
     );
 }
+
+#[tokio::test]
+async fn hundred_alerts_of_fifty_devices_get_one_ticket_each_in_order_quickly() {
+    let mut f = Fixture::new("").await;
+    for n in 3..=50 {
+        f.store
+            .enroll_device(
+                "aa",
+                NewDevice {
+                    id: format!("d{n}"),
+                    hostname: format!("LAPTOP-d{n}"),
+                    os: "linux".into(),
+                    agent_version: "0.1.0".into(),
+                    enrolled_at: 10,
+                    cert_serial: "01".into(),
+                    cert_not_after: i64::MAX,
+                },
+                10,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    for n in 1..=50 {
+        f.report(
+            &format!("d{n}"),
+            T0,
+            &[("nightly", true), ("weekly", true)],
+            None,
+        )
+        .await;
+    }
+    let worker = f.worker();
+    let started = std::time::Instant::now();
+    let mut rounds = 0;
+    while worker.run_once(T0 + 1).await.unwrap() > 0 {
+        rounds += 1;
+    }
+    let elapsed = started.elapsed();
+    eprintln!(
+        "100 alerts delivered in {rounds} rounds, {} ms",
+        elapsed.as_millis()
+    );
+    let tickets = f.system.tickets();
+    assert_eq!(tickets.len(), 100);
+    let mut keys: Vec<_> = tickets.iter().map(|t| t.key.clone()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 100, "one ticket per alert");
+    assert_eq!(f.rows(OutboxState::Delivered).await, 100);
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+}
