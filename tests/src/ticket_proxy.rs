@@ -1,7 +1,8 @@
 //! An HTTP proxy the collector's RT connector talks to instead of RT, so a test
 //! can see and steer the traffic without any hook in the product:
 //! - it records every ticket RT creates (`POST .../REST/2.0/ticket` answered 201),
-//!   with the correlation key sent and the moment RT answered;
+//!   with the correlation key sent and the moment RT answered, and the timing of
+//!   every request it relayed;
 //! - "down": it answers 503 to everything without asking RT, like a ticket
 //!   system in maintenance;
 //! - "kill on create": when RT answers 201 to a create, it SIGKILLs a process
@@ -35,9 +36,23 @@ pub struct Creation {
     pub at: Instant,
 }
 
+/// One request relayed to RT.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub method: Method,
+    /// Path and query as the collector sent them.
+    pub path: String,
+    pub status: StatusCode,
+    /// When the request arrived at the proxy.
+    pub received: Instant,
+    /// When RT's answer was complete.
+    pub answered: Instant,
+}
+
 #[derive(Debug, Default)]
 struct Record {
     creations: Vec<Creation>,
+    exchanges: Vec<Exchange>,
     /// Requests answered 503 while down.
     refused: usize,
     down: bool,
@@ -111,6 +126,11 @@ impl TicketProxy {
         self.shared.record().creations.clone()
     }
 
+    /// Every request relayed to RT, in the order RT answered them.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.shared.record().exchanges.clone()
+    }
+
     /// Requests answered 503 while down.
     pub fn refused(&self) -> usize {
         self.shared.record().refused
@@ -118,6 +138,7 @@ impl TicketProxy {
 }
 
 async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let received = Instant::now();
     if shared.record().down {
         shared.record().refused += 1;
         return (
@@ -158,6 +179,13 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     };
     let at = Instant::now();
+    shared.record().exchanges.push(Exchange {
+        method: parts.method.clone(),
+        path: path.clone(),
+        status,
+        received,
+        answered: at,
+    });
     if parts.method == Method::POST
         && parts.uri.path().ends_with("/REST/2.0/ticket")
         && status == StatusCode::CREATED
