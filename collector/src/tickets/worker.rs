@@ -12,7 +12,7 @@
 //!   worked the ticket; then a comment only.
 //!
 //! Per alert, events are delivered in order (the claim hands out no row while
-//! an earlier one of its alert is undelivered). Retryable errors back off
+//! an earlier one of its alert is undelivered); different alerts in parallel. Retryable errors back off
 //! exponentially with jitter and honour `Retry-After`; permanent ones end the
 //! row as `failed` with its error. Work older than `max_delivery_age_secs`, or a
 //! permanent failure not followed by a success, raises the collector's own
@@ -25,14 +25,14 @@ use std::time::Duration;
 
 use prost::Message;
 use serde::Deserialize;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn};
 
 use forewarn_proto::pb;
 
 use super::config::{BuildError, PolicyMatch, TicketsConfig};
-use super::ledger::{NewTicket, TicketClose};
+use super::ledger::{LinkedTicket, NewTicket, TicketClose};
 use super::metrics::{DeliveryResult, TicketMetrics};
 use super::template::TemplateError;
 use super::{AlertSummary, Connector, ConnectorError, DeviceFacts, Severity, TicketRef};
@@ -41,8 +41,11 @@ use crate::rules::RuleId;
 use crate::rules::conditions::{Section, section};
 use crate::store::{Store, StoreError};
 
-/// Rows claimed per round; rows of different devices are delivered concurrently.
+/// Rows claimed per round.
 const BATCH: usize = 32;
+
+/// Deliveries in flight at once, so a burst does not flood the ticket system.
+const PARALLEL: usize = 8;
 
 /// Why one outbox row was not delivered.
 #[derive(Debug, thiserror::Error)]
@@ -237,29 +240,39 @@ impl TicketWorker {
         }
     }
 
-    /// One round at `now`: claims due rows, delivers them (devices in
-    /// parallel, each device's rows in order), then updates the failing alert.
-    /// Returns the number of rows claimed.
+    /// One round at `now`: claims due rows (at most one per alert), delivers
+    /// them in parallel, then updates the failing alert. With a grouping window
+    /// configured, one device's rows go one after the other, so a second alert
+    /// sees the ticket the first one opened. Returns the number of rows claimed.
     pub async fn run_once(self: &Arc<Self>, now: i64) -> Result<usize, StoreError> {
         let batch = self
             .store
             .claim_outbox(BATCH, self.config.lease_secs, now)
             .await?;
         let claimed = batch.len();
-        let mut by_device: BTreeMap<String, Vec<OutboxEvent>> = BTreeMap::new();
+        let per_device = self.config.policies.iter().any(|p| p.group_window_secs > 0);
+        let mut chains: BTreeMap<String, Vec<OutboxEvent>> = BTreeMap::new();
         for event in batch {
-            let device = event
-                .payload
-                .get("device_id")
-                .and_then(|d| d.as_str())
-                .unwrap_or_default()
-                .to_owned();
-            by_device.entry(device).or_default().push(event);
+            let chain = if per_device {
+                event
+                    .payload
+                    .get("device_id")
+                    .and_then(|d| d.as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            } else {
+                event.alert_id.to_string()
+            };
+            chains.entry(chain).or_default().push(event);
         }
+        let slots = Arc::new(Semaphore::new(PARALLEL));
         let mut tasks = JoinSet::new();
-        for events in by_device.into_values() {
+        for events in chains.into_values() {
             let worker = Arc::clone(self);
+            let slots = Arc::clone(&slots);
             tasks.spawn(async move {
+                // The semaphore is never closed, so acquiring only waits.
+                let _slot = slots.acquire_owned().await;
                 for event in events {
                     worker.deliver(event, now).await;
                 }
@@ -403,8 +416,7 @@ impl TicketWorker {
                 event,
                 &payload,
                 connector.as_ref(),
-                &active.reference,
-                active.ticket_id,
+                &active,
                 resolve_on_recovery,
                 now,
             )
@@ -524,21 +536,20 @@ impl TicketWorker {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn resolve(
         &self,
         event: &OutboxEvent,
         payload: &Payload,
         connector: &dyn Connector,
-        ticket: &TicketRef,
-        ticket_id: i64,
+        link: &LinkedTicket,
         resolve_on_recovery: bool,
         now: i64,
     ) -> Result<(), DeliveryError> {
+        let ticket = &link.reference;
         let cleared = format!("Forewarn: the alert has cleared: {}", payload.summary);
         let others = self
             .store
-            .other_open_alerts(ticket_id, event.alert_id)
+            .other_open_alerts(link.ticket_id, event.alert_id)
             .await?;
         let close = if others > 0 {
             let text = format!(
