@@ -1,7 +1,8 @@
 //! Measurement, not a pass/fail timing: how long from the collector receiving a
 //! failing backup report to the ticket existing in a real Request Tracker 5, over
 //! 100 alerts (100 distinct backup jobs of one enrolled device, one after the
-//! other). Reports are sent by this test over the device's real mTLS channel
+//! other: the next report is sent once the previous alert's ticket reference is
+//! stored, so each alert meets an idle worker). Reports are sent by this test over the device's real mTLS channel
 //! (not by a real agent), so the moment a report leaves is known exactly; the
 //! moment the ticket exists is when RT answers 201 to the create, as the
 //! recording proxy between the collector and RT sees it. The collector runs
@@ -136,6 +137,16 @@ fn latency_from_failing_report_to_rt_ticket_over_100_alerts() -> Result<()> {
         to_first_request.push(millis(search.received.duration_since(sent)));
         searches.push(millis(search.answered.duration_since(search.received)));
         creates.push(millis(create.answered.duration_since(create.received)));
+        // The worker still reads the ticket back and stores the reference: the next
+        // alert starts when this one is done, so each is measured on an idle worker.
+        wait_for("the reference stored", Duration::from_secs(60), || {
+            let stored: i64 = collector
+                .db()
+                .ok()?
+                .query_row("SELECT COUNT(*) FROM alert_tickets", [], |row| row.get(0))
+                .ok()?;
+            (stored == failed as i64).then_some(())
+        })?;
     }
 
     let creations = proxy.creations();
