@@ -204,7 +204,13 @@ queue = "Endpoint Alerts"
 "#;
 
 impl Fixture {
+    /// A store with devices d1 and d2 and the base config plus `policies`.
     async fn new(policies: &str) -> Self {
+        Self::with_config("", policies).await
+    }
+
+    /// As [`Fixture::new`], with `top` level `[tickets]` keys first.
+    async fn with_config(top: &str, policies: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap());
         store
@@ -237,7 +243,8 @@ impl Fixture {
                 .unwrap()
                 .unwrap();
         }
-        let config: TicketsConfig = toml::from_str(&format!("{BASE_CONFIG}{policies}")).unwrap();
+        let config: TicketsConfig =
+            toml::from_str(&format!("{top}{BASE_CONFIG}{policies}")).unwrap();
         assert_eq!(config.problems(), Vec::<String>::new());
         Self {
             _dir: dir,
@@ -799,4 +806,30 @@ async fn hundred_alerts_of_fifty_devices_get_one_ticket_each_in_order_quickly() 
     assert_eq!(keys.len(), 100, "one ticket per alert");
     assert_eq!(f.rows(OutboxState::Delivered).await, 100);
     assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+}
+
+#[tokio::test]
+async fn waker_delivers_at_once_without_waiting_for_the_poll_interval() {
+    let mut f = Fixture::with_config("poll_interval_ms = 60000\n", "").await;
+    let worker = f.worker();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(Arc::clone(&worker).run(async move {
+        let _ = stop_rx.await;
+    }));
+    // Let the first (empty) round pass, so the worker is idle for a minute.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    f.report("d1", T0, &[("nightly", true)], None).await;
+    let woken = std::time::Instant::now();
+    worker.waker().notify_one();
+    while f.system.tickets().is_empty() && woken.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(f.system.tickets().len(), 1);
+    assert!(
+        woken.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        woken.elapsed()
+    );
+    let _ = stop_tx.send(());
+    running.await.unwrap();
 }
