@@ -833,3 +833,35 @@ async fn waker_delivers_at_once_without_waiting_for_the_poll_interval() {
     let _ = stop_tx.send(());
     running.await.unwrap();
 }
+
+#[tokio::test]
+async fn acknowledged_failing_alert_stays_acknowledged_until_it_resolves() {
+    let mut f = Fixture::new("").await;
+    let worker = f.worker();
+    f.report("d1", T0, &[("nightly", true)], None).await;
+    f.system.state().fail_next.push_back(Failure::Forbidden);
+    worker.run_once(T0).await.unwrap();
+    let id = f
+        .store
+        .list_alerts(AlertFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.rule == RuleId::TicketingFailing)
+        .unwrap()
+        .id;
+    assert!(
+        f.store
+            .ack_alert(id, "it", "fixing the RT token", T0 + 5)
+            .await
+            .unwrap()
+    );
+    worker.run_once(T0 + 10).await.unwrap();
+    assert_eq!(f.ticketing_alert().await, Some(AlertStatus::Acknowledged));
+    let (_, history) = f.store.alert(id).await.unwrap().unwrap();
+    let events: Vec<_> = history.iter().filter_map(|h| h.event.clone()).collect();
+    assert_eq!(events, ["opened", "acknowledged"]);
+    f.report("d2", T0 + 20, &[("nightly", true)], None).await;
+    worker.run_once(T0 + 21).await.unwrap();
+    assert_eq!(f.ticketing_alert().await, Some(AlertStatus::Resolved));
+}

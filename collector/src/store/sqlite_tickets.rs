@@ -89,7 +89,8 @@ fn outbox_backlog(c: &Connection) -> rusqlite::Result<(u64, Option<i64>)> {
 
 /// The collector's alert lives in `alerts` like any other, so `alerts list`
 /// and the dashboard show it; its changes are in `alert_transitions`. It has no
-/// outbox row: the ticket system is what is failing.
+/// outbox row: the ticket system is what is failing. An acknowledgement holds
+/// until it resolves.
 fn set_ticketing_failing(
     c: &Connection,
     summary: Option<&str>,
@@ -98,7 +99,8 @@ fn set_ticketing_failing(
     let rule = RuleId::TicketingFailing.as_str();
     let firing: Option<i64> = c
         .query_row(
-            "SELECT id FROM alerts WHERE device_id = ?1 AND rule = ?2 AND subject = '' AND state = 'firing'",
+            "SELECT id FROM alerts WHERE device_id = ?1 AND rule = ?2 AND subject = ''
+               AND state IN ('firing', 'acknowledged')",
             params![COLLECTOR_DEVICE_ID, rule],
             |row| row.get(0),
         )
@@ -119,7 +121,7 @@ fn set_ticketing_failing(
                  ON CONFLICT (device_id, rule, subject) DO UPDATE SET state = 'firing',
                      severity = 'critical', notified_severity = 'critical',
                      first_seen = excluded.first_seen, last_seen = excluded.last_seen,
-                     summary = excluded.summary
+                     summary = excluded.summary, acknowledged_by = NULL, acknowledged_at = NULL
                  RETURNING id",
                 params![COLLECTOR_DEVICE_ID, rule, now, summary],
                 |row| row.get(0),
@@ -139,7 +141,8 @@ fn set_ticketing_failing(
             let summary = "ticket operations are being delivered again";
             c.execute(
                 "UPDATE alerts SET state = 'resolved', severity = NULL, notified_severity = NULL,
-                     last_seen = ?2, summary = ?3 WHERE id = ?1",
+                     last_seen = ?2, summary = ?3, acknowledged_by = NULL, acknowledged_at = NULL
+                 WHERE id = ?1",
                 params![id, now, summary],
             )?;
             sqlite_alerts::record_transition(
