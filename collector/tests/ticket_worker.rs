@@ -865,3 +865,55 @@ async fn acknowledged_failing_alert_stays_acknowledged_until_it_resolves() {
     worker.run_once(T0 + 21).await.unwrap();
     assert_eq!(f.ticketing_alert().await, Some(AlertStatus::Resolved));
 }
+
+#[tokio::test]
+async fn warning_without_a_ticket_opens_one_when_it_escalates_to_a_ticketed_severity() {
+    let mut f =
+        Fixture::new("[[policies]]\nchecks = [\"disks\"]\nseverities = [\"critical\"]\n").await;
+    let worker = f.worker();
+    f.report("d1", T0, &[], Some(8)).await;
+    worker.run_once(T0 + 1).await.unwrap();
+    assert!(f.system.calls().is_empty(), "warnings open no ticket here");
+    f.report("d1", T0 + 60, &[], Some(3)).await;
+    worker.run_once(T0 + 61).await.unwrap();
+    let ticket = f.system.only_ticket();
+    assert!(
+        ticket.subject.starts_with("[critical] LAPTOP-d1"),
+        "{}",
+        ticket.subject
+    );
+    assert_eq!(ticket.priority, "90");
+    // Back to warning: a comment on that ticket (the policy lookup does not close it).
+    f.report("d1", T0 + 120, &[], Some(8)).await;
+    worker.run_once(T0 + 121).await.unwrap();
+    assert!(
+        f.system.only_ticket().comments[0]
+            .starts_with("Forewarn: severity fell from critical to warning")
+    );
+}
+
+#[tokio::test]
+async fn ticket_whose_connector_was_removed_from_the_config_fails_for_good() {
+    let mut f = Fixture::new("").await;
+    f.report("d1", T0, &[("nightly", true)], None).await;
+    f.worker().run_once(T0 + 1).await.unwrap();
+    f.report("d1", T0 + 60, &[("nightly", false)], None).await;
+    let without_rt = Arc::new(TicketWorker::with_connectors(
+        Arc::clone(&f.config),
+        f.store.clone(),
+        BTreeMap::new(),
+        Arc::clone(&f.metrics),
+    ));
+    without_rt.run_once(T0 + 61).await.unwrap();
+    let failed = f.store.outbox_in_state(OutboxState::Failed).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].event, "resolved");
+    assert!(
+        failed[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("connector \"rt\" is not configured"),
+        "{failed:?}"
+    );
+}
