@@ -546,7 +546,11 @@ async fn permanent_error_fails_the_row_once_keeps_the_error_and_raises_the_faili
     assert_eq!(worker.run_once(T0 + 3600).await.unwrap(), 0, "not retried");
     assert_eq!(f.system.calls(), ["find"]);
     assert_eq!(f.ticketing_alert().await, Some(AlertStatus::Firing));
-    // A later delivery that works clears it.
+    // An event that needs no ticket system proves nothing...
+    f.report("d2", T0 + 3900, &[], Some(3)).await;
+    worker.run_once(T0 + 3901).await.unwrap();
+    assert_eq!(f.ticketing_alert().await, Some(AlertStatus::Firing));
+    // ...a later delivery that works clears it.
     f.report("d2", T0 + 4000, &[("nightly", true)], None).await;
     worker.run_once(T0 + 4001).await.unwrap();
     assert_eq!(f.ticketing_alert().await, Some(AlertStatus::Resolved));

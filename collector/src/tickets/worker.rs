@@ -290,7 +290,10 @@ impl TicketWorker {
     async fn deliver(&self, event: OutboxEvent, now: i64) {
         let (connector, outcome) = match self.apply(&event, now).await {
             Ok((connector, result)) => {
-                if let Ok(mut health) = self.health.lock() {
+                // Only a ticket system that answered shows that delivery works again.
+                if result == DeliveryResult::Delivered
+                    && let Ok(mut health) = self.health.lock()
+                {
                     health.last_success_at = Some(now);
                 }
                 debug!(outbox_id = event.id, alert_id = event.alert_id, event = %event.event, connector = %connector, result = result.as_str(), "ticket event done");
