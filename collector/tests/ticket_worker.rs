@@ -921,3 +921,36 @@ async fn ticket_whose_connector_was_removed_from_the_config_fails_for_good() {
         "{failed:?}"
     );
 }
+
+#[tokio::test]
+async fn flapping_alert_gets_a_comment_on_its_open_ticket() {
+    let mut f = Fixture::new("").await;
+    let worker = f.worker();
+    for i in 0..6 {
+        let at = T0 + i * 60;
+        f.report("d1", at, &[("nightly", i % 2 == 0)], None).await;
+        worker.run_once(at + 1).await.unwrap();
+    }
+    let kinds: Vec<String> = f
+        .store
+        .outbox_in_state(OutboxState::Delivered)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "opened", "resolved", "opened", "resolved", "opened", "flapping"
+        ]
+    );
+    let tickets = f.system.tickets();
+    let open: Vec<_> = tickets.iter().filter(|t| !t.resolved).collect();
+    assert_eq!(open.len(), 1, "{tickets:#?}");
+    assert!(
+        open[0].comments.last().unwrap().contains("flapping"),
+        "{:?}",
+        open[0].comments
+    );
+}
