@@ -11,7 +11,9 @@
 //! search for an open ticket), and how long RT took to answer the search and
 //! the create.
 //!
-//! Run: `cargo nextest run -p forewarn-e2e --test tickets_latency --run-ignored only --no-capture`
+//! A second measurement sends the 100 failures in one report (a burst).
+//!
+//! Run: `cargo nextest run -p forewarn-e2e --test tickets_latency --run-ignored only --no-capture --test-threads 1`
 
 use std::time::{Duration, Instant};
 
@@ -84,29 +86,96 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// RT, the proxy, a collector ticketing through it with the default outbox
+/// timings, and one enrolled device whose mTLS channel the test reports on.
+struct Bench {
+    rt: RequestTracker,
+    proxy: TicketProxy,
+    collector: CollectorProcess,
+    device: String,
+    client: IngestClient<tonic::transport::Channel>,
+    _agent: Agent,
+    _work: tempfile::TempDir,
+}
+
+impl Bench {
+    fn start() -> Result<Self> {
+        let rt = RequestTracker::start()?;
+        let proxy = TicketProxy::start(rt.port)?;
+        let work = tempfile::tempdir()?;
+        let token_file = rt.bot_token_file(work.path())?;
+        let connector = format!(
+            "\n[tickets.connectors.rt]\nkind = \"request_tracker\"\nurl = \"{}\"\n\
+             token = {{ file = {:?} }}\nqueue = \"{}\"\n",
+            proxy.rt_url(),
+            token_file.display().to_string(),
+            forewarn_e2e::request_tracker::QUEUE,
+        );
+        let collector = CollectorProcess::start(&connector)?;
+        let token = collector.create_token("laptops", "1h", Some(1))?;
+        let agent = Agent::new()?;
+        let device = agent.enroll_ok(&collector, &token)?;
+        let mut client = runtime()
+            .block_on(async { anyhow::Ok(IngestClient::new(agent.channel(&collector).await?)) })?;
+        // All jobs fine first, so the alerts come only from the measured reports.
+        runtime().block_on(client.report(report(1, 0)))?;
+        Ok(Self {
+            rt,
+            proxy,
+            collector,
+            device,
+            client,
+            _agent: agent,
+            _work: work,
+        })
+    }
+
+    fn key(&self, index: usize) -> String {
+        format!("{}/backup_failed/job-{index:03}", self.device)
+    }
+
+    /// Sends a report with jobs `0..failed` failed; returns when it was sent and the ack time.
+    fn send(&mut self, seq: u64, failed: usize) -> Result<(Instant, f64)> {
+        let sent = Instant::now();
+        runtime().block_on(self.client.report(report(seq, failed)))?;
+        Ok((sent, millis(sent.elapsed())))
+    }
+
+    /// One ticket per alert in RT, and the proxy saw each created once.
+    fn check_one_ticket_each(&self) -> Result<()> {
+        let creations = self.proxy.creations();
+        ensure!(
+            creations.len() == ALERTS,
+            "{} tickets created for {ALERTS} alerts",
+            creations.len()
+        );
+        let tickets = self.rt.tickets_with_key_containing(&self.device)?;
+        ensure!(tickets.len() == ALERTS, "{} tickets in RT", tickets.len());
+        Ok(())
+    }
+}
+
+/// Prints median and p99 (and for the headline, min, max and mean) of `values` in ms.
+fn print_figures(what: &str, mut values: Vec<f64>, headline: bool) -> Result<()> {
+    values.sort_by(f64::total_cmp);
+    let (median, p99) = (percentile(&values, 50.0), percentile(&values, 99.0));
+    if headline {
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        let max = values.last().context("no samples")?;
+        println!(
+            "{what}: median {median:.1} ms, p99 {p99:.1} ms, min {:.1} ms, max {max:.1} ms, mean {mean:.1} ms",
+            values[0]
+        );
+    } else {
+        println!("  {what}: median {median:.1} ms, p99 {p99:.1} ms");
+    }
+    Ok(())
+}
+
 #[test]
 #[ignore = "measurement: run explicitly (see the module docs)"]
 fn latency_from_failing_report_to_rt_ticket_over_100_alerts() -> Result<()> {
-    let rt = RequestTracker::start()?;
-    let proxy = TicketProxy::start(rt.port)?;
-    let work = tempfile::tempdir()?;
-    let token_file = rt.bot_token_file(work.path())?;
-    let rt_url = proxy.rt_url();
-    let connector = format!(
-        "\n[tickets.connectors.rt]\nkind = \"request_tracker\"\nurl = \"{rt_url}\"\n\
-         token = {{ file = {:?} }}\nqueue = \"{}\"\n",
-        token_file.display().to_string(),
-        forewarn_e2e::request_tracker::QUEUE,
-    );
-    let collector = CollectorProcess::start(&connector)?;
-    let token = collector.create_token("laptops", "1h", Some(1))?;
-    let agent = Agent::new()?;
-    let device = agent.enroll_ok(&collector, &token)?;
-    let mut client = runtime()
-        .block_on(async { anyhow::Ok(IngestClient::new(agent.channel(&collector).await?)) })?;
-
-    // All jobs fine first, so each later report adds exactly one failure.
-    runtime().block_on(client.report(report(1, 0)))?;
+    let mut bench = Bench::start()?;
     let mut latencies = Vec::with_capacity(ALERTS);
     let mut acks = Vec::with_capacity(ALERTS);
     let mut to_first_request = Vec::with_capacity(ALERTS);
@@ -114,18 +183,17 @@ fn latency_from_failing_report_to_rt_ticket_over_100_alerts() -> Result<()> {
     let mut creates = Vec::with_capacity(ALERTS);
     for failed in 1..=ALERTS {
         let job = format!("job-{:03}", failed - 1);
-        let key = format!("{device}/backup_failed/{job}");
-        let sent = Instant::now();
-        runtime().block_on(client.report(report(failed as u64 + 1, failed)))?;
-        acks.push(millis(sent.elapsed()));
+        let key = bench.key(failed - 1);
+        let (sent, ack) = bench.send(failed as u64 + 1, failed)?;
+        acks.push(ack);
         let created = wait_for(
             &format!("ticket for {key}"),
             Duration::from_secs(60),
-            || proxy.creations().into_iter().find(|c| c.key == key),
+            || bench.proxy.creations().into_iter().find(|c| c.key == key),
         )?;
         latencies.push(millis(created.at.duration_since(sent)));
         // The search's query string carries the key URL-encoded; the job name is plain.
-        let exchanges = proxy.exchanges();
+        let exchanges = bench.proxy.exchanges();
         let search = exchanges
             .iter()
             .find(|e| e.received >= sent && e.method == "GET" && e.path.contains(&job))
@@ -140,7 +208,8 @@ fn latency_from_failing_report_to_rt_ticket_over_100_alerts() -> Result<()> {
         // The worker still reads the ticket back and stores the reference: the next
         // alert starts when this one is done, so each is measured on an idle worker.
         wait_for("the reference stored", Duration::from_secs(60), || {
-            let stored: i64 = collector
+            let stored: i64 = bench
+                .collector
                 .db()
                 .ok()?
                 .query_row("SELECT COUNT(*) FROM alert_tickets", [], |row| row.get(0))
@@ -148,39 +217,50 @@ fn latency_from_failing_report_to_rt_ticket_over_100_alerts() -> Result<()> {
             (stored == failed as i64).then_some(())
         })?;
     }
+    bench.check_one_ticket_each()?;
 
-    let creations = proxy.creations();
-    ensure!(
-        creations.len() == ALERTS,
-        "{} tickets created for {ALERTS} alerts",
-        creations.len()
-    );
-    let tickets = rt.tickets_with_key_containing(&device)?;
-    ensure!(tickets.len() == ALERTS, "{} tickets in RT", tickets.len());
+    print_figures(
+        &format!("report -> RT ticket over {ALERTS} alerts (sequential)"),
+        latencies,
+        true,
+    )?;
+    print_figures("report ack (gRPC round trip)", acks, false)?;
+    print_figures(
+        "report -> collector's first RT request",
+        to_first_request,
+        false,
+    )?;
+    print_figures("RT answering the search", searches, false)?;
+    print_figures("RT answering the create", creates, false)
+}
 
-    let mut sorted = latencies.clone();
-    sorted.sort_by(f64::total_cmp);
-    let mean = sorted.iter().sum::<f64>() / sorted.len() as f64;
-    println!(
-        "report -> RT ticket over {ALERTS} alerts (sequential): median {:.1} ms, p99 {:.1} ms, min {:.1} ms, max {:.1} ms, mean {:.1} ms",
-        percentile(&sorted, 50.0),
-        percentile(&sorted, 99.0),
-        sorted[0],
-        sorted.last().context("no samples")?,
-        mean,
-    );
-    for (what, mut values) in [
-        ("report ack (gRPC round trip)", acks),
-        ("report -> collector's first RT request", to_first_request),
-        ("RT answering the search", searches),
-        ("RT answering the create", creates),
-    ] {
-        values.sort_by(f64::total_cmp);
-        println!(
-            "  {what}: median {:.1} ms, p99 {:.1} ms",
-            percentile(&values, 50.0),
-            percentile(&values, 99.0)
-        );
-    }
-    Ok(())
+/// The same 100 alerts arriving in one report: what queueing adds when a bad
+/// night fails every job at once (the worker delivers several in parallel; RT
+/// runs two server workers).
+#[test]
+#[ignore = "measurement: run explicitly (see the module docs)"]
+fn latency_of_100_alerts_arriving_in_one_report() -> Result<()> {
+    let mut bench = Bench::start()?;
+    let (sent, _) = bench.send(2, ALERTS)?;
+    let keys: Vec<String> = (0..ALERTS).map(|i| bench.key(i)).collect();
+    let creations = wait_for("all tickets", Duration::from_secs(600), || {
+        let creations = bench.proxy.creations();
+        (creations.len() >= ALERTS).then_some(creations)
+    })?;
+    let latencies = keys
+        .iter()
+        .map(|key| {
+            let created = creations
+                .iter()
+                .find(|c| c.key == *key)
+                .with_context(|| format!("no ticket for {key}"))?;
+            Ok(millis(created.at.duration_since(sent)))
+        })
+        .collect::<Result<Vec<f64>>>()?;
+    bench.check_one_ticket_each()?;
+    print_figures(
+        &format!("report -> RT ticket for {ALERTS} alerts in one report (burst)"),
+        latencies,
+        true,
+    )
 }
