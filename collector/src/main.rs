@@ -17,7 +17,7 @@ use forewarn_collector::pki::CollectorPki;
 use forewarn_collector::rules::Severity;
 use forewarn_collector::server::{Collector, shutdown_signal};
 use forewarn_collector::store::sqlite::SqliteStore;
-use forewarn_collector::tickets::access;
+use forewarn_collector::tickets::{access, admin as tickets_admin};
 
 #[derive(Debug, Parser)]
 #[command(name = "forewarn-collector", version, about = "Forewarn collector")]
@@ -81,6 +81,11 @@ enum TicketsCommand {
         #[arg(long)]
         connector: String,
     },
+    /// List the ticket operations the worker gave up on, with their errors.
+    Failed,
+    /// Queue the given-up operations again (each alert's newest only), e.g.
+    /// after fixing a token; the running collector picks them up.
+    RetryFailed,
 }
 
 #[derive(Debug, Subcommand)]
@@ -352,6 +357,13 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             println!("connector {connector:?}: address, credentials and permissions are fine");
+        }
+        Command::Tickets(TicketsCommand::Failed) => {
+            tickets_admin::list_failed(&open_store(&cli.config)?, &mut out).await?;
+        }
+        Command::Tickets(TicketsCommand::RetryFailed) => {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            tickets_admin::retry_failed(&open_store(&cli.config)?, now, &mut out).await?;
         }
     }
     Ok(())

@@ -954,3 +954,38 @@ async fn flapping_alert_gets_a_comment_on_its_open_ticket() {
         open[0].comments
     );
 }
+
+#[tokio::test]
+async fn retry_failed_requeues_only_each_alerts_newest_event() {
+    let mut f = Fixture::new("").await;
+    let worker = f.worker();
+    // d1's open is refused (403) and d1 then recovers; d2's open is refused and still fails.
+    f.report("d1", T0, &[("nightly", true)], None).await;
+    f.report("d2", T0, &[("nightly", true)], None).await;
+    f.system
+        .state()
+        .fail_next
+        .extend([Failure::Forbidden, Failure::Forbidden]);
+    worker.run_once(T0 + 1).await.unwrap();
+    f.report("d1", T0 + 60, &[("nightly", false)], None).await;
+    worker.run_once(T0 + 61).await.unwrap();
+    assert_eq!(f.rows(OutboxState::Failed).await, 2);
+    let mut listed = Vec::new();
+    forewarn_collector::tickets::admin::list_failed(f.store.as_ref(), &mut listed)
+        .await
+        .unwrap();
+    let listed = String::from_utf8(listed).unwrap();
+    assert_eq!(listed.matches("HTTP 403").count(), 2, "{listed}");
+
+    // The right was granted: retry. Only d2's open is its alert's newest event.
+    let mut out = Vec::new();
+    let requeued =
+        forewarn_collector::tickets::admin::retry_failed(f.store.as_ref(), T0 + 120, &mut out)
+            .await
+            .unwrap();
+    assert_eq!(requeued, 1, "{}", String::from_utf8_lossy(&out));
+    worker.run_once(T0 + 120).await.unwrap();
+    let ticket = f.system.only_ticket();
+    assert_eq!(ticket.key, "d2/backup_failed/nightly");
+    assert_eq!(f.rows(OutboxState::Failed).await, 1);
+}

@@ -294,6 +294,20 @@ impl TicketLedger for SqliteStore {
         self.with_connection(|c| Ok(outbox_backlog(c)?)).await
     }
 
+    async fn requeue_failed(&self, now: i64) -> Result<u64, StoreError> {
+        self.with_connection(move |c| {
+            let n = c.execute(
+                "UPDATE alert_outbox SET state = 'pending', attempts = 0, next_attempt_at = ?1,
+                   claimed_until = NULL
+                 WHERE state = 'failed' AND NOT EXISTS (SELECT 1 FROM alert_outbox later
+                   WHERE later.alert_id = alert_outbox.alert_id AND later.id > alert_outbox.id)",
+                [now],
+            )?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     async fn set_ticketing_failing(
         &self,
         summary: Option<String>,

@@ -128,6 +128,10 @@ pub trait TicketLedger: Send + Sync {
     /// which pile up; the worker asks after every round.
     async fn outbox_backlog(&self) -> Result<(u64, Option<i64>), StoreError>;
 
+    /// Returns `failed` rows that are their alert's newest event to `pending`,
+    /// due at `now` with a fresh attempt count. Returns how many.
+    async fn requeue_failed(&self, now: i64) -> Result<u64, StoreError>;
+
     /// Raises (`Some(summary)`, updating the summary while it fires) or
     /// resolves (`None`) the collector's "ticketing is failing" alert. Returns
     /// whether it changed between firing and resolved.
