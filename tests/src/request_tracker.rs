@@ -115,8 +115,9 @@ impl RequestTracker {
     }
 
     /// The `[tickets]` section pointing the collector's RT connector at `url`
-    /// (RT itself or a proxy in front of it), with timings short enough for tests.
-    pub fn tickets_config(&self, url: &str, token_file: &Path) -> String {
+    /// (RT itself or a proxy in front of it), with timings short enough for tests;
+    /// `extra` holds more `[tickets]` keys, one per line.
+    pub fn tickets_config(&self, url: &str, token_file: &Path, extra: &str) -> String {
         format!(
             r#"
 [tickets]
@@ -124,6 +125,7 @@ poll_interval_ms = 100
 lease_secs = 3
 min_retry_secs = 1
 max_retry_secs = 2
+{extra}
 
 [tickets.connectors.rt]
 kind = "request_tracker"

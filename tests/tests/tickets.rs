@@ -39,13 +39,18 @@ struct Scenario {
 impl Scenario {
     /// Everything running, each job's first run reported as a success.
     fn start(jobs: &[&str]) -> Result<Self> {
+        Self::start_with(jobs, "")
+    }
+
+    /// Like [`Scenario::start`], with more `[tickets]` keys.
+    fn start_with(jobs: &[&str], tickets: &str) -> Result<Self> {
         let rt = RequestTracker::start()?;
         let proxy = TicketProxy::start(rt.port)?;
         let work = tempfile::tempdir()?;
         let token_file = rt.bot_token_file(work.path())?;
         let collector = CollectorProcess::start(&format!(
             "{COLLECTOR}{}",
-            rt.tickets_config(&proxy.rt_url(), &token_file)
+            rt.tickets_config(&proxy.rt_url(), &token_file, tickets)
         ))?;
         let token = collector.create_token("laptops", "1h", Some(1))?;
         let mut agent = Agent::new()?;
@@ -143,6 +148,28 @@ impl Scenario {
             .with_context(|| format!("no pending outbox rows in /metrics:\n{text}"))?;
         let claimed = metric(&text, "forewarn_outbox_rows{state=\"claimed\"}").unwrap_or(0.0);
         Ok(pending + claimed)
+    }
+
+    /// `forewarn_ticketing_failing` on `/metrics`: 1 while the collector's own
+    /// "ticketing is failing" alert is raised.
+    fn ticketing_failing(&self) -> Option<f64> {
+        metric(
+            &self.collector.metrics().ok()?,
+            "forewarn_ticketing_failing",
+        )
+    }
+
+    /// Whether `alerts list --state firing` shows the `ticketing_failing` alert.
+    fn failing_alert_listed(&self) -> Result<bool> {
+        let listed = self
+            .collector
+            .admin(&["alerts", "list", "--state", "firing"])?;
+        ensure!(
+            listed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&listed.stderr)
+        );
+        Ok(String::from_utf8_lossy(&listed.stdout).contains("ticketing_failing"))
     }
 
     fn hostname(&self) -> Result<String> {
@@ -369,7 +396,9 @@ fn collector_killed_between_ticket_created_and_reference_stored_still_has_one_ti
 
 #[test]
 fn ticket_system_down_queues_operations_and_delivers_all_once_when_back() -> Result<()> {
-    let s = Scenario::start(&["nightly", "offsite"])?;
+    // Undelivered work older than 5 s raises the collector's own alert.
+    let s = Scenario::start_with(&["nightly", "offsite"], "max_delivery_age_secs = 5")?;
+    assert_eq!(s.ticketing_failing(), Some(0.0));
     s.proxy.set_down(true);
 
     // While RT is down: two jobs fail, one of them recovers again.
@@ -397,6 +426,10 @@ fn ticket_system_down_queues_operations_and_delivers_all_once_when_back() -> Res
     );
     assert!(s.proxy.creations().is_empty());
     assert!(s.rt.tickets_with_key_containing(&s.device)?.is_empty());
+    wait_for("the ticketing-is-failing alert", TIMEOUT, || {
+        (s.ticketing_failing()? == 1.0).then_some(())
+    })?;
+    assert!(s.failing_alert_listed()?, "not in the alert list");
 
     s.proxy.set_down(false);
     let nightly = s.wait_ticket("nightly", "the nightly ticket", |t| t.status == "new")?;
@@ -406,6 +439,10 @@ fn ticket_system_down_queues_operations_and_delivers_all_once_when_back() -> Res
     wait_for("the backlog drained", TIMEOUT, || {
         (s.backlog().ok()? == 0.0).then_some(())
     })?;
+    wait_for("the ticketing-is-failing alert cleared", TIMEOUT, || {
+        (s.ticketing_failing()? == 0.0).then_some(())
+    })?;
+    assert!(!s.failing_alert_listed()?, "still in the alert list");
     let text = s.collector.metrics()?;
     assert_eq!(
         metric(&text, "forewarn_outbox_rows{state=\"failed\"}").unwrap_or(0.0),
