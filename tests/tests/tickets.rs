@@ -141,6 +141,20 @@ impl Scenario {
             .ok()
     }
 
+    /// How the collector closed its record of the alert's ticket (`resolved`,
+    /// `left_open`), `None` while it still tracks it.
+    fn closed_as(&self, alert_id: i64) -> Option<String> {
+        self.collector
+            .db()
+            .ok()?
+            .query_row(
+                "SELECT t.closed_as FROM alert_tickets a JOIN tickets t ON t.id = a.ticket_id WHERE a.alert_id = ?1",
+                [alert_id],
+                |row| row.get(0),
+            )
+            .ok()?
+    }
+
     /// Undelivered ticket operations, as `/metrics` shows them.
     fn backlog(&self) -> Result<f64> {
         let text = self.collector.metrics()?;
@@ -302,6 +316,9 @@ fn failed_backup_opens_one_ticket_repeats_do_not_duplicate_and_recovery_resolves
     assert_eq!(after.len(), comments.len() + 1, "{after:?}");
     assert!(after.last().unwrap().contains("cleared"), "{after:?}");
     assert_eq!(s.alert("nightly").map(|a| a.1).as_deref(), Some("resolved"));
+    wait_for("the ticket closed as resolved", TIMEOUT, || {
+        s.closed_as(alert_id).filter(|c| c == "resolved")
+    })?;
     assert_eq!(s.rt.tickets_with_key_containing(&s.device)?.len(), 1);
     assert_eq!(s.proxy.creations().len(), 1, "{:?}", s.proxy.creations());
     Ok(())
@@ -341,6 +358,7 @@ fn technician_reply_keeps_the_ticket_open_on_recovery_with_a_comment() -> Result
         s.rt.ticket_with_key(&s.key("nightly"))?
             .context("ticket gone")?;
     assert_eq!(ticket.status, "open", "{ticket:?}");
+    assert_eq!(s.closed_as(alert_id).as_deref(), Some("left_open"));
     let history = s.rt.history(&ticket.id)?;
     assert!(
         history
