@@ -17,6 +17,7 @@ use forewarn_proto::pb;
 
 use crate::rules::config::builtin_group_overrides;
 use crate::rules::{RuleBook, RulesConfig};
+use crate::tickets::config::TicketsConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -70,6 +71,10 @@ pub struct CollectorConfig {
     /// silences ending).
     #[serde(default = "default_sweep_interval_secs")]
     pub sweep_interval_secs: u64,
+    /// Helpdesk tickets and notifications for alerts (see `docs/tickets.md`);
+    /// without connectors, no tickets are opened.
+    #[serde(default)]
+    pub tickets: TicketsConfig,
 }
 
 /// Policy for one device group.
@@ -172,6 +177,7 @@ impl CollectorConfig {
             resolve(&mut tls.server_cert);
             resolve(&mut tls.server_key);
         }
+        self.tickets.resolve_paths(base);
     }
 
     /// Every problem with the config, each naming its key.
@@ -194,6 +200,7 @@ impl CollectorConfig {
             &mut problems,
         );
         problems.extend(self.rules.problems("rules."));
+        problems.extend(self.tickets.problems());
         if self.sweep_interval_secs == 0 {
             problems.push("sweep_interval_secs: must be at least 1".into());
         }
@@ -291,6 +298,7 @@ impl Default for CollectorConfig {
             tls: None,
             rules: RulesConfig::default(),
             sweep_interval_secs: default_sweep_interval_secs(),
+            tickets: TicketsConfig::default(),
         }
     }
 }
@@ -374,6 +382,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("disk_free_percnt"), "{err}");
+    }
+
+    #[test]
+    fn tickets_section_is_read_and_its_problems_are_reported_with_keys() {
+        let config = parse(
+            "[tickets]\npoll_interval_ms = 50\n[tickets.connectors.rt]\nkind = \"request_tracker\"\nurl = \"http://127.0.0.1:8081\"\ntoken = { file = \"rt-token\" }\nqueue = \"General\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.tickets.poll_interval_ms, 50);
+        let Some(crate::tickets::config::ConnectorConfig::RequestTracker(rt)) =
+            config.tickets.connectors.get("rt")
+        else {
+            panic!("expected the rt connector: {:?}", config.tickets);
+        };
+        assert_eq!(rt.token.file, Some(PathBuf::from("/srv/fw/rt-token")));
+        let err = parse("[tickets]\nlease_secs = 0\n[tickets.connectors.rt]\nkind = \"request_tracker\"\nurl = \"rt\"\ntoken = { env = \"RT\" }\nqueue = \"General\"\n")
+            .unwrap_err();
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("expected Invalid, got {err}");
+        };
+        assert!(
+            problems[0].starts_with("tickets.connectors.rt.url"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].starts_with("tickets.lease_secs"),
+            "{problems:?}"
+        );
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        let err = parse("[tickets]\npoll_interval = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("poll_interval"), "{err}");
     }
 
     #[test]

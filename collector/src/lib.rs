@@ -10,8 +10,8 @@
 //! - [`alerts`]: alert records, silences and the notification outbox.
 //! - [`ingest`]: the gRPC services agents call, with validation.
 //! - [`server`]: listeners, TLS and graceful shutdown.
-//! - [`tickets`]: helpdesk connectors and ticket policy.
-//! - [`web`]: the plain fleet page.
+//! - [`tickets`]: helpdesk connectors, ticket policy and the outbox worker.
+//! - [`web`]: the plain fleet page and Prometheus `/metrics`.
 //! - [`admin`]: token and device commands.
 //! - [`demo`]: collector + local agent in one command.
 

@@ -17,6 +17,7 @@ use forewarn_collector::pki::CollectorPki;
 use forewarn_collector::rules::Severity;
 use forewarn_collector::server::{Collector, shutdown_signal};
 use forewarn_collector::store::sqlite::SqliteStore;
+use forewarn_collector::tickets::{access, admin as tickets_admin};
 
 #[derive(Debug, Parser)]
 #[command(name = "forewarn-collector", version, about = "Forewarn collector")]
@@ -66,6 +67,25 @@ enum Command {
     /// Silences and maintenance windows: notifications held, state kept.
     #[command(subcommand)]
     Silence(SilenceCommand),
+    /// Ticket systems and notification channels.
+    #[command(subcommand)]
+    Tickets(TicketsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TicketsCommand {
+    /// Check a connector's address, credentials and permissions without
+    /// creating anything; prints each problem and exits non-zero if any.
+    Test {
+        /// Connector name, as in `[tickets.connectors.NAME]`.
+        #[arg(long)]
+        connector: String,
+    },
+    /// List the ticket operations the worker gave up on, with their errors.
+    Failed,
+    /// Queue the given-up operations again (each alert's newest only), e.g.
+    /// after fixing a token; the running collector picks them up.
+    RetryFailed,
 }
 
 #[derive(Debug, Subcommand)]
@@ -323,6 +343,27 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
                     alerts_admin::expire_silence(&store, &id, &mut out).await?;
                 }
             }
+        }
+        Command::Tickets(TicketsCommand::Test { connector }) => {
+            let config = CollectorConfig::load(&cli.config)?;
+            let problems = access::test_connector(&config.tickets, &connector).await;
+            if !problems.is_empty() {
+                for problem in &problems {
+                    println!("problem: {problem}");
+                }
+                anyhow::bail!(
+                    "connector {connector:?} is not ready: {} problem(s)",
+                    problems.len()
+                );
+            }
+            println!("connector {connector:?}: address, credentials and permissions are fine");
+        }
+        Command::Tickets(TicketsCommand::Failed) => {
+            tickets_admin::list_failed(&open_store(&cli.config)?, &mut out).await?;
+        }
+        Command::Tickets(TicketsCommand::RetryFailed) => {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            tickets_admin::retry_failed(&open_store(&cli.config)?, now, &mut out).await?;
         }
     }
     Ok(())

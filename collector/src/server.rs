@@ -26,6 +26,9 @@ use crate::pki::{CollectorPki, PkiError};
 use crate::rules::RuleBook;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
+use crate::tickets::config::BuildError;
+use crate::tickets::metrics::TicketMetrics;
+use crate::tickets::worker::TicketWorker;
 use crate::web;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +37,8 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Pki(#[from] PkiError),
+    #[error("cannot set up ticketing: {0}")]
+    Tickets(#[from] BuildError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -54,6 +59,9 @@ pub struct Collector {
     pub config: Arc<CollectorConfig>,
     pub store: Arc<dyn Store>,
     pub pki: Arc<CollectorPki>,
+    /// Delivers the outbox to the ticket connectors.
+    pub tickets: Arc<TicketWorker>,
+    pub ticket_metrics: Arc<TicketMetrics>,
 }
 
 impl Collector {
@@ -64,10 +72,21 @@ impl Collector {
             &config.server_names,
             config.tls.as_ref(),
         )?;
+        let store: Arc<dyn Store> = Arc::new(store);
+        let config = Arc::new(config);
+        let ticket_metrics = Arc::new(TicketMetrics::default());
+        // Built here so a missing secret stops the start, not the first alert.
+        let tickets = Arc::new(TicketWorker::from_config(
+            Arc::new(config.tickets.clone()),
+            Arc::clone(&store),
+            Arc::clone(&ticket_metrics),
+        )?);
         Ok(Self {
-            config: Arc::new(config),
-            store: Arc::new(store),
+            config,
+            store,
             pki: Arc::new(pki),
+            tickets,
+            ticket_metrics,
         })
     }
 
@@ -117,7 +136,13 @@ impl BoundCollector {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        let Collector { config, store, pki } = self.collector;
+        let Collector {
+            config,
+            store,
+            pki,
+            tickets,
+            ticket_metrics,
+        } = self.collector;
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(async move {
             shutdown.await;
@@ -144,7 +169,9 @@ impl BoundCollector {
             store: Arc::clone(&store),
             pki,
             rules,
+            ticket_wake: tickets.waker(),
         };
+        let ticket_worker = tickets.run(stopped(stop_rx.clone()));
         let agent_server = Server::builder()
             .tls_config(tls)
             .map_err(ServeError::Tls)?
@@ -163,12 +190,14 @@ impl BoundCollector {
 
         let web_server = async move {
             match self.web_listener {
-                Some(listener) => web::serve(listener, store, stopped(stop_rx)).await,
+                Some(listener) => {
+                    web::serve(listener, store, ticket_metrics, stopped(stop_rx)).await
+                }
                 None => Ok(()),
             }
         };
         info!("collector serving");
-        let (agents, web, ()) = tokio::join!(agent_server, web_server, sweeper);
+        let (agents, web, (), ()) = tokio::join!(agent_server, web_server, sweeper, ticket_worker);
         agents.map_err(ServeError::Transport)?;
         web.map_err(ServeError::Web)?;
         info!("collector stopped");

@@ -2,8 +2,9 @@
 //! `request-tracker5` with SQLite, installed by `.ci/rt/install.sh`), started on a
 //! free loopback port by `.ci/rt/start.sh` for this test and stopped after it.
 //!
-//! One test function on purpose: every RT started here shares the one SQLite
-//! database of the Debian package, and nextest runs test functions in parallel.
+//! One test function walks the whole ticket life on one RT, because starting an
+//! RT costs seconds; each started RT has its own copy of the database
+//! (`.ci/rt/start.sh`), so further test functions could run in parallel.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

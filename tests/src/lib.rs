@@ -5,11 +5,22 @@
 //! The binaries are built once per test process with the cargo that runs the
 //! tests (a no-op when they are fresh), so `cargo nextest run --workspace` is
 //! all a fresh checkout needs.
+//!
+//! # Layout
+//! - this file: collector and agent processes, gRPC channels, report builders.
+//! - [`request_tracker`]: a real Request Tracker 5 per test, and the REST calls
+//!   tests use to look at its tickets.
+//! - [`ticket_proxy`]: an HTTP proxy between the collector and RT that records
+//!   ticket creations, can play "RT is down" and can kill the collector at the
+//!   worst moment.
+
+pub mod request_tracker;
+pub mod ticket_proxy;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -18,6 +29,32 @@ use anyhow::{Context, Result, anyhow, bail, ensure};
 use forewarn_proto::pb;
 use prost::Message;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+/// The runtime async parts of the harness run on (RT's REST API, the ticket
+/// proxy, crafted gRPC reports), so tests stay plain blocking code. Its worker
+/// threads keep serving the proxy while a test blocks in [`wait_for`].
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime for the harness")
+    })
+}
+
+/// An HTTP client for RT's API, the proxy and `/metrics`. reqwest is built
+/// without a rustls crypto provider of its own (the workspace keeps to one), so
+/// the process-wide default is installed first.
+pub fn http_client() -> reqwest::Client {
+    static PROVIDER: OnceLock<()> = OnceLock::new();
+    PROVIDER.get_or_init(|| {
+        // Err only means another part of the process installed one first.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    });
+    reqwest::Client::new()
+}
 
 /// How long a process may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -174,6 +211,40 @@ impl CollectorProcess {
     pub fn restart(&mut self) -> Result<()> {
         self.stop()?;
         self.spawn()
+    }
+
+    /// Process id of the running collector, for a test that kills it from outside.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Waits for a collector killed from outside (e.g. by the ticket proxy) to be
+    /// gone, and returns how it ended.
+    pub fn wait_killed(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        let mut child = self.child.take().context("collector is not running")?;
+        let status = wait_for("the collector to exit", timeout, || {
+            child.try_wait().ok().flatten()
+        });
+        if status.is_err() {
+            self.child = Some(child);
+        }
+        status
+    }
+
+    /// Starts the collector again on the same ports and data directory, after
+    /// [`CollectorProcess::wait_killed`].
+    pub fn start_again(&mut self) -> Result<()> {
+        ensure!(self.child.is_none(), "collector is still running");
+        self.spawn()
+    }
+
+    /// The Prometheus text of `GET /metrics` on the web port.
+    pub fn metrics(&self) -> Result<String> {
+        let url = format!("http://{}/metrics", self.web_addr);
+        runtime().block_on(async {
+            let response = http_client().get(&url).send().await?.error_for_status()?;
+            Ok(response.text().await?)
+        })
     }
 
     /// Runs an admin subcommand against this collector's config.
@@ -429,6 +500,15 @@ pub fn report(seq: u64) -> pb::StatusReport {
         }),
         ..Default::default()
     }
+}
+
+/// The value of one sample (`name{labels}` exactly as exposed) in Prometheus
+/// text, `None` if it is absent.
+pub fn metric(text: &str, sample: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let value = line.strip_prefix(sample)?.strip_prefix(' ')?;
+        value.split_whitespace().next()?.parse().ok()
+    })
 }
 
 /// Size and total of `/` as `df` (coreutils) reports them, independent of the agent.

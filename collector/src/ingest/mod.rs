@@ -32,6 +32,9 @@ pub struct IngestContext {
     pub pki: Arc<CollectorPki>,
     /// Alert rules per group, resolved from `config` once.
     pub rules: Arc<RuleBook>,
+    /// Wakes the ticket worker after a stored report, which may have queued
+    /// ticket work, so a ticket does not wait for the worker's next poll.
+    pub ticket_wake: Arc<tokio::sync::Notify>,
 }
 
 fn now_unix() -> i64 {

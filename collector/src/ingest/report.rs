@@ -54,6 +54,7 @@ impl IngestService {
         {
             IngestOutcome::Stored { group } => {
                 debug!(device_id = %device_id, seq = report.seq, "report stored");
+                self.context.ticket_wake.notify_one();
                 (group, report.seq)
             }
             IngestOutcome::Replay { group, acked_seq } => {

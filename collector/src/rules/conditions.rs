@@ -17,6 +17,8 @@ pub enum Section {
     Certificates,
     Patches,
     Backups,
+    /// The collector itself; no report carries it.
+    Collector,
 }
 
 pub fn section(rule: RuleId) -> Section {
@@ -31,6 +33,7 @@ pub fn section(rule: RuleId) -> Section {
             Section::Backups
         }
         OfflineMinutes => Section::Device,
+        TicketingFailing => Section::Collector,
     }
 }
 
@@ -58,6 +61,7 @@ pub fn timing(rules: &RulesConfig, rule: RuleId) -> Timing {
         RuleId::BackupProbeError => flag(&rules.backup_probe_error),
         RuleId::BackupRestoreFailed => flag(&rules.backup_restore_failed),
         RuleId::OfflineMinutes => threshold(&rules.offline_minutes),
+        RuleId::TicketingFailing => Timing::default(),
     }
 }
 

@@ -64,10 +64,13 @@ pub enum RuleId {
     BackupProbeError,
     BackupRestoreFailed,
     OfflineMinutes,
+    /// The collector's own alert: ticket operations are not being delivered.
+    /// Raised by the ticket worker, never by a report.
+    TicketingFailing,
 }
 
 impl RuleId {
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::DiskFreePercent,
         Self::DiskFreeBytes,
         Self::InodeUsedPercent,
@@ -82,6 +85,7 @@ impl RuleId {
         Self::BackupProbeError,
         Self::BackupRestoreFailed,
         Self::OfflineMinutes,
+        Self::TicketingFailing,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -100,6 +104,7 @@ impl RuleId {
             Self::BackupProbeError => "backup_probe_error",
             Self::BackupRestoreFailed => "backup_restore_failed",
             Self::OfflineMinutes => "offline_minutes",
+            Self::TicketingFailing => "ticketing_failing",
         }
     }
 

@@ -7,14 +7,17 @@
 
 pub mod sqlite;
 mod sqlite_alerts;
+mod sqlite_tickets;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::alerts::outbox::OutboxDelivery;
 use crate::alerts::silence::Silence;
 use crate::alerts::{AlertFilter, AlertRecord, AlertTransitionRecord};
 use crate::rules::RuleBook;
+use crate::tickets::ledger::TicketLedger;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -131,8 +134,10 @@ pub struct LatestStatus {
     pub encoded: Vec<u8>,
 }
 
+/// Everything the collector keeps; the outbox and the ticket links are part of
+/// it, so one store object serves ingest, the ticket worker and the readers.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: OutboxDelivery + TicketLedger + Send + Sync + std::fmt::Debug {
     async fn create_token(&self, token: NewToken) -> Result<(), StoreError>;
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
     /// Returns false if no such token exists.

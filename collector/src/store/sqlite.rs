@@ -30,6 +30,7 @@ use super::{
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_alerts.sql")),
+    (3, include_str!("../../migrations/sqlite/0003_tickets.sql")),
 ];
 
 #[derive(Debug, Clone)]
@@ -52,16 +53,19 @@ impl SqliteStore {
         })?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;
-        connection.pragma_update(None, "foreign_keys", "ON")?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Off while migrating: a migration may rebuild a table that others
+        // reference (SQLite cannot alter constraints); checked before commit.
+        connection.pragma_update(None, "foreign_keys", "OFF")?;
         migrate(&mut connection)?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
         })
     }
 
     /// Runs `work` with the connection on the blocking pool.
-    async fn with_connection<T, F>(&self, work: F) -> Result<T, StoreError>
+    pub(super) async fn with_connection<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
@@ -99,6 +103,14 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
                 params![version, now_unix()],
             )?;
         }
+    }
+    let dangling: Option<String> = tx
+        .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
+        .optional()?;
+    if let Some(table) = dangling {
+        return Err(StoreError::Task(format!(
+            "migration left rows in {table} that reference missing rows"
+        )));
     }
     tx.commit()?;
     Ok(())
@@ -630,6 +642,51 @@ mod tests {
             IngestOutcome::UnknownDevice
         );
         assert!(store.latest_status("d1").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn tickets_migration_keeps_existing_alerts_and_their_outbox_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        {
+            // A database as the previous release left it: migrations 1 and 2, with an alert.
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL);
+                 INSERT INTO schema_migrations VALUES (1, 0), (2, 0);",
+            )
+            .unwrap();
+            c.execute_batch(MIGRATIONS[0].1).unwrap();
+            c.execute_batch(MIGRATIONS[1].1).unwrap();
+            c.execute_batch(
+                "INSERT INTO enrollment_tokens (id, token_hash, group_name, created_at, expires_at) VALUES ('t1', 'aa', 'laptops', 0, 100);
+                 INSERT INTO devices (id, group_name, hostname, os, agent_version, enrolled_at, token_id, cert_serial, cert_not_after)
+                   VALUES ('d1', 'laptops', 'host', 'linux', '0.1.0', 10, 't1', '01', 1000);
+                 INSERT INTO alerts (id, device_id, rule, subject, state, severity, first_seen, last_seen, summary)
+                   VALUES (7, 'd1', 'backup_failed', 'nightly', 'firing', 'warning', 20, 20, 'Backup job nightly failed');
+                 INSERT INTO alert_outbox (alert_id, event, payload, created_at, next_attempt_at)
+                   VALUES (7, 'opened', '{}', 20, 20);",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let alerts = store.list_alerts(AlertFilter::default()).await.unwrap();
+        assert_eq!(
+            (alerts.len(), alerts[0].id, alerts[0].hostname.as_str()),
+            (1, 7, "host")
+        );
+        let pending = store.outbox_in_state(OutboxState::Pending).await.unwrap();
+        assert_eq!(pending[0].alert_id, 7);
+        // Foreign keys are back on after migrating.
+        let err = store
+            .with_connection(|c| {
+                Ok(c.execute(
+                    "INSERT INTO alert_outbox (alert_id, event, payload, created_at, next_attempt_at) VALUES (99, 'opened', '{}', 0, 0)",
+                    [],
+                )?)
+            })
+            .await;
+        assert!(err.is_err(), "{err:?}");
     }
 
     #[tokio::test]

@@ -361,7 +361,7 @@ pub fn expire_silence(c: &Connection, id: &str, now: i64) -> rusqlite::Result<bo
     )? > 0)
 }
 
-const ALERT_COLUMNS: &str = "a.id, a.device_id, d.hostname, a.rule, a.subject, a.state, a.severity, a.flapping, a.first_seen, a.last_seen, a.value, a.threshold, a.summary, a.acknowledged_by, a.acknowledged_at";
+const ALERT_COLUMNS: &str = "a.id, a.device_id, COALESCE(d.hostname, a.device_id), a.rule, a.subject, a.state, a.severity, a.flapping, a.first_seen, a.last_seen, a.value, a.threshold, a.summary, a.acknowledged_by, a.acknowledged_at";
 
 fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Option<AlertRecord>> {
     let Some(rule) = RuleId::parse(&row.get::<_, String>(3)?) else {
@@ -388,7 +388,7 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Option<AlertRecord>> {
 
 pub fn list_alerts(c: &Connection, filter: &AlertFilter) -> rusqlite::Result<Vec<AlertRecord>> {
     let mut statement = c.prepare(&format!(
-        "SELECT {ALERT_COLUMNS} FROM alerts a JOIN devices d ON d.id = a.device_id
+        "SELECT {ALERT_COLUMNS} FROM alerts a LEFT JOIN devices d ON d.id = a.device_id
          WHERE (?1 IS NULL OR a.state = ?1) AND (?2 IS NULL OR a.severity = ?2)
            AND (?3 IS NULL OR a.device_id = ?3)
          ORDER BY a.last_seen DESC, a.id"
@@ -414,7 +414,7 @@ pub fn alert_with_history(
 ) -> rusqlite::Result<Option<(AlertRecord, Vec<AlertTransitionRecord>)>> {
     let Some(alert) = c
         .query_row(
-            &format!("SELECT {ALERT_COLUMNS} FROM alerts a JOIN devices d ON d.id = a.device_id WHERE a.id = ?1"),
+            &format!("SELECT {ALERT_COLUMNS} FROM alerts a LEFT JOIN devices d ON d.id = a.device_id WHERE a.id = ?1"),
             [id],
             alert_from_row,
         )
@@ -468,6 +468,24 @@ pub fn ack_alert(
     Ok(true)
 }
 
+/// Appends one entry to an alert's history.
+pub fn record_transition(
+    c: &Connection,
+    alert_id: i64,
+    at: i64,
+    from_severity: Option<&str>,
+    to_severity: Option<&str>,
+    event: &str,
+    summary: &str,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO alert_transitions (alert_id, at, from_severity, to_severity, event, summary)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![alert_id, at, from_severity, to_severity, event, summary],
+    )?;
+    Ok(())
+}
+
 const OUTBOX_COLUMNS: &str =
     "id, alert_id, event, payload, created_at, state, attempts, next_attempt_at, last_error";
 
@@ -495,9 +513,12 @@ pub fn claim_outbox(
     let until = now.saturating_add(i64::try_from(lease_secs).unwrap_or(i64::MAX));
     let ids: Vec<i64> = {
         let mut statement = tx.prepare_cached(
-            "SELECT id FROM alert_outbox
-             WHERE (state = 'pending' AND next_attempt_at <= ?1)
-                OR (state = 'claimed' AND claimed_until <= ?1)
+            "SELECT id FROM alert_outbox o
+             WHERE ((state = 'pending' AND next_attempt_at <= ?1)
+                 OR (state = 'claimed' AND claimed_until <= ?1))
+               AND NOT EXISTS (SELECT 1 FROM alert_outbox e
+                   WHERE e.alert_id = o.alert_id AND e.id < o.id
+                     AND e.state IN ('pending', 'claimed'))
              ORDER BY id LIMIT ?2",
         )?;
         statement
@@ -706,7 +727,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn outbox_claim_deliver_retry_and_lease_expiry() {
+    async fn outbox_claim_keeps_alert_order_retries_and_lease_expiry() {
         let (_dir, store) = store_with_device("laptops").await;
         store
             .ingest_report(report(1, T0, 8), rules())
@@ -721,22 +742,24 @@ mod tests {
             .await
             .unwrap();
         let now = T0 + 200;
-        let batch = store.claim_outbox(2, 60, now).await.unwrap();
-        assert_eq!(batch.len(), 2);
-        assert!(
-            batch
-                .iter()
-                .all(|e| e.state == OutboxState::Claimed && e.attempts == 1)
+        // Three events of one alert: only the first is handed out.
+        let batch = store.claim_outbox(10, 60, now).await.unwrap();
+        let kinds: Vec<_> = batch.iter().map(|e| e.event.as_str()).collect();
+        assert_eq!(kinds, ["opened"]);
+        assert_eq!(
+            (batch[0].state, batch[0].attempts),
+            (OutboxState::Claimed, 1)
         );
-        // Claimed rows are not handed out again while the lease holds.
-        let rest = store.claim_outbox(10, 60, now).await.unwrap();
-        assert_eq!(rest.len(), 1);
-        assert_eq!(rest[0].event, "resolved");
+        // While it is claimed, neither it nor the later events are handed out.
+        assert!(store.claim_outbox(10, 60, now).await.unwrap().is_empty());
         store.mark_delivered(batch[0].id, now).await.unwrap();
+        let escalated = store.claim_outbox(10, 60, now).await.unwrap();
+        assert_eq!(escalated[0].event, "escalated");
         store
-            .mark_failed(batch[1].id, "helpdesk returned 503", Some(now + 300))
+            .mark_failed(escalated[0].id, "helpdesk returned 503", Some(now + 300))
             .await
             .unwrap();
+        // Waiting for its retry time, it still holds back the `resolved` behind it.
         assert!(
             store
                 .claim_outbox(10, 60, now + 10)
@@ -744,18 +767,28 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
-        // The third row's lease has run out; the failed one is due after its retry time.
         let again = store.claim_outbox(10, 60, now + 300).await.unwrap();
-        let ids: Vec<_> = again.iter().map(|e| (e.id, e.attempts)).collect();
-        assert_eq!(ids, [(batch[1].id, 2), (rest[0].id, 2)]);
+        assert_eq!(
+            (again.len(), again[0].id, again[0].attempts),
+            (1, escalated[0].id, 2)
+        );
         assert_eq!(
             again[0].last_error.as_deref(),
             Some("helpdesk returned 503")
         );
+        // A worker that died holding it: the lease runs out and it is handed out again.
+        let after_lease = store.claim_outbox(10, 60, now + 360).await.unwrap();
+        assert_eq!(
+            (after_lease[0].id, after_lease[0].attempts),
+            (escalated[0].id, 3)
+        );
+        // Given up: it no longer holds back the next event.
         store
-            .mark_failed(again[0].id, "gave up", None)
+            .mark_failed(escalated[0].id, "gave up", None)
             .await
             .unwrap();
+        let resolved = store.claim_outbox(10, 60, now + 360).await.unwrap();
+        assert_eq!(resolved[0].event, "resolved");
         assert_eq!(
             store
                 .outbox_in_state(OutboxState::Failed)

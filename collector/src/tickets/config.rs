@@ -41,6 +41,25 @@ pub struct TicketsConfig {
     /// alert no policy matches opens no ticket. Default: backup alerts open tickets.
     #[serde(default = "default_policies")]
     pub policies: Vec<TicketPolicy>,
+    /// Milliseconds between looks at the outbox when there was nothing to deliver.
+    #[serde(default = "default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+    /// Seconds a claimed outbox row stays reserved for this collector; after a crash,
+    /// its undelivered rows are delivered again once the lease runs out.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u64,
+    /// First retry delay after a retryable failure (timeout, 5xx, 429), in seconds;
+    /// it doubles with each attempt, with jitter, up to `max_retry_secs`.
+    #[serde(default = "default_min_retry_secs")]
+    pub min_retry_secs: u64,
+    /// Longest delay between two attempts, in seconds (a `Retry-After` may ask for more).
+    #[serde(default = "default_max_retry_secs")]
+    pub max_retry_secs: u64,
+    /// When the oldest undelivered ticket operation is older than this many seconds,
+    /// the collector raises its own "ticketing is failing" alert (cleared when
+    /// delivery recovers). Undelivered work keeps being retried either way.
+    #[serde(default = "default_max_delivery_age_secs")]
+    pub max_delivery_age_secs: u64,
 }
 
 impl Default for TicketsConfig {
@@ -49,8 +68,29 @@ impl Default for TicketsConfig {
             dashboard_url: None,
             connectors: BTreeMap::new(),
             policies: default_policies(),
+            poll_interval_ms: default_poll_interval_ms(),
+            lease_secs: default_lease_secs(),
+            min_retry_secs: default_min_retry_secs(),
+            max_retry_secs: default_max_retry_secs(),
+            max_delivery_age_secs: default_max_delivery_age_secs(),
         }
     }
+}
+
+fn default_poll_interval_ms() -> u64 {
+    1000
+}
+fn default_lease_secs() -> u64 {
+    120
+}
+fn default_min_retry_secs() -> u64 {
+    5
+}
+fn default_max_retry_secs() -> u64 {
+    600
+}
+fn default_max_delivery_age_secs() -> u64 {
+    3600
 }
 
 fn default_policies() -> Vec<TicketPolicy> {
@@ -677,6 +717,40 @@ pub struct PolicyMatch<'a> {
 }
 
 impl TicketsConfig {
+    /// Makes relative secret and CA file paths relative to `base` (the config
+    /// file's directory), so a service does not depend on its working directory.
+    pub fn resolve_paths(&mut self, base: &std::path::Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        let resolve_secret = |s: &mut SecretSource| {
+            if let Some(file) = &mut s.file {
+                resolve(file);
+            }
+        };
+        for connector in self.connectors.values_mut() {
+            match connector {
+                ConnectorConfig::RequestTracker(c) => resolve_secret(&mut c.token),
+                ConnectorConfig::Servicenow(c) => resolve_secret(&mut c.password),
+                ConnectorConfig::Jira(c) => resolve_secret(&mut c.token),
+                ConnectorConfig::Zendesk(c) => resolve_secret(&mut c.token),
+                ConnectorConfig::Freshservice(c) => resolve_secret(&mut c.api_key),
+                ConnectorConfig::Webhook(c) => resolve_secret(&mut c.secret),
+                ConnectorConfig::Slack(c) | ConnectorConfig::Teams(c) => resolve_secret(&mut c.url),
+                ConnectorConfig::Email(c) => {
+                    if let Some(password) = &mut c.password {
+                        resolve_secret(password);
+                    }
+                    if let Some(ca) = &mut c.tls_ca_file {
+                        resolve(ca);
+                    }
+                }
+            }
+        }
+    }
+
     /// Every problem in this section, each naming its key (`tickets.…`).
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
@@ -689,6 +763,31 @@ impl TicketsConfig {
         }
         for (name, connector) in &self.connectors {
             connector.problems(&format!("tickets.connectors.{name}"), &mut problems);
+        }
+        for (key, value, range) in [
+            ("poll_interval_ms", self.poll_interval_ms, 10..=60_000),
+            ("lease_secs", self.lease_secs, 1..=3600),
+            ("min_retry_secs", self.min_retry_secs, 1..=3600),
+            ("max_retry_secs", self.max_retry_secs, 1..=86_400),
+            (
+                "max_delivery_age_secs",
+                self.max_delivery_age_secs,
+                1..=7 * 86_400,
+            ),
+        ] {
+            if !range.contains(&value) {
+                problems.push(format!(
+                    "tickets.{key}: {value} is outside {}..={}",
+                    range.start(),
+                    range.end()
+                ));
+            }
+        }
+        if self.max_retry_secs < self.min_retry_secs {
+            problems.push(format!(
+                "tickets.max_retry_secs: {} is below min_retry_secs ({})",
+                self.max_retry_secs, self.min_retry_secs
+            ));
         }
         // Without connectors, ticketing is off and the (default) policies are unused.
         if self.connectors.is_empty() {

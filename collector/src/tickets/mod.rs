@@ -23,18 +23,26 @@
 //! - [`zendesk`]: Zendesk Support tickets.
 //! - [`chat`]: Slack and Teams incoming webhooks; notify only.
 //! - [`access`]: the `tickets test --connector NAME` check, in plain words.
+//! - [`admin`]: `tickets failed` and `tickets retry-failed`.
+//! - [`ledger`]: what the worker stores: tickets per alert, the failing alert.
+//! - [`metrics`]: delivery counters for `/metrics`.
+//! - [`worker`]: the outbox worker that drives the connectors.
 
 pub mod access;
+pub mod admin;
 pub mod chat;
 pub mod config;
 pub mod email;
 pub mod freshservice;
 pub mod jira;
+pub mod ledger;
+pub mod metrics;
 pub mod request_tracker;
 pub mod servicenow;
 pub mod template;
 pub mod transport;
 pub mod webhook;
+pub mod worker;
 pub mod zendesk;
 
 use std::fmt;

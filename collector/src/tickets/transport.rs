@@ -82,9 +82,11 @@ impl HttpTransport {
                 timeout: self.timeout,
             }
         } else {
+            // The URL can be the credential (Slack and Teams webhooks), and this
+            // message goes to logs and to `alert_outbox.last_error`: leave it out.
             ConnectorError::Unreachable {
                 system: self.system,
-                source,
+                source: source.without_url(),
             }
         }
     }
@@ -158,6 +160,19 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, HeaderValue::from_str(value).unwrap());
         h
+    }
+
+    #[tokio::test]
+    async fn connection_errors_do_not_carry_the_url() {
+        let transport = HttpTransport::new("Slack", Duration::from_secs(2)).unwrap();
+        // Nothing listens on the discard port of loopback here.
+        let request = transport
+            .client()
+            .post("http://127.0.0.1:9/services/T000/B000/s3cr3tpath");
+        let err = transport.send(request).await.unwrap_err();
+        assert!(matches!(err, ConnectorError::Unreachable { .. }), "{err}");
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains("s3cr3tpath"), "{text}");
     }
 
     #[test]

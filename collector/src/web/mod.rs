@@ -1,7 +1,13 @@
-//! The plain fleet page: devices and their latest status.
+//! The plain fleet page: devices, their latest status and the firing alerts;
+//! and `/metrics` for Prometheus.
 //!
 //! Server-rendered HTML with no scripts; the real dashboard replaces it in a
 //! later issue. It reads the store only.
+//!
+//! # Layout
+//! - [`metrics`]: the Prometheus text of `/metrics`.
+
+pub mod metrics;
 
 use std::fmt::Write as _;
 use std::future::Future;
@@ -17,24 +23,55 @@ use tokio::net::TcpListener;
 
 use forewarn_proto::pb;
 
+use crate::alerts::{AlertFilter, AlertRecord, AlertStatus};
 use crate::store::{DeviceRecord, Store};
+use crate::tickets::metrics::TicketMetrics;
+
+#[derive(Debug, Clone)]
+struct WebState {
+    store: Arc<dyn Store>,
+    ticket_metrics: Arc<TicketMetrics>,
+}
 
 pub async fn serve(
     listener: TcpListener,
     store: Arc<dyn Store>,
+    ticket_metrics: Arc<TicketMetrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/", get(fleet_page))
         .route("/healthz", get(|| async { "ok" }))
-        .with_state(store);
+        .route("/metrics", get(metrics_page))
+        .with_state(WebState {
+            store,
+            ticket_metrics,
+        });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
 
-async fn fleet_page(State(store): State<Arc<dyn Store>>) -> Response {
-    match render_fleet(store.as_ref()).await {
+async fn metrics_page(State(state): State<WebState>) -> Response {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    match metrics::render(state.store.as_ref(), &state.ticket_metrics, now).await {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "metrics failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
+        }
+    }
+}
+
+async fn fleet_page(State(state): State<WebState>) -> Response {
+    match render_fleet(state.store.as_ref()).await {
         Ok(html) => Html(html).into_response(),
         Err(err) => {
             tracing::error!(error = %err, "fleet page failed");
@@ -61,8 +98,42 @@ async fn render_fleet(store: &dyn Store) -> Result<String, crate::store::StoreEr
         let report = status.and_then(|s| pb::StatusReport::decode(s.encoded.as_slice()).ok());
         render_device(&mut html, device, report.as_ref(), now);
     }
-    html.push_str("</table></body></html>");
+    html.push_str("</table>");
+    let firing: Vec<AlertRecord> = store
+        .list_alerts(AlertFilter {
+            status: Some(AlertStatus::Firing),
+            ..AlertFilter::default()
+        })
+        .await?;
+    render_alerts(&mut html, &firing);
+    html.push_str("</body></html>");
     Ok(html)
+}
+
+/// Firing alerts, the collector's own ("ticketing is failing") included.
+fn render_alerts(html: &mut String, alerts: &[AlertRecord]) {
+    let _ = write!(
+        html,
+        "<h2>Firing alerts</h2><p>{} alert(s)</p>",
+        alerts.len()
+    );
+    html.push_str(
+        "<table id=\"alerts\"><tr><th>Id</th><th>Host</th><th>Rule</th><th>Severity</th><th>Summary</th></tr>",
+    );
+    for alert in alerts {
+        let _ = write!(
+            html,
+            "<tr data-alert=\"{}\" data-rule=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            alert.id,
+            alert.rule.as_str(),
+            alert.id,
+            escape(&alert.hostname),
+            alert.rule.as_str(),
+            alert.severity.map_or("", |s| s.as_str()),
+            escape(&alert.summary)
+        );
+    }
+    html.push_str("</table>");
 }
 
 fn render_device(

@@ -1,0 +1,77 @@
+//! `GET /metrics`: the collector's ticketing health in the Prometheus text
+//! format (version 0.0.4). Outbox counts are read from the store at each
+//! scrape; delivery counters are the worker's since this process started.
+
+use std::fmt::Write as _;
+
+use crate::store::{Store, StoreError};
+use crate::tickets::metrics::TicketMetrics;
+
+/// Renders every metric, `now` being the scrape time (Unix seconds).
+pub async fn render(
+    store: &dyn Store,
+    metrics: &TicketMetrics,
+    now: i64,
+) -> Result<String, StoreError> {
+    let stats = store.outbox_stats().await?;
+    let mut out = String::new();
+    out.push_str(
+        "# HELP forewarn_outbox_rows Ticket outbox rows by delivery state.\n\
+         # TYPE forewarn_outbox_rows gauge\n",
+    );
+    for (state, count) in &stats.rows {
+        let _ = writeln!(
+            out,
+            "forewarn_outbox_rows{{state=\"{}\"}} {count}",
+            state.as_str()
+        );
+    }
+    out.push_str(
+        "# HELP forewarn_outbox_oldest_undelivered_age_seconds Age of the oldest pending or claimed outbox row (0 when none).\n\
+         # TYPE forewarn_outbox_oldest_undelivered_age_seconds gauge\n",
+    );
+    let age = stats
+        .oldest_undelivered_at
+        .map_or(0, |oldest| now.saturating_sub(oldest).max(0));
+    let _ = writeln!(out, "forewarn_outbox_oldest_undelivered_age_seconds {age}");
+    out.push_str(
+        "# HELP forewarn_ticket_deliveries_total Ticket operations attempted, by connector and result.\n\
+         # TYPE forewarn_ticket_deliveries_total counter\n",
+    );
+    for ((connector, result), count) in metrics.deliveries() {
+        let _ = writeln!(
+            out,
+            "forewarn_ticket_deliveries_total{{connector=\"{}\",result=\"{}\"}} {count}",
+            label(&connector),
+            result.as_str()
+        );
+    }
+    out.push_str(
+        "# HELP forewarn_ticketing_failing 1 while the collector's \"ticketing is failing\" alert is raised.\n\
+         # TYPE forewarn_ticketing_failing gauge\n",
+    );
+    let _ = writeln!(
+        out,
+        "forewarn_ticketing_failing {}",
+        u8::from(metrics.failing())
+    );
+    Ok(out)
+}
+
+/// Escapes a label value as the text format requires.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

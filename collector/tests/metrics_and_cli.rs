@@ -1,0 +1,122 @@
+//! `/metrics` and the fleet page over real HTTP, and `tickets test` run as the
+//! real binary.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use forewarn_collector::store::sqlite::SqliteStore;
+use forewarn_collector::tickets::ledger::TicketLedger;
+use forewarn_collector::tickets::metrics::{DeliveryResult, TicketMetrics};
+
+#[tokio::test]
+async fn metrics_endpoint_serves_prometheus_text_and_the_fleet_page_shows_the_failing_alert() {
+    // reqwest is built without a crypto provider of its own (the collector's is aws-lc-rs).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap());
+    let metrics = Arc::new(TicketMetrics::default());
+    metrics.count("rt", DeliveryResult::Delivered);
+    metrics.count("rt", DeliveryResult::Delivered);
+    metrics.count("rt", DeliveryResult::Retry);
+    metrics.set_failing(true);
+    store
+        .set_ticketing_failing(
+            Some("3 ticket operation(s) undelivered".into()),
+            1_795_000_000,
+        )
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(forewarn_collector::web::serve(
+        listener,
+        store,
+        metrics,
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+
+    let response = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = response.text().await.unwrap();
+    for line in [
+        "# TYPE forewarn_outbox_rows gauge",
+        "forewarn_outbox_rows{state=\"pending\"} 0",
+        "forewarn_outbox_rows{state=\"failed\"} 0",
+        "# TYPE forewarn_outbox_oldest_undelivered_age_seconds gauge",
+        "forewarn_outbox_oldest_undelivered_age_seconds 0",
+        "# TYPE forewarn_ticket_deliveries_total counter",
+        "forewarn_ticket_deliveries_total{connector=\"rt\",result=\"delivered\"} 2",
+        "forewarn_ticket_deliveries_total{connector=\"rt\",result=\"retry\"} 1",
+        "# TYPE forewarn_ticketing_failing gauge",
+        "forewarn_ticketing_failing 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line:?} missing from\n{text}"
+        );
+    }
+    // Every sample belongs to a family announced with HELP and TYPE.
+    for sample in text.lines().filter(|l| !l.starts_with('#')) {
+        let name = sample.split(['{', ' ']).next().unwrap();
+        assert!(text.contains(&format!("# HELP {name} ")), "{name}");
+        assert!(text.contains(&format!("# TYPE {name} ")), "{name}");
+    }
+
+    let page = reqwest::get(format!("http://{addr}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("data-rule=\"ticketing_failing\""), "{page}");
+    assert!(page.contains("3 ticket operation(s) undelivered"), "{page}");
+    let _ = stop_tx.send(());
+    server.await.unwrap().unwrap();
+}
+
+fn tickets_test(config: &str, connector: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("collector.toml");
+    std::fs::write(&path, config).unwrap();
+    std::fs::write(dir.path().join("rt-token"), "1-14-0123456789abcdef\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_forewarn-collector"))
+        .args(["--config", path.to_str().unwrap()])
+        .args(["tickets", "test", "--connector", connector])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[test]
+fn tickets_test_names_each_problem_and_exits_non_zero() {
+    // Port 9 on loopback (discard) has no listener here: RT cannot be reached.
+    let config = "[tickets.connectors.rt]\nkind = \"request_tracker\"\nurl = \"http://127.0.0.1:9/rt\"\ntoken = { file = \"rt-token\" }\nqueue = \"General\"\ntimeout_secs = 2\n";
+    let (ok, text) = tickets_test(config, "rt");
+    assert!(!ok, "{text}");
+    assert!(text.contains("problem: "), "{text}");
+    assert!(
+        !text.contains("0123456789abcdef"),
+        "the token is never printed: {text}"
+    );
+
+    let (ok, text) = tickets_test(config, "jira");
+    assert!(!ok);
+    assert!(
+        text.contains("problem: there is no connector \"jira\"; configured: rt"),
+        "{text}"
+    );
+}
