@@ -17,6 +17,7 @@
 //! - [`watch`]: file watching with a polling fallback.
 //! - [`output`]: the table `check --once` prints.
 //! - [`presented_chain`]: reading a TLS server's chain before deciding trust.
+//! - `fixtures` (tests only): captured real outputs, without their source line.
 //!
 //! The agent never executes anything the collector sends: central policy can
 //! only disable checks and set intervals.
@@ -27,6 +28,8 @@ pub mod command;
 pub mod config;
 pub mod enroll;
 pub mod facts;
+#[cfg(test)]
+mod fixtures;
 pub mod output;
 pub mod presented_chain;
 pub mod report;

@@ -143,14 +143,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> String {
-        let path = format!(
-            "{}/tests/fixtures/backups/linux/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let raw = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{path}: {err}"));
-        raw.split_once('\n')
-            .map(|(_, body)| body.to_owned())
-            .unwrap()
+        crate::fixtures::captured_output(&format!("backups/linux/{name}"))
     }
 
     #[test]

@@ -206,14 +206,7 @@ mod tests {
     }
 
     fn fixture(path: &str) -> String {
-        let full = format!(
-            "{}/tests/fixtures/patches/{path}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let text = std::fs::read_to_string(&full).unwrap();
-        text.split_once('\n')
-            .map(|(_, rest)| rest.to_owned())
-            .unwrap_or_default()
+        crate::fixtures::captured_output(&format!("patches/{path}"))
     }
 
     #[tokio::test]

@@ -751,15 +751,7 @@ mod tests {
     use super::*;
 
     fn fixture(path: &str) -> String {
-        let full = format!(
-            "{}/tests/fixtures/patches/{path}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
-        // The first line of every fixture says where it came from.
-        text.split_once('\n')
-            .map(|(_, rest)| rest.to_owned())
-            .unwrap_or_default()
+        crate::fixtures::captured_output(&format!("patches/{path}"))
     }
 
     #[test]
