@@ -475,3 +475,60 @@ fn ticket_system_down_queues_operations_and_delivers_all_once_when_back() -> Res
     ensure!(nightly.id != offsite.id);
     Ok(())
 }
+
+/// `tickets test --connector rt` run as an operator would, against the real RT:
+/// the working set-up passes, and a misspelt queue and a revoked token are each
+/// told in plain words with a non-zero exit, the token never printed.
+#[test]
+fn tickets_test_command_passes_on_real_rt_and_names_a_wrong_queue_and_a_bad_token() -> Result<()> {
+    let rt = RequestTracker::start()?;
+    let work = tempfile::tempdir()?;
+    let token_file = rt.bot_token_file(work.path())?;
+    let good = rt.tickets_config(&rt.url(), &token_file, "");
+    let run = |tickets: &str| -> Result<(bool, String)> {
+        let collector = CollectorProcess::start(tickets)?;
+        let output = collector.admin(&["tickets", "test", "--connector", "rt"])?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        ensure!(
+            !text.contains(rt.bot_token()),
+            "the token was printed: {text}"
+        );
+        Ok((output.status.success(), text))
+    };
+
+    let (ok, text) = run(&good)?;
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("credentials and permissions are fine"),
+        "{text}"
+    );
+
+    let wrong_queue = good.replace(
+        &format!("queue = \"{}\"", forewarn_e2e::request_tracker::QUEUE),
+        "queue = \"Endpoint Alerst\"",
+    );
+    ensure!(wrong_queue != good, "the queue line was not replaced");
+    let (ok, text) = run(&wrong_queue)?;
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(
+            "problem: queue \"Endpoint Alerst\" does not exist or the token's user lacks SeeQueue on it"
+        ),
+        "{text}"
+    );
+
+    let bad_token = work.path().join("bad-token");
+    std::fs::write(&bad_token, "1-99-00000000000000000000000000000000\n")?;
+    let (ok, text) = run(&rt.tickets_config(&rt.url(), &bad_token, ""))?;
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("refused the token: it is wrong, expired or revoked"),
+        "{text}"
+    );
+    assert!(!text.contains("00000000000000000000000000000000"), "{text}");
+    Ok(())
+}
