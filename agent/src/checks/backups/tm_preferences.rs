@@ -399,8 +399,10 @@ mod tests {
 
     #[test]
     fn denied_read_is_the_full_disk_access_probe_error() {
-        // macOS refuses a TCC-protected file without Full Disk Access with
-        // EPERM ("Operation not permitted"), errno 1 on macOS and Linux alike.
+        // Without Full Disk Access macOS refuses this file (xbar-plugins
+        // issue #1830: "Error Reading File: .../com.apple.TimeMachine.plist",
+        // gone once Full Disk Access was granted); TCC refusals are EPERM
+        // ("Operation not permitted"), errno 1 on macOS and Linux alike.
         let err = preferences_file(Err(io::Error::from_raw_os_error(1))).unwrap_err();
         assert!(err.starts_with("permission denied: "), "{err}");
         assert!(err.contains("needs Full Disk Access"), "{err}");
