@@ -1,10 +1,12 @@
-//! macOS I/O of the backup check: Time Machine through `tmutil`.
+//! macOS I/O of the backup check: Time Machine through its preferences plist
+//! and `tmutil`.
 //!
 //! Full Disk Access: `tmutil latestbackup` refuses to run without it
-//! ("requires Full Disk Access privileges"), so the agent's binary must be
-//! allowed under System Settings > Privacy & Security > Full Disk Access, or
-//! through an MDM PPPC profile (SystemPolicyAllFiles) on managed Macs.
-//! Without it the job reports a probe error that says so.
+//! ("requires Full Disk Access privileges") and the preferences plist cannot
+//! be read without it, so the agent's binary must be allowed under System
+//! Settings > Privacy & Security > Full Disk Access, or through an MDM PPPC
+//! profile (SystemPolicyAllFiles) on managed Macs. Without it the job reports
+//! a probe error that says so.
 //!
 //! `tmutil latestbackup` names the backup by its local start time; `date -j`
 //! gives the UTC offset in force at that moment, so a backup made before a
@@ -16,6 +18,7 @@ use forewarn_proto::pb;
 
 use super::command_error;
 use super::config::BackupJobConfig;
+use super::tm_preferences::{self, PreferencesFile};
 use super::tmutil::{self, LatestBackup};
 use crate::command::{CommandOutput, CommandRunner, CommandSpec};
 
@@ -26,6 +29,13 @@ pub(super) async fn time_machine(
     runner: &dyn CommandRunner,
 ) -> Result<pb::BackupJobStatus, String> {
     let timeout = Duration::from_secs(config.timeout_secs);
+    // A small local file, read before any tmutil run: missing means Time
+    // Machine was never set up, and there is nothing to ask tmutil.
+    let read = std::fs::read(tm_preferences::PREFERENCES_PATH);
+    let prefs = match tm_preferences::preferences_file(read)? {
+        PreferencesFile::NeverConfigured => return Ok(tmutil::never_configured_state()),
+        PreferencesFile::Configured(prefs) => prefs,
+    };
     let destinations = run(runner, TMUTIL, &["destinationinfo", "-X"], timeout).await?;
     if !destinations.success() {
         return Err(tmutil_failed("destinationinfo", &destinations));
@@ -38,6 +48,7 @@ pub(super) async fn time_machine(
             &tmutil::SessionStatus::default(),
             &LatestBackup::None,
             None,
+            &prefs,
         ));
     }
     let status = run(runner, TMUTIL, &["status"], timeout).await?;
@@ -46,7 +57,8 @@ pub(super) async fn time_machine(
     }
     let session = tmutil::parse_status(&status.stdout_text()).map_err(|e| e.to_string())?;
     let latest_output = run(runner, TMUTIL, &["latestbackup"], timeout).await?;
-    let latest = tmutil::parse_latest_backup(&latest_output)?;
+    let latest =
+        tmutil::latest_or_probe_error(tmutil::parse_latest_backup(&latest_output), &prefs)?;
     let latest_unix = match &latest {
         LatestBackup::Completed { stamp, local } => {
             let args = ["-j", "-f", "%Y-%m-%d-%H%M%S", stamp.as_str(), "+%z"];
@@ -62,6 +74,7 @@ pub(super) async fn time_machine(
         &session,
         &latest,
         latest_unix,
+        &prefs,
     ))
 }
 

@@ -54,6 +54,8 @@ mod systemd;
 #[cfg(test)]
 mod test_repos;
 #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+mod tm_preferences;
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
 mod tmutil;
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 mod veeamconfig;

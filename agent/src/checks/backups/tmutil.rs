@@ -15,9 +15,9 @@
 //!   mount backup destination"), so the text decides, not the exit code.
 //!   Without Full Disk Access it says "requires Full Disk Access privileges".
 //!
-//! Time Machine keeps no failure record that tmutil shows: a failing Mac
-//! keeps reporting its last completed backup, and the collector's "no
-//! success within N hours" rule is what turns that into an alert.
+//! Time Machine keeps no failure record that tmutil shows; the latest
+//! attempt's result code is in the preferences plist (`tm_preferences`),
+//! and `time_machine_state` merges the two.
 
 use serde::Deserialize;
 use time::macros::format_description;
@@ -26,6 +26,7 @@ use time::{PrimitiveDateTime, UtcOffset};
 use forewarn_proto::pb;
 
 use super::parse::{ParseError, destination_without_credentials};
+use super::tm_preferences::{Preferences, failure_message};
 use crate::command::CommandOutput;
 
 /// What `tmutil status` says about a running backup.
@@ -74,10 +75,14 @@ pub enum LatestBackup {
     None,
 }
 
+/// What to do when Time Machine's state is refused for lack of Full Disk Access.
+pub const FULL_DISK_ACCESS_ADVICE: &str =
+    "allow forewarn-agent under System Settings > Privacy & Security > Full Disk Access";
+
 /// Why the Time Machine state could not be read; each is a probe error.
 pub fn full_disk_access_error(tmutil_says: &str) -> String {
     format!(
-        "permission denied: tmutil needs Full Disk Access; allow forewarn-agent under System Settings > Privacy & Security > Full Disk Access (tmutil: {tmutil_says})"
+        "permission denied: tmutil needs Full Disk Access; {FULL_DISK_ACCESS_ADVICE} (tmutil: {tmutil_says})"
     )
 }
 
@@ -228,18 +233,49 @@ fn report_destination(destinations: &[Destination]) -> String {
     }
 }
 
+/// The job state of a Mac without Time Machine preferences: never set up.
+pub fn never_configured_state() -> pb::BackupJobStatus {
+    pb::BackupJobStatus {
+        result: pb::BackupResult::Unknown as i32,
+        message: "Time Machine has never been configured on this Mac".to_owned(),
+        ..Default::default()
+    }
+}
+
+/// `tmutil latestbackup`'s answer, except that an unreachable destination is
+/// no probe error when the preferences already say the latest attempt failed:
+/// that failure is the news, and the last success comes from the preferences.
+pub fn latest_or_probe_error(
+    latest: Result<LatestBackup, String>,
+    prefs: &Preferences,
+) -> Result<LatestBackup, String> {
+    match latest {
+        Err(err) if err.starts_with("backup destination unreachable") => {
+            match prefs.failed_attempt() {
+                Some(_) => Ok(LatestBackup::None),
+                None => Err(err),
+            }
+        }
+        other => other,
+    }
+}
+
 /// The Time Machine job state. `latest_unix` is the latest backup's time,
-/// converted from local time by the caller.
+/// converted from local time by the caller; the preferences add the latest
+/// attempt's result, their snapshot dates and whether backups are automatic.
 pub fn time_machine_state(
     destinations: &[Destination],
     session: &SessionStatus,
     latest: &LatestBackup,
     latest_unix: Option<i64>,
+    prefs: &Preferences,
 ) -> pb::BackupJobStatus {
+    // Snapshot dates are UTC and cover destinations that are not mounted now.
+    let last_success = latest_unix.max(prefs.newest_snapshot_unix());
     let mut status = pb::BackupJobStatus {
         destination: report_destination(destinations),
-        last_success_unix_secs: latest_unix,
-        last_run_finished_unix_secs: latest_unix,
+        last_success_unix_secs: last_success,
+        last_run_finished_unix_secs: last_success,
         ..Default::default()
     };
     if destinations.is_empty() {
@@ -254,23 +290,35 @@ pub fn time_machine_state(
             Some(fraction) => format!("backing up: {phase}, {:.0}% done", fraction * 100.0),
             None => format!("backing up: {phase}"),
         };
-        return status;
+    } else if let Some(failed) = prefs.failed_attempt() {
+        status.result = pb::BackupResult::Failed as i32;
+        status.message = failure_message(failed.code);
+        status.last_run_finished_unix_secs = failed.attempt_unix;
+    } else {
+        match latest {
+            LatestBackup::Completed { stamp, .. } => {
+                status.result = pb::BackupResult::Success as i32;
+                status.message = format!("latest backup {stamp}");
+            }
+            LatestBackup::None => {
+                status.result = pb::BackupResult::Unknown as i32;
+                status.message = "no Time Machine backup of this Mac yet".to_owned();
+            }
+        }
     }
-    match latest {
-        LatestBackup::Completed { stamp, .. } => {
-            status.result = pb::BackupResult::Success as i32;
-            status.message = format!("latest backup {stamp}");
+    if prefs.auto_backup == Some(false) {
+        // Backups happen only when someone starts one; IT staff need to know.
+        if status.result == pb::BackupResult::Success as i32 {
+            status.result = pb::BackupResult::Warning as i32;
         }
-        LatestBackup::None => {
-            status.result = pb::BackupResult::Unknown as i32;
-            status.message = "no Time Machine backup of this Mac yet".to_owned();
-        }
+        status.message = format!("automatic backups are turned off; {}", status.message);
     }
     status
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::tm_preferences::parse_preferences;
     use super::*;
 
     fn fixture(name: &str) -> String {
@@ -404,19 +452,33 @@ mod tests {
         assert_eq!(destinations[0].id, "511D3A0B-8810-4704-B45B-E2A2FFC26DAE");
         let idle = parse_status(&fixture("tmutil-status-idle.txt")).unwrap();
         let latest = parse_latest_backup(&stdout("tmutil-latestbackup-hfs.txt")).unwrap();
-        let state = time_machine_state(&destinations, &idle, &latest, Some(1_314_348_314));
+        // Preferences without destinations: tmutil alone decides.
+        let no_prefs = Preferences::default();
+        let state = time_machine_state(
+            &destinations,
+            &idle,
+            &latest,
+            Some(1_314_348_314),
+            &no_prefs,
+        );
         assert_eq!(state.result, pb::BackupResult::Success as i32);
         assert_eq!(state.last_success_unix_secs, Some(1_314_348_314));
         assert_eq!(state.destination, "9168227426-F4 (Local)");
         assert_eq!(state.message, "latest backup 2011-08-26-104514");
 
         let copying = parse_status(&fixture("tmutil-status-copying.txt")).unwrap();
-        let running = time_machine_state(&destinations, &copying, &latest, Some(1_314_348_314));
+        let running = time_machine_state(
+            &destinations,
+            &copying,
+            &latest,
+            Some(1_314_348_314),
+            &no_prefs,
+        );
         assert_eq!(running.result, pb::BackupResult::Running as i32);
         assert_eq!(running.message, "backing up: Copying, 59% done");
         assert_eq!(running.last_success_unix_secs, Some(1_314_348_314));
 
-        let never = time_machine_state(&destinations, &idle, &LatestBackup::None, None);
+        let never = time_machine_state(&destinations, &idle, &LatestBackup::None, None, &no_prefs);
         assert_eq!(never.result, pb::BackupResult::Unknown as i32);
         assert_eq!(never.last_success_unix_secs, None);
     }
@@ -431,6 +493,7 @@ mod tests {
             &SessionStatus::default(),
             &LatestBackup::None,
             None,
+            &Preferences::default(),
         );
         assert_eq!(state.result, pb::BackupResult::Unknown as i32);
         assert_eq!(
@@ -438,6 +501,126 @@ mod tests {
             "Time Machine has no backup destination configured"
         );
         assert!(parse_destinations(b"<plist><dict><key>Destinations</key>").is_err());
+    }
+
+    /// The newest SnapshotDates entry of the real preferences dump,
+    /// 2014-01-04 13:38:38 UTC; newer than the tmutil fixtures' 2011 backup.
+    const PREFS_NEWEST_SNAPSHOT: i64 = 1_388_842_718;
+
+    fn real_preferences() -> Preferences {
+        let path = format!(
+            "{}/tests/fixtures/backups/macos/com.apple.TimeMachine-result-100.plist",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        parse_preferences(&std::fs::read(&path).unwrap()).unwrap()
+    }
+
+    fn documented_preferences(name: &str) -> Preferences {
+        parse_preferences(fixture(name).as_bytes()).unwrap()
+    }
+
+    fn idle_local_state(prefs: &Preferences) -> pb::BackupJobStatus {
+        let destinations =
+            parse_destinations(fixture("tmutil-destinationinfo-local.txt").as_bytes()).unwrap();
+        let idle = parse_status(&fixture("tmutil-status-idle.txt")).unwrap();
+        let latest = parse_latest_backup(&stdout("tmutil-latestbackup-hfs.txt")).unwrap();
+        time_machine_state(&destinations, &idle, &latest, Some(1_314_348_314), prefs)
+    }
+
+    #[test]
+    fn real_failed_attempt_after_a_success_is_failed_and_keeps_the_last_success() {
+        let state = idle_local_state(&real_preferences());
+        assert_eq!(state.result, pb::BackupResult::Failed as i32);
+        assert_eq!(
+            state.message,
+            "last backup failed: the Mac was running on battery power (Time Machine error code 100)"
+        );
+        assert_eq!(state.last_success_unix_secs, Some(PREFS_NEWEST_SNAPSHOT));
+        // The dump has no AttemptDates: when the attempt ran is unknown.
+        assert_eq!(state.last_run_finished_unix_secs, None);
+        assert_eq!(state.destination, "9168227426-F4 (Local)");
+    }
+
+    #[test]
+    fn documented_success_in_the_preferences_is_success() {
+        let state = idle_local_state(&documented_preferences("com.apple.TimeMachine-success.txt"));
+        assert_eq!(state.result, pb::BackupResult::Success as i32);
+        assert_eq!(state.message, "latest backup 2011-08-26-104514");
+        // The newer of tmutil's latest backup and the preferences' snapshots.
+        assert_eq!(state.last_success_unix_secs, Some(PREFS_NEWEST_SNAPSHOT));
+    }
+
+    #[test]
+    fn documented_auto_backup_off_is_a_warning_that_says_so() {
+        let prefs = documented_preferences("com.apple.TimeMachine-auto-backup-off.txt");
+        let state = idle_local_state(&prefs);
+        assert_eq!(state.result, pb::BackupResult::Warning as i32);
+        assert_eq!(
+            state.message,
+            "automatic backups are turned off; latest backup 2011-08-26-104514"
+        );
+        assert_eq!(state.last_success_unix_secs, Some(PREFS_NEWEST_SNAPSHOT));
+        // A failure stays a failure, and still says backups are manual.
+        let mut failing = prefs;
+        failing.destinations[0].result = Some(18);
+        let state = idle_local_state(&failing);
+        assert_eq!(state.result, pb::BackupResult::Failed as i32);
+        assert_eq!(
+            state.message,
+            "automatic backups are turned off; last backup failed: the backup disk could not be found (Time Machine error code 18)"
+        );
+    }
+
+    #[test]
+    fn a_running_backup_is_running_whatever_the_previous_result() {
+        let destinations =
+            parse_destinations(fixture("tmutil-destinationinfo-local.txt").as_bytes()).unwrap();
+        let copying = parse_status(&fixture("tmutil-status-copying.txt")).unwrap();
+        let state = time_machine_state(
+            &destinations,
+            &copying,
+            &LatestBackup::None,
+            None,
+            &real_preferences(),
+        );
+        assert_eq!(state.result, pb::BackupResult::Running as i32);
+        assert_eq!(state.last_success_unix_secs, Some(PREFS_NEWEST_SNAPSHOT));
+    }
+
+    #[test]
+    fn unreachable_destination_after_a_failed_attempt_reports_the_failure() {
+        let mount_failed = || parse_latest_backup(&stdout("tmutil-latestbackup-mount-failed.txt"));
+        let failed = real_preferences();
+        let latest = latest_or_probe_error(mount_failed(), &failed).unwrap();
+        assert_eq!(latest, LatestBackup::None);
+        let destinations =
+            parse_destinations(fixture("tmutil-destinationinfo-local.txt").as_bytes()).unwrap();
+        let state = time_machine_state(
+            &destinations,
+            &SessionStatus::default(),
+            &latest,
+            None,
+            &failed,
+        );
+        assert_eq!(state.result, pb::BackupResult::Failed as i32);
+        assert_eq!(state.last_success_unix_secs, Some(PREFS_NEWEST_SNAPSHOT));
+        // Without a failed attempt, an unreachable destination stays a probe error.
+        let ok = documented_preferences("com.apple.TimeMachine-success.txt");
+        let err = latest_or_probe_error(mount_failed(), &ok).unwrap_err();
+        assert!(err.starts_with("backup destination unreachable"), "{err}");
+        let denied = Err(full_disk_access_error("no"));
+        assert_eq!(latest_or_probe_error(denied.clone(), &failed), denied);
+    }
+
+    #[test]
+    fn never_configured_means_never_ran() {
+        let state = never_configured_state();
+        assert_eq!(state.result, pb::BackupResult::Unknown as i32);
+        assert_eq!(state.last_success_unix_secs, None);
+        assert_eq!(
+            state.message,
+            "Time Machine has never been configured on this Mac"
+        );
     }
 
     #[test]
