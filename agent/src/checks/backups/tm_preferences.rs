@@ -190,9 +190,20 @@ fn newest_date(d: &Dictionary, key: &str, id: &str) -> Result<Option<i64>, Strin
 /// strings for it are known, always with the code itself.
 pub fn failure_message(code: i64) -> String {
     match result_words(code) {
+        Some(words) if is_deferral(code) => {
+            format!("last backup skipped: {words} (Time Machine code {code})")
+        }
         Some(words) => format!("last backup failed: {words} (Time Machine error code {code})"),
         None => format!("last backup failed: Time Machine error code {code}"),
     }
+}
+
+/// Codes for an attempt Time Machine put off because of power or heat (on
+/// battery, battery low, too hot). Laptops meet them daily; they are not a
+/// failure to open a ticket for. A Mac that keeps putting backups off is caught
+/// by the collector's "no success in N hours" rule instead.
+pub fn is_deferral(code: i64) -> bool {
+    (100..=102).contains(&code)
 }
 
 /// `RESULT` codes in short words. Source: the messages of Apple's
@@ -423,8 +434,9 @@ mod tests {
         );
         assert_eq!(
             failure_message(100),
-            "last backup failed: the Mac was running on battery power (Time Machine error code 100)"
+            "last backup skipped: the Mac was running on battery power (Time Machine code 100)"
         );
+        assert!(is_deferral(102) && !is_deferral(103) && !is_deferral(18));
         assert_eq!(
             failure_message(302),
             "last backup failed: error while preparing the backup (Time Machine error code 302)"

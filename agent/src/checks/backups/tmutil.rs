@@ -26,7 +26,7 @@ use time::{PrimitiveDateTime, UtcOffset};
 use forewarn_proto::pb;
 
 use super::parse::{ParseError, destination_without_credentials};
-use super::tm_preferences::{Preferences, failure_message};
+use super::tm_preferences::{Preferences, failure_message, is_deferral};
 use crate::command::CommandOutput;
 
 /// What `tmutil status` says about a running backup.
@@ -291,7 +291,11 @@ pub fn time_machine_state(
             None => format!("backing up: {phase}"),
         };
     } else if let Some(failed) = prefs.failed_attempt() {
-        status.result = pb::BackupResult::Failed as i32;
+        status.result = if is_deferral(failed.code) {
+            pb::BackupResult::Warning
+        } else {
+            pb::BackupResult::Failed
+        } as i32;
         status.message = failure_message(failed.code);
         status.last_run_finished_unix_secs = failed.attempt_unix;
     } else {
@@ -528,17 +532,31 @@ mod tests {
     }
 
     #[test]
-    fn real_failed_attempt_after_a_success_is_failed_and_keeps_the_last_success() {
+    fn real_attempt_skipped_on_battery_is_a_warning_and_keeps_the_last_success() {
         let state = idle_local_state(&real_preferences());
-        assert_eq!(state.result, pb::BackupResult::Failed as i32);
+        assert_eq!(state.result, pb::BackupResult::Warning as i32);
         assert_eq!(
             state.message,
-            "last backup failed: the Mac was running on battery power (Time Machine error code 100)"
+            "last backup skipped: the Mac was running on battery power (Time Machine code 100)"
         );
         assert_eq!(state.last_success_unix_secs, Some(PREFS_NEWEST_SNAPSHOT));
         // The dump has no AttemptDates: when the attempt ran is unknown.
         assert_eq!(state.last_run_finished_unix_secs, None);
         assert_eq!(state.destination, "9168227426-F4 (Local)");
+    }
+
+    #[test]
+    fn failed_attempt_after_a_success_is_failed_and_keeps_the_last_success() {
+        // The real dump with its RESULT turned into "backup disk not found".
+        let mut prefs = real_preferences();
+        prefs.destinations[0].result = Some(18);
+        let state = idle_local_state(&prefs);
+        assert_eq!(state.result, pb::BackupResult::Failed as i32);
+        assert_eq!(
+            state.message,
+            "last backup failed: the backup disk could not be found (Time Machine error code 18)"
+        );
+        assert_eq!(state.last_success_unix_secs, Some(PREFS_NEWEST_SNAPSHOT));
     }
 
     #[test]
@@ -590,7 +608,8 @@ mod tests {
     #[test]
     fn unreachable_destination_after_a_failed_attempt_reports_the_failure() {
         let mount_failed = || parse_latest_backup(&stdout("tmutil-latestbackup-mount-failed.txt"));
-        let failed = real_preferences();
+        let mut failed = real_preferences();
+        failed.destinations[0].result = Some(18);
         let latest = latest_or_probe_error(mount_failed(), &failed).unwrap();
         assert_eq!(latest, LatestBackup::None);
         let destinations =
