@@ -161,7 +161,13 @@ impl BoundCollector {
         let sweeper = sweep_alerts(
             Arc::clone(&store),
             Arc::clone(&rules),
-            Duration::from_secs(config.sweep_interval_secs),
+            Sweep {
+                interval: Duration::from_secs(config.sweep_interval_secs),
+                delivered_retention_secs: config
+                    .tickets
+                    .delivered_retention_days
+                    .saturating_mul(86_400),
+            },
             stop_rx.clone(),
         );
         let context = IngestContext {
@@ -205,17 +211,35 @@ impl BoundCollector {
     }
 }
 
+/// How often the sweeper runs and what it keeps.
+#[derive(Debug, Clone, Copy)]
+struct Sweep {
+    interval: Duration,
+    /// Delivered outbox rows older than this are pruned.
+    delivered_retention_secs: u64,
+}
+
+/// The outbox is pruned at most this often: retention is counted in days,
+/// and each prune steps over the rows it keeps (one or two per alert) again.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Outbox rows deleted per transaction: a few milliseconds of the one
+/// connection, so a prune of a long-grown table never stalls ingest.
+const PRUNE_BATCH_ROWS: usize = 500;
+
 /// Re-evaluates time-based rules (offline, `for`, dead-man, silences ending)
-/// every `interval` until stopped. A failed sweep is logged and retried on
-/// the next tick; ingest keeps working either way.
+/// every `interval` until stopped, and prunes delivered outbox rows (first on
+/// start, then hourly). A failed sweep or prune is logged and retried on a
+/// later tick; ingest keeps working either way.
 async fn sweep_alerts(
     store: Arc<dyn Store>,
     rules: Arc<RuleBook>,
-    interval: Duration,
+    sweep: Sweep,
     stop: watch::Receiver<bool>,
 ) {
-    let mut ticks = tokio::time::interval(interval);
+    let mut ticks = tokio::time::interval(sweep.interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_prune: Option<tokio::time::Instant> = None;
     let stop = stopped(stop);
     tokio::pin!(stop);
     loop {
@@ -229,6 +253,25 @@ async fn sweep_alerts(
             Ok(notifications) => info!(notifications, "alert sweep queued notifications"),
             Err(err) => warn!(error = %err, "alert sweep failed"),
         }
+        if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            last_prune = Some(tokio::time::Instant::now());
+            prune_outbox(store.as_ref(), sweep.delivered_retention_secs, now).await;
+        }
+    }
+}
+
+async fn prune_outbox(store: &dyn Store, retention_secs: u64, now: i64) {
+    let before = now.saturating_sub(i64::try_from(retention_secs).unwrap_or(i64::MAX));
+    let started = std::time::Instant::now();
+    match store.prune_delivered_outbox(before, PRUNE_BATCH_ROWS).await {
+        Ok(outcome) if outcome.rows == 0 => {}
+        Ok(outcome) => info!(
+            rows = outcome.rows,
+            batches = outcome.batches,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "pruned delivered outbox rows past retention"
+        ),
+        Err(err) => warn!(error = %err, "outbox prune failed"),
     }
 }
 

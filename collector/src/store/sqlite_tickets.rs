@@ -11,8 +11,8 @@ use crate::alerts::outbox::OutboxState;
 use crate::rules::RuleId;
 use crate::tickets::TicketRef;
 use crate::tickets::ledger::{
-    COLLECTOR_DEVICE_ID, LinkedTicket, NewTicket, OpenTicket, OutboxStats, TicketClose,
-    TicketLedger,
+    COLLECTOR_DEVICE_ID, LinkedTicket, NewTicket, OpenTicket, OutboxStats, PruneOutcome,
+    TicketClose, TicketLedger,
 };
 
 fn alert_ticket(c: &Connection, alert_id: i64) -> rusqlite::Result<Option<LinkedTicket>> {
@@ -53,30 +53,72 @@ fn link(
     Ok(())
 }
 
+/// One statement, so every number comes from one snapshot. The total is
+/// SQLite's whole-table count, which walks the smallest index's pages without
+/// reading entries; the undelivered states are ranges of the
+/// `(state, next_attempt_at)` index, small unless delivery is failing; the
+/// delivered rows, which are most of the table, are the difference. Grouping
+/// by state read every entry instead: 18 ms at 200,000 rows, with ingest
+/// waiting behind it on the one connection.
 fn outbox_stats(c: &Connection) -> rusqlite::Result<OutboxStats> {
-    let mut statement = c.prepare("SELECT state, COUNT(*) FROM alert_outbox GROUP BY state")?;
-    let counted: Vec<(String, i64)> = statement
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    let rows = [
-        OutboxState::Pending,
-        OutboxState::Claimed,
-        OutboxState::Delivered,
-        OutboxState::Failed,
-    ]
-    .into_iter()
-    .map(|state| {
-        let n = counted
-            .iter()
-            .find(|(s, _)| s == state.as_str())
-            .map_or(0, |(_, n)| (*n).max(0) as u64);
-        (state, n)
-    })
-    .collect();
+    let (total, pending, claimed, failed, oldest_undelivered_at): (i64, i64, i64, i64, _) = c
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM alert_outbox),
+                    (SELECT COUNT(*) FROM alert_outbox WHERE state = 'pending'),
+                    (SELECT COUNT(*) FROM alert_outbox WHERE state = 'claimed'),
+                    (SELECT COUNT(*) FROM alert_outbox WHERE state = 'failed'),
+                    (SELECT MIN(created_at) FROM alert_outbox WHERE state IN ('pending', 'claimed'))",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
+        )?;
+    let count = |n: i64| n.max(0) as u64;
     Ok(OutboxStats {
-        rows,
-        oldest_undelivered_at: outbox_backlog(c)?.1,
+        rows: vec![
+            (OutboxState::Pending, count(pending)),
+            (OutboxState::Claimed, count(claimed)),
+            (
+                OutboxState::Delivered,
+                count(total - pending - claimed - failed),
+            ),
+            (OutboxState::Failed, count(failed)),
+        ],
+        oldest_undelivered_at,
     })
+}
+
+/// One batch of [`TicketLedger::prune_delivered_outbox`]: deletes up to
+/// `limit` rows after `cursor`, the `(next_attempt_at, id)` of the last row
+/// the previous batch deleted, so the rows kept are stepped over once per
+/// prune rather than once per batch. Returns the deleted rows' positions.
+fn prune_delivered_batch(
+    c: &Connection,
+    delivered_before: i64,
+    cursor: (i64, i64),
+    limit: usize,
+) -> rusqlite::Result<Vec<(i64, i64)>> {
+    let mut statement = c.prepare_cached(
+        "DELETE FROM alert_outbox WHERE id IN (
+           SELECT o.id FROM alert_outbox o
+           WHERE o.state = 'delivered' AND o.next_attempt_at < ?1
+             AND (o.next_attempt_at, o.id) > (?2, ?3)
+             AND EXISTS (SELECT 1 FROM alert_outbox later
+                 WHERE later.alert_id = o.alert_id AND later.id > o.id)
+             AND NOT EXISTS (SELECT 1 FROM alert_tickets t
+                 WHERE t.alert_id = o.alert_id AND t.last_event_id = o.id)
+           ORDER BY o.next_attempt_at, o.id LIMIT ?4)
+         RETURNING next_attempt_at, id",
+    )?;
+    statement
+        .query_map(
+            params![
+                delivered_before,
+                cursor.0,
+                cursor.1,
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?
+        .collect()
 }
 
 fn outbox_backlog(c: &Connection) -> rusqlite::Result<(u64, Option<i64>)> {
@@ -219,7 +261,7 @@ impl TicketLedger for SqliteStore {
                 |row| row.get(0),
             )?;
             link(&tx, alert_id, ticket_id, event_id, now)?;
-            sqlite_alerts::mark_delivered(&tx, event_id)?;
+            sqlite_alerts::mark_delivered(&tx, event_id, now)?;
             tx.commit()?;
             Ok(())
         })
@@ -236,7 +278,7 @@ impl TicketLedger for SqliteStore {
         self.with_connection(move |c| {
             let tx = c.transaction()?;
             link(&tx, alert_id, ticket_id, event_id, now)?;
-            sqlite_alerts::mark_delivered(&tx, event_id)?;
+            sqlite_alerts::mark_delivered(&tx, event_id, now)?;
             tx.commit()?;
             Ok(())
         })
@@ -266,7 +308,7 @@ impl TicketLedger for SqliteStore {
                     params![alert_id, now, close.as_str()],
                 )?;
             }
-            sqlite_alerts::mark_delivered(&tx, event_id)?;
+            sqlite_alerts::mark_delivered(&tx, event_id, now)?;
             tx.commit()?;
             Ok(())
         })
@@ -292,6 +334,39 @@ impl TicketLedger for SqliteStore {
 
     async fn outbox_backlog(&self) -> Result<(u64, Option<i64>), StoreError> {
         self.with_connection(|c| Ok(outbox_backlog(c)?)).await
+    }
+
+    async fn prune_delivered_outbox(
+        &self,
+        delivered_before: i64,
+        batch_rows: usize,
+    ) -> Result<PruneOutcome, StoreError> {
+        let mut outcome = PruneOutcome::default();
+        let mut cursor = (i64::MIN, i64::MIN);
+        loop {
+            // Each batch takes the connection anew: ingest and the worker get
+            // their turn in between.
+            let deleted = self
+                .with_connection(move |c| {
+                    Ok(prune_delivered_batch(
+                        c,
+                        delivered_before,
+                        cursor,
+                        batch_rows,
+                    )?)
+                })
+                .await?;
+            let Some(last) = deleted.iter().max() else {
+                break;
+            };
+            cursor = *last;
+            outcome.rows += deleted.len() as u64;
+            outcome.batches += 1;
+            if deleted.len() < batch_rows {
+                break;
+            }
+        }
+        Ok(outcome)
     }
 
     async fn requeue_failed(&self, now: i64) -> Result<u64, StoreError> {
