@@ -397,3 +397,243 @@ impl TicketLedger for SqliteStore {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::outbox::OutboxDelivery;
+
+    const DAY: i64 = 86_400;
+    const NOW: i64 = 1_795_000_000;
+    const RETAIN_FROM: i64 = NOW - 30 * DAY;
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
+        (dir, store)
+    }
+
+    /// Writes outbox rows `(alert id, state, next_attempt_at)` directly: ages
+    /// and states that reports and deliveries would take weeks to produce.
+    /// Returns their ids.
+    async fn insert(store: &SqliteStore, rows: &[(i64, &str, i64)]) -> Vec<i64> {
+        let rows: Vec<(i64, String, i64)> = rows
+            .iter()
+            .map(|(alert, state, at)| (*alert, (*state).to_owned(), *at))
+            .collect();
+        store
+            .with_connection(move |c| {
+                let mut ids = Vec::new();
+                for (alert, state, at) in rows {
+                    c.execute(
+                        "INSERT OR IGNORE INTO alerts (id, device_id, rule, subject, state,
+                             first_seen, last_seen, summary)
+                         VALUES (?1, 'd1', 'backup_failed', ?1, 'resolved', 0, 0, 'backup')",
+                        [alert],
+                    )?;
+                    ids.push(c.query_row(
+                        "INSERT INTO alert_outbox (alert_id, event, payload, created_at, state,
+                             next_attempt_at)
+                         VALUES (?1, 'opened', '{}', ?3, ?2, ?3) RETURNING id",
+                        params![alert, state, at],
+                        |row| row.get(0),
+                    )?);
+                }
+                Ok(ids)
+            })
+            .await
+            .unwrap()
+    }
+
+    async fn remaining(store: &SqliteStore) -> Vec<i64> {
+        store
+            .with_connection(|c| {
+                let mut statement = c.prepare("SELECT id FROM alert_outbox ORDER BY id")?;
+                Ok(statement
+                    .query_map([], |row| row.get(0))?
+                    .collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn delivered_rows_past_retention_are_pruned_and_recent_ones_kept() {
+        let (_dir, store) = store();
+        let ids = insert(
+            &store,
+            &[
+                (1, "delivered", NOW - 40 * DAY),
+                (1, "delivered", RETAIN_FROM - 1),
+                (1, "delivered", RETAIN_FROM),
+                (1, "delivered", NOW - DAY),
+            ],
+        )
+        .await;
+        let outcome = store
+            .prune_delivered_outbox(RETAIN_FROM, 500)
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            PruneOutcome {
+                rows: 2,
+                batches: 1
+            }
+        );
+        assert_eq!(remaining(&store).await, ids[2..]);
+    }
+
+    #[tokio::test]
+    async fn pending_claimed_and_failed_rows_are_kept_whatever_their_age() {
+        let (_dir, store) = store();
+        let ids = insert(
+            &store,
+            &[
+                (1, "pending", NOW - 400 * DAY),
+                (1, "claimed", NOW - 400 * DAY),
+                (1, "failed", NOW - 400 * DAY),
+                (1, "delivered", NOW - DAY),
+            ],
+        )
+        .await;
+        let outcome = store
+            .prune_delivered_outbox(RETAIN_FROM, 500)
+            .await
+            .unwrap();
+        assert_eq!(outcome.rows, 0);
+        assert_eq!(remaining(&store).await, ids);
+    }
+
+    #[tokio::test]
+    async fn each_alerts_newest_row_and_its_tickets_last_applied_row_are_kept() {
+        let (_dir, store) = store();
+        let old = NOW - 60 * DAY;
+        let ids = insert(
+            &store,
+            &[
+                (1, "delivered", old),
+                (2, "delivered", old),
+                (2, "delivered", old + 1),
+                (2, "delivered", old + 2),
+            ],
+        )
+        .await;
+        // Alert 2's ticket last applied its second row (the third was an
+        // event its policy ignores).
+        let applied = ids[2];
+        store
+            .with_connection(move |c| {
+                c.execute(
+                    "INSERT INTO tickets (id, connector, device_id, correlation_key, external_id, opened_at)
+                     VALUES (1, 'rt', 'd1', 'd1/backup_failed/2', '42', 0)",
+                    [],
+                )?;
+                c.execute(
+                    "INSERT INTO alert_tickets (alert_id, ticket_id, linked_at, last_event_id)
+                     VALUES (2, 1, 0, ?1)",
+                    [applied],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let outcome = store
+            .prune_delivered_outbox(RETAIN_FROM, 500)
+            .await
+            .unwrap();
+        assert_eq!(outcome.rows, 1);
+        assert_eq!(remaining(&store).await, [ids[0], ids[2], ids[3]]);
+    }
+
+    #[tokio::test]
+    async fn prune_deletes_in_batches_of_at_most_the_batch_size() {
+        let (_dir, store) = store();
+        let mut rows: Vec<(i64, &str, i64)> = (0..5)
+            .map(|i| (1, "delivered", NOW - 90 * DAY + i))
+            .collect();
+        rows.push((1, "delivered", NOW));
+        let ids = insert(&store, &rows).await;
+        let outcome = store.prune_delivered_outbox(RETAIN_FROM, 2).await.unwrap();
+        assert_eq!(
+            outcome,
+            PruneOutcome {
+                rows: 5,
+                batches: 3
+            }
+        );
+        assert_eq!(remaining(&store).await, [ids[5]]);
+    }
+
+    #[tokio::test]
+    async fn outbox_ids_keep_rising_after_a_prune() {
+        let (_dir, store) = store();
+        let old = NOW - 90 * DAY;
+        let ids = insert(&store, &[(1, "delivered", old), (1, "delivered", old + 1)]).await;
+        let outcome = store
+            .prune_delivered_outbox(RETAIN_FROM, 500)
+            .await
+            .unwrap();
+        assert_eq!(outcome.rows, 1);
+        // SQLite hands out max(id) + 1: were the newest row deleted too, ids
+        // would start again from 1, and the worker would skip the next events
+        // as applied before (their ids at or below a ticket's last_event_id).
+        let next = insert(&store, &[(1, "pending", NOW)]).await;
+        assert_eq!(next[0], ids[1] + 1, "{next:?} after {ids:?}");
+    }
+
+    #[tokio::test]
+    async fn retention_counts_from_delivery_not_from_creation() {
+        let (_dir, store) = store();
+        let ids = insert(
+            &store,
+            &[
+                (1, "pending", NOW - 40 * DAY),
+                (1, "pending", NOW - 40 * DAY),
+            ],
+        )
+        .await;
+        // Delivered after the ticket system was down for weeks.
+        for id in &ids {
+            store.mark_delivered(*id, NOW - DAY).await.unwrap();
+        }
+        let delivered = store.outbox_in_state(OutboxState::Delivered).await.unwrap();
+        assert_eq!(delivered[0].next_attempt_at, NOW - DAY);
+        assert_eq!(delivered[0].created_at, NOW - 40 * DAY);
+        let outcome = store
+            .prune_delivered_outbox(RETAIN_FROM, 500)
+            .await
+            .unwrap();
+        assert_eq!(outcome.rows, 0);
+    }
+
+    #[tokio::test]
+    async fn outbox_stats_count_every_state_and_the_oldest_undelivered_row() {
+        let (_dir, store) = store();
+        insert(
+            &store,
+            &[
+                (1, "delivered", NOW - 3 * DAY),
+                (1, "delivered", NOW - 2 * DAY),
+                (2, "failed", NOW - 2 * DAY),
+                (2, "claimed", NOW - 300),
+                (3, "delivered", NOW - DAY),
+                (3, "pending", NOW - 200),
+                (4, "pending", NOW - 100),
+            ],
+        )
+        .await;
+        let stats = store.outbox_stats().await.unwrap();
+        assert_eq!(
+            stats.rows,
+            [
+                (OutboxState::Pending, 2),
+                (OutboxState::Claimed, 1),
+                (OutboxState::Delivered, 3),
+                (OutboxState::Failed, 1),
+            ]
+        );
+        assert_eq!(stats.oldest_undelivered_at, Some(NOW - 300));
+        assert_eq!(store.outbox_backlog().await.unwrap(), (3, Some(NOW - 300)));
+    }
+}
