@@ -302,3 +302,117 @@ pub async fn shutdown_signal() {
     }
     info!("shutdown requested");
 }
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+    use crate::alerts::outbox::OutboxState;
+    use crate::store::{IncomingReport, NewDevice, NewToken};
+
+    const DAY: i64 = 86_400;
+    const GIB: u64 = 1 << 30;
+
+    fn disk_report(seq: u64, at: i64, available_gib: u64) -> IncomingReport {
+        let status = forewarn_proto::pb::StatusReport {
+            seq,
+            collected_at_unix_secs: at,
+            disks: Some(forewarn_proto::pb::DiskCheck {
+                filesystems: vec![forewarn_proto::pb::DiskStatus {
+                    mount_point: "/".into(),
+                    total_bytes: 100 * GIB,
+                    free_bytes: available_gib * GIB,
+                    available_bytes: available_gib * GIB,
+                    ..Default::default()
+                }],
+            }),
+            ..Default::default()
+        };
+        IncomingReport {
+            device_id: "d1".into(),
+            seq,
+            collected_at: at,
+            received_at: at,
+            hostname: "LAPTOP-042".into(),
+            os: "linux".into(),
+            agent_version: "0.1.0".into(),
+            encoded: status.encode_to_vec(),
+        }
+    }
+
+    #[tokio::test]
+    async fn sweeper_prunes_delivered_outbox_rows_past_retention_on_its_first_tick() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap());
+        store
+            .create_token(NewToken {
+                id: "t1".into(),
+                token_hash: "aa".into(),
+                group: "laptops".into(),
+                created_at: 0,
+                expires_at: i64::MAX,
+                max_uses: None,
+            })
+            .await
+            .unwrap();
+        store
+            .enroll_device(
+                "aa",
+                NewDevice {
+                    id: "d1".into(),
+                    hostname: "LAPTOP-042".into(),
+                    os: "linux".into(),
+                    agent_version: "0.1.0".into(),
+                    enrolled_at: 10,
+                    cert_serial: "01".into(),
+                    cert_not_after: i64::MAX,
+                },
+                10,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let rules = Arc::new(RuleBook::default());
+        // The disk filled up and recovered 40 days ago; both were delivered then.
+        let then = time::OffsetDateTime::now_utc().unix_timestamp() - 40 * DAY;
+        for (seq, free_gib) in [(1, 3), (2, 50)] {
+            let at = then + seq as i64 * 60;
+            store
+                .ingest_report(disk_report(seq, at, free_gib), Arc::clone(&rules))
+                .await
+                .unwrap();
+            for row in store.claim_outbox(10, 60, at).await.unwrap() {
+                store.mark_delivered(row.id, at).await.unwrap();
+            }
+        }
+        let delivered = store.outbox_in_state(OutboxState::Delivered).await.unwrap();
+        assert_eq!(delivered.len(), 2, "{delivered:#?}");
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let sweeper = tokio::spawn(sweep_alerts(
+            Arc::clone(&store),
+            rules,
+            Sweep {
+                interval: Duration::from_secs(3600),
+                delivered_retention_secs: 30 * 86_400,
+            },
+            stop_rx,
+        ));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let kept = loop {
+            let kept = store.outbox_in_state(OutboxState::Delivered).await.unwrap();
+            if kept.len() < 2 || std::time::Instant::now() > deadline {
+                break kept;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        stop_tx.send(true).unwrap();
+        sweeper.await.unwrap();
+        // The recovery is the alert's newest row: kept.
+        assert_eq!(kept.len(), 1, "{kept:#?}");
+        assert_eq!(kept[0].id, delivered[1].id);
+        assert_eq!(kept[0].event, "resolved");
+    }
+}
