@@ -608,6 +608,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn prune_of_a_locked_database_is_an_error_and_deletes_nothing() {
+        let (dir, store) = store();
+        let ids = insert(
+            &store,
+            &[(1, "delivered", NOW - 90 * DAY), (1, "delivered", NOW)],
+        )
+        .await;
+        // Another process (an admin command) holds the write lock past the
+        // busy timeout.
+        let other = Connection::open(dir.path().join("db.sqlite3")).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let err = store
+            .prune_delivered_outbox(RETAIN_FROM, 500)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("locked"), "{err}");
+        other.execute_batch("COMMIT").unwrap();
+        assert_eq!(remaining(&store).await, ids);
+        let outcome = store
+            .prune_delivered_outbox(RETAIN_FROM, 500)
+            .await
+            .unwrap();
+        assert_eq!(outcome.rows, 1);
+    }
+
+    #[tokio::test]
     async fn outbox_stats_count_every_state_and_the_oldest_undelivered_row() {
         let (_dir, store) = store();
         insert(
