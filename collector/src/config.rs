@@ -418,6 +418,44 @@ mod tests {
     }
 
     #[test]
+    fn delivered_retention_defaults_to_thirty_days_and_a_bad_value_names_its_key_and_file() {
+        assert_eq!(parse("").unwrap().tickets.delivered_retention_days, 30);
+        assert_eq!(
+            parse("[tickets]\ndelivered_retention_days = 7\n")
+                .unwrap()
+                .tickets
+                .delivered_retention_days,
+            7
+        );
+        for (value, problem) in [
+            (
+                "0",
+                "tickets.delivered_retention_days: 0 is outside 1..=3650",
+            ),
+            (
+                "3651",
+                "tickets.delivered_retention_days: 3651 is outside 1..=3650",
+            ),
+        ] {
+            let err =
+                parse(&format!("[tickets]\ndelivered_retention_days = {value}\n")).unwrap_err();
+            assert!(err.to_string().contains("collector.toml"), "{err}");
+            let ConfigError::Invalid { problems, .. } = err else {
+                panic!("expected Invalid, got {err}");
+            };
+            assert_eq!(problems, [problem]);
+        }
+        let err = parse("[tickets]\ndelivered_retention_days = -1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("delivered_retention_days"), "{err}");
+        let err = parse("[tickets]\ndelivered_retention_dayz = 7\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("delivered_retention_dayz"), "{err}");
+    }
+
+    #[test]
     fn policy_version_changes_when_group_policy_changes() {
         let a = parse("[groups.servers]\nreport_interval_secs = 60\n").unwrap();
         let b = parse("[groups.servers]\nreport_interval_secs = 120\n").unwrap();

@@ -989,3 +989,66 @@ async fn retry_failed_requeues_only_each_alerts_newest_event() {
     assert_eq!(ticket.key, "d2/backup_failed/nightly");
     assert_eq!(f.rows(OutboxState::Failed).await, 1);
 }
+
+const DAY: i64 = 86_400;
+
+#[tokio::test]
+async fn alert_firing_again_after_a_prune_gets_a_new_ticket_not_skipped_as_a_replay() {
+    let mut f = Fixture::new("").await;
+    let worker = f.worker();
+    f.report("d1", T0, &[("nightly", true)], None).await;
+    worker.run_once(T0 + 1).await.unwrap();
+    f.report("d1", T0 + 120, &[("nightly", false)], None).await;
+    worker.run_once(T0 + 121).await.unwrap();
+    assert!(f.system.only_ticket().resolved);
+
+    // A month later: both rows are past retention, but the alert's newest
+    // (the recovery, which its ticket link last applied) stays.
+    let later = T0 + 31 * DAY;
+    let outcome = f
+        .store
+        .prune_delivered_outbox(later - 30 * DAY, 500)
+        .await
+        .unwrap();
+    assert_eq!(outcome.rows, 1);
+    assert_eq!(f.rows(OutboxState::Delivered).await, 1);
+
+    f.report("d1", later, &[("nightly", true)], None).await;
+    assert_eq!(worker.run_once(later + 1).await.unwrap(), 1);
+    let tickets = f.system.tickets();
+    assert_eq!(tickets.len(), 2, "{tickets:#?}");
+    assert!(!tickets[1].resolved);
+    let alert = f.alert_id("d1", RuleId::BackupFailed, "nightly").await;
+    assert_eq!(f.stored_ticket(alert).await.as_deref(), Some("2"));
+}
+
+#[tokio::test]
+async fn after_a_prune_retry_failed_still_requeues_only_each_alerts_newest_event() {
+    let mut f = Fixture::new("").await;
+    let worker = f.worker();
+    // d1's open is refused for good, then d1 recovers (nothing to do: no ticket).
+    f.report("d1", T0, &[("nightly", true)], None).await;
+    f.system.state().fail_next.push_back(Failure::Forbidden);
+    worker.run_once(T0 + 1).await.unwrap();
+    f.report("d1", T0 + 60, &[("nightly", false)], None).await;
+    worker.run_once(T0 + 61).await.unwrap();
+    assert_eq!(f.rows(OutboxState::Failed).await, 1);
+    assert_eq!(f.rows(OutboxState::Delivered).await, 1);
+
+    let later = T0 + 400 * DAY;
+    let outcome = f
+        .store
+        .prune_delivered_outbox(later - 30 * DAY, 500)
+        .await
+        .unwrap();
+    assert_eq!(outcome.rows, 0, "the recovery is the alert's newest row");
+    let mut out = Vec::new();
+    let requeued =
+        forewarn_collector::tickets::admin::retry_failed(f.store.as_ref(), later, &mut out)
+            .await
+            .unwrap();
+    assert_eq!(requeued, 0, "{}", String::from_utf8_lossy(&out));
+    worker.run_once(later).await.unwrap();
+    assert!(f.system.tickets().is_empty());
+    assert_eq!(f.rows(OutboxState::Failed).await, 1);
+}

@@ -489,8 +489,8 @@ impl OutboxDelivery for SqliteStore {
         .await
     }
 
-    async fn mark_delivered(&self, id: i64, _now: i64) -> Result<(), StoreError> {
-        self.with_connection(move |c| Ok(sqlite_alerts::mark_delivered(c, id)?))
+    async fn mark_delivered(&self, id: i64, now: i64) -> Result<(), StoreError> {
+        self.with_connection(move |c| Ok(sqlite_alerts::mark_delivered(c, id, now)?))
             .await
     }
 

@@ -60,6 +60,12 @@ pub struct TicketsConfig {
     /// delivery recovers). Undelivered work keeps being retried either way.
     #[serde(default = "default_max_delivery_age_secs")]
     pub max_delivery_age_secs: u64,
+    /// Days a delivered ticket operation stays in the outbox (`alert_outbox`) after
+    /// its delivery, for operators to look back on; older ones are deleted by the
+    /// periodic sweep. Pending and failed operations are never deleted, and alert
+    /// history (`alerts show`) is kept whatever this says.
+    #[serde(default = "default_delivered_retention_days")]
+    pub delivered_retention_days: u64,
 }
 
 impl Default for TicketsConfig {
@@ -73,6 +79,7 @@ impl Default for TicketsConfig {
             min_retry_secs: default_min_retry_secs(),
             max_retry_secs: default_max_retry_secs(),
             max_delivery_age_secs: default_max_delivery_age_secs(),
+            delivered_retention_days: default_delivered_retention_days(),
         }
     }
 }
@@ -91,6 +98,9 @@ fn default_max_retry_secs() -> u64 {
 }
 fn default_max_delivery_age_secs() -> u64 {
     3600
+}
+fn default_delivered_retention_days() -> u64 {
+    30
 }
 
 fn default_policies() -> Vec<TicketPolicy> {
@@ -773,6 +783,11 @@ impl TicketsConfig {
                 "max_delivery_age_secs",
                 self.max_delivery_age_secs,
                 1..=7 * 86_400,
+            ),
+            (
+                "delivered_retention_days",
+                self.delivered_retention_days,
+                1..=3650,
             ),
         ] {
             if !range.contains(&value) {

@@ -69,6 +69,15 @@ pub struct OutboxStats {
     pub oldest_undelivered_at: Option<i64>,
 }
 
+/// What one prune of delivered outbox rows did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneOutcome {
+    /// Rows deleted.
+    pub rows: u64,
+    /// Transactions it took (each deleted at most the batch size).
+    pub batches: u64,
+}
+
 /// The device id the collector's own alerts are filed under.
 pub const COLLECTOR_DEVICE_ID: &str = "collector";
 
@@ -127,6 +136,19 @@ pub trait TicketLedger: Send + Sync {
     /// Cheaper than [`Self::outbox_stats`]: it never counts delivered rows,
     /// which pile up; the worker asks after every round.
     async fn outbox_backlog(&self) -> Result<(u64, Option<i64>), StoreError>;
+
+    /// Deletes `delivered` rows delivered before `delivered_before`, at most
+    /// `batch_rows` per transaction so ingest never waits long behind it.
+    /// Pending, claimed and failed rows are never deleted, nor two kinds of
+    /// delivered row the outbox's logic still reads: each alert's newest row
+    /// (it keeps ids rising, as the worker skips an id at or below
+    /// `last_event_id`, and keeps [`Self::requeue_failed`] from reviving a
+    /// superseded failure) and the row each ticket link last applied.
+    async fn prune_delivered_outbox(
+        &self,
+        delivered_before: i64,
+        batch_rows: usize,
+    ) -> Result<PruneOutcome, StoreError>;
 
     /// Returns `failed` rows that are their alert's newest event to `pending`,
     /// due at `now` with a fresh attempt count. Returns how many.
