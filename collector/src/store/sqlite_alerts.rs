@@ -542,13 +542,11 @@ pub fn claim_outbox(
     Ok(claimed)
 }
 
-/// A delivered row is never attempted again, so its `next_attempt_at` keeps
-/// the delivery time instead: retention counts from it, through the
-/// `(state, next_attempt_at)` index, without a column of its own.
+/// Records when the row was delivered: retention counts from it.
 pub fn mark_delivered(c: &Connection, id: i64, now: i64) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE alert_outbox SET state = 'delivered', claimed_until = NULL, last_error = NULL,
-           next_attempt_at = ?2
+           delivered_at = ?2
          WHERE id = ?1",
         params![id, now],
     )?;

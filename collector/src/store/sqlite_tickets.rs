@@ -87,7 +87,7 @@ fn outbox_stats(c: &Connection) -> rusqlite::Result<OutboxStats> {
 }
 
 /// One batch of [`TicketLedger::prune_delivered_outbox`]: deletes up to
-/// `limit` rows after `cursor`, the `(next_attempt_at, id)` of the last row
+/// `limit` rows after `cursor`, the `(delivered_at, id)` of the last row
 /// the previous batch deleted, so the rows kept are stepped over once per
 /// prune rather than once per batch. Returns the deleted rows' positions.
 fn prune_delivered_batch(
@@ -99,14 +99,14 @@ fn prune_delivered_batch(
     let mut statement = c.prepare_cached(
         "DELETE FROM alert_outbox WHERE id IN (
            SELECT o.id FROM alert_outbox o
-           WHERE o.state = 'delivered' AND o.next_attempt_at < ?1
-             AND (o.next_attempt_at, o.id) > (?2, ?3)
+           WHERE o.state = 'delivered' AND o.delivered_at < ?1
+             AND (o.delivered_at, o.id) > (?2, ?3)
              AND EXISTS (SELECT 1 FROM alert_outbox later
                  WHERE later.alert_id = o.alert_id AND later.id > o.id)
              AND NOT EXISTS (SELECT 1 FROM alert_tickets t
                  WHERE t.alert_id = o.alert_id AND t.last_event_id = o.id)
-           ORDER BY o.next_attempt_at, o.id LIMIT ?4)
-         RETURNING next_attempt_at, id",
+           ORDER BY o.delivered_at, o.id LIMIT ?4)
+         RETURNING delivered_at, id",
     )?;
     statement
         .query_map(
@@ -413,7 +413,8 @@ mod tests {
         (dir, store)
     }
 
-    /// Writes outbox rows `(alert id, state, next_attempt_at)` directly: ages
+    /// Writes outbox rows `(alert id, state, time)` directly (the time is when a
+    /// row is due, or when a delivered row was delivered): ages
     /// and states that reports and deliveries would take weeks to produce.
     /// Returns their ids.
     async fn insert(store: &SqliteStore, rows: &[(i64, &str, i64)]) -> Vec<i64> {
@@ -433,8 +434,9 @@ mod tests {
                     )?;
                     ids.push(c.query_row(
                         "INSERT INTO alert_outbox (alert_id, event, payload, created_at, state,
-                             next_attempt_at)
-                         VALUES (?1, 'opened', '{}', ?3, ?2, ?3) RETURNING id",
+                             next_attempt_at, delivered_at)
+                         VALUES (?1, 'opened', '{}', ?3, ?2, ?3,
+                             CASE WHEN ?2 = 'delivered' THEN ?3 END) RETURNING id",
                         params![alert, state, at],
                         |row| row.get(0),
                     )?);
@@ -597,9 +599,18 @@ mod tests {
         for id in &ids {
             store.mark_delivered(*id, NOW - DAY).await.unwrap();
         }
-        let delivered = store.outbox_in_state(OutboxState::Delivered).await.unwrap();
-        assert_eq!(delivered[0].next_attempt_at, NOW - DAY);
-        assert_eq!(delivered[0].created_at, NOW - 40 * DAY);
+        let first = ids[0];
+        let (created_at, delivered_at): (i64, i64) = store
+            .with_connection(move |c| {
+                Ok(c.query_row(
+                    "SELECT created_at, delivered_at FROM alert_outbox WHERE id = ?1",
+                    [first],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )?)
+            })
+            .await
+            .unwrap();
+        assert_eq!((created_at, delivered_at), (NOW - 40 * DAY, NOW - DAY));
         let outcome = store
             .prune_delivered_outbox(RETAIN_FROM, 500)
             .await
