@@ -309,7 +309,7 @@ mod tests {
 
     use super::*;
     use crate::alerts::outbox::OutboxState;
-    use crate::store::{IncomingReport, NewDevice, NewToken};
+    use crate::store::{IncomingReport, store_with_device};
 
     const DAY: i64 = 86_400;
     const GIB: u64 = 1 << 30;
@@ -343,37 +343,8 @@ mod tests {
 
     #[tokio::test]
     async fn sweeper_prunes_delivered_outbox_rows_past_retention_on_its_first_tick() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap());
-        store
-            .create_token(NewToken {
-                id: "t1".into(),
-                token_hash: "aa".into(),
-                group: "laptops".into(),
-                created_at: 0,
-                expires_at: i64::MAX,
-                max_uses: None,
-            })
-            .await
-            .unwrap();
-        store
-            .enroll_device(
-                "aa",
-                NewDevice {
-                    id: "d1".into(),
-                    hostname: "LAPTOP-042".into(),
-                    os: "linux".into(),
-                    agent_version: "0.1.0".into(),
-                    enrolled_at: 10,
-                    cert_serial: "01".into(),
-                    cert_not_after: i64::MAX,
-                },
-                10,
-            )
-            .await
-            .unwrap()
-            .unwrap();
+        let (_dir, store) = store_with_device("laptops").await;
+        let store: Arc<dyn Store> = Arc::new(store);
         let rules = Arc::new(RuleBook::default());
         // The disk filled up and recovered 40 days ago; both were delivered then.
         let then = time::OffsetDateTime::now_utc().unix_timestamp() - 40 * DAY;

@@ -85,6 +85,15 @@ impl RecordingSystem {
         self.state().tickets.values().cloned().collect()
     }
 
+    /// The ticket whose correlation key belongs to `device` (panics when none).
+    fn ticket_of(&self, device: &str) -> FakeTicket {
+        let prefix = format!("{device}/");
+        self.tickets()
+            .into_iter()
+            .find(|t| t.key.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no ticket of {device}"))
+    }
+
     fn only_ticket(&self) -> FakeTicket {
         let tickets = self.tickets();
         assert_eq!(tickets.len(), 1, "{tickets:#?}");
@@ -704,12 +713,7 @@ async fn alerts_of_one_device_within_the_grouping_window_share_a_ticket_resolved
     )
     .await;
     worker.run_once(T0 + 401).await.unwrap();
-    let shared = f
-        .system
-        .tickets()
-        .into_iter()
-        .find(|t| t.key.starts_with("d1/"))
-        .unwrap();
+    let shared = f.system.ticket_of("d1");
     assert!(!shared.resolved);
     assert!(
         shared.comments[1].contains("1 other alert(s)"),
@@ -725,12 +729,7 @@ async fn alerts_of_one_device_within_the_grouping_window_share_a_ticket_resolved
     )
     .await;
     worker.run_once(T0 + 501).await.unwrap();
-    let shared = f
-        .system
-        .tickets()
-        .into_iter()
-        .find(|t| t.key.starts_with("d1/"))
-        .unwrap();
+    let shared = f.system.ticket_of("d1");
     assert!(shared.resolved);
 
     // After the window, a new alert of d1 opens its own ticket.

@@ -9,6 +9,9 @@ pub mod sqlite;
 mod sqlite_alerts;
 mod sqlite_tickets;
 
+#[cfg(test)]
+pub(crate) use sqlite_alerts::tests::store_with_device;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;

@@ -582,7 +582,7 @@ pub fn outbox_in_state(c: &Connection, state: OutboxState) -> rusqlite::Result<V
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use prost::Message;
@@ -596,7 +596,9 @@ mod tests {
     const T0: i64 = 1_795_000_000;
     const GIB: u64 = 1024 * 1024 * 1024;
 
-    async fn store_with_device(group: &str) -> (tempfile::TempDir, SqliteStore) {
+    /// A fresh store with one enrolled device `d1` (LAPTOP-042) in `group`;
+    /// also used by other modules' tests that need a device to report.
+    pub(crate) async fn store_with_device(group: &str) -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
         store
