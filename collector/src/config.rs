@@ -17,6 +17,7 @@ use forewarn_proto::pb;
 
 use crate::rules::config::builtin_group_overrides;
 use crate::rules::{RuleBook, RulesConfig};
+use crate::store::StoreConfig;
 use crate::tickets::config::TicketsConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +129,7 @@ fn default_sweep_interval_secs() -> u64 {
 }
 
 /// Names of the checks an agent can run; policies may only disable these.
-pub const CHECK_NAMES: &[&str] = &["disks", "certificates", "patches", "backups"];
+pub const CHECK_NAMES: [&str; 4] = forewarn_proto::CheckKind::NAMES;
 
 const MIN_CERT_VALIDITY_SECS: u64 = 30;
 const MAX_CERT_VALIDITY_SECS: u64 = 397 * 24 * 3600;
@@ -266,6 +267,13 @@ impl CollectorConfig {
 
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("forewarn.sqlite3")
+    }
+
+    /// Where the store lives: the SQLite file in `data_dir`.
+    pub fn store_config(&self) -> StoreConfig {
+        StoreConfig::Sqlite {
+            path: self.database_path(),
+        }
     }
 
     /// The policy pushed to devices of `group`; groups without a section get the defaults.

@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`config`]: the collector's TOML config and per-group policy.
 //! - [`pki`]: the collector CA; signs device certificates from CSRs.
+//! - [`severity`]: the one severity scale of alerts, notifications and tickets.
 //! - [`tokens`]: enrollment token secrets and their hashes.
 //! - [`store`]: the `Store` trait and its SQLite implementation.
 //! - [`rules`]: rule thresholds and the pure evaluation of a device's alerts.
@@ -23,6 +24,7 @@ pub mod ingest;
 pub mod pki;
 pub mod rules;
 pub mod server;
+pub mod severity;
 pub mod store;
 pub mod tickets;
 pub mod tokens;

@@ -16,7 +16,7 @@ use forewarn_collector::demo::{self, DemoOptions};
 use forewarn_collector::pki::CollectorPki;
 use forewarn_collector::rules::Severity;
 use forewarn_collector::server::{Collector, shutdown_signal};
-use forewarn_collector::store::sqlite::SqliteStore;
+use forewarn_collector::store::{self, Store};
 use forewarn_collector::tickets::{access, admin as tickets_admin};
 
 #[derive(Debug, Parser)]
@@ -218,9 +218,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn open_store(config_path: &Path) -> anyhow::Result<SqliteStore> {
+fn open_store(config_path: &Path) -> anyhow::Result<std::sync::Arc<dyn Store>> {
     let config = CollectorConfig::load(config_path)?;
-    Ok(SqliteStore::open(&config.database_path())?)
+    Ok(store::open(&config.store_config())?)
 }
 
 async fn execute(cli: Cli) -> anyhow::Result<()> {
@@ -269,18 +269,18 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
                     expires,
                     uses,
                 } => {
-                    admin::create_token(&store, &group, expires, uses, &mut out).await?;
+                    admin::create_token(store.as_ref(), &group, expires, uses, &mut out).await?;
                 }
-                TokenCommand::List => admin::list_tokens(&store, &mut out).await?,
-                TokenCommand::Revoke { id } => admin::revoke_token(&store, &id, &mut out).await?,
+                TokenCommand::List => admin::list_tokens(store.as_ref(), &mut out).await?,
+                TokenCommand::Revoke { id } => admin::revoke_token(store.as_ref(), &id, &mut out).await?,
             }
         }
         Command::Device(command) => {
             let store = open_store(&cli.config)?;
             match command {
-                DeviceCommand::List => admin::list_devices(&store, &mut out).await?,
-                DeviceCommand::Show { id } => admin::show_device(&store, &id, &mut out).await?,
-                DeviceCommand::Retire { id } => admin::retire_device(&store, &id, &mut out).await?,
+                DeviceCommand::List => admin::list_devices(store.as_ref(), &mut out).await?,
+                DeviceCommand::Show { id } => admin::show_device(store.as_ref(), &id, &mut out).await?,
+                DeviceCommand::Retire { id } => admin::retire_device(store.as_ref(), &id, &mut out).await?,
             }
         }
         Command::Alerts(command) => {
@@ -296,13 +296,13 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
                         severity,
                         device_id: device,
                     };
-                    alerts_admin::list_alerts(&store, filter, &mut out).await?;
+                    alerts_admin::list_alerts(store.as_ref(), filter, &mut out).await?;
                 }
                 AlertsCommand::Show { id } => {
-                    alerts_admin::show_alert(&store, id, &mut out).await?
+                    alerts_admin::show_alert(store.as_ref(), id, &mut out).await?
                 }
                 AlertsCommand::Ack { id, note, by } => {
-                    alerts_admin::ack_alert(&store, id, &by, &note, &mut out).await?;
+                    alerts_admin::ack_alert(store.as_ref(), id, &by, &note, &mut out).await?;
                 }
             }
         }
@@ -336,11 +336,11 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
                         comment,
                         created_by: by,
                     };
-                    alerts_admin::add_silence(&store, request, &mut out).await?;
+                    alerts_admin::add_silence(store.as_ref(), request, &mut out).await?;
                 }
-                SilenceCommand::List => alerts_admin::list_silences(&store, &mut out).await?,
+                SilenceCommand::List => alerts_admin::list_silences(store.as_ref(), &mut out).await?,
                 SilenceCommand::Expire { id } => {
-                    alerts_admin::expire_silence(&store, &id, &mut out).await?;
+                    alerts_admin::expire_silence(store.as_ref(), &id, &mut out).await?;
                 }
             }
         }
@@ -359,11 +359,11 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             println!("connector {connector:?}: address, credentials and permissions are fine");
         }
         Command::Tickets(TicketsCommand::Failed) => {
-            tickets_admin::list_failed(&open_store(&cli.config)?, &mut out).await?;
+            tickets_admin::list_failed(open_store(&cli.config)?.as_ref(), &mut out).await?;
         }
         Command::Tickets(TicketsCommand::RetryFailed) => {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            tickets_admin::retry_failed(&open_store(&cli.config)?, now, &mut out).await?;
+            tickets_admin::retry_failed(open_store(&cli.config)?.as_ref(), now, &mut out).await?;
         }
     }
     Ok(())

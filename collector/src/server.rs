@@ -14,17 +14,16 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
-use tracing::{info, warn};
+use tracing::info;
 
 use forewarn_proto::limits::MAX_MESSAGE_BYTES;
 use forewarn_proto::pb::enrollment_server::EnrollmentServer;
 use forewarn_proto::pb::ingest_server::IngestServer;
 
+use crate::alerts::sweeper::{self, Sweep};
 use crate::config::CollectorConfig;
 use crate::ingest::{EnrollmentService, IngestContext, IngestService};
 use crate::pki::{CollectorPki, PkiError};
-use crate::rules::RuleBook;
-use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
 use crate::tickets::config::BuildError;
 use crate::tickets::metrics::TicketMetrics;
@@ -66,13 +65,12 @@ pub struct Collector {
 
 impl Collector {
     pub fn open(config: CollectorConfig) -> Result<Self, ServeError> {
-        let store = SqliteStore::open(&config.database_path())?;
+        let store = crate::store::open(&config.store_config())?;
         let pki = CollectorPki::load_or_create(
             &config.data_dir,
             &config.server_names,
             config.tls.as_ref(),
         )?;
-        let store: Arc<dyn Store> = Arc::new(store);
         let config = Arc::new(config);
         let ticket_metrics = Arc::new(TicketMetrics::default());
         // Built here so a missing secret stops the start, not the first alert.
@@ -158,7 +156,7 @@ impl BoundCollector {
             // Enrollment has no client certificate yet; Report and Renew check for one.
             .client_auth_optional(true);
         let rules = Arc::new(config.rule_book());
-        let sweeper = sweep_alerts(
+        let sweeper = sweeper::run(
             Arc::clone(&store),
             Arc::clone(&rules),
             Sweep {
@@ -168,7 +166,7 @@ impl BoundCollector {
                     .delivered_retention_days
                     .saturating_mul(86_400),
             },
-            stop_rx.clone(),
+            stopped(stop_rx.clone()),
         );
         let context = IngestContext {
             config,
@@ -211,70 +209,6 @@ impl BoundCollector {
     }
 }
 
-/// How often the sweeper runs and what it keeps.
-#[derive(Debug, Clone, Copy)]
-struct Sweep {
-    interval: Duration,
-    /// Delivered outbox rows older than this are pruned.
-    delivered_retention_secs: u64,
-}
-
-/// The outbox is pruned at most this often: retention is counted in days,
-/// and each prune steps over the rows it keeps (one or two per alert) again.
-const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-
-/// Outbox rows deleted per transaction: a few milliseconds of the one
-/// connection, so a prune of a long-grown table never stalls ingest.
-const PRUNE_BATCH_ROWS: usize = 500;
-
-/// Re-evaluates time-based rules (offline, `for`, dead-man, silences ending)
-/// every `interval` until stopped, and prunes delivered outbox rows (first on
-/// start, then hourly). A failed sweep or prune is logged and retried on a
-/// later tick; ingest keeps working either way.
-async fn sweep_alerts(
-    store: Arc<dyn Store>,
-    rules: Arc<RuleBook>,
-    sweep: Sweep,
-    stop: watch::Receiver<bool>,
-) {
-    let mut ticks = tokio::time::interval(sweep.interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_prune: Option<tokio::time::Instant> = None;
-    let stop = stopped(stop);
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            () = &mut stop => return,
-            _ = ticks.tick() => {}
-        }
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        match store.sweep_alerts(Arc::clone(&rules), now).await {
-            Ok(0) => {}
-            Ok(notifications) => info!(notifications, "alert sweep queued notifications"),
-            Err(err) => warn!(error = %err, "alert sweep failed"),
-        }
-        if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
-            last_prune = Some(tokio::time::Instant::now());
-            prune_outbox(store.as_ref(), sweep.delivered_retention_secs, now).await;
-        }
-    }
-}
-
-async fn prune_outbox(store: &dyn Store, retention_secs: u64, now: i64) {
-    let before = now.saturating_sub(i64::try_from(retention_secs).unwrap_or(i64::MAX));
-    let started = std::time::Instant::now();
-    match store.prune_delivered_outbox(before, PRUNE_BATCH_ROWS).await {
-        Ok(outcome) if outcome.rows == 0 => {}
-        Ok(outcome) => info!(
-            rows = outcome.rows,
-            batches = outcome.batches,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "pruned delivered outbox rows past retention"
-        ),
-        Err(err) => warn!(error = %err, "outbox prune failed"),
-    }
-}
-
 async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopped| *stopped).await;
 }
@@ -301,89 +235,4 @@ pub async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
     info!("shutdown requested");
-}
-
-#[cfg(test)]
-mod tests {
-    use prost::Message;
-
-    use super::*;
-    use crate::alerts::outbox::OutboxState;
-    use crate::store::{IncomingReport, store_with_device};
-
-    const DAY: i64 = 86_400;
-    const GIB: u64 = 1 << 30;
-
-    fn disk_report(seq: u64, at: i64, available_gib: u64) -> IncomingReport {
-        let status = forewarn_proto::pb::StatusReport {
-            seq,
-            collected_at_unix_secs: at,
-            disks: Some(forewarn_proto::pb::DiskCheck {
-                filesystems: vec![forewarn_proto::pb::DiskStatus {
-                    mount_point: "/".into(),
-                    total_bytes: 100 * GIB,
-                    free_bytes: available_gib * GIB,
-                    available_bytes: available_gib * GIB,
-                    ..Default::default()
-                }],
-            }),
-            ..Default::default()
-        };
-        IncomingReport {
-            device_id: "d1".into(),
-            seq,
-            collected_at: at,
-            received_at: at,
-            hostname: "LAPTOP-042".into(),
-            os: "linux".into(),
-            agent_version: "0.1.0".into(),
-            encoded: status.encode_to_vec(),
-        }
-    }
-
-    #[tokio::test]
-    async fn sweeper_prunes_delivered_outbox_rows_past_retention_on_its_first_tick() {
-        let (_dir, store) = store_with_device("laptops").await;
-        let store: Arc<dyn Store> = Arc::new(store);
-        let rules = Arc::new(RuleBook::default());
-        // The disk filled up and recovered 40 days ago; both were delivered then.
-        let then = time::OffsetDateTime::now_utc().unix_timestamp() - 40 * DAY;
-        for (seq, free_gib) in [(1, 3), (2, 50)] {
-            let at = then + seq as i64 * 60;
-            store
-                .ingest_report(disk_report(seq, at, free_gib), Arc::clone(&rules))
-                .await
-                .unwrap();
-            for row in store.claim_outbox(10, 60, at).await.unwrap() {
-                store.mark_delivered(row.id, at).await.unwrap();
-            }
-        }
-        let delivered = store.outbox_in_state(OutboxState::Delivered).await.unwrap();
-        assert_eq!(delivered.len(), 2, "{delivered:#?}");
-
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let sweeper = tokio::spawn(sweep_alerts(
-            Arc::clone(&store),
-            rules,
-            Sweep {
-                interval: Duration::from_secs(3600),
-                delivered_retention_secs: 30 * 86_400,
-            },
-            stop_rx,
-        ));
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        let kept = loop {
-            let kept = store.outbox_in_state(OutboxState::Delivered).await.unwrap();
-            if kept.len() < 2 || std::time::Instant::now() > deadline {
-                break kept;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        stop_tx.send(true).unwrap();
-        sweeper.await.unwrap();
-        // The recovery is the alert's newest row: kept.
-        assert_eq!(kept.len(), 1, "{kept:#?}");
-        assert_eq!(kept[0].id, delivered[1].id);
-        assert_eq!(kept[0].event, "resolved");
-    }
 }

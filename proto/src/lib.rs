@@ -2,11 +2,15 @@
 //!
 //! # Layout
 //! - [`pb`]: generated prost messages and tonic clients/servers.
+//! - [`check`]: [`CheckKind`], the names of the checks on the wire.
 //! - [`limits`]: size limits both sides honour, so an agent never builds a
 //!   report the collector must refuse.
 //! - `enum_names`: serde glue that prints enum fields by name.
 
+pub mod check;
 pub mod limits;
+
+pub use check::CheckKind;
 
 mod enum_names;
 

@@ -1,15 +1,17 @@
-//! Alerts as people see them: records, transitions, silences and the
-//! notification outbox. Rules decide ([`crate::rules`]); the store keeps
-//! ([`crate::store`]); this module holds the shapes they exchange.
+//! Alerts as people see them: records, transitions and silences. Rules
+//! measure ([`crate::rules`]); the store keeps ([`crate::store`]); this module
+//! holds the shapes they exchange.
 //!
 //! # Layout
 //! - [`admin`]: the `alerts` and `silence` commands.
-//! - [`outbox`]: the outbox schema's rows and the delivery interface.
+//! - [`notification`]: the typed notification the outbox carries.
 //! - [`silence`]: silences and maintenance windows, and what they match.
+//! - [`sweeper`]: the timer that re-plans alerts and prunes the outbox.
 
 pub mod admin;
-pub mod outbox;
+pub mod notification;
 pub mod silence;
+pub mod sweeper;
 
 use crate::rules::{RuleId, Severity};
 

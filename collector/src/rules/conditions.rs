@@ -3,9 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use forewarn_proto::pb;
+use forewarn_proto::{CheckKind, pb};
 
-use super::config::{FlagRule, RulesConfig, SeverityName, ThresholdRule};
+use super::config::{FlagRule, RulesConfig, ThresholdRule};
 use super::forecast::forecast;
 use super::{AlertKey, AlertState, Condition, DeviceInput, RuleId, Severity, Timing};
 
@@ -13,24 +13,33 @@ use super::{AlertKey, AlertState, Condition, DeviceInput, RuleId, Severity, Timi
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Section {
     Device,
-    Disks,
-    Certificates,
-    Patches,
-    Backups,
+    /// The part one of the agent's checks fills in.
+    Check(CheckKind),
     /// The collector itself; no report carries it.
     Collector,
+}
+
+impl Section {
+    /// The name ticket policies match on: the check kind, `device` or `collector`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Device => "device",
+            Self::Check(kind) => kind.as_str(),
+            Self::Collector => "collector",
+        }
+    }
 }
 
 pub fn section(rule: RuleId) -> Section {
     use RuleId::*;
     match rule {
-        DiskFreePercent | DiskFreeBytes | InodeUsedPercent | DiskForecast => Section::Disks,
-        CertificateDaysLeft => Section::Certificates,
+        DiskFreePercent | DiskFreeBytes | InodeUsedPercent | DiskForecast => Section::Check(CheckKind::Disks),
+        CertificateDaysLeft => Section::Check(CheckKind::Certificates),
         SecurityUpdatesPending | PatchScanAgeDays | PatchScanError | RebootPending => {
-            Section::Patches
+            Section::Check(CheckKind::Patches)
         }
         BackupFailed | BackupHoursSinceSuccess | BackupProbeError | BackupRestoreFailed => {
-            Section::Backups
+            Section::Check(CheckKind::Backups)
         }
         OfflineMinutes => Section::Device,
         TicketingFailing => Section::Collector,
@@ -107,10 +116,7 @@ fn threshold_severity(
 }
 
 fn flag_severity(rule: &FlagRule, holds: bool) -> Option<Severity> {
-    holds.then_some(match rule.severity {
-        SeverityName::Warning => Severity::Warning,
-        SeverityName::Critical => Severity::Critical,
-    })
+    holds.then_some(rule.severity)
 }
 
 pub fn format_bytes(bytes: f64) -> String {
@@ -259,19 +265,19 @@ pub fn measure(
         return m.out;
     };
     if let Some(disks) = &report.disks {
-        m.out.sections.insert(Section::Disks);
+        m.out.sections.insert(Section::Check(CheckKind::Disks));
         measure_disks(&mut m, disks, device, now);
     }
     if let Some(certificates) = &report.certificates {
-        m.out.sections.insert(Section::Certificates);
+        m.out.sections.insert(Section::Check(CheckKind::Certificates));
         measure_certificates(&mut m, certificates, host, now);
     }
     if let Some(patches) = &report.patches {
-        m.out.sections.insert(Section::Patches);
+        m.out.sections.insert(Section::Check(CheckKind::Patches));
         measure_patches(&mut m, patches, host, now);
     }
     if let Some(backups) = &report.backups {
-        m.out.sections.insert(Section::Backups);
+        m.out.sections.insert(Section::Check(CheckKind::Backups));
         measure_backups(&mut m, backups, host, now);
     }
     m.out

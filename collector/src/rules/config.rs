@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::severity::Severity;
+
 /// Thresholds of a numeric rule. Fires at `warning`/`critical` and clears
 /// only once the value is `hysteresis` past the level it fired at.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,21 +36,14 @@ pub struct FlagRule {
     /// Whether the rule runs at all.
     #[serde(default = "default_enabled")]
     pub enabled: bool,
-    /// Severity of the alert when the condition holds.
-    pub severity: SeverityName,
+    /// Severity of the alert when the condition holds: "warning" or "critical".
+    pub severity: Severity,
     /// Seconds the condition must hold before the alert fires (0: at once).
     #[serde(default)]
     pub for_secs: u64,
     /// Seconds the condition must stay false before the alert clears (hysteresis in time).
     #[serde(default)]
     pub clear_after_secs: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SeverityName {
-    Warning,
-    Critical,
 }
 
 /// Disk-full forecast: fits the trend of free space and fires on the days left.
@@ -189,7 +184,7 @@ fn threshold(warning: f64, critical: Option<f64>, hysteresis: f64, for_secs: u64
         for_secs,
     }
 }
-fn flag(severity: SeverityName, for_secs: u64, clear_after_secs: u64) -> FlagRule {
+fn flag(severity: Severity, for_secs: u64, clear_after_secs: u64) -> FlagRule {
     FlagRule {
         enabled: true,
         severity,
@@ -239,28 +234,28 @@ fn default_certificate_days_left() -> ThresholdRule {
     threshold(30.0, Some(7.0), 1.0, 0)
 }
 fn default_security_updates_pending() -> FlagRule {
-    flag(SeverityName::Warning, 14 * DAY_SECS, 0)
+    flag(Severity::Warning, 14 * DAY_SECS, 0)
 }
 fn default_patch_scan_age_days() -> ThresholdRule {
     threshold(7.0, Some(30.0), 1.0, 0)
 }
 fn default_patch_scan_error() -> FlagRule {
-    flag(SeverityName::Warning, 3 * DAY_SECS, 0)
+    flag(Severity::Warning, 3 * DAY_SECS, 0)
 }
 fn default_reboot_pending() -> FlagRule {
-    flag(SeverityName::Warning, 7 * DAY_SECS, 0)
+    flag(Severity::Warning, 7 * DAY_SECS, 0)
 }
 fn default_backup_failed() -> FlagRule {
-    flag(SeverityName::Warning, 0, 0)
+    flag(Severity::Warning, 0, 0)
 }
 fn default_backup_hours_since_success() -> ThresholdRule {
     threshold(26.0, Some(72.0), 0.0, 0)
 }
 fn default_backup_probe_error() -> FlagRule {
-    flag(SeverityName::Warning, DAY_SECS, 0)
+    flag(Severity::Warning, DAY_SECS, 0)
 }
 fn default_backup_restore_failed() -> FlagRule {
-    flag(SeverityName::Critical, 0, 0)
+    flag(Severity::Critical, 0, 0)
 }
 /// Devices outside the `servers` group may sleep overnight and over a weekend.
 fn default_offline_minutes() -> ThresholdRule {
@@ -351,6 +346,22 @@ impl RulesConfig {
             problems.push(format!(
                 "{prefix}disk_forecast.min_buckets: must be at least 3"
             ));
+        }
+        let flags = [
+            ("security_updates_pending", &self.security_updates_pending),
+            ("patch_scan_error", &self.patch_scan_error),
+            ("reboot_pending", &self.reboot_pending),
+            ("backup_failed", &self.backup_failed),
+            ("backup_probe_error", &self.backup_probe_error),
+            ("backup_restore_failed", &self.backup_restore_failed),
+        ];
+        for (name, rule) in flags {
+            if rule.severity < Severity::Warning {
+                problems.push(format!(
+                    "{prefix}{name}.severity: {} does not raise an alert; use warning or critical",
+                    rule.severity
+                ));
+            }
         }
         if self.flapping.transitions < 2 {
             problems.push(format!("{prefix}flapping.transitions: must be at least 2"));

@@ -3,8 +3,8 @@
 //!
 //! [`evaluate`] is pure (it takes `now`), so every behaviour — hysteresis,
 //! `for` durations, severity changes, flapping — is tested as data in
-//! `tests.rs`. The store runs it inside the ingest transaction for the
-//! reporting device and from the sweeper for time-based rules.
+//! `tests.rs`. The alert engine ([`crate::alerts::engine`]) runs it for the
+//! reporting device at ingest and for every device from the sweeper.
 //!
 //! # Layout
 //! - [`config`]: thresholds and their defaults.
@@ -24,28 +24,7 @@ use forewarn_proto::pb;
 pub use config::RulesConfig;
 pub use forecast::DiskSample;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Severity {
-    Warning,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Warning => "warning",
-            Self::Critical => "critical",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "warning" => Some(Self::Warning),
-            "critical" => Some(Self::Critical),
-            _ => None,
-        }
-    }
-}
+pub use crate::severity::Severity;
 
 /// The rules, by the name used in config and in the alerts table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -113,6 +92,21 @@ impl RuleId {
     }
 }
 
+/// Written by name (`disk_free_percent`), as in config and the alerts table.
+impl serde::Serialize for RuleId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RuleId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Self::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown rule {name:?}")))
+    }
+}
+
 /// One alert of a device: a rule and what it is about (a mount point, a
 /// certificate fingerprint, a backup job name; empty for device-wide rules).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -150,8 +144,10 @@ pub struct Condition {
     pub summary: String,
 }
 
-/// A notification the alert's state change calls for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A notification the alert's state change calls for; its name is the
+/// outbox row's `event` column and the notification's `event` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Event {
     Opened,
     Escalated,
@@ -171,6 +167,19 @@ impl Event {
             Self::Flapping => "flapping",
             Self::Reminder => "reminder",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Opened,
+            Self::Escalated,
+            Self::Deescalated,
+            Self::Resolved,
+            Self::Flapping,
+            Self::Reminder,
+        ]
+        .into_iter()
+        .find(|event| event.as_str() == text)
     }
 }
 

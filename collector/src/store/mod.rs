@@ -5,32 +5,36 @@
 //! the same trait, so the SQL in migrations stays portable (BIGINT seconds,
 //! TEXT ids, no SQLite-only functions in queries).
 
+pub mod ledger;
+pub mod outbox;
 pub mod sqlite;
-mod sqlite_alerts;
-mod sqlite_tickets;
 
 #[cfg(test)]
-pub(crate) use sqlite_alerts::tests::store_with_device;
+pub(crate) use sqlite::alerts::tests::store_with_device;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::alerts::outbox::OutboxDelivery;
+use crate::store::outbox::OutboxDelivery;
 use crate::alerts::silence::Silence;
 use crate::alerts::{AlertFilter, AlertRecord, AlertTransitionRecord};
 use crate::rules::RuleBook;
-use crate::tickets::ledger::TicketLedger;
+use crate::store::ledger::TicketLedger;
 
+/// Why a store call failed. Backend-neutral: each backend maps its driver's
+/// errors into these, keeping the driver's error as the source, so nothing
+/// outside a backend's folder names its driver.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
-    #[error("cannot open database {path}: {source}")]
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("cannot open database {location}: {source}")]
     Open {
-        path: std::path::PathBuf,
+        /// The file path or connection address, without credentials.
+        location: String,
         #[source]
-        source: rusqlite::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("cannot create directory {path}: {source}")]
     CreateDir {
@@ -40,6 +44,21 @@ pub enum StoreError {
     },
     #[error("database task failed: {0}")]
     Task(String),
+}
+
+/// Which backend holds the store, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// An SQLite database file; it and its directory are created if missing.
+    Sqlite { path: std::path::PathBuf },
+}
+
+/// Opens the configured store and brings its schema up to date. The one
+/// place that picks a backend: the rest of the collector sees only [`Store`].
+pub fn open(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
+    match config {
+        StoreConfig::Sqlite { path } => Ok(Arc::new(sqlite::SqliteStore::open(path)?)),
+    }
 }
 
 /// A token to insert; `token_hash` is the SHA-256 of the secret, never the secret.

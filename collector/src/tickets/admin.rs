@@ -9,7 +9,7 @@
 use std::io::Write;
 
 use crate::admin::{AdminError, format_time};
-use crate::alerts::outbox::OutboxState;
+use crate::store::outbox::OutboxState;
 use crate::store::Store;
 
 pub async fn list_failed(store: &dyn Store, out: &mut impl Write) -> Result<(), AdminError> {

@@ -24,7 +24,6 @@
 //! - [`chat`]: Slack and Teams incoming webhooks; notify only.
 //! - [`access`]: the `tickets test --connector NAME` check, in plain words.
 //! - [`admin`]: `tickets failed` and `tickets retry-failed`.
-//! - [`ledger`]: what the worker stores: tickets per alert, the failing alert.
 //! - [`metrics`]: delivery counters for `/metrics`.
 //! - [`worker`]: the outbox worker that drives the connectors.
 
@@ -35,7 +34,6 @@ pub mod config;
 pub mod email;
 pub mod freshservice;
 pub mod jira;
-pub mod ledger;
 pub mod metrics;
 pub mod request_tracker;
 pub mod servicenow;
@@ -52,30 +50,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Severity of an alert, as the ticket policy sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::severity::Severity;
 
 /// What the collector knows about the device an alert is about. Fields the
 /// agent did not report are empty strings, never guesses.

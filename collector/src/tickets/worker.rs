@@ -32,11 +32,11 @@ use tracing::{debug, error, info, warn};
 use forewarn_proto::pb;
 
 use super::config::{BuildError, PolicyMatch, TicketsConfig};
-use super::ledger::{LinkedTicket, NewTicket, TicketClose};
+use crate::store::ledger::{LinkedTicket, NewTicket, TicketClose};
 use super::metrics::{DeliveryResult, TicketMetrics};
 use super::template::TemplateError;
 use super::{AlertSummary, Connector, ConnectorError, DeviceFacts, Severity, TicketRef};
-use crate::alerts::outbox::OutboxEvent;
+use crate::store::outbox::OutboxEvent;
 use crate::rules::RuleId;
 use crate::rules::conditions::{Section, section};
 use crate::store::{Store, StoreError};
@@ -104,14 +104,7 @@ impl Payload {
 
 /// The check kind a rule belongs to, as `[[tickets.policies]] checks` names it.
 fn check_name(rule: &str) -> &'static str {
-    match RuleId::parse(rule).map(section) {
-        Some(Section::Disks) => "disks",
-        Some(Section::Certificates) => "certificates",
-        Some(Section::Patches) => "patches",
-        Some(Section::Backups) => "backups",
-        Some(Section::Device) => "device",
-        Some(Section::Collector) | None => "collector",
-    }
+    RuleId::parse(rule).map_or(Section::Collector, section).name()
 }
 
 /// Seconds until the next attempt after `attempts` failed ones: `min_secs`

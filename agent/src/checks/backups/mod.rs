@@ -78,7 +78,7 @@ use crate::watch::{PathWatcher, watch_paths};
 pub use config::{BackupJobConfig, BackupsConfig, JobKind, Secret};
 use saved_state::{SavedJob, SavedState, StateFile};
 
-pub const CHECK_NAME: &str = "backups";
+pub const CHECK_NAME: &str = forewarn_proto::CheckKind::Backups.as_str();
 
 /// The backup check with what it remembers between reports.
 #[derive(Debug)]

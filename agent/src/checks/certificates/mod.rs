@@ -35,7 +35,7 @@ use crate::trigger::ReportTrigger;
 use crate::watch::{PathWatcher, watch_paths};
 pub use files::WalkLimits;
 
-pub const CHECK_NAME: &str = "certificates";
+pub const CHECK_NAME: &str = forewarn_proto::CheckKind::Certificates.as_str();
 
 /// Local settings of the certificate check.
 #[derive(Debug, Clone, Deserialize)]

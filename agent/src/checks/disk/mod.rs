@@ -33,7 +33,7 @@ use forewarn_proto::pb;
 use super::CheckError;
 pub use filter::{Mount, is_network_filesystem};
 
-pub const CHECK_NAME: &str = "disks";
+pub const CHECK_NAME: &str = forewarn_proto::CheckKind::Disks.as_str();
 
 /// Local settings of the disk check.
 #[derive(Debug, Clone, Default, Deserialize)]

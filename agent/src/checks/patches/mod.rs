@@ -56,7 +56,7 @@ use crate::command::{CommandRunner, SystemCommandRunner};
 use crate::trigger::ReportTrigger;
 use crate::watch::{PathWatcher, watch_paths};
 
-pub const CHECK_NAME: &str = "patches";
+pub const CHECK_NAME: &str = forewarn_proto::CheckKind::Patches.as_str();
 
 /// After a failed probe, try again this soon rather than after a full interval.
 const RETRY_AFTER_ERROR: Duration = Duration::from_secs(15 * 60);

@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 
-use crate::store::StoreError;
+use super::StoreError;
 
 /// Where an outbox row is in its delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

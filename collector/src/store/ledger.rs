@@ -7,9 +7,9 @@
 
 use async_trait::async_trait;
 
-use super::TicketRef;
-use crate::alerts::outbox::OutboxState;
-use crate::store::StoreError;
+use super::outbox::OutboxState;
+use super::StoreError;
+use crate::tickets::TicketRef;
 
 /// The ticket of an alert's current (or last) episode.
 #[derive(Debug, Clone, PartialEq, Eq)]

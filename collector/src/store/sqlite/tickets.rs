@@ -4,13 +4,13 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::StoreError;
-use super::sqlite::SqliteStore;
-use super::sqlite_alerts;
-use crate::alerts::outbox::OutboxState;
+use super::SqliteStore;
+use super::alerts as sqlite_alerts;
+use crate::store::StoreError;
+use crate::store::outbox::OutboxState;
 use crate::rules::RuleId;
 use crate::tickets::TicketRef;
-use crate::tickets::ledger::{
+use crate::store::ledger::{
     COLLECTOR_DEVICE_ID, LinkedTicket, NewTicket, OpenTicket, OutboxStats, PruneOutcome,
     TicketClose, TicketLedger,
 };
@@ -401,7 +401,7 @@ impl TicketLedger for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerts::outbox::OutboxDelivery;
+    use crate::store::outbox::OutboxDelivery;
 
     const DAY: i64 = 86_400;
     const NOW: i64 = 1_795_000_000;

@@ -15,11 +15,15 @@ use tracing::warn;
 
 use forewarn_proto::pb;
 
-use super::sqlite_alerts;
-use crate::alerts::outbox::{OutboxDelivery, OutboxEvent, OutboxState};
+use crate::store::outbox::{OutboxDelivery, OutboxEvent, OutboxState};
 use crate::alerts::silence::Silence;
 use crate::alerts::{AlertFilter, AlertRecord, AlertTransitionRecord};
 use crate::rules::RuleBook;
+
+pub(super) mod alerts;
+mod tickets;
+
+use alerts as sqlite_alerts;
 
 use super::{
     DeviceRecord, IncomingReport, IngestOutcome, LatestStatus, NewDevice, NewToken, Store,
@@ -28,12 +32,12 @@ use super::{
 
 /// Schema migrations, applied in order and recorded in `schema_migrations`.
 const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
-    (2, include_str!("../../migrations/sqlite/0002_alerts.sql")),
-    (3, include_str!("../../migrations/sqlite/0003_tickets.sql")),
+    (1, include_str!("../../../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../../../migrations/sqlite/0002_alerts.sql")),
+    (3, include_str!("../../../migrations/sqlite/0003_tickets.sql")),
     (
         4,
-        include_str!("../../migrations/sqlite/0004_outbox_delivered_at.sql"),
+        include_str!("../../../migrations/sqlite/0004_outbox_delivered_at.sql"),
     ),
 ];
 
@@ -52,8 +56,8 @@ impl SqliteStore {
             })?;
         }
         let mut connection = Connection::open(path).map_err(|source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
+            location: path.display().to_string(),
+            source: Box::new(source),
         })?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;
@@ -83,6 +87,14 @@ impl SqliteStore {
         })
         .await
         .map_err(|err| StoreError::Task(err.to_string()))?
+    }
+}
+
+/// Every SQLite error becomes the neutral [`StoreError::Database`], keeping
+/// SQLite's own message ("database is locked", ...) and the error as source.
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        StoreError::Database(Box::new(err))
     }
 }
 

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use forewarn_proto::pb;
 
-use crate::alerts::outbox::{OutboxEvent, OutboxState};
+use crate::store::outbox::{OutboxEvent, OutboxState};
 use crate::alerts::silence::{Silence, Weekly};
 use crate::alerts::{AlertFilter, AlertRecord, AlertStatus, AlertTransitionRecord};
 use crate::rules::{
@@ -15,7 +15,7 @@ use crate::rules::{
     Transition, evaluate,
 };
 
-use super::DeviceRecord;
+use crate::store::DeviceRecord;
 
 /// Disk samples older than this are deleted when a device reports.
 const DISK_HISTORY_KEEP_SECS: i64 = 35 * 24 * 3600;
@@ -588,7 +588,7 @@ pub(crate) mod tests {
     use prost::Message;
 
     use super::*;
-    use crate::alerts::outbox::OutboxDelivery;
+    use crate::store::outbox::OutboxDelivery;
     use crate::rules::RuleBook;
     use crate::store::sqlite::SqliteStore;
     use crate::store::{IncomingReport, NewDevice, NewToken, Store};
