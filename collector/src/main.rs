@@ -272,15 +272,21 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
                     admin::create_token(store.as_ref(), &group, expires, uses, &mut out).await?;
                 }
                 TokenCommand::List => admin::list_tokens(store.as_ref(), &mut out).await?,
-                TokenCommand::Revoke { id } => admin::revoke_token(store.as_ref(), &id, &mut out).await?,
+                TokenCommand::Revoke { id } => {
+                    admin::revoke_token(store.as_ref(), &id, &mut out).await?
+                }
             }
         }
         Command::Device(command) => {
             let store = open_store(&cli.config)?;
             match command {
                 DeviceCommand::List => admin::list_devices(store.as_ref(), &mut out).await?,
-                DeviceCommand::Show { id } => admin::show_device(store.as_ref(), &id, &mut out).await?,
-                DeviceCommand::Retire { id } => admin::retire_device(store.as_ref(), &id, &mut out).await?,
+                DeviceCommand::Show { id } => {
+                    admin::show_device(store.as_ref(), &id, &mut out).await?
+                }
+                DeviceCommand::Retire { id } => {
+                    admin::retire_device(store.as_ref(), &id, &mut out).await?
+                }
             }
         }
         Command::Alerts(command) => {
@@ -338,7 +344,9 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
                     };
                     alerts_admin::add_silence(store.as_ref(), request, &mut out).await?;
                 }
-                SilenceCommand::List => alerts_admin::list_silences(store.as_ref(), &mut out).await?,
+                SilenceCommand::List => {
+                    alerts_admin::list_silences(store.as_ref(), &mut out).await?
+                }
                 SilenceCommand::Expire { id } => {
                     alerts_admin::expire_silence(store.as_ref(), &id, &mut out).await?;
                 }

@@ -4,8 +4,8 @@
 use std::process::Command;
 use std::sync::Arc;
 
-use forewarn_collector::store::sqlite::SqliteStore;
 use forewarn_collector::store::ledger::TicketLedger;
+use forewarn_collector::store::sqlite::SqliteStore;
 use forewarn_collector::tickets::metrics::{DeliveryResult, TicketMetrics};
 
 #[tokio::test]

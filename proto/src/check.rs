@@ -9,9 +9,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckKind {
     Disks,
@@ -21,7 +19,12 @@ pub enum CheckKind {
 }
 
 impl CheckKind {
-    pub const ALL: [Self; 4] = [Self::Disks, Self::Certificates, Self::Patches, Self::Backups];
+    pub const ALL: [Self; 4] = [
+        Self::Disks,
+        Self::Certificates,
+        Self::Patches,
+        Self::Backups,
+    ];
 
     /// The names of [`Self::ALL`], in the same order (for messages listing them).
     pub const NAMES: [&'static str; 4] = [
@@ -61,7 +64,10 @@ mod tests {
         for kind in CheckKind::ALL {
             assert_eq!(CheckKind::parse(kind.as_str()), Some(kind));
         }
-        assert_eq!(CheckKind::NAMES, ["disks", "certificates", "patches", "backups"]);
+        assert_eq!(
+            CheckKind::NAMES,
+            ["disks", "certificates", "patches", "backups"]
+        );
         assert_eq!(CheckKind::parse("backup"), None);
     }
 }

@@ -146,7 +146,10 @@ mod tests {
     fn an_unknown_rule_or_event_is_an_error_naming_it() {
         let renamed = STORED_BEFORE.replace("disk_free_percent", "disk_free");
         let err = serde_json::from_str::<Notification>(&renamed).unwrap_err();
-        assert!(err.to_string().contains("unknown rule \"disk_free\""), "{err}");
+        assert!(
+            err.to_string().contains("unknown rule \"disk_free\""),
+            "{err}"
+        );
         let event = STORED_BEFORE.replace("escalated", "exploded");
         assert!(serde_json::from_str::<Notification>(&event).is_err());
     }

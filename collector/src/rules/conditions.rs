@@ -33,7 +33,9 @@ impl Section {
 pub fn section(rule: RuleId) -> Section {
     use RuleId::*;
     match rule {
-        DiskFreePercent | DiskFreeBytes | InodeUsedPercent | DiskForecast => Section::Check(CheckKind::Disks),
+        DiskFreePercent | DiskFreeBytes | InodeUsedPercent | DiskForecast => {
+            Section::Check(CheckKind::Disks)
+        }
         CertificateDaysLeft => Section::Check(CheckKind::Certificates),
         SecurityUpdatesPending | PatchScanAgeDays | PatchScanError | RebootPending => {
             Section::Check(CheckKind::Patches)
@@ -269,7 +271,9 @@ pub fn measure(
         measure_disks(&mut m, disks, device, now);
     }
     if let Some(certificates) = &report.certificates {
-        m.out.sections.insert(Section::Check(CheckKind::Certificates));
+        m.out
+            .sections
+            .insert(Section::Check(CheckKind::Certificates));
         measure_certificates(&mut m, certificates, host, now);
     }
     if let Some(patches) = &report.patches {

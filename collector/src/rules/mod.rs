@@ -102,8 +102,7 @@ impl serde::Serialize for RuleId {
 impl<'de> serde::Deserialize<'de> for RuleId {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        Self::parse(&name)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown rule {name:?}")))
+        Self::parse(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown rule {name:?}")))
     }
 }
 

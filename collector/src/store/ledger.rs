@@ -7,8 +7,8 @@
 
 use async_trait::async_trait;
 
-use super::outbox::OutboxState;
 use super::StoreError;
+use super::outbox::OutboxState;
 use crate::tickets::TicketRef;
 
 /// The ticket of an alert's current (or last) episode.
@@ -77,9 +77,6 @@ pub struct PruneOutcome {
     /// Transactions it took (each deleted at most the batch size).
     pub batches: u64,
 }
-
-/// The device id the collector's own alerts are filed under.
-pub const COLLECTOR_DEVICE_ID: &str = "collector";
 
 #[async_trait]
 pub trait TicketLedger: Send + Sync {

@@ -16,11 +16,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::store::outbox::OutboxDelivery;
 use crate::alerts::silence::Silence;
 use crate::alerts::{AlertFilter, AlertRecord, AlertTransitionRecord};
 use crate::rules::RuleBook;
 use crate::store::ledger::TicketLedger;
+use crate::store::outbox::OutboxDelivery;
 
 /// Why a store call failed. Backend-neutral: each backend maps its driver's
 /// errors into these, keeping the driver's error as the source, so nothing

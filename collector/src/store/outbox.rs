@@ -1,6 +1,7 @@
 //! The notification outbox: rows written in the same transaction as the
-//! alert change that calls for them (schema in `docs/outbox.md`), and the
-//! interface a notifier (the ticketing connectors) uses to deliver them.
+//! alert change that calls for them (schema in `docs/outbox.md`), each
+//! carrying one typed [`Notification`], and the interface a notifier (the
+//! ticket worker) uses to deliver them.
 //!
 //! Delivery is at-least-once: a claim is a lease; a notifier that dies
 //! mid-batch leaves its rows to be claimed again once the lease runs out, so
@@ -9,6 +10,7 @@
 use async_trait::async_trait;
 
 use super::StoreError;
+use crate::alerts::notification::Notification;
 
 /// Where an outbox row is in its delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,10 +44,13 @@ impl OutboxState {
 pub struct OutboxEvent {
     pub id: i64,
     pub alert_id: i64,
-    /// `opened`, `escalated`, `deescalated`, `resolved`, `flapping` or `reminder`.
+    /// The `event` column: `opened`, `escalated`, `deescalated`, `resolved`,
+    /// `flapping` or `reminder` (as stored, for listings).
     pub event: String,
-    /// JSON described in `docs/outbox.md`.
-    pub payload: serde_json::Value,
+    /// The notification the engine wrote, or why the stored payload is not
+    /// one (a notifier gives such a row up with that reason; it never stops
+    /// the rows behind it).
+    pub notification: Result<Notification, String>,
     pub created_at: i64,
     pub state: OutboxState,
     pub attempts: u32,

@@ -9,8 +9,8 @@
 use std::io::Write;
 
 use crate::admin::{AdminError, format_time};
-use crate::store::outbox::OutboxState;
 use crate::store::Store;
+use crate::store::outbox::OutboxState;
 
 pub async fn list_failed(store: &dyn Store, out: &mut impl Write) -> Result<(), AdminError> {
     writeln!(

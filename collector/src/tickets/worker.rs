@@ -23,22 +23,19 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use prost::Message;
-use serde::Deserialize;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn};
 
-use forewarn_proto::pb;
-
 use super::config::{BuildError, PolicyMatch, TicketsConfig};
-use crate::store::ledger::{LinkedTicket, NewTicket, TicketClose};
 use super::metrics::{DeliveryResult, TicketMetrics};
 use super::template::TemplateError;
 use super::{AlertSummary, Connector, ConnectorError, DeviceFacts, Severity, TicketRef};
+use crate::alerts::notification::Notification;
+use crate::rules::conditions::section;
+use crate::rules::{Event, RuleId};
+use crate::store::ledger::{LinkedTicket, NewTicket, TicketClose};
 use crate::store::outbox::OutboxEvent;
-use crate::rules::RuleId;
-use crate::rules::conditions::{Section, section};
 use crate::store::{Store, StoreError};
 
 /// Rows claimed per round.
@@ -71,40 +68,9 @@ impl DeliveryError {
     }
 }
 
-/// The outbox payload, as written by the alert store (`docs/outbox.md`).
-#[derive(Debug, Clone, Deserialize)]
-struct Payload {
-    device_id: String,
-    hostname: String,
-    group: String,
-    rule: String,
-    subject: String,
-    severity: Option<Severity>,
-    previous_severity: Option<Severity>,
-    value: Option<f64>,
-    threshold: Option<f64>,
-    summary: String,
-    first_seen: i64,
-    at: i64,
-}
-
-impl Payload {
-    fn correlation_key(&self) -> String {
-        format!("{}/{}/{}", self.device_id, self.rule, self.subject)
-    }
-
-    /// The severity the policy is chosen by: the current one, or on recovery
-    /// the one people were last told.
-    fn policy_severity(&self) -> Severity {
-        self.severity
-            .or(self.previous_severity)
-            .unwrap_or(Severity::Warning)
-    }
-}
-
 /// The check kind a rule belongs to, as `[[tickets.policies]] checks` names it.
-fn check_name(rule: &str) -> &'static str {
-    RuleId::parse(rule).map_or(Section::Collector, section).name()
+fn check_name(rule: RuleId) -> &'static str {
+    section(rule).name()
 }
 
 /// Seconds until the next attempt after `attempts` failed ones: `min_secs`
@@ -248,11 +214,10 @@ impl TicketWorker {
         for event in batch {
             let chain = if per_device {
                 event
-                    .payload
-                    .get("device_id")
-                    .and_then(|d| d.as_str())
+                    .notification
+                    .as_ref()
+                    .map(|n| n.device_id.clone())
                     .unwrap_or_default()
-                    .to_owned()
             } else {
                 event.alert_id.to_string()
             };
@@ -361,8 +326,10 @@ impl TicketWorker {
         now: i64,
     ) -> Result<(String, DeliveryResult), (String, DeliveryError)> {
         let none = || "none".to_string();
-        let payload: Payload = serde_json::from_value(event.payload.clone())
-            .map_err(|e| (none(), DeliveryError::Payload(e.to_string())))?;
+        let payload = event
+            .notification
+            .as_ref()
+            .map_err(|e| (none(), DeliveryError::Payload(e.clone())))?;
         let link = self
             .store
             .alert_ticket(event.alert_id)
@@ -379,14 +346,14 @@ impl TicketWorker {
             return Ok((link.connector.clone(), DeliveryResult::Ignored));
         }
         let policy = self.config.policy_for(
-            check_name(&payload.rule),
-            &payload.rule,
+            check_name(payload.rule),
+            payload.rule.as_str(),
             payload.policy_severity(),
             &payload.group,
         );
         let active = link.filter(|l| !l.alert_resolved);
         let Some(active) = active else {
-            let opens = matches!(event.event.as_str(), "opened" | "escalated");
+            let opens = matches!(payload.event, Event::Opened | Event::Escalated);
             return match policy.filter(|_| opens) {
                 Some(m) => {
                     let name = m.connector_name.to_owned();
@@ -407,7 +374,7 @@ impl TicketWorker {
         let name = active.connector.clone();
         let connector = self.connector(&name).map_err(|e| (name.clone(), e))?;
         let resolve_on_recovery = policy.is_none_or(|m| m.policy.resolve_on_recovery);
-        let result = if event.event == "resolved" {
+        let result = if payload.event == Event::Resolved {
             self.resolve(
                 event,
                 &payload,
@@ -437,11 +404,11 @@ impl TicketWorker {
     async fn open(
         &self,
         event: &OutboxEvent,
-        payload: &Payload,
+        payload: &Notification,
         m: PolicyMatch<'_>,
     ) -> Result<(), DeliveryError> {
         let connector = self.connector(m.connector_name)?;
-        let alert = self.alert_summary(payload).await?;
+        let alert = self.alert_summary(payload);
         let window = i64::try_from(m.policy.group_window_secs).unwrap_or(i64::MAX);
         if window > 0
             && let Some(shared) = self
@@ -495,31 +462,31 @@ impl TicketWorker {
     async fn comment(
         &self,
         event: &OutboxEvent,
-        payload: &Payload,
+        payload: &Notification,
         connector: &dyn Connector,
         ticket: &TicketRef,
         now: i64,
     ) -> Result<(), DeliveryError> {
         let severity = |s: Option<Severity>| s.map_or("clear".to_string(), |s| s.to_string());
-        let text = match event.event.as_str() {
-            "escalated" => format!(
+        let text = match payload.event {
+            Event::Escalated => format!(
                 "Forewarn: severity rose from {} to {}: {}",
                 severity(payload.previous_severity),
                 severity(payload.severity),
                 payload.summary
             ),
-            "deescalated" => format!(
+            Event::Deescalated => format!(
                 "Forewarn: severity fell from {} to {}: {}",
                 severity(payload.previous_severity),
                 severity(payload.severity),
                 payload.summary
             ),
-            "flapping" => format!(
+            Event::Flapping => format!(
                 "Forewarn: this alert keeps changing state (flapping); updates are held until it settles. Now: {}",
                 payload.summary
             ),
-            "opened" => format!("Forewarn: the alert fired again: {}", payload.summary),
-            _ => format!(
+            Event::Opened => format!("Forewarn: the alert fired again: {}", payload.summary),
+            Event::Resolved | Event::Reminder => format!(
                 "Forewarn: still {}: {}",
                 severity(payload.severity),
                 payload.summary
@@ -535,7 +502,7 @@ impl TicketWorker {
     async fn resolve(
         &self,
         event: &OutboxEvent,
-        payload: &Payload,
+        payload: &Notification,
         connector: &dyn Connector,
         link: &LinkedTicket,
         resolve_on_recovery: bool,
@@ -576,29 +543,16 @@ impl TicketWorker {
         Ok(())
     }
 
-    /// The alert as templates see it, with the device facts of its last report.
-    async fn alert_summary(&self, payload: &Payload) -> Result<AlertSummary, StoreError> {
-        let host = self
-            .store
-            .latest_status(&payload.device_id)
-            .await?
-            .and_then(|s| pb::StatusReport::decode(s.encoded.as_slice()).ok())
-            .and_then(|r| r.host);
-        let device = match host {
-            Some(h) => DeviceFacts {
-                hostname: if h.hostname.is_empty() {
-                    payload.hostname.clone()
-                } else {
-                    h.hostname
-                },
-                os: [h.os_name, h.os_version]
-                    .into_iter()
-                    .filter(|s| !s.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                model: h.model,
-                serial: h.serial_number,
-                user: Some(h.primary_user).filter(|u| !u.is_empty()),
+    /// The alert as templates see it, with the device facts the notification
+    /// carries from the device's last report.
+    fn alert_summary(&self, payload: &Notification) -> AlertSummary {
+        let device = match &payload.device {
+            Some(details) => DeviceFacts {
+                hostname: details.hostname.clone(),
+                os: details.os.clone(),
+                model: details.model.clone(),
+                serial: details.serial.clone(),
+                user: details.user.clone(),
             },
             None => DeviceFacts {
                 hostname: payload.hostname.clone(),
@@ -623,9 +577,9 @@ impl TicketWorker {
         }
         last_values.push(("first seen".to_string(), time(payload.first_seen)));
         last_values.push(("reported".to_string(), time(payload.at)));
-        Ok(AlertSummary {
+        AlertSummary {
             correlation_key: payload.correlation_key(),
-            rule: payload.rule.clone(),
+            rule: payload.rule.as_str().to_owned(),
             subject: payload.subject.clone(),
             severity: payload.policy_severity(),
             summary: payload.summary.clone(),
@@ -638,7 +592,7 @@ impl TicketWorker {
                     payload.device_id
                 )
             }),
-        })
+        }
     }
 
     /// Raises or clears the collector's "ticketing is failing" alert.
@@ -712,9 +666,9 @@ mod tests {
 
     #[test]
     fn rules_map_to_their_check_kind() {
-        assert_eq!(check_name("backup_failed"), "backups");
-        assert_eq!(check_name("disk_free_percent"), "disks");
-        assert_eq!(check_name("offline_minutes"), "device");
-        assert_eq!(check_name("no_such_rule"), "collector");
+        assert_eq!(check_name(RuleId::BackupFailed), "backups");
+        assert_eq!(check_name(RuleId::DiskFreePercent), "disks");
+        assert_eq!(check_name(RuleId::OfflineMinutes), "device");
+        assert_eq!(check_name(RuleId::TicketingFailing), "collector");
     }
 }

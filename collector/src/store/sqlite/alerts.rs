@@ -1,5 +1,6 @@
-//! SQL for alerts on SQLite: disk history, running the rules for a device
-//! inside the caller's transaction, silences, acknowledgements and the outbox.
+//! SQL for alerts on SQLite: disk history, loading a device's context for the
+//! alert engine and persisting its plan inside the caller's transaction,
+//! silences, acknowledgements and the outbox.
 
 use std::collections::BTreeMap;
 
@@ -7,15 +8,12 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use forewarn_proto::pb;
 
-use crate::store::outbox::{OutboxEvent, OutboxState};
+use crate::alerts::engine::{self, AlertChange, AlertDevice, DeviceContext, Plan, StoredAlert};
 use crate::alerts::silence::{Silence, Weekly};
 use crate::alerts::{AlertFilter, AlertRecord, AlertStatus, AlertTransitionRecord};
-use crate::rules::{
-    AlertKey, AlertState, DeviceInput, DiskSample, Event, RuleId, RulesConfig, Severity,
-    Transition, evaluate,
-};
-
-use crate::store::DeviceRecord;
+use crate::rules::{AlertKey, AlertState, DiskSample, Event, RuleId, RulesConfig, Severity};
+use crate::store::outbox::{OutboxEvent, OutboxState};
+use crate::store::{DeviceRecord, StoreError};
 
 /// Disk samples older than this are deleted when a device reports.
 const DISK_HISTORY_KEEP_SECS: i64 = 35 * 24 * 3600;
@@ -79,13 +77,6 @@ fn disk_history(
     Ok(history)
 }
 
-/// The stored part of an alert the engine does not see.
-#[derive(Debug, Clone)]
-struct StoredAlert {
-    status: AlertStatus,
-    first_seen: i64,
-}
-
 fn severity_column(severity: Option<Severity>) -> Option<&'static str> {
     severity.map(Severity::as_str)
 }
@@ -94,10 +85,11 @@ fn parse_severity(text: Option<String>) -> Option<Severity> {
     text.as_deref().and_then(Severity::parse)
 }
 
-fn stored_alerts(
+/// The device's alerts as the engine needs them.
+pub fn stored_alerts(
     tx: &Connection,
     device_id: &str,
-) -> rusqlite::Result<BTreeMap<AlertKey, (StoredAlert, AlertState)>> {
+) -> rusqlite::Result<BTreeMap<AlertKey, StoredAlert>> {
     let mut statement = tx.prepare_cached(
         "SELECT rule, subject, state, severity, notified_severity, pending_severity,
                 pending_since, clearing_since, flapping, recent_changes, first_seen
@@ -115,98 +107,76 @@ fn stored_alerts(
                 status: AlertStatus::parse(&row.get::<_, String>(2)?)
                     .unwrap_or(AlertStatus::Firing),
                 first_seen: row.get(10)?,
-            },
-            AlertState {
-                severity: parse_severity(row.get(3)?),
-                notified: parse_severity(row.get(4)?),
-                pending: pending_severity.zip(pending_since),
-                clearing_since: row.get(7)?,
-                flapping: row.get::<_, i64>(8)? != 0,
-                recent_changes: recent.split(',').filter_map(|t| t.parse().ok()).collect(),
+                state: AlertState {
+                    severity: parse_severity(row.get(3)?),
+                    notified: parse_severity(row.get(4)?),
+                    pending: pending_severity.zip(pending_since),
+                    clearing_since: row.get(7)?,
+                    flapping: row.get::<_, i64>(8)? != 0,
+                    recent_changes: recent.split(',').filter_map(|t| t.parse().ok()).collect(),
+                },
             },
         ))
     })?;
     let mut alerts = BTreeMap::new();
     for row in rows {
         // A rule this version does not know (renamed or removed) is left as it is.
-        if let (Some(rule), subject, stored, state) = row? {
-            alerts.insert(AlertKey { rule, subject }, (stored, state));
+        if let (Some(rule), subject, stored) = row? {
+            alerts.insert(AlertKey { rule, subject }, stored);
         }
     }
     Ok(alerts)
 }
 
-fn finite(value: f64) -> Option<f64> {
-    value.is_finite().then_some(value)
+/// Loads what the engine needs to plan `device`'s alerts at `now`.
+fn device_context(
+    tx: &Connection,
+    rules: &RulesConfig,
+    device: &DeviceRecord,
+    now: i64,
+) -> rusqlite::Result<DeviceContext> {
+    Ok(DeviceContext {
+        device: AlertDevice {
+            id: device.id.clone(),
+            group: device.group.clone(),
+            hostname: device.hostname.clone(),
+            last_seen_at: device.last_seen_at,
+        },
+        alerts: stored_alerts(tx, &device.id)?,
+        silences: active_silences(tx, now)?,
+        disk_history: disk_history(tx, &device.id, engine::disk_history_since(rules, now))?,
+    })
 }
 
-/// Runs the rules for one device and writes alerts, transitions and outbox
-/// rows with the caller's transaction. Returns the number of outbox rows.
-pub fn evaluate_device(
+/// Plans one device's alerts with the engine and persists the plan, in the
+/// caller's transaction. Returns the number of notifications queued.
+pub fn plan_device(
     tx: &Connection,
     rules: &RulesConfig,
     device: &DeviceRecord,
     report: Option<&pb::StatusReport>,
     now: i64,
-) -> rusqlite::Result<usize> {
-    let stored = stored_alerts(tx, &device.id)?;
-    let previous: BTreeMap<AlertKey, AlertState> = stored
-        .iter()
-        .map(|(key, (_, state))| (key.clone(), state.clone()))
-        .collect();
-    let window = i64::try_from(rules.disk_forecast.window_secs).unwrap_or(i64::MAX);
-    let history = disk_history(tx, &device.id, now.saturating_sub(window))?;
-    let silences = active_silences(tx, now)?;
-    let silenced = |key: &AlertKey| {
-        silences
-            .iter()
-            .any(|s| s.covers(&device.id, &device.group, key, now))
-    };
-    let input = DeviceInput {
-        hostname: &device.hostname,
-        last_seen_at: device.last_seen_at,
-        report,
-        disk_history: &history,
-    };
-    let mut notifications = 0;
-    for transition in evaluate(rules, &previous, &input, &silenced, now) {
-        let existing = stored.get(&transition.key).map(|(s, _)| s);
-        if existing.is_none() && transition.state == AlertState::default() {
-            continue;
-        }
-        if !transition.changed() {
-            continue;
-        }
-        notifications += write_transition(tx, device, existing, &transition, now)?;
-    }
-    Ok(notifications)
+) -> Result<usize, StoreError> {
+    let context = device_context(tx, rules, device, now)?;
+    let plan = engine::plan_device(rules, &context, report, now);
+    persist_plan(tx, &device.id, &plan)?;
+    Ok(plan.notifications())
 }
 
-fn write_transition(
+/// Writes a plan as it is: each alert whole, its history line, its outbox row.
+pub fn persist_plan(tx: &Connection, device_id: &str, plan: &Plan) -> Result<(), StoreError> {
+    for change in &plan.changes {
+        persist_change(tx, device_id, change)?;
+    }
+    Ok(())
+}
+
+fn persist_change(
     tx: &Connection,
-    device: &DeviceRecord,
-    existing: Option<&StoredAlert>,
-    t: &Transition,
-    now: i64,
-) -> rusqlite::Result<usize> {
-    let state = &t.state;
-    let new_episode = t.previous.severity.is_none() && state.severity.is_some();
-    let status = match state.severity {
-        Some(_)
-            if existing.is_some_and(|e| e.status == AlertStatus::Acknowledged)
-                && !new_episode
-                && t.event != Some(Event::Escalated) =>
-        {
-            AlertStatus::Acknowledged
-        }
-        Some(_) => AlertStatus::Firing,
-        None if state.pending.is_some() => AlertStatus::Pending,
-        None => AlertStatus::Resolved,
-    };
-    let first_seen = match existing {
-        Some(e) if !new_episode => e.first_seen,
-        _ => now,
-    };
+    device_id: &str,
+    change: &AlertChange,
+) -> Result<(), StoreError> {
+    let state = &change.state;
     let recent: Vec<String> = state.recent_changes.iter().map(i64::to_string).collect();
     let alert_id: i64 = tx.query_row(
         "INSERT INTO alerts (device_id, rule, subject, state, severity, notified_severity,
@@ -225,10 +195,10 @@ fn write_transition(
              acknowledged_at = CASE WHEN excluded.state = 'acknowledged' THEN alerts.acknowledged_at END
          RETURNING id",
         params![
-            device.id,
-            t.key.rule.as_str(),
-            t.key.subject,
-            status.as_str(),
+            device_id,
+            change.key.rule.as_str(),
+            change.key.subject,
+            change.status.as_str(),
             severity_column(state.severity),
             severity_column(state.notified),
             severity_column(state.pending.map(|(s, _)| s)),
@@ -236,55 +206,44 @@ fn write_transition(
             state.clearing_since,
             i64::from(state.flapping),
             recent.join(","),
-            first_seen,
-            now,
-            finite(t.condition.value),
-            finite(t.condition.threshold),
-            t.condition.summary,
+            change.first_seen,
+            change.last_seen,
+            change.value,
+            change.threshold,
+            change.summary,
         ],
         |row| row.get(0),
     )?;
-    let severity_changed = t.previous.severity != state.severity;
-    if severity_changed || t.event.is_some() || t.previous.flapping != state.flapping {
+    if let Some(history) = &change.history {
         tx.execute(
             "INSERT INTO alert_transitions (alert_id, at, from_severity, to_severity, event, value, summary)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 alert_id,
-                now,
-                severity_column(t.previous.severity),
-                severity_column(state.severity),
-                t.event.map(Event::as_str),
-                finite(t.condition.value),
-                t.condition.summary,
+                change.last_seen,
+                severity_column(history.from_severity),
+                severity_column(history.to_severity),
+                history.event.map(Event::as_str),
+                history.value,
+                history.summary,
             ],
         )?;
     }
-    let Some(event) = t.event else {
-        return Ok(0);
-    };
-    let payload = serde_json::json!({
-        "alert_id": alert_id,
-        "event": event.as_str(),
-        "device_id": device.id,
-        "hostname": device.hostname,
-        "group": device.group,
-        "rule": t.key.rule.as_str(),
-        "subject": t.key.subject,
-        "severity": severity_column(state.severity),
-        "previous_severity": severity_column(t.previous.notified),
-        "value": finite(t.condition.value),
-        "threshold": finite(t.condition.threshold),
-        "summary": t.condition.summary,
-        "first_seen": first_seen,
-        "at": now,
-    });
-    tx.execute(
-        "INSERT INTO alert_outbox (alert_id, event, payload, created_at, next_attempt_at)
-         VALUES (?1, ?2, ?3, ?4, ?4)",
-        params![alert_id, event.as_str(), payload.to_string(), now],
-    )?;
-    Ok(1)
+    if let Some(notification) = &change.notification {
+        let payload = serde_json::to_string(notification)
+            .map_err(|err| StoreError::Task(format!("cannot encode a notification: {err}")))?;
+        tx.execute(
+            "INSERT INTO alert_outbox (alert_id, event, payload, created_at, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?4)",
+            params![
+                alert_id,
+                notification.event.as_str(),
+                payload,
+                change.last_seen
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 const SILENCE_COLUMNS: &str = "id, device_id, group_name, rule, subject, starts_at, ends_at, weekday, start_minute, duration_secs, comment, created_by, created_at, expired_at";
@@ -468,24 +427,6 @@ pub fn ack_alert(
     Ok(true)
 }
 
-/// Appends one entry to an alert's history.
-pub fn record_transition(
-    c: &Connection,
-    alert_id: i64,
-    at: i64,
-    from_severity: Option<&str>,
-    to_severity: Option<&str>,
-    event: &str,
-    summary: &str,
-) -> rusqlite::Result<()> {
-    c.execute(
-        "INSERT INTO alert_transitions (alert_id, at, from_severity, to_severity, event, summary)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![alert_id, at, from_severity, to_severity, event, summary],
-    )?;
-    Ok(())
-}
-
 const OUTBOX_COLUMNS: &str =
     "id, alert_id, event, payload, created_at, state, attempts, next_attempt_at, last_error";
 
@@ -495,7 +436,8 @@ fn outbox_from_row(row: &Row<'_>) -> rusqlite::Result<OutboxEvent> {
         id: row.get(0)?,
         alert_id: row.get(1)?,
         event: row.get(2)?,
-        payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
+        notification: serde_json::from_str(&payload)
+            .map_err(|err| format!("the stored payload is not a notification: {err}")),
         created_at: row.get(4)?,
         state: OutboxState::parse(&row.get::<_, String>(5)?).unwrap_or(OutboxState::Pending),
         attempts: row.get::<_, i64>(6)?.clamp(0, i64::from(u32::MAX)) as u32,
@@ -588,8 +530,8 @@ pub(crate) mod tests {
     use prost::Message;
 
     use super::*;
-    use crate::store::outbox::OutboxDelivery;
     use crate::rules::RuleBook;
+    use crate::store::outbox::OutboxDelivery;
     use crate::store::sqlite::SqliteStore;
     use crate::store::{IncomingReport, NewDevice, NewToken, Store};
 
@@ -725,9 +667,10 @@ pub(crate) mod tests {
         let outbox = store.outbox_in_state(OutboxState::Pending).await.unwrap();
         let kinds: Vec<_> = outbox.iter().map(|o| o.event.as_str()).collect();
         assert_eq!(kinds, ["opened", "escalated", "resolved"]);
-        assert_eq!(outbox[1].payload["severity"], "critical");
-        assert_eq!(outbox[1].payload["previous_severity"], "warning");
-        assert_eq!(outbox[1].payload["hostname"], "LAPTOP-042");
+        let escalated = outbox[1].notification.as_ref().unwrap();
+        assert_eq!(escalated.severity, Some(Severity::Critical));
+        assert_eq!(escalated.previous_severity, Some(Severity::Warning));
+        assert_eq!(escalated.hostname, "LAPTOP-042");
         assert_eq!(outbox[0].alert_id, alert.id);
     }
 

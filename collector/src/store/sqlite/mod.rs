@@ -15,10 +15,10 @@ use tracing::warn;
 
 use forewarn_proto::pb;
 
-use crate::store::outbox::{OutboxDelivery, OutboxEvent, OutboxState};
 use crate::alerts::silence::Silence;
 use crate::alerts::{AlertFilter, AlertRecord, AlertTransitionRecord};
 use crate::rules::RuleBook;
+use crate::store::outbox::{OutboxDelivery, OutboxEvent, OutboxState};
 
 pub(super) mod alerts;
 mod tickets;
@@ -33,8 +33,14 @@ use super::{
 /// Schema migrations, applied in order and recorded in `schema_migrations`.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../../migrations/sqlite/0001_init.sql")),
-    (2, include_str!("../../../migrations/sqlite/0002_alerts.sql")),
-    (3, include_str!("../../../migrations/sqlite/0003_tickets.sql")),
+    (
+        2,
+        include_str!("../../../migrations/sqlite/0002_alerts.sql"),
+    ),
+    (
+        3,
+        include_str!("../../../migrations/sqlite/0003_tickets.sql"),
+    ),
     (
         4,
         include_str!("../../../migrations/sqlite/0004_outbox_delivered_at.sql"),
@@ -381,7 +387,7 @@ impl Store for SqliteStore {
                 last_seen_at: Some(report.received_at),
                 ..device
             };
-            sqlite_alerts::evaluate_device(
+            sqlite_alerts::plan_device(
                 &tx,
                 rules.for_group(&device.group),
                 &device,
@@ -433,7 +439,7 @@ impl Store for SqliteStore {
             for (device, encoded) in devices {
                 let status =
                     encoded.and_then(|bytes| pb::StatusReport::decode(bytes.as_slice()).ok());
-                notifications += sqlite_alerts::evaluate_device(
+                notifications += sqlite_alerts::plan_device(
                     &tx,
                     rules.for_group(&device.group),
                     &device,

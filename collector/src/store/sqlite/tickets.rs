@@ -6,14 +6,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
 use super::alerts as sqlite_alerts;
+use crate::alerts::engine::{self, COLLECTOR_DEVICE_ID};
 use crate::store::StoreError;
-use crate::store::outbox::OutboxState;
-use crate::rules::RuleId;
-use crate::tickets::TicketRef;
 use crate::store::ledger::{
-    COLLECTOR_DEVICE_ID, LinkedTicket, NewTicket, OpenTicket, OutboxStats, PruneOutcome,
-    TicketClose, TicketLedger,
+    LinkedTicket, NewTicket, OpenTicket, OutboxStats, PruneOutcome, TicketClose, TicketLedger,
 };
+use crate::store::outbox::OutboxState;
+use crate::tickets::TicketRef;
 
 fn alert_ticket(c: &Connection, alert_id: i64) -> rusqlite::Result<Option<LinkedTicket>> {
     c.query_row(
@@ -130,76 +129,18 @@ fn outbox_backlog(c: &Connection) -> rusqlite::Result<(u64, Option<i64>)> {
 }
 
 /// The collector's alert lives in `alerts` like any other, so `alerts list`
-/// and the dashboard show it; its changes are in `alert_transitions`. It has no
-/// outbox row: the ticket system is what is failing. An acknowledgement holds
-/// until it resolves.
+/// and the dashboard show it; its changes are in `alert_transitions`. The
+/// engine plans it ([`engine::plan_ticketing_failing`]); this persists the plan.
 fn set_ticketing_failing(
     c: &Connection,
     summary: Option<&str>,
     now: i64,
-) -> rusqlite::Result<bool> {
-    let rule = RuleId::TicketingFailing.as_str();
-    let firing: Option<i64> = c
-        .query_row(
-            "SELECT id FROM alerts WHERE device_id = ?1 AND rule = ?2 AND subject = ''
-               AND state IN ('firing', 'acknowledged')",
-            params![COLLECTOR_DEVICE_ID, rule],
-            |row| row.get(0),
-        )
-        .optional()?;
-    match (summary, firing) {
-        (Some(summary), Some(id)) => {
-            c.execute(
-                "UPDATE alerts SET summary = ?2, last_seen = ?3 WHERE id = ?1",
-                params![id, summary, now],
-            )?;
-            Ok(false)
-        }
-        (Some(summary), None) => {
-            let id: i64 = c.query_row(
-                "INSERT INTO alerts (device_id, rule, subject, state, severity, notified_severity,
-                     first_seen, last_seen, summary)
-                 VALUES (?1, ?2, '', 'firing', 'critical', 'critical', ?3, ?3, ?4)
-                 ON CONFLICT (device_id, rule, subject) DO UPDATE SET state = 'firing',
-                     severity = 'critical', notified_severity = 'critical',
-                     first_seen = excluded.first_seen, last_seen = excluded.last_seen,
-                     summary = excluded.summary, acknowledged_by = NULL, acknowledged_at = NULL
-                 RETURNING id",
-                params![COLLECTOR_DEVICE_ID, rule, now, summary],
-                |row| row.get(0),
-            )?;
-            sqlite_alerts::record_transition(
-                c,
-                id,
-                now,
-                None,
-                Some("critical"),
-                "opened",
-                summary,
-            )?;
-            Ok(true)
-        }
-        (None, Some(id)) => {
-            let summary = "ticket operations are being delivered again";
-            c.execute(
-                "UPDATE alerts SET state = 'resolved', severity = NULL, notified_severity = NULL,
-                     last_seen = ?2, summary = ?3, acknowledged_by = NULL, acknowledged_at = NULL
-                 WHERE id = ?1",
-                params![id, now, summary],
-            )?;
-            sqlite_alerts::record_transition(
-                c,
-                id,
-                now,
-                Some("critical"),
-                None,
-                "resolved",
-                summary,
-            )?;
-            Ok(true)
-        }
-        (None, None) => Ok(false),
-    }
+) -> Result<bool, StoreError> {
+    let previous = sqlite_alerts::stored_alerts(c, COLLECTOR_DEVICE_ID)?
+        .remove(&engine::ticketing_failing_key());
+    let plan = engine::plan_ticketing_failing(previous.as_ref(), summary, now);
+    sqlite_alerts::persist_plan(c, COLLECTOR_DEVICE_ID, &plan)?;
+    Ok(plan.changes.iter().any(|change| change.history.is_some()))
 }
 
 #[async_trait]
