@@ -5,12 +5,14 @@
 //! the same trait, so the SQL in migrations stays portable (BIGINT seconds,
 //! TEXT ids, no SQLite-only functions in queries).
 
+#[cfg(test)]
+pub(crate) mod conformance;
 pub mod ledger;
 pub mod outbox;
 pub mod sqlite;
 
 #[cfg(test)]
-pub(crate) use sqlite::alerts::tests::store_with_device;
+pub(crate) use sqlite::tests::store_with_device;
 
 use std::sync::Arc;
 

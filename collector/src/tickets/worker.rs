@@ -357,7 +357,7 @@ impl TicketWorker {
             return match policy.filter(|_| opens) {
                 Some(m) => {
                     let name = m.connector_name.to_owned();
-                    self.open(event, &payload, m)
+                    self.open(event, payload, m)
                         .await
                         .map(|()| (name.clone(), DeliveryResult::Delivered))
                         .map_err(|e| (name, e))
@@ -377,7 +377,7 @@ impl TicketWorker {
         let result = if payload.event == Event::Resolved {
             self.resolve(
                 event,
-                &payload,
+                payload,
                 connector.as_ref(),
                 &active,
                 resolve_on_recovery,
@@ -385,7 +385,7 @@ impl TicketWorker {
             )
             .await
         } else {
-            self.comment(event, &payload, connector.as_ref(), &active.reference, now)
+            self.comment(event, payload, connector.as_ref(), &active.reference, now)
                 .await
         };
         result

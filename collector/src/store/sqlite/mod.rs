@@ -534,136 +534,29 @@ impl OutboxDelivery for SqliteStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::store::conformance::enroll_d1;
 
-    const HASH: &str = "aa";
-
-    fn rules() -> Arc<RuleBook> {
-        Arc::new(RuleBook::default())
-    }
-
-    async fn store_with_token(
-        max_uses: Option<u32>,
-        expires_at: i64,
-    ) -> (tempfile::TempDir, SqliteStore) {
+    /// A fresh, empty store in a temp dir.
+    pub(crate) async fn fresh() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
-        store
-            .create_token(NewToken {
-                id: "t1".into(),
-                token_hash: HASH.into(),
-                group: "laptops".into(),
-                created_at: 0,
-                expires_at,
-                max_uses,
-            })
-            .await
-            .unwrap();
         (dir, store)
     }
 
-    fn device(id: &str) -> NewDevice {
-        NewDevice {
-            id: id.into(),
-            hostname: "host".into(),
-            os: "linux".into(),
-            agent_version: "0.1.0".into(),
-            enrolled_at: 10,
-            cert_serial: "01".into(),
-            cert_not_after: 1000,
-        }
+    /// A fresh store with one enrolled device `d1` (LAPTOP-042) in `group`;
+    /// for other modules' tests that need a device to report.
+    pub(crate) async fn store_with_device(group: &str) -> (tempfile::TempDir, SqliteStore) {
+        let (dir, store) = fresh().await;
+        enroll_d1(&store, group).await;
+        (dir, store)
     }
 
-    fn report(device_id: &str, seq: u64) -> IncomingReport {
-        IncomingReport {
-            device_id: device_id.into(),
-            seq,
-            collected_at: 20,
-            received_at: 21,
-            hostname: "host".into(),
-            os: "linux".into(),
-            agent_version: "0.1.0".into(),
-            encoded: vec![1, 2, 3],
-        }
-    }
+    mod conformance {
+        use super::fresh;
 
-    #[tokio::test]
-    async fn single_use_token_enrolls_once() {
-        let (_dir, store) = store_with_token(Some(1), 100).await;
-        let first = store.enroll_device(HASH, device("d1"), 10).await.unwrap();
-        assert_eq!(first.unwrap().group, "laptops");
-        let second = store.enroll_device(HASH, device("d2"), 10).await.unwrap();
-        assert_eq!(second, Err(TokenRefusal::UsedUp));
-        assert!(store.device("d2").await.unwrap().is_none());
-    }
-
-    #[tokio::test]
-    async fn expired_and_revoked_tokens_are_refused() {
-        let (_dir, store) = store_with_token(None, 100).await;
-        assert_eq!(
-            store.enroll_device(HASH, device("d1"), 100).await.unwrap(),
-            Err(TokenRefusal::Expired)
-        );
-        assert!(store.revoke_token("t1", 50).await.unwrap());
-        assert_eq!(
-            store.enroll_device(HASH, device("d1"), 60).await.unwrap(),
-            Err(TokenRefusal::Revoked)
-        );
-        assert_eq!(
-            store.enroll_device("bb", device("d1"), 60).await.unwrap(),
-            Err(TokenRefusal::Unknown)
-        );
-    }
-
-    #[tokio::test]
-    async fn replayed_seq_is_acknowledged_without_writing() {
-        let (_dir, store) = store_with_token(None, 100).await;
-        store
-            .enroll_device(HASH, device("d1"), 10)
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(matches!(
-            store.ingest_report(report("d1", 5), rules()).await.unwrap(),
-            IngestOutcome::Stored { .. }
-        ));
-        let mut older = report("d1", 4);
-        older.encoded = vec![9];
-        assert_eq!(
-            store.ingest_report(older, rules()).await.unwrap(),
-            IngestOutcome::Replay {
-                group: "laptops".into(),
-                acked_seq: 5
-            }
-        );
-        assert_eq!(
-            store.latest_status("d1").await.unwrap().unwrap().encoded,
-            vec![1, 2, 3]
-        );
-    }
-
-    #[tokio::test]
-    async fn retired_and_unknown_devices_write_nothing() {
-        let (_dir, store) = store_with_token(None, 100).await;
-        store
-            .enroll_device(HASH, device("d1"), 10)
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(store.retire_device("d1", 11).await.unwrap());
-        assert_eq!(
-            store.ingest_report(report("d1", 1), rules()).await.unwrap(),
-            IngestOutcome::Retired
-        );
-        assert_eq!(
-            store
-                .ingest_report(report("nope", 1), rules())
-                .await
-                .unwrap(),
-            IngestOutcome::UnknownDevice
-        );
-        assert!(store.latest_status("d1").await.unwrap().is_none());
+        crate::store::conformance::store_conformance_suite!(fresh());
     }
 
     #[tokio::test]
@@ -713,7 +606,7 @@ mod tests {
 
     #[tokio::test]
     async fn reopening_keeps_data_and_does_not_rerun_migrations() {
-        let (dir, store) = store_with_token(None, 100).await;
+        let (dir, store) = store_with_device("laptops").await;
         drop(store);
         let reopened = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
         assert_eq!(reopened.list_tokens().await.unwrap().len(), 1);

@@ -1,0 +1,127 @@
+//! Conformance cases for tokens, enrollment and report ingest.
+
+use std::sync::Arc;
+
+use crate::rules::RuleBook;
+use crate::store::{IncomingReport, IngestOutcome, NewDevice, NewToken, Store, TokenRefusal};
+
+const HASH: &str = "aa";
+
+fn rules() -> Arc<RuleBook> {
+    Arc::new(RuleBook::default())
+}
+
+/// Creates token `t1` (hash `aa`) for group `laptops`.
+async fn create_token(store: &dyn Store, max_uses: Option<u32>, expires_at: i64) {
+    store
+        .create_token(NewToken {
+            id: "t1".into(),
+            token_hash: HASH.into(),
+            group: "laptops".into(),
+            created_at: 0,
+            expires_at,
+            max_uses,
+        })
+        .await
+        .unwrap();
+}
+
+fn device(id: &str) -> NewDevice {
+    NewDevice {
+        id: id.into(),
+        hostname: "host".into(),
+        os: "linux".into(),
+        agent_version: "0.1.0".into(),
+        enrolled_at: 10,
+        cert_serial: "01".into(),
+        cert_not_after: 1000,
+    }
+}
+
+/// A report whose body is not a `StatusReport`: the store keeps it as is.
+fn report(device_id: &str, seq: u64) -> IncomingReport {
+    IncomingReport {
+        device_id: device_id.into(),
+        seq,
+        collected_at: 20,
+        received_at: 21,
+        hostname: "host".into(),
+        os: "linux".into(),
+        agent_version: "0.1.0".into(),
+        encoded: vec![1, 2, 3],
+    }
+}
+
+pub(crate) async fn single_use_token_enrolls_once(store: &dyn Store) {
+    create_token(store, Some(1), 100).await;
+    let first = store.enroll_device(HASH, device("d1"), 10).await.unwrap();
+    assert_eq!(first.unwrap().group, "laptops");
+    let second = store.enroll_device(HASH, device("d2"), 10).await.unwrap();
+    assert_eq!(second, Err(TokenRefusal::UsedUp));
+    assert!(store.device("d2").await.unwrap().is_none());
+}
+
+pub(crate) async fn expired_and_revoked_tokens_are_refused(store: &dyn Store) {
+    create_token(store, None, 100).await;
+    assert_eq!(
+        store.enroll_device(HASH, device("d1"), 100).await.unwrap(),
+        Err(TokenRefusal::Expired)
+    );
+    assert!(store.revoke_token("t1", 50).await.unwrap());
+    assert_eq!(
+        store.enroll_device(HASH, device("d1"), 60).await.unwrap(),
+        Err(TokenRefusal::Revoked)
+    );
+    assert_eq!(
+        store.enroll_device("bb", device("d1"), 60).await.unwrap(),
+        Err(TokenRefusal::Unknown)
+    );
+}
+
+pub(crate) async fn replayed_seq_is_acknowledged_without_writing(store: &dyn Store) {
+    create_token(store, None, 100).await;
+    store
+        .enroll_device(HASH, device("d1"), 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        store.ingest_report(report("d1", 5), rules()).await.unwrap(),
+        IngestOutcome::Stored { .. }
+    ));
+    let mut older = report("d1", 4);
+    older.encoded = vec![9];
+    assert_eq!(
+        store.ingest_report(older, rules()).await.unwrap(),
+        IngestOutcome::Replay {
+            group: "laptops".into(),
+            acked_seq: 5
+        }
+    );
+    assert_eq!(
+        store.latest_status("d1").await.unwrap().unwrap().encoded,
+        vec![1, 2, 3]
+    );
+}
+
+pub(crate) async fn retired_and_unknown_devices_write_nothing(store: &dyn Store) {
+    create_token(store, None, 100).await;
+    store
+        .enroll_device(HASH, device("d1"), 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.retire_device("d1", 11).await.unwrap());
+    assert_eq!(
+        store.ingest_report(report("d1", 1), rules()).await.unwrap(),
+        IngestOutcome::Retired
+    );
+    assert_eq!(
+        store
+            .ingest_report(report("nope", 1), rules())
+            .await
+            .unwrap(),
+        IngestOutcome::UnknownDevice
+    );
+    assert!(store.latest_status("d1").await.unwrap().is_none());
+}

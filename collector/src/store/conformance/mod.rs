@@ -1,0 +1,85 @@
+//! The store conformance suite: one set of behaviours, written against the
+//! [`Store`] trait only, that every backend must pass. A backend runs it with
+//! [`store_conformance_suite!`], giving an expression that makes a fresh,
+//! empty store; each case becomes one `#[tokio::test]` of that backend.
+//!
+//! ```ignore
+//! async fn fresh() -> (tempfile::TempDir, SqliteStore) { ... }
+//! crate::store::conformance::store_conformance_suite!(fresh());
+//! ```
+//!
+//! Tests of one backend's own mechanics (its migrations, its locking) stay
+//! in that backend's folder.
+
+mod alerts;
+mod devices;
+
+pub(crate) use alerts::*;
+pub(crate) use devices::*;
+
+use super::{NewDevice, NewToken, Store};
+
+/// Enrolls device `d1` (host LAPTOP-042) in `group`, with token `t1`.
+pub(crate) async fn enroll_d1(store: &dyn Store, group: &str) {
+    store
+        .create_token(NewToken {
+            id: "t1".into(),
+            token_hash: "aa".into(),
+            group: group.into(),
+            created_at: 0,
+            expires_at: i64::MAX,
+            max_uses: None,
+        })
+        .await
+        .unwrap();
+    store
+        .enroll_device(
+            "aa",
+            NewDevice {
+                id: "d1".into(),
+                hostname: "LAPTOP-042".into(),
+                os: "linux".into(),
+                agent_version: "0.1.0".into(),
+                enrolled_at: 10,
+                cert_serial: "01".into(),
+                cert_not_after: i64::MAX,
+            },
+            10,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// Defines one `#[tokio::test]` per conformance case, each on a store made
+/// by `$fresh` (an expression giving a future of `(guard, store)`; the guard
+/// keeps what the store lives in, a temp dir or a schema, until the end).
+macro_rules! store_conformance_suite {
+    ($fresh:expr) => {
+        $crate::store::conformance::store_conformance_suite!(@cases $fresh;
+            single_use_token_enrolls_once,
+            expired_and_revoked_tokens_are_refused,
+            replayed_seq_is_acknowledged_without_writing,
+            retired_and_unknown_devices_write_nothing,
+            ingest_opens_escalates_and_resolves_with_outbox_rows,
+            outbox_claim_keeps_alert_order_retries_and_lease_expiry,
+            silence_suppresses_notification_not_state_and_sweep_notifies_after,
+            silences_are_listed_and_expired,
+            acknowledgement_is_recorded_and_cleared_by_a_new_episode,
+            sweep_raises_offline_for_servers_and_a_report_resolves_it,
+            disk_history_feeds_the_forecast,
+            ticketing_failing_alert_opens_updates_and_resolves
+        );
+    };
+    (@cases $fresh:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let (_guard, store) = $fresh.await;
+                $crate::store::conformance::$case(&store).await;
+            }
+        )*
+    };
+}
+
+pub(crate) use store_conformance_suite;
