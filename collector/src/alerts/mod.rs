@@ -1,6 +1,6 @@
-//! Alerts as people see them: records, transitions and silences. Rules
-//! measure ([`crate::rules`]); the store keeps ([`crate::store`]); this module
-//! holds the shapes they exchange.
+//! Alerts: records, transitions, silences, and the engine that decides them.
+//! Rules measure ([`crate::rules`]); the [`engine`] plans each alert change and
+//! its notification; the store keeps what it is handed ([`crate::store`]).
 //!
 //! # Layout
 //! - [`admin`]: the `alerts` and `silence` commands.

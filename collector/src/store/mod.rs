@@ -3,7 +3,17 @@
 //! `Store` is the seam between the collector and its database. SQLite is the
 //! embedded default ([`sqlite::SqliteStore`]); PostgreSQL comes later behind
 //! the same trait, so the SQL in migrations stays portable (BIGINT seconds,
-//! TEXT ids, no SQLite-only functions in queries).
+//! TEXT ids, no SQLite-only functions in queries). A backend decides nothing
+//! about alerts: it loads a device's context, calls the alert engine
+//! ([`crate::alerts::engine`]) inside its transaction and persists the plan.
+//! Only [`open`] names a backend; [`StoreError`] names no driver's types.
+//!
+//! # Layout
+//! - [`outbox`]: the outbox rows and the delivery interface of notifiers.
+//! - [`ledger`]: what the ticket worker keeps: tickets per alert, outbox
+//!   statistics and retention, the ticketing-failing alert.
+//! - [`sqlite`]: the SQLite backend (the only module that uses its driver).
+//! - `conformance` (tests): the suite every backend runs.
 
 #[cfg(test)]
 pub(crate) mod conformance;
