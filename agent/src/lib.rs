@@ -24,6 +24,7 @@
 
 pub mod backoff;
 pub mod checks;
+pub mod clock;
 pub mod command;
 pub mod config;
 pub mod enroll;

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use forewarn_proto::pb;
 
+use crate::checks::CHECK_NAMES;
 use crate::rules::config::builtin_group_overrides;
 use crate::rules::{RuleBook, RulesConfig};
 use crate::tickets::config::TicketsConfig;
@@ -126,9 +127,6 @@ fn default_report_interval_secs() -> u32 {
 fn default_sweep_interval_secs() -> u64 {
     30
 }
-
-/// Names of the checks an agent can run; policies may only disable these.
-pub const CHECK_NAMES: &[&str] = &["disks", "certificates", "patches", "backups"];
 
 const MIN_CERT_VALIDITY_SECS: u64 = 30;
 const MAX_CERT_VALIDITY_SECS: u64 = 397 * 24 * 3600;

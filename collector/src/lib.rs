@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`config`]: the collector's TOML config and per-group policy.
+//! - [`checks`]: the names of the checks agents run.
 //! - [`pki`]: the collector CA; signs device certificates from CSRs.
 //! - [`tokens`]: enrollment token secrets and their hashes.
 //! - [`store`]: the `Store` trait and its SQLite implementation.
@@ -12,13 +13,14 @@
 //! - [`server`]: listeners, TLS and graceful shutdown.
 //! - [`tickets`]: helpdesk connectors, ticket policy and the outbox worker.
 //! - [`web`]: the plain fleet page and Prometheus `/metrics`.
-//! - [`admin`]: token and device commands.
-//! - [`demo`]: collector + local agent in one command.
+//! - [`cli`]: the command line and its admin commands.
+//! - [`clock`]: the wall clock, read in one place.
 
-pub mod admin;
 pub mod alerts;
+pub mod checks;
+pub mod cli;
+pub mod clock;
 pub mod config;
-pub mod demo;
 pub mod ingest;
 pub mod pki;
 pub mod rules;

@@ -3,11 +3,9 @@
 //! ([`crate::store`]); this module holds the shapes they exchange.
 //!
 //! # Layout
-//! - [`admin`]: the `alerts` and `silence` commands.
 //! - [`outbox`]: the outbox schema's rows and the delivery interface.
 //! - [`silence`]: silences and maintenance windows, and what they match.
 
-pub mod admin;
 pub mod outbox;
 pub mod silence;
 

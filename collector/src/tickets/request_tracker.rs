@@ -13,15 +13,91 @@
 //! - `id` is a string in create and search answers and a number in `GET /ticket/N`.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use async_trait::async_trait;
+use forewarn_secret::{Secret, SecretSource};
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::config::{RequestTrackerConfig, Secret};
+use super::connector_config::{
+    BuildError, ConnectorSettings, PriorityMap, built, check_http_url, check_secret, check_timeout,
+    default_timeout_secs, load_secret,
+};
 use super::transport::HttpTransport;
 use super::{Connector, ConnectorError, TicketRef, TicketRequest};
+
+/// `kind = "request_tracker"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestTrackerConfig {
+    /// RT's web address including its web path, e.g. `https://rt.example.com/rt`.
+    pub url: String,
+    /// Auth token of the RT user the collector acts as (Settings > Auth Tokens).
+    pub token: SecretSource,
+    /// Queue new tickets go to, unless a policy names another.
+    pub queue: String,
+    /// Ticket custom field (free-form, applied to the queue) that carries the alert's
+    /// correlation key; it is how an existing ticket is found again.
+    #[serde(default = "default_correlation_field")]
+    pub correlation_field: String,
+    /// Status set on recovery.
+    #[serde(default = "default_resolved_status")]
+    pub resolved_status: String,
+    /// RT priority (0-100 by default) for each severity.
+    #[serde(default = "default_priorities")]
+    pub priorities: PriorityMap,
+    /// Timeout of each HTTP request, in seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+fn default_correlation_field() -> String {
+    "AlertKey".into()
+}
+fn default_resolved_status() -> String {
+    "resolved".into()
+}
+fn default_priorities() -> PriorityMap {
+    PriorityMap {
+        critical: "90".into(),
+        warning: "50".into(),
+        info: "10".into(),
+    }
+}
+
+impl ConnectorSettings for RequestTrackerConfig {
+    fn problems(&self, key: &str, problems: &mut Vec<String>) {
+        check_http_url(key, "url", &self.url, problems);
+        if self.queue.trim().is_empty() {
+            problems.push(format!("{key}.queue: must name a queue"));
+        }
+        if self.correlation_field.trim().is_empty() {
+            problems.push(format!("{key}.correlation_field: must name a custom field"));
+        }
+        check_secret(key, "token", &self.token, problems);
+        check_timeout(key, self.timeout_secs, problems);
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        self.token.resolve_path(base);
+    }
+
+    fn priorities(&self) -> Option<&PriorityMap> {
+        Some(&self.priorities)
+    }
+}
+
+impl RequestTrackerConfig {
+    /// Reads the token and builds the connector named `name`.
+    pub fn build(&self, name: &str) -> Result<Box<dyn Connector>, BuildError> {
+        built(
+            name,
+            RequestTracker::new(self, load_secret(name, "token", &self.token)?),
+        )
+    }
+}
 
 const SYSTEM: &str = "Request Tracker";
 
