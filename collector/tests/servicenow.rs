@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use forewarn_collector::tickets::config::TicketsConfig;
 use forewarn_collector::tickets::{Connector, ConnectorError, TicketRef, TicketRequest, access};
-use serde_json::{Value, json};
 use forewarn_testkit::vendor::{Reply, VendorServer};
+use serde_json::{Value, json};
 use support::assert_matches_golden;
 
 const SYS_ID: &str = "46d44a5ea9fe198101a4a3c1f2a2cc7f";

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use forewarn_collector::tickets::config::TicketsConfig;
 use forewarn_collector::tickets::{Connector, ConnectorError, TicketRef, TicketRequest, access};
-use serde_json::{Value, json};
 use forewarn_testkit::vendor::{Reply, VendorServer};
+use serde_json::{Value, json};
 use support::assert_matches_golden;
 
 fn fixture(name: &str) -> Value {

@@ -25,8 +25,8 @@ use forewarn_collector::store::sqlite::SqliteStore;
 use forewarn_collector::store::{DeviceRecord, Store};
 use forewarn_collector::tickets::ledger::{LinkedTicket, TicketLedger};
 use forewarn_proto::pb;
-use prost::Message;
 use forewarn_testkit::{http_client, runtime};
+use prost::Message;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 /// How long a process may take to start listening.
@@ -65,6 +65,21 @@ pub fn collector_bin() -> PathBuf {
 
 pub fn agent_bin() -> PathBuf {
     binary_dir().join("forewarn-agent")
+}
+
+/// Runs a store read on the harness runtime from a thread of its own, so
+/// blocking tests and `#[tokio::test]`s can both call the store helpers.
+fn block_on<F>(future: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| runtime().block_on(future))
+            .join()
+            .expect("a store read panicked")
+    })
 }
 
 /// Polls `probe` until it returns `Some`, or fails after `timeout`.
@@ -259,19 +274,19 @@ impl CollectorProcess {
     /// Devices enrolled, retired ones included.
     pub fn device_count(&self) -> Result<usize> {
         let store = self.store()?;
-        Ok(runtime().block_on(store.list_devices())?.len())
+        Ok(block_on(store.list_devices())?.len())
     }
 
     /// One enrolled device.
     pub fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>> {
         let store = self.store()?;
-        Ok(runtime().block_on(store.device(device_id))?)
+        Ok(block_on(store.device(device_id))?)
     }
 
     /// The latest stored report of a device.
     pub fn latest_report(&self, device_id: &str) -> Result<Option<pb::StatusReport>> {
         let store = self.store()?;
-        Ok(match runtime().block_on(store.latest_status(device_id))? {
+        Ok(match block_on(store.latest_status(device_id))? {
             Some(status) => Some(pb::StatusReport::decode(status.encoded.as_slice())?),
             None => None,
         })
@@ -284,8 +299,7 @@ impl CollectorProcess {
             device_id: Some(device_id.to_owned()),
             ..AlertFilter::default()
         };
-        Ok(runtime()
-            .block_on(store.list_alerts(filter))?
+        Ok(block_on(store.list_alerts(filter))?
             .into_iter()
             .find(|alert| alert.rule.as_str() == rule && alert.subject == subject))
     }
@@ -297,7 +311,7 @@ impl CollectorProcess {
             device_id: Some(device_id.to_owned()),
             ..AlertFilter::default()
         };
-        Ok(runtime().block_on(store.list_alerts(filter))?)
+        Ok(block_on(store.list_alerts(filter))?)
     }
 
     /// Notifications queued for an alert, in every state, oldest first.
@@ -311,8 +325,7 @@ impl CollectorProcess {
             OutboxState::Failed,
         ] {
             events.extend(
-                runtime()
-                    .block_on(store.outbox_in_state(state))?
+                block_on(store.outbox_in_state(state))?
                     .into_iter()
                     .filter(|event| event.alert_id == alert_id),
             );
@@ -324,7 +337,7 @@ impl CollectorProcess {
     /// The ticket the collector stored for an alert, if any.
     pub fn alert_ticket(&self, alert_id: i64) -> Result<Option<LinkedTicket>> {
         let store = self.store()?;
-        Ok(runtime().block_on(store.alert_ticket(alert_id))?)
+        Ok(block_on(store.alert_ticket(alert_id))?)
     }
 
     /// A read-only connection to the collector's database, only for what the

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 use forewarn_e2e::{Agent, CollectorProcess, df_root_bytes, tls_channel, wait_for};
-use forewarn_testkit::report;
 use forewarn_proto::pb;
 use forewarn_proto::pb::enrollment_client::EnrollmentClient;
 use forewarn_proto::pb::ingest_client::IngestClient;
+use forewarn_testkit::report;
 use tonic::Code;
 use tonic::transport::Identity;
 

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use forewarn_e2e::{Agent, CollectorProcess, metric, wait_for};
+use forewarn_proto::pb;
 use forewarn_testkit::request_tracker::{RequestTracker, Ticket};
 use forewarn_testkit::ticket_proxy::TicketProxy;
-use forewarn_proto::pb;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -21,11 +21,11 @@ use anyhow::{Context, Result, ensure};
 use forewarn_collector::clock::now_unix;
 use forewarn_collector::tickets::ledger::TicketLedger;
 use forewarn_e2e::{Agent, CollectorProcess, wait_for};
+use forewarn_proto::pb;
+use forewarn_proto::pb::ingest_client::IngestClient;
 use forewarn_testkit::request_tracker::RequestTracker;
 use forewarn_testkit::runtime;
 use forewarn_testkit::ticket_proxy::TicketProxy;
-use forewarn_proto::pb;
-use forewarn_proto::pb::ingest_client::IngestClient;
 
 const ALERTS: usize = 100;
 
@@ -210,7 +210,10 @@ fn latency_from_failing_report_to_rt_ticket_over_100_alerts() -> Result<()> {
             let stored = alerts
                 .iter()
                 .filter(|alert| {
-                    matches!(runtime().block_on(store.alert_ticket(alert.id)), Ok(Some(_)))
+                    matches!(
+                        runtime().block_on(store.alert_ticket(alert.id)),
+                        Ok(Some(_))
+                    )
                 })
                 .count();
             (stored == failed).then_some(())

@@ -1,6 +1,8 @@
-//! Ticket commands for operators: `tickets failed` lists the ticket operations
-//! the worker gave up on, with their errors; `tickets retry-failed` hands them
-//! to the worker again once the cause is fixed (a new token, a granted right).
+//! Ticket commands for operators: `tickets test` checks a connector's address,
+//! credentials and rights without creating anything; `tickets failed` lists the
+//! ticket operations the worker gave up on, with their errors; `tickets
+//! retry-failed` hands them to the worker again once the cause is fixed (a new
+//! token, a granted right).
 //!
 //! Only the newest event of an alert is retried: when later events of the alert
 //! were handled since, the failed one is history (retrying a given-up `opened`

@@ -503,19 +503,6 @@ queue = "Endpoint Alerts"
     }
 
     #[test]
-    fn secret_needs_exactly_one_source() {
-        let config = parse(&RT.replace(
-            r#"token = { env = "FOREWARN_RT_TOKEN" }"#,
-            r#"token = { env = "A", file = "/b" }"#,
-        ))
-        .unwrap();
-        assert_eq!(
-            config.problems(),
-            vec!["tickets.connectors.rt.token: name exactly one of `env` or `file`"]
-        );
-    }
-
-    #[test]
     fn problems_name_their_keys() {
         let config = parse(
             r#"

@@ -504,6 +504,58 @@ fn urlencode_path(segment: &str) -> String {
 mod tests {
     use super::*;
 
+    fn config_problems(text: &str) -> Vec<String> {
+        let config: RequestTrackerConfig = toml::from_str(text).unwrap();
+        let mut problems = Vec::new();
+        config.problems("tickets.connectors.rt", &mut problems);
+        problems
+    }
+
+    #[test]
+    fn minimal_config_gets_the_documented_defaults() {
+        let config: RequestTrackerConfig = toml::from_str(
+            "url = \"https://rt.example.com/rt\"\ntoken = { env = \"RT\" }\nqueue = \"General\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.correlation_field, "AlertKey");
+        assert_eq!(config.resolved_status, "resolved");
+        assert_eq!(config.priorities.critical, "90");
+        assert_eq!(config.timeout_secs, 10);
+        let mut problems = Vec::new();
+        config.problems("tickets.connectors.rt", &mut problems);
+        assert_eq!(problems, Vec::<String>::new());
+    }
+
+    #[test]
+    fn secret_needs_exactly_one_source() {
+        assert_eq!(
+            config_problems(
+                "url = \"https://rt.example.com/rt\"\ntoken = { env = \"A\", file = \"/b\" }\nqueue = \"General\"\n"
+            ),
+            vec!["tickets.connectors.rt.token: name exactly one of `env` or `file`"]
+        );
+    }
+
+    #[test]
+    fn every_bad_field_is_named_and_unknown_keys_are_refused() {
+        assert_eq!(
+            config_problems(
+                "url = \"rt.example.com\"\ntoken = { env = \"A\" }\nqueue = \" \"\ncorrelation_field = \"\"\ntimeout_secs = 0\n"
+            ),
+            vec![
+                "tickets.connectors.rt.url: \"rt.example.com\" is not an http:// or https:// address",
+                "tickets.connectors.rt.queue: must name a queue",
+                "tickets.connectors.rt.correlation_field: must name a custom field",
+                "tickets.connectors.rt.timeout_secs: 0 is outside 1..=300",
+            ]
+        );
+        let err = toml::from_str::<RequestTrackerConfig>(
+            "url = \"https://rt\"\ntoken = { env = \"A\" }\nqueue = \"q\"\nquue = \"x\"\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("quue"), "{err}");
+    }
+
     fn item(kind: &str, creator: &str) -> HistoryItem {
         HistoryItem {
             kind: kind.into(),
