@@ -71,7 +71,7 @@ pub fn agent_bin() -> PathBuf {
 /// blocking tests and `#[tokio::test]`s can both call the store helpers.
 fn block_on<F>(future: F) -> F::Output
 where
-    F: std::future::Future + Send,
+    F: Future + Send,
     F::Output: Send,
 {
     std::thread::scope(|scope| {
