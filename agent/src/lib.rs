@@ -13,6 +13,7 @@
 //! - [`transport`]: the mTLS gRPC channel.
 //! - [`backoff`]: retry delays with jitter.
 //! - [`command`]: `CommandRunner`, the one way probes run programs.
+//! - [`clock`]: the wall clock, read in one place.
 //! - [`trigger`]: asking for a report before the interval.
 //! - [`watch`]: file watching with a polling fallback.
 //! - [`output`]: the table `check --once` prints.
@@ -24,6 +25,7 @@
 
 pub mod backoff;
 pub mod checks;
+pub mod clock;
 pub mod command;
 pub mod config;
 pub mod enroll;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use forewarn_proto::pb;
+use forewarn_proto::{CheckKind, pb};
 
 use crate::rules::config::builtin_group_overrides;
 use crate::rules::{RuleBook, RulesConfig};
@@ -128,9 +128,6 @@ fn default_sweep_interval_secs() -> u64 {
     30
 }
 
-/// Names of the checks an agent can run; policies may only disable these.
-pub const CHECK_NAMES: [&str; 4] = forewarn_proto::CheckKind::NAMES;
-
 const MIN_CERT_VALIDITY_SECS: u64 = 30;
 const MAX_CERT_VALIDITY_SECS: u64 = 397 * 24 * 3600;
 const MIN_REPORT_INTERVAL_SECS: u32 = 1;
@@ -218,10 +215,10 @@ impl CollectorConfig {
                 );
             }
             for check in &group.disabled_checks {
-                if !CHECK_NAMES.contains(&check.as_str()) {
+                if !CheckKind::NAMES.contains(&check.as_str()) {
                     problems.push(format!(
                         "groups.{name}.disabled_checks: unknown check {check:?} (known: {})",
-                        CHECK_NAMES.join(", ")
+                        CheckKind::NAMES.join(", ")
                     ));
                 }
             }

@@ -13,13 +13,13 @@
 //! - [`server`]: listeners, TLS and graceful shutdown.
 //! - [`tickets`]: helpdesk connectors, ticket policy and the outbox worker.
 //! - [`web`]: the plain fleet page and Prometheus `/metrics`.
-//! - [`admin`]: token and device commands.
-//! - [`demo`]: collector + local agent in one command.
+//! - [`cli`]: the command line and its admin commands.
+//! - [`clock`]: the wall clock, read in one place.
 
-pub mod admin;
 pub mod alerts;
+pub mod cli;
+pub mod clock;
 pub mod config;
-pub mod demo;
 pub mod ingest;
 pub mod pki;
 pub mod rules;

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use forewarn_collector::tickets::config::TicketsConfig;
 use forewarn_collector::tickets::{Connector, Severity, TicketRequest, access};
+use forewarn_testkit::vendor::{Reply, VendorServer};
 use serde_json::json;
-use support::{Reply, VendorServer, assert_matches_golden};
+use support::assert_matches_golden;
 
 struct Setup {
     server: VendorServer,

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use forewarn_collector::tickets::config::TicketsConfig;
 use forewarn_collector::tickets::{Connector, ConnectorError, TicketRef, TicketRequest, access};
+use forewarn_testkit::vendor::{Reply, VendorServer};
 use serde_json::{Value, json};
-use support::{Reply, VendorServer, assert_matches_golden};
+use support::assert_matches_golden;
 
 fn fixture(name: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

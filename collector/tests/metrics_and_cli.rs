@@ -4,16 +4,15 @@
 use std::process::Command;
 use std::sync::Arc;
 
-use forewarn_collector::store::ledger::TicketLedger;
-use forewarn_collector::store::sqlite::SqliteStore;
 use forewarn_collector::tickets::metrics::{DeliveryResult, TicketMetrics};
+use forewarn_testkit::store::TempStore;
 
 #[tokio::test]
 async fn metrics_endpoint_serves_prometheus_text_and_the_fleet_page_shows_the_failing_alert() {
     // reqwest is built without a crypto provider of its own (the collector's is aws-lc-rs).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap());
+    let fixture = TempStore::new().unwrap();
+    let store = Arc::clone(&fixture.store);
     let metrics = Arc::new(TicketMetrics::default());
     metrics.count("rt", DeliveryResult::Delivered);
     metrics.count("rt", DeliveryResult::Delivered);

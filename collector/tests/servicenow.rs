@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use forewarn_collector::tickets::config::TicketsConfig;
 use forewarn_collector::tickets::{Connector, ConnectorError, TicketRef, TicketRequest, access};
+use forewarn_testkit::vendor::{Reply, VendorServer};
 use serde_json::{Value, json};
-use support::{Reply, VendorServer, assert_matches_golden};
+use support::assert_matches_golden;
 
 const SYS_ID: &str = "46d44a5ea9fe198101a4a3c1f2a2cc7f";
 
@@ -73,7 +74,7 @@ fn ticket() -> TicketRef {
     support::ticket_ref(SYS_ID)
 }
 
-fn assert_basic_auth(recorded: &support::Recorded) {
+fn assert_basic_auth(recorded: &forewarn_testkit::vendor::Recorded) {
     // base64("forewarn.integration:pa55-w0rd")
     assert_eq!(
         recorded.headers["authorization"],

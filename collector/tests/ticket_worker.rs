@@ -970,7 +970,7 @@ async fn retry_failed_requeues_only_each_alerts_newest_event() {
     worker.run_once(T0 + 61).await.unwrap();
     assert_eq!(f.rows(OutboxState::Failed).await, 2);
     let mut listed = Vec::new();
-    forewarn_collector::tickets::admin::list_failed(f.store.as_ref(), &mut listed)
+    forewarn_collector::cli::tickets::list_failed(f.store.as_ref(), &mut listed)
         .await
         .unwrap();
     let listed = String::from_utf8(listed).unwrap();
@@ -979,7 +979,7 @@ async fn retry_failed_requeues_only_each_alerts_newest_event() {
     // The right was granted: retry. Only d2's open is its alert's newest event.
     let mut out = Vec::new();
     let requeued =
-        forewarn_collector::tickets::admin::retry_failed(f.store.as_ref(), T0 + 120, &mut out)
+        forewarn_collector::cli::tickets::retry_failed(f.store.as_ref(), T0 + 120, &mut out)
             .await
             .unwrap();
     assert_eq!(requeued, 1, "{}", String::from_utf8_lossy(&out));
@@ -1043,7 +1043,7 @@ async fn after_a_prune_retry_failed_still_requeues_only_each_alerts_newest_event
     assert_eq!(outcome.rows, 0, "the recovery is the alert's newest row");
     let mut out = Vec::new();
     let requeued =
-        forewarn_collector::tickets::admin::retry_failed(f.store.as_ref(), later, &mut out)
+        forewarn_collector::cli::tickets::retry_failed(f.store.as_ref(), later, &mut out)
             .await
             .unwrap();
     assert_eq!(requeued, 0, "{}", String::from_utf8_lossy(&out));

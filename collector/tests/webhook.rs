@@ -2,8 +2,6 @@
 //! the way a receiver is told to in docs/tickets.md: HMAC-SHA256 over
 //! `timestamp + "." + body`, constant-time compare, timestamp no older than 5 minutes.
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,10 +12,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use forewarn_collector::tickets::config::TicketsConfig;
 use forewarn_collector::tickets::{Connector, ConnectorError, Severity, TicketRequest, access};
+use forewarn_testkit::vendor::{Reply, VendorServer};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use support::{Reply, VendorServer};
 
 const SECRET: &str = "shared-webhook-secret";
 

@@ -6,16 +6,9 @@
 //! tests (a no-op when they are fresh), so `cargo nextest run --workspace` is
 //! all a fresh checkout needs.
 //!
-//! # Layout
-//! - this file: collector and agent processes, gRPC channels, report builders.
-//! - [`request_tracker`]: a real Request Tracker 5 per test, and the REST calls
-//!   tests use to look at its tickets.
-//! - [`ticket_proxy`]: an HTTP proxy between the collector and RT that records
-//!   ticket creations, can play "RT is down" and can kill the collector at the
-//!   worst moment.
-
-pub mod request_tracker;
-pub mod ticket_proxy;
+//! What tests of several crates share (the Request Tracker harness, the ticket
+//! proxy, the harness runtime, report fixtures, reading the collector's store)
+//! is in `forewarn-testkit`; this crate holds the collector and agent processes.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -26,35 +19,14 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
+use forewarn_collector::alerts::{AlertFilter, AlertRecord};
+use forewarn_collector::store::ledger::LinkedTicket;
+use forewarn_collector::store::outbox::{OutboxEvent, OutboxState};
+use forewarn_collector::store::{DeviceRecord, Store};
 use forewarn_proto::pb;
+use forewarn_testkit::{http_client, runtime};
 use prost::Message;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
-
-/// The runtime async parts of the harness run on (RT's REST API, the ticket
-/// proxy, crafted gRPC reports), so tests stay plain blocking code. Its worker
-/// threads keep serving the proxy while a test blocks in [`wait_for`].
-pub fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime for the harness")
-    })
-}
-
-/// An HTTP client for RT's API, the proxy and `/metrics`. reqwest is built
-/// without a rustls crypto provider of its own (the workspace keeps to one), so
-/// the process-wide default is installed first.
-pub fn http_client() -> reqwest::Client {
-    static PROVIDER: OnceLock<()> = OnceLock::new();
-    PROVIDER.get_or_init(|| {
-        // Err only means another part of the process installed one first.
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    });
-    reqwest::Client::new()
-}
 
 /// How long a process may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -92,6 +64,21 @@ pub fn collector_bin() -> PathBuf {
 
 pub fn agent_bin() -> PathBuf {
     binary_dir().join("forewarn-agent")
+}
+
+/// Runs a store read on the harness runtime from a thread of its own, so
+/// blocking tests and `#[tokio::test]`s can both call the store helpers.
+fn block_on<F>(future: F) -> F::Output
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| runtime().block_on(future))
+            .join()
+            .expect("a store read panicked")
+    })
 }
 
 /// Polls `probe` until it returns `Some`, or fails after `timeout`.
@@ -277,7 +264,84 @@ impl CollectorProcess {
             .context("token create printed nothing")
     }
 
-    /// A read-only connection to the collector's database.
+    /// The collector's store, read through the `Store` trait the way its CLI
+    /// reads it (the collector keeps running).
+    pub fn store(&self) -> Result<std::sync::Arc<dyn Store>> {
+        forewarn_testkit::store::open(&self.dir.path().join("data"))
+    }
+
+    /// Devices enrolled, retired ones included.
+    pub fn device_count(&self) -> Result<usize> {
+        let store = self.store()?;
+        Ok(block_on(store.list_devices())?.len())
+    }
+
+    /// One enrolled device.
+    pub fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>> {
+        let store = self.store()?;
+        Ok(block_on(store.device(device_id))?)
+    }
+
+    /// The latest stored report of a device.
+    pub fn latest_report(&self, device_id: &str) -> Result<Option<pb::StatusReport>> {
+        let store = self.store()?;
+        Ok(match block_on(store.latest_status(device_id))? {
+            Some(status) => Some(pb::StatusReport::decode(status.encoded.as_slice())?),
+            None => None,
+        })
+    }
+
+    /// The alert of `rule` on `subject` of a device.
+    pub fn alert(&self, device_id: &str, rule: &str, subject: &str) -> Result<Option<AlertRecord>> {
+        let store = self.store()?;
+        let filter = AlertFilter {
+            device_id: Some(device_id.to_owned()),
+            ..AlertFilter::default()
+        };
+        Ok(block_on(store.list_alerts(filter))?
+            .into_iter()
+            .find(|alert| alert.rule.as_str() == rule && alert.subject == subject))
+    }
+
+    /// Alerts of a device.
+    pub fn alerts(&self, device_id: &str) -> Result<Vec<AlertRecord>> {
+        let store = self.store()?;
+        let filter = AlertFilter {
+            device_id: Some(device_id.to_owned()),
+            ..AlertFilter::default()
+        };
+        Ok(block_on(store.list_alerts(filter))?)
+    }
+
+    /// Notifications queued for an alert, in every state, oldest first.
+    pub fn outbox(&self, alert_id: i64) -> Result<Vec<OutboxEvent>> {
+        let store = self.store()?;
+        let mut events = Vec::new();
+        for state in [
+            OutboxState::Pending,
+            OutboxState::Claimed,
+            OutboxState::Delivered,
+            OutboxState::Failed,
+        ] {
+            events.extend(
+                block_on(store.outbox_in_state(state))?
+                    .into_iter()
+                    .filter(|event| event.alert_id == alert_id),
+            );
+        }
+        events.sort_by_key(|event| event.id);
+        Ok(events)
+    }
+
+    /// The ticket the collector stored for an alert, if any.
+    pub fn alert_ticket(&self, alert_id: i64) -> Result<Option<LinkedTicket>> {
+        let store = self.store()?;
+        Ok(block_on(store.alert_ticket(alert_id))?)
+    }
+
+    /// A read-only connection to the collector's database, only for what the
+    /// `Store` trait has no read for yet (the status history, how a ticket was
+    /// closed); everything else goes through [`CollectorProcess::store`].
     pub fn db(&self) -> Result<rusqlite::Connection> {
         Ok(rusqlite::Connection::open_with_flags(
             self.dir.path().join("data/forewarn.sqlite3"),
@@ -285,38 +349,20 @@ impl CollectorProcess {
         )?)
     }
 
-    /// Rows in a table, for "nothing was written" checks.
-    pub fn count(&self, table: &str) -> Result<i64> {
-        Ok(self
-            .db()?
-            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
-                row.get(0)
-            })?)
-    }
-
-    /// The latest stored report of a device.
-    pub fn latest_report(&self, device_id: &str) -> Result<Option<pb::StatusReport>> {
-        let bytes: Option<Vec<u8>> = self
-            .db()?
-            .query_row(
-                "SELECT report FROM device_status WHERE device_id = ?1",
-                [device_id],
-                |row| row.get(0),
-            )
-            .ok();
-        Ok(match bytes {
-            Some(bytes) => Some(pb::StatusReport::decode(bytes.as_slice())?),
-            None => None,
-        })
-    }
-
-    /// Reports stored in history for a device.
+    /// Reports stored in history for a device (no `Store` read for history yet).
     pub fn history_len(&self, device_id: &str) -> Result<i64> {
         Ok(self.db()?.query_row(
             "SELECT COUNT(*) FROM status_history WHERE device_id = ?1",
             [device_id],
             |row| row.get(0),
         )?)
+    }
+
+    /// Reports stored in history for every device (no `Store` read for history yet).
+    pub fn history_total(&self) -> Result<i64> {
+        Ok(self
+            .db()?
+            .query_row("SELECT COUNT(*) FROM status_history", [], |row| row.get(0))?)
     }
 
     /// The CA certificate (PEM) from the collector's data directory.
@@ -473,33 +519,6 @@ pub async fn tls_channel(
         .connect_timeout(Duration::from_secs(5))
         .connect()
         .await?)
-}
-
-/// A plausible report as an agent would send it.
-pub fn report(seq: u64) -> pb::StatusReport {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default();
-    pb::StatusReport {
-        seq,
-        collected_at_unix_secs: now,
-        host: Some(pb::HostFacts {
-            hostname: "crafted".into(),
-            ..Default::default()
-        }),
-        disks: Some(pb::DiskCheck {
-            filesystems: vec![pb::DiskStatus {
-                mount_point: "/".into(),
-                filesystem: "ext4".into(),
-                total_bytes: 100,
-                free_bytes: 50,
-                available_bytes: 40,
-                ..Default::default()
-            }],
-        }),
-        ..Default::default()
-    }
 }
 
 /// The value of one sample (`name{labels}` exactly as exposed) in Prometheus

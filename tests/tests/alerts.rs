@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
+use forewarn_collector::clock::now_unix;
 use forewarn_e2e::{Agent, CollectorProcess, wait_for};
 
 const MIB: usize = 1024 * 1024;
@@ -68,28 +69,22 @@ fn alert(
     rule: &str,
     subject: &str,
 ) -> Option<(i64, String, Option<String>, String)> {
-    let db = collector.db().ok()?;
-    db.query_row(
-        "SELECT id, state, severity, summary FROM alerts WHERE device_id = ?1 AND rule = ?2 AND subject = ?3",
-        [device, rule, subject],
-        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
-    )
-    .ok()
+    let alert = collector.alert(device, rule, subject).ok()??;
+    Some((
+        alert.id,
+        alert.status.as_str().to_owned(),
+        alert.severity.map(|s| s.as_str().to_owned()),
+        alert.summary,
+    ))
 }
 
 /// Outbox events of one alert, oldest first.
 fn outbox(collector: &CollectorProcess, alert_id: i64) -> Result<Vec<(String, i64)>> {
-    let db = collector.db()?;
-    let mut statement =
-        db.prepare("SELECT event, created_at FROM alert_outbox WHERE alert_id = ?1 ORDER BY id")?;
-    let rows = statement.query_map([alert_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    Ok(collector
+        .outbox(alert_id)?
+        .into_iter()
+        .map(|row| (row.event, row.created_at))
+        .collect())
 }
 
 const TIMEOUT: Duration = Duration::from_secs(30);

@@ -5,10 +5,11 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use forewarn_e2e::{Agent, CollectorProcess, df_root_bytes, report, tls_channel, wait_for};
+use forewarn_e2e::{Agent, CollectorProcess, df_root_bytes, tls_channel, wait_for};
 use forewarn_proto::pb;
 use forewarn_proto::pb::enrollment_client::EnrollmentClient;
 use forewarn_proto::pb::ingest_client::IngestClient;
+use forewarn_testkit::report;
 use tonic::Code;
 use tonic::transport::Identity;
 
@@ -110,7 +111,7 @@ fn enrollment_refuses_collector_with_unexpected_ca() -> Result<()> {
     );
     assert!(!agent.state_dir.path().join("enrollment.toml").exists());
     assert_eq!(
-        collector.count("devices")?,
+        collector.device_count()?,
         0,
         "token must not have been sent"
     );
@@ -158,7 +159,7 @@ async fn token_problems_are_unauthenticated_and_enroll_nothing() -> Result<()> {
     assert_eq!(status.code(), Code::Unauthenticated);
 
     assert_eq!(
-        collector.count("devices")?,
+        collector.device_count()?,
         1,
         "only the first single-use enrollment may succeed"
     );
@@ -184,7 +185,7 @@ async fn report_without_client_certificate_is_unauthenticated() -> Result<()> {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
-    assert_eq!(collector.count("status_history")?, 0);
+    assert_eq!(collector.history_total()?, 0);
     Ok(())
 }
 
@@ -221,7 +222,7 @@ async fn client_certificate_from_another_ca_fails_the_handshake() -> Result<()> 
             "{status:?}"
         );
     }
-    assert_eq!(collector.count("status_history")?, 0);
+    assert_eq!(collector.history_total()?, 0);
     Ok(())
 }
 
@@ -359,14 +360,7 @@ fn agent_renews_its_short_lived_certificate_and_keeps_reporting() -> Result<()> 
     let mut agent = Agent::new()?;
     let device_id = agent.enroll_ok(&collector, &token)?;
     let serial = |c: &CollectorProcess| -> Option<String> {
-        c.db()
-            .ok()?
-            .query_row(
-                "SELECT cert_serial FROM devices WHERE id = ?1",
-                [&device_id],
-                |r| r.get(0),
-            )
-            .ok()
+        c.device(&device_id).ok()?.map(|device| device.cert_serial)
     };
     let first_serial = serial(&collector).unwrap();
     agent.start()?;

@@ -2,7 +2,7 @@
 //! that the test rewrites, over real mTLS, to a real collector whose outbox
 //! worker drives the Request Tracker connector against a real Request Tracker 5
 //! (`.ci/rt/start.sh`, one private instance per test). Between the collector and
-//! RT sits the test's HTTP proxy (`forewarn_e2e::ticket_proxy`), which records
+//! RT sits the test's HTTP proxy (`forewarn_testkit::ticket_proxy`), which records
 //! ticket creations and plays the failures: RT down, a crash at the worst moment.
 //!
 //! Needs root (RT's server runs as www-data) and `.ci/rt/install.sh` (`.ci/run deps`).
@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use forewarn_e2e::request_tracker::{RequestTracker, Ticket};
-use forewarn_e2e::ticket_proxy::TicketProxy;
 use forewarn_e2e::{Agent, CollectorProcess, metric, wait_for};
 use forewarn_proto::pb;
+use forewarn_testkit::request_tracker::{RequestTracker, Ticket};
+use forewarn_testkit::ticket_proxy::TicketProxy;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -117,28 +117,17 @@ impl Scenario {
 
     /// (id, state, summary) of the `backup_failed` alert of `job`.
     fn alert(&self, job: &str) -> Option<(i64, String, String)> {
-        self.collector
-            .db()
-            .ok()?
-            .query_row(
-                "SELECT id, state, summary FROM alerts WHERE device_id = ?1 AND rule = 'backup_failed' AND subject = ?2",
-                [&self.device, job],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )
-            .ok()
+        let alert = self
+            .collector
+            .alert(&self.device, "backup_failed", job)
+            .ok()??;
+        Some((alert.id, alert.status.as_str().to_owned(), alert.summary))
     }
 
     /// RT's ticket number stored on the alert, if the collector stored one.
     fn stored_ticket(&self, alert_id: i64) -> Option<String> {
-        self.collector
-            .db()
-            .ok()?
-            .query_row(
-                "SELECT t.external_id FROM alert_tickets a JOIN tickets t ON t.id = a.ticket_id WHERE a.alert_id = ?1",
-                [alert_id],
-                |row| row.get(0),
-            )
-            .ok()
+        let ticket = self.collector.alert_ticket(alert_id).ok()??;
+        Some(ticket.reference.id)
     }
 
     /// How the collector closed its record of the alert's ticket (`resolved`,
@@ -233,12 +222,12 @@ fn proxy_relays_to_rt_records_creations_answers_503_while_down_and_kills_on_crea
     let proxy = TicketProxy::start(rt.port)?;
     let create = |key: &str| -> Result<u16> {
         let body = serde_json::json!({
-            "Queue": forewarn_e2e::request_tracker::QUEUE,
+            "Queue": forewarn_testkit::request_tracker::QUEUE,
             "Subject": "proxy check",
             "CustomFields": { "AlertKey": key },
         });
-        forewarn_e2e::runtime().block_on(async {
-            let response = forewarn_e2e::http_client()
+        forewarn_testkit::runtime().block_on(async {
+            let response = forewarn_testkit::http_client()
                 .post(format!("{}/REST/2.0/ticket", proxy.rt_url()))
                 .header("Authorization", format!("token {}", rt.bot_token()))
                 .json(&body)
@@ -508,7 +497,7 @@ fn tickets_test_command_passes_on_real_rt_and_names_a_wrong_queue_and_a_bad_toke
     );
 
     let wrong_queue = good.replace(
-        &format!("queue = \"{}\"", forewarn_e2e::request_tracker::QUEUE),
+        &format!("queue = \"{}\"", forewarn_testkit::request_tracker::QUEUE),
         "queue = \"Endpoint Alerst\"",
     );
     ensure!(wrong_queue != good, "the queue line was not replaced");

@@ -18,19 +18,15 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use forewarn_e2e::request_tracker::RequestTracker;
-use forewarn_e2e::ticket_proxy::TicketProxy;
-use forewarn_e2e::{Agent, CollectorProcess, runtime, wait_for};
+use forewarn_collector::clock::now_unix;
+use forewarn_e2e::{Agent, CollectorProcess, wait_for};
 use forewarn_proto::pb;
 use forewarn_proto::pb::ingest_client::IngestClient;
+use forewarn_testkit::request_tracker::RequestTracker;
+use forewarn_testkit::runtime;
+use forewarn_testkit::ticket_proxy::TicketProxy;
 
 const ALERTS: usize = 100;
-
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 fn job(index: usize, result: pb::BackupResult, now: i64) -> pb::BackupJobStatus {
     pb::BackupJobStatus {
@@ -109,7 +105,7 @@ impl Bench {
              token = {{ file = {:?} }}\nqueue = \"{}\"\n",
             proxy.rt_url(),
             token_file.display().to_string(),
-            forewarn_e2e::request_tracker::QUEUE,
+            forewarn_testkit::request_tracker::QUEUE,
         );
         let collector = CollectorProcess::start(&connector)?;
         let token = collector.create_token("laptops", "1h", Some(1))?;
@@ -208,13 +204,18 @@ fn latency_from_failing_report_to_rt_ticket_over_100_alerts() -> Result<()> {
         // The worker still reads the ticket back and stores the reference: the next
         // alert starts when this one is done, so each is measured on an idle worker.
         wait_for("the reference stored", Duration::from_secs(60), || {
-            let stored: i64 = bench
-                .collector
-                .db()
-                .ok()?
-                .query_row("SELECT COUNT(*) FROM alert_tickets", [], |row| row.get(0))
-                .ok()?;
-            (stored == failed as i64).then_some(())
+            let store = bench.collector.store().ok()?;
+            let alerts = bench.collector.alerts(&bench.device).ok()?;
+            let stored = alerts
+                .iter()
+                .filter(|alert| {
+                    matches!(
+                        runtime().block_on(store.alert_ticket(alert.id)),
+                        Ok(Some(_))
+                    )
+                })
+                .count();
+            (stored == failed).then_some(())
         })?;
     }
     bench.check_one_ticket_each()?;

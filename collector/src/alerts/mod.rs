@@ -3,13 +3,11 @@
 //! its notification; the store keeps what it is handed ([`crate::store`]).
 //!
 //! # Layout
-//! - [`admin`]: the `alerts` and `silence` commands.
 //! - [`engine`]: the pure planner of alert changes and notifications.
 //! - [`notification`]: the typed notification the outbox carries.
 //! - [`silence`]: silences and maintenance windows, and what they match.
 //! - [`sweeper`]: the timer that re-plans alerts and prunes the outbox.
 
-pub mod admin;
 pub mod engine;
 pub mod notification;
 pub mod silence;

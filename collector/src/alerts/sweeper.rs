@@ -47,7 +47,7 @@ pub async fn run(
             () = &mut shutdown => return,
             _ = ticks.tick() => {}
         }
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let now = crate::clock::now_unix();
         match store.sweep_alerts(Arc::clone(&rules), now).await {
             Ok(0) => {}
             Ok(notifications) => info!(notifications, "alert sweep queued notifications"),

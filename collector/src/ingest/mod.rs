@@ -37,6 +37,4 @@ pub struct IngestContext {
     pub ticket_wake: Arc<tokio::sync::Notify>,
 }
 
-fn now_unix() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
+use crate::clock::now_unix;

@@ -11,14 +11,60 @@
 //! A chat channel cannot be searched: `find_open` finds nothing, the returned
 //! reference is the correlation key, and nobody "works" a chat message.
 
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use forewarn_secret::{Secret, SecretSource};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::config::{ChatConfig, Secret};
+use super::connector_config::{
+    BuildError, ConnectorSettings, built, check_secret, check_timeout, default_timeout_secs,
+    load_secret,
+};
 use super::transport::HttpTransport;
 use super::{Connector, ConnectorError, TicketRef, TicketRequest};
+
+/// `kind = "slack"` or `kind = "teams"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatConfig {
+    /// The incoming-webhook URL; it carries its own credential, so it is a secret.
+    pub url: SecretSource,
+    /// Timeout of each HTTP request, in seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+impl ConnectorSettings for ChatConfig {
+    fn problems(&self, key: &str, problems: &mut Vec<String>) {
+        check_secret(key, "url", &self.url, problems);
+        check_timeout(key, self.timeout_secs, problems);
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        self.url.resolve_path(base);
+    }
+
+    fn keeps_tickets(&self) -> bool {
+        false
+    }
+}
+
+impl ChatConfig {
+    /// Reads the webhook URL and builds the `service` connector named `name`.
+    pub fn build(
+        &self,
+        service: ChatService,
+        name: &str,
+    ) -> Result<Box<dyn Connector>, BuildError> {
+        built(
+            name,
+            ChatWebhook::new(service, self, load_secret(name, "url", &self.url)?),
+        )
+    }
+}
 
 /// Which chat service a webhook URL belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,17 +9,106 @@
 //! TLS: `starttls` (port 587, upgrade required, never falls back to plain text),
 //! `tls` (implicit TLS, port 465) or `none` (only for a relay on loopback).
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use forewarn_secret::{Secret, SecretSource};
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Mailboxes};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::Deserialize;
 
-use super::config::{EmailConfig, EmailTls, Secret};
+use super::connector_config::{
+    BuildError, ConnectorSettings, built, check_secret, check_timeout, default_timeout_secs,
+    load_secret,
+};
 use super::{Connector, ConnectorError, TicketRef, TicketRequest, correlation_tag};
+
+/// `kind = "email"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// SMTP relay host name (also the name its TLS certificate must carry).
+    pub smtp_host: String,
+    /// SMTP port: 587 for STARTTLS, 465 for implicit TLS.
+    #[serde(default = "default_smtp_port")]
+    pub smtp_port: u16,
+    /// "starttls" (required, no fallback), "tls" (implicit) or "none" (loopback relays only).
+    #[serde(default)]
+    pub tls: EmailTls,
+    /// PEM file of an extra CA to trust for the relay (an internal CA).
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// SMTP user name, if the relay wants authentication.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// SMTP password; required with `username`.
+    #[serde(default)]
+    pub password: Option<SecretSource>,
+    /// Sender, e.g. `Forewarn <forewarn@example.com>`.
+    pub from: String,
+    /// Recipients, e.g. the help desk's intake address.
+    pub to: Vec<String>,
+    /// Timeout of each SMTP session, in seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTls {
+    #[default]
+    Starttls,
+    Tls,
+    None,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+impl ConnectorSettings for EmailConfig {
+    fn problems(&self, key: &str, problems: &mut Vec<String>) {
+        if self.to.is_empty() {
+            problems.push(format!("{key}.to: name at least one recipient"));
+        }
+        if self.username.is_some() != self.password.is_some() {
+            problems.push(format!(
+                "{key}.password: give both username and password, or neither"
+            ));
+        }
+        if let Some(password) = &self.password {
+            check_secret(key, "password", password, problems);
+        }
+        check_timeout(key, self.timeout_secs, problems);
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        if let Some(password) = &mut self.password {
+            password.resolve_path(base);
+        }
+        if let Some(ca) = &mut self.tls_ca_file
+            && ca.is_relative()
+        {
+            *ca = base.join(&*ca);
+        }
+    }
+}
+
+impl EmailConfig {
+    /// Reads the password, if any, and builds the connector named `name`.
+    pub fn build(&self, name: &str) -> Result<Box<dyn Connector>, BuildError> {
+        let password = match &self.password {
+            Some(source) => Some(load_secret(name, "password", source)?),
+            None => None,
+        };
+        built(name, Email::new(self, password))
+    }
+}
 
 const SYSTEM: &str = "SMTP";
 

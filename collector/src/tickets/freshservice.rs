@@ -13,16 +13,93 @@
 //!
 //! Documented at <https://api.freshservice.com/v2/#tickets>.
 
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use forewarn_secret::{Secret, SecretSource};
 use reqwest::RequestBuilder;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::config::{FreshserviceConfig, Secret};
+use super::connector_config::{
+    BuildError, ConnectorSettings, PriorityMap, built, check_http_url, check_secret, check_timeout,
+    default_timeout_secs, load_secret,
+};
 use super::transport::HttpTransport;
 use super::{Connector, ConnectorError, TicketRef, TicketRequest, correlation_tag};
+
+/// `kind = "freshservice"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreshserviceConfig {
+    /// Helpdesk address, e.g. `https://example.freshservice.com`.
+    pub url: String,
+    /// API key of the agent the collector acts as (Profile settings > API key).
+    pub api_key: SecretSource,
+    /// Requester of new tickets (a Freshservice requester or agent e-mail).
+    pub requester_email: String,
+    /// Group id new tickets are assigned to, unless a policy names another (by id).
+    #[serde(default)]
+    pub group_id: Option<u64>,
+    /// Priority (1 low, 2 medium, 3 high, 4 urgent) for each severity.
+    #[serde(default = "default_priorities")]
+    pub priorities: PriorityMap,
+    /// Timeout of each HTTP request, in seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+fn default_priorities() -> PriorityMap {
+    PriorityMap {
+        critical: "4".into(),
+        warning: "2".into(),
+        info: "1".into(),
+    }
+}
+
+impl ConnectorSettings for FreshserviceConfig {
+    fn problems(&self, key: &str, problems: &mut Vec<String>) {
+        check_http_url(key, "url", &self.url, problems);
+        if !self.requester_email.contains('@') {
+            problems.push(format!(
+                "{key}.requester_email: {:?} is not an e-mail address",
+                self.requester_email
+            ));
+        }
+        for (severity, value) in [
+            ("critical", &self.priorities.critical),
+            ("warning", &self.priorities.warning),
+            ("info", &self.priorities.info),
+        ] {
+            if !matches!(value.as_str(), "1" | "2" | "3" | "4") {
+                problems.push(format!(
+                    "{key}.priorities.{severity}: {value:?} is not 1, 2, 3 or 4"
+                ));
+            }
+        }
+        check_secret(key, "api_key", &self.api_key, problems);
+        check_timeout(key, self.timeout_secs, problems);
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        self.api_key.resolve_path(base);
+    }
+
+    fn priorities(&self) -> Option<&PriorityMap> {
+        Some(&self.priorities)
+    }
+}
+
+impl FreshserviceConfig {
+    /// Reads the API key and builds the connector named `name`.
+    pub fn build(&self, name: &str) -> Result<Box<dyn Connector>, BuildError> {
+        built(
+            name,
+            Freshservice::new(self, load_secret(name, "api_key", &self.api_key)?),
+        )
+    }
+}
 
 const SYSTEM: &str = "Freshservice";
 const STATUS_OPEN: u64 = 2;

@@ -17,16 +17,98 @@
 //! Data Center a personal access token as a bearer token.
 //! Documented at <https://developer.atlassian.com/cloud/jira/platform/rest/v2/intro/>.
 
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use forewarn_secret::{Secret, SecretSource};
 use reqwest::RequestBuilder;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::config::{JiraConfig, PriorityMap, Secret};
+use super::connector_config::{
+    BuildError, ConnectorSettings, PriorityMap, built, check_http_url, check_secret, check_timeout,
+    default_timeout_secs, load_secret,
+};
 use super::transport::HttpTransport;
 use super::{Connector, ConnectorError, TicketRef, TicketRequest, correlation_tag};
+
+/// `kind = "jira"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JiraConfig {
+    /// Site address, e.g. `https://example.atlassian.net` or `https://jira.example.com`.
+    pub url: String,
+    /// Jira Cloud: the account's e-mail, used with `token` (an API token) for basic
+    /// auth. Omit for Data Center, where `token` is a personal access token.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// API token (Cloud) or personal access token (Data Center).
+    pub token: SecretSource,
+    /// Project key new issues go to, unless a policy names another.
+    pub project: String,
+    /// Issue type of new issues (e.g. "Task", or a service desk's "IT Help").
+    #[serde(default = "default_issue_type")]
+    pub issue_type: String,
+    /// Name of the workflow transition that resolves an issue.
+    #[serde(default = "default_resolve_transition")]
+    pub resolve_transition: String,
+    /// Priority name for each severity.
+    #[serde(default = "default_priorities")]
+    pub priorities: PriorityMap,
+    /// Jira Cloud (true) or Data Center / Server (false): they search at different endpoints.
+    #[serde(default = "default_true")]
+    pub cloud: bool,
+    /// Timeout of each HTTP request, in seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+fn default_issue_type() -> String {
+    "Task".into()
+}
+fn default_resolve_transition() -> String {
+    "Done".into()
+}
+fn default_priorities() -> PriorityMap {
+    PriorityMap {
+        critical: "Highest".into(),
+        warning: "Medium".into(),
+        info: "Low".into(),
+    }
+}
+fn default_true() -> bool {
+    true
+}
+
+impl ConnectorSettings for JiraConfig {
+    fn problems(&self, key: &str, problems: &mut Vec<String>) {
+        check_http_url(key, "url", &self.url, problems);
+        if self.project.trim().is_empty() {
+            problems.push(format!("{key}.project: must name a project key"));
+        }
+        check_secret(key, "token", &self.token, problems);
+        check_timeout(key, self.timeout_secs, problems);
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        self.token.resolve_path(base);
+    }
+
+    fn priorities(&self) -> Option<&PriorityMap> {
+        Some(&self.priorities)
+    }
+}
+
+impl JiraConfig {
+    /// Reads the token and builds the connector named `name`.
+    pub fn build(&self, name: &str) -> Result<Box<dyn Connector>, BuildError> {
+        built(
+            name,
+            Jira::new(self, load_secret(name, "token", &self.token)?),
+        )
+    }
+}
 
 const SYSTEM: &str = "Jira";
 

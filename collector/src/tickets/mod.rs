@@ -10,7 +10,9 @@
 //! changed its status.
 //!
 //! # Layout
-//! - [`config`]: `[tickets]` config: connectors, policies, secrets.
+//! - [`config`]: the `[tickets]` section: connectors (each delegating to its own
+//!   file) and policies.
+//! - [`connector_config`]: what every connector's settings share.
 //! - [`template`]: subject and body rendering from the alert and the device facts.
 //! - [`transport`]: the HTTP client shared by the HTTP connectors: timeouts, and
 //!   status codes mapped to retryable or permanent [`ConnectorError`]s.
@@ -23,14 +25,13 @@
 //! - [`zendesk`]: Zendesk Support tickets.
 //! - [`chat`]: Slack and Teams incoming webhooks; notify only.
 //! - [`access`]: the `tickets test --connector NAME` check, in plain words.
-//! - [`admin`]: `tickets failed` and `tickets retry-failed`.
 //! - [`metrics`]: delivery counters for `/metrics`.
 //! - [`worker`]: the outbox worker that drives the connectors.
 
 pub mod access;
-pub mod admin;
 pub mod chat;
 pub mod config;
+pub mod connector_config;
 pub mod email;
 pub mod freshservice;
 pub mod jira;

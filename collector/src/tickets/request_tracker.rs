@@ -13,15 +13,91 @@
 //! - `id` is a string in create and search answers and a number in `GET /ticket/N`.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use async_trait::async_trait;
+use forewarn_secret::{Secret, SecretSource};
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::config::{RequestTrackerConfig, Secret};
+use super::connector_config::{
+    BuildError, ConnectorSettings, PriorityMap, built, check_http_url, check_secret, check_timeout,
+    default_timeout_secs, load_secret,
+};
 use super::transport::HttpTransport;
 use super::{Connector, ConnectorError, TicketRef, TicketRequest};
+
+/// `kind = "request_tracker"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestTrackerConfig {
+    /// RT's web address including its web path, e.g. `https://rt.example.com/rt`.
+    pub url: String,
+    /// Auth token of the RT user the collector acts as (Settings > Auth Tokens).
+    pub token: SecretSource,
+    /// Queue new tickets go to, unless a policy names another.
+    pub queue: String,
+    /// Ticket custom field (free-form, applied to the queue) that carries the alert's
+    /// correlation key; it is how an existing ticket is found again.
+    #[serde(default = "default_correlation_field")]
+    pub correlation_field: String,
+    /// Status set on recovery.
+    #[serde(default = "default_resolved_status")]
+    pub resolved_status: String,
+    /// RT priority (0-100 by default) for each severity.
+    #[serde(default = "default_priorities")]
+    pub priorities: PriorityMap,
+    /// Timeout of each HTTP request, in seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+fn default_correlation_field() -> String {
+    "AlertKey".into()
+}
+fn default_resolved_status() -> String {
+    "resolved".into()
+}
+fn default_priorities() -> PriorityMap {
+    PriorityMap {
+        critical: "90".into(),
+        warning: "50".into(),
+        info: "10".into(),
+    }
+}
+
+impl ConnectorSettings for RequestTrackerConfig {
+    fn problems(&self, key: &str, problems: &mut Vec<String>) {
+        check_http_url(key, "url", &self.url, problems);
+        if self.queue.trim().is_empty() {
+            problems.push(format!("{key}.queue: must name a queue"));
+        }
+        if self.correlation_field.trim().is_empty() {
+            problems.push(format!("{key}.correlation_field: must name a custom field"));
+        }
+        check_secret(key, "token", &self.token, problems);
+        check_timeout(key, self.timeout_secs, problems);
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        self.token.resolve_path(base);
+    }
+
+    fn priorities(&self) -> Option<&PriorityMap> {
+        Some(&self.priorities)
+    }
+}
+
+impl RequestTrackerConfig {
+    /// Reads the token and builds the connector named `name`.
+    pub fn build(&self, name: &str) -> Result<Box<dyn Connector>, BuildError> {
+        built(
+            name,
+            RequestTracker::new(self, load_secret(name, "token", &self.token)?),
+        )
+    }
+}
 
 const SYSTEM: &str = "Request Tracker";
 
@@ -427,6 +503,58 @@ fn urlencode_path(segment: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config_problems(text: &str) -> Vec<String> {
+        let config: RequestTrackerConfig = toml::from_str(text).unwrap();
+        let mut problems = Vec::new();
+        config.problems("tickets.connectors.rt", &mut problems);
+        problems
+    }
+
+    #[test]
+    fn minimal_config_gets_the_documented_defaults() {
+        let config: RequestTrackerConfig = toml::from_str(
+            "url = \"https://rt.example.com/rt\"\ntoken = { env = \"RT\" }\nqueue = \"General\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.correlation_field, "AlertKey");
+        assert_eq!(config.resolved_status, "resolved");
+        assert_eq!(config.priorities.critical, "90");
+        assert_eq!(config.timeout_secs, 10);
+        let mut problems = Vec::new();
+        config.problems("tickets.connectors.rt", &mut problems);
+        assert_eq!(problems, Vec::<String>::new());
+    }
+
+    #[test]
+    fn secret_needs_exactly_one_source() {
+        assert_eq!(
+            config_problems(
+                "url = \"https://rt.example.com/rt\"\ntoken = { env = \"A\", file = \"/b\" }\nqueue = \"General\"\n"
+            ),
+            vec!["tickets.connectors.rt.token: name exactly one of `env` or `file`"]
+        );
+    }
+
+    #[test]
+    fn every_bad_field_is_named_and_unknown_keys_are_refused() {
+        assert_eq!(
+            config_problems(
+                "url = \"rt.example.com\"\ntoken = { env = \"A\" }\nqueue = \" \"\ncorrelation_field = \"\"\ntimeout_secs = 0\n"
+            ),
+            vec![
+                "tickets.connectors.rt.url: \"rt.example.com\" is not an http:// or https:// address",
+                "tickets.connectors.rt.queue: must name a queue",
+                "tickets.connectors.rt.correlation_field: must name a custom field",
+                "tickets.connectors.rt.timeout_secs: 0 is outside 1..=300",
+            ]
+        );
+        let err = toml::from_str::<RequestTrackerConfig>(
+            "url = \"https://rt\"\ntoken = { env = \"A\" }\nqueue = \"q\"\nquue = \"x\"\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("quue"), "{err}");
+    }
 
     fn item(kind: &str, creator: &str) -> HistoryItem {
         HistoryItem {

@@ -10,16 +10,92 @@
 //!
 //! Documented at <https://developer.servicenow.com/dev.do#!/reference/api/xanadu/rest/c_TableAPI>.
 
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use forewarn_secret::{Secret, SecretSource};
 use reqwest::RequestBuilder;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::config::{Secret, ServiceNowConfig};
+use super::connector_config::{
+    BuildError, ConnectorSettings, PriorityMap, built, check_http_url, check_secret, check_timeout,
+    default_timeout_secs, load_secret,
+};
 use super::transport::HttpTransport;
 use super::{Connector, ConnectorError, TicketRef, TicketRequest};
+
+/// `kind = "servicenow"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceNowConfig {
+    /// Instance address, e.g. `https://example.service-now.com`.
+    pub instance_url: String,
+    /// User for basic authentication; needs the `itil` role (read, create and
+    /// update incidents, read their journal).
+    pub username: String,
+    /// That user's password.
+    pub password: SecretSource,
+    /// Assignment group (name or sys_id) of new incidents, unless a policy names another.
+    #[serde(default)]
+    pub assignment_group: Option<String>,
+    /// Urgency and impact ("1" high, "2" medium, "3" low) for each severity.
+    #[serde(default = "default_priorities")]
+    pub priorities: PriorityMap,
+    /// `close_code` set on resolve; must be one of the instance's resolution codes.
+    #[serde(default = "default_close_code")]
+    pub close_code: String,
+    /// Incident `state` value meaning Resolved (6 on a stock instance).
+    #[serde(default = "default_resolved_state")]
+    pub resolved_state: String,
+    /// Timeout of each HTTP request, in seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+fn default_priorities() -> PriorityMap {
+    PriorityMap {
+        critical: "1".into(),
+        warning: "2".into(),
+        info: "3".into(),
+    }
+}
+fn default_close_code() -> String {
+    "Solved (Permanently)".into()
+}
+fn default_resolved_state() -> String {
+    "6".into()
+}
+
+impl ConnectorSettings for ServiceNowConfig {
+    fn problems(&self, key: &str, problems: &mut Vec<String>) {
+        check_http_url(key, "instance_url", &self.instance_url, problems);
+        if self.username.trim().is_empty() {
+            problems.push(format!("{key}.username: must not be empty"));
+        }
+        check_secret(key, "password", &self.password, problems);
+        check_timeout(key, self.timeout_secs, problems);
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        self.password.resolve_path(base);
+    }
+
+    fn priorities(&self) -> Option<&PriorityMap> {
+        Some(&self.priorities)
+    }
+}
+
+impl ServiceNowConfig {
+    /// Reads the password and builds the connector named `name`.
+    pub fn build(&self, name: &str) -> Result<Box<dyn Connector>, BuildError> {
+        built(
+            name,
+            ServiceNow::new(self, load_secret(name, "password", &self.password)?),
+        )
+    }
+}
 
 const SYSTEM: &str = "ServiceNow";
 
@@ -33,7 +109,7 @@ pub struct ServiceNow {
     username: String,
     password: Secret,
     assignment_group: Option<String>,
-    priorities: super::config::PriorityMap,
+    priorities: PriorityMap,
     close_code: String,
     resolved_state: String,
 }

@@ -7,17 +7,74 @@
 //! minutes old, which stops replays. A webhook keeps no tickets: `find_open` finds
 //! nothing and `worked_by_human` is always false.
 
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use forewarn_secret::{Secret, SecretSource};
 use hmac::{Hmac, KeyInit, Mac};
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::config::{Secret, WebhookConfig};
+use super::connector_config::{
+    BuildError, ConnectorSettings, built, check_http_url, check_secret, check_timeout,
+    default_timeout_secs, load_secret,
+};
 use super::transport::HttpTransport;
 use super::{Connector, ConnectorError, Severity, TicketRef, TicketRequest};
+
+/// `kind = "webhook"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Address the JSON events are POSTed to.
+    pub url: String,
+    /// Shared secret for the HMAC-SHA256 signature.
+    pub secret: SecretSource,
+    /// Header carrying `sha256=<hex>` of HMAC-SHA256(secret, timestamp + "." + body).
+    #[serde(default = "default_signature_header")]
+    pub signature_header: String,
+    /// Header carrying the Unix timestamp (seconds) that was signed.
+    #[serde(default = "default_timestamp_header")]
+    pub timestamp_header: String,
+    /// Timeout of each HTTP request, in seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+fn default_signature_header() -> String {
+    "X-Forewarn-Signature".into()
+}
+fn default_timestamp_header() -> String {
+    "X-Forewarn-Timestamp".into()
+}
+
+impl ConnectorSettings for WebhookConfig {
+    fn problems(&self, key: &str, problems: &mut Vec<String>) {
+        check_http_url(key, "url", &self.url, problems);
+        check_secret(key, "secret", &self.secret, problems);
+        check_timeout(key, self.timeout_secs, problems);
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        self.secret.resolve_path(base);
+    }
+
+    fn keeps_tickets(&self) -> bool {
+        false
+    }
+}
+
+impl WebhookConfig {
+    /// Reads the signing secret and builds the connector named `name`.
+    pub fn build(&self, name: &str) -> Result<Box<dyn Connector>, BuildError> {
+        built(
+            name,
+            Webhook::new(self, load_secret(name, "secret", &self.secret)?),
+        )
+    }
+}
 
 const SYSTEM: &str = "webhook";
 

@@ -123,10 +123,6 @@ fn random_jitter() -> f64 {
     rand::random::<f64>()
 }
 
-fn unix_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
 impl TicketWorker {
     /// Builds every configured connector (reading their secrets).
     pub fn from_config(
@@ -176,7 +172,7 @@ impl TicketWorker {
         tokio::pin!(shutdown);
         let idle = Duration::from_millis(self.config.poll_interval_ms);
         loop {
-            let busy = match self.run_once(unix_now()).await {
+            let busy = match self.run_once(crate::clock::now_unix()).await {
                 Ok(n) => n > 0,
                 Err(err) => {
                     warn!(error = %err, "ticket worker cannot read the outbox; retrying");

@@ -12,16 +12,82 @@
 //!
 //! Documented at <https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/>.
 
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use forewarn_secret::{Secret, SecretSource};
 use reqwest::RequestBuilder;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::config::{Secret, ZendeskConfig};
+use super::connector_config::{
+    BuildError, ConnectorSettings, PriorityMap, built, check_http_url, check_secret, check_timeout,
+    default_timeout_secs, load_secret,
+};
 use super::transport::HttpTransport;
 use super::{Connector, ConnectorError, TicketRef, TicketRequest};
+
+/// `kind = "zendesk"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZendeskConfig {
+    /// Account address, e.g. `https://example.zendesk.com`.
+    pub url: String,
+    /// E-mail of the agent the collector acts as.
+    pub email: String,
+    /// That agent's API token.
+    pub token: SecretSource,
+    /// Group id new tickets are assigned to, unless a policy names another (by id).
+    #[serde(default)]
+    pub group_id: Option<u64>,
+    /// Zendesk priority ("urgent", "high", "normal", "low") for each severity.
+    #[serde(default = "default_priorities")]
+    pub priorities: PriorityMap,
+    /// Timeout of each HTTP request, in seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+fn default_priorities() -> PriorityMap {
+    PriorityMap {
+        critical: "urgent".into(),
+        warning: "normal".into(),
+        info: "low".into(),
+    }
+}
+
+impl ConnectorSettings for ZendeskConfig {
+    fn problems(&self, key: &str, problems: &mut Vec<String>) {
+        check_http_url(key, "url", &self.url, problems);
+        if !self.email.contains('@') {
+            problems.push(format!(
+                "{key}.email: {:?} is not an e-mail address",
+                self.email
+            ));
+        }
+        check_secret(key, "token", &self.token, problems);
+        check_timeout(key, self.timeout_secs, problems);
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        self.token.resolve_path(base);
+    }
+
+    fn priorities(&self) -> Option<&PriorityMap> {
+        Some(&self.priorities)
+    }
+}
+
+impl ZendeskConfig {
+    /// Reads the API token and builds the connector named `name`.
+    pub fn build(&self, name: &str) -> Result<Box<dyn Connector>, BuildError> {
+        built(
+            name,
+            Zendesk::new(self, load_secret(name, "token", &self.token)?),
+        )
+    }
+}
 
 const SYSTEM: &str = "Zendesk";
 

@@ -4,10 +4,11 @@
 //! collector: a repository password is named (a file, a command, an
 //! environment variable), and a value read from it lives only in [`Secret`].
 
-use std::fmt;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+
+pub use forewarn_secret::Secret;
 
 /// Local settings of the backup check.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -153,34 +154,6 @@ fn default_verify_interval_secs() -> u64 {
 }
 fn default_verify_timeout_secs() -> u64 {
     1800
-}
-
-/// A value that must never be printed: Debug and Display show a placeholder.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value, for handing to the backup tool; never for messages.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"[redacted]\"")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
 }
 
 impl BackupsConfig {

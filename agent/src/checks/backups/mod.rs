@@ -68,10 +68,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use forewarn_proto::pb;
-use time::OffsetDateTime;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
+use crate::clock::now_unix;
 use crate::command::{CommandError, CommandRunner, CommandSpec, SystemCommandRunner};
 use crate::trigger::ReportTrigger;
 use crate::watch::{PathWatcher, watch_paths};
@@ -533,7 +533,7 @@ impl Credentials {
             .iter()
             .filter(|secret| !secret.expose().is_empty())
             .fold(message, |message, secret| {
-                message.replace(secret.expose(), "[redacted]")
+                message.replace(secret.expose(), forewarn_secret::REDACTED)
             })
     }
 }
@@ -552,10 +552,6 @@ fn command_error(err: &CommandError) -> String {
         CommandError::NotFound { program } => format!("tool missing: {program} is not installed"),
         other => other.to_string(),
     }
-}
-
-fn now_unix() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp()
 }
 
 #[cfg(test)]

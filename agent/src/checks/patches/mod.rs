@@ -43,7 +43,7 @@ mod zypper;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use tokio::sync::Notify;
@@ -52,6 +52,7 @@ use forewarn_proto::limits::{MAX_PENDING_UPDATES, MAX_STRING_BYTES};
 use forewarn_proto::pb;
 
 use super::CheckError;
+use crate::clock::now_unix;
 use crate::command::{CommandRunner, SystemCommandRunner};
 use crate::trigger::ReportTrigger;
 use crate::watch::{PathWatcher, watch_paths};
@@ -504,17 +505,10 @@ impl PatchCheck {
             self.backend.name(),
             outcome,
             signals,
-            unix_now(),
+            now_unix(),
             self.config.stale_after_secs,
         )))
     }
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
 }
 
 /// Turns a probe's outcome and the host's signals into the reported status.

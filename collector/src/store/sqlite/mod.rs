@@ -17,6 +17,7 @@ use forewarn_proto::pb;
 
 use crate::alerts::silence::Silence;
 use crate::alerts::{AlertFilter, AlertRecord, AlertTransitionRecord};
+use crate::clock::now_unix;
 use crate::rules::RuleBook;
 use crate::store::outbox::{OutboxDelivery, OutboxEvent, OutboxState};
 
@@ -136,10 +137,6 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     }
     tx.commit()?;
     Ok(())
-}
-
-fn now_unix() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 const DEVICE_COLUMNS: &str = "id, group_name, hostname, os, agent_version, enrolled_at, retired_at, cert_serial, cert_not_after, last_seen_at, last_seq";

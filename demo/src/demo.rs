@@ -1,4 +1,4 @@
-//! `forewarn-collector demo`: the whole road on one machine in one command.
+//! `forewarn-demo`: the whole road on one machine in one command.
 //!
 //! Starts a collector with its embedded store in a local directory, creates a
 //! single-use token, enrolls an in-process agent for this machine (pinning the
@@ -16,9 +16,9 @@ use forewarn_agent::config::AgentConfig;
 use forewarn_agent::enroll::{CaPin, EnrollOptions, enroll};
 use forewarn_agent::state::StateDir;
 
-use crate::admin;
-use crate::config::{CollectorConfig, ConfigError};
-use crate::server::{Collector, ServeError, shutdown_signal};
+use forewarn_collector::cli::{AdminError, tokens};
+use forewarn_collector::config::{CollectorConfig, ConfigError};
+use forewarn_collector::server::{Collector, ServeError, shutdown_signal};
 
 /// How long the demo waits for the agent's first report before saying so.
 const FIRST_REPORT_WAIT: Duration = Duration::from_secs(60);
@@ -30,7 +30,7 @@ pub enum DemoError {
     #[error(transparent)]
     Serve(#[from] ServeError),
     #[error(transparent)]
-    Admin(#[from] admin::AdminError),
+    Admin(#[from] AdminError),
     #[error("the demo agent could not enroll: {0}")]
     Enroll(#[from] forewarn_agent::enroll::EnrollError),
     #[error("cannot prepare demo directory {path}: {source}")]
@@ -59,7 +59,7 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
     let config_path = dir.join("collector.toml");
     if !config_path.exists() {
         let text = format!(
-            "# Written by `forewarn-collector demo`.\n\
+            "# Written by `forewarn-demo`.\n\
              data_dir = \"data\"\n\
              agent_listen = \"127.0.0.1:{}\"\n\
              web_listen = \"{}\"\n\
@@ -101,7 +101,7 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
         }
         Err(_) => {
             let mut token_output = Vec::new();
-            let token = admin::create_token(
+            let token = tokens::create_token(
                 store.as_ref(),
                 "demo",
                 Duration::from_secs(3600),

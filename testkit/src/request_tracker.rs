@@ -137,7 +137,8 @@ queue = "{QUEUE}"
         )
     }
 
-    async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value> {
+    /// `GET /REST/2.0/{path}` as the collector's RT user, for async tests.
+    pub async fn api_get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value> {
         let response = self
             .http
             .get(format!("{}/REST/2.0/{path}", self.url()))
@@ -157,7 +158,7 @@ queue = "{QUEUE}"
             "Queue = '{QUEUE}' AND 'CF.{{AlertKey}}' LIKE '{}'",
             text.replace('\\', "\\\\").replace('\'', "\\'")
         );
-        let page = runtime().block_on(self.get(
+        let page = runtime().block_on(self.api_get(
             "tickets",
             &[
                 ("query", &query),
@@ -187,7 +188,7 @@ queue = "{QUEUE}"
 
     /// The ticket's transactions, oldest first.
     pub fn history(&self, id: &str) -> Result<Vec<Transaction>> {
-        let page = runtime().block_on(self.get(
+        let page = runtime().block_on(self.api_get(
             &format!("ticket/{id}/history"),
             &[("fields", "Type,Creator"), ("per_page", "100")],
         ))?;
@@ -211,7 +212,7 @@ queue = "{QUEUE}"
             if transaction.kind != "Comment" || transaction.creator != "forewarn-bot" {
                 continue;
             }
-            let page = runtime().block_on(self.get(
+            let page = runtime().block_on(self.api_get(
                 &format!("transaction/{}/attachments", transaction.id),
                 &[("fields", "Content")],
             ))?;
@@ -229,21 +230,24 @@ queue = "{QUEUE}"
 
     /// The technician answers the requestor on the ticket, as a person in RT's UI would.
     pub fn technician_replies(&self, id: &str, text: &str) -> Result<()> {
-        runtime().block_on(async {
-            let response = self
-                .http
-                .post(format!("{}/REST/2.0/ticket/{id}/correspond", self.url()))
-                .header("Authorization", format!("token {}", self.tech_token))
-                .json(&json!({ "Content": text, "ContentType": "text/plain" }))
-                .send()
-                .await?;
-            ensure!(
-                response.status() == 201,
-                "technician reply: HTTP {}",
-                response.status()
-            );
-            Ok(())
-        })
+        runtime().block_on(self.reply_as_technician(id, text))
+    }
+
+    /// [`RequestTracker::technician_replies`], for async tests.
+    pub async fn reply_as_technician(&self, id: &str, text: &str) -> Result<()> {
+        let response = self
+            .http
+            .post(format!("{}/REST/2.0/ticket/{id}/correspond", self.url()))
+            .header("Authorization", format!("token {}", self.tech_token))
+            .json(&json!({ "Content": text, "ContentType": "text/plain" }))
+            .send()
+            .await?;
+        ensure!(
+            response.status() == 201,
+            "technician reply: HTTP {}",
+            response.status()
+        );
+        Ok(())
     }
 
     /// RT's server log, for failure messages.

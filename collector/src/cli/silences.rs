@@ -1,122 +1,104 @@
-//! Alert and silence commands: `alerts list/show/ack`, `silence add/list/expire`.
+//! `silence add/list/expire`: silences and maintenance windows hold
+//! notifications, not state.
 //!
-//! Like [`crate::admin`], they work on the store directly and write plain text.
+//! Like every command, they work on the store directly and write plain text.
 
 use std::io::Write;
 use std::time::Duration;
 
-use super::silence::{Silence, Weekly};
-use super::{AlertFilter, AlertStatus};
-use crate::admin::{AdminError, format_time};
-use crate::rules::{RuleId, Severity};
+use clap::{Args, Subcommand};
+
+use super::{AdminError, format_time};
+use crate::alerts::silence::{Silence, Weekly};
+use crate::clock::now_unix;
+use crate::rules::RuleId;
 use crate::store::Store;
 
-fn now_unix() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+#[derive(Debug, Args)]
+pub struct SilenceAddArgs {
+    /// Only this device id.
+    #[arg(long)]
+    device: Option<String>,
+    /// Only devices of this group.
+    #[arg(long)]
+    group: Option<String>,
+    /// Only this rule (e.g. offline_minutes).
+    #[arg(long)]
+    rule: Option<String>,
+    /// Only this subject (mount point, certificate fingerprint, backup job).
+    #[arg(long)]
+    subject: Option<String>,
+    /// Start, RFC 3339 (default: now).
+    #[arg(long)]
+    starts: Option<String>,
+    /// How long a one-off silence lasts; for a weekly window, until when it recurs.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+    /// Weekly window: day of the week (e.g. sunday).
+    #[arg(long)]
+    every: Option<String>,
+    /// Weekly window: start time HH:MM (UTC).
+    #[arg(long)]
+    at: Option<String>,
+    /// Weekly window: length (e.g. 4h).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    window: Option<Duration>,
+    /// Why notifications are silenced.
+    #[arg(long)]
+    comment: String,
+    /// Who adds it (default: $USER).
+    #[arg(long, env = "USER", default_value = "unknown")]
+    by: String,
 }
 
-fn severity_text(severity: Option<Severity>) -> &'static str {
-    severity.map_or("-", Severity::as_str)
+#[derive(Debug, Subcommand)]
+pub enum SilenceCommand {
+    /// Add a one-off silence (--duration) or a weekly window (--every --at --window).
+    Add(Box<SilenceAddArgs>),
+    /// List silences.
+    List,
+    /// End a silence now.
+    Expire { id: String },
 }
 
-fn value_text(value: Option<f64>) -> String {
-    value.map_or("-".into(), |v| format!("{v:.2}"))
-}
-
-pub async fn list_alerts(
+pub async fn run(
+    command: SilenceCommand,
     store: &dyn Store,
-    filter: AlertFilter,
     out: &mut impl Write,
 ) -> Result<(), AdminError> {
-    writeln!(
-        out,
-        "{:<6} {:<13} {:<9} {:<20} {:<26} {:<20} SUMMARY",
-        "ID", "STATE", "SEVERITY", "HOSTNAME", "RULE", "LAST SEEN"
-    )?;
-    for alert in store.list_alerts(filter).await? {
-        writeln!(
-            out,
-            "{:<6} {:<13} {:<9} {:<20} {:<26} {:<20} {}{}",
-            alert.id,
-            alert.status.as_str(),
-            severity_text(alert.severity),
-            alert.hostname,
-            alert.rule.as_str(),
-            format_time(alert.last_seen),
-            if alert.flapping { "[flapping] " } else { "" },
-            alert.summary
-        )?;
-    }
-    Ok(())
-}
-
-pub async fn show_alert(
-    store: &dyn Store,
-    id: i64,
-    out: &mut impl Write,
-) -> Result<(), AdminError> {
-    let (alert, history) = store.alert(id).await?.ok_or_else(|| AdminError::NotFound {
-        kind: "alert",
-        id: id.to_string(),
-    })?;
-    writeln!(out, "alert      {}", alert.id)?;
-    writeln!(out, "summary    {}", alert.summary)?;
-    writeln!(out, "device     {} ({})", alert.hostname, alert.device_id)?;
-    writeln!(out, "rule       {} {}", alert.rule.as_str(), alert.subject)?;
-    writeln!(
-        out,
-        "state      {}{}",
-        alert.status.as_str(),
-        if alert.flapping { " (flapping)" } else { "" }
-    )?;
-    writeln!(out, "severity   {}", severity_text(alert.severity))?;
-    writeln!(
-        out,
-        "value      {} (threshold {})",
-        value_text(alert.value),
-        value_text(alert.threshold)
-    )?;
-    writeln!(out, "first seen {}", format_time(alert.first_seen))?;
-    writeln!(out, "last seen  {}", format_time(alert.last_seen))?;
-    if let (Some(by), Some(at)) = (&alert.acknowledged_by, alert.acknowledged_at) {
-        writeln!(out, "acked      by {by} at {}", format_time(at))?;
-    }
-    writeln!(out, "history")?;
-    for entry in history {
-        write!(
-            out,
-            "  {} {} -> {} {}",
-            format_time(entry.at),
-            severity_text(entry.from_severity),
-            severity_text(entry.to_severity),
-            entry.event.as_deref().unwrap_or("(no notification)"),
-        )?;
-        if let Some(actor) = &entry.actor {
-            write!(out, " by {actor}")?;
+    match command {
+        SilenceCommand::Add(args) => {
+            let SilenceAddArgs {
+                device,
+                group,
+                rule,
+                subject,
+                starts,
+                duration,
+                every,
+                at,
+                window,
+                comment,
+                by,
+            } = *args;
+            let request = SilenceRequest {
+                device_id: device,
+                group,
+                rule,
+                subject,
+                starts,
+                duration,
+                weekly_on: every,
+                weekly_at: at,
+                window,
+                comment,
+                created_by: by,
+            };
+            add_silence(store, request, out).await.map(drop)
         }
-        if let Some(note) = entry.note.as_deref().filter(|n| !n.is_empty()) {
-            write!(out, ": {note}")?;
-        }
-        writeln!(out)?;
+        SilenceCommand::List => list_silences(store, out).await,
+        SilenceCommand::Expire { id } => expire_silence(store, &id, out).await,
     }
-    Ok(())
-}
-
-pub async fn ack_alert(
-    store: &dyn Store,
-    id: i64,
-    by: &str,
-    note: &str,
-    out: &mut impl Write,
-) -> Result<(), AdminError> {
-    if !store.ack_alert(id, by, note, now_unix()).await? {
-        return Err(AdminError::NotFound {
-            kind: "firing alert",
-            id: id.to_string(),
-        });
-    }
-    writeln!(out, "alert {id} acknowledged by {by}")?;
-    Ok(())
 }
 
 /// What `silence add` matches and when.
@@ -309,17 +291,6 @@ pub async fn expire_silence(
     }
     writeln!(out, "silence {id} expired")?;
     Ok(())
-}
-
-/// Parses `--state` for `alerts list`.
-pub fn parse_status(text: &str) -> Result<AlertStatus, String> {
-    AlertStatus::parse(text)
-        .ok_or_else(|| format!("{text:?}: use pending, firing, acknowledged or resolved"))
-}
-
-/// Parses `--severity` for `alerts list`.
-pub fn parse_severity(text: &str) -> Result<Severity, String> {
-    Severity::parse(text).ok_or_else(|| format!("{text:?}: use warning or critical"))
 }
 
 #[cfg(test)]

@@ -1,0 +1,179 @@
+//! `alerts list/show/ack`: alerts as the rules raised them, with their history.
+//!
+//! Like every command, they work on the store directly and write plain text.
+
+use std::io::Write;
+
+use clap::Subcommand;
+
+use super::{AdminError, format_time};
+use crate::alerts::{AlertFilter, AlertStatus};
+use crate::clock::now_unix;
+use crate::rules::Severity;
+use crate::store::Store;
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// List alerts, most recently seen first.
+    List {
+        /// pending, firing, acknowledged or resolved.
+        #[arg(long, value_parser = parse_status)]
+        state: Option<AlertStatus>,
+        /// warning or critical.
+        #[arg(long, value_parser = parse_severity)]
+        severity: Option<Severity>,
+        /// Device id.
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// Show one alert with its full history.
+    Show { id: i64 },
+    /// Acknowledge a firing alert: no more notifications until it changes.
+    Ack {
+        id: i64,
+        /// Why, or what is being done about it.
+        #[arg(long)]
+        note: String,
+        /// Who acknowledges (default: $USER).
+        #[arg(long, env = "USER", default_value = "unknown")]
+        by: String,
+    },
+}
+
+pub async fn run(
+    command: AlertsCommand,
+    store: &dyn Store,
+    out: &mut impl Write,
+) -> Result<(), AdminError> {
+    match command {
+        AlertsCommand::List {
+            state,
+            severity,
+            device,
+        } => {
+            let filter = AlertFilter {
+                status: state,
+                severity,
+                device_id: device,
+            };
+            list_alerts(store, filter, out).await
+        }
+        AlertsCommand::Show { id } => show_alert(store, id, out).await,
+        AlertsCommand::Ack { id, note, by } => ack_alert(store, id, &by, &note, out).await,
+    }
+}
+
+fn severity_text(severity: Option<Severity>) -> &'static str {
+    severity.map_or("-", Severity::as_str)
+}
+
+fn value_text(value: Option<f64>) -> String {
+    value.map_or("-".into(), |v| format!("{v:.2}"))
+}
+
+pub async fn list_alerts(
+    store: &dyn Store,
+    filter: AlertFilter,
+    out: &mut impl Write,
+) -> Result<(), AdminError> {
+    writeln!(
+        out,
+        "{:<6} {:<13} {:<9} {:<20} {:<26} {:<20} SUMMARY",
+        "ID", "STATE", "SEVERITY", "HOSTNAME", "RULE", "LAST SEEN"
+    )?;
+    for alert in store.list_alerts(filter).await? {
+        writeln!(
+            out,
+            "{:<6} {:<13} {:<9} {:<20} {:<26} {:<20} {}{}",
+            alert.id,
+            alert.status.as_str(),
+            severity_text(alert.severity),
+            alert.hostname,
+            alert.rule.as_str(),
+            format_time(alert.last_seen),
+            if alert.flapping { "[flapping] " } else { "" },
+            alert.summary
+        )?;
+    }
+    Ok(())
+}
+
+pub async fn show_alert(
+    store: &dyn Store,
+    id: i64,
+    out: &mut impl Write,
+) -> Result<(), AdminError> {
+    let (alert, history) = store.alert(id).await?.ok_or_else(|| AdminError::NotFound {
+        kind: "alert",
+        id: id.to_string(),
+    })?;
+    writeln!(out, "alert      {}", alert.id)?;
+    writeln!(out, "summary    {}", alert.summary)?;
+    writeln!(out, "device     {} ({})", alert.hostname, alert.device_id)?;
+    writeln!(out, "rule       {} {}", alert.rule.as_str(), alert.subject)?;
+    writeln!(
+        out,
+        "state      {}{}",
+        alert.status.as_str(),
+        if alert.flapping { " (flapping)" } else { "" }
+    )?;
+    writeln!(out, "severity   {}", severity_text(alert.severity))?;
+    writeln!(
+        out,
+        "value      {} (threshold {})",
+        value_text(alert.value),
+        value_text(alert.threshold)
+    )?;
+    writeln!(out, "first seen {}", format_time(alert.first_seen))?;
+    writeln!(out, "last seen  {}", format_time(alert.last_seen))?;
+    if let (Some(by), Some(at)) = (&alert.acknowledged_by, alert.acknowledged_at) {
+        writeln!(out, "acked      by {by} at {}", format_time(at))?;
+    }
+    writeln!(out, "history")?;
+    for entry in history {
+        write!(
+            out,
+            "  {} {} -> {} {}",
+            format_time(entry.at),
+            severity_text(entry.from_severity),
+            severity_text(entry.to_severity),
+            entry.event.as_deref().unwrap_or("(no notification)"),
+        )?;
+        if let Some(actor) = &entry.actor {
+            write!(out, " by {actor}")?;
+        }
+        if let Some(note) = entry.note.as_deref().filter(|n| !n.is_empty()) {
+            write!(out, ": {note}")?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+pub async fn ack_alert(
+    store: &dyn Store,
+    id: i64,
+    by: &str,
+    note: &str,
+    out: &mut impl Write,
+) -> Result<(), AdminError> {
+    if !store.ack_alert(id, by, note, now_unix()).await? {
+        return Err(AdminError::NotFound {
+            kind: "firing alert",
+            id: id.to_string(),
+        });
+    }
+    writeln!(out, "alert {id} acknowledged by {by}")?;
+    Ok(())
+}
+
+/// Parses `--state` for `alerts list`.
+pub fn parse_status(text: &str) -> Result<AlertStatus, String> {
+    AlertStatus::parse(text)
+        .ok_or_else(|| format!("{text:?}: use pending, firing, acknowledged or resolved"))
+}
+
+/// Parses `--severity` for `alerts list`.
+pub fn parse_severity(text: &str) -> Result<Severity, String> {
+    Severity::parse(text).ok_or_else(|| format!("{text:?}: use warning or critical"))
+}

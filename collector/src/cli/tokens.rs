@@ -1,0 +1,186 @@
+//! `token create/list/revoke`: enrollment tokens. A token's secret is shown
+//! once, at creation; only its hash is stored.
+//!
+//! Like every command, they work on the store directly and write plain text.
+
+use std::io::Write;
+use std::time::Duration;
+
+use clap::Subcommand;
+
+use super::AdminError;
+use super::format_time;
+use crate::clock::now_unix;
+use crate::store::{NewToken, Store};
+use crate::tokens;
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; its secret is printed once.
+    Create {
+        /// Device group the token enrolls into.
+        #[arg(long)]
+        group: String,
+        /// Lifetime, e.g. 1h, 7d.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires: Duration,
+        /// How many devices may enroll with it (default: unlimited until expiry).
+        #[arg(long)]
+        uses: Option<u32>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: String },
+}
+
+pub async fn run(
+    command: TokenCommand,
+    store: &dyn Store,
+    out: &mut impl Write,
+) -> Result<(), AdminError> {
+    match command {
+        TokenCommand::Create {
+            group,
+            expires,
+            uses,
+        } => create_token(store, &group, expires, uses, out)
+            .await
+            .map(drop),
+        TokenCommand::List => list_tokens(store, out).await,
+        TokenCommand::Revoke { id } => revoke_token(store, &id, out).await,
+    }
+}
+
+fn valid_group(group: &str) -> bool {
+    !group.is_empty()
+        && group.len() <= 64
+        && group
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Creates a token and writes its secret, which is shown only this once.
+pub async fn create_token(
+    store: &dyn Store,
+    group: &str,
+    expires_in: Duration,
+    max_uses: Option<u32>,
+    out: &mut impl Write,
+) -> Result<String, AdminError> {
+    if !valid_group(group) {
+        return Err(AdminError::InvalidGroup(group.to_owned()));
+    }
+    if max_uses == Some(0) {
+        return Err(AdminError::ZeroUses);
+    }
+    let generated = tokens::generate();
+    let now = now_unix();
+    let expires_at = now.saturating_add(i64::try_from(expires_in.as_secs()).unwrap_or(i64::MAX));
+    store
+        .create_token(NewToken {
+            id: generated.id.clone(),
+            token_hash: tokens::hash(&generated.secret),
+            group: group.to_owned(),
+            created_at: now,
+            expires_at,
+            max_uses,
+        })
+        .await?;
+    writeln!(out, "{}", generated.secret)?;
+    writeln!(
+        out,
+        "# token id {} for group {group}, expires {}, uses: {}. The secret above is not shown again.",
+        generated.id,
+        format_time(expires_at),
+        max_uses.map_or("unlimited".to_owned(), |n| n.to_string())
+    )?;
+    Ok(generated.secret)
+}
+
+pub async fn list_tokens(store: &dyn Store, out: &mut impl Write) -> Result<(), AdminError> {
+    let now = now_unix();
+    writeln!(
+        out,
+        "{:<14} {:<16} {:<22} {:<9} STATE",
+        "ID", "GROUP", "EXPIRES", "USES"
+    )?;
+    for token in store.list_tokens().await? {
+        let state = if token.revoked_at.is_some() {
+            "revoked"
+        } else if token.expires_at <= now {
+            "expired"
+        } else if token.max_uses.is_some_and(|max| token.uses >= max) {
+            "used up"
+        } else {
+            "active"
+        };
+        let uses = match token.max_uses {
+            Some(max) => format!("{}/{max}", token.uses),
+            None => token.uses.to_string(),
+        };
+        writeln!(
+            out,
+            "{:<14} {:<16} {:<22} {:<9} {state}",
+            token.id,
+            token.group,
+            format_time(token.expires_at),
+            uses
+        )?;
+    }
+    Ok(())
+}
+
+pub async fn revoke_token(
+    store: &dyn Store,
+    id: &str,
+    out: &mut impl Write,
+) -> Result<(), AdminError> {
+    if !store.revoke_token(id, now_unix()).await? {
+        return Err(AdminError::NotFound {
+            kind: "token",
+            id: id.to_owned(),
+        });
+    }
+    writeln!(out, "token {id} revoked")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    #[tokio::test]
+    async fn token_secret_is_printed_once_and_never_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+        let mut created = Vec::new();
+        let secret = create_token(
+            &store,
+            "laptops",
+            Duration::from_secs(3600),
+            Some(1),
+            &mut created,
+        )
+        .await
+        .unwrap();
+        assert!(String::from_utf8(created).unwrap().starts_with(&secret));
+        let mut listed = Vec::new();
+        list_tokens(&store, &mut listed).await.unwrap();
+        let listed = String::from_utf8(listed).unwrap();
+        assert!(!listed.contains(&secret));
+        assert!(listed.contains("laptops") && listed.contains("0/1") && listed.contains("active"));
+    }
+
+    #[tokio::test]
+    async fn bad_group_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+        let mut out = Vec::new();
+        let err = create_token(&store, "a b", Duration::from_secs(1), None, &mut out)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AdminError::InvalidGroup(_)));
+    }
+}
