@@ -20,7 +20,7 @@ mod tls;
 #[cfg(windows)]
 mod windows;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +31,7 @@ use serde::Deserialize;
 
 use super::CheckError;
 use crate::command::{CommandRunner, CommandSpec};
+use crate::file_stamp::FileStamp;
 use crate::trigger::ReportTrigger;
 use crate::watch::{PathWatcher, watch_paths};
 pub use files::WalkLimits;
@@ -166,8 +167,47 @@ impl CertificatesConfig {
 pub struct CertificateCheck {
     config: CertificatesConfig,
     runner: Arc<dyn CommandRunner>,
-    /// Keeps the watch on `paths` alive for as long as the check exists.
-    _watcher: Option<PathWatcher>,
+    trigger: ReportTrigger,
+    /// Keeps the watch on `paths` alive while the check is enabled.
+    watcher: Option<PathWatcher>,
+    /// Each certificate file as parsed, by path, with the stamp it had then;
+    /// a file whose stamp has not moved is not read or parsed again.
+    files: HashMap<PathBuf, ParsedFile>,
+    /// Certificates from other sources (stores, endpoints) as described last
+    /// cycle, by fingerprint, so an unchanged chain is not parsed again.
+    described: HashMap<String, pb::CertificateStatus>,
+}
+
+/// What one certificate file held.
+#[derive(Debug, Clone)]
+struct ParsedFile {
+    stamp: FileStamp,
+    /// Fingerprint and description (without locations) of each certificate.
+    certificates: Vec<(String, pb::CertificateStatus)>,
+    /// Why parts of the file could not be read as certificates.
+    problems: Vec<String>,
+}
+
+impl ParsedFile {
+    fn parse(stamp: FileStamp, bytes: &[u8]) -> Self {
+        let (ders, problems) = parse::split_certificates(bytes);
+        let mut parsed = Self {
+            stamp,
+            certificates: Vec::with_capacity(ders.len()),
+            problems: problems.iter().map(ToString::to_string).collect(),
+        };
+        for der in ders {
+            let fingerprint = parse::fingerprint(&der);
+            if parsed.certificates.iter().any(|(f, _)| *f == fingerprint) {
+                continue;
+            }
+            match parse::describe(&der) {
+                Ok(status) => parsed.certificates.push((fingerprint, status)),
+                Err(err) => parsed.problems.push(err.to_string()),
+            }
+        }
+        parsed
+    }
 }
 
 impl CertificateCheck {
@@ -177,25 +217,40 @@ impl CertificateCheck {
         runner: Arc<dyn CommandRunner>,
         trigger: &ReportTrigger,
     ) -> Self {
-        let watcher = if config.watch {
-            watch_paths(&config.paths, true, trigger.clone(), CHECK_NAME)
-        } else {
-            None
-        };
-        Self {
+        let mut check = Self {
             config,
             runner,
-            _watcher: watcher,
+            trigger: trigger.clone(),
+            watcher: None,
+            files: HashMap::new(),
+            described: HashMap::new(),
+        };
+        check.set_watching(true);
+        check
+    }
+
+    /// Starts or stops watching `paths`: a check the policy disables watches nothing.
+    pub fn set_watching(&mut self, on: bool) {
+        if !on {
+            self.watcher = None;
+        } else if self.watcher.is_none() && self.config.watch {
+            self.watcher = watch_paths(&self.config.paths, true, self.trigger.clone(), CHECK_NAME);
         }
     }
 
     /// Reads every configured source; bad items become errors, never a failed check.
-    pub async fn collect(&self) -> Result<(pb::CertificateCheck, Vec<pb::CheckError>), CheckError> {
-        let mut found = Found::default();
+    pub async fn collect(
+        &mut self,
+    ) -> Result<(pb::CertificateCheck, Vec<pb::CheckError>), CheckError> {
+        let mut found = Found {
+            previous: std::mem::take(&mut self.described),
+            ..Found::default()
+        };
         let paths = self.config.paths.clone();
         let limits = self.config.walk_limits();
-        let files =
-            tokio::task::spawn_blocking(move || files::read_certificate_files(&paths, limits))
+        let previous = std::mem::take(&mut self.files);
+        let (files, parsed) =
+            tokio::task::spawn_blocking(move || read_files(&paths, limits, previous))
                 .await
                 .map_err(|err| {
                     CheckError::Failed(format!("certificate file task failed: {err}"))
@@ -203,7 +258,11 @@ impl CertificateCheck {
         for (path, result) in files {
             let location = path.display().to_string();
             match result {
-                Ok(bytes) => found.add_bytes(&bytes, pb::CertificateSource::File, &location),
+                Ok(()) => {
+                    if let Some(file) = parsed.get(&path) {
+                        found.add_file(file, &location);
+                    }
+                }
                 Err(err) => {
                     let error = if err.is_permission_denied() {
                         CheckError::PermissionDenied(err.to_string())
@@ -214,6 +273,7 @@ impl CertificateCheck {
                 }
             }
         }
+        self.files = parsed;
         for keychain in &self.config.keychains {
             self.read_keychain(keychain, &mut found).await;
         }
@@ -229,6 +289,7 @@ impl CertificateCheck {
             }
         }
         let endpoints = self.probe_endpoints(&mut found).await;
+        self.described = found.described;
         let mut certificates: Vec<pb::CertificateStatus> =
             found.certificates.into_values().collect();
         certificates.truncate(MAX_CERTIFICATES);
@@ -279,18 +340,64 @@ impl CertificateCheck {
         results.sort_by_key(|(index, _)| *index);
         results
             .into_iter()
-            .map(|(_, probe)| {
-                for der in &probe.chain {
-                    found.add_der(
-                        der,
-                        pb::CertificateSource::TlsEndpoint,
-                        &probe.status.endpoint,
-                    );
-                }
+            .map(|(_, mut probe)| {
+                probe.status.earliest_chain_expiry_unix_secs = probe
+                    .chain
+                    .iter()
+                    .filter_map(|der| {
+                        found.add_der(
+                            der,
+                            pb::CertificateSource::TlsEndpoint,
+                            &probe.status.endpoint,
+                        )
+                    })
+                    .min();
                 probe.status
             })
             .collect()
     }
+}
+
+/// Walks `paths`, reading and parsing only the files whose stamp moved since
+/// `previous`. Returns each file's outcome (the parsed content is in the map)
+/// and the map of this cycle's files.
+fn read_files(
+    paths: &[PathBuf],
+    limits: WalkLimits,
+    mut previous: HashMap<PathBuf, ParsedFile>,
+) -> (
+    Vec<(PathBuf, Result<(), files::FileError>)>,
+    HashMap<PathBuf, ParsedFile>,
+) {
+    let mut stamps: HashMap<PathBuf, FileStamp> = HashMap::new();
+    let results = files::read_changed_certificate_files(paths, limits, &mut |path, metadata| {
+        let stamp = FileStamp::of(metadata);
+        stamps.insert(path.to_path_buf(), stamp);
+        previous.get(path).is_some_and(|file| file.stamp == stamp)
+    });
+    let mut parsed = HashMap::with_capacity(results.len());
+    let outcomes = results
+        .into_iter()
+        .map(|(path, result)| {
+            let outcome = match result {
+                Ok(None) => {
+                    if let Some(file) = previous.remove(&path) {
+                        parsed.insert(path.clone(), file);
+                    }
+                    Ok(())
+                }
+                Ok(Some(bytes)) => {
+                    if let Some(stamp) = stamps.get(&path) {
+                        parsed.insert(path.clone(), ParsedFile::parse(*stamp, &bytes));
+                    }
+                    Ok(())
+                }
+                Err(err) => Err(err),
+            };
+            (path, outcome)
+        })
+        .collect();
+    (outcomes, parsed)
 }
 
 /// Certificates found so far, by fingerprint, and per-item errors.
@@ -298,9 +405,25 @@ impl CertificateCheck {
 struct Found {
     certificates: BTreeMap<String, pb::CertificateStatus>,
     errors: Vec<pb::CheckError>,
+    /// Descriptions from the last cycle, reused for unchanged certificates.
+    previous: HashMap<String, pb::CertificateStatus>,
+    /// Descriptions made or reused this cycle.
+    described: HashMap<String, pb::CertificateStatus>,
 }
 
 impl Found {
+    fn add_file(&mut self, file: &ParsedFile, location: &str) {
+        for problem in &file.problems {
+            let error = CheckError::InvalidData(problem.clone());
+            self.errors.push(error.to_proto(CHECK_NAME, location));
+        }
+        for (fingerprint, status) in &file.certificates {
+            self.add_described(fingerprint, pb::CertificateSource::File, location, || {
+                status.clone()
+            });
+        }
+    }
+
     fn add_bytes(&mut self, bytes: &[u8], source: pb::CertificateSource, location: &str) {
         let (ders, problems) = parse::split_certificates(bytes);
         for problem in problems {
@@ -312,28 +435,59 @@ impl Found {
         }
     }
 
-    fn add_der(&mut self, der: &[u8], source: pb::CertificateSource, location: &str) {
+    /// Adds one certificate; returns its expiry, None when it cannot be read.
+    fn add_der(
+        &mut self,
+        der: &[u8],
+        source: pb::CertificateSource,
+        location: &str,
+    ) -> Option<i64> {
+        let fingerprint = parse::fingerprint(der);
+        if self.certificates.contains_key(&fingerprint) {
+            return self.add_described(&fingerprint, source, location, Default::default);
+        }
+        let status = match self.described.get(&fingerprint) {
+            Some(status) => status.clone(),
+            None => {
+                let status = match self.previous.remove(&fingerprint) {
+                    Some(status) => status,
+                    None => match parse::describe(der) {
+                        Ok(status) => status,
+                        Err(err) => {
+                            let error = CheckError::InvalidData(err.to_string());
+                            self.errors.push(error.to_proto(CHECK_NAME, location));
+                            return None;
+                        }
+                    },
+                };
+                self.described.insert(fingerprint.clone(), status.clone());
+                status
+            }
+        };
+        self.add_described(&fingerprint, source, location, || status)
+    }
+
+    /// Lists `fingerprint` at `location`, describing it with `describe` when
+    /// it is new this cycle; returns its expiry.
+    fn add_described(
+        &mut self,
+        fingerprint: &str,
+        source: pb::CertificateSource,
+        location: &str,
+        describe: impl FnOnce() -> pb::CertificateStatus,
+    ) -> Option<i64> {
         let place = pb::CertificateLocation {
             source: source as i32,
             location: location.to_owned(),
         };
-        let fingerprint = parse::fingerprint(der);
-        if let Some(known) = self.certificates.get_mut(&fingerprint) {
-            if known.locations.len() < MAX_LIST_ITEMS && !known.locations.contains(&place) {
-                known.locations.push(place);
-            }
-            return;
+        let known = self
+            .certificates
+            .entry(fingerprint.to_owned())
+            .or_insert_with(describe);
+        if known.locations.len() < MAX_LIST_ITEMS && !known.locations.contains(&place) {
+            known.locations.push(place);
         }
-        match parse::describe(der) {
-            Ok(mut status) => {
-                status.locations.push(place);
-                self.certificates.insert(fingerprint, status);
-            }
-            Err(err) => {
-                let error = CheckError::InvalidData(err.to_string());
-                self.errors.push(error.to_proto(CHECK_NAME, location));
-            }
-        }
+        Some(known.not_after_unix_secs)
     }
 }
 
