@@ -398,7 +398,9 @@ mod tests {
             seq.next(0);
         }
         assert!(!path.exists(), "rewritten inside a reserved block");
-        assert_eq!(seq.next(0), (SEQ_BLOCK + 1, None));
+        let (next, err) = seq.next(0);
+        assert_eq!(next, SEQ_BLOCK + 1);
+        assert!(err.is_none());
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             (2 * SEQ_BLOCK).to_string()
