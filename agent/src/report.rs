@@ -2,7 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-
 use forewarn_proto::pb;
 
 use crate::checks::CheckSet;

@@ -153,10 +153,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
                 warn!(error = %err, "cannot spool report; keeping the newest in memory");
             }
         }
-        if delivery
-            .next_reachability_check
-            .is_some_and(|at| now >= at)
-        {
+        if delivery.next_reachability_check.is_some_and(|at| now >= at) {
             agent.check_reachability(&mut delivery, now).await;
         }
         if delivery.next_attempt.is_some_and(|at| now >= at) {

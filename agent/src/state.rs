@@ -90,10 +90,9 @@ impl DeviceIdentity {
     /// when the certificate cannot be read. The run loop computes it once per
     /// certificate rather than parsing the certificate every cycle.
     pub fn renewal_at(&self) -> i64 {
-        self.validity()
-            .map_or(0, |(not_before, not_after)| {
-                not_before + (not_after - not_before) * 2 / 3
-            })
+        self.validity().map_or(0, |(not_before, not_after)| {
+            not_before + (not_after - not_before) * 2 / 3
+        })
     }
 }
 

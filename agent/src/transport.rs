@@ -224,7 +224,10 @@ mod tests {
         assert!(text.contains("Connection refused"), "{text}");
         let pieces: Vec<&str> = text.split(": ").collect();
         for (i, piece) in pieces.iter().enumerate() {
-            assert!(!pieces[i + 1..].contains(piece), "{piece:?} twice in {text}");
+            assert!(
+                !pieces[i + 1..].contains(piece),
+                "{piece:?} twice in {text}"
+            );
         }
         let answered = tonic::Status::unavailable("collector is shutting down");
         assert!(!is_unreachable(&answered));

@@ -15,26 +15,27 @@
 //! roots are not its certificates.
 
 mod files;
+mod found;
 pub mod parse;
 mod tls;
 #[cfg(windows)]
 mod windows;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use forewarn_proto::limits::{MAX_CERTIFICATES, MAX_LIST_ITEMS, MAX_TLS_ENDPOINTS};
+use forewarn_proto::limits::{MAX_CERTIFICATES, MAX_TLS_ENDPOINTS};
 use forewarn_proto::pb;
 use serde::Deserialize;
 
 use super::CheckError;
 use crate::command::{CommandRunner, CommandSpec};
-use crate::file_stamp::FileStamp;
 use crate::trigger::ReportTrigger;
 use crate::watch::{PathWatcher, watch_paths};
 pub use files::WalkLimits;
+use found::{Found, ParsedFile, read_files};
 
 pub const CHECK_NAME: &str = "certificates";
 
@@ -170,44 +171,14 @@ pub struct CertificateCheck {
     trigger: ReportTrigger,
     /// Keeps the watch on `paths` alive while the check is enabled.
     watcher: Option<PathWatcher>,
+    /// Whether the check should watch (it is enabled and `watch` is set).
+    watching: bool,
     /// Each certificate file as parsed, by path, with the stamp it had then;
     /// a file whose stamp has not moved is not read or parsed again.
     files: HashMap<PathBuf, ParsedFile>,
     /// Certificates from other sources (stores, endpoints) as described last
     /// cycle, by fingerprint, so an unchanged chain is not parsed again.
     described: HashMap<String, pb::CertificateStatus>,
-}
-
-/// What one certificate file held.
-#[derive(Debug, Clone)]
-struct ParsedFile {
-    stamp: FileStamp,
-    /// Fingerprint and description (without locations) of each certificate.
-    certificates: Vec<(String, pb::CertificateStatus)>,
-    /// Why parts of the file could not be read as certificates.
-    problems: Vec<String>,
-}
-
-impl ParsedFile {
-    fn parse(stamp: FileStamp, bytes: &[u8]) -> Self {
-        let (ders, problems) = parse::split_certificates(bytes);
-        let mut parsed = Self {
-            stamp,
-            certificates: Vec::with_capacity(ders.len()),
-            problems: problems.iter().map(ToString::to_string).collect(),
-        };
-        for der in ders {
-            let fingerprint = parse::fingerprint(&der);
-            if parsed.certificates.iter().any(|(f, _)| *f == fingerprint) {
-                continue;
-            }
-            match parse::describe(&der) {
-                Ok(status) => parsed.certificates.push((fingerprint, status)),
-                Err(err) => parsed.problems.push(err.to_string()),
-            }
-        }
-        parsed
-    }
 }
 
 impl CertificateCheck {
@@ -222,6 +193,7 @@ impl CertificateCheck {
             runner,
             trigger: trigger.clone(),
             watcher: None,
+            watching: false,
             files: HashMap::new(),
             described: HashMap::new(),
         };
@@ -231,11 +203,16 @@ impl CertificateCheck {
 
     /// Starts or stops watching `paths`: a check the policy disables watches nothing.
     pub fn set_watching(&mut self, on: bool) {
-        if !on {
-            self.watcher = None;
-        } else if self.watcher.is_none() && self.config.watch {
-            self.watcher = watch_paths(&self.config.paths, true, self.trigger.clone(), CHECK_NAME);
+        let on = on && self.config.watch;
+        if on == self.watching {
+            return;
         }
+        self.watching = on;
+        self.watcher = if on {
+            watch_paths(&self.config.paths, true, self.trigger.clone(), CHECK_NAME)
+        } else {
+            None
+        };
     }
 
     /// Reads every configured source; bad items become errors, never a failed check.
@@ -355,139 +332,6 @@ impl CertificateCheck {
                 probe.status
             })
             .collect()
-    }
-}
-
-/// Walks `paths`, reading and parsing only the files whose stamp moved since
-/// `previous`. Returns each file's outcome (the parsed content is in the map)
-/// and the map of this cycle's files.
-fn read_files(
-    paths: &[PathBuf],
-    limits: WalkLimits,
-    mut previous: HashMap<PathBuf, ParsedFile>,
-) -> (
-    Vec<(PathBuf, Result<(), files::FileError>)>,
-    HashMap<PathBuf, ParsedFile>,
-) {
-    let mut stamps: HashMap<PathBuf, FileStamp> = HashMap::new();
-    let results = files::read_changed_certificate_files(paths, limits, &mut |path, metadata| {
-        let stamp = FileStamp::of(metadata);
-        stamps.insert(path.to_path_buf(), stamp);
-        previous.get(path).is_some_and(|file| file.stamp == stamp)
-    });
-    let mut parsed = HashMap::with_capacity(results.len());
-    let outcomes = results
-        .into_iter()
-        .map(|(path, result)| {
-            let outcome = match result {
-                Ok(None) => {
-                    if let Some(file) = previous.remove(&path) {
-                        parsed.insert(path.clone(), file);
-                    }
-                    Ok(())
-                }
-                Ok(Some(bytes)) => {
-                    if let Some(stamp) = stamps.get(&path) {
-                        parsed.insert(path.clone(), ParsedFile::parse(*stamp, &bytes));
-                    }
-                    Ok(())
-                }
-                Err(err) => Err(err),
-            };
-            (path, outcome)
-        })
-        .collect();
-    (outcomes, parsed)
-}
-
-/// Certificates found so far, by fingerprint, and per-item errors.
-#[derive(Debug, Default)]
-struct Found {
-    certificates: BTreeMap<String, pb::CertificateStatus>,
-    errors: Vec<pb::CheckError>,
-    /// Descriptions from the last cycle, reused for unchanged certificates.
-    previous: HashMap<String, pb::CertificateStatus>,
-    /// Descriptions made or reused this cycle.
-    described: HashMap<String, pb::CertificateStatus>,
-}
-
-impl Found {
-    fn add_file(&mut self, file: &ParsedFile, location: &str) {
-        for problem in &file.problems {
-            let error = CheckError::InvalidData(problem.clone());
-            self.errors.push(error.to_proto(CHECK_NAME, location));
-        }
-        for (fingerprint, status) in &file.certificates {
-            self.add_described(fingerprint, pb::CertificateSource::File, location, || {
-                status.clone()
-            });
-        }
-    }
-
-    fn add_bytes(&mut self, bytes: &[u8], source: pb::CertificateSource, location: &str) {
-        let (ders, problems) = parse::split_certificates(bytes);
-        for problem in problems {
-            let error = CheckError::InvalidData(problem.to_string());
-            self.errors.push(error.to_proto(CHECK_NAME, location));
-        }
-        for der in ders {
-            self.add_der(&der, source, location);
-        }
-    }
-
-    /// Adds one certificate; returns its expiry, None when it cannot be read.
-    fn add_der(
-        &mut self,
-        der: &[u8],
-        source: pb::CertificateSource,
-        location: &str,
-    ) -> Option<i64> {
-        let fingerprint = parse::fingerprint(der);
-        if self.certificates.contains_key(&fingerprint) {
-            return self.add_described(&fingerprint, source, location, Default::default);
-        }
-        let status = match self.described.get(&fingerprint) {
-            Some(status) => status.clone(),
-            None => {
-                let status = match self.previous.remove(&fingerprint) {
-                    Some(status) => status,
-                    None => match parse::describe(der) {
-                        Ok(status) => status,
-                        Err(err) => {
-                            let error = CheckError::InvalidData(err.to_string());
-                            self.errors.push(error.to_proto(CHECK_NAME, location));
-                            return None;
-                        }
-                    },
-                };
-                self.described.insert(fingerprint.clone(), status.clone());
-                status
-            }
-        };
-        self.add_described(&fingerprint, source, location, || status)
-    }
-
-    /// Lists `fingerprint` at `location`, describing it with `describe` when
-    /// it is new this cycle; returns its expiry.
-    fn add_described(
-        &mut self,
-        fingerprint: &str,
-        source: pb::CertificateSource,
-        location: &str,
-        describe: impl FnOnce() -> pb::CertificateStatus,
-    ) -> Option<i64> {
-        let place = pb::CertificateLocation {
-            source: source as i32,
-            location: location.to_owned(),
-        };
-        let known = self
-            .certificates
-            .entry(fingerprint.to_owned())
-            .or_insert_with(describe);
-        if known.locations.len() < MAX_LIST_ITEMS && !known.locations.contains(&place) {
-            known.locations.push(place);
-        }
-        Some(known.not_after_unix_secs)
     }
 }
 
@@ -968,5 +812,63 @@ mod tests {
             closed_probe.error
         );
         assert_eq!(status.certificates.len(), 2);
+    }
+    #[tokio::test]
+    async fn a_certificate_replaced_on_the_server_is_seen_by_the_next_probe() {
+        // One listener whose certificate can be swapped between handshakes:
+        // the chain described last cycle must not stand in for the new one.
+        let config_for = |name: &str| {
+            let (cert, key) = certificate(&[name], 90, None);
+            let key = rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            let config = rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![cert.der().clone()], key)
+                .unwrap();
+            (Arc::new(config), parse::fingerprint(cert.der()))
+        };
+        let (first, first_fingerprint) = config_for("localhost");
+        let (second, second_fingerprint) = config_for("localhost");
+        let current = Arc::new(std::sync::Mutex::new(first));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let serving = Arc::clone(&current);
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let config = Arc::clone(&serving.lock().unwrap());
+                tokio::spawn(async move {
+                    let _ = tokio_rustls::TlsAcceptor::from(config).accept(tcp).await;
+                });
+            }
+        });
+        let mut check = check(
+            CertificatesConfig {
+                endpoints: vec![format!("localhost:{port}")],
+                endpoint_timeout_secs: 3,
+                ..config(Vec::new())
+            },
+            Arc::new(ScriptedCommandRunner::default()),
+        );
+        let leaf =
+            |status: &pb::CertificateCheck| status.endpoints[0].leaf_sha256_fingerprint.clone();
+        let (status, _) = check.collect().await.unwrap();
+        assert_eq!(leaf(&status), first_fingerprint);
+        let (status, _) = check.collect().await.unwrap();
+        assert_eq!(
+            leaf(&status),
+            first_fingerprint,
+            "unchanged chain, same answer"
+        );
+        *current.lock().unwrap() = second;
+        let (status, _) = check.collect().await.unwrap();
+        assert_eq!(leaf(&status), second_fingerprint);
+        assert_eq!(status.certificates.len(), 1, "the old certificate is gone");
+        assert!(
+            status.endpoints[0]
+                .earliest_chain_expiry_unix_secs
+                .is_some()
+        );
     }
 }
