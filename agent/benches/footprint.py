@@ -48,10 +48,17 @@ ZABBIX = "/usr/sbin/zabbix_agent2"
 CERTIFICATES = 200
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(low=None, high=None):
+    """A free loopback port; within [low, high] when given (zabbix_agent2 takes 1024-32767)."""
+    candidates = range(low, high + 1) if low else [0]
+    for candidate in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    sys.exit(f"no free port in {low}-{high}")
 
 
 def cpu_seconds(pid):
@@ -200,7 +207,7 @@ class Run:
     # --- peers ----------------------------------------------------------
 
     def zabbix(self, name):
-        port = free_port()
+        port = free_port(20000 + len(self.procs) * 7, 32767)
         config = self.path(f"{name}.conf")
         with open(config, "w") as f:
             f.write(f"LogType=file\nLogFile={self.path(name + '.zbx.log')}\nPidFile={self.path(name + '.pid')}\n"

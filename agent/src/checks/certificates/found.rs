@@ -52,10 +52,7 @@ pub(super) fn read_files(
     paths: &[PathBuf],
     limits: WalkLimits,
     mut previous: HashMap<PathBuf, ParsedFile>,
-) -> (
-    Vec<(PathBuf, Result<(), files::FileError>)>,
-    HashMap<PathBuf, ParsedFile>,
-) {
+) -> (Vec<files::FileResult<()>>, HashMap<PathBuf, ParsedFile>) {
     let mut stamps: HashMap<PathBuf, FileStamp> = HashMap::new();
     let results = files::read_changed_certificate_files(paths, limits, &mut |path, metadata| {
         let stamp = FileStamp::of(metadata);
