@@ -282,8 +282,11 @@ def main():
         answer, probe = drive()
         if "x509" not in answer or b"probe_success 1" not in probe:
             sys.exit(f"a peer's probe failed: zabbix {answer[:200]!r}, blackbox {probe[-200:]!r}")
+        # Warm up; the idle agent must also be past its first report and the
+        # report its first patch scan asks for (a scan runs every 6 h).
         deadline = time.time() + args.warmup
-        while time.time() < deadline:
+        idle_deadline = time.time() + 120
+        while time.time() < deadline or (run.reports(agents["idle"][1]) < 2 and time.time() < idle_deadline):
             drive()
             time.sleep(1)
 

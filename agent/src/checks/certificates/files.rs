@@ -154,6 +154,11 @@ impl Walk<'_> {
         let mut children: Vec<PathBuf> = Vec::new();
         for entry in entries {
             match entry {
+                // A plain file whose name is not a certificate's is never read:
+                // skip it from the folder listing itself (no stat per key file).
+                Ok(entry)
+                    if entry.file_type().is_ok_and(|t| t.is_file())
+                        && !has_certificate_extension(Path::new(&entry.file_name())) => {}
                 Ok(entry) => children.push(entry.path()),
                 Err(err) => self
                     .results

@@ -165,16 +165,24 @@ impl Found {
         location: &str,
         describe: impl FnOnce() -> pb::CertificateStatus,
     ) -> Option<i64> {
-        let place = pb::CertificateLocation {
-            source: source as i32,
-            location: location.to_owned(),
+        let known = match self.certificates.get_mut(fingerprint) {
+            Some(known) => known,
+            None => self
+                .certificates
+                .entry(fingerprint.to_owned())
+                .or_insert_with(describe),
         };
-        let known = self
-            .certificates
-            .entry(fingerprint.to_owned())
-            .or_insert_with(describe);
-        if known.locations.len() < MAX_LIST_ITEMS && !known.locations.contains(&place) {
-            known.locations.push(place);
+        let source = source as i32;
+        if known.locations.len() < MAX_LIST_ITEMS
+            && !known
+                .locations
+                .iter()
+                .any(|l| l.source == source && l.location == location)
+        {
+            known.locations.push(pb::CertificateLocation {
+                source,
+                location: location.to_owned(),
+            });
         }
         Some(known.not_after_unix_secs)
     }
