@@ -68,12 +68,18 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK, int(fields[11]) / TICK, int(fields[12]) / TICK
 
 
-def vm_hwm_kib(pid):
+def status_kib(pid, field):
+    """A memory figure from /proc/PID/status, in KiB."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def vm_hwm_kib(pid):
+    """Peak resident set: private memory plus the pages of the binary mapped in."""
+    return status_kib(pid, "VmHWM")
 
 
 def wait_port(port, timeout=30):
@@ -301,13 +307,15 @@ def main():
             time.sleep(max(0.0, 1 - (time.time() - tick)))
         elapsed = time.time() - began
 
-        rows = {}
+        rows, anon = {}, {}
         for name, (proc, device) in agents.items():
             cpu, reports = cpu_seconds(proc.pid), run.reports(device)
             cycles = reports - start[name][1]
             rows[f"agent_{name}"] = (cpu, start[name][0], cycles, vm_hwm_kib(proc.pid))
+            anon[f"agent_{name}"] = status_kib(proc.pid, "RssAnon")
         for name, proc in peers.items():
             rows[name] = (cpu_seconds(proc.pid), start[name][0], peer_cycles, vm_hwm_kib(proc.pid))
+            anon[name] = status_kib(proc.pid, "RssAnon")
         for proc in list(agents.values()) + [(p, None) for p in peers.values()]:
             if proc[0].poll() is not None:
                 sys.exit(f"a process exited during the run; logs in {run.dir}")
@@ -315,14 +323,14 @@ def main():
         run.stop()
 
     print(f"window {elapsed:.0f} s, clock tick {1000 / TICK:.0f} ms; CPU = utime+stime from /proc/PID/stat\n")
-    print(f"{'process':<16}{'cycles':>7}{'CPU ms/cycle':>14}{'user':>8}{'sys':>8}{'VmHWM MiB':>11}")
+    print(f"{'process':<16}{'cycles':>7}{'CPU ms/cycle':>14}{'user':>8}{'sys':>8}{'VmHWM MiB':>11}{'RssAnon MiB':>13}")
     per_cycle = {}
     for name, ((total, user, system), (total0, user0, system0), cycles, hwm) in rows.items():
         cycles_or_minutes = cycles if cycles else 1
         ms = (total - total0) * 1000 / cycles_or_minutes
         per_cycle[name] = ms
         print(f"{name:<16}{cycles:>7}{ms:>14.3f}{(user - user0) * 1000 / cycles_or_minutes:>8.3f}"
-              f"{(system - system0) * 1000 / cycles_or_minutes:>8.3f}{hwm / 1024:>11.1f}")
+              f"{(system - system0) * 1000 / cycles_or_minutes:>8.3f}{hwm / 1024:>11.1f}{anon[name] / 1024:>13.1f}")
     idle_total = rows["agent_idle"][0][0] - rows["agent_idle"][1][0]
     idle_per_minute = idle_total * 1000 / (elapsed / 60)
     sizes = {"forewarn-agent": binary_size(args.agent), "zabbix_agent2": binary_size(ZABBIX),
@@ -357,7 +365,8 @@ def main():
         verdict = "-" if met is None else ("yes" if met else "NO")
         print(f"{goal:<50}{measured:<30}{verdict}")
     print("\n" + json.dumps({"per_cycle_ms": per_cycle, "idle_ms_per_minute": idle_per_minute,
-                             "vm_hwm_kib": {n: r[3] for n, r in rows.items()}, "binary_bytes": sizes}))
+                             "vm_hwm_kib": {n: r[3] for n, r in rows.items()}, "rss_anon_kib": anon,
+                             "binary_bytes": sizes}))
 
 
 if __name__ == "__main__":
