@@ -1,11 +1,20 @@
-//! CPU cost of one disk + certificates cycle with 200 certificates.
+//! CPU cost of the agent's collection cycle, with nothing changed since the
+//! cycle before (the steady state of a running agent):
+//! - `disk_cycle`: the disk check alone;
+//! - `default_cycle`: the checks a default config runs (disks, patches with
+//!   this machine's package manager, certificates with no paths);
+//! - `certificates_200_cycle`: disks plus a folder of 200 certificate files
+//!   (one certificate and its key each, as servers keep them) and one bundle
+//!   of the same 200, so dedup by fingerprint is in the cycle;
+//! - `tls_probe_cycle`: disks plus one TLS endpoint (a real rustls server
+//!   on loopback, in this process) probed with a full handshake.
 //!
-//! Run with `cargo bench -p forewarn-agent --bench cycle`. The folder holds
-//! 200 PEM files (one certificate and its key each, as servers keep them)
-//! plus one bundle of the same 200, so parsing, dedup by fingerprint and
-//! the disk check are all in the measured cycle.
+//! Run with `cargo bench -p forewarn-agent --bench cycle`; the footprint
+//! script (`agent/benches/footprint.sh`) measures the same cycles in the
+//! running agent against peer agents.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use forewarn_agent::checks::{CheckSet, Collection};
@@ -31,46 +40,107 @@ fn write_certificates(dir: &Path) {
     std::fs::write(dir.join("bundle.crt"), bundle).expect("write bundle");
 }
 
-fn cycle(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_certificates(dir.path());
-    let toml = format!(
-        "[checks.certificates]\npaths = [{:?}]\nwatch = false\n",
-        dir.path().display().to_string()
-    );
-    let config = AgentConfig::from_toml(&toml, Path::new("bench.toml")).expect("config");
-    let mut checks = CheckSet::from_config(
+/// A TLS server on loopback presenting a fresh certificate for `localhost`.
+async fn tls_server() -> u16 {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("certificate");
+    let key = rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("key der");
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], key)
+        .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let _ = acceptor.accept(tcp).await;
+            });
+        }
+    });
+    port
+}
+
+fn checks(toml: &str, state: &Path) -> CheckSet {
+    let config = AgentConfig::from_toml(toml, Path::new("bench.toml")).expect("config");
+    CheckSet::from_config(
         &config.checks,
-        &StateDir::new(dir.path()),
+        &StateDir::new(state),
         &ReportTrigger::default(),
         Collection::Once,
-    );
+    )
+}
+
+fn cycle(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let policy = pb::Policy::default();
-
-    let mut report = pb::StatusReport::default();
-    runtime.block_on(checks.collect(&policy, &mut report));
-    let found = report
-        .certificates
-        .as_ref()
-        .map_or(0, |c| c.certificates.len());
-    assert_eq!(found, CERTIFICATES, "every certificate found once");
-    assert!(
-        report.errors.iter().all(|e| e.check != "certificates"),
-        "{:?}",
-        report.errors
-    );
-
-    c.bench_function("disk_and_certificates_cycle_200", |b| {
-        b.iter(|| {
-            let mut report = pb::StatusReport::default();
-            runtime.block_on(checks.collect(&policy, &mut report));
-            report
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_certificates(dir.path());
+    let port = runtime.block_on(tls_server());
+    let no_patches = "[checks.patches]\npackage_manager = \"none\"\n";
+    let cases = [
+        ("disk_cycle", no_patches.to_owned()),
+        ("default_cycle", String::new()),
+        (
+            "certificates_200_cycle",
+            format!(
+                "{no_patches}[checks.certificates]\npaths = [{:?}]\nwatch = false\n",
+                dir.path().display().to_string()
+            ),
+        ),
+        (
+            "tls_probe_cycle",
+            format!("{no_patches}[checks.certificates]\nendpoints = [\"localhost:{port}\"]\n"),
+        ),
+    ];
+    for (name, toml) in cases {
+        // Built inside the runtime: the patch check's watch needs one.
+        let mut checks = runtime.block_on(async { checks(&toml, dir.path()) });
+        // The first cycle reads everything (and waits for the patch scan);
+        // what is measured is every cycle after it.
+        let mut report = pb::StatusReport::default();
+        runtime.block_on(checks.collect(&policy, &mut report));
+        let errors: Vec<_> = report
+            .errors
+            .iter()
+            .filter(|e| e.check == "certificates" || e.check == "disks")
+            .collect();
+        assert!(errors.is_empty(), "{name}: {errors:?}");
+        if name == "certificates_200_cycle" {
+            let found = report
+                .certificates
+                .as_ref()
+                .map_or(0, |c| c.certificates.len());
+            assert_eq!(found, CERTIFICATES, "every certificate found once");
+        }
+        if name == "tls_probe_cycle" {
+            let endpoints = report.certificates.as_ref().map(|c| &c.endpoints);
+            assert!(
+                endpoints.is_some_and(|e| e.len() == 1 && e[0].handshake_ok),
+                "{endpoints:?}"
+            );
+        }
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                let mut report = pb::StatusReport::default();
+                runtime.block_on(checks.collect(&policy, &mut report));
+                report
+            });
         });
-    });
+    }
 }
 
 criterion_group!(benches, cycle);

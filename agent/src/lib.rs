@@ -5,6 +5,7 @@
 //! - [`config`]: the local TOML config (what this device allows probes to do).
 //! - [`checks`]: the `Check` enum and one folder per check.
 //! - [`facts`]: host identity (name, OS, hardware).
+//! - [`file_stamp`]: a file's identity, to re-parse files only when they change.
 //! - [`report`]: one snapshot of the device.
 //! - [`enroll`]: key pair, CSR, CA pinning, identity saved.
 //! - [`runner`]: the `run` loop (collect, spool, deliver, renew).
@@ -30,6 +31,7 @@ pub mod command;
 pub mod config;
 pub mod enroll;
 pub mod facts;
+pub mod file_stamp;
 #[cfg(test)]
 mod fixtures;
 pub mod output;

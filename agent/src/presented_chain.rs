@@ -7,7 +7,7 @@
 //! algorithms, so the peer really holds the leaf's key. Nothing is sent over
 //! the connection.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -37,17 +37,11 @@ pub async fn presented_chain(
             name: host.to_owned(),
             message: err.to_string(),
         })?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .map_err(ChainError::Config)?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyChain(provider)))
-        .with_no_client_auth();
+    let config = any_chain_config().map_err(ChainError::Config)?;
     let tcp = TcpStream::connect((host, port))
         .await
         .map_err(ChainError::Connect)?;
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+    let tls = tokio_rustls::TlsConnector::from(config)
         .connect(server_name, tcp)
         .await
         .map_err(ChainError::Handshake)?;
@@ -59,6 +53,35 @@ pub async fn presented_chain(
         .iter()
         .map(|cert| cert.clone().into_owned())
         .collect())
+}
+
+/// The client configuration, built once per process: building it (provider,
+/// suites, verifier) cost as much as the rest of a probe.
+///
+/// Session resumption is off: a resumed session carries the chain of the
+/// first handshake, so a certificate replaced on the server would go unseen.
+/// Key exchange is X25519 (then P-256): the probe sends nothing secret, so
+/// the post-quantum hybrid group, whose key share alone is over a kilobyte,
+/// buys nothing here.
+fn any_chain_config() -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, rustls::Error>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+            provider.kx_groups = vec![
+                rustls::crypto::aws_lc_rs::kx_group::X25519,
+                rustls::crypto::aws_lc_rs::kx_group::SECP256R1,
+            ];
+            let provider = Arc::new(provider);
+            let mut config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+                .with_safe_default_protocol_versions()?
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyChain(provider)))
+                .with_no_client_auth();
+            config.resumption = rustls::client::Resumption::disabled();
+            Ok(Arc::new(config))
+        })
+        .clone()
 }
 
 /// Accepts whatever chain the server presents; verifies handshake signatures.

@@ -1,11 +1,14 @@
-//! `forewarn-agent run`: collect on an interval, spool, deliver, renew.
+//! `forewarn-agent run`: collect on an interval, deliver, spool, renew.
 //!
 //! Collection and delivery are separate clocks. A report is collected every
-//! policy interval (jittered) and spooled; delivery sends the spool oldest
-//! first and, after a failure, retries with exponential backoff instead of
-//! on every collection. Certificates are renewed after two thirds of their
-//! lifetime. The loop never exits on a collector or disk problem, only on
-//! shutdown.
+//! policy interval (jittered) and sent at once; only when it cannot be
+//! delivered is it spooled, so a reachable collector costs no disk writes.
+//! After a failure, delivery retries the spool oldest first with
+//! exponential backoff instead of on every collection; while the collector
+//! cannot be reached at all, a bare TCP connection every few seconds tells
+//! when it is back, and delivery resumes then rather than at the end of the
+//! backoff. Certificates are renewed after two thirds of their lifetime.
+//! The loop never exits on a collector or disk problem, only on shutdown.
 
 use std::future::Future;
 use std::time::Duration;
@@ -22,14 +25,18 @@ use crate::backoff::{Backoff, jittered};
 use crate::checks::{CheckSet, Collection};
 use crate::config::AgentConfig;
 use crate::enroll::{EnrollError, certificate_request};
-use crate::report::snapshot;
+use crate::report::Reporter;
 use crate::spool::Spool;
-use crate::state::{DeviceIdentity, EnrolledState, StateDir, StateError};
-use crate::transport::{self, TransportError};
+use crate::state::{DeviceIdentity, EnrolledState, Sequence, StateDir, StateError};
+use crate::transport::{self, CollectorAddress, TransportError, describe};
 use crate::trigger::ReportTrigger;
 
 const RETRY_INITIAL: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(300);
+/// How often an unreachable collector is checked for with a bare TCP connection.
+const REACHABILITY_INTERVAL: Duration = Duration::from_secs(5);
+/// How long that check waits for the connection.
+const REACHABILITY_TIMEOUT: Duration = Duration::from_secs(3);
 /// Wait after a watched file changes, so a burst of changes makes one report.
 const TRIGGER_DEBOUNCE: Duration = Duration::from_millis(300);
 /// Longest the first report waits after start, so a fleet rebooted together spreads out.
@@ -46,7 +53,9 @@ pub enum RunError {
 /// Why a delivery round stopped early.
 #[derive(Debug, thiserror::Error)]
 enum DeliveryError {
-    #[error("collector unreachable or failing: {0}")]
+    #[error("collector unreachable: {0}")]
+    Unreachable(String),
+    #[error("collector failing: {0}")]
     Unavailable(String),
     #[error("collector does not accept this device: {0}")]
     NotAccepted(String),
@@ -55,42 +64,75 @@ enum DeliveryError {
 struct Agent {
     state_dir: StateDir,
     enrolled: EnrolledState,
+    /// Host and port of the collector, for the reachability check.
+    address: Option<CollectorAddress>,
+    /// When the device certificate is due for renewal (Unix seconds).
+    renew_at: i64,
     spool: Spool,
+    sequence: Sequence,
     checks: CheckSet,
+    reporter: Reporter,
     policy: pb::Policy,
     client: IngestClient<Channel>,
-    /// Newest report that could not be spooled (disk full); sent after the spool.
-    unspooled: Option<pb::StatusReport>,
-    last_seq: u64,
+    /// The newest report, collected and neither delivered nor spooled yet (or
+    /// not spoolable: disk full); sent after the spool.
+    current: Option<pb::StatusReport>,
+    /// Spooled reports delivered since the spool last filled, logged once it is empty.
+    delivered_from_spool: usize,
+}
+
+/// Where delivery stands between attempts.
+#[derive(Debug)]
+struct Delivery {
+    backoff: Backoff,
+    /// When to try the spool again; None when nothing waits.
+    next_attempt: Option<Instant>,
+    /// When to check whether an unreachable collector is back; None when it is not unreachable.
+    next_reachability_check: Option<Instant>,
+    /// Whether a reachability check failed since the last attempt: a later
+    /// check that succeeds means the collector came back.
+    seen_down: bool,
 }
 
 pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     let state_dir = StateDir::new(&config.state_dir);
     let enrolled = state_dir.load()?;
     let spool = Spool::open(state_dir.spool_dir(), config.spool.clone())?;
+    let sequence = state_dir.sequence(spool.max_seq())?;
     let client = connect(&enrolled)?;
     let trigger = ReportTrigger::default();
     let mut agent = Agent {
         policy: state_dir.load_policy(),
-        last_seq: spool.max_seq(),
+        address: CollectorAddress::parse(&enrolled.enrollment.collector_url).ok(),
+        renew_at: enrolled.identity.renewal_at(),
         checks: CheckSet::from_config(&config.checks, &state_dir, &trigger, Collection::Continuous),
+        reporter: Reporter::default(),
         state_dir,
         enrolled,
         spool,
+        sequence,
         client,
-        unspooled: None,
+        current: None,
+        delivered_from_spool: 0,
     };
     info!(
         device_id = %agent.enrolled.enrollment.device_id,
         collector = %agent.enrolled.enrollment.collector_url,
         "agent running"
     );
-    let mut backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);
+    let mut delivery = Delivery {
+        backoff: Backoff::new(RETRY_INITIAL, RETRY_MAX),
+        next_attempt: (!agent.spool.is_empty()).then(Instant::now),
+        next_reachability_check: None,
+        seen_down: false,
+    };
     let mut next_collect = Instant::now() + STARTUP_SPREAD.mul_f64(rand::random::<f64>());
-    let mut next_delivery: Option<Instant> = (!agent.spool.is_empty()).then(Instant::now);
     tokio::pin!(shutdown);
     loop {
-        let wake = next_delivery.map_or(next_collect, |at| at.min(next_collect));
+        let wake = [delivery.next_attempt, delivery.next_reachability_check]
+            .into_iter()
+            .flatten()
+            .fold(next_collect, Instant::min);
         tokio::select! {
             () = &mut shutdown => break,
             () = sleep_until(wake) => {}
@@ -105,27 +147,47 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
             agent.renew_if_due().await;
             agent.collect().await;
             next_collect = now + jittered(agent.interval());
-            if backoff.is_idle() {
-                next_delivery = Some(now);
+            if delivery.backoff.is_idle() {
+                delivery.next_attempt = Some(now);
+            } else if let Err(err) = agent.spool_current() {
+                warn!(error = %err, "cannot spool report; keeping the newest in memory");
             }
         }
-        if next_delivery.is_some_and(|at| now >= at) {
+        if delivery.next_reachability_check.is_some_and(|at| now >= at) {
+            agent.check_reachability(&mut delivery, now).await;
+        }
+        if delivery.next_attempt.is_some_and(|at| now >= at) {
             match agent.deliver().await {
                 Ok(()) => {
-                    backoff.reset();
-                    next_delivery = None;
+                    delivery.backoff.reset();
+                    delivery.next_attempt = None;
+                    delivery.next_reachability_check = None;
                 }
                 Err(err) => {
-                    let delay = backoff.next_delay();
+                    let delay = delivery.backoff.next_delay();
+                    delivery.next_attempt = Some(now + delay);
+                    delivery.seen_down = false;
                     match &err {
                         DeliveryError::NotAccepted(_) => {
                             error!(error = %err, retry_in_secs = delay.as_secs(), "report not accepted")
                         }
+                        DeliveryError::Unreachable(_) => {
+                            if agent.address.is_some() {
+                                delivery.next_reachability_check =
+                                    Some(now + REACHABILITY_INTERVAL);
+                            }
+                            warn!(
+                                error = %err,
+                                retry_in_secs = delay.as_secs(),
+                                checking_every_secs = REACHABILITY_INTERVAL.as_secs(),
+                                "report not delivered; sending as soon as the collector is back"
+                            )
+                        }
                         DeliveryError::Unavailable(_) => {
+                            delivery.next_reachability_check = None;
                             warn!(error = %err, retry_in_secs = delay.as_secs(), "report not delivered")
                         }
                     }
-                    next_delivery = Some(now + delay);
                 }
             }
         }
@@ -150,43 +212,81 @@ impl Agent {
     }
 
     async fn collect(&mut self) {
-        let floor = self.last_seq.max(self.spool.max_seq());
-        let seq = match self.state_dir.next_seq(floor) {
-            Ok(seq) => seq,
-            Err(err) => {
-                warn!(error = %err, "cannot persist sequence number; continuing in memory");
-                floor + 1
-            }
-        };
-        self.last_seq = seq;
-        let report = snapshot(
-            &mut self.checks,
-            &self.policy,
-            seq,
-            &self.enrolled.enrollment.device_id,
-        )
-        .await;
-        debug!(seq, "report collected");
-        match self.spool.push(&report) {
-            Ok(()) => self.unspooled = None,
-            Err(err) => {
-                warn!(error = %err, seq, "cannot spool report; keeping the newest in memory");
-                self.unspooled = Some(report);
-            }
+        let (seq, err) = self.sequence.next(self.spool.max_seq());
+        if let Some(err) = err {
+            warn!(error = %err, "cannot persist sequence number; continuing in memory");
         }
+        let report = self
+            .reporter
+            .snapshot(
+                &mut self.checks,
+                &self.policy,
+                seq,
+                &self.enrolled.enrollment.device_id,
+            )
+            .await;
+        debug!(seq, "report collected");
+        // A report that was neither sent nor spooled is replaced: the newest state is worth the most.
+        self.current = Some(report);
     }
 
-    /// Sends everything pending, oldest first.
+    /// Writes the newest report to the spool, for delivery after an outage.
+    fn spool_current(&mut self) -> Result<(), StateError> {
+        if let Some(report) = &self.current {
+            self.spool.push(report)?;
+            self.current = None;
+        }
+        Ok(())
+    }
+
+    /// While the collector is unreachable: a failed TCP connection marks it
+    /// down, and a successful one after that means it is back, so the spool
+    /// is sent now instead of at the end of the backoff.
+    async fn check_reachability(&self, delivery: &mut Delivery, now: Instant) {
+        let Some(address) = &self.address else {
+            return;
+        };
+        let up = transport::reachable(&address.host, address.port, REACHABILITY_TIMEOUT).await;
+        if !up {
+            delivery.seen_down = true;
+        } else if delivery.seen_down {
+            info!(collector = %address.url, "collector is reachable again; sending queued reports");
+            delivery.seen_down = false;
+            delivery.next_attempt = Some(now);
+        }
+        delivery.next_reachability_check = Some(now + jittered(REACHABILITY_INTERVAL));
+    }
+
+    /// Sends everything pending, oldest first; what cannot be sent is spooled.
     async fn deliver(&mut self) -> Result<(), DeliveryError> {
+        let outcome = self.send_pending().await;
+        if outcome.is_err()
+            && let Err(err) = self.spool_current()
+        {
+            warn!(error = %err, "cannot spool report; keeping the newest in memory");
+        }
+        outcome
+    }
+
+    async fn send_pending(&mut self) -> Result<(), DeliveryError> {
         while let Some(spooled) = self.spool.oldest() {
             if self.send(spooled.report).await? {
                 // Refused for good: drop it so it cannot block newer reports.
                 self.spool.remove(spooled.seq);
+            } else {
+                self.delivered_from_spool += 1;
             }
         }
-        if let Some(report) = self.unspooled.clone() {
+        if self.delivered_from_spool > 0 {
+            info!(
+                count = self.delivered_from_spool,
+                "delivered {} queued reports", self.delivered_from_spool
+            );
+            self.delivered_from_spool = 0;
+        }
+        if let Some(report) = self.current.clone() {
             self.send(report).await?;
-            self.unspooled = None;
+            self.current = None;
         }
         Ok(())
     }
@@ -215,6 +315,9 @@ impl Agent {
                 Code::Unauthenticated | Code::PermissionDenied => {
                     Err(DeliveryError::NotAccepted(status.message().to_owned()))
                 }
+                _ if transport::is_unreachable(&status) => {
+                    Err(DeliveryError::Unreachable(describe(&status)))
+                }
                 _ => Err(DeliveryError::Unavailable(describe(&status))),
             },
         }
@@ -222,7 +325,7 @@ impl Agent {
 
     async fn renew_if_due(&mut self) {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        if !self.enrolled.identity.renewal_due(now) {
+        if now < self.renew_at {
             return;
         }
         match self.renew().await {
@@ -246,6 +349,7 @@ impl Agent {
         };
         self.state_dir
             .save_identity(&identity, &response.ca_certificate_pem)?;
+        self.renew_at = identity.renewal_at();
         self.enrolled.identity = identity;
         self.enrolled.ca_pem = response.ca_certificate_pem;
         self.client = connect(&self.enrolled)?;
@@ -263,16 +367,4 @@ enum RenewError {
     State(#[from] StateError),
     #[error(transparent)]
     Transport(#[from] TransportError),
-}
-
-/// A status in one line, including the transport cause tonic hides in its source.
-fn describe(status: &tonic::Status) -> String {
-    let mut text = format!("{:?}: {}", status.code(), status.message());
-    let mut source = std::error::Error::source(status);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

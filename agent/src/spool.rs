@@ -1,11 +1,19 @@
 //! A bounded, durable spool of reports the collector has not acknowledged.
 //!
+//! The run loop sends a report first and spools it only when delivery
+//! fails, so while the collector is reachable the spool costs nothing: no
+//! write, no fsync, no listing of the folder.
+//!
 //! One file per report, named by its sequence number so the oldest is sent
 //! first. Each file carries a magic, a length and a CRC32; a file that fails
 //! the check (torn write, disk corruption) is logged, removed and skipped,
 //! never fatal. When the spool is over its bounds the oldest reports go
 //! first: reports are snapshots, so the newest state is worth the most.
+//!
+//! The folder is listed once, when the spool is opened; after that an index
+//! in memory says what is there (only this process writes the folder).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use forewarn_proto::pb;
@@ -23,6 +31,8 @@ const EXTENSION: &str = "report";
 pub struct Spool {
     dir: PathBuf,
     limits: SpoolConfig,
+    /// Sequence number to file size of every report spooled, oldest first.
+    index: BTreeMap<u64, u64>,
 }
 
 /// One spooled report, ready to send.
@@ -38,48 +48,29 @@ impl Spool {
             path: dir.clone(),
             source,
         })?;
-        Ok(Self { dir, limits })
+        let index = list(&dir);
+        Ok(Self { dir, limits, index })
     }
 
     fn path_for(&self, seq: u64) -> PathBuf {
         self.dir.join(format!("{seq:020}.{EXTENSION}"))
     }
 
-    /// Sequence numbers present, oldest first, with their file sizes.
-    fn entries(&self) -> Vec<(u64, u64)> {
-        let Ok(read_dir) = std::fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        let mut entries: Vec<(u64, u64)> = read_dir
-            .filter_map(Result::ok)
-            .filter_map(|entry| {
-                let path = entry.path();
-                if path.extension()? != EXTENSION {
-                    return None;
-                }
-                let seq = path.file_stem()?.to_str()?.parse().ok()?;
-                Some((seq, entry.metadata().ok()?.len()))
-            })
-            .collect();
-        entries.sort_unstable();
-        entries
-    }
-
     /// Highest sequence number spooled, so numbering continues after a restart.
     pub fn max_seq(&self) -> u64 {
-        self.entries().last().map_or(0, |(seq, _)| *seq)
+        self.index.last_key_value().map_or(0, |(seq, _)| *seq)
     }
 
     pub fn len(&self) -> usize {
-        self.entries().len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.index.is_empty()
     }
 
     /// Adds a report, then drops the oldest until the spool is within bounds.
-    pub fn push(&self, report: &pb::StatusReport) -> Result<(), StateError> {
+    pub fn push(&mut self, report: &pb::StatusReport) -> Result<(), StateError> {
         let body = report.encode_to_vec();
         let mut bytes = Vec::with_capacity(HEADER_LEN + body.len());
         bytes.extend_from_slice(MAGIC);
@@ -87,29 +78,29 @@ impl Spool {
         bytes.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
         bytes.extend_from_slice(&body);
         write_atomically(&self.path_for(report.seq), &bytes)?;
+        self.index.insert(report.seq, bytes.len() as u64);
         self.enforce_bounds();
         Ok(())
     }
 
-    fn enforce_bounds(&self) {
-        let entries = self.entries();
-        let mut count = entries.len();
-        let mut bytes: u64 = entries.iter().map(|(_, size)| size).sum();
-        for (seq, size) in entries {
-            // Always keep the newest report, however large.
-            if count <= 1 || (count <= self.limits.max_reports && bytes <= self.limits.max_bytes) {
+    fn enforce_bounds(&mut self) {
+        let mut bytes: u64 = self.index.values().sum();
+        // Always keep the newest report, however large.
+        while self.index.len() > 1
+            && (self.index.len() > self.limits.max_reports || bytes > self.limits.max_bytes)
+        {
+            let Some((&seq, &size)) = self.index.first_key_value() else {
                 break;
-            }
+            };
             warn!(seq, "spool full; dropping oldest unsent report");
             self.remove(seq);
-            count -= 1;
             bytes = bytes.saturating_sub(size);
         }
     }
 
     /// The oldest intact report; damaged files are removed on the way.
-    pub fn oldest(&self) -> Option<SpooledReport> {
-        for (seq, _) in self.entries() {
+    pub fn oldest(&mut self) -> Option<SpooledReport> {
+        while let Some(&seq) = self.index.keys().next() {
             let path = self.path_for(seq);
             match read_entry(&path) {
                 Ok(report) => return Some(SpooledReport { seq, report }),
@@ -123,17 +114,16 @@ impl Spool {
     }
 
     /// Removes every report up to and including `seq` (the collector has it).
-    pub fn acknowledge(&self, seq: u64) {
-        for (spooled, _) in self.entries() {
-            if spooled > seq {
-                break;
-            }
+    pub fn acknowledge(&mut self, seq: u64) {
+        let acknowledged: Vec<u64> = self.index.range(..=seq).map(|(seq, _)| *seq).collect();
+        for spooled in acknowledged {
             self.remove(spooled);
         }
     }
 
     /// Removes one report (acknowledged, or refused for good).
-    pub fn remove(&self, seq: u64) {
+    pub fn remove(&mut self, seq: u64) {
+        self.index.remove(&seq);
         let path = self.path_for(seq);
         if let Err(err) = std::fs::remove_file(&path)
             && err.kind() != std::io::ErrorKind::NotFound
@@ -141,6 +131,24 @@ impl Spool {
             warn!(path = %path.display(), error = %err, "cannot remove spool entry");
         }
     }
+}
+
+/// Sequence numbers in `dir` with their file sizes; damaged names are ignored.
+fn list(dir: &Path) -> BTreeMap<u64, u64> {
+    let Ok(read_dir) = std::fs::read_dir(dir) else {
+        return BTreeMap::new();
+    };
+    read_dir
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let path = entry.path();
+            if path.extension()? != EXTENSION {
+                return None;
+            }
+            let seq = path.file_stem()?.to_str()?.parse().ok()?;
+            Some((seq, entry.metadata().ok()?.len()))
+        })
+        .collect()
 }
 
 fn read_entry(path: &Path) -> Result<pb::StatusReport, &'static str> {
@@ -186,11 +194,11 @@ mod tests {
     #[test]
     fn reports_come_back_oldest_first_and_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let s = spool(dir.path(), 10);
+        let mut s = spool(dir.path(), 10);
         for seq in [3, 1, 2] {
             s.push(&report(seq)).unwrap();
         }
-        let reopened = spool(dir.path(), 10);
+        let mut reopened = spool(dir.path(), 10);
         assert_eq!(reopened.oldest().unwrap().seq, 1);
         assert_eq!(reopened.max_seq(), 3);
         reopened.acknowledge(2);
@@ -200,7 +208,7 @@ mod tests {
     #[test]
     fn oldest_reports_are_dropped_beyond_the_bound() {
         let dir = tempfile::tempdir().unwrap();
-        let s = spool(dir.path(), 3);
+        let mut s = spool(dir.path(), 3);
         for seq in 1..=5 {
             s.push(&report(seq)).unwrap();
         }
@@ -211,7 +219,7 @@ mod tests {
     #[test]
     fn corrupt_entry_is_skipped_and_removed() {
         let dir = tempfile::tempdir().unwrap();
-        let s = spool(dir.path(), 10);
+        let mut s = spool(dir.path(), 10);
         s.push(&report(1)).unwrap();
         s.push(&report(2)).unwrap();
         let first = s.path_for(1);
@@ -220,6 +228,8 @@ mod tests {
         bytes[last] ^= 0xff;
         std::fs::write(&first, bytes).unwrap();
         std::fs::write(s.path_for(7), b"junk").unwrap();
+        // The junk file is seen by a spool opened after it was written.
+        let mut s = spool(dir.path(), 10);
         assert_eq!(s.oldest().unwrap().seq, 2);
         assert!(!first.exists());
         s.acknowledge(2);
@@ -227,9 +237,32 @@ mod tests {
     }
 
     #[test]
+    fn a_reopened_spool_sees_what_is_on_disk_and_bounds_by_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = spool(dir.path(), 10);
+        for seq in 1..=4 {
+            s.push(&report(seq)).unwrap();
+        }
+        let size = std::fs::metadata(s.path_for(1)).unwrap().len();
+        let mut small = Spool::open(
+            dir.path().to_path_buf(),
+            SpoolConfig {
+                max_reports: 10,
+                max_bytes: 2 * size,
+            },
+        )
+        .unwrap();
+        assert_eq!(small.len(), 4);
+        small.push(&report(5)).unwrap();
+        assert_eq!(small.len(), 2, "bounded by bytes");
+        assert_eq!(small.oldest().unwrap().seq, 4);
+        assert!(!s.path_for(3).exists());
+    }
+
+    #[test]
     fn write_failure_is_an_error_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
-        let s = spool(&dir.path().join("spool"), 10);
+        let mut s = spool(&dir.path().join("spool"), 10);
         std::fs::remove_dir(dir.path().join("spool")).unwrap();
         std::fs::write(
             dir.path().join("spool"),

@@ -5,7 +5,7 @@
 //! <state_dir>/enrollment.toml   collector URL, server name, device id, group
 //! <state_dir>/device.pem        client certificate followed by its private key (0600)
 //! <state_dir>/ca.pem            the collector CA the agent trusts
-//! <state_dir>/seq               last report sequence number used
+//! <state_dir>/seq               highest report sequence number reserved
 //! <state_dir>/policy.pb         last policy received (protobuf)
 //! <state_dir>/spool/            reports not yet acknowledged
 //! <state_dir>/backups.json      last backup successes and restore verifications
@@ -83,10 +83,16 @@ impl DeviceIdentity {
 
     /// Renew once two thirds of the lifetime have passed.
     pub fn renewal_due(&self, now: i64) -> bool {
-        match self.validity() {
-            Some((not_before, not_after)) => now >= not_before + (not_after - not_before) * 2 / 3,
-            None => true,
-        }
+        now >= self.renewal_at()
+    }
+
+    /// When two thirds of the lifetime have passed (Unix seconds); 0 (now)
+    /// when the certificate cannot be read. The run loop computes it once per
+    /// certificate rather than parsing the certificate every cycle.
+    pub fn renewal_at(&self) -> i64 {
+        self.validity().map_or(0, |(not_before, not_after)| {
+            not_before + (not_after - not_before) * 2 / 3
+        })
     }
 }
 
@@ -211,17 +217,58 @@ impl StateDir {
             .unwrap_or_else(default_policy)
     }
 
-    /// Reserves the next report sequence number, never below `floor + 1`.
-    pub fn next_seq(&self, floor: u64) -> Result<u64, StateError> {
+    /// Hands out report sequence numbers, starting above `floor` and above
+    /// every number reserved before (see [`Sequence`]).
+    pub fn sequence(&self, floor: u64) -> Result<Sequence, StateError> {
         let path = self.seq_path();
-        let last = match std::fs::read_to_string(&path) {
+        let reserved = match std::fs::read_to_string(&path) {
             Ok(text) => text.trim().parse::<u64>().unwrap_or(0),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => 0,
             Err(source) => return Err(StateError::Read { path, source }),
         };
-        let next = last.max(floor) + 1;
-        write_atomically(&path, next.to_string().as_bytes())?;
-        Ok(next)
+        let last = reserved.max(floor);
+        Ok(Sequence {
+            path,
+            last,
+            reserved: last,
+        })
+    }
+}
+
+/// How many sequence numbers one write of the `seq` file reserves.
+pub const SEQ_BLOCK: u64 = 1024;
+
+/// Report sequence numbers, persisted a block at a time.
+///
+/// The file holds the highest number reserved, written (and synced) before
+/// any number of the block is used, so after a crash numbering resumes above
+/// everything that may have been sent; the unused rest of the block is
+/// skipped, which the collector accepts (it only needs numbers to grow).
+/// One write per [`SEQ_BLOCK`] reports instead of one per report.
+#[derive(Debug)]
+pub struct Sequence {
+    path: PathBuf,
+    last: u64,
+    reserved: u64,
+}
+
+impl Sequence {
+    /// The next number, above `floor` too. When a new block cannot be saved the
+    /// number is still handed out (reports go on) and the error says why.
+    pub fn next(&mut self, floor: u64) -> (u64, Option<StateError>) {
+        let next = self.last.max(floor) + 1;
+        self.last = next;
+        if next <= self.reserved {
+            return (next, None);
+        }
+        let reserved = next + SEQ_BLOCK - 1;
+        match write_atomically(&self.path, reserved.to_string().as_bytes()) {
+            Ok(()) => {
+                self.reserved = reserved;
+                (next, None)
+            }
+            Err(err) => (next, Some(err)),
+        }
     }
 }
 
@@ -327,9 +374,48 @@ mod tests {
     fn seq_increases_across_restarts_and_respects_floor() {
         let dir = tempfile::tempdir().unwrap();
         let state = StateDir::new(dir.path());
-        assert_eq!(state.next_seq(0).unwrap(), 1);
-        assert_eq!(state.next_seq(0).unwrap(), 2);
-        assert_eq!(StateDir::new(dir.path()).next_seq(10).unwrap(), 11);
+        let mut seq = state.sequence(0).unwrap();
+        assert_eq!(seq.next(0).0, 1);
+        assert_eq!(seq.next(0).0, 2);
+        assert_eq!(seq.next(10).0, 11);
+        // A restart (or crash) never reuses a number handed out before it.
+        let mut after_restart = StateDir::new(dir.path()).sequence(0).unwrap();
+        assert!(after_restart.next(0).0 > 11);
+    }
+
+    #[test]
+    fn seq_file_is_written_once_per_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        let mut seq = state.sequence(0).unwrap();
+        let path = dir.path().join("seq");
+        seq.next(0);
+        let first_block = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(first_block, SEQ_BLOCK.to_string());
+        std::fs::remove_file(&path).unwrap();
+        for _ in 1..SEQ_BLOCK {
+            seq.next(0);
+        }
+        assert!(!path.exists(), "rewritten inside a reserved block");
+        let (next, err) = seq.next(0);
+        assert_eq!(next, SEQ_BLOCK + 1);
+        assert!(err.is_none());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            (2 * SEQ_BLOCK).to_string()
+        );
+    }
+
+    #[test]
+    fn seq_goes_on_in_memory_when_the_block_cannot_be_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("gone"));
+        let mut seq = StateDir::new(dir.path()).sequence(5).unwrap();
+        seq.path = state.seq_path();
+        let (next, err) = seq.next(0);
+        assert_eq!(next, 6);
+        assert!(err.unwrap().to_string().contains("gone"));
+        assert_eq!(seq.next(0).0, 7);
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //!
 //! One long-lived HTTP/2 connection over TLS, with the device's client
 //! certificate once enrolled. tonic reconnects a lazy channel on the next
-//! call after a failure; the run loop adds backoff between attempts.
+//! call after a failure; the run loop adds backoff between attempts, and
+//! while the collector cannot be reached at all it checks with a bare TCP
+//! connection ([`reachable`]) whether it is back, so delivery resumes within
+//! seconds rather than at the end of a long backoff.
 
 use std::time::Duration;
 
@@ -110,9 +113,125 @@ pub fn enrollment_client(channel: Channel) -> EnrollmentClient<Channel> {
     EnrollmentClient::new(channel)
 }
 
+/// Whether a TCP connection to the collector opens within `timeout`: no TLS,
+/// nothing sent, so it costs the collector an accept and a close.
+pub async fn reachable(host: &str, port: u16, timeout: Duration) -> bool {
+    matches!(
+        tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host, port))).await,
+        Ok(Ok(_))
+    )
+}
+
+/// Whether `status` says the collector could not be reached at all (nothing
+/// listening, no route, connection timed out), as opposed to a collector
+/// that answered with an error.
+pub fn is_unreachable(status: &tonic::Status) -> bool {
+    use std::io::ErrorKind;
+    let mut source = std::error::Error::source(status);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                ErrorKind::ConnectionRefused
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::TimedOut
+                    | ErrorKind::HostUnreachable
+                    | ErrorKind::NetworkUnreachable
+                    | ErrorKind::NotConnected
+                    | ErrorKind::AddrNotAvailable
+            );
+        }
+        // tonic and hyper wrap the connect timeout in their own error types.
+        let text = cause.to_string();
+        if text.contains("timed out") || text.contains("timeout expired") {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// A status in one line with the transport causes tonic keeps in its source,
+/// each said once: tonic and hyper repeat a cause's text in the error that
+/// wraps it ("tcp connect error: transport error: tcp connect error: ...").
+pub fn describe(status: &tonic::Status) -> String {
+    let mut parts = vec![format!("{:?}", status.code()), status.message().to_owned()];
+    let mut source = std::error::Error::source(status);
+    while let Some(cause) = source {
+        parts.push(cause.to_string());
+        source = cause.source();
+    }
+    each_once(&parts)
+}
+
+/// Joins `parts` with ": ", keeping each ": "-separated piece once, in the
+/// order first seen.
+fn each_once(parts: &[String]) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for piece in parts.iter().flat_map(|part| part.split(": ")) {
+        let piece = piece.trim();
+        if !piece.is_empty() && !seen.contains(&piece) {
+            seen.push(piece);
+        }
+    }
+    seen.join(": ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let parts: Vec<String> = [
+            "Unavailable",
+            "tcp connect error",
+            "transport error",
+            "tcp connect error: Connection refused (os error 111)",
+            "tcp connect error: Connection refused (os error 111)",
+            "Connection refused (os error 111)",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        assert_eq!(
+            each_once(&parts),
+            "Unavailable: tcp connect error: transport error: Connection refused (os error 111)"
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_connection_is_unreachable_and_described_once() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(reachable("127.0.0.1", port, Duration::from_secs(2)).await);
+        drop(listener);
+        assert!(!reachable("127.0.0.1", port, Duration::from_secs(2)).await);
+
+        let key = rcgen::KeyPair::generate().unwrap();
+        let ca = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let url = format!("https://127.0.0.1:{port}");
+        let mut client = ingest_client(channel(&url, "127.0.0.1", &ca.pem(), None).unwrap());
+        let status = client
+            .report(forewarn_proto::pb::StatusReport::default())
+            .await
+            .unwrap_err();
+        assert!(is_unreachable(&status), "{status:?}");
+        let text = describe(&status);
+        assert!(text.contains("Connection refused"), "{text}");
+        let pieces: Vec<&str> = text.split(": ").collect();
+        for (i, piece) in pieces.iter().enumerate() {
+            assert!(
+                !pieces[i + 1..].contains(piece),
+                "{piece:?} twice in {text}"
+            );
+        }
+        let answered = tonic::Status::unavailable("collector is shutting down");
+        assert!(!is_unreachable(&answered));
+    }
 
     #[test]
     fn https_host_port_is_parsed() {

@@ -79,6 +79,15 @@ impl Check {
         }
     }
 
+    /// Starts or stops the check's file watches (backups keep theirs; disks have none).
+    fn set_watching(&mut self, on: bool) {
+        match self {
+            Self::Certificates(check) => check.set_watching(on),
+            Self::Patches(check) => check.set_watching(on),
+            Self::Disks(_) | Self::Backups(_) => {}
+        }
+    }
+
     /// Runs the check and writes its section of `report`, plus any per-item errors.
     ///
     /// Checks may keep state between cycles (`&mut self`): a heavy probe can
@@ -164,13 +173,15 @@ impl CheckSet {
     }
 
     /// Runs every check the policy leaves enabled and fills `report`.
+    /// A check the policy disables stops watching files until it is enabled again.
     pub async fn collect(&mut self, policy: &pb::Policy, report: &mut pb::StatusReport) {
         for check in &mut self.checks {
-            if policy
+            let enabled = !policy
                 .disabled_checks
                 .iter()
-                .any(|name| name == check.name())
-            {
+                .any(|name| name == check.name());
+            check.set_watching(enabled);
+            if !enabled {
                 continue;
             }
             let started = Instant::now();
@@ -186,5 +197,53 @@ impl CheckSet {
                 ok: outcome.is_ok(),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether `trigger` fires within `within` after `path` is written.
+    async fn fires_after_write(
+        trigger: &ReportTrigger,
+        path: &std::path::Path,
+        within: Duration,
+    ) -> bool {
+        std::fs::write(path, b"changed").unwrap();
+        tokio::time::timeout(within, trigger.fired()).await.is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_disabled_patch_check_watches_nothing_until_enabled_again() {
+        let root = tempfile::tempdir().unwrap();
+        let dpkg = root.path().join("var/lib/dpkg");
+        std::fs::create_dir_all(&dpkg).unwrap();
+        std::fs::create_dir_all(root.path().join("var/lib/apt/lists")).unwrap();
+        let status = dpkg.join("status");
+        std::fs::write(&status, b"").unwrap();
+        let config = patches::PatchConfig {
+            package_manager: "apt".into(),
+            root_dir: root.path().to_path_buf(),
+            rescan_quiet_secs: 0,
+            ..Default::default()
+        };
+        let trigger = ReportTrigger::default();
+        let mut check = patches::PatchCheck::new(config, &trigger, Duration::ZERO);
+        let long = Duration::from_secs(5);
+        assert!(
+            fires_after_write(&trigger, &status, long).await,
+            "enabled: watched"
+        );
+        check.set_watching(false);
+        assert!(
+            !fires_after_write(&trigger, &status, Duration::from_secs(2)).await,
+            "disabled: nothing watched"
+        );
+        check.set_watching(true);
+        assert!(
+            fires_after_write(&trigger, &status, long).await,
+            "enabled again"
+        );
     }
 }

@@ -44,16 +44,31 @@ impl FileError {
     }
 }
 
-/// One file's contents, or why it was not read.
-pub type FileResult = (PathBuf, Result<Vec<u8>, FileError>);
+/// One file's contents (None: unchanged, not read), or why it was not read.
+pub type FileResult<T = Vec<u8>> = (PathBuf, Result<T, FileError>);
 
 /// Reads every certificate file under `roots` within `limits`.
+#[cfg(test)]
 pub fn read_certificate_files(roots: &[PathBuf], limits: WalkLimits) -> Vec<FileResult> {
+    read_changed_certificate_files(roots, limits, &mut |_, _| false)
+        .into_iter()
+        .map(|(path, result)| (path, result.map(Option::unwrap_or_default)))
+        .collect()
+}
+
+/// Like [`read_certificate_files`], but a file for which `unchanged` says
+/// true (from its metadata) is not read: its result is `Ok(None)`.
+pub fn read_changed_certificate_files(
+    roots: &[PathBuf],
+    limits: WalkLimits,
+    unchanged: &mut dyn FnMut(&Path, &std::fs::Metadata) -> bool,
+) -> Vec<FileResult<Option<Vec<u8>>>> {
     let mut walk = Walk {
         limits,
         visited: HashSet::new(),
         files_read: 0,
         results: Vec::new(),
+        unchanged,
     };
     for root in roots {
         walk.visit(root, 0, true);
@@ -61,14 +76,15 @@ pub fn read_certificate_files(roots: &[PathBuf], limits: WalkLimits) -> Vec<File
     walk.results
 }
 
-struct Walk {
+struct Walk<'a> {
     limits: WalkLimits,
     visited: HashSet<PathBuf>,
     files_read: usize,
-    results: Vec<FileResult>,
+    results: Vec<FileResult<Option<Vec<u8>>>>,
+    unchanged: &'a mut dyn FnMut(&Path, &std::fs::Metadata) -> bool,
 }
 
-impl Walk {
+impl Walk<'_> {
     fn visit(&mut self, path: &Path, depth: usize, configured: bool) {
         // `metadata` follows symlinks: a link to a folder is walked like the folder.
         let metadata = match std::fs::metadata(path) {
@@ -94,7 +110,11 @@ impl Walk {
                 return;
             }
             self.files_read += 1;
-            let result = read_capped(path, metadata.len(), self.limits.max_file_bytes);
+            let result = if (self.unchanged)(path, &metadata) {
+                Ok(None)
+            } else {
+                read_capped(path, metadata.len(), self.limits.max_file_bytes).map(Some)
+            };
             self.results.push((path.to_path_buf(), result));
         }
     }
@@ -134,6 +154,11 @@ impl Walk {
         let mut children: Vec<PathBuf> = Vec::new();
         for entry in entries {
             match entry {
+                // A plain file whose name is not a certificate's is never read:
+                // skip it from the folder listing itself (no stat per key file).
+                Ok(entry)
+                    if entry.file_type().is_ok_and(|t| t.is_file())
+                        && !has_certificate_extension(Path::new(&entry.file_name())) => {}
                 Ok(entry) => children.push(entry.path()),
                 Err(err) => self
                     .results

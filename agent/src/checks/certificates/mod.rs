@@ -15,17 +15,18 @@
 //! roots are not its certificates.
 
 mod files;
+mod found;
 pub mod parse;
 mod tls;
 #[cfg(windows)]
 mod windows;
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use forewarn_proto::limits::{MAX_CERTIFICATES, MAX_LIST_ITEMS, MAX_TLS_ENDPOINTS};
+use forewarn_proto::limits::{MAX_CERTIFICATES, MAX_TLS_ENDPOINTS};
 use forewarn_proto::pb;
 use serde::Deserialize;
 
@@ -34,6 +35,7 @@ use crate::command::{CommandRunner, CommandSpec};
 use crate::trigger::ReportTrigger;
 use crate::watch::{PathWatcher, watch_paths};
 pub use files::WalkLimits;
+use found::{Found, ParsedFile, read_files};
 
 pub const CHECK_NAME: &str = forewarn_proto::CheckKind::Certificates.as_str();
 
@@ -166,8 +168,17 @@ impl CertificatesConfig {
 pub struct CertificateCheck {
     config: CertificatesConfig,
     runner: Arc<dyn CommandRunner>,
-    /// Keeps the watch on `paths` alive for as long as the check exists.
-    _watcher: Option<PathWatcher>,
+    trigger: ReportTrigger,
+    /// Keeps the watch on `paths` alive while the check is enabled.
+    watcher: Option<PathWatcher>,
+    /// Whether the check should watch (it is enabled and `watch` is set).
+    watching: bool,
+    /// Each certificate file as parsed, by path, with the stamp it had then;
+    /// a file whose stamp has not moved is not read or parsed again.
+    files: HashMap<PathBuf, ParsedFile>,
+    /// Certificates from other sources (stores, endpoints) as described last
+    /// cycle, by fingerprint, so an unchanged chain is not parsed again.
+    described: HashMap<String, pb::CertificateStatus>,
 }
 
 impl CertificateCheck {
@@ -177,25 +188,46 @@ impl CertificateCheck {
         runner: Arc<dyn CommandRunner>,
         trigger: &ReportTrigger,
     ) -> Self {
-        let watcher = if config.watch {
-            watch_paths(&config.paths, true, trigger.clone(), CHECK_NAME)
+        let mut check = Self {
+            config,
+            runner,
+            trigger: trigger.clone(),
+            watcher: None,
+            watching: false,
+            files: HashMap::new(),
+            described: HashMap::new(),
+        };
+        check.set_watching(true);
+        check
+    }
+
+    /// Starts or stops watching `paths`: a check the policy disables watches nothing.
+    pub fn set_watching(&mut self, on: bool) {
+        let on = on && self.config.watch;
+        if on == self.watching {
+            return;
+        }
+        self.watching = on;
+        self.watcher = if on {
+            watch_paths(&self.config.paths, true, self.trigger.clone(), CHECK_NAME)
         } else {
             None
         };
-        Self {
-            config,
-            runner,
-            _watcher: watcher,
-        }
     }
 
     /// Reads every configured source; bad items become errors, never a failed check.
-    pub async fn collect(&self) -> Result<(pb::CertificateCheck, Vec<pb::CheckError>), CheckError> {
-        let mut found = Found::default();
+    pub async fn collect(
+        &mut self,
+    ) -> Result<(pb::CertificateCheck, Vec<pb::CheckError>), CheckError> {
+        let mut found = Found {
+            previous: std::mem::take(&mut self.described),
+            ..Found::default()
+        };
         let paths = self.config.paths.clone();
         let limits = self.config.walk_limits();
-        let files =
-            tokio::task::spawn_blocking(move || files::read_certificate_files(&paths, limits))
+        let previous = std::mem::take(&mut self.files);
+        let (files, parsed) =
+            tokio::task::spawn_blocking(move || read_files(&paths, limits, previous))
                 .await
                 .map_err(|err| {
                     CheckError::Failed(format!("certificate file task failed: {err}"))
@@ -203,7 +235,11 @@ impl CertificateCheck {
         for (path, result) in files {
             let location = path.display().to_string();
             match result {
-                Ok(bytes) => found.add_bytes(&bytes, pb::CertificateSource::File, &location),
+                Ok(()) => {
+                    if let Some(file) = parsed.get(&path) {
+                        found.add_file(file, &location);
+                    }
+                }
                 Err(err) => {
                     let error = if err.is_permission_denied() {
                         CheckError::PermissionDenied(err.to_string())
@@ -214,6 +250,7 @@ impl CertificateCheck {
                 }
             }
         }
+        self.files = parsed;
         for keychain in &self.config.keychains {
             self.read_keychain(keychain, &mut found).await;
         }
@@ -229,6 +266,7 @@ impl CertificateCheck {
             }
         }
         let endpoints = self.probe_endpoints(&mut found).await;
+        self.described = found.described;
         let mut certificates: Vec<pb::CertificateStatus> =
             found.certificates.into_values().collect();
         certificates.truncate(MAX_CERTIFICATES);
@@ -279,61 +317,21 @@ impl CertificateCheck {
         results.sort_by_key(|(index, _)| *index);
         results
             .into_iter()
-            .map(|(_, probe)| {
-                for der in &probe.chain {
-                    found.add_der(
-                        der,
-                        pb::CertificateSource::TlsEndpoint,
-                        &probe.status.endpoint,
-                    );
-                }
+            .map(|(_, mut probe)| {
+                probe.status.earliest_chain_expiry_unix_secs = probe
+                    .chain
+                    .iter()
+                    .filter_map(|der| {
+                        found.add_der(
+                            der,
+                            pb::CertificateSource::TlsEndpoint,
+                            &probe.status.endpoint,
+                        )
+                    })
+                    .min();
                 probe.status
             })
             .collect()
-    }
-}
-
-/// Certificates found so far, by fingerprint, and per-item errors.
-#[derive(Debug, Default)]
-struct Found {
-    certificates: BTreeMap<String, pb::CertificateStatus>,
-    errors: Vec<pb::CheckError>,
-}
-
-impl Found {
-    fn add_bytes(&mut self, bytes: &[u8], source: pb::CertificateSource, location: &str) {
-        let (ders, problems) = parse::split_certificates(bytes);
-        for problem in problems {
-            let error = CheckError::InvalidData(problem.to_string());
-            self.errors.push(error.to_proto(CHECK_NAME, location));
-        }
-        for der in ders {
-            self.add_der(&der, source, location);
-        }
-    }
-
-    fn add_der(&mut self, der: &[u8], source: pb::CertificateSource, location: &str) {
-        let place = pb::CertificateLocation {
-            source: source as i32,
-            location: location.to_owned(),
-        };
-        let fingerprint = parse::fingerprint(der);
-        if let Some(known) = self.certificates.get_mut(&fingerprint) {
-            if known.locations.len() < MAX_LIST_ITEMS && !known.locations.contains(&place) {
-                known.locations.push(place);
-            }
-            return;
-        }
-        match parse::describe(der) {
-            Ok(mut status) => {
-                status.locations.push(place);
-                self.certificates.insert(fingerprint, status);
-            }
-            Err(err) => {
-                let error = CheckError::InvalidData(err.to_string());
-                self.errors.push(error.to_proto(CHECK_NAME, location));
-            }
-        }
     }
 }
 
@@ -814,5 +812,63 @@ mod tests {
             closed_probe.error
         );
         assert_eq!(status.certificates.len(), 2);
+    }
+    #[tokio::test]
+    async fn a_certificate_replaced_on_the_server_is_seen_by_the_next_probe() {
+        // One listener whose certificate can be swapped between handshakes:
+        // the chain described last cycle must not stand in for the new one.
+        let config_for = |name: &str| {
+            let (cert, key) = certificate(&[name], 90, None);
+            let key = rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            let config = rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![cert.der().clone()], key)
+                .unwrap();
+            (Arc::new(config), parse::fingerprint(cert.der()))
+        };
+        let (first, first_fingerprint) = config_for("localhost");
+        let (second, second_fingerprint) = config_for("localhost");
+        let current = Arc::new(std::sync::Mutex::new(first));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let serving = Arc::clone(&current);
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let config = Arc::clone(&serving.lock().unwrap());
+                tokio::spawn(async move {
+                    let _ = tokio_rustls::TlsAcceptor::from(config).accept(tcp).await;
+                });
+            }
+        });
+        let mut check = check(
+            CertificatesConfig {
+                endpoints: vec![format!("localhost:{port}")],
+                endpoint_timeout_secs: 3,
+                ..config(Vec::new())
+            },
+            Arc::new(ScriptedCommandRunner::default()),
+        );
+        let leaf =
+            |status: &pb::CertificateCheck| status.endpoints[0].leaf_sha256_fingerprint.clone();
+        let (status, _) = check.collect().await.unwrap();
+        assert_eq!(leaf(&status), first_fingerprint);
+        let (status, _) = check.collect().await.unwrap();
+        assert_eq!(
+            leaf(&status),
+            first_fingerprint,
+            "unchanged chain, same answer"
+        );
+        *current.lock().unwrap() = second;
+        let (status, _) = check.collect().await.unwrap();
+        assert_eq!(leaf(&status), second_fingerprint);
+        assert_eq!(status.certificates.len(), 1, "the old certificate is gone");
+        assert!(
+            status.endpoints[0]
+                .earliest_chain_expiry_unix_secs
+                .is_some()
+        );
     }
 }

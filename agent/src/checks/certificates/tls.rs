@@ -82,11 +82,8 @@ pub async fn probe(endpoint_text: &str, endpoint: &Endpoint, timeout: Duration) 
             Err(message) => status.error = message,
         }
     }
-    status.earliest_chain_expiry_unix_secs = chain
-        .iter()
-        .filter_map(|der| parse::describe(der).ok())
-        .map(|c| c.not_after_unix_secs)
-        .min();
+    // The earliest expiry is filled in by the caller, which describes each
+    // certificate once per cycle (and not again while the chain is unchanged).
     Probe { status, chain }
 }
 

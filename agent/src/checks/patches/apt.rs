@@ -25,6 +25,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use super::{HostSignals, Scan, parse};
 use crate::checks::CheckError;
 use crate::command::{CommandError, CommandRunner, CommandSpec};
+use crate::file_stamp::FileStamp;
 
 /// How apt is probed on this device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,12 +100,19 @@ impl AptProbe {
         })
     }
 
-    /// Reads the cheap signals; files run off the async thread.
-    pub(super) async fn signals(&self) -> HostSignals {
+    /// Reads the cheap signals; files run off the async thread. dpkg's log
+    /// is parsed again only when it changed since `logs` saw it.
+    pub(super) async fn signals(&self, logs: &mut InstallLogs) -> HostSignals {
         let root = self.root.clone();
-        tokio::task::spawn_blocking(move || read_signals(&root))
-            .await
-            .unwrap_or_default()
+        let mut taken = std::mem::take(logs);
+        let (signals, taken) = tokio::task::spawn_blocking(move || {
+            let signals = read_signals(&root, &mut taken);
+            (signals, taken)
+        })
+        .await
+        .unwrap_or_default();
+        *logs = taken;
+        signals
     }
 
     /// What changes when packages are installed or the lists are refreshed.
@@ -116,7 +124,17 @@ impl AptProbe {
     }
 }
 
-fn read_signals(root: &Path) -> HostSignals {
+/// dpkg's logs as last parsed: each file's stamp and the last install in it.
+///
+/// The log grows by every package operation and is a few hundred kilobytes
+/// to megabytes; parsing it every cycle was most of the cost of a cycle.
+/// It changes only when dpkg runs, so its stamp decides.
+#[derive(Debug, Default)]
+pub struct InstallLogs {
+    parsed: Vec<(PathBuf, FileStamp, Option<i64>)>,
+}
+
+fn read_signals(root: &Path, logs: &mut InstallLogs) -> HostSignals {
     let mut reboot_reasons = Vec::new();
     let flag = root.join("run/reboot-required");
     if flag.exists() {
@@ -128,7 +146,7 @@ fn read_signals(root: &Path) -> HostSignals {
     }
     HostSignals {
         last_refresh: last_refresh(root),
-        last_install: last_install(root),
+        last_install: last_install(root, logs),
         reboot_reasons,
     }
 }
@@ -161,20 +179,36 @@ fn last_refresh(root: &Path) -> Option<i64> {
     stamp.max(lists)
 }
 
-fn last_install(root: &Path) -> Option<i64> {
+fn last_install(root: &Path, logs: &mut InstallLogs) -> Option<i64> {
     ["var/log/dpkg.log", "var/log/dpkg.log.1"]
         .iter()
         .find_map(|name| {
             let path = root.join(name);
-            let log = std::fs::read_to_string(&path).ok()?;
-            let installed = parse::dpkg_log_last_install(&log)?;
-            // dpkg logs local time; the file's mtime tells the zone's offset.
-            let offset = match (parse::dpkg_log_last_entry(&log), modified_unix(&path)) {
-                (Some(last), Some(modified)) => parse::utc_offset_from_last_write(last, modified),
-                _ => 0,
-            };
-            Some(installed.to_unix(offset))
+            let stamp = FileStamp::read(&path)?;
+            if let Some((_, _, installed)) = logs
+                .parsed
+                .iter()
+                .find(|(known, known_stamp, _)| *known == path && *known_stamp == stamp)
+            {
+                return *installed;
+            }
+            let installed = parse_install_log(&path);
+            logs.parsed.retain(|(known, _, _)| *known != path);
+            logs.parsed.push((path, stamp, installed));
+            installed
         })
+}
+
+/// The last install in one dpkg log, in Unix seconds.
+fn parse_install_log(path: &Path) -> Option<i64> {
+    let log = std::fs::read_to_string(path).ok()?;
+    let installed = parse::dpkg_log_last_install(&log)?;
+    // dpkg logs local time; the file's mtime tells the zone's offset.
+    let offset = match (parse::dpkg_log_last_entry(&log), modified_unix(path)) {
+        (Some(last), Some(modified)) => parse::utc_offset_from_last_write(last, modified),
+        _ => 0,
+    };
+    Some(installed.to_unix(offset))
 }
 
 #[cfg(test)]
@@ -208,7 +242,10 @@ mod tests {
     #[test]
     fn empty_root_has_no_signals() {
         let root = tempfile::tempdir().unwrap();
-        assert_eq!(read_signals(root.path()), HostSignals::default());
+        assert_eq!(
+            read_signals(root.path(), &mut InstallLogs::default()),
+            HostSignals::default()
+        );
         assert!(!is_present(root.path()));
     }
 
@@ -251,7 +288,10 @@ mod tests {
         let written = time::macros::datetime!(2026-11-23 12:00:05 UTC).unix_timestamp();
         set_mtime(&log, UNIX_EPOCH + Duration::from_secs(written as u64));
         let expected = time::macros::datetime!(2026-11-23 11:58:00 UTC).unix_timestamp();
-        assert_eq!(last_install(root.path()), Some(expected));
+        assert_eq!(
+            last_install(root.path(), &mut InstallLogs::default()),
+            Some(expected)
+        );
     }
 
     #[test]
@@ -263,7 +303,27 @@ mod tests {
             "var/log/dpkg.log.1",
             "2026-11-01 10:00:00 status installed foo:amd64 2\n",
         );
-        assert!(last_install(root.path()).is_some());
+        assert!(last_install(root.path(), &mut InstallLogs::default()).is_some());
+    }
+
+    #[test]
+    fn dpkg_log_is_parsed_again_only_when_it_changes() {
+        let root = tempfile::tempdir().unwrap();
+        let line = |day: u32| format!("2026-11-{day:02} 10:00:00 status installed foo:amd64 2\n");
+        let log = write(root.path(), "var/log/dpkg.log", &line(1));
+        let mut logs = InstallLogs::default();
+        let first = last_install(root.path(), &mut logs).unwrap();
+        // Unchanged stamp: the cached answer, even though the bytes differ
+        // (written behind dpkg's back with the same size and times).
+        let stamp = logs.parsed[0].1;
+        logs.parsed[0].2 = Some(42);
+        assert_eq!(FileStamp::read(&log), Some(stamp));
+        assert_eq!(last_install(root.path(), &mut logs), Some(42));
+        // dpkg appends: the stamp moves and the new install is found.
+        std::fs::write(&log, format!("{}{}", line(1), line(2))).unwrap();
+        let second = last_install(root.path(), &mut logs).unwrap();
+        assert_eq!(second - first, 24 * 3600);
+        assert_eq!(logs.parsed.len(), 1);
     }
 
     #[test]
@@ -274,7 +334,7 @@ mod tests {
             "run/reboot-required",
             "*** System restart required ***\n",
         );
-        let signals = read_signals(root.path());
+        let signals = read_signals(root.path(), &mut InstallLogs::default());
         assert_eq!(signals.reboot_reasons.len(), 1);
         assert_eq!(signals.reboot_reasons[0].source, "/run/reboot-required");
     }

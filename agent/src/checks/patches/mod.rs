@@ -309,7 +309,13 @@ pub struct PatchCheck {
     trigger: ReportTrigger,
     /// How long a report waits for a running probe.
     scan_wait: Duration,
-    _watch: Option<DatabaseWatch>,
+    /// dpkg's logs as last parsed (apt only).
+    install_logs: apt::InstallLogs,
+    /// The watch on the package database, while the check is enabled.
+    watch: Option<DatabaseWatch>,
+    /// Whether the check should watch (it is enabled); the watch itself may
+    /// be missing where watching is not possible.
+    watching: bool,
 }
 
 #[derive(Debug, Default)]
@@ -361,7 +367,7 @@ impl PatchCheck {
         let mut check = Self::with_runner(config, Arc::new(SystemCommandRunner));
         check.trigger = trigger.clone();
         check.scan_wait = scan_wait;
-        check._watch = check.watch(trigger);
+        check.set_watching(true);
         check
     }
 
@@ -375,11 +381,27 @@ impl PatchCheck {
             changed: Arc::new(AtomicBool::new(false)),
             trigger: ReportTrigger::default(),
             scan_wait: SCAN_WAIT,
-            _watch: None,
+            install_logs: apt::InstallLogs::default(),
+            watch: None,
+            watching: false,
         }
     }
 
-    fn watch(&self, trigger: &ReportTrigger) -> Option<DatabaseWatch> {
+    /// Starts or stops watching the package database: a check the policy
+    /// disables watches nothing (and wakes nothing when packages change).
+    pub fn set_watching(&mut self, on: bool) {
+        if on == self.watching {
+            return;
+        }
+        self.watching = on;
+        self.watch = if on {
+            self.start_watch(&self.trigger)
+        } else {
+            None
+        };
+    }
+
+    fn start_watch(&self, trigger: &ReportTrigger) -> Option<DatabaseWatch> {
         // Watching needs a runtime for the debounce task; one-shot callers may have none.
         let runtime = tokio::runtime::Handle::try_current().ok()?;
         let changes = ReportTrigger::default();
@@ -483,7 +505,7 @@ impl PatchCheck {
             let _ = tokio::time::timeout(self.scan_wait, finished).await;
         }
         let signals = match &self.backend {
-            Backend::Apt(probe) => probe.signals().await,
+            Backend::Apt(probe) => probe.signals(&mut self.install_logs).await,
             Backend::Dnf(probe) => probe.signals().await,
             Backend::Zypper(probe) => probe.signals().await,
             Backend::SoftwareUpdate(probe) => probe.signals().await,

@@ -1,0 +1,373 @@
+#!/usr/bin/env python3
+"""Forewarn agent footprint, side by side with peer agents, in one run.
+
+Starts a collector and five `forewarn-agent run` processes (disks only,
+the default checks, 200 unchanged certificate files, one TLS endpoint, and
+an idle agent whose interval is an hour), plus the peer agents from Debian's
+archive driven once per cycle by this script: zabbix_agent2 (`vfs.fs.get`,
+and `vfs.fs.get` + `web.certificate.get` on a second instance),
+prometheus-node-exporter (filesystem collector only, its own metrics off)
+and prometheus-blackbox-exporter (one TLS probe per cycle). All run at the
+same time for the same window, against the same `openssl s_server`.
+
+CPU per cycle comes from utime + stime in /proc/PID/stat over the window,
+divided by the cycles done in it (for the agents: reports the collector
+stored; for the peers: requests answered). Peak RSS is VmHWM from
+/proc/PID/status. Binary sizes are of the files as installed or built
+(the agent's release profile strips symbols). Ratios are printed against
+each goal of issue 16.
+
+Usage (from the repository root, after a release build of the agent):
+    cargo build --release -p forewarn-agent --bin forewarn-agent
+    cargo build -p forewarn-collector
+    python3 agent/benches/footprint.py [--window 120] [--agent PATH] [--collector PATH]
+
+Needs: apt-get install prometheus-node-exporter zabbix-agent2
+prometheus-blackbox-exporter openssl. Everything listens on 127.0.0.1 only.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+TICK = os.sysconf("SC_CLK_TCK")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
+BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"
+ZABBIX = "/usr/sbin/zabbix_agent2"
+CERTIFICATES = 200
+
+
+def free_port(low=None, high=None):
+    """A free loopback port; within [low, high] when given (zabbix_agent2 takes 1024-32767)."""
+    candidates = range(low, high + 1) if low else [0]
+    for candidate in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    sys.exit(f"no free port in {low}-{high}")
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds (fields 14 and 15 of /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK, int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
+def status_kib(pid, field):
+    """A memory figure from /proc/PID/status, in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def vm_hwm_kib(pid):
+    """Peak resident set: private memory plus the pages of the binary mapped in."""
+    return status_kib(pid, "VmHWM")
+
+
+def wait_port(port, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
+
+
+def zabbix_get(port, key):
+    """One passive Zabbix item request (ZBXD header, little-endian length)."""
+    payload = key.encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"ZBXD\x01" + struct.pack("<Q", len(payload)) + payload)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return data[13:].decode(errors="replace")
+
+
+def http_get(url):
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read()
+
+
+class Run:
+    def __init__(self, args):
+        self.args = args
+        self.dir = tempfile.mkdtemp(prefix="forewarn-footprint-")
+        self.procs = []
+
+    def spawn(self, name, argv, **kwargs):
+        log = open(os.path.join(self.dir, f"{name}.log"), "w")
+        proc = subprocess.Popen(argv, stdout=kwargs.pop("stdout", log), stderr=log, **kwargs)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if not self.args.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    # --- fixtures -------------------------------------------------------
+
+    def tls_server(self):
+        key, cert = self.path("tls.key"), self.path("tls.crt")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", key, "-out", cert, "-days", "90", "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+            check=True, capture_output=True)
+        port = free_port()
+        self.spawn("s_server", ["openssl", "s_server", "-quiet", "-accept", f"127.0.0.1:{port}",
+                                "-cert", cert, "-key", key, "-naccept", "1000000"],
+                   stdin=subprocess.DEVNULL)
+        wait_port(port)
+        return port
+
+    def certificate_folder(self):
+        folder = self.path("certs")
+        os.makedirs(folder)
+        bundle = []
+        for i in range(CERTIFICATES):
+            key, cert = os.path.join(folder, f"host-{i}.key"), os.path.join(folder, f"host-{i}.pem")
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                 "-nodes", "-keyout", key, "-out", cert, "-days", "90", "-subj", f"/CN=host-{i}.example.test"],
+                check=True, capture_output=True)
+            with open(cert) as f:
+                bundle.append(f.read())
+        with open(os.path.join(folder, "bundle.crt"), "w") as f:
+            f.write("".join(bundle))
+        return folder
+
+    # --- Forewarn -------------------------------------------------------
+
+    def collector(self):
+        config = self.path("collector.toml")
+        with open(config, "w") as f:
+            f.write(f'data_dir = "{self.path("collector-data")}"\n'
+                    'agent_listen = "127.0.0.1:0"\nweb_listen = "127.0.0.1:0"\n'
+                    "report_interval_secs = 1\n[groups.idle]\nreport_interval_secs = 3600\n")
+        proc = self.spawn("collector", [self.args.collector, "--config", config, "serve"],
+                          stdout=subprocess.PIPE, text=True)
+        line = proc.stdout.readline()
+        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+        self.collector_config = config
+        self.collector_url = "https://" + fields["agents"]
+        self.ca_fingerprint = fields["ca_sha256"]
+        self.db = self.path("collector-data", "forewarn.sqlite3")
+
+    def token(self, group):
+        out = subprocess.run([self.args.collector, "--config", self.collector_config, "token", "create",
+                              "--group", group, "--expires", "1h"], check=True, capture_output=True, text=True)
+        return out.stdout.splitlines()[0]
+
+    def agent(self, name, config_text, group="footprint"):
+        state = self.path(f"agent-{name}")
+        subprocess.run([self.args.agent, "--state-dir", state, "enroll", "--url", self.collector_url,
+                        "--token", self.token(group), "--ca-fingerprint", self.ca_fingerprint],
+                       check=True, capture_output=True)
+        with open(os.path.join(state, "enrollment.toml")) as f:
+            device_id = re.search(r'device_id = "([^"]+)"', f.read()).group(1)
+        config = self.path(f"agent-{name}.toml")
+        with open(config, "w") as f:
+            f.write(config_text)
+        proc = self.spawn(f"agent-{name}", [self.args.agent, "--state-dir", state, "--config", config, "run"])
+        return proc, device_id
+
+    def reports(self, device_id):
+        db = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
+        try:
+            return db.execute("SELECT COUNT(*) FROM status_history WHERE device_id = ?", (device_id,)).fetchone()[0]
+        finally:
+            db.close()
+
+    # --- peers ----------------------------------------------------------
+
+    def zabbix(self, name):
+        port = free_port(20000 + len(self.procs) * 7, 32767)
+        config = self.path(f"{name}.conf")
+        with open(config, "w") as f:
+            f.write(f"LogType=file\nLogFile={self.path(name + '.zbx.log')}\nPidFile={self.path(name + '.pid')}\n"
+                    f"ControlSocket={self.path(name + '.sock')}\nServer=127.0.0.1\nListenIP=127.0.0.1\n"
+                    f"ListenPort={port}\nHostname=footprint\nTimeout=10\n")
+        proc = self.spawn(name, [ZABBIX, "-c", config, "-f"])
+        wait_port(port)
+        return proc, port
+
+    def node_exporter(self):
+        port = free_port()
+        proc = self.spawn("node_exporter", [NODE_EXPORTER, "--collector.disable-defaults", "--collector.filesystem",
+                                            "--web.disable-exporter-metrics", f"--web.listen-address=127.0.0.1:{port}"])
+        wait_port(port)
+        return proc, port
+
+    def blackbox(self):
+        port = free_port()
+        config = self.path("blackbox.yml")
+        with open(config, "w") as f:
+            f.write("modules:\n  tls:\n    prober: tcp\n    timeout: 5s\n    tcp:\n      tls: true\n"
+                    "      tls_config:\n        insecure_skip_verify: true\n")
+        proc = self.spawn("blackbox", [BLACKBOX, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}"])
+        wait_port(port)
+        return proc, port
+
+
+def binary_size(path):
+    return os.path.getsize(path)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--window", type=float, default=120, help="seconds measured (default 120)")
+    parser.add_argument("--warmup", type=float, default=8, help="seconds before measuring (default 8)")
+    parser.add_argument("--agent", default=os.path.join(ROOT, "target/release/forewarn-agent"))
+    parser.add_argument("--collector", default=os.path.join(ROOT, "target/debug/forewarn-collector"))
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
+    args = parser.parse_args()
+    for tool in [args.agent, args.collector, ZABBIX, NODE_EXPORTER, BLACKBOX]:
+        if not os.access(tool, os.X_OK):
+            sys.exit(f"{tool} not found; see the usage in this script's header")
+
+    run = Run(args)
+    try:
+        tls_port = run.tls_server()
+        folder = run.certificate_folder()
+        run.collector()
+        no_patches = '[checks.patches]\npackage_manager = "none"\n'
+        agents = {
+            "disk": run.agent("disk", no_patches),
+            "default": run.agent("default", ""),
+            "certs": run.agent("certs", no_patches + f'[checks.certificates]\npaths = ["{folder}"]\n'),
+            "tls": run.agent("tls", no_patches + f'[checks.certificates]\nendpoints = ["localhost:{tls_port}"]\n'),
+            "idle": run.agent("idle", "", group="idle"),
+        }
+        zbx_disk, zbx_disk_port = run.zabbix("zabbix-disk")
+        zbx_cert, zbx_cert_port = run.zabbix("zabbix-cert")
+        node, node_port = run.node_exporter()
+        blackbox, blackbox_port = run.blackbox()
+        peers = {"zabbix_disk": zbx_disk, "zabbix_cert": zbx_cert, "node_exporter": node, "blackbox": blackbox}
+
+        def drive():
+            """One cycle of every peer, as its server would ask."""
+            zabbix_get(zbx_disk_port, "vfs.fs.get")
+            zabbix_get(zbx_cert_port, "vfs.fs.get")
+            answer = zabbix_get(zbx_cert_port, f"web.certificate.get[localhost,{tls_port}]")
+            http_get(f"http://127.0.0.1:{node_port}/metrics")
+            probe = http_get(f"http://127.0.0.1:{blackbox_port}/probe?module=tls&target=localhost:{tls_port}")
+            return answer, probe
+
+        answer, probe = drive()
+        if "x509" not in answer or b"probe_success 1" not in probe:
+            sys.exit(f"a peer's probe failed: zabbix {answer[:200]!r}, blackbox {probe[-200:]!r}")
+        # Warm up; the idle agent must also be past its first report and the
+        # report its first patch scan asks for (a scan runs every 6 h).
+        deadline = time.time() + args.warmup
+        idle_deadline = time.time() + 120
+        while time.time() < deadline or (run.reports(agents["idle"][1]) < 2 and time.time() < idle_deadline):
+            drive()
+            time.sleep(1)
+
+        start = {name: (cpu_seconds(proc.pid), run.reports(device)) for name, (proc, device) in agents.items()}
+        start.update({name: (cpu_seconds(proc.pid), 0) for name, proc in peers.items()})
+        began = time.time()
+        peer_cycles = 0
+        while time.time() - began < args.window:
+            tick = time.time()
+            drive()
+            peer_cycles += 1
+            time.sleep(max(0.0, 1 - (time.time() - tick)))
+        elapsed = time.time() - began
+
+        rows, anon = {}, {}
+        for name, (proc, device) in agents.items():
+            cpu, reports = cpu_seconds(proc.pid), run.reports(device)
+            cycles = reports - start[name][1]
+            rows[f"agent_{name}"] = (cpu, start[name][0], cycles, vm_hwm_kib(proc.pid))
+            anon[f"agent_{name}"] = status_kib(proc.pid, "RssAnon")
+        for name, proc in peers.items():
+            rows[name] = (cpu_seconds(proc.pid), start[name][0], peer_cycles, vm_hwm_kib(proc.pid))
+            anon[name] = status_kib(proc.pid, "RssAnon")
+        for proc in list(agents.values()) + [(p, None) for p in peers.values()]:
+            if proc[0].poll() is not None:
+                sys.exit(f"a process exited during the run; logs in {run.dir}")
+    finally:
+        run.stop()
+
+    print(f"window {elapsed:.0f} s, clock tick {1000 / TICK:.0f} ms; CPU = utime+stime from /proc/PID/stat\n")
+    print(f"{'process':<16}{'cycles':>7}{'CPU ms/cycle':>14}{'user':>8}{'sys':>8}{'VmHWM MiB':>11}{'RssAnon MiB':>13}")
+    per_cycle = {}
+    for name, ((total, user, system), (total0, user0, system0), cycles, hwm) in rows.items():
+        cycles_or_minutes = cycles if cycles else 1
+        ms = (total - total0) * 1000 / cycles_or_minutes
+        per_cycle[name] = ms
+        print(f"{name:<16}{cycles:>7}{ms:>14.3f}{(user - user0) * 1000 / cycles_or_minutes:>8.3f}"
+              f"{(system - system0) * 1000 / cycles_or_minutes:>8.3f}{hwm / 1024:>11.1f}{anon[name] / 1024:>13.1f}")
+    idle_total = rows["agent_idle"][0][0] - rows["agent_idle"][1][0]
+    idle_per_minute = idle_total * 1000 / (elapsed / 60)
+    sizes = {"forewarn-agent": binary_size(args.agent), "zabbix_agent2": binary_size(ZABBIX),
+             "node_exporter": binary_size(NODE_EXPORTER), "blackbox_exporter": binary_size(BLACKBOX)}
+    print("\nbinary sizes (MiB): " + ", ".join(f"{k} {v / 2**20:.2f}" for k, v in sizes.items()))
+
+    disk = per_cycle["agent_disk"]
+    zbx_cert_extra = per_cycle["zabbix_cert"] - per_cycle["zabbix_disk"]
+    goals = [
+        ("disk cycle <= 1/2 of zabbix_agent2's", f"{disk:.3f} / {per_cycle['zabbix_disk']:.3f} ms = "
+         f"{disk / per_cycle['zabbix_disk']:.2f}", disk <= per_cycle["zabbix_disk"] / 2),
+        ("disk cycle vs node_exporter (filesystem only)", f"{disk:.3f} / {per_cycle['node_exporter']:.3f} ms = "
+         f"{disk / per_cycle['node_exporter']:.2f}", None),
+        ("default cycle <= 1 ms over disk-only", f"+{per_cycle['agent_default'] - disk:.3f} ms",
+         per_cycle["agent_default"] - disk <= 1),
+        ("200 unchanged certificates <= 1 ms per cycle", f"+{per_cycle['agent_certs'] - disk:.3f} ms",
+         per_cycle["agent_certs"] - disk <= 1),
+        ("TLS probe <= 1/3 of blackbox_exporter's", f"+{per_cycle['agent_tls'] - disk:.3f} / "
+         f"{per_cycle['blackbox']:.3f} ms = {(per_cycle['agent_tls'] - disk) / per_cycle['blackbox']:.2f}",
+         per_cycle["agent_tls"] - disk <= per_cycle["blackbox"] / 3),
+        ("TLS probe vs zabbix_agent2 web.certificate.get", f"+{per_cycle['agent_tls'] - disk:.3f} / "
+         f"+{zbx_cert_extra:.3f} ms", None),
+        ("RSS <= 6 MiB (VmHWM, every agent)", f"max {max(r[3] for n, r in rows.items() if n.startswith('agent_')) / 1024:.1f} MiB",
+         max(r[3] for n, r in rows.items() if n.startswith("agent_")) <= 6 * 1024),
+        ("stripped binary <= 8 MiB on Linux", f"{sizes['forewarn-agent'] / 2**20:.2f} MiB",
+         sizes["forewarn-agent"] <= 8 * 2**20),
+        ("idle CPU stays at 0", f"{idle_per_minute:.1f} ms per minute ({rows['agent_idle'][2]} reports)",
+         idle_total <= 1 / TICK),
+    ]
+    print("\ngoal                                              measured                      met")
+    for goal, measured, met in goals:
+        verdict = "-" if met is None else ("yes" if met else "NO")
+        print(f"{goal:<50}{measured:<30}{verdict}")
+    print("\n" + json.dumps({"per_cycle_ms": per_cycle, "idle_ms_per_minute": idle_per_minute,
+                             "vm_hwm_kib": {n: r[3] for n, r in rows.items()}, "rss_anon_kib": anon,
+                             "binary_bytes": sizes}))
+
+
+if __name__ == "__main__":
+    main()
