@@ -94,8 +94,9 @@ pub struct BackupCheck {
     /// Fired when a verification finishes, so its result is reported promptly.
     trigger: ReportTrigger,
     state_file: Option<StateFile>,
-    /// Keeps status and touch files watched; dropped with the check.
-    _watcher: Option<PathWatcher>,
+    /// Keeps the folders of status and touch files watched; dropped with the
+    /// check, refreshed at each collection so a folder made later is watched.
+    watcher: Option<PathWatcher>,
 }
 
 #[derive(Debug)]
@@ -139,7 +140,7 @@ impl BackupCheck {
         let watcher = watch_paths(&watched, false, trigger.clone(), CHECK_NAME);
         let mut check =
             Self::with_runner(config, Arc::new(SystemCommandRunner)).with_state_file(state_file);
-        check._watcher = watcher;
+        check.watcher = watcher;
         check.trigger = trigger.clone();
         check.verify_wait = verify_wait;
         check
@@ -165,7 +166,7 @@ impl BackupCheck {
             verify_wait,
             trigger: ReportTrigger::default(),
             state_file: None,
-            _watcher: None,
+            watcher: None,
         }
     }
 
@@ -196,6 +197,9 @@ impl BackupCheck {
 
     /// Probes the jobs that are due and reports all of them.
     pub async fn collect(&mut self) -> pb::BackupCheck {
+        if let Some(watcher) = &mut self.watcher {
+            watcher.refresh();
+        }
         let mut jobs = Vec::with_capacity(self.jobs.len());
         for job in &mut self.jobs {
             jobs.push(job.collect(self.runner.as_ref()).await);

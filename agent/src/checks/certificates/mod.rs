@@ -22,7 +22,7 @@ mod windows;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use forewarn_proto::limits::{MAX_CERTIFICATES, MAX_LIST_ITEMS, MAX_TLS_ENDPOINTS};
@@ -32,7 +32,7 @@ use serde::Deserialize;
 use super::CheckError;
 use crate::command::{CommandRunner, CommandSpec};
 use crate::trigger::ReportTrigger;
-use crate::watch::{PathWatcher, watch_paths};
+use crate::watch::{PathWatcher, watch_to_depth};
 pub use files::WalkLimits;
 
 pub const CHECK_NAME: &str = "certificates";
@@ -166,8 +166,9 @@ impl CertificatesConfig {
 pub struct CertificateCheck {
     config: CertificatesConfig,
     runner: Arc<dyn CommandRunner>,
-    /// Keeps the watch on `paths` alive for as long as the check exists.
-    _watcher: Option<PathWatcher>,
+    /// The watch on `paths`, alive as long as the check; refreshed at each
+    /// collection so folders created since are watched too.
+    watcher: Option<Arc<Mutex<PathWatcher>>>,
 }
 
 impl CertificateCheck {
@@ -178,14 +179,15 @@ impl CertificateCheck {
         trigger: &ReportTrigger,
     ) -> Self {
         let watcher = if config.watch {
-            watch_paths(&config.paths, true, trigger.clone(), CHECK_NAME)
+            watch_to_depth(&config.paths, config.max_depth, trigger.clone(), CHECK_NAME)
+                .map(|watcher| Arc::new(Mutex::new(watcher)))
         } else {
             None
         };
         Self {
             config,
             runner,
-            _watcher: watcher,
+            watcher,
         }
     }
 
@@ -194,12 +196,18 @@ impl CertificateCheck {
         let mut found = Found::default();
         let paths = self.config.paths.clone();
         let limits = self.config.walk_limits();
-        let files =
-            tokio::task::spawn_blocking(move || files::read_certificate_files(&paths, limits))
-                .await
-                .map_err(|err| {
-                    CheckError::Failed(format!("certificate file task failed: {err}"))
-                })?;
+        let watcher = self.watcher.clone();
+        let files = tokio::task::spawn_blocking(move || {
+            if let Some(watcher) = watcher {
+                watcher
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .refresh();
+            }
+            files::read_certificate_files(&paths, limits)
+        })
+        .await
+        .map_err(|err| CheckError::Failed(format!("certificate file task failed: {err}")))?;
         for (path, result) in files {
             let location = path.display().to_string();
             match result {
@@ -207,6 +215,10 @@ impl CertificateCheck {
                 Err(err) => {
                     let error = if err.is_permission_denied() {
                         CheckError::PermissionDenied(err.to_string())
+                    } else if err.is_missing() {
+                        CheckError::Failed(format!(
+                            "{location} {err}; correct checks.certificates.paths or create it"
+                        ))
                     } else {
                         CheckError::InvalidData(err.to_string())
                     };
