@@ -1,7 +1,7 @@
 //! Finding certificate files under the configured paths.
 //!
 //! A configured file is read whatever its name; inside folders only names
-//! ending in `.crt`, `.cer`, `.pem` or `.der` are read. Folders are walked
+//! ending in `.crt`, `.cer`, `.pem`, `.der`, `.p7b` or `.p7c` are read. Folders are walked
 //! to a depth cap, at most a count of files is read, and files above a size
 //! cap are reported instead of read. Symlinks are followed, but a folder
 //! already visited (by its canonical path) is not entered again, which
@@ -12,7 +12,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Name endings of certificate files looked at inside folders.
-const CERTIFICATE_EXTENSIONS: &[&str] = &["crt", "cer", "pem", "der"];
+const CERTIFICATE_EXTENSIONS: &[&str] = &["crt", "cer", "pem", "der", "p7b", "p7c"];
 
 /// Bounds on a walk.
 #[derive(Debug, Clone, Copy)]

@@ -14,6 +14,7 @@
 //! `/etc/ssl/certs` are never looked at unless configured: a device's CA
 //! roots are not its certificates.
 
+mod containers;
 mod files;
 pub mod parse;
 mod tls;
@@ -211,7 +212,10 @@ impl CertificateCheck {
         for (path, result) in files {
             let location = path.display().to_string();
             match result {
-                Ok(bytes) => found.add_bytes(&bytes, pb::CertificateSource::File, &location),
+                Ok(bytes) => {
+                    let named = self.config.paths.contains(&path);
+                    found.add_bytes(&bytes, pb::CertificateSource::File, &location, named);
+                }
                 Err(err) => {
                     let error = if err.is_permission_denied() {
                         CheckError::PermissionDenied(err.to_string())
@@ -259,7 +263,12 @@ impl CertificateCheck {
             .low_priority();
         match self.runner.run(&spec).await {
             Ok(output) if output.success() => {
-                found.add_bytes(&output.stdout, pb::CertificateSource::OsStore, keychain);
+                found.add_bytes(
+                    &output.stdout,
+                    pb::CertificateSource::OsStore,
+                    keychain,
+                    true,
+                );
             }
             Ok(output) => {
                 let error = CheckError::Failed(format!(
@@ -313,9 +322,20 @@ struct Found {
 }
 
 impl Found {
-    fn add_bytes(&mut self, bytes: &[u8], source: pb::CertificateSource, location: &str) {
+    /// Adds the certificates in `bytes`. A file of private keys found in a
+    /// folder (`named` false) is expected there and passed over in silence.
+    fn add_bytes(
+        &mut self,
+        bytes: &[u8],
+        source: pb::CertificateSource,
+        location: &str,
+        named: bool,
+    ) {
         let (ders, problems) = parse::split_certificates(bytes);
         for problem in problems {
+            if problem.is_key_file() && !named {
+                continue;
+            }
             let error = CheckError::InvalidData(problem.to_string());
             self.errors.push(error.to_proto(CHECK_NAME, location));
         }
@@ -537,6 +557,49 @@ mod tests {
             huge_error.message.contains("52428800 bytes"),
             "{}",
             huge_error.message
+        );
+    }
+
+    #[tokio::test]
+    async fn bundles_in_a_folder_are_read_and_a_named_key_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let fixtures =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/certificates/openssl");
+        std::fs::copy(fixtures.join("bundle.p7b"), dir.path().join("chain.p7b")).unwrap();
+        std::fs::copy(fixtures.join("request.der"), dir.path().join("request.der")).unwrap();
+        let (_, key) = certificate(&["key.test"], 30, None);
+        // Beside certificates, as certbot's privkey.pem: passed over in silence.
+        std::fs::write(dir.path().join("privkey.pem"), key.serialize_pem()).unwrap();
+        let named_key = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(named_key.path(), key.serialize_pem()).unwrap();
+
+        let (status, errors) =
+            collect(config(vec![dir.path().into(), named_key.path().into()])).await;
+        let mut subjects: Vec<&str> = status
+            .certificates
+            .iter()
+            .map(|c| c.subject.as_str())
+            .collect();
+        subjects.sort_unstable();
+        assert_eq!(subjects, ["CN=Forewarn Fixture CA", "CN=www.example.test"]);
+        let messages: Vec<(String, String)> = errors
+            .iter()
+            .map(|e| (e.item.clone(), e.message.clone()))
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                (
+                    dir.path().join("request.der").display().to_string(),
+                    "unexpected data: a certificate signing request (PKCS#10), not a certificate"
+                        .to_owned()
+                ),
+                (
+                    named_key.path().display().to_string(),
+                    "unexpected data: no certificate in this PEM file; it holds PRIVATE KEY"
+                        .to_owned()
+                ),
+            ]
         );
     }
 
