@@ -38,6 +38,7 @@
 
 mod borg;
 pub mod config;
+mod exit_codes;
 // The pure parsers compile everywhere so their tests run everywhere; only
 // their own OS calls them.
 #[cfg_attr(not(windows), allow(dead_code))]
