@@ -356,6 +356,25 @@ fn when(unix_secs: i64, now: i64) -> String {
     format!("{} UTC ({age})", utc_minute(unix_secs))
 }
 
+/// An error and its causes on one line, each said once: many errors put
+/// their cause in their own message *and* return it as `source()`, so
+/// printing the chain as is repeats it ("No such file or directory (os error
+/// 2): No such file or directory (os error 2)"). A cause whose text is
+/// already in the line is left out.
+pub fn error_text(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 fn percent(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
@@ -627,6 +646,27 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("backups 1 problem"), "{table}");
+    }
+
+    #[test]
+    fn each_cause_of_an_error_is_said_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read config file /etc/forewarn/agent.toml: {0}")]
+        struct Wrapped(#[source] std::io::Error);
+        let err = anyhow::Error::new(Wrapped(std::io::Error::from_raw_os_error(2)))
+            .context("cannot start");
+        assert_eq!(
+            error_text(err.as_ref()),
+            "cannot start: cannot read config file /etc/forewarn/agent.toml: No such file or directory (os error 2)"
+        );
+        // Causes that add something are kept, in order.
+        let err = anyhow::anyhow!("connection refused")
+            .context("tcp connect error")
+            .context("cannot reach the collector");
+        assert_eq!(
+            error_text(err.as_ref()),
+            "cannot reach the collector: tcp connect error: connection refused"
+        );
     }
 
     #[test]

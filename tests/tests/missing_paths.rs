@@ -147,3 +147,24 @@ fn run_with_certificate_under_missing_folder_delivers_its_first_report() -> Resu
     assert!(agent.is_running()?);
     agent.stop()
 }
+
+#[test]
+fn missing_config_file_error_names_it_and_says_the_cause_once() -> Result<()> {
+    let agent = Agent::new()?;
+    let missing = agent.state_dir.path().join("no-such-agent.toml");
+    let mut command = agent.command();
+    command
+        .arg("--config")
+        .arg(&missing)
+        .args(["check", "--once"]);
+    let (output, _) = output_within(command, PROMPT)?;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr)?;
+    assert!(stderr.contains(&missing.display().to_string()), "{stderr}");
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "{stderr}"
+    );
+    Ok(())
+}
