@@ -670,6 +670,28 @@ mod tests {
     }
 
     #[test]
+    fn failed_scan_shows_its_error_and_no_pending_count() {
+        let report = pb::StatusReport {
+            patches: Some(pb::PatchCheck {
+                package_manager: "dnf".into(),
+                scan_state: pb::ScanState::Error as i32,
+                scan_error: "dnf check-update failed: Cannot download repomd.xml".into(),
+                ..Default::default()
+            }),
+            check_runs: vec![run("patches")],
+            ..Default::default()
+        };
+        let table = render_table(&report);
+        assert!(table.contains("dnf scan FAILED"), "{table}");
+        assert!(table.contains("Cannot download repomd.xml"), "{table}");
+        assert!(
+            !table.contains("pending"),
+            "an untrusted list is not shown: {table}"
+        );
+        assert!(table.contains("patches 1 problem"), "{table}");
+    }
+
+    #[test]
     fn failed_check_says_failed() {
         let report = pb::StatusReport {
             check_runs: vec![pb::CheckRun {
