@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use forewarn_agent::checks::{CheckSet, Collection};
 use forewarn_agent::config::{AgentConfig, default_config_path};
 use forewarn_agent::enroll::{CaPin, EnrollOptions, enroll};
-use forewarn_agent::output::render_table;
+use forewarn_agent::output::{error_text, render_table};
 use forewarn_agent::report::snapshot;
 use forewarn_agent::state::{StateDir, default_policy};
 use forewarn_agent::trigger::ReportTrigger;
@@ -81,7 +81,7 @@ fn main() -> ExitCode {
     match runtime.block_on(execute(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("forewarn-agent: {err:#}");
+            eprintln!("forewarn-agent: {}", error_text(err.as_ref()));
             ExitCode::FAILURE
         }
     }

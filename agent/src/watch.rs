@@ -1,10 +1,29 @@
-//! Watching paths for changes, with a polling fallback.
+//! Watching configured paths for changes, bounded, with a polling fallback.
 //!
 //! Native notifications (inotify, FSEvents, ReadDirectoryChangesW) are used
 //! where they work. Where they do not (network filesystems, exhausted inotify
 //! watches), the watcher falls back to polling and says so in the log, so a
 //! change is still seen within the poll interval.
+//!
+//! What is watched is bounded, because a mistyped path must never make the
+//! agent watch (or poll) a whole machine:
+//! - a configured path that exists is watched itself; a folder also has its
+//!   subfolders watched when asked, to a depth, never across a filesystem
+//!   boundary (no `/proc`, no network mounts below a local folder), never
+//!   through symlinked folders, and at most [`MAX_WATCHED_DIRS`] folders;
+//! - a configured path that does not exist is watched through its parent
+//!   folder only (flat), so a file that appears later is noticed; when the
+//!   parent is missing too nothing is watched, never an ancestor further up;
+//! - every watch is a flat one that the agent adds itself, so adding them
+//!   costs one call per folder and never walks a tree it did not choose.
+//!
+//! [`PathWatcher::refresh`] re-resolves the paths (cheap: one `stat` per
+//! folder): paths created since are watched from then on. The checks call
+//! it at each collection, so a folder created later is covered by the next
+//! report, and a change inside a watched folder (which triggers a report)
+//! brings its new subfolders in.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,83 +34,265 @@ use crate::trigger::ReportTrigger;
 
 /// How often the fallback polls.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// Most folders one watcher covers; a bigger tree is watched in part and
+/// the rest is seen at the next report interval.
+pub const MAX_WATCHED_DIRS: usize = 1024;
+/// Depth below a configured folder that `watch_paths(.., recursive = true, ..)` covers.
+pub const DEFAULT_WATCH_DEPTH: usize = 8;
 
-/// Keeps the underlying watcher alive; dropping it stops watching.
+/// The notification mechanism in use.
 #[derive(Debug)]
-pub enum PathWatcher {
+enum Backend {
     Native(RecommendedWatcher),
     Polling(PollWatcher),
 }
 
-/// Fires `trigger` when anything under `paths` is created, modified or removed.
-///
-/// Paths that do not exist yet are watched through their parent directory, so
-/// a file that appears later is noticed. `recursive` applies to directories.
+impl Backend {
+    fn watch(&mut self, path: &Path) -> notify::Result<()> {
+        match self {
+            Self::Native(watcher) => watcher.watch(path, RecursiveMode::NonRecursive),
+            Self::Polling(watcher) => watcher.watch(path, RecursiveMode::NonRecursive),
+        }
+    }
+
+    fn unwatch(&mut self, path: &Path) {
+        // A folder that was deleted has already lost its watch; nothing to undo.
+        let _ = match self {
+            Self::Native(watcher) => watcher.unwatch(path),
+            Self::Polling(watcher) => watcher.unwatch(path),
+        };
+    }
+}
+
+/// Keeps the watches alive; dropping it stops watching.
+#[derive(Debug)]
+pub struct PathWatcher {
+    backend: Backend,
+    handler: Handler,
+    roots: Vec<PathBuf>,
+    depth: usize,
+    /// Watched paths with the identity (device, inode) they had when added,
+    /// so a folder deleted and made again is watched again.
+    watched: BTreeMap<PathBuf, Option<(u64, u64)>>,
+    check: &'static str,
+}
+
+/// Fires the trigger on creation, change or removal.
+#[derive(Debug, Clone)]
+struct Handler {
+    trigger: ReportTrigger,
+    check: &'static str,
+}
+
+impl notify::EventHandler for Handler {
+    fn handle_event(&mut self, event: notify::Result<Event>) {
+        if let Ok(event) = event
+            && matches!(
+                event.kind,
+                EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
+            )
+        {
+            debug!(check = self.check, paths = ?event.paths, "watched path changed");
+            self.trigger.fire();
+        }
+    }
+}
+
+/// Fires `trigger` when anything at `paths` is created, modified or removed;
+/// `recursive` covers subfolders to [`DEFAULT_WATCH_DEPTH`] levels.
 pub fn watch_paths(
     paths: &[PathBuf],
     recursive: bool,
     trigger: ReportTrigger,
     check: &'static str,
 ) -> Option<PathWatcher> {
+    let depth = if recursive { DEFAULT_WATCH_DEPTH } else { 0 };
+    watch_to_depth(paths, depth, trigger, check)
+}
+
+/// Fires `trigger` when anything at `paths`, or in their subfolders up to
+/// `depth` levels down, is created, modified or removed.
+pub fn watch_to_depth(
+    paths: &[PathBuf],
+    depth: usize,
+    trigger: ReportTrigger,
+    check: &'static str,
+) -> Option<PathWatcher> {
     if paths.is_empty() {
         return None;
     }
-    let targets: Vec<PathBuf> = paths.iter().map(|p| watch_target(p)).collect();
-    let mode = if recursive {
-        RecursiveMode::Recursive
-    } else {
-        RecursiveMode::NonRecursive
-    };
-    let handler = {
-        let trigger = trigger.clone();
-        move |event: notify::Result<Event>| {
-            if let Ok(event) = event
-                && matches!(
-                    event.kind,
-                    EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
-                )
-            {
-                debug!(check, paths = ?event.paths, "watched path changed");
-                trigger.fire();
-            }
-        }
-    };
-    let native = notify::recommended_watcher(handler.clone()).and_then(|mut watcher| {
-        for target in &targets {
-            watcher.watch(target, mode)?;
-        }
-        Ok(watcher)
-    });
-    match native {
-        Ok(watcher) => Some(PathWatcher::Native(watcher)),
+    let handler = Handler { trigger, check };
+    let backend = match notify::recommended_watcher(handler.clone()) {
+        Ok(watcher) => Backend::Native(watcher),
         Err(err) => {
             warn!(check, error = %err, interval_secs = POLL_INTERVAL.as_secs(), "file watching unavailable; polling instead");
-            let config = notify::Config::default()
-                .with_poll_interval(POLL_INTERVAL)
-                .with_compare_contents(false);
-            let polling = PollWatcher::new(handler, config).and_then(|mut watcher| {
-                for target in &targets {
-                    watcher.watch(target, mode)?;
+            Backend::Polling(polling(handler.clone())?)
+        }
+    };
+    let mut watcher = PathWatcher {
+        backend,
+        handler,
+        roots: paths.to_vec(),
+        depth,
+        watched: BTreeMap::new(),
+        check,
+    };
+    watcher.refresh();
+    Some(watcher)
+}
+
+fn polling(handler: Handler) -> Option<PollWatcher> {
+    let check = handler.check;
+    let config = notify::Config::default()
+        .with_poll_interval(POLL_INTERVAL)
+        .with_compare_contents(false);
+    PollWatcher::new(handler, config)
+        .map_err(|err| warn!(check, error = %err, "cannot poll watched paths; changes are seen at the next interval"))
+        .ok()
+}
+
+impl PathWatcher {
+    /// Watches what the configured paths resolve to now: new folders are
+    /// added, folders gone (or replaced) are dropped (or watched again).
+    pub fn refresh(&mut self) {
+        let targets = watch_targets(&self.roots, self.depth, MAX_WATCHED_DIRS);
+        let stale: Vec<PathBuf> = self
+            .watched
+            .iter()
+            .filter(|(path, identity)| targets.get(*path) != Some(*identity))
+            .map(|(path, _)| path.clone())
+            .collect();
+        for path in stale {
+            self.backend.unwatch(&path);
+            self.watched.remove(&path);
+        }
+        for (path, identity) in targets {
+            if self.watched.contains_key(&path) {
+                continue;
+            }
+            match self.backend.watch(&path) {
+                Ok(()) => {
+                    self.watched.insert(path, identity);
                 }
-                Ok(watcher)
-            });
-            match polling {
-                Ok(watcher) => Some(PathWatcher::Polling(watcher)),
+                Err(err) if matches!(self.backend, Backend::Native(_)) && out_of_watches(&err) => {
+                    warn!(check = self.check, error = %err, interval_secs = POLL_INTERVAL.as_secs(), "no inotify watches left; polling instead");
+                    let Some(polling) = polling(self.handler.clone()) else {
+                        return;
+                    };
+                    self.backend = Backend::Polling(polling);
+                    self.watched.clear();
+                    return self.refresh();
+                }
                 Err(err) => {
-                    warn!(check, error = %err, "cannot poll watched paths; changes are seen at the next interval");
-                    None
+                    debug!(check = self.check, path = %path.display(), error = %err, "cannot watch path");
                 }
             }
         }
     }
+
+    /// The paths watched now.
+    pub fn watched(&self) -> impl Iterator<Item = &Path> {
+        self.watched.keys().map(PathBuf::as_path)
+    }
 }
 
-/// The path itself if it exists, else its nearest existing ancestor.
-fn watch_target(path: &Path) -> PathBuf {
-    path.ancestors()
-        .find(|p| p.exists())
-        .unwrap_or(path)
-        .to_path_buf()
+fn out_of_watches(err: &notify::Error) -> bool {
+    matches!(err.kind, notify::ErrorKind::MaxFilesWatch)
+        || matches!(&err.kind, notify::ErrorKind::Io(io) if io.raw_os_error() == Some(28))
+}
+
+/// What to watch for `roots`: each existing root, its subfolders to `depth`
+/// on the same filesystem, or the parent folder of a missing root; at most
+/// `limit` paths, each with its identity.
+fn watch_targets(
+    roots: &[PathBuf],
+    depth: usize,
+    limit: usize,
+) -> BTreeMap<PathBuf, Option<(u64, u64)>> {
+    let mut targets = BTreeMap::new();
+    for root in roots {
+        if targets.len() >= limit {
+            break;
+        }
+        match std::fs::metadata(root) {
+            Ok(metadata) => {
+                targets.insert(root.clone(), identity(&metadata));
+                if metadata.is_dir() && depth > 0 {
+                    add_subfolders(root, device(&metadata), depth, limit, &mut targets);
+                }
+            }
+            Err(_) => {
+                let parent = root.parent().filter(|p| !p.as_os_str().is_empty());
+                if let Some(parent) = parent
+                    && let Ok(metadata) = std::fs::metadata(parent)
+                    && metadata.is_dir()
+                {
+                    targets.insert(parent.to_path_buf(), identity(&metadata));
+                }
+            }
+        }
+    }
+    targets
+}
+
+/// Adds the real (not symlinked) subfolders of `root` on `root_device`,
+/// breadth first, so a cap keeps the folders nearest the root.
+fn add_subfolders(
+    root: &Path,
+    root_device: Option<u64>,
+    depth: usize,
+    limit: usize,
+    targets: &mut BTreeMap<PathBuf, Option<(u64, u64)>>,
+) {
+    let mut level = vec![root.to_path_buf()];
+    for _ in 0..depth {
+        let mut next = Vec::new();
+        for folder in &level {
+            let Ok(entries) = std::fs::read_dir(folder) else {
+                continue;
+            };
+            let mut children: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|entry| entry.path())
+                .collect();
+            children.sort();
+            for child in children {
+                if targets.len() >= limit {
+                    return;
+                }
+                let Ok(metadata) = std::fs::symlink_metadata(&child) else {
+                    continue;
+                };
+                if device(&metadata) != root_device {
+                    debug!(path = %child.display(), "not watched: another filesystem");
+                    continue;
+                }
+                targets.insert(child.clone(), identity(&metadata));
+                next.push(child);
+            }
+        }
+        if next.is_empty() {
+            return;
+        }
+        level = next;
+    }
+}
+
+#[cfg(unix)]
+fn identity(metadata: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((metadata.dev(), metadata.ino()))
+}
+
+/// Windows: no stable (device, inode) pair without opening the folder.
+#[cfg(not(unix))]
+fn identity(_metadata: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+fn device(metadata: &std::fs::Metadata) -> Option<u64> {
+    identity(metadata).map(|(dev, _)| dev)
 }
 
 #[cfg(test)]
@@ -112,8 +313,64 @@ mod tests {
     }
 
     #[test]
-    fn missing_path_is_watched_through_its_parent() {
+    fn missing_path_is_watched_through_its_parent_only() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(watch_target(&dir.path().join("a/b/c.pem")), dir.path());
+        let targets = watch_targets(&[dir.path().join("c.pem")], 8, 100);
+        assert_eq!(targets.keys().collect::<Vec<_>>(), [dir.path()]);
+        // Two levels missing: never the nearest existing ancestor.
+        let targets = watch_targets(&[dir.path().join("a/b/c.pem")], 8, 100);
+        assert!(targets.is_empty(), "{targets:?}");
+        let targets = watch_targets(&[PathBuf::from("/forewarn-missing/certs")], 8, 100);
+        assert!(targets.is_empty(), "{targets:?}");
+    }
+
+    #[test]
+    fn subfolders_are_watched_to_the_depth_and_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b/c")).unwrap();
+        std::fs::create_dir_all(dir.path().join("x")).unwrap();
+        std::os::unix::fs::symlink("/", dir.path().join("root-link")).unwrap();
+        let root = dir.path().to_path_buf();
+        let names = |targets: BTreeMap<PathBuf, Option<(u64, u64)>>| -> Vec<String> {
+            targets
+                .keys()
+                .map(|p| p.strip_prefix(&root).unwrap().display().to_string())
+                .collect()
+        };
+        let all = names(watch_targets(std::slice::from_ref(&root), 8, 100));
+        assert_eq!(all, ["", "a", "a/b", "a/b/c", "x"]);
+        let two_levels = names(watch_targets(std::slice::from_ref(&root), 2, 100));
+        assert_eq!(two_levels, ["", "a", "a/b", "x"]);
+        let flat = names(watch_targets(std::slice::from_ref(&root), 0, 100));
+        assert_eq!(flat, [""]);
+        // Breadth first: the cap keeps the folders nearest the root.
+        let capped = names(watch_targets(std::slice::from_ref(&root), 8, 3));
+        assert_eq!(capped, ["", "a", "x"]);
+    }
+
+    #[test]
+    fn subfolders_on_another_filesystem_are_not_watched() {
+        // /proc is its own filesystem below /; a walk from / must not enter it.
+        let targets = watch_targets(&[PathBuf::from("/")], 1, MAX_WATCHED_DIRS);
+        assert!(targets.contains_key(Path::new("/")));
+        assert!(!targets.contains_key(Path::new("/proc")), "{targets:?}");
+        assert!(!targets.contains_key(Path::new("/sys")), "{targets:?}");
+    }
+
+    #[tokio::test]
+    async fn folder_created_later_is_watched_after_refresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("later/tls");
+        let trigger = ReportTrigger::default();
+        let mut watcher =
+            watch_to_depth(std::slice::from_ref(&folder), 4, trigger.clone(), "test").unwrap();
+        assert_eq!(watcher.watched().count(), 0);
+        std::fs::create_dir_all(&folder).unwrap();
+        watcher.refresh();
+        assert_eq!(watcher.watched().collect::<Vec<_>>(), [folder.as_path()]);
+        std::fs::write(folder.join("site.pem"), b"x").unwrap();
+        tokio::time::timeout(Duration::from_secs(5), trigger.fired())
+            .await
+            .expect("trigger fired within 5 s");
     }
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+pub use super::exit_codes::Tool;
 pub use forewarn_secret::Secret;
 
 /// Local settings of the backup check.
@@ -107,6 +108,11 @@ pub struct BackupJobConfig {
     /// systemd: the timer that starts it (e.g. "restic-backup.timer"), for its last trigger.
     #[serde(default)]
     pub timer: Option<String>,
+    /// systemd: the backup program the unit runs ("restic", "borg" or "rsync"), so its
+    /// exit status is read as that program means it: restic's 3 and borg's 1 (files that
+    /// could not be read) are warnings, not failures.
+    #[serde(default)]
+    pub tool: Option<Tool>,
     /// veeam: the Veeam job to report, as Veeam names it ("Job name" in
     /// `veeamconfig session list`, the name in event 190 on Windows); by default
     /// the newest session of any job.
@@ -197,7 +203,7 @@ impl BackupJobConfig {
             problems.push(format!("{key}.timeout_secs: must be at least 1"));
         }
         // Each optional setting and the kinds it belongs to.
-        let settings: [(bool, &str, &[JobKind]); 13] = [
+        let settings: [(bool, &str, &[JobKind]); 14] = [
             (self.repository.is_some(), "repository", &[Restic, Borg]),
             (
                 self.password_file.is_some(),
@@ -217,6 +223,7 @@ impl BackupJobConfig {
             (self.path.is_some(), "path", &[StatusFile, TouchFile]),
             (self.unit.is_some(), "unit", &[Systemd]),
             (self.timer.is_some(), "timer", &[Systemd]),
+            (self.tool.is_some(), "tool", &[Systemd]),
             (self.veeam_job.is_some(), "veeam_job", &[Veeam]),
             (
                 self.restore_verification.is_some(),

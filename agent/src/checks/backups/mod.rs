@@ -38,6 +38,7 @@
 
 mod borg;
 pub mod config;
+mod exit_codes;
 // The pure parsers compile everywhere so their tests run everywhere; only
 // their own OS calls them.
 #[cfg_attr(not(windows), allow(dead_code))]
@@ -94,8 +95,9 @@ pub struct BackupCheck {
     /// Fired when a verification finishes, so its result is reported promptly.
     trigger: ReportTrigger,
     state_file: Option<StateFile>,
-    /// Keeps status and touch files watched; dropped with the check.
-    _watcher: Option<PathWatcher>,
+    /// Keeps the folders of status and touch files watched; dropped with the
+    /// check, refreshed at each collection so a folder made later is watched.
+    watcher: Option<PathWatcher>,
 }
 
 #[derive(Debug)]
@@ -139,7 +141,7 @@ impl BackupCheck {
         let watcher = watch_paths(&watched, false, trigger.clone(), CHECK_NAME);
         let mut check =
             Self::with_runner(config, Arc::new(SystemCommandRunner)).with_state_file(state_file);
-        check._watcher = watcher;
+        check.watcher = watcher;
         check.trigger = trigger.clone();
         check.verify_wait = verify_wait;
         check
@@ -165,7 +167,7 @@ impl BackupCheck {
             verify_wait,
             trigger: ReportTrigger::default(),
             state_file: None,
-            _watcher: None,
+            watcher: None,
         }
     }
 
@@ -196,6 +198,9 @@ impl BackupCheck {
 
     /// Probes the jobs that are due and reports all of them.
     pub async fn collect(&mut self) -> pb::BackupCheck {
+        if let Some(watcher) = &mut self.watcher {
+            watcher.refresh();
+        }
         let mut jobs = Vec::with_capacity(self.jobs.len());
         for job in &mut self.jobs {
             jobs.push(job.collect(self.runner.as_ref()).await);

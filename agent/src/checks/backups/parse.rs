@@ -6,6 +6,8 @@
 //! repository, lock held); anything else keeps the tool's first error line.
 
 use serde::Deserialize;
+
+use super::exit_codes::{Tool, saved_something};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -82,6 +84,8 @@ pub enum ParseError {
     Xml(String),
     #[error("unexpected {what} output: {message}")]
     Text { what: &'static str, message: String },
+    #[error("{0}")]
+    StatusFile(&'static str),
 }
 
 pub fn restic_snapshots(json: &[u8]) -> Result<Vec<ResticSnapshot>, ParseError> {
@@ -295,7 +299,15 @@ fn first_error_line(stderr: &str) -> String {
 #[serde(deny_unknown_fields)]
 pub struct StatusFile {
     pub job: String,
-    pub status: StatusFileResult,
+    /// The run's result; may be left out when `exit_code` and `tool` say it.
+    #[serde(default)]
+    pub status: Option<StatusFileResult>,
+    /// Exit code of the backup program, read the way `tool` documents it.
+    #[serde(default)]
+    pub exit_code: Option<i64>,
+    /// The backup program whose exit code this is: "restic", "borg" or "rsync".
+    #[serde(default)]
+    pub tool: Option<Tool>,
     #[serde(default)]
     pub started_at: Option<String>,
     #[serde(default)]
@@ -329,19 +341,41 @@ pub fn status_file_state(text: &[u8]) -> Result<(String, pb::BackupJobStatus), P
     let started = parse(&file.started_at)?;
     let finished = parse(&file.finished_at)?;
     let mut last_success = parse(&file.last_success_at)?;
-    let result = match file.status {
-        StatusFileResult::Success => pb::BackupResult::Success,
-        StatusFileResult::Warning => pb::BackupResult::Warning,
-        StatusFileResult::Failed => pb::BackupResult::Failed,
-        StatusFileResult::Running => pb::BackupResult::Running,
+    let (result, judged) = match (file.status, file.tool, file.exit_code) {
+        (Some(status), _, _) => (
+            match status {
+                StatusFileResult::Success => pb::BackupResult::Success,
+                StatusFileResult::Warning => pb::BackupResult::Warning,
+                StatusFileResult::Failed => pb::BackupResult::Failed,
+                StatusFileResult::Running => pb::BackupResult::Running,
+            },
+            None,
+        ),
+        (None, Some(tool), Some(code)) => {
+            let (result, sentence) = tool.judge(code);
+            (result, Some(sentence))
+        }
+        (None, None, Some(_)) => {
+            return Err(ParseError::StatusFile(
+                "\"exit_code\" needs \"tool\" (\"restic\", \"borg\" or \"rsync\") to say what it means; or write \"status\"",
+            ));
+        }
+        (None, _, None) => {
+            return Err(ParseError::StatusFile(
+                "the file needs \"status\", or \"tool\" and \"exit_code\"",
+            ));
+        }
     };
-    if matches!(
-        file.status,
-        StatusFileResult::Success | StatusFileResult::Warning
-    ) {
+    if saved_something(result) {
         let end = finished.or(started);
         last_success = last_success.max(end);
     }
+    // The script's own words first; the exit code's meaning when it wrote none.
+    let message = match judged {
+        Some(sentence) if file.message.trim().is_empty() => sentence,
+        Some(sentence) => format!("{}; {sentence}", file.message.trim()),
+        None => file.message,
+    };
     let duration = match (started, finished) {
         (Some(s), Some(f)) => u64::try_from(f - s).ok(),
         _ => None,
@@ -353,7 +387,7 @@ pub fn status_file_state(text: &[u8]) -> Result<(String, pb::BackupJobStatus), P
             last_run_finished_unix_secs: finished,
             result: result as i32,
             last_success_unix_secs: last_success,
-            message: file.message.chars().take(1000).collect(),
+            message: message.chars().take(1000).collect(),
             duration_secs: duration,
             bytes: file.bytes,
             files: file.files,
@@ -367,8 +401,14 @@ pub const SYSTEMD_SERVICE_PROPERTIES: &str = "LoadState,ActiveState,SubState,Res
 pub const SYSTEMD_TIMER_PROPERTIES: &str = "LoadState,ActiveState,LastTriggerUSec";
 
 /// The job state `systemctl show --timestamp=unix <service> <timer>` tells:
-/// one block of `Key=value` lines per unit, separated by a blank line.
-pub fn systemd_job_state(text: &str, unit: &str) -> Result<pb::BackupJobStatus, ParseError> {
+/// one block of `Key=value` lines per unit, separated by a blank line. When
+/// the unit runs a known `tool`, its exit status is read as that tool means
+/// it (restic's 3 is a warning, not a failure).
+pub fn systemd_job_state(
+    text: &str,
+    unit: &str,
+    tool: Option<Tool>,
+) -> Result<pb::BackupJobStatus, ParseError> {
     let mut blocks = text.split("\n\n").map(|block| {
         block
             .lines()
@@ -398,6 +438,10 @@ pub fn systemd_job_state(text: &str, unit: &str) -> Result<pb::BackupJobStatus, 
         (pb::BackupResult::Unknown, "never ran".to_owned())
     } else if result_word == "success" && exit_status.unwrap_or(0) == 0 {
         (pb::BackupResult::Success, "succeeded".to_owned())
+    } else if let (Some(tool), Some(code), "success" | "exit-code") =
+        (tool, exit_status, result_word)
+    {
+        tool.judge(code)
     } else {
         let status = exit_status.map_or_else(|| "unknown".to_owned(), |s| s.to_string());
         (
@@ -429,9 +473,7 @@ pub fn systemd_job_state(text: &str, unit: &str) -> Result<pb::BackupJobStatus, 
             finished
         },
         result: result as i32,
-        last_success_unix_secs: (result == pb::BackupResult::Success)
-            .then_some(finished)
-            .flatten(),
+        last_success_unix_secs: saved_something(result).then_some(finished).flatten(),
         message,
         duration_secs: match (started, finished) {
             (Some(s), Some(f)) if result != pb::BackupResult::Running => u64::try_from(f - s).ok(),
@@ -612,7 +654,7 @@ mod tests {
     fn systemd(case: &str) -> Result<pb::BackupJobStatus, ParseError> {
         let text =
             String::from_utf8(fixture_body(&format!("linux/systemctl-show-{case}.txt"))).unwrap();
-        systemd_job_state(&text, "backup.service")
+        systemd_job_state(&text, "backup.service", None)
     }
 
     #[test]
@@ -670,6 +712,7 @@ mod tests {
         let err = systemd_job_state(
             "LoadState=loaded\nActiveState=inactive\nResult=success\nExecMainStatus=0\nExecMainExitTimestamp=Fri 2026-10-09 18:10:53 CST\n",
             "b.service",
+            None,
         )
         .unwrap_err();
         assert_eq!(err, ParseError::Time("Fri 2026-10-09 18:10:53 CST".into()));

@@ -84,7 +84,7 @@ fn never_ran(message: &str) -> pb::BackupJobStatus {
 mod tests {
     use forewarn_proto::pb::BackupResult;
 
-    use super::super::test_repos::{collect_one, job};
+    use super::super::test_repos::{BorgRepo, ResticRepo, collect_one, job};
 
     fn status_job(kind: &str, path: &std::path::Path) -> super::super::BackupJobConfig {
         job(&format!(
@@ -165,6 +165,109 @@ mod tests {
         let never = collect_one(status_job("touch-file", &path)).await;
         assert_eq!(never.result, BackupResult::Unknown as i32);
         assert_eq!(never.last_success_unix_secs, None);
+    }
+
+    /// The wrapper docs/backup-status-file.md suggests: run the backup, then
+    /// record the tool and its exit code, whatever it was.
+    const WRAPPER: &str = r#"status="$1"; tool="$2"; shift 2
+"$@"
+rc=$?
+tmp="$(mktemp "$status.XXXXXX")"
+printf '{"job":"nightly","tool":"%s","exit_code":%d,"finished_at":"%s"}\n' \
+    "$tool" "$rc" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$tmp"
+mv -f "$tmp" "$status"
+"#;
+
+    /// Runs `backup` through the wrapper with one source file it cannot
+    /// read (for root, by dropping the capabilities that bypass file modes).
+    fn back_up_with_an_unreadable_file(
+        repo: &super::super::test_repos::TestRepo,
+        tool: &str,
+        backup: &mut std::process::Command,
+    ) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let locked = repo.data.join("locked.txt");
+        std::fs::write(&locked, "payroll\n").unwrap();
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let status = repo.dir.path().join("nightly.status.json");
+        let mut command = std::process::Command::new("sh");
+        command
+            .args(["-c", WRAPPER, "wrapper"])
+            .arg(&status)
+            .arg(tool);
+        if std::fs::read(&locked).is_ok() {
+            command.args(["setpriv", "--bounding-set=-dac_override,-dac_read_search"]);
+        }
+        command.arg(backup.get_program()).args(backup.get_args());
+        for (key, value) in backup.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{output:?}");
+        status
+    }
+
+    #[tokio::test]
+    async fn restic_exit_3_for_an_unreadable_file_is_a_warning() {
+        let repo = ResticRepo::new();
+        let mut backup = repo.restic();
+        backup.args(["backup", "--quiet"]).arg(&repo.0.data);
+        let path = back_up_with_an_unreadable_file(&repo.0, "restic", &mut backup);
+        let written = std::fs::read_to_string(&path).unwrap();
+        assert!(written.contains(r#""exit_code":3"#), "{written}");
+
+        let status = collect_one(status_job("status-file", &path)).await;
+        assert_eq!(status.probe_error, "");
+        assert_eq!(status.result, BackupResult::Warning as i32, "{status:?}");
+        assert_eq!(
+            status.message,
+            "restic saved a snapshot, but some source files could not be read (exit code 3)"
+        );
+        // A snapshot was saved: the run is the last success, with its warning.
+        assert_eq!(
+            status.last_success_unix_secs,
+            status.last_run_finished_unix_secs
+        );
+        assert!(status.last_success_unix_secs.is_some());
+    }
+
+    #[tokio::test]
+    async fn borg_exit_1_for_an_unreadable_file_is_a_warning() {
+        let repo = BorgRepo::new();
+        let mut backup = repo.borg();
+        backup.args(["create", "::nightly"]).arg(&repo.0.data);
+        let path = back_up_with_an_unreadable_file(&repo.0, "borg", &mut backup);
+        let status = collect_one(status_job("status-file", &path)).await;
+        assert_eq!(status.result, BackupResult::Warning as i32, "{status:?}");
+        assert!(status.message.contains("exit code 1"), "{status:?}");
+        assert!(status.last_success_unix_secs.is_some());
+    }
+
+    #[tokio::test]
+    async fn failed_run_by_exit_code_and_exit_code_without_tool() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("status.json");
+        std::fs::write(
+            &path,
+            r#"{"job":"nightly","tool":"restic","exit_code":12,"message":"nightly to NAS"}"#,
+        )
+        .unwrap();
+        let status = collect_one(status_job("status-file", &path)).await;
+        assert_eq!(status.result, BackupResult::Failed as i32);
+        assert_eq!(
+            status.message,
+            "nightly to NAS; restic failed with exit code 12"
+        );
+        assert_eq!(status.last_success_unix_secs, None);
+        std::fs::write(&path, r#"{"job":"nightly","exit_code":3}"#).unwrap();
+        let status = collect_one(status_job("status-file", &path)).await;
+        assert!(
+            status.probe_error.contains("\"exit_code\" needs \"tool\""),
+            "{status:?}"
+        );
     }
 
     #[tokio::test]

@@ -41,7 +41,8 @@ pub(super) async fn probe(
             output.stderr_text().lines().next().unwrap_or_default()
         ));
     }
-    parse::systemd_job_state(&output.stdout_text(), unit).map_err(|err| err.to_string())
+    parse::systemd_job_state(&output.stdout_text(), unit, config.tool)
+        .map_err(|err| err.to_string())
 }
 
 #[cfg(test)]
@@ -66,10 +67,17 @@ mod tests {
     ];
 
     async fn collect(runner: ScriptedCommandRunner) -> forewarn_proto::pb::BackupJobStatus {
+        collect_with(runner, "").await
+    }
+
+    async fn collect_with(
+        runner: ScriptedCommandRunner,
+        extra: &str,
+    ) -> forewarn_proto::pb::BackupJobStatus {
         let config = BackupsConfig {
-            jobs: vec![job(
-                "name = \"sys\"\nkind = \"systemd\"\nunit = \"backup.service\"\ntimer = \"backup.timer\"\n",
-            )],
+            jobs: vec![job(&format!(
+                "name = \"sys\"\nkind = \"systemd\"\nunit = \"backup.service\"\ntimer = \"backup.timer\"\n{extra}"
+            ))],
         };
         BackupCheck::with_runner(&config, Arc::new(runner))
             .collect()
@@ -89,6 +97,47 @@ mod tests {
         assert_eq!(status.result, BackupResult::Failed as i32);
         assert_eq!(status.destination, "backup.service");
         assert_eq!(status.kind, "systemd");
+    }
+
+    /// The captured failed oneshot, as it reads when its program exited `code`.
+    fn failed_with(code: i64) -> String {
+        let fixture =
+            include_str!("../../../tests/fixtures/backups/linux/systemctl-show-failed.txt");
+        let body = fixture.split_once('\n').unwrap().1;
+        body.replace("ExecMainStatus=2", &format!("ExecMainStatus={code}"))
+    }
+
+    #[tokio::test]
+    async fn unit_running_restic_that_exited_3_is_a_warning_and_a_success_time() {
+        let runner = ScriptedCommandRunner::default();
+        runner.answer(LINE, 0, &failed_with(3), "");
+        let status = collect_with(runner, "tool = \"restic\"\n").await;
+        assert_eq!(status.result, BackupResult::Warning as i32, "{status:?}");
+        assert!(
+            status
+                .message
+                .starts_with("restic saved a snapshot, but some source files could not be read"),
+            "{status:?}"
+        );
+        assert_eq!(status.last_success_unix_secs, Some(1_791_248_500));
+    }
+
+    #[tokio::test]
+    async fn unit_exit_codes_mean_what_their_tool_says() {
+        for (tool, code, expected) in [
+            ("borg", 1, BackupResult::Warning),
+            ("borg", 2, BackupResult::Failed),
+            ("restic", 1, BackupResult::Failed),
+        ] {
+            let runner = ScriptedCommandRunner::default();
+            runner.answer(LINE, 0, &failed_with(code), "");
+            let status = collect_with(runner, &format!("tool = {tool:?}\n")).await;
+            assert_eq!(status.result, expected as i32, "{tool} {code}: {status:?}");
+        }
+        // Without `tool`, any non-zero exit is a failure, as systemd says.
+        let runner = ScriptedCommandRunner::default();
+        runner.answer(LINE, 0, &failed_with(3), "");
+        assert_eq!(collect(runner).await.result, BackupResult::Failed as i32);
     }
 
     #[tokio::test]

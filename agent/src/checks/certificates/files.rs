@@ -1,7 +1,7 @@
 //! Finding certificate files under the configured paths.
 //!
 //! A configured file is read whatever its name; inside folders only names
-//! ending in `.crt`, `.cer`, `.pem` or `.der` are read. Folders are walked
+//! ending in `.crt`, `.cer`, `.pem`, `.der`, `.p7b` or `.p7c` are read. Folders are walked
 //! to a depth cap, at most a count of files is read, and files above a size
 //! cap are reported instead of read. Symlinks are followed, but a folder
 //! already visited (by its canonical path) is not entered again, which
@@ -12,7 +12,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Name endings of certificate files looked at inside folders.
-const CERTIFICATE_EXTENSIONS: &[&str] = &["crt", "cer", "pem", "der"];
+const CERTIFICATE_EXTENSIONS: &[&str] = &["crt", "cer", "pem", "der", "p7b", "p7c"];
 
 /// Bounds on a walk.
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +27,10 @@ pub struct WalkLimits {
 pub enum FileError {
     #[error("cannot read: {0}")]
     Io(#[source] std::io::Error),
+    /// The path names nothing; `missing_folder` is the highest folder on the
+    /// way to it that is missing too, if any.
+    #[error("does not exist{}", missing_folder.as_ref().map(|f| format!(" (the folder {} is missing)", f.display())).unwrap_or_default())]
+    Missing { missing_folder: Option<PathBuf> },
     #[error("file is {size_bytes} bytes, larger than the {limit_bytes} byte limit")]
     TooLarge { size_bytes: u64, limit_bytes: u64 },
     #[error("folder is deeper than {0} levels below the configured path; not entered")]
@@ -41,6 +45,11 @@ impl FileError {
     /// Whether the OS refused access (rather than the file being bad).
     pub fn is_permission_denied(&self) -> bool {
         matches!(self, Self::Io(err) if err.kind() == std::io::ErrorKind::PermissionDenied)
+    }
+
+    /// Whether nothing is at the path (a mistyped or not yet created path).
+    pub fn is_missing(&self) -> bool {
+        matches!(self, Self::Missing { .. })
     }
 }
 
@@ -89,6 +98,18 @@ impl Walk<'_> {
         // `metadata` follows symlinks: a link to a folder is walked like the folder.
         let metadata = match std::fs::metadata(path) {
             Ok(metadata) => metadata,
+            // A dangling symlink exists: it stays an I/O error below.
+            Err(err)
+                if err.kind() == std::io::ErrorKind::NotFound
+                    && std::fs::symlink_metadata(path).is_err() =>
+            {
+                let missing_folder = highest_missing_folder(path);
+                self.results.push((
+                    path.to_path_buf(),
+                    Err(FileError::Missing { missing_folder }),
+                ));
+                return;
+            }
             Err(err) => {
                 self.results
                     .push((path.to_path_buf(), Err(FileError::Io(err))));
@@ -171,6 +192,16 @@ impl Walk<'_> {
             self.visit(&child, depth + 1, false);
         }
     }
+}
+
+/// The highest folder on the way to `path` that does not exist, if any.
+fn highest_missing_folder(path: &Path) -> Option<PathBuf> {
+    path.ancestors()
+        .skip(1)
+        .filter(|folder| !folder.as_os_str().is_empty())
+        .take_while(|folder| std::fs::symlink_metadata(folder).is_err())
+        .last()
+        .map(Path::to_path_buf)
 }
 
 fn has_certificate_extension(path: &Path) -> bool {
@@ -299,8 +330,24 @@ mod tests {
                 limit_bytes: 1024
             })
         ));
-        assert!(
-            matches!(&results[1].1, Err(FileError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound)
+        assert!(results[1].1.as_ref().is_err_and(FileError::is_missing));
+        assert_eq!(
+            results[1].1.as_ref().unwrap_err().to_string(),
+            "does not exist"
+        );
+    }
+
+    #[test]
+    fn missing_folder_on_the_way_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("etc/tls/site.pem");
+        let results = read_certificate_files(std::slice::from_ref(&path), LIMITS);
+        assert_eq!(
+            results[0].1.as_ref().unwrap_err().to_string(),
+            format!(
+                "does not exist (the folder {} is missing)",
+                dir.path().join("etc").display()
+            )
         );
     }
 }

@@ -19,8 +19,9 @@ pub(super) struct ParsedFile {
     stamp: FileStamp,
     /// Fingerprint and description (without locations) of each certificate.
     certificates: Vec<(String, pb::CertificateStatus)>,
-    /// Why parts of the file could not be read as certificates.
-    problems: Vec<String>,
+    /// Why parts of the file could not be read as certificates, and whether
+    /// the part is a key file (expected in a folder, an error when named).
+    problems: Vec<(String, bool)>,
 }
 
 impl ParsedFile {
@@ -29,7 +30,10 @@ impl ParsedFile {
         let mut parsed = Self {
             stamp,
             certificates: Vec::with_capacity(ders.len()),
-            problems: problems.iter().map(ToString::to_string).collect(),
+            problems: problems
+                .iter()
+                .map(|problem| (problem.to_string(), problem.is_key_file()))
+                .collect(),
         };
         for der in ders {
             let fingerprint = parse::fingerprint(&der);
@@ -38,7 +42,7 @@ impl ParsedFile {
             }
             match parse::describe(&der) {
                 Ok(status) => parsed.certificates.push((fingerprint, status)),
-                Err(err) => parsed.problems.push(err.to_string()),
+                Err(err) => parsed.problems.push((err.to_string(), false)),
             }
         }
         parsed
@@ -96,8 +100,13 @@ pub(super) struct Found {
 }
 
 impl Found {
-    pub(super) fn add_file(&mut self, file: &ParsedFile, location: &str) {
-        for problem in &file.problems {
+    /// Adds a file's certificates and problems. A file of private keys found
+    /// in a folder (`named` false) is expected there and passed over in silence.
+    pub(super) fn add_file(&mut self, file: &ParsedFile, location: &str, named: bool) {
+        for (problem, is_key_file) in &file.problems {
+            if *is_key_file && !named {
+                continue;
+            }
             let error = CheckError::InvalidData(problem.clone());
             self.errors.push(error.to_proto(CHECK_NAME, location));
         }
@@ -252,7 +261,7 @@ mod tests {
         let (outcomes, parsed) = read_files(&[dir.path().to_path_buf()], LIMITS, HashMap::new());
         let mut found = Found::default();
         for (path, _) in &outcomes {
-            found.add_file(&parsed[path], &path.display().to_string());
+            found.add_file(&parsed[path], &path.display().to_string(), true);
         }
         assert_eq!(found.certificates.len(), 1);
         let only = found.certificates.values().next().unwrap();

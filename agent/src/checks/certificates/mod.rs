@@ -14,6 +14,7 @@
 //! `/etc/ssl/certs` are never looked at unless configured: a device's CA
 //! roots are not its certificates.
 
+mod containers;
 mod files;
 mod found;
 pub mod parse;
@@ -23,7 +24,7 @@ mod windows;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use forewarn_proto::limits::{MAX_CERTIFICATES, MAX_TLS_ENDPOINTS};
@@ -33,7 +34,7 @@ use serde::Deserialize;
 use super::CheckError;
 use crate::command::{CommandRunner, CommandSpec};
 use crate::trigger::ReportTrigger;
-use crate::watch::{PathWatcher, watch_paths};
+use crate::watch::{PathWatcher, watch_to_depth};
 pub use files::WalkLimits;
 use found::{Found, ParsedFile, read_files};
 
@@ -169,8 +170,9 @@ pub struct CertificateCheck {
     config: CertificatesConfig,
     runner: Arc<dyn CommandRunner>,
     trigger: ReportTrigger,
-    /// Keeps the watch on `paths` alive while the check is enabled.
-    watcher: Option<PathWatcher>,
+    /// The watch on `paths` while the check is enabled; refreshed at each
+    /// collection so folders created since are watched too.
+    watcher: Option<Arc<Mutex<PathWatcher>>>,
     /// Whether the check should watch (it is enabled and `watch` is set).
     watching: bool,
     /// Each certificate file as parsed, by path, with the stamp it had then;
@@ -209,7 +211,13 @@ impl CertificateCheck {
         }
         self.watching = on;
         self.watcher = if on {
-            watch_paths(&self.config.paths, true, self.trigger.clone(), CHECK_NAME)
+            watch_to_depth(
+                &self.config.paths,
+                self.config.max_depth,
+                self.trigger.clone(),
+                CHECK_NAME,
+            )
+            .map(|watcher| Arc::new(Mutex::new(watcher)))
         } else {
             None
         };
@@ -226,23 +234,34 @@ impl CertificateCheck {
         let paths = self.config.paths.clone();
         let limits = self.config.walk_limits();
         let previous = std::mem::take(&mut self.files);
-        let (files, parsed) =
-            tokio::task::spawn_blocking(move || read_files(&paths, limits, previous))
-                .await
-                .map_err(|err| {
-                    CheckError::Failed(format!("certificate file task failed: {err}"))
-                })?;
+        let watcher = self.watcher.clone();
+        let (files, parsed) = tokio::task::spawn_blocking(move || {
+            if let Some(watcher) = watcher {
+                watcher
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .refresh();
+            }
+            read_files(&paths, limits, previous)
+        })
+        .await
+        .map_err(|err| CheckError::Failed(format!("certificate file task failed: {err}")))?;
         for (path, result) in files {
             let location = path.display().to_string();
             match result {
                 Ok(()) => {
                     if let Some(file) = parsed.get(&path) {
-                        found.add_file(file, &location);
+                        let named = self.config.paths.contains(&path);
+                        found.add_file(file, &location, named);
                     }
                 }
                 Err(err) => {
                     let error = if err.is_permission_denied() {
                         CheckError::PermissionDenied(err.to_string())
+                    } else if err.is_missing() {
+                        CheckError::Failed(format!(
+                            "{location} {err}; correct checks.certificates.paths or create it"
+                        ))
                     } else {
                         CheckError::InvalidData(err.to_string())
                     };
@@ -523,6 +542,49 @@ mod tests {
             huge_error.message.contains("52428800 bytes"),
             "{}",
             huge_error.message
+        );
+    }
+
+    #[tokio::test]
+    async fn bundles_in_a_folder_are_read_and_a_named_key_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let fixtures =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/certificates/openssl");
+        std::fs::copy(fixtures.join("bundle.p7b"), dir.path().join("chain.p7b")).unwrap();
+        std::fs::copy(fixtures.join("request.der"), dir.path().join("request.der")).unwrap();
+        let (_, key) = certificate(&["key.test"], 30, None);
+        // Beside certificates, as certbot's privkey.pem: passed over in silence.
+        std::fs::write(dir.path().join("privkey.pem"), key.serialize_pem()).unwrap();
+        let named_key = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(named_key.path(), key.serialize_pem()).unwrap();
+
+        let (status, errors) =
+            collect(config(vec![dir.path().into(), named_key.path().into()])).await;
+        let mut subjects: Vec<&str> = status
+            .certificates
+            .iter()
+            .map(|c| c.subject.as_str())
+            .collect();
+        subjects.sort_unstable();
+        assert_eq!(subjects, ["CN=Forewarn Fixture CA", "CN=www.example.test"]);
+        let messages: Vec<(String, String)> = errors
+            .iter()
+            .map(|e| (e.item.clone(), e.message.clone()))
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                (
+                    dir.path().join("request.der").display().to_string(),
+                    "unexpected data: a certificate signing request (PKCS#10), not a certificate"
+                        .to_owned()
+                ),
+                (
+                    named_key.path().display().to_string(),
+                    "unexpected data: no certificate in this PEM file; it holds PRIVATE KEY"
+                        .to_owned()
+                ),
+            ]
         );
     }
 
@@ -831,7 +893,7 @@ mod tests {
         };
         let (first, first_fingerprint) = config_for("localhost");
         let (second, second_fingerprint) = config_for("localhost");
-        let current = Arc::new(std::sync::Mutex::new(first));
+        let current = Arc::new(Mutex::new(first));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let serving = Arc::clone(&current);

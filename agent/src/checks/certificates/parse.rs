@@ -1,10 +1,15 @@
 //! Pure decoding of certificate bytes, shared by every source and every OS.
 //!
 //! Files, `security find-certificate -p` output and TLS chains all end up
-//! here: [`split_certificates`] turns PEM bundles or a single DER blob into
-//! DER certificates, and [`describe`] turns one DER certificate into its
-//! wire status. Private keys are recognised by their PEM label and skipped
-//! before their body is decoded, so key material never leaves this module.
+//! here: [`split_certificates`] turns PEM bundles, PKCS#7 bundles (`.p7b`,
+//! `.p7c`, PEM or DER) or a single DER certificate into DER certificates,
+//! and [`describe`] turns one DER certificate into its wire status. Private
+//! keys are recognised by their PEM label and skipped before their body is
+//! decoded, so key material never leaves this module.
+//!
+//! Bytes that hold no certificate are never silence: a PEM file without a
+//! certificate block says which blocks it holds, and DER that is something
+//! else says what it is (a key, a request, a revocation list, PKCS#12).
 
 use std::sync::LazyLock;
 
@@ -18,6 +23,8 @@ use x509_parser::oid_registry::{
 };
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
+
+use super::containers;
 
 /// Why some bytes did not yield a certificate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,10 +41,27 @@ pub enum ParseError {
     NotCertificate(String),
     #[error("no certificate found (neither PEM nor DER)")]
     NoCertificate,
+    #[error("no certificate in this PEM file; it holds {}", holds.join(", "))]
+    PemWithoutCertificate { holds: Vec<String> },
+    #[error("{0}")]
+    OtherDer(&'static str),
+    #[error("PKCS#7 bundle holds no certificate")]
+    EmptyBundle,
+}
+
+impl ParseError {
+    /// A PEM file of private keys only: expected beside certificates in a
+    /// folder (`privkey.pem`), so the walk skips it unless it was named.
+    pub fn is_key_file(&self) -> bool {
+        matches!(self, Self::PemWithoutCertificate { holds }
+            if !holds.is_empty() && holds.iter().all(|label| label.ends_with("PRIVATE KEY")))
+    }
 }
 
 /// PEM labels whose body is a certificate.
 const CERTIFICATE_LABELS: &[&str] = &["CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"];
+/// PEM labels whose body is a PKCS#7 / CMS bundle.
+const BUNDLE_LABELS: &[&str] = &["PKCS7", "CMS", "PKCS #7 SIGNED DATA"];
 
 /// The DER certificates in `bytes` (a PEM bundle or one DER certificate),
 /// with a problem for each block that could not be decoded.
@@ -47,21 +71,14 @@ const CERTIFICATE_LABELS: &[&str] = &["CERTIFICATE", "X509 CERTIFICATE", "TRUSTE
 /// as DER.
 pub fn split_certificates(bytes: &[u8]) -> (Vec<Vec<u8>>, Vec<ParseError>) {
     if !contains(bytes, b"-----BEGIN ") {
-        return match X509Certificate::from_der(bytes) {
-            Ok(_) => (vec![bytes.to_vec()], Vec::new()),
-            // A first byte other than SEQUENCE is not even an attempt at DER.
-            Err(_) if bytes.first() != Some(&0x30) => (Vec::new(), vec![ParseError::NoCertificate]),
-            Err(err) => (
-                Vec::new(),
-                vec![ParseError::NotCertificate(err.to_string())],
-            ),
-        };
+        return split_der(bytes);
     }
     let text = String::from_utf8_lossy(bytes);
     let mut certificates = Vec::new();
     let mut problems = Vec::new();
     let mut rest: &str = &text;
     let mut index = 0;
+    let mut other_labels: Vec<String> = Vec::new();
     while let Some(start) = rest.find("-----BEGIN ") {
         index += 1;
         let after_begin = &rest[start + "-----BEGIN ".len()..];
@@ -81,10 +98,21 @@ pub fn split_certificates(bytes: &[u8]) -> (Vec<Vec<u8>>, Vec<ParseError>) {
         let block_len = "-----BEGIN ".len() + end + end_marker.len();
         let block = &rest[start..start + block_len];
         rest = &rest[start + block_len..];
-        if !CERTIFICATE_LABELS.contains(&label.as_str()) {
+        let bundle = BUNDLE_LABELS.contains(&label.as_str());
+        if !CERTIFICATE_LABELS.contains(&label.as_str()) && !bundle {
+            if !other_labels.contains(&label) {
+                other_labels.push(label);
+            }
             continue;
         }
         match pem::parse(block) {
+            Ok(parsed) if bundle => match containers::pkcs7_certificates(parsed.contents()) {
+                Some(ders) if ders.is_empty() => problems.push(ParseError::EmptyBundle),
+                Some(ders) => certificates.extend(ders),
+                None => problems.push(ParseError::NotCertificate(format!(
+                    "PEM block {index} ({label}) is not a PKCS#7 bundle"
+                ))),
+            },
             Ok(parsed) => match X509Certificate::from_der(parsed.contents()) {
                 Ok(_) => certificates.push(parsed.into_contents()),
                 Err(err) => problems.push(ParseError::NotCertificate(format!(
@@ -98,7 +126,36 @@ pub fn split_certificates(bytes: &[u8]) -> (Vec<Vec<u8>>, Vec<ParseError>) {
             }),
         }
     }
+    if certificates.is_empty() && problems.is_empty() {
+        let holds = if other_labels.is_empty() {
+            vec!["no complete PEM block".to_owned()]
+        } else {
+            other_labels
+        };
+        problems.push(ParseError::PemWithoutCertificate { holds });
+    }
     (certificates, problems)
+}
+
+/// One DER value: a certificate, a PKCS#7 bundle, or something named.
+fn split_der(bytes: &[u8]) -> (Vec<Vec<u8>>, Vec<ParseError>) {
+    let error = match X509Certificate::from_der(bytes) {
+        Ok(_) => return (vec![bytes.to_vec()], Vec::new()),
+        Err(err) => err,
+    };
+    if let Some(ders) = containers::pkcs7_certificates(bytes) {
+        if ders.is_empty() {
+            return (Vec::new(), vec![ParseError::EmptyBundle]);
+        }
+        return (ders, Vec::new());
+    }
+    let problem = match containers::der_kind(bytes) {
+        Some(kind) => ParseError::OtherDer(kind),
+        // A first byte other than SEQUENCE is not even an attempt at DER.
+        None if bytes.first() != Some(&0x30) => ParseError::NoCertificate,
+        None => ParseError::NotCertificate(error.to_string()),
+    };
+    (Vec::new(), vec![problem])
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -392,11 +449,186 @@ mod tests {
     }
 
     #[test]
-    fn key_only_file_yields_nothing_and_no_error() {
+    fn key_only_pem_is_a_key_file_error() {
         let key = rcgen::KeyPair::generate().unwrap();
         let (ders, problems) = split_certificates(key.serialize_pem().as_bytes());
-        assert!(ders.is_empty() && problems.is_empty());
+        assert!(ders.is_empty());
+        assert_eq!(
+            problems,
+            [ParseError::PemWithoutCertificate {
+                holds: vec!["PRIVATE KEY".into()]
+            }]
+        );
+        assert!(problems[0].is_key_file());
+        assert_eq!(
+            problems[0].to_string(),
+            "no certificate in this PEM file; it holds PRIVATE KEY"
+        );
     }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/tests/fixtures/certificates/openssl/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&path).unwrap_or_else(|err| panic!("{path}: {err}"))
+    }
+
+    fn subjects(ders: &[Vec<u8>]) -> Vec<String> {
+        ders.iter().map(|d| describe(d).unwrap().subject).collect()
+    }
+
+    #[test]
+    fn pkcs7_bundles_in_pem_and_der_yield_their_certificates() {
+        for name in ["bundle.p7b", "bundle-der.p7c"] {
+            let (ders, problems) = split_certificates(&fixture(name));
+            assert!(problems.is_empty(), "{name}: {problems:?}");
+            assert_eq!(
+                subjects(&ders),
+                ["CN=www.example.test", "CN=Forewarn Fixture CA"],
+                "{name}"
+            );
+        }
+        let (leaf, _) = split_certificates(&fixture("leaf.pem"));
+        let (bundle, _) = split_certificates(&fixture("bundle.p7b"));
+        assert_eq!(
+            fingerprint(&leaf[0]),
+            fingerprint(&bundle[0]),
+            "one certificate, one identity"
+        );
+    }
+
+    #[test]
+    fn empty_bundle_and_pem_without_certificates_are_errors() {
+        let (ders, problems) = split_certificates(&fixture("empty.p7b"));
+        assert!(ders.is_empty());
+        assert_eq!(problems, [ParseError::EmptyBundle]);
+        let (_, problems) = split_certificates(&fixture("crl.pem"));
+        assert_eq!(
+            problems[0].to_string(),
+            "no certificate in this PEM file; it holds X509 CRL"
+        );
+        assert!(!problems[0].is_key_file());
+        let (_, problems) = split_certificates(
+            b"-----BEGIN DH PARAMETERS-----\nMAYCAQI=\n-----END DH PARAMETERS-----\n",
+        );
+        assert_eq!(
+            problems[0].to_string(),
+            "no certificate in this PEM file; it holds DH PARAMETERS"
+        );
+    }
+
+    #[test]
+    fn der_that_is_not_a_certificate_says_what_it_is() {
+        let said = |bytes: &[u8]| {
+            let (ders, problems) = split_certificates(bytes);
+            assert!(ders.is_empty());
+            problems[0].to_string()
+        };
+        assert_eq!(
+            said(&fixture("crl.der")),
+            "a certificate revocation list (CRL), not a certificate"
+        );
+        assert_eq!(
+            said(&fixture("request.der")),
+            "a certificate signing request (PKCS#10), not a certificate"
+        );
+        let key = rcgen::KeyPair::generate().unwrap();
+        assert_eq!(
+            said(&key.serialize_der()),
+            "a private key (PKCS#8), not a certificate"
+        );
+    }
+
+    /// DER keys and bundles made by the real `openssl` in a temporary folder
+    /// (none is kept in the repository).
+    #[test]
+    fn openssl_keys_and_pkcs12_in_der_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| {
+            let status = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .expect("openssl runs");
+            assert!(status.success(), "openssl {args:?}");
+        };
+        run(&[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-outform",
+            "DER",
+            "-out",
+            "ec.der",
+        ]);
+        run(&["genrsa", "-traditional", "-out", "rsa.pem", "2048"]);
+        run(&[
+            "rsa",
+            "-in",
+            "rsa.pem",
+            "-traditional",
+            "-outform",
+            "DER",
+            "-out",
+            "rsa.der",
+        ]);
+        run(&["genpkey", "-algorithm", "ed25519", "-out", "ed.pem"]);
+        run(&[
+            "pkcs8", "-topk8", "-in", "ed.pem", "-passout", "pass:x", "-outform", "DER", "-out",
+            "enc.der",
+        ]);
+        let cert = format!(
+            "{}/tests/fixtures/certificates/openssl/leaf.pem",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        run(&[
+            "req",
+            "-x509",
+            "-key",
+            "ed.pem",
+            "-subj",
+            "/CN=p12.test",
+            "-out",
+            "p12cert.pem",
+        ]);
+        run(&[
+            "pkcs12",
+            "-export",
+            "-in",
+            "p12cert.pem",
+            "-inkey",
+            "ed.pem",
+            "-passout",
+            "pass:x",
+            "-out",
+            "bundle.p12",
+        ]);
+        assert!(std::path::Path::new(&cert).exists());
+        let said = |name: &str| {
+            let bytes = std::fs::read(dir.path().join(name)).unwrap();
+            let (ders, problems) = split_certificates(&bytes);
+            assert!(ders.is_empty(), "{name}");
+            problems[0].to_string()
+        };
+        assert_eq!(
+            said("ec.der"),
+            "an EC private key (SEC 1), not a certificate"
+        );
+        assert_eq!(
+            said("rsa.der"),
+            "an RSA private key (PKCS#1), not a certificate"
+        );
+        assert_eq!(
+            said("enc.der"),
+            "an encrypted private key (PKCS#8), not a certificate"
+        );
+        assert!(said("bundle.p12").starts_with("a PKCS#12 bundle"));
+    }
+
     #[test]
     fn windows_store_names_split_into_location_and_store() {
         assert_eq!(

@@ -5,6 +5,14 @@
 //!   removable/read-only flags, through `sysinfo`;
 //! - unix (`unix.rs`): free space including the superuser reserve and inode
 //!   counts, through `statvfs`;
+//! - Linux (`linux.rs`): `/proc/self/mountinfo` (parsed in `mountinfo`), for
+//!   the filesystem behind each mount (so binds are merged by identity) and
+//!   whether the *filesystem* is read-only. `statvfs` and sysinfo say whether
+//!   the *mount* is read-only in this process's namespace, which under the
+//!   shipped systemd unit (`ProtectSystem=strict`) is every mount: a full
+//!   disk must still alert, so the superblock's flag is the one reported.
+//!   (`/proc/1/mountinfo`, the host's view, is not readable there: the unit
+//!   keeps no `CAP_SYS_PTRACE`.)
 //! - macOS (`macos.rs`): the BSD device of each mount from `/sbin/mount`, so
 //!   APFS volumes sharing a container are reported once and the sealed
 //!   system volume is skipped (decided in `parse`);
@@ -15,8 +23,13 @@
 //! the macOS and Windows rules live in the pure `parse` module.
 
 mod filter;
+#[cfg(target_os = "linux")]
+mod linux;
 #[cfg(target_os = "macos")]
 mod macos;
+// Only Linux reads mountinfo; the parser is tested on every OS.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+mod mountinfo;
 // Each OS calls only its own half (macOS or Windows); all of it is tested on every OS.
 #[allow(dead_code)]
 mod parse;
@@ -94,7 +107,10 @@ fn collect_blocking(
 ) -> Result<(pb::DiskCheck, Vec<pb::CheckError>), CheckError> {
     let disks = sysinfo::Disks::new_with_refreshed_list()
         .map_err(|err| CheckError::Failed(format!("cannot list filesystems: {err}")))?;
-    #[cfg_attr(not(any(target_os = "macos", windows)), allow(unused_mut))]
+    #[cfg_attr(
+        not(any(target_os = "macos", target_os = "linux", windows)),
+        allow(unused_mut)
+    )]
     let mut mounts: Vec<Mount> = disks
         .iter()
         .map(|disk| Mount {
@@ -105,10 +121,17 @@ fn collect_blocking(
             available_bytes: disk.available_space(),
             removable: disk.is_removable(),
             read_only: disk.is_read_only(),
+            mount_read_only: disk.is_read_only(),
+            filesystem_id: None,
+            whole_filesystem: true,
             network: false,
         })
         .collect();
     let mut errors = Vec::new();
+    #[cfg(target_os = "linux")]
+    if let Err(err) = linux::apply_mountinfo(&mut mounts) {
+        errors.push(err.to_proto(CHECK_NAME, linux::MOUNTINFO));
+    }
     #[cfg(target_os = "macos")]
     match mount_table {
         Ok(table) => {

@@ -160,6 +160,9 @@ mod tests {
                 available_bytes: 200 << 30,
                 removable: false,
                 read_only: m.options.iter().any(|o| o == "read-only"),
+                mount_read_only: m.options.iter().any(|o| o == "read-only"),
+                filesystem_id: None,
+                whole_filesystem: true,
                 network: false,
             })
             .collect()

@@ -46,6 +46,9 @@ pub fn network_drives() -> Vec<Mount> {
                 available_bytes: available,
                 removable: false,
                 read_only: false,
+                mount_read_only: false,
+                filesystem_id: None,
+                whole_filesystem: true,
                 network: true,
             })
         })
