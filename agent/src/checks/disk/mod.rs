@@ -15,6 +15,8 @@
 //! the macOS and Windows rules live in the pure `parse` module.
 
 mod filter;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 #[cfg(target_os = "macos")]
 mod macos;
 // Each OS calls only its own half (macOS or Windows); all of it is tested on every OS.
