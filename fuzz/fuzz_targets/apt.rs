@@ -1,8 +1,9 @@
 //! apt: `apt-get -s dist-upgrade` output, the dpkg log and
 //! `/var/run/reboot-required(.pkgs)`. Properties: no panic; every listed
 //! update has a name (and a candidate version unless phased); at most one
-//! update per line, or per word in the phasing list; the local-time offset
-//! guessed from the dpkg log stays within a real time zone's ±14 h.
+//! update per word; the local-time offset guessed from the dpkg log stays
+//! within a real time zone's ±14 h; reboot-required packages are listed once
+//! each, sorted, trimmed.
 #![no_main]
 
 use forewarn_agent::checks::patches::fuzzing::*;
@@ -15,14 +16,22 @@ fn assert_dedupe(pending: Vec<pb::PendingUpdate>) {
     let count = pending.len();
     let merged = dedupe_updates(pending);
     assert!(merged.len() <= count);
-    assert_eq!(dedupe_updates(merged.clone()), merged, "dedupe is not idempotent");
+    assert_eq!(
+        dedupe_updates(merged.clone()),
+        merged,
+        "dedupe is not idempotent"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
     let run = ToolRun::from_bytes(data);
     if let Ok(pending) = apt_simulation(&run.stdout) {
         let words = run.stdout.split_whitespace().count();
-        assert!(pending.len() <= words, "{} updates from {words} words", pending.len());
+        assert!(
+            pending.len() <= words,
+            "{} updates from {words} words",
+            pending.len()
+        );
         for update in &pending {
             assert!(!update.name.is_empty(), "update without a name: {update:?}");
             assert!(
@@ -39,6 +48,20 @@ fuzz_target!(|data: &[u8]| {
         assert!(offset.abs() <= 14 * 3_600, "offset {offset} s");
         let _ = last_entry.to_unix(offset);
     }
-    let reason = reboot_required_reason(&run.stdout, Some(&run.stderr));
-    assert!(!reason.source.is_empty());
+    let reason = reboot_required_reason("/var/run/reboot-required", Some(&run.stdout));
+    assert_eq!(reason.source, "/var/run/reboot-required");
+    for package in &reason.packages {
+        assert!(
+            !package.is_empty() && package.trim() == package,
+            "{package:?}"
+        );
+    }
+    assert!(
+        reason.packages.is_sorted(),
+        "packages not sorted: {reason:?}"
+    );
+    assert!(
+        reason.packages.windows(2).all(|w| w[0] != w[1]),
+        "{reason:?}"
+    );
 });

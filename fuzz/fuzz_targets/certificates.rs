@@ -20,7 +20,11 @@ fuzz_target!(|data: &[u8]| {
         assert!(status.is_ok(), "split out but not described: {status:?}");
         let print = fingerprint(der);
         assert_eq!(print.len(), 64);
-        assert!(print.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert!(
+            print
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
     }
     let _ = describe(data);
     let text = String::from_utf8_lossy(data);

@@ -41,8 +41,10 @@ fuzz_target!(|data: &[u8]| {
         let container = apfs_container(&volume.device);
         if volume.filesystem.eq_ignore_ascii_case("apfs") && container.is_some() {
             assert!(
-                !volumes[..i].iter().any(|v| v.filesystem.eq_ignore_ascii_case("apfs")
-                    && apfs_container(&v.device) == container),
+                !volumes[..i]
+                    .iter()
+                    .any(|v| v.filesystem.eq_ignore_ascii_case("apfs")
+                        && apfs_container(&v.device) == container),
                 "two volumes of container {container:?}"
             );
         }

@@ -6,7 +6,7 @@
 #![no_main]
 
 use forewarn_agent::checks::backups::fuzzing::*;
-use forewarn_fuzz::{ToolRun, assert_backup_status};
+use forewarn_fuzz::{ToolRun, assert_backup_status, assert_duration_is_the_span};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -20,6 +20,7 @@ fuzz_target!(|data: &[u8]| {
         }
         if let Ok(status) = restic_job_state(latest, stats.as_ref(), snapshots.len()) {
             assert_backup_status(&status);
+            assert_duration_is_the_span(&status);
             assert_eq!(status.snapshot_count, Some(snapshots.len() as u64));
         }
     }

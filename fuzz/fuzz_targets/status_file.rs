@@ -5,7 +5,7 @@
 #![no_main]
 
 use forewarn_agent::checks::backups::fuzzing::*;
-use forewarn_fuzz::assert_backup_status;
+use forewarn_fuzz::{assert_backup_status, assert_duration_is_the_span};
 use forewarn_proto::pb;
 use libfuzzer_sys::fuzz_target;
 
@@ -14,9 +14,13 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert_backup_status(&status);
+    assert_duration_is_the_span(&status);
     assert!(status.message.chars().count() <= 1000);
     let result = pb::BackupResult::try_from(status.result).expect("valid result");
-    if matches!(result, pb::BackupResult::Success | pb::BackupResult::Warning) {
+    if matches!(
+        result,
+        pb::BackupResult::Success | pb::BackupResult::Warning
+    ) {
         let run = status
             .last_run_finished_unix_secs
             .or(status.last_run_started_unix_secs);

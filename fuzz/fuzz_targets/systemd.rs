@@ -4,7 +4,7 @@
 #![no_main]
 
 use forewarn_agent::checks::backups::fuzzing::*;
-use forewarn_fuzz::assert_backup_status;
+use forewarn_fuzz::{assert_backup_status, assert_duration_is_the_span};
 use forewarn_proto::pb;
 use libfuzzer_sys::fuzz_target;
 
@@ -14,8 +14,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert_backup_status(&status);
+    assert_duration_is_the_span(&status);
     if status.last_success_unix_secs.is_some() {
         assert_eq!(status.result, pb::BackupResult::Success as i32);
-        assert_eq!(status.last_success_unix_secs, status.last_run_finished_unix_secs);
+        assert_eq!(
+            status.last_success_unix_secs,
+            status.last_run_finished_unix_secs
+        );
     }
 });

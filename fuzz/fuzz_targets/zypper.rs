@@ -13,7 +13,11 @@ fn assert_dedupe(pending: Vec<pb::PendingUpdate>) {
     let count = pending.len();
     let merged = dedupe_updates(pending);
     assert!(merged.len() <= count);
-    assert_eq!(dedupe_updates(merged.clone()), merged, "dedupe is not idempotent");
+    assert_eq!(
+        dedupe_updates(merged.clone()),
+        merged,
+        "dedupe is not idempotent"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
