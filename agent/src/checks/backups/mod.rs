@@ -43,6 +43,8 @@ mod exit_codes;
 // their own OS calls them.
 #[cfg_attr(not(windows), allow(dead_code))]
 mod event_log;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "macos")]

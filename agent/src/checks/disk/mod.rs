@@ -23,6 +23,8 @@
 //! the macOS and Windows rules live in the pure `parse` module.
 
 mod filter;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "macos")]

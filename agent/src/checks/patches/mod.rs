@@ -31,6 +31,8 @@
 
 mod apt;
 mod dnf;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod parse;
 mod softwareupdate;
 #[cfg(windows)]

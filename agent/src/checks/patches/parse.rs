@@ -235,6 +235,13 @@ pub fn dnf_check_update(
             [_] => carried = joined.clone(),
             [name_arch, version, repo] => {
                 let name = name_arch.rsplit_once('.').map_or(*name_arch, |(n, _)| n);
+                // ".x86_64 1.0 repo" names no package: not a line dnf writes.
+                if name.is_empty() {
+                    return Err(ParseError::UnexpectedLine {
+                        tool: "dnf check-update",
+                        line: joined.clone(),
+                    });
+                }
                 pending.push(pb::PendingUpdate {
                     name: name.to_owned(),
                     candidate_version: (*version).to_owned(),
@@ -499,7 +506,7 @@ fn zypper_document(xml: &str) -> Result<ZypperDocument, ParseError> {
                 if matches!(event, Event::Empty(_)) && e.name().0 == "update" {
                     document
                         .updates
-                        .extend(current.take().and_then(zypper_update));
+                        .extend(current.take().map(zypper_update).transpose()?.flatten());
                 }
             }
             Event::Text(text) => {
@@ -510,7 +517,7 @@ fn zypper_document(xml: &str) -> Result<ZypperDocument, ParseError> {
             Event::End(e) => match e.name().0 {
                 "update" => document
                     .updates
-                    .extend(current.take().and_then(zypper_update)),
+                    .extend(current.take().map(zypper_update).transpose()?.flatten()),
                 "message" => {
                     if let Some(error) = error_text.take() {
                         document.errors.push(error.trim().replace('\n', " "));
@@ -525,7 +532,12 @@ fn zypper_document(xml: &str) -> Result<ZypperDocument, ParseError> {
     Ok(document)
 }
 
-fn zypper_update((attrs, alias): (Vec<(String, String)>, String)) -> Option<pb::PendingUpdate> {
+/// One `<update>` element: a package or a needed patch; other kinds are not
+/// pending updates (`None`). One without a name is not something zypper
+/// writes, so it is an error rather than a nameless entry in the report.
+fn zypper_update(
+    (attrs, alias): (Vec<(String, String)>, String),
+) -> Result<Option<pb::PendingUpdate>, ParseError> {
     let get = |key: &str| {
         attrs
             .iter()
@@ -533,7 +545,8 @@ fn zypper_update((attrs, alias): (Vec<(String, String)>, String)) -> Option<pb::
             .map_or(String::new(), |(_, v)| v.clone())
     };
     let name = get("name");
-    match get("kind").as_str() {
+    let kind = get("kind");
+    let update = match kind.as_str() {
         "package" => Some(pb::PendingUpdate {
             name,
             installed_version: get("edition-old"),
@@ -551,7 +564,14 @@ fn zypper_update((attrs, alias): (Vec<(String, String)>, String)) -> Option<pb::
             ..Default::default()
         }),
         _ => None,
+    };
+    if update.as_ref().is_some_and(|u| u.name.is_empty()) {
+        return Err(ParseError::UnexpectedLine {
+            tool: "zypper",
+            line: format!("<update kind={kind:?}> without a name"),
+        });
     }
+    Ok(update)
 }
 
 fn capitalized(word: &str) -> String {
@@ -919,6 +939,15 @@ mod tests {
         assert!(dnf_security_advisories("RHSA-2024:1 bugfix foo-1-1.x86_64\n").is_err());
     }
 
+    /// Found by the `dnf` fuzz target: ".8c34" split at its last dot left an
+    /// empty package name, reported as a nameless pending update.
+    #[test]
+    fn dnf_line_without_a_package_name_is_an_error_not_a_nameless_update() {
+        let err = dnf_check_update(100, ".8c34\nliby:avaii 0A.8\n", "").unwrap_err();
+        assert!(err.to_string().contains(".8c34"), "{err}");
+        assert!(dnf_check_update(100, ".x86_64 1.0-1 updates\n", "").is_err());
+    }
+
     #[test]
     fn rpm_query_gives_installed_versions_with_epoch_and_skips_unknown_names() {
         let mut pending = dnf_check_update(
@@ -1058,6 +1087,24 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    /// Found by the `zypper` fuzz target: an `<update>` without a `name`
+    /// attribute became a pending update with an empty name.
+    #[test]
+    fn zypper_update_without_a_name_is_an_error_not_a_nameless_update() {
+        for update in [
+            "<update kind=\"package\" edition=\"1\"/>",
+            "<update kind=\"patch\" status=\"needed\" edition=\"1\"></update>",
+        ] {
+            let xml = format!(
+                "<stream><update-status><update-list>{update}</update-list></update-status></stream>"
+            );
+            let err = zypper_updates(100, &xml, "").unwrap_err();
+            assert!(err.to_string().contains("without a name"), "{err}");
+        }
+        let not_needed = "<stream><update-list><update kind=\"patch\" status=\"not-needed\"/></update-list></stream>";
+        assert_eq!(zypper_updates(0, not_needed, "").unwrap(), Vec::new());
     }
 
     #[test]
