@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use forewarn_proto::pb;
 
+use crate::listen::ConnectionsConfig;
 use crate::rules::config::builtin_group_overrides;
 use crate::rules::{RuleBook, RulesConfig};
 use crate::tickets::config::TicketsConfig;
@@ -75,6 +76,10 @@ pub struct CollectorConfig {
     /// without connectors, no tickets are opened.
     #[serde(default)]
     pub tickets: TicketsConfig,
+    /// Timeouts and caps that keep the ports usable under load or attack
+    /// (see `listen::ConnectionsConfig`).
+    #[serde(default)]
+    pub connections: ConnectionsConfig,
 }
 
 /// Policy for one device group.
@@ -201,6 +206,7 @@ impl CollectorConfig {
         );
         problems.extend(self.rules.problems("rules."));
         problems.extend(self.tickets.problems());
+        problems.extend(self.connections.problems());
         if self.sweep_interval_secs == 0 {
             problems.push("sweep_interval_secs: must be at least 1".into());
         }
@@ -299,6 +305,7 @@ impl Default for CollectorConfig {
             rules: RulesConfig::default(),
             sweep_interval_secs: default_sweep_interval_secs(),
             tickets: TicketsConfig::default(),
+            connections: ConnectionsConfig::default(),
         }
     }
 }
