@@ -234,3 +234,60 @@ async fn failed_enrollments_from_one_address_are_throttled_then_refused_before_t
     assert_eq!(collector.count("devices")?, 0);
     Ok(())
 }
+
+/// The figures for the issue's closing note: the collector's descriptors and
+/// memory while a flood tries to hold 5,000 idle connections for 60 s, and
+/// how long a real agent takes to enroll then (against a baseline enrolled
+/// before the flood, in the same run). Run by hand:
+///
+/// ```text
+/// cargo nextest run -p forewarn-e2e --run-ignored only --no-capture \
+///     -E 'test(measure_collector_while_5000_idle_connections_are_held)'
+/// ```
+#[test]
+#[ignore = "a 60 s measurement that prints figures; run by hand"]
+fn measure_collector_while_5000_idle_connections_are_held() -> Result<()> {
+    const FLOOD: usize = 5_000;
+    const HELD: Duration = Duration::from_secs(60);
+    let collector = CollectorProcess::start("report_interval_secs = 5")?;
+    let token = collector.create_token("laptops", "1h", None)?;
+    limit_collector_files(&collector, SERVICE_DEFAULT_NOFILE)?;
+    raise_own_file_limit(FLOOD as u64 + 512)?;
+    let pid = collector.pid().context("collector is running")?;
+    let (idle_fds, idle_rss) = fds_and_rss_kib(pid)?;
+
+    let timed_enroll = || -> Result<Duration> {
+        let agent = Agent::new()?;
+        let started = Instant::now();
+        agent.enroll_ok(&collector, &token)?;
+        Ok(started.elapsed())
+    };
+    let baseline = timed_enroll()?;
+
+    let flood = IdleFlood::start(collector.agent_addr, FLOOD, 100);
+    wait_for("the flood to open its connections", Duration::from_secs(60), || {
+        (flood.opened() >= FLOOD).then_some(())
+    })?;
+    let started = Instant::now();
+    let (mut max_fds, mut max_rss, mut under_flood) = (0, 0, None);
+    while started.elapsed() < HELD {
+        let (fds, rss) = fds_and_rss_kib(pid)?;
+        max_fds = max_fds.max(fds);
+        max_rss = max_rss.max(rss);
+        if under_flood.is_none() && started.elapsed() >= HELD / 2 {
+            under_flood = Some(timed_enroll()?);
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let under_flood = under_flood.context("no enrollment during the flood")?;
+    eprintln!(
+        "collector (open file limit {SERVICE_DEFAULT_NOFILE}) before the flood: {idle_fds} fds, \
+         RSS {idle_rss} KiB\n\
+         flood holding {FLOOD} idle connections for {HELD:?} ({} connections opened in all): \
+         max {max_fds} fds, max RSS {max_rss} KiB\n\
+         agent enroll: {baseline:?} before the flood, {under_flood:?} during it ({:.1}x)",
+        flood.opened(),
+        under_flood.as_secs_f64() / baseline.as_secs_f64()
+    );
+    Ok(())
+}
