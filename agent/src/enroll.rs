@@ -285,7 +285,10 @@ mod tests {
 
     #[test]
     fn names_in_a_certificate_are_written_as_in_server_names() {
-        assert_eq!(readable_name("DnsName(\"fw.example.com\")"), "fw.example.com");
+        assert_eq!(
+            readable_name("DnsName(\"fw.example.com\")"),
+            "fw.example.com"
+        );
         assert_eq!(readable_name("IpAddress(10.0.0.5)"), "10.0.0.5");
         assert_eq!(readable_name("IpAddress(::1)"), "::1");
         assert_eq!(readable_name("DirectoryName"), "DirectoryName");
@@ -297,7 +300,10 @@ mod tests {
         #[error("cannot read /etc/forewarn/ca.pem: {0}")]
         struct Wrapper(#[source] std::io::Error);
         let err = Wrapper(std::io::Error::from(std::io::ErrorKind::NotFound));
-        assert_eq!(causes(&err), "cannot read /etc/forewarn/ca.pem: entity not found");
+        assert_eq!(
+            causes(&err),
+            "cannot read /etc/forewarn/ca.pem: entity not found"
+        );
     }
 
     #[test]

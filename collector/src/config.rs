@@ -428,7 +428,10 @@ mod tests {
                 "server_names[7]: \"fw_01!\" is neither a DNS name (letters, digits, '-' and '.') nor an IP address",
             ]
         );
-        assert!(parse("server_names = [\"fw-01.corp.example\", \"192.0.2.7\", \"localhost\"]\n").is_ok());
+        assert!(
+            parse("server_names = [\"fw-01.corp.example\", \"192.0.2.7\", \"localhost\"]\n")
+                .is_ok()
+        );
     }
 
     #[test]

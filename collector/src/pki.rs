@@ -518,7 +518,9 @@ mod tests {
     }
 
     fn server_names_of(pki: &CollectorPki) -> BTreeSet<String> {
-        pki.server_certificate(Path::new("server.pem")).unwrap().names
+        pki.server_certificate(Path::new("server.pem"))
+            .unwrap()
+            .names
     }
 
     #[test]

@@ -130,9 +130,11 @@ fn a_real_agent_enrolls_and_reports_while_idle_connections_flood_the_collector()
     raise_own_file_limit(FLOOD as u64 + 512)?;
 
     let flood = IdleFlood::start(collector.agent_addr, FLOOD, 50);
-    wait_for("the flood to open its connections", Duration::from_secs(60), || {
-        (flood.opened() >= FLOOD).then_some(())
-    })?;
+    wait_for(
+        "the flood to open its connections",
+        Duration::from_secs(60),
+        || (flood.opened() >= FLOOD).then_some(()),
+    )?;
 
     let mut agent = Agent::new()?;
     let started = Instant::now();
@@ -172,7 +174,9 @@ fn a_slowloris_tls_handshake_is_dropped_after_the_handshake_timeout() -> Result<
     let (held_for, ended) = runtime().block_on(async {
         let mut stream = tokio::net::TcpStream::connect(target).await?;
         // The first bytes of a TLS record carrying a ClientHello, then nothing.
-        stream.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]).await?;
+        stream
+            .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+            .await?;
         let started = Instant::now();
         let ended =
             tokio::time::timeout(Duration::from_secs(30), stream.read(&mut [0u8; 64])).await;
@@ -265,9 +269,11 @@ fn measure_collector_while_5000_idle_connections_are_held() -> Result<()> {
     let baseline = timed_enroll()?;
 
     let flood = IdleFlood::start(collector.agent_addr, FLOOD, 100);
-    wait_for("the flood to open its connections", Duration::from_secs(60), || {
-        (flood.opened() >= FLOOD).then_some(())
-    })?;
+    wait_for(
+        "the flood to open its connections",
+        Duration::from_secs(60),
+        || (flood.opened() >= FLOOD).then_some(()),
+    )?;
     let started = Instant::now();
     let (mut max_fds, mut max_rss, mut under_flood) = (0, 0, None);
     while started.elapsed() < HELD {

@@ -48,9 +48,7 @@ fn collector(dir: &Path, args: &[&str]) -> Command {
 }
 
 fn serve(dir: &Path) -> Result<Serving> {
-    let mut child = collector(dir, &["serve"])
-        .stdout(Stdio::piped())
-        .spawn()?;
+    let mut child = collector(dir, &["serve"]).stdout(Stdio::piped()).spawn()?;
     let stdout = child.stdout.take().context("collector stdout")?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -101,6 +99,28 @@ fn enroll(agent: &Agent, serving: &Serving, token: &str) -> Result<Output> {
         .output()?)
 }
 
+/// Runs `command` to its end, or kills it and fails after `timeout` (a
+/// collector that accepted its config would serve forever).
+fn exit_within(mut command: Command, timeout: Duration) -> Result<Output> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let started = std::time::Instant::now();
+    while child.try_wait()?.is_none() {
+        if started.elapsed() > timeout {
+            child.kill()?;
+            let output = child.wait_with_output()?;
+            bail!(
+                "still running after {timeout:?}: the config was accepted\n{}",
+                stderr(&output)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(child.wait_with_output()?)
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -114,7 +134,10 @@ fn agent_says_the_certificate_lacks_its_host_and_a_fixed_server_names_takes_effe
     let token = token(dir.path())?;
     let agent = Agent::new()?;
     let refused = enroll(&agent, &serving, &token)?;
-    ensure!(!refused.status.success(), "enrolled with a certificate naming another host");
+    ensure!(
+        !refused.status.success(),
+        "enrolled with a certificate naming another host"
+    );
     let message = stderr(&refused);
     ensure!(
         message.contains(
@@ -149,8 +172,11 @@ fn a_url_in_server_names_stops_the_start_naming_the_entry_and_the_file() -> Resu
         dir.path(),
         r#"["https://collector.example.com:7443", "collector example"]"#,
     )?;
-    let output = collector(dir.path(), &["serve"]).output()?;
-    ensure!(!output.status.success(), "started with unusable server_names");
+    let output = exit_within(collector(dir.path(), &["serve"]), Duration::from_secs(30))?;
+    ensure!(
+        !output.status.success(),
+        "exited 0 with unusable server_names"
+    );
     let message = stderr(&output);
     let path = dir.path().join("collector.toml");
     for expected in [

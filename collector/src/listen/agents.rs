@@ -58,9 +58,9 @@ pub fn server_tls_config(pki: &CollectorPki) -> Result<rustls::ServerConfig, Tls
     let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem().as_bytes())
         .map_err(|err| TlsSetupError::Identity(err.to_string()))?;
     let mut roots = RootCertStore::empty();
-    roots.add_parsable_certificates(CertificateDer::pem_slice_iter(
-        pki.ca_cert_pem().as_bytes(),
-    ).flatten());
+    roots.add_parsable_certificates(
+        CertificateDer::pem_slice_iter(pki.ca_cert_pem().as_bytes()).flatten(),
+    );
     let verifier = WebPkiClientVerifier::builder(roots.into())
         .allow_unauthenticated()
         .build()?;

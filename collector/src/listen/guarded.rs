@@ -137,7 +137,10 @@ mod tests {
             peer.write_all(byte).await.unwrap();
             assert_eq!(conn.read(&mut buf).await.unwrap(), 1);
         }
-        assert!(started.elapsed() > idle, "longer than the idle time, never quiet that long");
+        assert!(
+            started.elapsed() > idle,
+            "longer than the idle time, never quiet that long"
+        );
         let quiet_from = Instant::now();
         let err = conn.read(&mut buf).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);

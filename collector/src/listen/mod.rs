@@ -124,7 +124,12 @@ impl ConnectionsConfig {
                 ));
             }
         };
-        range("handshake_timeout_secs", self.handshake_timeout_secs, 1, 300);
+        range(
+            "handshake_timeout_secs",
+            self.handshake_timeout_secs,
+            1,
+            300,
+        );
         range("idle_timeout_secs", self.idle_timeout_secs, 10, 7 * 86_400);
         range(
             "max_unauthenticated",
@@ -139,7 +144,12 @@ impl ConnectionsConfig {
             self.max_unauthenticated as u64,
         );
         range("max_web", self.max_web as u64, 1, 1_000_000);
-        range("web_idle_timeout_secs", self.web_idle_timeout_secs, 1, 86_400);
+        range(
+            "web_idle_timeout_secs",
+            self.web_idle_timeout_secs,
+            1,
+            86_400,
+        );
         range(
             "enroll_failures_per_source",
             u64::from(self.enroll_failures_per_source),
