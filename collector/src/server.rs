@@ -177,7 +177,11 @@ impl BoundCollector {
             let _ = stop_tx.send(true);
         });
 
-        let tls = server_tls_config(&pki)?;
+        let tls = server_tls_config(
+            pki.server_chain_pem(),
+            pki.server_key_pem(),
+            pki.ca_cert_pem(),
+        )?;
         let connections = config.connections.clone();
         let rules = Arc::new(config.rule_book());
         let sweeper = sweep_alerts(

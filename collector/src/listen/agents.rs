@@ -27,7 +27,6 @@ use super::ConnectionsConfig;
 use super::fd_limit::{FdBudget, OpenConnection, is_out_of_descriptors};
 use super::guarded::Guarded;
 use super::slots::SlotPool;
-use crate::pki::CollectorPki;
 
 /// An agent connection after its TLS handshake.
 pub type AgentConnection = Guarded<TlsStream<TcpStream>>;
@@ -48,19 +47,21 @@ pub enum TlsSetupError {
     ClientVerifier(#[from] rustls::server::VerifierBuilderError),
 }
 
-/// TLS for the agent port: the server chain, device certificates verified
-/// against the collector CA but optional (enrollment has none yet; Report
-/// and Renew check for one), HTTP/2 only.
-pub fn server_tls_config(pki: &CollectorPki) -> Result<rustls::ServerConfig, TlsSetupError> {
-    let chain = CertificateDer::pem_slice_iter(pki.server_chain_pem().as_bytes())
+/// TLS for the agent port: the server chain and key, device certificates
+/// verified against the collector CA but optional (enrollment has none yet;
+/// Report and Renew check for one), HTTP/2 only. All arguments are PEM.
+pub fn server_tls_config(
+    server_chain: &str,
+    server_key: &str,
+    ca_cert: &str,
+) -> Result<rustls::ServerConfig, TlsSetupError> {
+    let chain = CertificateDer::pem_slice_iter(server_chain.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|err| TlsSetupError::Identity(err.to_string()))?;
-    let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem().as_bytes())
+    let key = PrivateKeyDer::from_pem_slice(server_key.as_bytes())
         .map_err(|err| TlsSetupError::Identity(err.to_string()))?;
     let mut roots = RootCertStore::empty();
-    roots.add_parsable_certificates(
-        CertificateDer::pem_slice_iter(pki.ca_cert_pem().as_bytes()).flatten(),
-    );
+    roots.add_parsable_certificates(CertificateDer::pem_slice_iter(ca_cert.as_bytes()).flatten());
     let verifier = WebPkiClientVerifier::builder(roots.into())
         .allow_unauthenticated()
         .build()?;
