@@ -144,7 +144,7 @@ impl AgentListener {
                 }
                 Err(err) if is_out_of_descriptors(&err) => {
                     self.budget.out_of_descriptors("agent", &err);
-                    self.unauthenticated.close_oldest();
+                    self.unauthenticated.close_one();
                     tokio::time::sleep(ACCEPT_RETRY).await;
                 }
                 Err(err) => {

@@ -162,7 +162,7 @@ impl FdBudget {
                 times,
                 open = self.open_connections(),
                 limit = self.limit,
-                "out of file descriptors: cannot accept {port} connections; closing the oldest \
+                "out of file descriptors: cannot accept {port} connections; closing an \
                  unauthenticated connection; raise LimitNOFILE= in the systemd unit (or ulimit -n)"
             );
         }

@@ -8,9 +8,10 @@
 //! - a TLS handshake must finish within `handshake_timeout_secs`;
 //! - connections not (yet) known to belong to a device — handshaking, or
 //!   enrolling without a device certificate — share a bounded pool, also
-//!   bounded per source address; when it is full the *oldest* is closed to
-//!   make room, so a real agent's handshake, which takes milliseconds, always
-//!   gets in, while a slow one that only holds a slot is the one that goes;
+//!   bounded per source address; when it is full the oldest connection of
+//!   the address holding the most is closed to make room, so a real agent,
+//!   whose handshake takes milliseconds from an address holding one slot,
+//!   gets in, while a flood's own connections are the ones that go;
 //! - connections with no traffic from the peer are closed after an idle time;
 //! - the open file limit is raised to what the system allows at start, and a
 //!   warning says when it is below what the caps and the enrolled fleet need,
@@ -19,7 +20,7 @@
 //! - failed enrollments are throttled per source address (in `ingest`).
 //!
 //! # Layout
-//! - [`slots`]: the pool of unauthenticated connections, oldest closed first.
+//! - [`slots`]: the pool of unauthenticated connections, and who makes room.
 //! - [`guarded`]: a connection closed after idle time or when its slot is taken.
 //! - [`agents`]: accept loop and TLS handshakes of the agent port.
 //! - [`web`]: the web port's listener.
@@ -50,7 +51,8 @@ pub struct ConnectionsConfig {
     #[serde(default = "default_idle_timeout_secs")]
     pub idle_timeout_secs: u64,
     /// Agent connections without a device certificate (handshaking or
-    /// enrolling) held at once; when full, the oldest is closed to make room.
+    /// enrolling) held at once; when full, the oldest of the source address
+    /// holding the most is closed to make room.
     #[serde(default = "default_max_unauthenticated")]
     pub max_unauthenticated: usize,
     /// Of those, how many one source address may hold; when it has that

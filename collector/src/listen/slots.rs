@@ -1,12 +1,13 @@
 //! A bounded pool of connections that have not proven who they are.
 //!
-//! When the pool (or one source's share of it) is full, the *oldest*
-//! connection is closed to admit the new one, rather than the new one being
-//! refused: a real agent finishes its TLS handshake in milliseconds, so it is
-//! never the oldest for long, while connections that only sit on a slot are
-//! the ones pushed out. An attacker then has to open connections faster than
-//! handshakes finish to keep agents out, which is a flood for the firewall,
-//! not a trickle of idle sockets. A slot is released when its connection ends.
+//! When the pool is full, a connection already in it is closed to admit the
+//! new one, rather than the new one being refused: the oldest connection of
+//! the source address holding the most slots. A real agent comes from an
+//! address holding one or two slots and finishes its TLS handshake in
+//! milliseconds, so it is never the one closed while a flood's addresses
+//! hold more; to push it out, a flood would need more addresses than the
+//! pool has slots. A source at its own share (`max_per_source`) only ever
+//! pushes out its own oldest. A slot is released when its connection ends.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future as _;
@@ -58,10 +59,19 @@ impl PoolState {
                 .find(|(_, (ip, _))| *ip == source)
                 .map(|(id, _)| (*id, Full::Source))
         } else if self.slots.len() >= max {
-            self.slots.keys().next().map(|id| (*id, Full::Pool))
+            self.heaviest_oldest().map(|id| (id, Full::Pool))
         } else {
             None
         }
+    }
+
+    /// The oldest slot of the source holding the most.
+    fn heaviest_oldest(&self) -> Option<u64> {
+        let heaviest = self.per_source.values().copied().max()?;
+        self.slots
+            .iter()
+            .find(|(_, (ip, _))| self.per_source.get(ip) == Some(&heaviest))
+            .map(|(id, _)| *id)
     }
 
     fn remove(&mut self, id: u64) -> bool {
@@ -93,8 +103,9 @@ impl SlotPool {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A slot for a new connection from `source`, closing the oldest one
-    /// (of that source, when it holds its share) if the pool is full.
+    /// A slot for a new connection from `source`, first closing one if the
+    /// pool is full (the oldest of the source holding the most) or `source`
+    /// holds its share (its own oldest).
     pub fn admit(self: &Arc<Self>, source: IpAddr) -> Slot {
         let (closed_tx, closed) = oneshot::channel();
         let (id, made_room) = {
@@ -119,8 +130,8 @@ impl SlotPool {
                     pool = self.name,
                     max = self.max,
                     closed = count,
-                    "too many {} connections at once: closing the oldest to make room \
-                     (a flood of idle or slow connections?)",
+                    "too many {} connections at once: closing the oldest of the address \
+                     holding the most to make room (a flood of idle or slow connections?)",
                     self.name
                 ),
                 Full::Source => warn!(
@@ -140,11 +151,12 @@ impl SlotPool {
         }
     }
 
-    /// Closes the oldest connection, to free a descriptor when they ran out.
-    pub fn close_oldest(&self) -> bool {
+    /// Closes one connection (the oldest of the source holding the most), to
+    /// free a descriptor when they ran out.
+    pub fn close_one(&self) -> bool {
         let mut state = self.state();
-        let oldest = state.slots.keys().next().copied();
-        oldest.is_some_and(|id| state.remove(id))
+        let victim = state.heaviest_oldest();
+        victim.is_some_and(|id| state.remove(id))
     }
 
     /// Connections holding a slot now.
@@ -210,6 +222,20 @@ mod tests {
     }
 
     #[test]
+    fn a_full_pool_closes_a_connection_of_the_address_holding_the_most() {
+        let pool = SlotPool::new("test", 4, 4);
+        let mut agent = pool.admit(ip(1));
+        let mut flood: Vec<Slot> = (0..3).map(|_| pool.admit(ip(9))).collect();
+        let mut newcomer = pool.admit(ip(2));
+        assert!(
+            !taken(&mut agent),
+            "the oldest, but its address holds one slot"
+        );
+        assert!(taken(&mut flood[0]), "the flood's oldest makes room");
+        assert!(!taken(&mut flood[1]) && !taken(&mut flood[2]) && !taken(&mut newcomer));
+    }
+
+    #[test]
     fn one_source_at_its_share_only_pushes_out_its_own_oldest() {
         let pool = SlotPool::new("test", 10, 2);
         let mut other = pool.admit(ip(9));
@@ -231,7 +257,7 @@ mod tests {
         assert_eq!(pool.len(), 1);
         let _third = pool.admit(ip(3));
         assert!(!taken(&mut second), "there was room: nobody is closed");
-        assert!(pool.close_oldest());
+        assert!(pool.close_one());
         assert!(taken(&mut second));
         drop(second);
         assert_eq!(pool.len(), 1);

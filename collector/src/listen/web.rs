@@ -48,7 +48,7 @@ impl axum::serve::Listener for WebListener {
                 }
                 Err(err) if is_out_of_descriptors(&err) => {
                     self.budget.out_of_descriptors("web", &err);
-                    self.connections.close_oldest();
+                    self.connections.close_one();
                     tokio::time::sleep(ACCEPT_RETRY).await;
                 }
                 Err(err) => {
