@@ -6,7 +6,13 @@
 //! fingerprint matches, and only then opens a normally verified TLS
 //! connection trusting exactly that CA. A collector whose CA does not match is
 //! refused before the token leaves the device.
+//!
+//! When enrollment fails, the message says which side refused: the collector
+//! (a bad token, say), or this agent (the collector's certificate does not
+//! name the host in `--url`, which is fixed in the collector's `server_names`),
+//! or nobody because the collector could not be reached.
 
+use std::error::Error as _;
 use std::time::Duration;
 
 use rustls_pki_types::CertificateDer;
@@ -39,6 +45,15 @@ pub enum EnrollError {
     KeyGeneration(#[source] rcgen::Error),
     #[error("the collector refused enrollment: {}", .0.message())]
     Refused(tonic::Status),
+    #[error(
+        "the collector's certificate does not name {host}; it names {presented}; fix server_names \
+         on the collector (or enroll with a --url that uses one of those names)"
+    )]
+    CertificateNamesOther { host: String, presented: String },
+    #[error("this agent refused the collector's certificate: {reason}")]
+    CertificateRefused { reason: String },
+    #[error("cannot reach the collector at {url}: {cause}")]
+    Unreachable { url: String, cause: String },
     #[error(transparent)]
     State(#[from] StateError),
 }
@@ -81,7 +96,7 @@ pub async fn enroll(options: &EnrollOptions, state: &StateDir) -> Result<Enrollm
             host: Some(host_facts()),
         })
         .await
-        .map_err(EnrollError::Refused)?
+        .map_err(|status| enroll_failure(status, &address))?
         .into_inner();
     let presented = fingerprint_of(&ca_der(&response.ca_certificate_pem)?);
     if presented != expected_ca {
@@ -103,6 +118,94 @@ pub async fn enroll(options: &EnrollOptions, state: &StateDir) -> Result<Enrollm
     let policy = response.policy.unwrap_or_else(crate::state::default_policy);
     state.save_enrollment(&enrollment, &identity, &ca_pem, &policy)?;
     Ok(enrollment)
+}
+
+/// What went wrong, from the side that refused: a status the collector sent
+/// has no source; one made by this agent's transport carries the error.
+fn enroll_failure(status: tonic::Status, address: &CollectorAddress) -> EnrollError {
+    if let Some(refusal) = certificate_refusal(&status) {
+        return match refusal {
+            rustls::CertificateError::NotValidForNameContext { presented, .. } => {
+                EnrollError::CertificateNamesOther {
+                    host: address.host.clone(),
+                    presented: if presented.is_empty() {
+                        "no names".into()
+                    } else {
+                        presented
+                            .iter()
+                            .map(|name| readable_name(name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    },
+                }
+            }
+            rustls::CertificateError::NotValidForName => EnrollError::CertificateNamesOther {
+                host: address.host.clone(),
+                presented: "other names".into(),
+            },
+            other => EnrollError::CertificateRefused {
+                reason: other.to_string(),
+            },
+        };
+    }
+    match status.source() {
+        Some(source) => EnrollError::Unreachable {
+            url: address.url.clone(),
+            cause: causes(source),
+        },
+        None => EnrollError::Refused(status),
+    }
+}
+
+/// A name as webpki lists it (`DnsName("fw.example.com")`, `IpAddress(10.0.0.5)`),
+/// written as it would be in `server_names`.
+fn readable_name(presented: &str) -> &str {
+    presented
+        .strip_prefix("DnsName(\"")
+        .and_then(|rest| rest.strip_suffix("\")"))
+        .or_else(|| {
+            presented
+                .strip_prefix("IpAddress(")
+                .and_then(|rest| rest.strip_suffix(')'))
+        })
+        .unwrap_or(presented)
+}
+
+/// The certificate error this agent's TLS raised, if that is what failed.
+fn certificate_refusal(status: &tonic::Status) -> Option<&rustls::CertificateError> {
+    let mut next = status.source();
+    while let Some(err) = next {
+        // io::Error shows its inner error but does not list it as a source.
+        let inner = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+        for candidate in [Some(err), inner].into_iter().flatten() {
+            if let Some(rustls::Error::InvalidCertificate(refusal)) =
+                candidate.downcast_ref::<rustls::Error>()
+            {
+                return Some(refusal);
+            }
+        }
+        next = err.source();
+    }
+    None
+}
+
+/// An error and its causes on one line, each said once: wrappers often
+/// repeat their source's text in their own.
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
+    let mut next = err.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        next = cause.source();
+    }
+    line
 }
 
 /// A CSR for `key`. The collector ignores its subject and assigns the device id.
@@ -179,6 +282,29 @@ async fn fetch_pinned_ca(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_in_a_certificate_are_written_as_in_server_names() {
+        assert_eq!(
+            readable_name("DnsName(\"fw.example.com\")"),
+            "fw.example.com"
+        );
+        assert_eq!(readable_name("IpAddress(10.0.0.5)"), "10.0.0.5");
+        assert_eq!(readable_name("IpAddress(::1)"), "::1");
+        assert_eq!(readable_name("DirectoryName"), "DirectoryName");
+    }
+
+    #[test]
+    fn a_cause_repeated_by_its_wrapper_is_said_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read /etc/forewarn/ca.pem: {0}")]
+        struct Wrapper(#[source] std::io::Error);
+        let err = Wrapper(std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert_eq!(
+            causes(&err),
+            "cannot read /etc/forewarn/ca.pem: entity not found"
+        );
+    }
 
     #[test]
     fn fingerprints_accept_colons_and_case() {

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use forewarn_proto::{CheckKind, pb};
 
+use crate::listen::ConnectionsConfig;
 use crate::rules::config::builtin_group_overrides;
 use crate::rules::{RuleBook, RulesConfig};
 use crate::store::StoreConfig;
@@ -76,6 +77,10 @@ pub struct CollectorConfig {
     /// without connectors, no tickets are opened.
     #[serde(default)]
     pub tickets: TicketsConfig,
+    /// Timeouts and caps that keep the ports usable under load or attack
+    /// (see `listen::ConnectionsConfig`).
+    #[serde(default)]
+    pub connections: ConnectionsConfig,
 }
 
 /// Policy for one device group.
@@ -184,6 +189,11 @@ impl CollectorConfig {
         if self.server_names.is_empty() {
             problems.push("server_names: must list at least one name agents connect to".into());
         }
+        for (index, name) in self.server_names.iter().enumerate() {
+            if let Some(problem) = server_name_problem(name) {
+                problems.push(format!("server_names[{index}]: {name:?} {problem}"));
+            }
+        }
         if !(MIN_CERT_VALIDITY_SECS..=MAX_CERT_VALIDITY_SECS)
             .contains(&self.device_cert_validity_secs)
         {
@@ -199,6 +209,7 @@ impl CollectorConfig {
         );
         problems.extend(self.rules.problems("rules."));
         problems.extend(self.tickets.problems());
+        problems.extend(self.connections.problems());
         if self.sweep_interval_secs == 0 {
             problems.push("sweep_interval_secs: must be at least 1".into());
         }
@@ -304,8 +315,53 @@ impl Default for CollectorConfig {
             rules: RulesConfig::default(),
             sweep_interval_secs: default_sweep_interval_secs(),
             tickets: TicketsConfig::default(),
+            connections: ConnectionsConfig::default(),
         }
     }
+}
+
+/// Why `name` cannot go into a server certificate as agents use it, if it cannot.
+///
+/// Agents connect to `https://NAME:PORT` and check that the collector's
+/// certificate names NAME, so each entry is a DNS name or an IP address, as
+/// it appears in that URL.
+fn server_name_problem(name: &str) -> Option<String> {
+    if name.trim().is_empty() {
+        return Some("is empty; list the DNS names and IP addresses agents connect to".into());
+    }
+    if let Some((_, rest)) = name.split_once("://") {
+        let host = rest.split(['/', ':']).next().unwrap_or(rest);
+        return Some(format!(
+            "is a URL; list the host name only (e.g. {host:?}); the port is agent_listen's"
+        ));
+    }
+    if name.chars().any(char::is_whitespace) {
+        return Some("contains a space; list each name as its own entry".into());
+    }
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
+    if let Some(inner) = name.strip_prefix('[').and_then(|n| n.strip_suffix(']'))
+        && inner.parse::<std::net::Ipv6Addr>().is_ok()
+    {
+        return Some(format!("has brackets; write the IPv6 address as {inner:?}"));
+    }
+    if let Some((host, port)) = name.rsplit_once(':')
+        && port.parse::<u16>().is_ok()
+    {
+        return Some(format!(
+            "has a port; list the host name only ({host:?}); the port is agent_listen's"
+        ));
+    }
+    if name.contains('*') {
+        return Some("is a wildcard; list each name agents connect to".into());
+    }
+    if rustls_pki_types::DnsName::try_from(name).is_err() {
+        return Some(
+            "is neither a DNS name (letters, digits, '-' and '.') nor an IP address".into(),
+        );
+    }
+    None
 }
 
 fn check_interval(key: &str, value: u32, problems: &mut Vec<String>) {
@@ -353,6 +409,34 @@ mod tests {
         assert!(problems[0].starts_with("device_cert_validity_secs"));
         assert!(problems[1].starts_with("groups.kiosk.report_interval_secs"));
         assert!(problems[2].starts_with("groups.kiosk.disabled_checks"));
+    }
+
+    #[test]
+    fn server_names_that_agents_cannot_connect_to_are_refused_naming_key_and_file() {
+        let err = parse(
+            "server_names = [\"collector.example.com\", \"https://fw.example.com:7443\", \"fw example\", \"\", \"fw.example.com:7443\", \"[::1]\", \"*.example.com\", \"fw_01!\", \"10.0.0.5\", \"::1\"]\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("collector.toml"), "{err}");
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("expected Invalid, got {err}");
+        };
+        assert_eq!(
+            problems,
+            [
+                "server_names[1]: \"https://fw.example.com:7443\" is a URL; list the host name only (e.g. \"fw.example.com\"); the port is agent_listen's",
+                "server_names[2]: \"fw example\" contains a space; list each name as its own entry",
+                "server_names[3]: \"\" is empty; list the DNS names and IP addresses agents connect to",
+                "server_names[4]: \"fw.example.com:7443\" has a port; list the host name only (\"fw.example.com\"); the port is agent_listen's",
+                "server_names[5]: \"[::1]\" has brackets; write the IPv6 address as \"::1\"",
+                "server_names[6]: \"*.example.com\" is a wildcard; list each name agents connect to",
+                "server_names[7]: \"fw_01!\" is neither a DNS name (letters, digits, '-' and '.') nor an IP address",
+            ]
+        );
+        assert!(
+            parse("server_names = [\"fw-01.corp.example\", \"192.0.2.7\", \"localhost\"]\n")
+                .is_ok()
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - [`rules`]: rule thresholds and the pure evaluation of a device's alerts.
 //! - [`alerts`]: alert records, silences and the notification outbox.
 //! - [`ingest`]: the gRPC services agents call, with validation.
+//! - [`listen`]: connection timeouts and caps, the open file limit.
 //! - [`server`]: listeners, TLS and graceful shutdown.
 //! - [`tickets`]: helpdesk connectors, ticket policy and the outbox worker.
 //! - [`web`]: the plain fleet page and Prometheus `/metrics`.
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod ingest;
+pub mod listen;
 pub mod pki;
 pub mod rules;
 pub mod server;

@@ -1,13 +1,20 @@
 //! The collector's certificate authority.
 //!
 //! On first start the collector creates its own CA and a server certificate in
-//! its data directory (or loads ones the operator provides). The CA signs
+//! its data directory (or loads ones the operator provides). The generated
+//! server certificate is issued again, under the same CA, whenever its names
+//! differ from `server_names` or it nears its end, so a config change takes
+//! effect at the next start and agents (which pin the CA) notice nothing. An
+//! operator's certificate is never replaced; a warning says when it does not
+//! name everything in `server_names`. The CA signs
 //! short-lived device certificates from CSRs; the device's private key never
 //! leaves the device. The device id is written into the certificate's subject
 //! CN, which is the only place ingest reads identity from.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,6 +24,7 @@ use rcgen::{
 };
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
+use tracing::{info, warn};
 
 use crate::config::ProvidedTls;
 
@@ -27,6 +35,8 @@ const BACKDATE: Duration = Duration::from_secs(60);
 const CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// Lifetime of a server certificate the collector creates for itself.
 const SERVER_VALIDITY: Duration = Duration::from_secs(2 * 365 * 24 * 3600);
+/// A generated server certificate this close to its end is issued again at start.
+const SERVER_RENEW_BEFORE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
@@ -117,17 +127,113 @@ impl CollectorPki {
         server_names: &[String],
         provided: Option<&ProvidedTls>,
     ) -> Result<Self, PkiError> {
-        let files = match provided {
-            Some(tls) => PkiFiles::provided(tls),
+        match provided {
+            Some(tls) => {
+                let files = PkiFiles::provided(tls);
+                let pki = Self::load(&files)?;
+                pki.warn_unless_names_covered(&files.server_cert, server_names);
+                Ok(pki)
+            }
             None => {
                 let files = PkiFiles::generated_in(data_dir);
                 if !files.ca_cert.exists() {
                     create_ca_and_server(&files, server_names)?;
                 }
-                files
+                let mut pki = Self::load(&files)?;
+                pki.reissue_server_if_outdated(&files, server_names)?;
+                Ok(pki)
+            }
+        }
+    }
+
+    /// Issues the generated server certificate again when its names are not
+    /// `server_names` or it nears its end.
+    fn reissue_server_if_outdated(
+        &mut self,
+        files: &PkiFiles,
+        server_names: &[String],
+    ) -> Result<(), PkiError> {
+        let current = self.server_certificate(&files.server_cert)?;
+        let wanted: BTreeSet<String> = server_names.iter().map(|n| normalize_name(n)).collect();
+        let now = OffsetDateTime::now_utc();
+        let reason = if current.names != wanted {
+            format!(
+                "its names ({}) differ from server_names ({})",
+                join(&current.names),
+                join(&wanted)
+            )
+        } else if current.not_after < now + SERVER_RENEW_BEFORE {
+            format!("it expires on {}", current.not_after.date())
+        } else {
+            return Ok(());
+        };
+        let (cert_pem, key_pem) = issue_server_certificate(&self.issuer, server_names)?;
+        // The key first: should the cert not follow, its old names make the
+        // next start issue both again.
+        write_private(&files.server_key, &key_pem)?;
+        write_public(&files.server_cert, &cert_pem)?;
+        info!(
+            path = %files.server_cert.display(),
+            "issued the collector's server certificate again (same CA, agents need nothing): {reason}"
+        );
+        self.server_chain_pem = format!("{}\n{}", cert_pem.trim_end(), self.ca_cert_pem);
+        self.server_key_pem = key_pem;
+        Ok(())
+    }
+
+    /// Warns when an operator-provided server certificate does not name every
+    /// entry of `server_names`: agents using such a name will refuse it.
+    fn warn_unless_names_covered(&self, path: &Path, server_names: &[String]) {
+        let presented = match self.server_certificate(path) {
+            Ok(cert) => cert.names,
+            Err(err) => {
+                warn!(error = %err, "cannot read the names of the server certificate");
+                return;
             }
         };
-        Self::load(&files)
+        let missing = uncovered_names(&presented, server_names);
+        if !missing.is_empty() {
+            warn!(
+                path = %path.display(),
+                "the server certificate from [tls] does not name {} listed in server_names \
+                 (it names {}); agents connecting by those names will refuse it: replace the \
+                 certificate or fix server_names",
+                missing.join(", "),
+                join(&presented)
+            );
+        }
+    }
+
+    /// Names and end of the server certificate (the first in the chain).
+    fn server_certificate(&self, path: &Path) -> Result<ServerCertificate, PkiError> {
+        let invalid = || PkiError::InvalidMaterial {
+            path: path.to_path_buf(),
+            source: rcgen::Error::CouldNotParseCertificate,
+        };
+        let der = first_pem_block_der(&self.server_chain_pem).ok_or_else(invalid)?;
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(|_| invalid())?;
+        let mut names = BTreeSet::new();
+        if let Ok(Some(san)) = cert.subject_alternative_name() {
+            for name in &san.value.general_names {
+                match name {
+                    x509_parser::extensions::GeneralName::DNSName(dns) => {
+                        names.insert(normalize_name(dns));
+                    }
+                    x509_parser::extensions::GeneralName::IPAddress(bytes) => {
+                        let ip = match bytes.len() {
+                            4 => <[u8; 4]>::try_from(*bytes).ok().map(IpAddr::from),
+                            16 => <[u8; 16]>::try_from(*bytes).ok().map(IpAddr::from),
+                            _ => None,
+                        };
+                        names.extend(ip.map(|ip| ip.to_string()));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let not_after = OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp())
+            .map_err(|_| invalid())?;
+        Ok(ServerCertificate { names, not_after })
     }
 
     fn load(files: &PkiFiles) -> Result<Self, PkiError> {
@@ -225,6 +331,47 @@ impl CollectorPki {
     }
 }
 
+/// What agents check in a server certificate.
+struct ServerCertificate {
+    /// DNS names (lowercase) and IP addresses, as [`normalize_name`] writes them.
+    names: BTreeSet<String>,
+    not_after: OffsetDateTime,
+}
+
+/// A server name as certificates compare it: IP addresses in canonical
+/// form, DNS names lowercase without a trailing dot.
+fn normalize_name(name: &str) -> String {
+    match name.parse::<IpAddr>() {
+        Ok(ip) => ip.to_string(),
+        Err(_) => name.trim_end_matches('.').to_ascii_lowercase(),
+    }
+}
+
+fn join(names: &BTreeSet<String>) -> String {
+    if names.is_empty() {
+        "no names".into()
+    } else {
+        names.iter().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The entries of `server_names` a certificate naming `presented` does not
+/// cover; a wildcard `*.example.com` covers one label (`fw.example.com`).
+fn uncovered_names(presented: &BTreeSet<String>, server_names: &[String]) -> Vec<String> {
+    server_names
+        .iter()
+        .filter(|name| {
+            let name = normalize_name(name);
+            let wildcard = name
+                .split_once('.')
+                .filter(|_| name.parse::<IpAddr>().is_err())
+                .map(|(_, parent)| format!("*.{parent}"));
+            !presented.contains(&name) && wildcard.is_none_or(|w| !presented.contains(&w))
+        })
+        .cloned()
+        .collect()
+}
+
 fn create_ca_and_server(files: &PkiFiles, server_names: &[String]) -> Result<(), PkiError> {
     let dir = files.ca_cert.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|source| PkiError::Write {
@@ -249,29 +396,37 @@ fn create_ca_and_server(files: &PkiFiles, server_names: &[String]) -> Result<(),
     ca_params.not_after = now + CA_VALIDITY;
     let ca_cert = ca_params.self_signed(&ca_key).map_err(PkiError::Signing)?;
     let issuer = Issuer::new(ca_params, &ca_key);
-
-    let server_key = KeyPair::generate().map_err(PkiError::Signing)?;
-    let mut server_params =
-        CertificateParams::new(server_names.to_vec()).map_err(PkiError::Signing)?;
-    server_params.distinguished_name = rcgen::DistinguishedName::new();
-    server_params
-        .distinguished_name
-        .push(DnType::CommonName, "Forewarn collector");
-    server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    server_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    server_params.use_authority_key_identifier_extension = true;
-    server_params.not_before = now - BACKDATE;
-    server_params.not_after = now + SERVER_VALIDITY;
-    let server_cert = server_params
-        .signed_by(&server_key, &issuer)
-        .map_err(PkiError::Signing)?;
+    let (server_cert_pem, server_key_pem) = issue_server_certificate(&issuer, server_names)?;
 
     write_private(&files.ca_key, &ca_key.serialize_pem())?;
-    write_private(&files.server_key, &server_key.serialize_pem())?;
-    write_public(&files.server_cert, &server_cert.pem())?;
+    write_private(&files.server_key, &server_key_pem)?;
+    write_public(&files.server_cert, &server_cert_pem)?;
     // The CA certificate is written last: its presence marks a complete set.
     write_public(&files.ca_cert, &ca_cert.pem())?;
     Ok(())
+}
+
+/// A server certificate (PEM) naming `server_names`, and its new key (PEM).
+fn issue_server_certificate(
+    issuer: &Issuer<'_, impl rcgen::SigningKey>,
+    server_names: &[String],
+) -> Result<(String, String), PkiError> {
+    let now = OffsetDateTime::now_utc();
+    let server_key = KeyPair::generate().map_err(PkiError::Signing)?;
+    let mut params = CertificateParams::new(server_names.to_vec()).map_err(PkiError::Signing)?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "Forewarn collector");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.use_authority_key_identifier_extension = true;
+    params.not_before = now - BACKDATE;
+    params.not_after = now + SERVER_VALIDITY;
+    let cert = params
+        .signed_by(&server_key, issuer)
+        .map_err(PkiError::Signing)?;
+    Ok((cert.pem(), server_key.serialize_pem()))
 }
 
 fn read(path: &Path) -> Result<String, PkiError> {
@@ -360,6 +515,77 @@ mod tests {
         let first = CollectorPki::load_or_create(dir.path(), &["localhost".into()], None).unwrap();
         let second = CollectorPki::load_or_create(dir.path(), &["localhost".into()], None).unwrap();
         assert_eq!(first.ca_fingerprint(), second.ca_fingerprint());
+    }
+
+    fn server_names_of(pki: &CollectorPki) -> BTreeSet<String> {
+        pki.server_certificate(Path::new("server.pem"))
+            .unwrap()
+            .names
+    }
+
+    #[test]
+    fn generated_server_certificate_follows_server_names_under_the_same_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = CollectorPki::load_or_create(dir.path(), &["localhost".into()], None).unwrap();
+        let names = ["Collector.Example.com".to_owned(), "10.0.0.5".to_owned()];
+        let second = CollectorPki::load_or_create(dir.path(), &names, None).unwrap();
+        assert_eq!(second.ca_fingerprint(), first.ca_fingerprint());
+        assert_eq!(
+            server_names_of(&second),
+            BTreeSet::from(["10.0.0.5".to_owned(), "collector.example.com".to_owned()])
+        );
+        let on_disk = fs::read_to_string(dir.path().join("pki/server.pem")).unwrap();
+        assert!(second.server_chain_pem().starts_with(on_disk.trim_end()));
+        // Unchanged names: the certificate is kept, not issued at every start.
+        let third = CollectorPki::load_or_create(dir.path(), &names, None).unwrap();
+        assert_eq!(third.server_chain_pem(), second.server_chain_pem());
+        assert_eq!(third.server_key_pem(), second.server_key_pem());
+    }
+
+    #[test]
+    fn operator_provided_certificate_is_never_replaced() {
+        let generated = tempfile::tempdir().unwrap();
+        CollectorPki::load_or_create(generated.path(), &["localhost".into()], None).unwrap();
+        let pki = generated.path().join("pki");
+        let tls = ProvidedTls {
+            ca_cert: pki.join("ca.pem"),
+            ca_key: pki.join("ca-key.pem"),
+            server_cert: pki.join("server.pem"),
+            server_key: pki.join("server-key.pem"),
+        };
+        let before = fs::read(&tls.server_cert).unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let loaded =
+            CollectorPki::load_or_create(other.path(), &["fw.example.com".into()], Some(&tls))
+                .unwrap();
+        assert_eq!(fs::read(&tls.server_cert).unwrap(), before);
+        assert_eq!(
+            server_names_of(&loaded),
+            BTreeSet::from(["localhost".to_owned()])
+        );
+        assert!(!other.path().join("pki").exists());
+    }
+
+    #[test]
+    fn names_a_provided_certificate_does_not_cover_are_found_wildcards_included() {
+        let presented = BTreeSet::from([
+            "*.corp.example".to_owned(),
+            "fw.example.com".to_owned(),
+            "10.0.0.5".to_owned(),
+        ]);
+        let names = [
+            "FW.example.com",
+            "collector.corp.example",
+            "a.b.corp.example",
+            "10.0.0.5",
+            "10.0.0.6",
+            "corp.example",
+        ]
+        .map(String::from);
+        assert_eq!(
+            uncovered_names(&presented, &names),
+            ["a.b.corp.example", "10.0.0.6", "corp.example"]
+        );
     }
 
     #[test]

@@ -12,9 +12,8 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
-use tracing::info;
+use tonic::transport::Server;
+use tracing::{info, warn};
 
 use forewarn_proto::limits::MAX_MESSAGE_BYTES;
 use forewarn_proto::pb::enrollment_server::EnrollmentServer;
@@ -23,6 +22,9 @@ use forewarn_proto::pb::ingest_server::IngestServer;
 use crate::alerts::sweeper::{self, Sweep};
 use crate::config::CollectorConfig;
 use crate::ingest::{EnrollmentService, IngestContext, IngestService};
+use crate::listen::agents::{AgentListener, TlsSetupError, server_tls_config};
+use crate::listen::fd_limit::{self, FdBudget, FdNeeds};
+use crate::listen::web::WebListener;
 use crate::pki::{CollectorPki, PkiError};
 use crate::store::{Store, StoreError};
 use crate::tickets::config::BuildError;
@@ -44,8 +46,8 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("TLS configuration rejected: {0}")]
-    Tls(#[source] tonic::transport::Error),
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
     #[error("agent port failed: {0}")]
     Transport(#[source] tonic::transport::Error),
     #[error("web server failed: {0}")]
@@ -94,11 +96,35 @@ impl Collector {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
+        let fd_budget = FdBudget::new(self.check_fd_limit().await?);
         Ok(BoundCollector {
             collector: self,
             agent_listener,
             web_listener,
+            fd_budget,
         })
+    }
+
+    /// Raises the open file limit and warns when it is below what the
+    /// enrolled fleet and the connection caps need; returns the limit.
+    async fn check_fd_limit(&self) -> Result<Option<u64>, ServeError> {
+        let limit = fd_limit::raise_soft_limit();
+        if let Some(limit) = limit {
+            let connections = &self.config.connections;
+            let needs = FdNeeds {
+                devices: self.store.list_devices().await?.len(),
+                max_unauthenticated: connections.max_unauthenticated,
+                max_web: if self.config.web_listen.is_some() {
+                    connections.max_web
+                } else {
+                    0
+                },
+            };
+            if let Some(warning) = fd_limit::shortfall(limit, &needs) {
+                warn!(limit, needs = needs.total(), "{warning}");
+            }
+        }
+        Ok(limit)
     }
 }
 
@@ -114,6 +140,8 @@ pub struct BoundCollector {
     collector: Collector,
     agent_listener: TcpListener,
     web_listener: Option<TcpListener>,
+    /// Open connections against the open file limit.
+    fd_budget: Arc<FdBudget>,
 }
 
 impl BoundCollector {
@@ -147,14 +175,12 @@ impl BoundCollector {
             let _ = stop_tx.send(true);
         });
 
-        let tls = ServerTlsConfig::new()
-            .identity(Identity::from_pem(
-                pki.server_chain_pem(),
-                pki.server_key_pem(),
-            ))
-            .client_ca_root(Certificate::from_pem(pki.ca_cert_pem()))
-            // Enrollment has no client certificate yet; Report and Renew check for one.
-            .client_auth_optional(true);
+        let tls = server_tls_config(
+            pki.server_chain_pem(),
+            pki.server_key_pem(),
+            pki.ca_cert_pem(),
+        )?;
+        let connections = config.connections.clone();
         let rules = Arc::new(config.rule_book());
         let sweeper = sweeper::run(
             Arc::clone(&store),
@@ -176,9 +202,14 @@ impl BoundCollector {
             ticket_wake: tickets.waker(),
         };
         let ticket_worker = tickets.run(stopped(stop_rx.clone()));
+        let agent_connections = AgentListener::new(
+            self.agent_listener,
+            tls,
+            &connections,
+            Arc::clone(&self.fd_budget),
+        )
+        .incoming(stopped(stop_rx.clone()));
         let agent_server = Server::builder()
-            .tls_config(tls)
-            .map_err(ServeError::Tls)?
             .add_service(
                 EnrollmentServer::new(EnrollmentService::new(context.clone()))
                     .max_decoding_message_size(MAX_MESSAGE_BYTES),
@@ -187,14 +218,12 @@ impl BoundCollector {
                 IngestServer::new(IngestService::new(context))
                     .max_decoding_message_size(MAX_MESSAGE_BYTES),
             )
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(self.agent_listener).with_nodelay(Some(true)),
-                stopped(stop_rx.clone()),
-            );
+            .serve_with_incoming_shutdown(agent_connections, stopped(stop_rx.clone()));
 
         let web_server = async move {
             match self.web_listener {
                 Some(listener) => {
+                    let listener = WebListener::new(listener, &connections, self.fd_budget);
                     web::serve(listener, store, ticket_metrics, stopped(stop_rx)).await
                 }
                 None => Ok(()),

@@ -1,11 +1,16 @@
 //! `Enrollment.Enroll`: a token and a CSR become a device and its certificate.
 
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use tonic::{Request, Response, Status};
 use tracing::{info, warn};
 
 use forewarn_proto::pb;
 use forewarn_proto::pb::enrollment_server::Enrollment;
 
+use super::enroll_throttle::EnrollThrottle;
 use super::{IngestContext, IngestError, now_unix, validate};
 use crate::store::NewDevice;
 use crate::tokens;
@@ -13,11 +18,44 @@ use crate::tokens;
 #[derive(Debug, Clone)]
 pub struct EnrollmentService {
     context: IngestContext,
+    throttle: Arc<EnrollThrottle>,
 }
 
 impl EnrollmentService {
     pub fn new(context: IngestContext) -> Self {
-        Self { context }
+        let connections = &context.config.connections;
+        let throttle = Arc::new(EnrollThrottle::new(
+            connections.enroll_failures_per_source,
+            Duration::from_secs(connections.enroll_failure_refill_secs),
+        ));
+        Self { context, throttle }
+    }
+
+    /// Enrolls unless `source` is throttled; counts refusals against it.
+    async fn enroll_from(
+        &self,
+        source: Option<IpAddr>,
+        request: pb::EnrollRequest,
+    ) -> Result<pb::EnrollResponse, IngestError> {
+        let Some(source) = source else {
+            return self.enroll(request).await;
+        };
+        if let Some(wait) = self.throttle.wait(source, Instant::now()) {
+            return Err(IngestError::EnrollThrottled {
+                source_addr: source,
+                retry_after_secs: wait.as_secs_f64().ceil() as u64,
+            });
+        }
+        let result = self.enroll(request).await;
+        if let Err(
+            IngestError::Invalid(_)
+            | IngestError::Token(_)
+            | IngestError::Pki(crate::pki::PkiError::InvalidCsr(_)),
+        ) = &result
+        {
+            self.throttle.failed(source, Instant::now());
+        }
+        result
     }
 
     async fn enroll(&self, request: pb::EnrollRequest) -> Result<pb::EnrollResponse, IngestError> {
@@ -79,6 +117,9 @@ impl Enrollment for EnrollmentService {
         &self,
         request: Request<pb::EnrollRequest>,
     ) -> Result<Response<pb::EnrollResponse>, Status> {
-        Ok(Response::new(self.enroll(request.into_inner()).await?))
+        let source = request.remote_addr().map(|addr| addr.ip());
+        Ok(Response::new(
+            self.enroll_from(source, request.into_inner()).await?,
+        ))
     }
 }

@@ -29,6 +29,11 @@ pub enum IngestError {
     Pki(#[from] PkiError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("too many failed enrollments from {source_addr}; try again in {retry_after_secs} s")]
+    EnrollThrottled {
+        source_addr: std::net::IpAddr,
+        retry_after_secs: u64,
+    },
 }
 
 impl From<IngestError> for Status {
@@ -39,6 +44,7 @@ impl From<IngestError> for Status {
             | IngestError::Token(_)
             | IngestError::UnknownDevice(_) => Status::unauthenticated(err.to_string()),
             IngestError::Retired(_) => Status::permission_denied(err.to_string()),
+            IngestError::EnrollThrottled { .. } => Status::resource_exhausted(err.to_string()),
             IngestError::Invalid(_) | IngestError::Pki(PkiError::InvalidCsr(_)) => {
                 Status::invalid_argument(err.to_string())
             }

@@ -2,11 +2,13 @@
 //!
 //! # Layout
 //! - `enrollment`: token + CSR → device identity and certificate.
+//! - `enroll_throttle`: failed enrollments throttled per source address.
 //! - `report`: authenticated status reports and certificate renewal.
 //! - `identity`: the device id, read only from the client certificate.
 //! - `validate`: pure bounds checks on every incoming message.
 //! - `error`: the one place domain errors become `tonic::Status`.
 
+mod enroll_throttle;
 mod enrollment;
 mod error;
 mod identity;

@@ -19,7 +19,6 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use prost::Message;
-use tokio::net::TcpListener;
 
 use forewarn_proto::pb;
 
@@ -33,12 +32,17 @@ struct WebState {
     ticket_metrics: Arc<TicketMetrics>,
 }
 
-pub async fn serve(
-    listener: TcpListener,
+pub async fn serve<L>(
+    listener: L,
     store: Arc<dyn Store>,
     ticket_metrics: Arc<TicketMetrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    // The collector passes its bounded listener; tests pass a plain TcpListener.
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let app = Router::new()
         .route("/", get(fleet_page))
         .route("/healthz", get(|| async { "ok" }))
