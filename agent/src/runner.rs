@@ -22,6 +22,7 @@ use crate::backoff::{Backoff, jittered};
 use crate::checks::{CheckSet, Collection};
 use crate::config::AgentConfig;
 use crate::enroll::{EnrollError, certificate_request};
+use crate::last_delivery::LastDelivery;
 use crate::report::snapshot;
 use crate::spool::Spool;
 use crate::state::{DeviceIdentity, EnrolledState, StateDir, StateError};
@@ -65,6 +66,16 @@ struct Agent {
 }
 
 pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let (_keep, configs) = tokio::sync::watch::channel(config);
+    run_reloadable(configs, shutdown).await
+}
+
+/// [`run`], taking each new config sent on `configs` (checks and spool bounds; the state directory stays).
+pub async fn run_reloadable(
+    mut configs: tokio::sync::watch::Receiver<AgentConfig>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let config = configs.borrow_and_update().clone();
     let state_dir = StateDir::new(&config.state_dir);
     let enrolled = state_dir.load()?;
     let spool = Spool::open(state_dir.spool_dir(), config.spool.clone())?;
@@ -96,6 +107,13 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
             () = sleep_until(wake) => {}
             () = trigger.fired() => {
                 // Coalesce a burst of file changes into one report.
+                next_collect = next_collect.min(Instant::now() + TRIGGER_DEBOUNCE);
+                continue;
+            }
+            Ok(()) = configs.changed() => {
+                let config = configs.borrow_and_update().clone();
+                agent.apply(&config, &trigger);
+                // Show the new settings' effect without waiting a whole interval.
                 next_collect = next_collect.min(Instant::now() + TRIGGER_DEBOUNCE);
                 continue;
             }
@@ -145,6 +163,20 @@ fn connect(enrolled: &EnrolledState) -> Result<IngestClient<Channel>, TransportE
 }
 
 impl Agent {
+    /// Takes a reloaded config: checks rebuilt, spool reopened with the new bounds.
+    fn apply(&mut self, config: &AgentConfig, trigger: &ReportTrigger) {
+        match Spool::open(self.state_dir.spool_dir(), config.spool.clone()) {
+            Ok(spool) => self.spool = spool,
+            Err(err) => warn!(error = %err, "cannot reopen the spool; keeping its previous bounds"),
+        }
+        self.checks = CheckSet::from_config(
+            &config.checks,
+            &self.state_dir,
+            trigger,
+            Collection::Continuous,
+        );
+    }
+
     fn interval(&self) -> Duration {
         Duration::from_secs(u64::from(self.policy.report_interval_secs.max(1)))
     }
@@ -194,10 +226,14 @@ impl Agent {
     /// Sends one report. Ok(true) means the collector refused this report permanently.
     async fn send(&mut self, report: pb::StatusReport) -> Result<bool, DeliveryError> {
         let seq = report.seq;
+        let delivered = LastDelivery::of(&report);
         match self.client.report(report).await {
             Ok(response) => {
                 let ack = response.into_inner();
                 self.spool.acknowledge(ack.acked_seq.max(seq));
+                if let Err(err) = delivered.save(&self.state_dir) {
+                    warn!(error = %err, "cannot record the delivery for `forewarn-agent status`");
+                }
                 if let Some(policy) = ack.policy {
                     info!(version = %policy.version, interval_secs = policy.report_interval_secs, "new policy from collector");
                     if let Err(err) = self.state_dir.save_policy(&policy) {
