@@ -25,8 +25,8 @@ pub struct InstallOptions {
     /// The config file the service will read.
     pub config_path: PathBuf,
     pub state_dir: PathBuf,
-    /// Start (or restart) the service; false when a package's own service step starts it.
-    pub start: bool,
+    /// What to do with the OS service.
+    pub service: ServiceStep,
     /// The program the service runs.
     pub exe: PathBuf,
 }
@@ -43,6 +43,17 @@ pub enum InstallError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// What `install` does with the OS service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceStep {
+    /// Register it and start (or restart, for a new identity) it.
+    RegisterAndStart,
+    /// Register it; the package starts it (the MSI's own service step).
+    Register,
+    /// Leave it alone.
+    None,
 }
 
 /// Keep the identity, or enroll and why.
@@ -134,7 +145,11 @@ pub async fn install(options: &InstallOptions) -> Result<Vec<String>, InstallErr
     if write_config_if_missing(&options.config_path, &options.state_dir)? {
         done.push(format!("wrote {}", options.config_path.display()));
     }
-    done.extend(service::install(&options.exe, options.start)?);
+    match options.service {
+        ServiceStep::RegisterAndStart => done.extend(service::install(&options.exe, true)?),
+        ServiceStep::Register => done.extend(service::install(&options.exe, false)?),
+        ServiceStep::None => {}
+    }
     Ok(done)
 }
 

@@ -11,7 +11,7 @@ use forewarn_agent::checks::{CheckSet, Collection};
 use forewarn_agent::config::{AgentConfig, default_config_path};
 use forewarn_agent::daemon::{ConfigSource, run_daemon};
 use forewarn_agent::enroll::{CaPin, EnrollOptions, enroll};
-use forewarn_agent::install::{InstallOptions, install, uninstall};
+use forewarn_agent::install::{InstallOptions, ServiceStep, install, uninstall};
 use forewarn_agent::output::render_table;
 use forewarn_agent::report::snapshot;
 use forewarn_agent::state::{StateDir, default_policy};
@@ -71,6 +71,9 @@ enum Command {
         /// Register the service but leave starting it to the package (the MSI starts it itself).
         #[arg(long)]
         no_start: bool,
+        /// Enroll and write the config only; the service is left alone (images, tests).
+        #[arg(long, conflicts_with = "no_start")]
+        no_service: bool,
     },
     /// Stop and unregister the service. The identity is kept unless --purge.
     Uninstall {
@@ -161,7 +164,15 @@ fn ca_pin(ca_fingerprint: Option<String>, ca_cert: Option<PathBuf>) -> anyhow::R
 
 /// Runs the command; the process exit code on success (non-zero only for `status`).
 async fn execute(cli: Cli) -> anyhow::Result<u8> {
-    let source = config_source(&cli);
+    let mut source = config_source(&cli);
+    // `install` writes the config, and `status`/`uninstall` must answer on a
+    // machine that has none yet: a missing file means defaults for them.
+    if matches!(
+        cli.command,
+        Command::Install { .. } | Command::Status { .. } | Command::Uninstall { .. }
+    ) {
+        source.required = false;
+    }
     let config: AgentConfig = source.load()?;
     match cli.command {
         Command::Enroll {
@@ -187,6 +198,7 @@ async fn execute(cli: Cli) -> anyhow::Result<u8> {
             ca_fingerprint,
             ca_cert,
             no_start,
+            no_service,
         } => {
             let options = InstallOptions {
                 url,
@@ -194,7 +206,13 @@ async fn execute(cli: Cli) -> anyhow::Result<u8> {
                 ca: ca_pin(ca_fingerprint, ca_cert)?,
                 config_path: source.path.clone(),
                 state_dir: config.state_dir.clone(),
-                start: !no_start,
+                service: if no_service {
+                    ServiceStep::None
+                } else if no_start {
+                    ServiceStep::Register
+                } else {
+                    ServiceStep::RegisterAndStart
+                },
                 exe: std::env::current_exe().context("cannot find this program's path")?,
             };
             for line in install(&options).await? {
