@@ -27,8 +27,6 @@ pub struct InstallOptions {
     pub state_dir: PathBuf,
     /// What to do with the OS service.
     pub service: ServiceStep,
-    /// The program the service runs.
-    pub exe: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +35,8 @@ pub enum InstallError {
     Enroll(#[from] EnrollError),
     #[error(transparent)]
     Service(#[from] service::ServiceError),
+    #[error("cannot find this program's path for the service: {0}")]
+    OwnPath(#[source] std::io::Error),
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -145,11 +145,14 @@ pub async fn install(options: &InstallOptions) -> Result<Vec<String>, InstallErr
     if write_config_if_missing(&options.config_path, &options.state_dir)? {
         done.push(format!("wrote {}", options.config_path.display()));
     }
-    match options.service {
-        ServiceStep::RegisterAndStart => done.extend(service::install(&options.exe, true)?),
-        ServiceStep::Register => done.extend(service::install(&options.exe, false)?),
-        ServiceStep::None => {}
-    }
+    let start = match options.service {
+        ServiceStep::RegisterAndStart => true,
+        ServiceStep::Register => false,
+        ServiceStep::None => return Ok(done),
+    };
+    // The service runs this very program.
+    let exe = std::env::current_exe().map_err(InstallError::OwnPath)?;
+    done.extend(service::install(&exe, start)?);
     Ok(done)
 }
 

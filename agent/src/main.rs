@@ -213,7 +213,6 @@ async fn execute(cli: Cli) -> anyhow::Result<u8> {
                 } else {
                     ServiceStep::RegisterAndStart
                 },
-                exe: std::env::current_exe().context("cannot find this program's path")?,
             };
             for line in install(&options).await? {
                 println!("{line}");

@@ -8,18 +8,22 @@
 # units, the rpm inspected and installed with `rpm --root`.
 #
 # Usage: packaging/tests/deb.sh DIST_DIR COLLECTOR_BIN [CHROOT]
+#   (forewarn-agent is expected beside COLLECTOR_BIN, for the unit check)
 #   CHROOT defaults to /var/tmp/forewarn-chroot, made with debootstrap when missing.
 set -euo pipefail
 DIST="$(realpath "$1")"
 export COLLECTOR_BIN
 COLLECTOR_BIN="$(realpath "$2")"
+BIN_DIR="$(dirname "$COLLECTOR_BIN")"
 CHROOT="${3:-/var/tmp/forewarn-chroot}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$HERE/../.." && pwd)"
 WORK="$(mktemp -d)"
 AGENT_PID=""
+PROC_MOUNTED=""
 cleanup() {
     [[ -n "$AGENT_PID" ]] && kill "$AGENT_PID" 2>/dev/null
+    [[ -n "$PROC_MOUNTED" ]] && umount "$PROC_MOUNTED" 2>/dev/null
     stop_collector || true
     rm -rf "$WORK"
 }
@@ -32,17 +36,17 @@ RPM="$(find "$DIST" -maxdepth 1 -name "forewarn-agent-*.rpm" | head -n1)"
 
 # --- static checks --------------------------------------------------------------
 shellcheck -s sh "$REPO_ROOT"/packaging/linux/scripts/* "$REPO_ROOT"/packaging/macos/scripts/*
-shellcheck "$REPO_ROOT"/packaging/build.sh "$REPO_ROOT"/packaging/macos/build-pkg.sh "$HERE"/*.sh
+shellcheck -x -P "$HERE" "$REPO_ROOT"/packaging/build.sh "$REPO_ROOT"/packaging/macos/build-pkg.sh "$HERE"/*.sh
 pass "shellcheck: every maintainer script and build script"
 
-# systemd-analyze wants the ExecStart programs to exist: verify against a root holding them.
-VROOT="$WORK/verify-root"
-mkdir -p "$VROOT/usr/bin" "$VROOT/etc/systemd/system"
-ln -s "$(command -v true)" "$VROOT/usr/bin/forewarn-agent"
-ln -s "$(command -v true)" "$VROOT/usr/bin/forewarn-collector"
-cp "$REPO_ROOT"/packaging/systemd/*.service "$VROOT/etc/systemd/system/"
-if out="$(systemd-analyze verify --root="$VROOT" "$VROOT"/etc/systemd/system/forewarn-agent.service \
-    "$VROOT"/etc/systemd/system/forewarn-collector.service 2>&1)" && [[ -z "$out" ]]; then
+# systemd-analyze wants the ExecStart programs to exist: point them at the binaries under test.
+VDIR="$WORK/units"
+mkdir -p "$VDIR"
+for unit in forewarn-agent forewarn-collector; do
+    sed "s|/usr/bin/$unit |$BIN_DIR/$unit |" "$REPO_ROOT/packaging/systemd/$unit.service" >"$VDIR/$unit.service"
+done
+if out="$(systemd-analyze verify "$VDIR/forewarn-agent.service" "$VDIR/forewarn-collector.service" 2>&1)" &&
+    [[ -z "$out" ]]; then
     pass "systemd-analyze verify: both units clean"
 else
     fail "systemd-analyze verify: $out"
@@ -54,6 +58,11 @@ if [[ ! -x "$CHROOT/usr/bin/dpkg" ]]; then
         fail "debootstrap: $(tail -n5 "$WORK/debootstrap.log")"
 fi
 in_chroot() { chroot "$CHROOT" "$@"; }
+# The agent reads /proc (its own path, mounts), as on a booted system.
+if ! mountpoint -q "$CHROOT/proc"; then
+    mount -t proc proc "$CHROOT/proc"
+    PROC_MOUNTED="$CHROOT/proc"
+fi
 # A previous run's package must not be there.
 in_chroot dpkg --purge forewarn-agent >/dev/null 2>&1 || true
 rm -rf "$CHROOT/var/lib/forewarn-agent" "$CHROOT/etc/forewarn"
@@ -67,7 +76,7 @@ mkdir -p "$CHROOT/etc/forewarn"
 
 t0=$(now_ms)
 in_chroot dpkg -i /tmp/forewarn-agent.deb >"$WORK/dpkg1.log" 2>&1 || fail "dpkg -i: $(cat "$WORK/dpkg1.log")"
-[[ ! -e "$CHROOT/etc/forewarn/enroll.env" ]] || fail "enroll.env was not deleted"
+[[ ! -e "$CHROOT/etc/forewarn/enroll.env" ]] || fail "enroll.env was not deleted: $(cat "$WORK/dpkg1.log")"
 pass "dpkg -i with enroll.env enrolled and deleted the file"
 DEVICE_ID="$(sed -n 's/^device_id = "\(.*\)"$/\1/p' "$CHROOT/var/lib/forewarn-agent/enrollment.toml")"
 [[ -n "$DEVICE_ID" ]] || fail "no device id after install"
