@@ -64,19 +64,29 @@ build_linux() {
 
 # wixl drops Property/@Secure, Property/@Hidden and CustomAction/@HideTarget; these
 # msibuild edits put them back (see packaging/windows/forewarn-agent.wxs).
+# Sets Property $2 to $3 in MSI $1, or appends ";$3" when it already has a value.
+msi_property_add() {
+    local msi="$1" name="$2" value="$3" old
+    old="$(msiinfo export "$msi" Property | tr -d '\r' | awk -F'\t' -v n="$name" '$1 == n {print $2}')"
+    if [[ -z "$old" ]]; then
+        msibuild "$msi" -q "INSERT INTO Property (Property, Value) VALUES ('$name', '$value')"
+    else
+        msibuild "$msi" -q "UPDATE Property SET Value = '$old;$value' WHERE Property = '$name'"
+    fi
+}
+
 fix_msi() {
-    local msi="$1" work
-    work="$(mktemp -d)"
-    # Public properties the per-machine install passes from the client to the server side.
-    printf '%s\t%s\n' Property Value s72 l0 Property Property \
-        SecureCustomProperties 'FOREWARN_URL;FOREWARN_TOKEN;FOREWARN_CA_FINGERPRINT' >"$work/Property.idt"
-    msibuild "$msi" -i "$work/Property.idt"
-    printf '%s\t%s\n' Property Value s72 l0 Property Property \
-        MsiHiddenProperties 'FOREWARN_TOKEN;EnrollAgent' >"$work/Property.idt"
-    msibuild "$msi" -i "$work/Property.idt"
-    # msidbCustomActionTypeHideTarget (0x2000): the command line, with the token, stays out of logs.
-    msibuild "$msi" -q "UPDATE CustomAction SET Type = Type + 8192 WHERE Action = 'EnrollAgent'"
-    rm -rf "$work"
+    local msi="$1" type
+    # Public properties a per-machine install passes from the client to the server side.
+    msi_property_add "$msi" SecureCustomProperties 'FOREWARN_URL;FOREWARN_TOKEN;FOREWARN_CA_FINGERPRINT'
+    # Never written to the install log: the token, and the action whose command line holds it.
+    msi_property_add "$msi" MsiHiddenProperties 'FOREWARN_TOKEN;EnrollAgent'
+    # msidbCustomActionTypeHideTarget (0x2000). msibuild's SQL has no arithmetic: read, add, write.
+    type="$(msiinfo export "$msi" CustomAction | awk -F'\t' '$1 == "EnrollAgent" {print $2}')"
+    [[ -n "$type" ]] || die "no EnrollAgent custom action in $msi"
+    if ((!(type & 8192))); then
+        msibuild "$msi" -q "UPDATE CustomAction SET Type = $((type | 8192)) WHERE Action = 'EnrollAgent'"
+    fi
 }
 
 build_msi() {
@@ -86,8 +96,13 @@ build_msi() {
     [[ -f "$exe" ]] || die "FOREWARN_WINDOWS_EXE must name the Windows forewarn-agent.exe (bash .ci/run windows-build makes one)"
     mkdir -p "$DIST"
     local msi="$DIST/forewarn-agent-$VERSION-x64.msi"
-    wixl --arch x64 -D "Version=$VERSION" -D "AgentExe=$exe" \
-        -o "$msi" "$REPO_ROOT/packaging/windows/forewarn-agent.wxs"
+    # wixl resolves File/@Source relative to the working directory only.
+    local stage
+    stage="$(mktemp -d)"
+    cp "$exe" "$stage/forewarn-agent.exe"
+    (cd "$stage" && wixl --arch x64 -D "Version=$VERSION" -D "AgentExe=forewarn-agent.exe" \
+        -o "$msi" "$REPO_ROOT/packaging/windows/forewarn-agent.wxs")
+    rm -rf "$stage"
     fix_msi "$msi"
     echo "$msi"
 }
