@@ -197,22 +197,31 @@ pub fn uninstall(
 ) -> Result<Vec<String>, InstallError> {
     let mut done = service::uninstall()?;
     if purge {
-        for (path, is_dir) in [(state_dir, true), (config_path, false)] {
+        let mut targets = vec![
+            (state_dir.to_path_buf(), true),
+            (config_path.to_path_buf(), false),
+        ];
+        if cfg!(windows) {
+            // The Windows service logs beside the config (a service has no console).
+            targets.push((config_path.with_file_name("agent.log"), false));
+        }
+        for (path, is_dir) in targets {
             let removed = if is_dir {
-                std::fs::remove_dir_all(path)
+                std::fs::remove_dir_all(&path)
             } else {
-                std::fs::remove_file(path)
+                std::fs::remove_file(&path)
             };
             match removed {
                 Ok(()) => done.push(format!("deleted {}", path.display())),
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(InstallError::Write {
-                        path: path.to_path_buf(),
-                        source,
-                    });
-                }
+                Err(source) => return Err(InstallError::Write { path, source }),
             }
+        }
+        // The Forewarn folder itself, when nothing else is in it.
+        if let Some(parent) = config_path.parent()
+            && std::fs::remove_dir(parent).is_ok()
+        {
+            done.push(format!("deleted {}", parent.display()));
         }
     } else if state_dir.join("enrollment.toml").exists() {
         done.push(format!(
