@@ -270,7 +270,7 @@ async fn execute(cli: Cli) -> anyhow::Result<u8> {
 /// the main thread to the service manager.
 #[cfg(windows)]
 fn run_windows_service(cli: &Cli, filter: tracing_subscriber::EnvFilter) -> ExitCode {
-    let log_path = forewarn_agent::config::default_config_path().with_file_name("agent.log");
+    let log_path = default_config_path().with_file_name("agent.log");
     // Start afresh when large: the log is for the last problem, not history.
     if std::fs::metadata(&log_path).is_ok_and(|meta| meta.len() > 10 * 1024 * 1024) {
         let _ = std::fs::remove_file(&log_path);

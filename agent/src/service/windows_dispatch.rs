@@ -49,7 +49,7 @@ fn run_service() -> Result<(), windows_service::Error> {
             stop_for_handler.notify_one();
             ServiceControlHandlerResult::NoError
         }
-        ServiceControl::Paramchange => {
+        ServiceControl::ParamChange => {
             let _ = reload_requests.send(());
             ServiceControlHandlerResult::NoError
         }
