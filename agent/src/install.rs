@@ -197,37 +197,44 @@ pub fn uninstall(
 ) -> Result<Vec<String>, InstallError> {
     let mut done = service::uninstall()?;
     if purge {
-        let mut targets = vec![
-            (state_dir.to_path_buf(), true),
-            (config_path.to_path_buf(), false),
-        ];
-        if cfg!(windows) {
-            // The Windows service logs beside the config (a service has no console).
-            targets.push((config_path.with_file_name("agent.log"), false));
-        }
-        for (path, is_dir) in targets {
-            let removed = if is_dir {
-                std::fs::remove_dir_all(&path)
-            } else {
-                std::fs::remove_file(&path)
-            };
-            match removed {
-                Ok(()) => done.push(format!("deleted {}", path.display())),
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => return Err(InstallError::Write { path, source }),
-            }
-        }
-        // The Forewarn folder itself, when nothing else is in it.
-        if let Some(parent) = config_path.parent()
-            && std::fs::remove_dir(parent).is_ok()
-        {
-            done.push(format!("deleted {}", parent.display()));
-        }
+        done.extend(purge_files(config_path, state_dir)?);
     } else if state_dir.join("enrollment.toml").exists() {
         done.push(format!(
             "kept the identity in {}: installing again reuses it (uninstall --purge deletes it)",
             state_dir.display()
         ));
+    }
+    Ok(done)
+}
+
+/// Deletes the identity, spool, config (and the Windows service log); returns what was deleted.
+fn purge_files(config_path: &Path, state_dir: &Path) -> Result<Vec<String>, InstallError> {
+    let mut done = Vec::new();
+    let mut targets = vec![
+        (state_dir.to_path_buf(), true),
+        (config_path.to_path_buf(), false),
+    ];
+    if cfg!(windows) {
+        // The Windows service logs beside the config (a service has no console).
+        targets.push((config_path.with_file_name("agent.log"), false));
+    }
+    for (path, is_dir) in targets {
+        let removed = if is_dir {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        match removed {
+            Ok(()) => done.push(format!("deleted {}", path.display())),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(InstallError::Write { path, source }),
+        }
+    }
+    // The Forewarn folder itself, when nothing else is in it.
+    if let Some(parent) = config_path.parent()
+        && std::fs::remove_dir(parent).is_ok()
+    {
+        done.push(format!("deleted {}", parent.display()));
     }
     Ok(done)
 }
@@ -319,6 +326,33 @@ mod tests {
             now + 31 * 86_400,
         ));
         assert!(expired.contains("expired"), "{expired}");
+    }
+
+    #[test]
+    fn purge_deletes_identity_and_config_and_keeps_what_is_not_ours() {
+        let root = tempfile::tempdir().unwrap();
+        let forewarn = root.path().join("Forewarn");
+        let state = forewarn.join("agent");
+        std::fs::create_dir_all(state.join("spool")).unwrap();
+        std::fs::write(state.join("device.pem"), "key").unwrap();
+        let config = forewarn.join("agent.toml");
+        std::fs::write(&config, "").unwrap();
+        std::fs::write(forewarn.join("collector.toml"), "").unwrap();
+        let done = purge_files(&config, &state).unwrap();
+        assert!(!state.exists() && !config.exists(), "{done:?}");
+        assert!(
+            forewarn.join("collector.toml").exists(),
+            "deleted a file not ours"
+        );
+        assert_eq!(done.len(), 2, "{done:?}");
+        std::fs::remove_file(forewarn.join("collector.toml")).unwrap();
+        std::fs::create_dir_all(&state).unwrap();
+        let done = purge_files(&config, &state).unwrap();
+        assert!(
+            !forewarn.exists(),
+            "an empty Forewarn folder is left: {done:?}"
+        );
+        assert!(purge_files(&config, &state).unwrap().is_empty());
     }
 
     #[test]
