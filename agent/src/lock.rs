@@ -57,10 +57,11 @@ impl InstanceLock {
             }
             Err(TryLockError::Error(source)) => return Err(io(source)),
         }
-        file.set_len(0).map_err(io)?;
-        file.seek(SeekFrom::Start(0)).map_err(io)?;
-        file.write_all(std::process::id().to_string().as_bytes())
-            .map_err(io)?;
+        // The pid only makes a refusal message better: a full disk must not stop the agent.
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(std::process::id().to_string().as_bytes()));
         Ok(Self { _file: file })
     }
 
@@ -74,7 +75,7 @@ impl InstanceLock {
 }
 
 /// The pid written by the holder; "unknown" when it cannot be read (Windows
-/// refuses reads of a range another process has locked).
+/// refuses reads of a range another process has locked; a full disk kept it from being written).
 fn holder_pid(path: &Path) -> String {
     let mut text = String::new();
     match File::open(path).and_then(|mut file| file.read_to_string(&mut text)) {
