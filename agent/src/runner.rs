@@ -51,6 +51,9 @@ enum DeliveryError {
     Unavailable(String),
     #[error("collector does not accept this device: {0}")]
     NotAccepted(String),
+    /// PERMISSION_DENIED: the collector's answer for a retired device.
+    #[error("{0}")]
+    Retired(String),
 }
 
 struct Agent {
@@ -133,15 +136,25 @@ pub async fn run_reloadable(
                     backoff.reset();
                     next_delivery = None;
                 }
+                Err(DeliveryError::Retired(reason)) => {
+                    // Retrying can never succeed: say so once and wait to be stopped
+                    // (exiting would only make launchd or the service manager restart us).
+                    error!(
+                        device_id = %agent.enrolled.enrollment.device_id,
+                        collector = %agent.enrolled.enrollment.collector_url,
+                        reason = %reason,
+                        "the collector has retired this device; this agent stops sending reports. \
+                         To report again as a new device: forewarn-agent uninstall --purge, then install with a new token"
+                    );
+                    (&mut shutdown).await;
+                    break;
+                }
                 Err(err) => {
                     let delay = backoff.next_delay();
-                    match &err {
-                        DeliveryError::NotAccepted(_) => {
-                            error!(error = %err, retry_in_secs = delay.as_secs(), "report not accepted")
-                        }
-                        DeliveryError::Unavailable(_) => {
-                            warn!(error = %err, retry_in_secs = delay.as_secs(), "report not delivered")
-                        }
+                    if matches!(err, DeliveryError::NotAccepted(_)) {
+                        error!(error = %err, retry_in_secs = delay.as_secs(), "report not accepted");
+                    } else {
+                        warn!(error = %err, retry_in_secs = delay.as_secs(), "report not delivered");
                     }
                     next_delivery = Some(now + delay);
                 }
@@ -248,7 +261,8 @@ impl Agent {
                     error!(seq, error = %status.message(), "collector refused report; dropping it");
                     Ok(true)
                 }
-                Code::Unauthenticated | Code::PermissionDenied => {
+                Code::PermissionDenied => Err(DeliveryError::Retired(status.message().to_owned())),
+                Code::Unauthenticated => {
                     Err(DeliveryError::NotAccepted(status.message().to_owned()))
                 }
                 _ => Err(DeliveryError::Unavailable(describe(&status))),

@@ -226,3 +226,38 @@ fn sighup_reloads_the_config_and_a_bad_one_is_refused_while_reports_go_on() -> R
     agent.stop()?;
     Ok(())
 }
+
+#[test]
+fn a_retired_device_stops_retrying_with_one_message_and_keeps_running() -> Result<()> {
+    let collector = CollectorProcess::start(FAST_REPORTS)?;
+    let token = collector.create_token("laptops", "1h", Some(1))?;
+    let mut agent = Agent::new()?;
+    let device_id = agent.enroll_ok(&collector, &token)?;
+    let log = agent.state_dir.path().join("run.log");
+    let log_file = std::fs::File::create(&log)?;
+    agent.start_with(|command| {
+        command.stderr(Stdio::from(log_file));
+    })?;
+    wait_for("first report", Duration::from_secs(30), || {
+        (collector.history_len(&device_id).ok()? >= 1).then_some(())
+    })?;
+    let retired = collector.admin(&["device", "retire", &device_id])?;
+    ensure!(retired.status.success(), "retire: {}", text(&retired));
+    wait_for("the retirement message", Duration::from_secs(30), || {
+        log_contains(&log, "retired this device").then_some(())
+    })?;
+    // Several report intervals later: still one message, no retries, still running.
+    std::thread::sleep(Duration::from_secs(4));
+    let logged = std::fs::read_to_string(&log)?;
+    ensure!(
+        logged.matches("retired this device").count() == 1,
+        "the message repeats:\n{logged}"
+    );
+    ensure!(
+        !logged.contains("report not accepted") && logged.contains("uninstall --purge"),
+        "{logged}"
+    );
+    ensure!(agent.is_running()?, "the agent exited:\n{logged}");
+    agent.stop()?;
+    Ok(())
+}
