@@ -45,12 +45,11 @@ mkdir -p "$VDIR"
 for unit in forewarn-agent forewarn-collector; do
     sed "s|/usr/bin/$unit |$BIN_DIR/$unit |" "$REPO_ROOT/packaging/systemd/$unit.service" >"$VDIR/$unit.service"
 done
-if out="$(systemd-analyze verify "$VDIR/forewarn-agent.service" "$VDIR/forewarn-collector.service" 2>&1)" &&
-    [[ -z "$out" ]]; then
-    pass "systemd-analyze verify: both units clean"
-else
-    fail "systemd-analyze verify: $out"
-fi
+# Other units on the machine may draw warnings of their own: only ours count.
+out="$(systemd-analyze verify "$VDIR/forewarn-agent.service" "$VDIR/forewarn-collector.service" 2>&1 || true)"
+ours="$(grep -E 'forewarn-(agent|collector)' <<<"$out" || true)"
+[[ -z "$ours" ]] || fail "systemd-analyze verify: $ours"
+pass "systemd-analyze verify: both units clean"
 
 # --- deb in a chroot -------------------------------------------------------------
 if [[ ! -x "$CHROOT/usr/bin/dpkg" ]]; then
