@@ -217,6 +217,11 @@ pub fn certificate_request(key: &rcgen::KeyPair) -> Result<String, EnrollError> 
         .map_err(EnrollError::KeyGeneration)
 }
 
+/// SHA-256 fingerprint of a PEM CA certificate, as [`fingerprint_of`] gives it.
+pub fn ca_fingerprint(pem: &str) -> Result<String, EnrollError> {
+    Ok(fingerprint_of(&ca_der(pem)?))
+}
+
 fn ca_der(pem: &str) -> Result<Vec<u8>, EnrollError> {
     use rustls_pki_types::pem::PemObject;
     CertificateDer::from_pem_slice(pem.as_bytes())
@@ -229,7 +234,8 @@ pub fn fingerprint_of(der: &[u8]) -> String {
     hex::encode(Sha256::digest(der))
 }
 
-fn normalize_fingerprint(input: &str) -> Result<String, EnrollError> {
+/// Lowercase hex without colons; an error names the bad input.
+pub fn normalize_fingerprint(input: &str) -> Result<String, EnrollError> {
     let hex: String = input
         .chars()
         .filter(|c| *c != ':' && !c.is_whitespace())

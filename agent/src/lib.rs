@@ -9,6 +9,13 @@
 //! - [`report`]: one snapshot of the device.
 //! - [`enroll`]: key pair, CSR, CA pinning, identity saved.
 //! - [`runner`]: the `run` loop (collect, spool, deliver, renew).
+//! - [`daemon`]: `run` as a service: instance lock, config reload.
+//! - [`lock`]: one `run` per state directory.
+//! - [`owner_only`]: the state directory readable by its owner only (ACL on Windows).
+//! - [`service`]: systemd, launchd and the Windows service manager.
+//! - [`install`]: `install` and `uninstall`.
+//! - [`status`]: `status` and its exit codes.
+//! - [`last_delivery`]: the last delivered report, for `status`.
 //! - [`spool`]: bounded durable queue of unacknowledged reports.
 //! - [`state`]: files in the state directory.
 //! - [`transport`]: the mTLS gRPC channel.
@@ -29,17 +36,24 @@ pub mod checks;
 pub mod clock;
 pub mod command;
 pub mod config;
+pub mod daemon;
 pub mod enroll;
 pub mod facts;
 pub mod file_stamp;
 #[cfg(test)]
 mod fixtures;
+pub mod install;
+pub mod last_delivery;
+pub mod lock;
 pub mod output;
+pub mod owner_only;
 pub mod presented_chain;
 pub mod report;
 pub mod runner;
+pub mod service;
 pub mod spool;
 pub mod state;
+pub mod status;
 pub mod transport;
 pub mod trigger;
 pub mod watch;

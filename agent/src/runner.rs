@@ -25,6 +25,7 @@ use crate::backoff::{Backoff, jittered};
 use crate::checks::{CheckSet, Collection};
 use crate::config::AgentConfig;
 use crate::enroll::{EnrollError, certificate_request};
+use crate::last_delivery::LastDelivery;
 use crate::report::Reporter;
 use crate::spool::Spool;
 use crate::state::{DeviceIdentity, EnrolledState, Sequence, StateDir, StateError};
@@ -59,6 +60,9 @@ enum DeliveryError {
     Unavailable(String),
     #[error("collector does not accept this device: {0}")]
     NotAccepted(String),
+    /// PERMISSION_DENIED: the collector's answer for a retired device.
+    #[error("{0}")]
+    Retired(String),
 }
 
 struct Agent {
@@ -95,6 +99,16 @@ struct Delivery {
 }
 
 pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let (_keep, configs) = tokio::sync::watch::channel(config);
+    run_reloadable(configs, shutdown).await
+}
+
+/// [`run`], taking each new config sent on `configs` (checks and spool bounds; the state directory stays).
+pub async fn run_reloadable(
+    mut configs: tokio::sync::watch::Receiver<AgentConfig>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let config = configs.borrow_and_update().clone();
     let state_dir = StateDir::new(&config.state_dir);
     let enrolled = state_dir.load()?;
     let spool = Spool::open(state_dir.spool_dir(), config.spool.clone())?;
@@ -141,6 +155,13 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
                 next_collect = next_collect.min(Instant::now() + TRIGGER_DEBOUNCE);
                 continue;
             }
+            Ok(()) = configs.changed() => {
+                let config = configs.borrow_and_update().clone();
+                agent.apply(&config, &trigger);
+                // Show the new settings' effect without waiting a whole interval.
+                next_collect = next_collect.min(Instant::now() + TRIGGER_DEBOUNCE);
+                continue;
+            }
         }
         let now = Instant::now();
         if now >= next_collect {
@@ -163,12 +184,25 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
                     delivery.next_attempt = None;
                     delivery.next_reachability_check = None;
                 }
+                Err(DeliveryError::Retired(reason)) => {
+                    // Retrying can never succeed: say so once and wait to be stopped
+                    // (exiting would only make launchd or the service manager restart us).
+                    error!(
+                        device_id = %agent.enrolled.enrollment.device_id,
+                        collector = %agent.enrolled.enrollment.collector_url,
+                        reason = %reason,
+                        "the collector has retired this device; this agent stops sending reports. \
+                         To report again as a new device: forewarn-agent uninstall --purge, then install with a new token"
+                    );
+                    (&mut shutdown).await;
+                    break;
+                }
                 Err(err) => {
                     let delay = delivery.backoff.next_delay();
                     delivery.next_attempt = Some(now + delay);
                     delivery.seen_down = false;
                     match &err {
-                        DeliveryError::NotAccepted(_) => {
+                        DeliveryError::NotAccepted(_) | DeliveryError::Retired(_) => {
                             error!(error = %err, retry_in_secs = delay.as_secs(), "report not accepted")
                         }
                         DeliveryError::Unreachable(_) => {
@@ -207,6 +241,20 @@ fn connect(enrolled: &EnrolledState) -> Result<IngestClient<Channel>, TransportE
 }
 
 impl Agent {
+    /// Takes a reloaded config: checks rebuilt, spool reopened with the new bounds.
+    fn apply(&mut self, config: &AgentConfig, trigger: &ReportTrigger) {
+        match Spool::open(self.state_dir.spool_dir(), config.spool.clone()) {
+            Ok(spool) => self.spool = spool,
+            Err(err) => warn!(error = %err, "cannot reopen the spool; keeping its previous bounds"),
+        }
+        self.checks = CheckSet::from_config(
+            &config.checks,
+            &self.state_dir,
+            trigger,
+            Collection::Continuous,
+        );
+    }
+
     fn interval(&self) -> Duration {
         Duration::from_secs(u64::from(self.policy.report_interval_secs.max(1)))
     }
@@ -294,10 +342,14 @@ impl Agent {
     /// Sends one report. Ok(true) means the collector refused this report permanently.
     async fn send(&mut self, report: pb::StatusReport) -> Result<bool, DeliveryError> {
         let seq = report.seq;
+        let delivered = LastDelivery::of(&report);
         match self.client.report(report).await {
             Ok(response) => {
                 let ack = response.into_inner();
                 self.spool.acknowledge(ack.acked_seq.max(seq));
+                if let Err(err) = delivered.save(&self.state_dir) {
+                    warn!(error = %err, "cannot record the delivery for `forewarn-agent status`");
+                }
                 if let Some(policy) = ack.policy {
                     info!(version = %policy.version, interval_secs = policy.report_interval_secs, "new policy from collector");
                     if let Err(err) = self.state_dir.save_policy(&policy) {
@@ -312,7 +364,8 @@ impl Agent {
                     error!(seq, error = %status.message(), "collector refused report; dropping it");
                     Ok(true)
                 }
-                Code::Unauthenticated | Code::PermissionDenied => {
+                Code::PermissionDenied => Err(DeliveryError::Retired(status.message().to_owned())),
+                Code::Unauthenticated => {
                     Err(DeliveryError::NotAccepted(status.message().to_owned()))
                 }
                 _ if transport::is_unreachable(&status) => {

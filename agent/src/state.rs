@@ -140,20 +140,14 @@ impl StateDir {
         self.root.join("backups.json")
     }
 
-    /// Creates the directory, readable by its owner only.
+    /// Creates the directory, readable by its owner only (an ACL on Windows).
     pub fn create(&self) -> Result<(), StateError> {
         let write_error = |source| StateError::Write {
             path: self.root.clone(),
             source,
         };
         std::fs::create_dir_all(&self.root).map_err(write_error)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700))
-                .map_err(write_error)?;
-        }
-        Ok(())
+        crate::owner_only::restrict(&self.root).map_err(write_error)
     }
 
     pub fn save_enrollment(
