@@ -22,6 +22,7 @@ use forewarn_proto::pb::ingest_server::IngestServer;
 
 use crate::alerts::sweeper::{self, Sweep};
 use crate::config::CollectorConfig;
+use crate::ingest::IngestMetrics;
 use crate::ingest::{EnrollmentService, IngestContext, IngestService};
 use crate::pki::{CollectorPki, PkiError};
 use crate::store::{Store, StoreError};
@@ -61,6 +62,8 @@ pub struct Collector {
     /// Delivers the outbox to the ticket connectors.
     pub tickets: Arc<TicketWorker>,
     pub ticket_metrics: Arc<TicketMetrics>,
+    /// Sequence restarts, stale and refused reports, rejected items.
+    pub ingest_metrics: Arc<IngestMetrics>,
 }
 
 impl Collector {
@@ -85,6 +88,7 @@ impl Collector {
             pki: Arc::new(pki),
             tickets,
             ticket_metrics,
+            ingest_metrics: Arc::default(),
         })
     }
 
@@ -140,6 +144,7 @@ impl BoundCollector {
             pki,
             tickets,
             ticket_metrics,
+            ingest_metrics,
         } = self.collector;
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(async move {
@@ -174,6 +179,7 @@ impl BoundCollector {
             pki,
             rules,
             ticket_wake: tickets.waker(),
+            metrics: Arc::clone(&ingest_metrics),
         };
         let ticket_worker = tickets.run(stopped(stop_rx.clone()));
         let agent_server = Server::builder()
@@ -195,7 +201,14 @@ impl BoundCollector {
         let web_server = async move {
             match self.web_listener {
                 Some(listener) => {
-                    web::serve(listener, store, ticket_metrics, stopped(stop_rx)).await
+                    web::serve(
+                        listener,
+                        store,
+                        ticket_metrics,
+                        ingest_metrics,
+                        stopped(stop_rx),
+                    )
+                    .await
                 }
                 None => Ok(()),
             }

@@ -24,6 +24,7 @@ use tokio::net::TcpListener;
 use forewarn_proto::pb;
 
 use crate::alerts::{AlertFilter, AlertRecord, AlertStatus};
+use crate::ingest::IngestMetrics;
 use crate::store::{DeviceRecord, Store};
 use crate::tickets::metrics::TicketMetrics;
 
@@ -31,12 +32,14 @@ use crate::tickets::metrics::TicketMetrics;
 struct WebState {
     store: Arc<dyn Store>,
     ticket_metrics: Arc<TicketMetrics>,
+    ingest_metrics: Arc<IngestMetrics>,
 }
 
 pub async fn serve(
     listener: TcpListener,
     store: Arc<dyn Store>,
     ticket_metrics: Arc<TicketMetrics>,
+    ingest_metrics: Arc<IngestMetrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = Router::new()
@@ -46,6 +49,7 @@ pub async fn serve(
         .with_state(WebState {
             store,
             ticket_metrics,
+            ingest_metrics,
         });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -55,12 +59,15 @@ pub async fn serve(
 async fn metrics_page(State(state): State<WebState>) -> Response {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     match metrics::render(state.store.as_ref(), &state.ticket_metrics, now).await {
-        Ok(text) => (
+        Ok(mut text) => (
             [(
                 axum::http::header::CONTENT_TYPE,
                 "text/plain; version=0.0.4; charset=utf-8",
             )],
-            text,
+            {
+                text.push_str(&metrics::render_ingest(state.ingest_metrics.counts()));
+                text
+            },
         )
             .into_response(),
         Err(err) => {
