@@ -62,6 +62,9 @@ struct Agent {
     /// Newest report that could not be spooled (disk full); sent after the spool.
     unspooled: Option<pb::StatusReport>,
     last_seq: u64,
+    /// Drawn at each start and sent in every report, so the collector tells a
+    /// restarted numbering (restored or unwritable state) from a replay.
+    boot_id: u64,
 }
 
 pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
@@ -73,6 +76,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
     let mut agent = Agent {
         policy: state_dir.load_policy(),
         last_seq: spool.max_seq(),
+        boot_id: rand::random::<u64>().max(1),
         checks: CheckSet::from_config(&config.checks, &state_dir, &trigger, Collection::Continuous),
         state_dir,
         enrolled,
@@ -166,6 +170,10 @@ impl Agent {
             &self.enrolled.enrollment.device_id,
         )
         .await;
+        let report = pb::StatusReport {
+            boot_id: self.boot_id,
+            ..report
+        };
         debug!(seq, "report collected");
         match self.spool.push(&report) {
             Ok(()) => self.unspooled = None,
