@@ -24,6 +24,7 @@ fn main() -> io::Result<()> {
     config.protoc_executable(protoc);
 
     let mut builder = tonic_prost_build::configure()
+        .codec_path("crate::codec::WireCodec")
         .message_attribute(".forewarn.v1", "#[derive(serde::Serialize)]");
     for (field, serializer) in ENUM_FIELDS {
         builder = builder.field_attribute(

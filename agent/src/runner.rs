@@ -83,6 +83,9 @@ struct Agent {
     current: Option<pb::StatusReport>,
     /// Spooled reports delivered since the spool last filled, logged once it is empty.
     delivered_from_spool: usize,
+    /// Drawn at each start and sent in every report, so the collector tells a
+    /// restarted numbering (restored or unwritable state) from a replay.
+    boot_id: u64,
 }
 
 /// Where delivery stands between attempts.
@@ -119,6 +122,7 @@ pub async fn run_reloadable(
         policy: state_dir.load_policy(),
         address: CollectorAddress::parse(&enrolled.enrollment.collector_url).ok(),
         renew_at: enrolled.identity.renewal_at(),
+        boot_id: rand::random::<u64>().max(1),
         checks: CheckSet::from_config(&config.checks, &state_dir, &trigger, Collection::Continuous),
         reporter: Reporter::default(),
         state_dir,
@@ -273,6 +277,10 @@ impl Agent {
                 &self.enrolled.enrollment.device_id,
             )
             .await;
+        let report = pb::StatusReport {
+            boot_id: self.boot_id,
+            ..report
+        };
         debug!(seq, "report collected");
         // A report that was neither sent nor spooled is replaced: the newest state is worth the most.
         self.current = Some(report);

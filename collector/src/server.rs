@@ -21,6 +21,7 @@ use forewarn_proto::pb::ingest_server::IngestServer;
 
 use crate::alerts::sweeper::{self, Sweep};
 use crate::config::CollectorConfig;
+use crate::ingest::IngestMetrics;
 use crate::ingest::{EnrollmentService, IngestContext, IngestService};
 use crate::listen::agents::{AgentListener, TlsSetupError, server_tls_config};
 use crate::listen::fd_limit::{self, FdBudget, FdNeeds};
@@ -63,6 +64,8 @@ pub struct Collector {
     /// Delivers the outbox to the ticket connectors.
     pub tickets: Arc<TicketWorker>,
     pub ticket_metrics: Arc<TicketMetrics>,
+    /// Sequence restarts, stale and refused reports, rejected items.
+    pub ingest_metrics: Arc<IngestMetrics>,
 }
 
 impl Collector {
@@ -87,6 +90,7 @@ impl Collector {
             pki: Arc::new(pki),
             tickets,
             ticket_metrics,
+            ingest_metrics: Arc::default(),
         })
     }
 
@@ -168,6 +172,7 @@ impl BoundCollector {
             pki,
             tickets,
             ticket_metrics,
+            ingest_metrics,
         } = self.collector;
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(async move {
@@ -200,6 +205,7 @@ impl BoundCollector {
             pki,
             rules,
             ticket_wake: tickets.waker(),
+            metrics: Arc::clone(&ingest_metrics),
         };
         let ticket_worker = tickets.run(stopped(stop_rx.clone()));
         let agent_connections = AgentListener::new(
@@ -224,7 +230,14 @@ impl BoundCollector {
             match self.web_listener {
                 Some(listener) => {
                     let listener = WebListener::new(listener, &connections, self.fd_budget);
-                    web::serve(listener, store, ticket_metrics, stopped(stop_rx)).await
+                    web::serve(
+                        listener,
+                        store,
+                        ticket_metrics,
+                        ingest_metrics,
+                        stopped(stop_rx),
+                    )
+                    .await
                 }
                 None => Ok(()),
             }

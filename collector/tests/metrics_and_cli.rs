@@ -32,6 +32,7 @@ async fn metrics_endpoint_serves_prometheus_text_and_the_fleet_page_shows_the_fa
         listener,
         store,
         metrics,
+        Arc::default(),
         async move {
             let _ = stop_rx.await;
         },

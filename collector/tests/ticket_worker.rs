@@ -344,6 +344,7 @@ impl Fixture {
                 IncomingReport {
                     device_id: device.into(),
                     seq: self.seq,
+                    boot_id: 0,
                     collected_at: at,
                     received_at: at,
                     hostname: format!("LAPTOP-{device}"),

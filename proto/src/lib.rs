@@ -2,12 +2,14 @@
 //!
 //! # Layout
 //! - [`pb`]: generated prost messages and tonic clients/servers.
+//! - [`codec`]: prost's codec, with undecodable messages as `INVALID_ARGUMENT`.
 //! - [`check`]: [`CheckKind`], the names of the checks on the wire.
 //! - [`limits`]: size limits both sides honour, so an agent never builds a
 //!   report the collector must refuse.
 //! - `enum_names`: serde glue that prints enum fields by name.
 
 pub mod check;
+pub mod codec;
 pub mod limits;
 
 pub use check::CheckKind;

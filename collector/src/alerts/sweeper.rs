@@ -106,6 +106,7 @@ mod tests {
         IncomingReport {
             device_id: "d1".into(),
             seq,
+            boot_id: 0,
             collected_at: at,
             received_at: at,
             hostname: "LAPTOP-042".into(),

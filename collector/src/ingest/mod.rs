@@ -6,12 +6,14 @@
 //! - `report`: authenticated status reports and certificate renewal.
 //! - `identity`: the device id, read only from the client certificate.
 //! - `validate`: pure bounds checks on every incoming message.
+//! - `metrics`: counters of restarted numberings, stale and refused reports.
 //! - `error`: the one place domain errors become `tonic::Status`.
 
 mod enroll_throttle;
 mod enrollment;
 mod error;
 mod identity;
+mod metrics;
 mod report;
 pub mod validate;
 
@@ -24,6 +26,7 @@ use crate::store::Store;
 
 pub use enrollment::EnrollmentService;
 pub use error::IngestError;
+pub use metrics::{IngestCounts, IngestMetrics};
 pub use report::IngestService;
 
 /// What both services share.
@@ -37,6 +40,8 @@ pub struct IngestContext {
     /// Wakes the ticket worker after a stored report, which may have queued
     /// ticket work, so a ticket does not wait for the worker's next poll.
     pub ticket_wake: Arc<tokio::sync::Notify>,
+    /// Counted here, rendered by `/metrics`.
+    pub metrics: Arc<IngestMetrics>,
 }
 
 use crate::clock::now_unix;

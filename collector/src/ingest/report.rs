@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use prost::Message;
 use tonic::{Request, Response, Status};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use forewarn_proto::pb;
 use forewarn_proto::pb::ingest_server::Ingest;
@@ -30,6 +30,11 @@ impl IngestService {
     ) -> Result<pb::ReportAck, IngestError> {
         let now = now_unix();
         validate::status_report(&report, now)?;
+        let rejected = validate::drop_implausible_times(&mut report, now);
+        if rejected > 0 {
+            self.context.metrics.items_rejected(rejected);
+            warn!(device_id = %device_id, seq = report.seq, rejected, "report values that cannot be true were dropped and stored as item errors");
+        }
         if !report.claimed_device_id.is_empty() && report.claimed_device_id != device_id {
             warn!(device_id = %device_id, claimed = %report.claimed_device_id, "report names another device; stored under the certificate's device");
         }
@@ -39,6 +44,7 @@ impl IngestService {
         let incoming = IncomingReport {
             device_id: device_id.clone(),
             seq: report.seq,
+            boot_id: report.boot_id,
             collected_at: report.collected_at_unix_secs,
             received_at: now,
             hostname: host.hostname.clone(),
@@ -57,9 +63,29 @@ impl IngestService {
                 self.context.ticket_wake.notify_one();
                 (group, report.seq)
             }
+            IngestOutcome::Renumbered {
+                group,
+                previous_seq,
+            } => {
+                self.context.metrics.renumbered();
+                warn!(
+                    device_id = %device_id,
+                    hostname = %host.hostname,
+                    seq = report.seq,
+                    previous_seq,
+                    "the agent's report numbering restarted (state directory restored or not writable); report stored and numbering continues from it"
+                );
+                self.context.ticket_wake.notify_one();
+                (group, report.seq)
+            }
             IngestOutcome::Replay { group, acked_seq } => {
                 debug!(device_id = %device_id, seq = report.seq, acked_seq, "replayed report acknowledged");
                 (group, acked_seq)
+            }
+            IngestOutcome::Stale { group } => {
+                self.context.metrics.stale();
+                debug!(device_id = %device_id, seq = report.seq, boot_id = report.boot_id, "report from an earlier agent boot is older than the stored status; acknowledged, not stored");
+                (group, report.seq)
             }
             IngestOutcome::UnknownDevice => return Err(IngestError::UnknownDevice(device_id)),
             IngestOutcome::Retired => return Err(IngestError::Retired(device_id)),
@@ -114,7 +140,13 @@ impl Ingest for IngestService {
         let ack = self
             .report(device_id.clone(), request.into_inner())
             .await
-            .inspect_err(|err| warn!(device_id = %device_id, error = %err, "report refused"))?;
+            .inspect_err(|err| match err {
+                IngestError::Invalid(_) => {
+                    self.context.metrics.refused_invalid();
+                    error!(device_id = %device_id, error = %err, "report refused as invalid; the agent drops it");
+                }
+                _ => warn!(device_id = %device_id, error = %err, "report refused"),
+            })?;
         Ok(Response::new(ack))
     }
 

@@ -4,6 +4,11 @@
 //! limits in `forewarn_proto::limits`, and every timestamp against the clock.
 //! The first problem found is returned with the field path, so an operator
 //! reading the agent's log knows exactly what was refused.
+//!
+//! An observed event time (boot, patch scan, backup run) that is in the future
+//! or before 1970 is one bad value, not a bad report: [`drop_implausible_times`]
+//! removes it and adds an item error naming the item and the value, so the
+//! rest of the device's report (disks, certificates, other jobs) still counts.
 
 use forewarn_proto::limits::*;
 use forewarn_proto::pb;
@@ -62,15 +67,82 @@ fn texts(field: &str, values: &[String]) -> Checked {
     values.iter().try_for_each(|v| text(field, v))
 }
 
-/// An observed event time (boot, scan, backup run) must not be in the future.
-fn past_time(field: &str, value: Option<i64>, now: i64) -> Checked {
-    match value {
-        Some(t) if t > now + MAX_FUTURE_SKEW_SECS => {
-            Err(refuse(field, format!("{t} is {} s in the future", t - now)))
-        }
-        Some(t) if t < 0 => Err(refuse(field, format!("{t} is before 1970"))),
-        _ => Ok(()),
+/// Why an observed event time cannot be true, if it cannot.
+fn implausible_time(value: i64, now: i64) -> Option<String> {
+    if value > now + MAX_FUTURE_SKEW_SECS {
+        let ahead = value - now;
+        Some(format!(
+            "{value} is {ahead} s in the future (allowed skew {MAX_FUTURE_SKEW_SECS} s); check the device clock and the time written by the tool"
+        ))
+    } else if value < 0 {
+        Some(format!("{value} is before 1970"))
+    } else {
+        None
     }
+}
+
+/// Removes every observed event time that cannot be true (see the module
+/// doc) and records each as an item error; returns how many were removed.
+pub fn drop_implausible_times(report: &mut pb::StatusReport, now: i64) -> usize {
+    let mut dropped = Vec::new();
+    let mut check = |check: &str, item: &str, field: &str, value: &mut Option<i64>| {
+        if let Some(problem) = value.and_then(|t| implausible_time(t, now)) {
+            *value = None;
+            dropped.push(pb::CheckError {
+                check: check.to_owned(),
+                item: item.to_owned(),
+                kind: pb::CheckErrorKind::Failed.into(),
+                message: format!("{field} ignored: {problem}"),
+            });
+        }
+    };
+    if let Some(host) = &mut report.host {
+        check(
+            "host",
+            "",
+            "boot_time_unix_secs",
+            &mut host.boot_time_unix_secs,
+        );
+    }
+    if let Some(patches) = &mut report.patches {
+        check(
+            "patches",
+            "",
+            "last_successful_scan_unix_secs",
+            &mut patches.last_successful_scan_unix_secs,
+        );
+        check(
+            "patches",
+            "",
+            "last_successful_install_unix_secs",
+            &mut patches.last_successful_install_unix_secs,
+        );
+    }
+    if let Some(backups) = &mut report.backups {
+        for job in &mut backups.jobs {
+            let name = job.name.clone();
+            for (field, value) in [
+                (
+                    "last_run_started_unix_secs",
+                    &mut job.last_run_started_unix_secs,
+                ),
+                (
+                    "last_run_finished_unix_secs",
+                    &mut job.last_run_finished_unix_secs,
+                ),
+                ("last_success_unix_secs", &mut job.last_success_unix_secs),
+                (
+                    "restore_verified_unix_secs",
+                    &mut job.restore_verified_unix_secs,
+                ),
+            ] {
+                check("backups", &name, field, value);
+            }
+        }
+    }
+    let count = dropped.len();
+    report.errors.extend(dropped);
+    count
 }
 
 /// Certificate validity dates may be far in the future, but not absurdly so.
@@ -92,7 +164,7 @@ pub fn enroll_request(request: &pb::EnrollRequest) -> Checked {
     }
     pem("csr_pem", &request.csr_pem)?;
     if let Some(host) = &request.host {
-        host_facts(host, None)?;
+        host_facts(host)?;
     }
     Ok(())
 }
@@ -127,7 +199,7 @@ pub fn status_report(report: &pb::StatusReport, now: i64) -> Checked {
     text("claimed_device_id", &report.claimed_device_id)?;
     text("policy_version", &report.policy_version)?;
     if let Some(host) = &report.host {
-        host_facts(host, Some(now))?;
+        host_facts(host)?;
     }
     if let Some(disks) = &report.disks {
         disk_check(disks)?;
@@ -136,10 +208,10 @@ pub fn status_report(report: &pb::StatusReport, now: i64) -> Checked {
         certificate_check(certificates)?;
     }
     if let Some(patches) = &report.patches {
-        patch_check(patches, now)?;
+        patch_check(patches)?;
     }
     if let Some(backups) = &report.backups {
-        backup_check(backups, now)?;
+        backup_check(backups)?;
     }
     list("check_runs", &report.check_runs, MAX_LIST_ITEMS)?;
     for run in &report.check_runs {
@@ -154,7 +226,7 @@ pub fn status_report(report: &pb::StatusReport, now: i64) -> Checked {
     Ok(())
 }
 
-fn host_facts(host: &pb::HostFacts, now: Option<i64>) -> Checked {
+fn host_facts(host: &pb::HostFacts) -> Checked {
     for (field, value) in [
         ("host.hostname", &host.hostname),
         ("host.os_family", &host.os_family),
@@ -168,9 +240,6 @@ fn host_facts(host: &pb::HostFacts, now: Option<i64>) -> Checked {
         ("host.primary_user", &host.primary_user),
     ] {
         text(field, value)?;
-    }
-    if let Some(now) = now {
-        past_time("host.boot_time_unix_secs", host.boot_time_unix_secs, now)?;
     }
     Ok(())
 }
@@ -253,19 +322,9 @@ fn certificate_check(check: &pb::CertificateCheck) -> Checked {
     Ok(())
 }
 
-fn patch_check(check: &pb::PatchCheck, now: i64) -> Checked {
+fn patch_check(check: &pb::PatchCheck) -> Checked {
     text("patches.package_manager", &check.package_manager)?;
     text("patches.scan_error", &check.scan_error)?;
-    past_time(
-        "patches.last_successful_scan_unix_secs",
-        check.last_successful_scan_unix_secs,
-        now,
-    )?;
-    past_time(
-        "patches.last_successful_install_unix_secs",
-        check.last_successful_install_unix_secs,
-        now,
-    )?;
     list("patches.pending", &check.pending, MAX_PENDING_UPDATES)?;
     for update in &check.pending {
         for (field, value) in [
@@ -298,7 +357,7 @@ fn patch_check(check: &pb::PatchCheck, now: i64) -> Checked {
     Ok(())
 }
 
-fn backup_check(check: &pb::BackupCheck, now: i64) -> Checked {
+fn backup_check(check: &pb::BackupCheck) -> Checked {
     list("backups.jobs", &check.jobs, MAX_BACKUP_JOBS)?;
     for job in &check.jobs {
         for (field, value) in [
@@ -313,26 +372,6 @@ fn backup_check(check: &pb::BackupCheck, now: i64) -> Checked {
             ),
         ] {
             text(field, value)?;
-        }
-        for (field, value) in [
-            (
-                "backups.jobs.last_run_started_unix_secs",
-                job.last_run_started_unix_secs,
-            ),
-            (
-                "backups.jobs.last_run_finished_unix_secs",
-                job.last_run_finished_unix_secs,
-            ),
-            (
-                "backups.jobs.last_success_unix_secs",
-                job.last_success_unix_secs,
-            ),
-            (
-                "backups.jobs.restore_verified_unix_secs",
-                job.restore_verified_unix_secs,
-            ),
-        ] {
-            past_time(field, value, now)?;
         }
     }
     Ok(())
@@ -413,21 +452,67 @@ mod tests {
     }
 
     #[test]
-    fn zero_seq_and_future_backup_time_are_refused() {
+    fn zero_seq_is_refused() {
         let mut r = report();
         r.seq = 0;
         assert_eq!(status_report(&r, NOW).unwrap_err().field, "seq");
+    }
+
+    #[test]
+    fn future_backup_time_is_dropped_with_an_item_error_and_the_report_passes() {
         let mut r = report();
         r.backups = Some(pb::BackupCheck {
-            jobs: vec![pb::BackupJobStatus {
-                name: "nightly".into(),
-                last_success_unix_secs: Some(NOW + 86_400),
-                ..Default::default()
-            }],
+            jobs: vec![
+                pb::BackupJobStatus {
+                    name: "nightly".into(),
+                    last_success_unix_secs: Some(NOW + 86_400),
+                    last_run_finished_unix_secs: Some(NOW - 60),
+                    ..Default::default()
+                },
+                pb::BackupJobStatus {
+                    name: "weekly".into(),
+                    last_success_unix_secs: Some(NOW - 3_600),
+                    ..Default::default()
+                },
+            ],
         });
+        assert_eq!(status_report(&r, NOW), Ok(()));
+        assert_eq!(drop_implausible_times(&mut r, NOW), 1);
+        let jobs = &r.backups.as_ref().unwrap().jobs;
+        assert_eq!(jobs[0].last_success_unix_secs, None);
+        assert_eq!(jobs[0].last_run_finished_unix_secs, Some(NOW - 60));
+        assert_eq!(jobs[1].last_success_unix_secs, Some(NOW - 3_600));
+        assert_eq!(r.errors.len(), 1);
         assert_eq!(
-            status_report(&r, NOW).unwrap_err().field,
-            "backups.jobs.last_success_unix_secs"
+            (r.errors[0].check.as_str(), r.errors[0].item.as_str()),
+            ("backups", "nightly")
+        );
+        assert!(
+            r.errors[0]
+                .message
+                .contains("last_success_unix_secs ignored"),
+            "{}",
+            r.errors[0].message
+        );
+        assert_eq!(r.disks.as_ref().unwrap().filesystems.len(), 1);
+    }
+
+    #[test]
+    fn boot_and_patch_times_before_1970_or_ahead_are_dropped() {
+        let mut r = report();
+        r.host.as_mut().unwrap().boot_time_unix_secs = Some(-5);
+        r.patches = Some(pb::PatchCheck {
+            last_successful_scan_unix_secs: Some(NOW + 7 * 86_400),
+            last_successful_install_unix_secs: Some(NOW - 86_400),
+            ..Default::default()
+        });
+        assert_eq!(drop_implausible_times(&mut r, NOW), 2);
+        assert_eq!(r.host.as_ref().unwrap().boot_time_unix_secs, None);
+        let patches = r.patches.as_ref().unwrap();
+        assert_eq!(patches.last_successful_scan_unix_secs, None);
+        assert_eq!(
+            patches.last_successful_install_unix_secs,
+            Some(NOW - 86_400)
         );
     }
 

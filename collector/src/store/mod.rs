@@ -12,6 +12,8 @@
 //! - [`outbox`]: the outbox rows and the delivery interface of notifiers.
 //! - [`ledger`]: what the ticket worker keeps: tickets per alert, outbox
 //!   statistics and retention, the ticketing-failing alert.
+//! - [`seq`]: what a report's sequence number means (replay, restarted
+//!   numbering, stale), decided the same way by every backend.
 //! - [`sqlite`]: the SQLite backend (the only module that uses its driver).
 //! - `conformance` (tests): the suite every backend runs.
 
@@ -19,6 +21,7 @@
 pub(crate) mod conformance;
 pub mod ledger;
 pub mod outbox;
+pub mod seq;
 pub mod sqlite;
 
 #[cfg(test)]
@@ -139,6 +142,8 @@ pub struct DeviceRecord {
 pub struct IncomingReport {
     pub device_id: String,
     pub seq: u64,
+    /// `StatusReport.boot_id`: tells a restarted numbering from a replay.
+    pub boot_id: u64,
     pub collected_at: i64,
     pub received_at: i64,
     pub hostname: String,
@@ -152,8 +157,15 @@ pub struct IncomingReport {
 pub enum IngestOutcome {
     /// Written as the device's latest status and appended to history.
     Stored { group: String },
-    /// A seq at or below one already stored: acknowledged, nothing written.
+    /// The agent's numbering restarted (see [`seq`]) and the report was newer
+    /// than the stored one: written like `Stored`, the seq continues from it.
+    Renumbered { group: String, previous_seq: u64 },
+    /// A seq at or below one already stored from the same boot: acknowledged
+    /// up to the stored seq, nothing written.
     Replay { group: String, acked_seq: u64 },
+    /// A report from an earlier boot, older than the stored one: acknowledged
+    /// (only its own seq), nothing written.
+    Stale { group: String },
     /// No device with that id.
     UnknownDevice,
     /// The device was retired; its reports are refused.

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use crate::ingest::IngestCounts;
 use crate::store::{Store, StoreError};
 use crate::tickets::metrics::TicketMetrics;
 
@@ -56,6 +57,41 @@ pub async fn render(
         u8::from(metrics.failing())
     );
     Ok(out)
+}
+
+/// The ingest counters (issue 14): reports whose seq numbering restarted,
+/// stale reports from an earlier agent boot, reports refused as invalid and
+/// single values dropped from stored reports.
+pub fn render_ingest(counts: IngestCounts) -> String {
+    let mut out = String::new();
+    for (name, help, value) in [
+        (
+            "forewarn_reports_renumbered_total",
+            "Reports stored although their seq was at or below the stored one, because the agent's numbering restarted (state restored or unwritable).",
+            counts.renumbered,
+        ),
+        (
+            "forewarn_reports_stale_total",
+            "Reports from an earlier agent boot, older than the stored status: acknowledged, not stored.",
+            counts.stale,
+        ),
+        (
+            "forewarn_reports_refused_invalid_total",
+            "Whole reports refused as invalid (INVALID_ARGUMENT).",
+            counts.refused_invalid,
+        ),
+        (
+            "forewarn_report_items_rejected_total",
+            "Single values dropped from stored reports and replaced by an item error (e.g. a backup time in the future).",
+            counts.items_rejected,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
+    out
 }
 
 /// Escapes a label value as the text format requires.

@@ -23,6 +23,7 @@ use prost::Message;
 use forewarn_proto::pb;
 
 use crate::alerts::{AlertFilter, AlertRecord, AlertStatus};
+use crate::ingest::IngestMetrics;
 use crate::store::{DeviceRecord, Store};
 use crate::tickets::metrics::TicketMetrics;
 
@@ -30,12 +31,14 @@ use crate::tickets::metrics::TicketMetrics;
 struct WebState {
     store: Arc<dyn Store>,
     ticket_metrics: Arc<TicketMetrics>,
+    ingest_metrics: Arc<IngestMetrics>,
 }
 
 pub async fn serve<L>(
     listener: L,
     store: Arc<dyn Store>,
     ticket_metrics: Arc<TicketMetrics>,
+    ingest_metrics: Arc<IngestMetrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()>
 where
@@ -50,6 +53,7 @@ where
         .with_state(WebState {
             store,
             ticket_metrics,
+            ingest_metrics,
         });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -59,12 +63,15 @@ where
 async fn metrics_page(State(state): State<WebState>) -> Response {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     match metrics::render(state.store.as_ref(), &state.ticket_metrics, now).await {
-        Ok(text) => (
+        Ok(mut text) => (
             [(
                 axum::http::header::CONTENT_TYPE,
                 "text/plain; version=0.0.4; charset=utf-8",
             )],
-            text,
+            {
+                text.push_str(&metrics::render_ingest(state.ingest_metrics.counts()));
+                text
+            },
         )
             .into_response(),
         Err(err) => {

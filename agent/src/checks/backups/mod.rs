@@ -186,7 +186,7 @@ impl BackupCheck {
             else {
                 continue;
             };
-            job.last_success = entry.last_success_unix_secs;
+            job.last_success = saved_state::plausible(entry.last_success_unix_secs, now_unix());
             *verification = Verification {
                 attempted_unix_secs: entry.restore_attempted_unix_secs,
                 verified_unix_secs: entry.restore_verified_unix_secs,
@@ -359,8 +359,12 @@ impl JobState {
                 status
             }
         };
-        self.last_success = self.last_success.max(status.last_success_unix_secs);
-        status.last_success_unix_secs = self.last_success;
+        let probed = status.last_success_unix_secs;
+        let plausible = saved_state::plausible(probed, now_unix());
+        self.last_success = self.last_success.max(plausible);
+        if plausible == probed {
+            status.last_success_unix_secs = self.last_success;
+        }
         status
     }
 
@@ -869,6 +873,47 @@ mod tests {
         let mut renamed = BackupCheck::with_runner(&other_kind, Arc::new(SystemCommandRunner))
             .with_state_file(state_path);
         assert_eq!(renamed.collect().await.jobs[0].last_success_unix_secs, None);
+    }
+
+    #[tokio::test]
+    async fn future_success_is_sent_but_never_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let touched = dir.path().join("nightly.done");
+        let file = std::fs::File::create(&touched).unwrap();
+        let tomorrow = std::time::SystemTime::now() + Duration::from_secs(86_400);
+        file.set_modified(tomorrow).unwrap();
+        let config = BackupsConfig {
+            jobs: vec![job(&format!(
+                "name = \"nightly\"\nkind = \"touch-file\"\npath = {:?}\n",
+                touched.display().to_string()
+            ))],
+        };
+        let state_path = dir.path().join("backups.json");
+        // A file written by the agent before this fix still holds the future time.
+        std::fs::write(&state_path, format!("{{\"jobs\":{{\"nightly\":{{\"kind\":\"touch-file\",\"last_success_unix_secs\":{}}}}}}}", now_unix() + 86_400)).unwrap();
+        let mut check = BackupCheck::with_runner(&config, Arc::new(SystemCommandRunner))
+            .with_state_file(state_path.clone());
+        let sent = check.collect().await.jobs.remove(0).last_success_unix_secs;
+        assert!(sent.is_some_and(|t| t > now_unix() + 3_600), "{sent:?}");
+        let saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+        assert_eq!(
+            saved["jobs"]["nightly"]["last_success_unix_secs"],
+            serde_json::Value::Null
+        );
+        // Once the file is right, its time is sent and remembered.
+        file.set_modified(std::time::SystemTime::now()).unwrap();
+        drop(check);
+        let mut fixed = BackupCheck::with_runner(&config, Arc::new(SystemCommandRunner))
+            .with_state_file(state_path.clone());
+        let sent = fixed.collect().await.jobs.remove(0).last_success_unix_secs;
+        assert!(sent.is_some_and(|t| t <= now_unix()), "{sent:?}");
+        let saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+        assert_eq!(
+            saved["jobs"]["nightly"]["last_success_unix_secs"],
+            serde_json::json!(sent)
+        );
     }
 
     #[tokio::test]

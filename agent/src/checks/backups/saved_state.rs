@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use forewarn_proto::limits::MAX_FUTURE_SKEW_SECS;
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
@@ -84,6 +85,15 @@ impl StateFile {
     }
 }
 
+/// A success time the collector would refuse (past the allowed clock skew in
+/// the future, or before 1970) is never remembered: it would outrank every
+/// real success and come back after each restart, even once the status file
+/// is fixed. Such a probe is still sent as it is, so the collector records an
+/// item error naming it.
+pub(super) fn plausible(value: Option<i64>, now: i64) -> Option<i64> {
+    value.filter(|t| (0..=now + MAX_FUTURE_SKEW_SECS).contains(t))
+}
+
 fn load(path: &Path) -> SavedState {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
@@ -124,6 +134,16 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         file.save(&state);
         assert!(!path.exists(), "an unchanged state was written again");
+    }
+
+    #[test]
+    fn success_times_in_the_future_or_before_1970_are_not_plausible() {
+        let now = 1_790_000_000;
+        assert_eq!(plausible(Some(now - 60), now), Some(now - 60));
+        assert_eq!(plausible(Some(now + 60), now), Some(now + 60));
+        assert_eq!(plausible(Some(now + 86_400), now), None);
+        assert_eq!(plausible(Some(-1), now), None);
+        assert_eq!(plausible(None, now), None);
     }
 
     #[test]

@@ -37,6 +37,7 @@ fn report(seq: u64, at: i64, available_gib: u64) -> IncomingReport {
     IncomingReport {
         device_id: "d1".into(),
         seq,
+        boot_id: 0,
         collected_at: at,
         received_at: at,
         hostname: "LAPTOP-042".into(),

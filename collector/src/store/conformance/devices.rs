@@ -43,6 +43,7 @@ fn report(device_id: &str, seq: u64) -> IncomingReport {
     IncomingReport {
         device_id: device_id.into(),
         seq,
+        boot_id: 0,
         collected_at: 20,
         received_at: 21,
         hostname: "host".into(),
@@ -101,6 +102,61 @@ pub(crate) async fn replayed_seq_is_acknowledged_without_writing(store: &dyn Sto
     assert_eq!(
         store.latest_status("d1").await.unwrap().unwrap().encoded,
         vec![1, 2, 3]
+    );
+}
+
+/// A restored or unwritable agent state restarts the numbering under a new
+/// boot id: the newer report is stored (the device is not frozen), spooled
+/// reports of the earlier boot that are older than it are not.
+pub(crate) async fn restarted_numbering_is_stored_and_stale_reports_are_not(store: &dyn Store) {
+    create_token(store, None, 100).await;
+    store
+        .enroll_device(HASH, device("d1"), 10)
+        .await
+        .unwrap()
+        .unwrap();
+    let at = |seq, boot_id, collected_at, byte| IncomingReport {
+        boot_id,
+        collected_at,
+        received_at: collected_at + 1,
+        encoded: vec![byte],
+        ..report("d1", seq)
+    };
+    assert!(matches!(
+        store.ingest_report(at(5, 7, 20, 5), rules()).await.unwrap(),
+        IngestOutcome::Stored { .. }
+    ));
+    assert_eq!(
+        store.ingest_report(at(1, 9, 30, 1), rules()).await.unwrap(),
+        IngestOutcome::Renumbered {
+            group: "laptops".into(),
+            previous_seq: 5
+        }
+    );
+    let latest = store.latest_status("d1").await.unwrap().unwrap();
+    assert_eq!((latest.seq, latest.encoded), (1, vec![1]));
+    let device = store.device("d1").await.unwrap().unwrap();
+    assert_eq!((device.last_seq, device.last_seen_at), (1, Some(31)));
+    assert!(matches!(
+        store.ingest_report(at(2, 9, 40, 2), rules()).await.unwrap(),
+        IngestOutcome::Stored { .. }
+    ));
+    assert_eq!(
+        store.ingest_report(at(2, 9, 40, 2), rules()).await.unwrap(),
+        IngestOutcome::Replay {
+            group: "laptops".into(),
+            acked_seq: 2
+        }
+    );
+    assert_eq!(
+        store.ingest_report(at(1, 7, 15, 9), rules()).await.unwrap(),
+        IngestOutcome::Stale {
+            group: "laptops".into()
+        }
+    );
+    assert_eq!(
+        store.latest_status("d1").await.unwrap().unwrap().encoded,
+        vec![2]
     );
 }
 

@@ -60,6 +60,7 @@ macro_rules! store_conformance_suite {
             single_use_token_enrolls_once,
             expired_and_revoked_tokens_are_refused,
             replayed_seq_is_acknowledged_without_writing,
+            restarted_numbering_is_stored_and_stale_reports_are_not,
             retired_and_unknown_devices_write_nothing,
             ingest_opens_escalates_and_resolves_with_outbox_rows,
             outbox_claim_keeps_alert_order_retries_and_lease_expiry,

@@ -26,6 +26,7 @@ mod tickets;
 
 use alerts as sqlite_alerts;
 
+use super::seq::{self, IncomingSeq, SeqVerdict, StoredSeq};
 use super::{
     DeviceRecord, IncomingReport, IngestOutcome, LatestStatus, NewDevice, NewToken, Store,
     StoreError, TokenRecord, TokenRefusal,
@@ -45,6 +46,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         4,
         include_str!("../../../migrations/sqlite/0004_outbox_delivered_at.sql"),
+    ),
+    (
+        5,
+        include_str!("../../../migrations/sqlite/0005_report_boot_id.sql"),
     ),
 ];
 
@@ -347,17 +352,44 @@ impl Store for SqliteStore {
             if device.retired_at.is_some() {
                 return Ok(IngestOutcome::Retired);
             }
-            if report.seq <= device.last_seq {
-                return Ok(IngestOutcome::Replay {
-                    group: device.group,
-                    acked_seq: device.last_seq,
-                });
+            let stored = StoredSeq {
+                seq: device.last_seq,
+                boot_id: tx.query_row(
+                    "SELECT last_boot_id FROM devices WHERE id = ?1",
+                    [&report.device_id],
+                    |row| row.get::<_, i64>(0),
+                )? as u64,
+                collected_at: tx
+                    .query_row(
+                        "SELECT collected_at FROM device_status WHERE device_id = ?1",
+                        [&report.device_id],
+                        |row| row.get(0),
+                    )
+                    .optional()?,
+            };
+            let verdict = seq::judge(
+                stored,
+                IncomingSeq {
+                    seq: report.seq,
+                    boot_id: report.boot_id,
+                    collected_at: report.collected_at,
+                },
+            );
+            match verdict {
+                SeqVerdict::Next | SeqVerdict::Renumbered => {}
+                SeqVerdict::Replay => {
+                    return Ok(IngestOutcome::Replay {
+                        group: device.group,
+                        acked_seq: device.last_seq,
+                    });
+                }
+                SeqVerdict::Stale => return Ok(IngestOutcome::Stale { group: device.group }),
             }
             let seq = i64::try_from(report.seq)
                 .map_err(|_| StoreError::Task(format!("seq {} out of range", report.seq)))?;
             tx.execute(
-                "UPDATE devices SET hostname = ?2, os = ?3, agent_version = ?4, last_seen_at = ?5, last_seq = ?6 WHERE id = ?1",
-                params![report.device_id, report.hostname, report.os, report.agent_version, report.received_at, seq],
+                "UPDATE devices SET hostname = ?2, os = ?3, agent_version = ?4, last_seen_at = ?5, last_seq = ?6, last_boot_id = ?7 WHERE id = ?1",
+                params![report.device_id, report.hostname, report.os, report.agent_version, report.received_at, seq, report.boot_id as i64],
             )?;
             tx.execute(
                 "INSERT INTO device_status (device_id, seq, collected_at, received_at, report) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -366,8 +398,10 @@ impl Store for SqliteStore {
                 params![report.device_id, seq, report.collected_at, report.received_at, report.encoded],
             )?;
             tx.execute(
-                "INSERT INTO status_history (device_id, seq, collected_at, received_at, report) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![report.device_id, seq, report.collected_at, report.received_at, report.encoded],
+                "INSERT INTO status_history (device_id, boot_id, seq, collected_at, received_at, report) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (device_id, boot_id, seq) DO UPDATE SET collected_at = excluded.collected_at,
+                   received_at = excluded.received_at, report = excluded.report",
+                params![report.device_id, report.boot_id as i64, seq, report.collected_at, report.received_at, report.encoded],
             )?;
             let status = match pb::StatusReport::decode(report.encoded.as_slice()) {
                 Ok(status) => Some(status),
@@ -392,8 +426,14 @@ impl Store for SqliteStore {
                 report.received_at,
             )?;
             tx.commit()?;
-            Ok(IngestOutcome::Stored {
-                group: device.group,
+            Ok(match verdict {
+                SeqVerdict::Renumbered => IngestOutcome::Renumbered {
+                    group: device.group,
+                    previous_seq: stored.seq,
+                },
+                _ => IngestOutcome::Stored {
+                    group: device.group,
+                },
             })
         })
         .await
