@@ -135,6 +135,7 @@ impl Run {
     fn apply(&mut self, case: &str, index: usize, s: &Step) {
         let history = BTreeMap::new();
         let device = DeviceInput {
+            device_id: "dev-1",
             hostname: "LAPTOP-042",
             last_seen_at: s.last_seen,
             report: s.report.as_ref(),
@@ -185,29 +186,25 @@ fn disk_free_percent_fires_rises_falls_and_clears_with_hysteresis() {
         RulesConfig::default(),
         &[
             step(T0, disks(&[("/", 50)]), vec![]),
-            step(
-                T0 + MIN,
-                disks(&[("/", 9)]),
-                vec![(DiskFreePercent, "/", Opened)],
-            ),
+            step(T0 + MIN, disks(&[("/", 9)]), vec![(DiskFree, "/", Opened)]),
             step(
                 T0 + 2 * MIN,
                 disks(&[("/", 4)]),
-                vec![(DiskFreePercent, "/", Escalated)],
+                vec![(DiskFree, "/", Escalated)],
             ),
             // 6% is inside the critical band's hysteresis (5 + 2): still critical.
             step(T0 + 3 * MIN, disks(&[("/", 6)]), vec![]),
             step(
                 T0 + 4 * MIN,
                 disks(&[("/", 8)]),
-                vec![(DiskFreePercent, "/", Deescalated)],
+                vec![(DiskFree, "/", Deescalated)],
             ),
             // 11% is above the warning level but inside its hysteresis (10 + 2).
             step(T0 + 5 * MIN, disks(&[("/", 11)]), vec![]),
             step(
                 T0 + 6 * MIN,
                 disks(&[("/", 13)]),
-                vec![(DiskFreePercent, "/", Resolved)],
+                vec![(DiskFree, "/", Resolved)],
             ),
         ],
     );
@@ -221,16 +218,16 @@ fn disk_free_bytes_and_summary_text() {
         &[step(
             T0,
             disks(&[("/data", 1)]),
-            vec![(DiskFreeBytes, "/data", Opened)],
+            vec![(DiskFree, "/data", Opened)],
         )],
     );
     let key = AlertKey {
-        rule: DiskFreeBytes,
+        rule: DiskFree,
         subject: "/data".into(),
     };
     assert_eq!(
         r.summaries[&key],
-        "Disk /data on LAPTOP-042 has 1.0 GiB free, below 2.0 GiB"
+        "Disk /data on LAPTOP-042 has 1.0% free (1.0 GiB of 100.0 GiB), below 2.0 GiB"
     );
 }
 
@@ -260,7 +257,7 @@ fn for_duration_delays_firing_and_a_blip_resets_it() {
             step(
                 T0 + 22 * MIN,
                 disks(&[("/", 8)]),
-                vec![(DiskFreePercent, "/", Opened)],
+                vec![(DiskFree, "/", Opened)],
             ),
         ],
     );
@@ -500,20 +497,9 @@ fn a_missing_section_leaves_alerts_alone() {
         "missing section",
         RulesConfig::default(),
         &[
-            step(
-                T0,
-                disks(&[("/", 1)]),
-                vec![(DiskFreePercent, "/", Opened), (DiskFreeBytes, "/", Opened)],
-            ),
+            step(T0, disks(&[("/", 1)]), vec![(DiskFree, "/", Opened)]),
             step(T0 + MIN, pb::StatusReport::default(), vec![]),
-            step(
-                T0 + 2 * MIN,
-                disks(&[]),
-                vec![
-                    (DiskFreePercent, "/", Resolved),
-                    (DiskFreeBytes, "/", Resolved),
-                ],
-            ),
+            step(T0 + 2 * MIN, disks(&[]), vec![(DiskFree, "/", Resolved)]),
         ],
     );
 }
@@ -527,21 +513,21 @@ fn flapping_notifies_once_then_settles() {
         "flapping",
         rules,
         &[
-            step(T0, disks(&[("/", 4)]), vec![(DiskFreePercent, "/", Opened)]),
+            step(T0, disks(&[("/", 4)]), vec![(DiskFree, "/", Opened)]),
             step(
                 T0 + MIN,
                 disks(&[("/", 50)]),
-                vec![(DiskFreePercent, "/", Resolved)],
+                vec![(DiskFree, "/", Resolved)],
             ),
             step(
                 T0 + 2 * MIN,
                 disks(&[("/", 4)]),
-                vec![(DiskFreePercent, "/", Opened)],
+                vec![(DiskFree, "/", Opened)],
             ),
             step(
                 T0 + 3 * MIN,
                 disks(&[("/", 50)]),
-                vec![(DiskFreePercent, "/", Flapping)],
+                vec![(DiskFree, "/", Flapping)],
             ),
             step(T0 + 4 * MIN, disks(&[("/", 4)]), vec![]),
             step(T0 + 5 * MIN, disks(&[("/", 50)]), vec![]),
@@ -551,7 +537,7 @@ fn flapping_notifies_once_then_settles() {
         ],
     );
     let key = AlertKey {
-        rule: DiskFreePercent,
+        rule: DiskFree,
         subject: "/".into(),
     };
     assert!(!r.states[&key].flapping);
@@ -564,6 +550,7 @@ fn silenced_alert_records_state_and_notifies_when_the_silence_ends() {
     let history = BTreeMap::new();
     let report = disks(&[("/", 4)]);
     let device = DeviceInput {
+        device_id: "dev-1",
         hostname: "h",
         last_seen_at: Some(T0),
         report: Some(&report),
@@ -581,7 +568,7 @@ fn silenced_alert_records_state_and_notifies_when_the_silence_ends() {
     assert!(
         after
             .iter()
-            .any(|t| t.key.rule == DiskFreePercent && t.event == Some(Opened))
+            .any(|t| t.key.rule == DiskFree && t.event == Some(Opened))
     );
 }
 
@@ -615,7 +602,7 @@ proptest! {
             r.disks.as_mut().unwrap().filesystems[0].available_bytes = (v / 100.0 * (100 * GIB) as f64) as u64;
             r
         })) {
-            let device = DeviceInput { hostname: "h", last_seen_at: Some(at), report: Some(&report), disk_history: &history };
+            let device = DeviceInput { device_id: "dev-1", hostname: "h", last_seen_at: Some(at), report: Some(&report), disk_history: &history };
             for t in evaluate(&rules, &states, &device, &|_| false, at) {
                 events += usize::from(t.event.is_some());
                 states.insert(t.key, t.state);

@@ -18,7 +18,7 @@ fn device() -> AlertDevice {
 
 fn disk_key() -> AlertKey {
     AlertKey {
-        rule: RuleId::DiskFreePercent,
+        rule: RuleId::DiskFree,
         subject: "/".into(),
     }
 }
@@ -169,6 +169,9 @@ fn alert_changes_follow_the_stored_alert_and_the_rule_transition() {
             status,
             first_seen: T0 - 600,
             state: state(severity, severity),
+            summary: "Disk / on LAPTOP-042 has 3.0% free".into(),
+            subject_name: "/".into(),
+            cause: String::new(),
         });
         let previous = stored.as_ref().map(|s| s.state.clone()).unwrap_or_default();
         let next = AlertState {
@@ -190,10 +193,13 @@ fn alert_changes_follow_the_stored_alert_and_the_rule_transition() {
                 value: 3.0,
                 threshold: f64::NAN,
                 summary: "Disk / on LAPTOP-042 has 3.0% free".into(),
+                subject_name: "/".into(),
+                cause: String::new(),
+                gone: false,
             },
             event: case.event,
         };
-        let change = plan_change(&device(), stored.as_ref(), transition, None, T0);
+        let change = plan_change(&device(), stored.as_ref(), transition, None, None, T0);
         assert_eq!(change.is_some(), case.written, "{}", case.name);
         let Some(change) = change else { continue };
         assert_eq!(change.status, case.status, "{}", case.name);
@@ -230,12 +236,7 @@ fn alert_changes_follow_the_stored_alert_and_the_rule_transition() {
                     "{}",
                     case.name
                 );
-                assert_eq!(
-                    n.correlation_key(),
-                    "d1/disk_free_percent//",
-                    "{}",
-                    case.name
-                );
+                assert_eq!(n.correlation_key(), "d1/disk_free//", "{}", case.name);
             }
             (n, event) => panic!("{}: notification {n:?} for event {event:?}", case.name),
         }
@@ -312,14 +313,23 @@ fn a_full_disk_plans_one_critical_alert_whose_notification_carries_the_device_de
 }
 
 #[test]
-fn a_healthy_report_of_a_device_without_alerts_plans_nothing() {
+fn a_healthy_report_of_a_device_without_alerts_plans_no_alert_but_its_forecast() {
     let plan = plan_device(
         &rules(),
         &context(Vec::new()),
         Some(&disk_report(50, "x")),
         T0,
     );
-    assert_eq!(plan, Plan::default());
+    assert_eq!(plan.changes, Vec::new());
+    let forecasts = plan.forecasts.expect("the report has a disk section");
+    let described: Vec<(String, String)> = forecasts
+        .iter()
+        .map(|(mount, state)| (mount.clone(), state.describe()))
+        .collect();
+    assert_eq!(
+        described,
+        vec![("/".to_owned(), "needs 4 more days of history".to_owned())]
+    );
 }
 
 #[test]
@@ -415,6 +425,9 @@ fn the_ticketing_failing_alert_opens_updates_and_resolves_without_notifying() {
             status,
             first_seen: T0 - 600,
             state: state(severity, severity),
+            summary: "Disk / on LAPTOP-042 has 3.0% free".into(),
+            subject_name: "/".into(),
+            cause: String::new(),
         });
         let plan = plan_ticketing_failing(stored.as_ref(), case.failing, T0);
         assert_eq!(plan.notifications(), 0, "{}", case.name);
@@ -425,12 +438,16 @@ fn the_ticketing_failing_alert_opens_updates_and_resolves_without_notifying() {
         assert_eq!(plan.changes.len(), 1, "{}", case.name);
         let change = &plan.changes[0];
         assert_eq!(change.key, ticketing_failing_key(), "{}", case.name);
-        assert_eq!(
-            (change.status, change.summary.as_str()),
-            (status, summary),
-            "{}",
-            case.name
-        );
+        // What people read of this change: its history line, else the summary.
+        let message = change
+            .history
+            .as_ref()
+            .map_or(change.summary.as_str(), |h| h.summary.as_str());
+        assert_eq!((change.status, message), (status, summary), "{}", case.name);
+        if status == Resolved {
+            // The record keeps what was wrong; the resolution is in the history.
+            assert_eq!(change.summary, "Disk / on LAPTOP-042 has 3.0% free");
+        }
         assert_eq!(
             change.history.as_ref().and_then(|h| h.event),
             event,

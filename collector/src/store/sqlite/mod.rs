@@ -27,8 +27,8 @@ mod tickets;
 use alerts as sqlite_alerts;
 
 use super::{
-    DeviceRecord, IncomingReport, IngestOutcome, LatestStatus, NewDevice, NewToken, Store,
-    StoreError, TokenRecord, TokenRefusal,
+    DeviceRecord, DiskForecastRecord, IncomingReport, IngestOutcome, LatestStatus, NewDevice,
+    NewToken, Store, StoreError, TokenRecord, TokenRefusal,
 };
 
 /// Schema migrations, applied in order and recorded in `schema_migrations`.
@@ -45,6 +45,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         4,
         include_str!("../../../migrations/sqlite/0004_outbox_delivered_at.sql"),
+    ),
+    (
+        5,
+        include_str!("../../../migrations/sqlite/0005_alert_texts_and_forecasts.sql"),
     ),
 ];
 
@@ -397,6 +401,12 @@ impl Store for SqliteStore {
             })
         })
         .await
+    }
+
+    async fn disk_forecasts(&self, device_id: &str) -> Result<Vec<DiskForecastRecord>, StoreError> {
+        let device_id = device_id.to_owned();
+        self.with_connection(move |c| Ok(sqlite_alerts::disk_forecasts(c, &device_id)?))
+            .await
     }
 
     async fn latest_status(&self, device_id: &str) -> Result<Option<LatestStatus>, StoreError> {
