@@ -466,3 +466,169 @@ fn the_ticketing_failing_alert_opens_updates_and_resolves_without_notifying() {
         );
     }
 }
+
+/// Plans each report in turn, keeping the alerts as a store would, and
+/// returns every history line written: (event, value, message).
+fn history_of(reports: &[(i64, pb::StatusReport)]) -> Vec<(Option<Event>, Option<f64>, String)> {
+    let mut context = context(Vec::new());
+    let mut lines = Vec::new();
+    for (at, report) in reports {
+        context.device.last_seen_at = Some(*at);
+        let plan = plan_device(&RulesConfig::default(), &context, Some(report), *at);
+        for change in plan.changes {
+            if let Some(h) = &change.history {
+                lines.push((h.event, h.value, h.summary.clone()));
+            }
+            context.alerts.insert(
+                change.key.clone(),
+                StoredAlert {
+                    status: change.status,
+                    first_seen: change.first_seen,
+                    state: change.state,
+                    summary: change.summary,
+                    subject_name: change.subject_name,
+                    cause: change.cause,
+                },
+            );
+        }
+    }
+    lines
+}
+
+fn backup(result: pb::BackupResult, finished: i64, message: &str) -> pb::StatusReport {
+    pb::StatusReport {
+        backups: Some(pb::BackupCheck {
+            jobs: vec![pb::BackupJobStatus {
+                name: "nightly".into(),
+                result: result as i32,
+                last_run_finished_unix_secs: Some(finished),
+                last_success_unix_secs: Some(T0 - 3600),
+                message: message.into(),
+                ..Default::default()
+            }],
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_backup_failure_keeps_its_error_and_resolves_with_its_own_text() {
+    let lines = history_of(&[
+        (
+            T0,
+            backup(pb::BackupResult::Failed, T0 - 60, "repository locked"),
+        ),
+        (
+            T0 + 3600,
+            backup(pb::BackupResult::Success, T0 + 3000, "ok"),
+        ),
+    ]);
+    assert_eq!(
+        lines,
+        vec![
+            (
+                Some(Event::Opened),
+                Some(1.0),
+                "Backup job nightly on LAPTOP-042 failed at 2026-11-18 11:05 UTC: repository locked".to_owned()
+            ),
+            (
+                Some(Event::Resolved),
+                Some(0.0),
+                "Backup job nightly on LAPTOP-042 succeeded at 2026-11-18 11:56 UTC; it had failed since 2026-11-18 11:06 UTC with: repository locked".to_owned()
+            ),
+        ]
+    );
+}
+
+fn certificate(fingerprint: &str, not_after: i64) -> pb::StatusReport {
+    pb::StatusReport {
+        certificates: Some(pb::CertificateCheck {
+            certificates: vec![pb::CertificateStatus {
+                sha256_fingerprint: fingerprint.into(),
+                subject: "CN=intranet.example".into(),
+                not_after_unix_secs: not_after,
+                locations: vec![pb::CertificateLocation {
+                    location: "/etc/ssl/intranet.pem".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            endpoints: vec![],
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_renewed_certificate_resolves_by_name_and_path_with_the_new_expiry() {
+    let day = 86_400;
+    let lines = history_of(&[
+        (T0, certificate("afde0f19", T0 + 5 * day)),
+        (T0 + 60, certificate("b0b0cafe", T0 + 90 * day)),
+    ]);
+    assert_eq!(
+        lines,
+        vec![
+            (
+                Some(Event::Opened),
+                Some(5.0),
+                "Certificate CN=intranet.example at /etc/ssl/intranet.pem on LAPTOP-042 expires in 5 days (2026-11-23 11:06 UTC)".to_owned()
+            ),
+            (
+                Some(Event::Resolved),
+                None,
+                "Certificate CN=intranet.example at /etc/ssl/intranet.pem on LAPTOP-042 replaced; the new one expires 2027-02-16 11:06 UTC, in 89 days".to_owned()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_pending_alert_follows_every_report() {
+    let rules = RulesConfig::default();
+    let mut context = context(Vec::new());
+    let report = |security: usize| pb::StatusReport {
+        patches: Some(pb::PatchCheck {
+            scan_state: pb::ScanState::Ok as i32,
+            last_successful_scan_unix_secs: Some(T0),
+            pending: (0..security)
+                .map(|i| pb::PendingUpdate {
+                    name: format!("libssl{i}"),
+                    security: true,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let first = plan_device(&rules, &context, Some(&report(2)), T0);
+    let change = first
+        .changes
+        .into_iter()
+        .find(|c| c.key.rule == RuleId::SecurityUpdatesPending)
+        .expect("pending alert written");
+    assert_eq!(change.status, Pending);
+    context.alerts.insert(
+        change.key.clone(),
+        StoredAlert {
+            status: change.status,
+            first_seen: change.first_seen,
+            state: change.state,
+            summary: change.summary,
+            subject_name: change.subject_name,
+            cause: change.cause,
+        },
+    );
+    let later = plan_device(&rules, &context, Some(&report(3)), T0 + 3600);
+    let change = later
+        .changes
+        .iter()
+        .find(|c| c.key.rule == RuleId::SecurityUpdatesPending)
+        .expect("a pending alert is written again");
+    assert_eq!(
+        (change.status, change.value, change.last_seen),
+        (Pending, Some(3.0), T0 + 3600)
+    );
+    assert!(change.history.is_none(), "no transition, no history line");
+}
