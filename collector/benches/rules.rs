@@ -103,6 +103,7 @@ fn bench(c: &mut Criterion) {
     let report = report();
     let history = history();
     let device = DeviceInput {
+        device_id: "dev-1",
         hostname: "SRV-DB-01",
         last_seen_at: Some(NOW),
         report: Some(&report),
@@ -126,6 +127,7 @@ fn bench(c: &mut Criterion) {
     });
     let no_history = BTreeMap::new();
     let without_forecast = DeviceInput {
+        device_id: "dev-1",
         disk_history: &no_history,
         ..device
     };

@@ -111,11 +111,11 @@ fn filling_a_real_filesystem_warns_then_goes_critical_then_resolves() -> Result<
                 .any(|fs| fs.mount_point == mount)
         })
     })?;
-    assert!(alert(&collector, &device, "disk_free_percent", &mount).is_none());
+    assert!(alert(&collector, &device, "disk_free", &mount).is_none());
 
     fs.fill("a", 9)?;
     let (id, _, _, summary) = wait_for("warning", TIMEOUT, || {
-        alert(&collector, &device, "disk_free_percent", &mount)
+        alert(&collector, &device, "disk_free", &mount)
             .filter(|a| a.1 == "firing" && a.2.as_deref() == Some("warning"))
     })?;
     assert!(
@@ -126,14 +126,14 @@ fn filling_a_real_filesystem_warns_then_goes_critical_then_resolves() -> Result<
 
     fs.fill("b", 4)?;
     wait_for("critical", TIMEOUT, || {
-        alert(&collector, &device, "disk_free_percent", &mount)
+        alert(&collector, &device, "disk_free", &mount)
             .filter(|a| a.2.as_deref() == Some("critical"))
     })?;
 
     std::fs::remove_file(fs.path().join("a"))?;
     std::fs::remove_file(fs.path().join("b"))?;
     wait_for("resolved", TIMEOUT, || {
-        alert(&collector, &device, "disk_free_percent", &mount).filter(|a| a.1 == "resolved")
+        alert(&collector, &device, "disk_free", &mount).filter(|a| a.1 == "resolved")
     })?;
     let events: Vec<String> = outbox(&collector, id)?
         .into_iter()

@@ -15,6 +15,8 @@ use forewarn_proto::pb;
 use super::AlertStatus;
 use super::notification::{DeviceDetails, Notification};
 use super::silence::Silence;
+use super::texts;
+use crate::rules::forecast::{ForecastState, disk_forecasts};
 use crate::rules::{
     AlertKey, AlertState, DeviceInput, DiskSample, Event, RuleId, RulesConfig, Transition, evaluate,
 };
@@ -43,6 +45,12 @@ pub struct StoredAlert {
     pub status: AlertStatus,
     pub first_seen: i64,
     pub state: AlertState,
+    /// The summary stored with the alert: while it holds, what is wrong.
+    pub summary: String,
+    /// The subject as people know it (see [`crate::rules::Condition::subject_name`]).
+    pub subject_name: String,
+    /// What went wrong, in the source's words, while it fired.
+    pub cause: String,
 }
 
 /// Everything the engine needs to know about a device besides its report.
@@ -85,7 +93,13 @@ pub struct AlertChange {
     pub last_seen: i64,
     pub value: Option<f64>,
     pub threshold: Option<f64>,
+    /// While it holds, what is wrong; once resolved, what *was* wrong (the
+    /// resolution's own text is in the history and the notification).
     pub summary: String,
+    /// The subject as people know it; the key's subject stays for machines.
+    pub subject_name: String,
+    /// What went wrong, in the source's words (see [`StoredAlert::cause`]).
+    pub cause: String,
     /// Appended to the alert's history, if the change is worth a line there.
     pub history: Option<HistoryEntry>,
     /// Queued in the outbox, in the same transaction as the change.
@@ -96,6 +110,11 @@ pub struct AlertChange {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
     pub changes: Vec<AlertChange>,
+    /// The disk-full forecast of each judged filesystem, by mount point, when
+    /// the report has a disk section (`None`: keep the stored ones).
+    pub forecasts: Option<Vec<(String, ForecastState)>>,
+    /// When the plan was made.
+    pub at: i64,
 }
 
 impl Plan {
@@ -134,6 +153,7 @@ pub fn plan_device(
             .any(|s| s.covers(&device.id, &device.group, key, now))
     };
     let input = DeviceInput {
+        device_id: &device.id,
         hostname: &device.hostname,
         last_seen_at: device.last_seen_at,
         report,
@@ -148,9 +168,25 @@ pub fn plan_device(
     });
     let changes = evaluate(rules, &previous, &input, &silenced, now)
         .into_iter()
-        .filter_map(|t| plan_change(device, context.alerts.get(&t.key), t, details.as_ref(), now))
+        .filter_map(|t| {
+            plan_change(
+                device,
+                context.alerts.get(&t.key),
+                t,
+                report,
+                details.as_ref(),
+                now,
+            )
+        })
         .collect();
-    Plan { changes }
+    let forecasts = report
+        .filter(|r| r.disks.is_some())
+        .map(|r| disk_forecasts(rules, r, &context.disk_history, now));
+    Plan {
+        changes,
+        forecasts,
+        at: now,
+    }
 }
 
 /// The change one rule transition calls for, or `None` when nothing is to be
@@ -159,6 +195,7 @@ fn plan_change(
     device: &AlertDevice,
     existing: Option<&StoredAlert>,
     t: Transition,
+    report: Option<&pb::StatusReport>,
     details: Option<&DeviceDetails>,
     now: i64,
 ) -> Option<AlertChange> {
@@ -190,6 +227,25 @@ fn plan_change(
     };
     let value = finite(t.condition.value);
     let threshold = finite(t.condition.threshold);
+    let subject_name = match (&t.condition.subject_name, existing) {
+        (name, Some(e)) if name.is_empty() => e.subject_name.clone(),
+        (name, _) => name.clone(),
+    };
+    let resolved = t.previous.severity.is_some() && state.severity.is_none();
+    // A resolution says what is true now and what it ends; the alert keeps
+    // the summary of what was wrong (and the cause) for its record.
+    let (message, summary, cause) = match existing {
+        Some(e) if resolved => (
+            texts::resolution(&device.hostname, &t.key, e, &t.condition, report, now),
+            e.summary.clone(),
+            e.cause.clone(),
+        ),
+        _ => (
+            t.condition.summary.clone(),
+            t.condition.summary.clone(),
+            t.condition.cause.clone(),
+        ),
+    };
     let worth_a_line = t.previous.severity != state.severity
         || t.event.is_some()
         || t.previous.flapping != state.flapping;
@@ -198,7 +254,7 @@ fn plan_change(
         to_severity: state.severity,
         event: t.event,
         value,
-        summary: t.condition.summary.clone(),
+        summary: message.clone(),
     });
     let notification = t.event.map(|event| Notification {
         event,
@@ -207,11 +263,12 @@ fn plan_change(
         group: device.group.clone(),
         rule: t.key.rule,
         subject: t.key.subject.clone(),
+        subject_name: subject_name.clone(),
         severity: state.severity,
         previous_severity: t.previous.notified,
         value,
         threshold,
-        summary: t.condition.summary.clone(),
+        summary: message,
         first_seen,
         at: now,
         device: details.cloned(),
@@ -224,7 +281,9 @@ fn plan_change(
         last_seen: now,
         value,
         threshold,
-        summary: t.condition.summary,
+        summary,
+        subject_name,
+        cause,
         history,
         notification,
     })
@@ -263,6 +322,8 @@ pub fn plan_ticketing_failing(
             value: None,
             threshold: None,
             summary: summary.to_owned(),
+            subject_name: String::new(),
+            cause: String::new(),
             history: None,
             notification: None,
         },
@@ -279,6 +340,8 @@ pub fn plan_ticketing_failing(
             value: None,
             threshold: None,
             summary: summary.to_owned(),
+            subject_name: String::new(),
+            cause: String::new(),
             history: Some(HistoryEntry {
                 from_severity: None,
                 to_severity: Some(Severity::Critical),
@@ -300,7 +363,9 @@ pub fn plan_ticketing_failing(
             last_seen: now,
             value: None,
             threshold: None,
-            summary: TICKETING_RECOVERED.to_owned(),
+            summary: firing.summary.clone(),
+            subject_name: String::new(),
+            cause: String::new(),
             history: Some(HistoryEntry {
                 from_severity: firing.state.severity,
                 to_severity: None,
@@ -314,6 +379,8 @@ pub fn plan_ticketing_failing(
     };
     Plan {
         changes: vec![change],
+        forecasts: None,
+        at: now,
     }
 }
 

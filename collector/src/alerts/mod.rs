@@ -7,11 +7,13 @@
 //! - [`notification`]: the typed notification the outbox carries.
 //! - [`silence`]: silences and maintenance windows, and what they match.
 //! - [`sweeper`]: the timer that re-plans alerts and prunes the outbox.
+//! - [`texts`]: what a resolution says.
 
 pub mod engine;
 pub mod notification;
 pub mod silence;
 pub mod sweeper;
+pub mod texts;
 
 use crate::rules::{RuleId, Severity};
 
@@ -55,6 +57,8 @@ pub struct AlertRecord {
     pub hostname: String,
     pub rule: RuleId,
     pub subject: String,
+    /// The subject as people know it (CN and path, mount point, job name).
+    pub subject_name: String,
     pub status: AlertStatus,
     pub severity: Option<Severity>,
     pub flapping: bool,

@@ -21,6 +21,10 @@ pub struct Notification {
     pub rule: RuleId,
     /// What the alert is about on the device (mount point, fingerprint, job).
     pub subject: String,
+    /// The subject as people know it ("CN=… at /path", "/var", "nightly");
+    /// empty for device-wide rules and in rows written before it existed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subject_name: String,
     /// The severity now; `None` on `resolved`.
     pub severity: Option<Severity>,
     /// The severity people were last told about; `None` on `opened`.
@@ -109,6 +113,7 @@ mod tests {
             summary: "Disk / on LAPTOP-042 has 3.0% free".into(),
             first_seen: 1_795_000_060,
             at: 1_795_000_120,
+            subject_name: String::new(),
             device: None,
         }
     }
@@ -144,10 +149,10 @@ mod tests {
 
     #[test]
     fn an_unknown_rule_or_event_is_an_error_naming_it() {
-        let renamed = STORED_BEFORE.replace("disk_free_percent", "disk_free");
+        let renamed = STORED_BEFORE.replace("disk_free_percent", "disk_full");
         let err = serde_json::from_str::<Notification>(&renamed).unwrap_err();
         assert!(
-            err.to_string().contains("unknown rule \"disk_free\""),
+            err.to_string().contains("unknown rule \"disk_full\""),
             "{err}"
         );
         let event = STORED_BEFORE.replace("escalated", "exploded");

@@ -96,6 +96,13 @@ pub async fn show_device(
         device.last_seen_at.map_or("never".into(), format_time)
     )?;
     writeln!(out, "last seq   {}", device.last_seq)?;
+    for forecast in store.disk_forecasts(id).await? {
+        writeln!(
+            out,
+            "forecast   {}: {}",
+            forecast.mount_point, forecast.description
+        )?;
+    }
     let Some(status) = store.latest_status(id).await? else {
         writeln!(out, "no report stored yet")?;
         return Ok(());

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use forewarn_proto::{CheckKind, pb};
 
 use super::config::{FlagRule, RulesConfig, ThresholdRule};
-use super::forecast::forecast;
+use super::forecast::{ForecastState, forecast_state};
 use super::{AlertKey, AlertState, Condition, DeviceInput, RuleId, Severity, Timing};
 
 /// The part of a report a rule reads; alerts of a section the report lacks are left alone.
@@ -33,7 +33,7 @@ impl Section {
 pub fn section(rule: RuleId) -> Section {
     use RuleId::*;
     match rule {
-        DiskFreePercent | DiskFreeBytes | InodeUsedPercent | DiskForecast => {
+        DiskFree | DiskFreePercent | DiskFreeBytes | InodeUsedPercent | DiskForecast => {
             Section::Check(CheckKind::Disks)
         }
         CertificateDaysLeft => Section::Check(CheckKind::Certificates),
@@ -58,6 +58,13 @@ pub fn timing(rules: &RulesConfig, rule: RuleId) -> Timing {
         clear_after_secs: r.clear_after_secs,
     };
     match rule {
+        RuleId::DiskFree => Timing {
+            for_secs: rules
+                .disk_free_percent
+                .for_secs
+                .max(rules.disk_free_bytes.for_secs),
+            clear_after_secs: 0,
+        },
         RuleId::DiskFreePercent => threshold(&rules.disk_free_percent),
         RuleId::DiskFreeBytes => threshold(&rules.disk_free_bytes),
         RuleId::InodeUsedPercent => threshold(&rules.inode_used_percent),
@@ -162,6 +169,10 @@ struct Measurer<'a> {
     rules: &'a RulesConfig,
     previous: &'a BTreeMap<AlertKey, AlertState>,
     out: Measured,
+    /// The human name of the subject being measured, given to its conditions.
+    subject_name: String,
+    /// The cause given to the next flag condition that holds.
+    cause: String,
 }
 
 impl Measurer<'_> {
@@ -197,6 +208,9 @@ impl Measurer<'_> {
                 value,
                 threshold,
                 summary,
+                subject_name: self.subject_name.clone(),
+                cause: String::new(),
+                gone: false,
             },
         );
     }
@@ -223,6 +237,13 @@ impl Measurer<'_> {
                 value,
                 threshold: 0.0,
                 summary,
+                subject_name: self.subject_name.clone(),
+                cause: if holds {
+                    std::mem::take(&mut self.cause)
+                } else {
+                    String::new()
+                },
+                gone: false,
             },
         );
     }
@@ -239,6 +260,8 @@ pub fn measure(
         rules,
         previous,
         out: Measured::default(),
+        subject_name: String::new(),
+        cause: String::new(),
     };
     let host = device.hostname;
     if let Some(last_seen) = device.last_seen_at {
@@ -287,6 +310,101 @@ pub fn measure(
     m.out
 }
 
+/// A bytes level applies only to filesystems at least this many times its
+/// size: 2 GiB free is a fine warning for a 20 GiB disk, meaningless for a
+/// 20 MiB tmpfs, which the percent levels judge alone.
+const BYTES_LEVEL_MIN_SIZE_FACTOR: f64 = 4.0;
+
+/// `rule` without the levels too large for a filesystem of `total` bytes.
+fn bytes_rule_for_size(rule: &ThresholdRule, total: f64) -> ThresholdRule {
+    let fits = |level: Option<f64>| level.filter(|l| l * BYTES_LEVEL_MIN_SIZE_FACTOR <= total);
+    ThresholdRule {
+        warning: fits(rule.warning),
+        critical: fits(rule.critical),
+        enabled: rule.enabled && (fits(rule.warning).is_some() || fits(rule.critical).is_some()),
+        ..rule.clone()
+    }
+}
+
+/// Free space of one filesystem: percent and bytes levels judged together,
+/// the alert at the worse of the two; the value and threshold are percent.
+fn measure_free_space(
+    m: &mut Measurer<'_>,
+    fs: &pb::DiskStatus,
+    rules: &super::config::DiskRules<'_>,
+    host: &str,
+) {
+    let mount = fs.mount_point.as_str();
+    let key = AlertKey {
+        rule: RuleId::DiskFree,
+        subject: mount.to_owned(),
+    };
+    let total = fs.total_bytes as f64;
+    let available = fs.available_bytes.min(fs.total_bytes) as f64;
+    let percent = available / total * 100.0;
+    let previous = m.previous_severity(&key);
+    let by_percent = rules
+        .free_percent
+        .enabled
+        .then(|| threshold_severity(rules.free_percent, Worse::Lower, percent, previous));
+    let bytes_rule = bytes_rule_for_size(rules.free_bytes, total);
+    let by_bytes = bytes_rule
+        .enabled
+        .then(|| threshold_severity(&bytes_rule, Worse::Lower, available, previous));
+    if by_percent.is_none() && by_bytes.is_none() {
+        return;
+    }
+    let severity = by_percent
+        .and_then(|(s, _)| s)
+        .max(by_bytes.and_then(|(s, _)| s));
+    let free_text = format!(
+        "{:.1}% free ({} of {})",
+        percent,
+        format_bytes(available),
+        format_bytes(total)
+    );
+    let mut crossed = Vec::new();
+    let mut threshold = None;
+    if let Some((s, level)) = by_percent
+        && severity.is_some()
+        && s == severity
+    {
+        crossed.push(format!("{level}%"));
+        threshold = Some(level);
+    }
+    if let Some((s, level)) = by_bytes
+        && severity.is_some()
+        && s == severity
+    {
+        crossed.push(format_bytes(level));
+        threshold = threshold.or(Some(level / total * 100.0));
+    }
+    let threshold = threshold
+        .or(by_percent.map(|(_, level)| level))
+        .or(by_bytes.map(|(_, level)| level / total * 100.0))
+        .unwrap_or(0.0);
+    let summary = if crossed.is_empty() {
+        format!("Disk {mount} on {host} has {free_text}")
+    } else {
+        format!(
+            "Disk {mount} on {host} has {free_text}, below {}",
+            crossed.join(" and ")
+        )
+    };
+    m.out.conditions.insert(
+        key,
+        Condition {
+            severity,
+            value: percent,
+            threshold,
+            summary,
+            subject_name: mount.to_owned(),
+            cause: String::new(),
+            gone: false,
+        },
+    );
+}
+
 fn measure_disks(m: &mut Measurer<'_>, disks: &pb::DiskCheck, device: &DeviceInput<'_>, now: i64) {
     let rules = m.rules;
     let host = device.hostname;
@@ -296,44 +414,12 @@ fn measure_disks(m: &mut Measurer<'_>, disks: &pb::DiskCheck, device: &DeviceInp
             continue;
         }
         let mount = fs.mount_point.as_str();
-        let total = fs.total_bytes as f64;
-        let available = fs.available_bytes.min(fs.total_bytes) as f64;
-        let percent = available / total * 100.0;
-        let free_text = format!(
-            "{:.1}% free ({} of {})",
-            percent,
-            format_bytes(available),
-            format_bytes(total)
-        );
-        m.threshold(
-            RuleId::DiskFreePercent,
-            &rules.disk_free_percent,
-            Worse::Lower,
-            mount,
-            percent,
-            |severity, threshold| match severity {
-                Some(_) => format!("Disk {mount} on {host} has {free_text}, below {threshold}%"),
-                None => format!("Disk {mount} on {host} has {free_text}"),
-            },
-        );
-        m.threshold(
-            RuleId::DiskFreeBytes,
-            &rules.disk_free_bytes,
-            Worse::Lower,
-            mount,
-            available,
-            |severity, threshold| match severity {
-                Some(_) => format!(
-                    "Disk {mount} on {host} has {} free, below {}",
-                    format_bytes(available),
-                    format_bytes(threshold)
-                ),
-                None => format!(
-                    "Disk {mount} on {host} has {} free",
-                    format_bytes(available)
-                ),
-            },
-        );
+        if !rules.disks.judges(mount, &fs.filesystem) {
+            continue;
+        }
+        m.subject_name = mount.to_owned();
+        let disk_rules = rules.disk_rules(device.device_id, host, mount);
+        measure_free_space(m, fs, &disk_rules, host);
         if let (Some(inodes_total), Some(inodes_free)) = (fs.inodes_total, fs.inodes_free)
             && inodes_total > 0
         {
@@ -341,7 +427,7 @@ fn measure_disks(m: &mut Measurer<'_>, disks: &pb::DiskCheck, device: &DeviceInp
                 inodes_total.saturating_sub(inodes_free) as f64 / inodes_total as f64 * 100.0;
             m.threshold(
                 RuleId::InodeUsedPercent,
-                &rules.inode_used_percent,
+                disk_rules.inode_used_percent,
                 Worse::Higher,
                 mount,
                 used,
@@ -350,41 +436,64 @@ fn measure_disks(m: &mut Measurer<'_>, disks: &pb::DiskCheck, device: &DeviceInp
                 },
             );
         }
-        if let Some(samples) = device.disk_history.get(mount)
-            && let Some(prediction) = forecast(&rules.disk_forecast, samples, now)
-        {
-            let days = prediction.secs_until_full / 86_400.0;
-            let full_at = now.saturating_add(prediction.secs_until_full as i64);
-            m.threshold(
-                RuleId::DiskForecast,
-                &rules.disk_forecast.threshold(),
-                Worse::Lower,
-                mount,
-                days,
-                |_, _| {
-                    format!(
-                        "Disk {mount} on {host} is filling by {}/day and will be full in about {} (around {} UTC)",
-                        format_bytes(-prediction.bytes_per_day),
-                        format_duration(prediction.secs_until_full),
-                        format_minute(full_at)
-                    )
-                },
-            );
-        } else if device.disk_history.contains_key(mount) {
-            // No trend (any more): a forecast alert for this mount clears.
-            m.out.conditions.insert(
-                AlertKey {
-                    rule: RuleId::DiskForecast,
-                    subject: mount.to_owned(),
-                },
-                Condition {
-                    severity: None,
-                    value: f64::INFINITY,
-                    threshold: rules.disk_forecast.warning.unwrap_or(0.0),
-                    summary: format!("Disk {mount} on {host} shows no filling trend"),
-                },
-            );
+        let Some(samples) = device.disk_history.get(mount) else {
+            continue;
+        };
+        match forecast_state(&rules.disk_forecast, samples, now) {
+            ForecastState::FullIn(prediction) => {
+                let days = prediction.secs_until_full / 86_400.0;
+                let full_at = now.saturating_add(prediction.secs_until_full as i64);
+                m.threshold(
+                    RuleId::DiskForecast,
+                    &rules.disk_forecast.threshold(),
+                    Worse::Lower,
+                    mount,
+                    days,
+                    |_, _| {
+                        format!(
+                            "Disk {mount} on {host} is filling by {}/day and will be full in about {} (around {} UTC)",
+                            format_bytes(-prediction.bytes_per_day),
+                            format_duration(prediction.secs_until_full),
+                            format_minute(full_at)
+                        )
+                    },
+                );
+            }
+            state => {
+                // No trend (any more): a forecast alert for this mount clears.
+                m.out.conditions.insert(
+                    AlertKey {
+                        rule: RuleId::DiskForecast,
+                        subject: mount.to_owned(),
+                    },
+                    Condition {
+                        severity: None,
+                        value: f64::INFINITY,
+                        threshold: rules.disk_forecast.warning.unwrap_or(0.0),
+                        summary: format!("Disk {mount} on {host}: {}", state.describe()),
+                        subject_name: mount.to_owned(),
+                        cause: String::new(),
+                        gone: false,
+                    },
+                );
+            }
         }
+    }
+    m.subject_name.clear();
+}
+
+/// A certificate as people know it: its subject (or, without one, its
+/// fingerprint) and where it was found, e.g. "CN=intranet.example at
+/// /etc/ssl/intranet.pem".
+pub fn certificate_name(cert: &pb::CertificateStatus) -> String {
+    let name = if cert.subject.is_empty() {
+        &cert.sha256_fingerprint
+    } else {
+        &cert.subject
+    };
+    match cert.locations.first() {
+        Some(l) => format!("{name} at {}", l.location),
+        None => name.clone(),
     }
 }
 
@@ -392,17 +501,9 @@ fn measure_certificates(m: &mut Measurer<'_>, check: &pb::CertificateCheck, host
     let rules = m.rules;
     for cert in &check.certificates {
         let days = (cert.not_after_unix_secs - now) as f64 / 86_400.0;
-        let name = if cert.subject.is_empty() {
-            &cert.sha256_fingerprint
-        } else {
-            &cert.subject
-        };
-        let location = cert
-            .locations
-            .first()
-            .map(|l| format!(" at {}", l.location))
-            .unwrap_or_default();
+        let label = certificate_name(cert);
         let expiry = format_minute(cert.not_after_unix_secs);
+        m.subject_name.clone_from(&label);
         m.threshold(
             RuleId::CertificateDaysLeft,
             &rules.certificate_days_left,
@@ -411,10 +512,10 @@ fn measure_certificates(m: &mut Measurer<'_>, check: &pb::CertificateCheck, host
             days,
             |_, _| {
                 if days < 0.0 {
-                    format!("Certificate {name}{location} on {host} expired on {expiry} UTC")
+                    format!("Certificate {label} on {host} expired on {expiry} UTC")
                 } else {
                     format!(
-                        "Certificate {name}{location} on {host} expires in {} ({expiry} UTC)",
+                        "Certificate {label} on {host} expires in {} ({expiry} UTC)",
                         format_duration(days * 86_400.0)
                     )
                 }
@@ -423,8 +524,27 @@ fn measure_certificates(m: &mut Measurer<'_>, check: &pb::CertificateCheck, host
     }
 }
 
+/// "for more than 14 days" when the flag's condition has held that long
+/// (it fires, or has been pending for `for_secs`), else since when it holds.
+fn held_for_text(m: &Measurer<'_>, rule: RuleId, for_secs: u64, now: i64) -> String {
+    let key = AlertKey {
+        rule,
+        subject: String::new(),
+    };
+    let previous = m.previous.get(&key);
+    let since = previous.and_then(|s| s.pending.map(|(_, since)| since));
+    let held = previous.is_some_and(|s| s.severity.is_some())
+        || since.is_some_and(|since| now.saturating_sub(since) >= for_secs as i64);
+    match since {
+        _ if held && for_secs > 0 => format!(" for more than {}", format_duration(for_secs as f64)),
+        Some(since) => format!(" since {} UTC", format_minute(since)),
+        None => String::new(),
+    }
+}
+
 fn measure_patches(m: &mut Measurer<'_>, patches: &pb::PatchCheck, host: &str, now: i64) {
     let rules = m.rules;
+    m.subject_name.clear();
     let security: Vec<&str> = patches
         .pending
         .iter()
@@ -442,9 +562,14 @@ fn measure_patches(m: &mut Measurer<'_>, patches: &pb::PatchCheck, host: &str, n
             !security.is_empty(),
             security.len() as f64,
             format!(
-                "{host} has {} security update(s) pending for more than {}: {}{}",
+                "{host} has {} security update(s) pending{}: {}{}",
                 security.len(),
-                format_duration(rules.security_updates_pending.for_secs as f64),
+                held_for_text(
+                    m,
+                    RuleId::SecurityUpdatesPending,
+                    rules.security_updates_pending.for_secs,
+                    now
+                ),
                 shown.join(", "),
                 if security.len() > shown.len() {
                     ", …"
@@ -493,8 +618,8 @@ fn measure_patches(m: &mut Measurer<'_>, patches: &pb::PatchCheck, host: &str, n
         for_patches,
         f64::from(u8::from(for_patches)),
         format!(
-            "{host} has needed a reboot to finish installing updates for more than {}",
-            format_duration(rules.reboot_pending.for_secs as f64)
+            "{host} has needed a reboot to finish installing updates{}",
+            held_for_text(m, RuleId::RebootPending, rules.reboot_pending.for_secs, now)
         ),
     );
 }
@@ -509,13 +634,20 @@ fn measure_backups(m: &mut Measurer<'_>, backups: &pb::BackupCheck, host: &str, 
             .or(job.last_run_started_unix_secs)
             .map(|t| format!(" at {} UTC", format_minute(t)))
             .unwrap_or_default();
+        m.subject_name = name.to_owned();
+        m.cause.clone_from(&job.message);
+        let summary = if failed {
+            format!("Backup job {name} on {host} failed{when}: {}", job.message)
+        } else {
+            format!("Backup job {name} on {host} succeeded{when}")
+        };
         m.flag(
             RuleId::BackupFailed,
             &rules.backup_failed,
             name,
             failed,
             f64::from(u8::from(failed)),
-            format!("Backup job {name} on {host} failed{when}: {}", job.message),
+            summary,
         );
         let (hours, since_text) = match job.last_success_unix_secs {
             Some(last) => {
@@ -543,6 +675,7 @@ fn measure_backups(m: &mut Measurer<'_>, backups: &pb::BackupCheck, host: &str, 
             },
         );
         let probe = !job.probe_error.is_empty();
+        m.cause.clone_from(&job.probe_error);
         m.flag(
             RuleId::BackupProbeError,
             &rules.backup_probe_error,
@@ -555,6 +688,7 @@ fn measure_backups(m: &mut Measurer<'_>, backups: &pb::BackupCheck, host: &str, 
             ),
         );
         let restore = !job.restore_verification_error.is_empty();
+        m.cause.clone_from(&job.restore_verification_error);
         m.flag(
             RuleId::BackupRestoreFailed,
             &rules.backup_restore_failed,

@@ -145,6 +145,117 @@ pub struct RulesConfig {
     /// When an alert counts as flapping.
     #[serde(default = "default_flapping")]
     pub flapping: FlappingConfig,
+    /// Which filesystems the disk rules judge.
+    #[serde(default)]
+    pub disks: DiskScope,
+    /// Disk thresholds for one device, one mount point, or a mount point of
+    /// one device; when several match, the last one listed wins per rule.
+    #[serde(default)]
+    pub disk_overrides: Vec<DiskOverride>,
+}
+
+/// Which filesystems the disk rules judge: a filesystem is judged when its
+/// mount point is selected *and* its type is selected. Mount patterns are
+/// exact (`/var`) or end in `*` to match a prefix (`/run/user/*`); types
+/// compare without case (`tmpfs`, `NTFS`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskScope {
+    /// Only these mount points are judged (empty: every mount point).
+    #[serde(default)]
+    pub include_mounts: Vec<String>,
+    /// These mount points are never judged.
+    #[serde(default)]
+    pub exclude_mounts: Vec<String>,
+    /// Only filesystems of these types are judged (empty: every type).
+    #[serde(default)]
+    pub include_types: Vec<String>,
+    /// Filesystems of these types are never judged.
+    #[serde(default)]
+    pub exclude_types: Vec<String>,
+}
+
+/// Thresholds for the disks of one device and/or one mount point. A rule
+/// given here replaces that rule whole for the disks it matches.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskOverride {
+    /// The device's hostname or id (unset: every device).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// A mount point pattern, as in [`DiskScope`] (unset: every mount point).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount: Option<String>,
+    /// Replaces `disk_free_percent` for the matching disks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_free_percent: Option<ThresholdRule>,
+    /// Replaces `disk_free_bytes` for the matching disks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_free_bytes: Option<ThresholdRule>,
+    /// Replaces `inode_used_percent` for the matching disks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inode_used_percent: Option<ThresholdRule>,
+}
+
+/// Whether a mount pattern (exact, or a prefix ending in `*`) matches `mount`.
+pub fn mount_matches(pattern: &str, mount: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => mount.starts_with(prefix),
+        None => pattern == mount,
+    }
+}
+
+impl DiskScope {
+    /// Whether the disk rules judge the filesystem at `mount` of type `fs_type`.
+    pub fn judges(&self, mount: &str, fs_type: &str) -> bool {
+        let listed = |patterns: &[String]| patterns.iter().any(|p| mount_matches(p, mount));
+        let typed = |types: &[String]| types.iter().any(|t| t.eq_ignore_ascii_case(fs_type));
+        let mount_selected = (self.include_mounts.is_empty() || listed(&self.include_mounts))
+            && !listed(&self.exclude_mounts);
+        let type_selected = (self.include_types.is_empty() || typed(&self.include_types))
+            && !typed(&self.exclude_types);
+        mount_selected && type_selected
+    }
+}
+
+/// The free-space and inode thresholds that apply to one disk.
+#[derive(Debug, Clone, Copy)]
+pub struct DiskRules<'a> {
+    pub free_percent: &'a ThresholdRule,
+    pub free_bytes: &'a ThresholdRule,
+    pub inode_used_percent: &'a ThresholdRule,
+}
+
+impl RulesConfig {
+    /// The disk thresholds for `mount` on the device with this id and hostname,
+    /// after the matching [`DiskOverride`]s.
+    pub fn disk_rules(&self, device_id: &str, hostname: &str, mount: &str) -> DiskRules<'_> {
+        let mut rules = DiskRules {
+            free_percent: &self.disk_free_percent,
+            free_bytes: &self.disk_free_bytes,
+            inode_used_percent: &self.inode_used_percent,
+        };
+        for o in &self.disk_overrides {
+            let device_ok = o
+                .device
+                .as_deref()
+                .is_none_or(|d| d == device_id || d.eq_ignore_ascii_case(hostname));
+            let mount_ok = o.mount.as_deref().is_none_or(|p| mount_matches(p, mount));
+            if !(device_ok && mount_ok) {
+                continue;
+            }
+            if let Some(rule) = &o.disk_free_percent {
+                rules.free_percent = rule;
+            }
+            if let Some(rule) = &o.disk_free_bytes {
+                rules.free_bytes = rule;
+            }
+            if let Some(rule) = &o.inode_used_percent {
+                rules.inode_used_percent = rule;
+            }
+        }
+        rules
+    }
 }
 
 impl Default for RulesConfig {
@@ -165,6 +276,8 @@ impl Default for RulesConfig {
             backup_restore_failed: default_backup_restore_failed(),
             offline_minutes: default_offline_minutes(),
             flapping: default_flapping(),
+            disks: DiskScope::default(),
+            disk_overrides: Vec::new(),
         }
     }
 }
@@ -319,20 +432,21 @@ impl RulesConfig {
             .map(|(n, r)| (n, r, true))
             .chain(above.iter().map(|(n, r)| (n, r, false)))
         {
-            if rule.hysteresis < 0.0 || !rule.hysteresis.is_finite() {
-                problems.push(format!("{prefix}{name}.hysteresis: must be 0 or more"));
+            threshold_problems(&mut problems, &format!("{prefix}{name}"), rule, low_is_bad);
+        }
+        for (index, o) in self.disk_overrides.iter().enumerate() {
+            let at = format!("{prefix}disk_overrides[{index}]");
+            if o.device.is_none() && o.mount.is_none() {
+                problems.push(format!("{at}: set device or mount (or both)"));
             }
-            if rule.warning.is_none() && rule.critical.is_none() && rule.enabled {
-                problems.push(format!(
-                    "{prefix}{name}: set warning or critical, or enabled = false"
-                ));
-            }
-            if let (Some(w), Some(c)) = (rule.warning, rule.critical) {
-                let ordered = if low_is_bad { c <= w } else { c >= w };
-                if !ordered {
-                    problems.push(format!(
-                        "{prefix}{name}.critical: {c} is less severe than warning {w}"
-                    ));
+            let rules = [
+                ("disk_free_percent", &o.disk_free_percent, true),
+                ("disk_free_bytes", &o.disk_free_bytes, true),
+                ("inode_used_percent", &o.inode_used_percent, false),
+            ];
+            for (name, rule, low_is_bad) in rules {
+                if let Some(rule) = rule {
+                    threshold_problems(&mut problems, &format!("{at}.{name}"), rule, low_is_bad);
                 }
             }
         }
@@ -367,6 +481,29 @@ impl RulesConfig {
             problems.push(format!("{prefix}flapping.transitions: must be at least 2"));
         }
         problems
+    }
+}
+
+/// Problems of one threshold rule, each naming its key `at`.
+fn threshold_problems(
+    problems: &mut Vec<String>,
+    at: &str,
+    rule: &ThresholdRule,
+    low_is_bad: bool,
+) {
+    if rule.hysteresis < 0.0 || !rule.hysteresis.is_finite() {
+        problems.push(format!("{at}.hysteresis: must be 0 or more"));
+    }
+    if rule.warning.is_none() && rule.critical.is_none() && rule.enabled {
+        problems.push(format!("{at}: set warning or critical, or enabled = false"));
+    }
+    if let (Some(w), Some(c)) = (rule.warning, rule.critical) {
+        let ordered = if low_is_bad { c <= w } else { c >= w };
+        if !ordered {
+            problems.push(format!(
+                "{at}.critical: {c} is less severe than warning {w}"
+            ));
+        }
     }
 }
 

@@ -32,19 +32,68 @@ pub struct Forecast {
     pub bytes_per_day: f64,
 }
 
+/// What the forecast can say about a filesystem now; shown with the device
+/// (`device show`) whether or not it raises an alert.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ForecastState {
+    /// Free space is shrinking along a clear trend.
+    FullIn(Forecast),
+    /// Too few buckets with samples yet (or since the last cleanup): this
+    /// many more seconds of history are needed.
+    NeedsHistory { secs: u64 },
+    /// Enough history, but free space is not shrinking along a clear line.
+    NoTrend,
+}
+
+impl ForecastState {
+    /// "full in ~5 days", "needs 3 more days of history", "no trend".
+    pub fn describe(&self) -> String {
+        use super::conditions::format_duration;
+        match self {
+            Self::FullIn(f) => format!("full in ~{}", format_duration(f.secs_until_full)),
+            Self::NeedsHistory { secs } => {
+                let needed = format_duration(*secs as f64);
+                match needed.split_once(' ') {
+                    Some((amount, unit)) => format!("needs {amount} more {unit} of history"),
+                    None => format!("needs {needed} more history"),
+                }
+            }
+            Self::NoTrend => "no trend".to_owned(),
+        }
+    }
+}
+
 /// Forecasts from `samples` (any order); `None` when there is not enough
 /// history, the fit is poor, or free space is not shrinking.
 pub fn forecast(rule: &ForecastRule, samples: &[DiskSample], now: i64) -> Option<Forecast> {
-    let bucket_secs = i64::try_from(rule.bucket_secs).ok()?.max(1);
-    let since = now.saturating_sub(i64::try_from(rule.window_secs).ok()?);
-    let total = samples
+    match forecast_state(rule, samples, now) {
+        ForecastState::FullIn(f) => Some(f),
+        _ => None,
+    }
+}
+
+/// The forecast of `samples` (any order) with the reason when there is none.
+pub fn forecast_state(rule: &ForecastRule, samples: &[DiskSample], now: i64) -> ForecastState {
+    let needs = |buckets: usize| ForecastState::NeedsHistory {
+        secs: (rule.min_buckets.saturating_sub(buckets) as u64).saturating_mul(rule.bucket_secs),
+    };
+    let (Ok(bucket_secs), Ok(window)) = (
+        i64::try_from(rule.bucket_secs),
+        i64::try_from(rule.window_secs),
+    ) else {
+        return ForecastState::NoTrend;
+    };
+    let bucket_secs = bucket_secs.max(1);
+    let since = now.saturating_sub(window);
+    let Some(total) = samples
         .iter()
         .filter(|s| s.at >= since)
         .map(|s| s.total_bytes)
-        .max()?;
-    if total == 0 {
-        return None;
-    }
+        .max()
+        .filter(|&t| t > 0)
+    else {
+        return needs(0);
+    };
     // Bucket index -> (time of the minimum, minimum available).
     let mut buckets: std::collections::BTreeMap<i64, (i64, u64)> = Default::default();
     for sample in samples.iter().filter(|s| s.at >= since && s.at <= now) {
@@ -64,9 +113,20 @@ pub fn forecast(rule: &ForecastRule, samples: &[DiskSample], now: i64) -> Option
         points.drain(..=last_cleanup);
     }
     if points.len() < rule.min_buckets {
-        return None;
+        return needs(points.len());
     }
-    let slope = theil_sen_slope(&points)?;
+    fit(rule, &points, samples, total, now).map_or(ForecastState::NoTrend, ForecastState::FullIn)
+}
+
+/// The fitted line's forecast; `None` when the fit is poor or not filling.
+fn fit(
+    rule: &ForecastRule,
+    points: &[(f64, f64)],
+    samples: &[DiskSample],
+    total: u64,
+    now: i64,
+) -> Option<Forecast> {
+    let slope = theil_sen_slope(points)?;
     if slope >= 0.0 {
         return None;
     }
@@ -90,6 +150,32 @@ pub fn forecast(rule: &ForecastRule, samples: &[DiskSample], now: i64) -> Option
         secs_until_full: (available_now / -slope).max(0.0),
         bytes_per_day: slope * 86_400.0,
     })
+}
+
+/// The forecast of every filesystem of a disk report that the disk rules
+/// judge and that has history, by mount point; empty without a disk section.
+pub fn disk_forecasts(
+    rules: &super::RulesConfig,
+    report: &forewarn_proto::pb::StatusReport,
+    history: &std::collections::BTreeMap<String, Vec<DiskSample>>,
+    now: i64,
+) -> Vec<(String, ForecastState)> {
+    let Some(disks) = &report.disks else {
+        return Vec::new();
+    };
+    disks
+        .filesystems
+        .iter()
+        .filter(|fs| fs.total_bytes > 0 && !fs.read_only)
+        .filter(|fs| rules.disks.judges(&fs.mount_point, &fs.filesystem))
+        .map(|fs| {
+            let samples = history.get(&fs.mount_point).map_or(&[][..], Vec::as_slice);
+            (
+                fs.mount_point.clone(),
+                forecast_state(&rules.disk_forecast, samples, now),
+            )
+        })
+        .collect()
 }
 
 fn theil_sen_slope(points: &[(f64, f64)]) -> Option<f64> {

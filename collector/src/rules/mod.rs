@@ -29,7 +29,13 @@ pub use crate::severity::Severity;
 /// The rules, by the name used in config and in the alerts table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RuleId {
+    /// Free space of a filesystem, judged by percent and by bytes together:
+    /// one alert per mount point at the worse of the two.
+    DiskFree,
+    /// Alerts of releases that judged percent and bytes apart; they resolve
+    /// at the device's next disk report, where `disk_free` takes over.
     DiskFreePercent,
+    /// See [`RuleId::DiskFreePercent`].
     DiskFreeBytes,
     InodeUsedPercent,
     DiskForecast,
@@ -49,7 +55,8 @@ pub enum RuleId {
 }
 
 impl RuleId {
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
+        Self::DiskFree,
         Self::DiskFreePercent,
         Self::DiskFreeBytes,
         Self::InodeUsedPercent,
@@ -69,6 +76,7 @@ impl RuleId {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::DiskFree => "disk_free",
             Self::DiskFreePercent => "disk_free_percent",
             Self::DiskFreeBytes => "disk_free_bytes",
             Self::InodeUsedPercent => "inode_used_percent",
@@ -139,8 +147,18 @@ pub struct Condition {
     pub value: f64,
     /// The level crossed (or, while clear, the warning level).
     pub threshold: f64,
-    /// One sentence for a person.
+    /// One sentence for a person: while it holds, what is wrong; while
+    /// clear, what is true now (the engine builds the resolution from it).
     pub summary: String,
+    /// The subject as people know it ("CN=intranet.example at
+    /// /etc/ssl/intranet.pem", "/var", "nightly"); empty for device-wide rules.
+    pub subject_name: String,
+    /// What went wrong, in the source's own words (a backup job's error
+    /// message), quoted again when the alert resolves; often empty.
+    pub cause: String,
+    /// The subject is gone from a section the report contains (a replaced
+    /// certificate, a removed job): nothing was measured.
+    pub gone: bool,
 }
 
 /// A notification the alert's state change calls for; its name is the
@@ -194,15 +212,21 @@ pub struct Transition {
 }
 
 impl Transition {
-    /// Whether the stored alert must be written (state or event changed, or firing).
+    /// Whether the stored alert must be written (state or event changed, or
+    /// firing or pending: their value and last-seen follow every report).
     pub fn changed(&self) -> bool {
-        self.state != self.previous || self.event.is_some() || self.state.severity.is_some()
+        self.state != self.previous
+            || self.event.is_some()
+            || self.state.severity.is_some()
+            || self.state.pending.is_some()
     }
 }
 
 /// Everything known about the device being evaluated.
 #[derive(Debug, Clone, Copy)]
 pub struct DeviceInput<'a> {
+    /// The device's id, which per-device disk overrides may name.
+    pub device_id: &'a str,
     pub hostname: &'a str,
     pub last_seen_at: Option<i64>,
     pub report: Option<&'a pb::StatusReport>,
@@ -235,9 +259,12 @@ pub fn evaluate(
             Some(condition) => condition.clone(),
             None if measured.sections.contains(&conditions::section(key.rule)) => Condition {
                 severity: None,
-                value: 0.0,
-                threshold: 0.0,
+                value: f64::NAN,
+                threshold: f64::NAN,
                 summary: format!("{} is no longer reported", describe_subject(key)),
+                subject_name: String::new(),
+                cause: String::new(),
+                gone: true,
             },
             None => continue,
         };

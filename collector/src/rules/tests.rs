@@ -135,6 +135,7 @@ impl Run {
     fn apply(&mut self, case: &str, index: usize, s: &Step) {
         let history = BTreeMap::new();
         let device = DeviceInput {
+            device_id: "dev-1",
             hostname: "LAPTOP-042",
             last_seen_at: s.last_seen,
             report: s.report.as_ref(),
@@ -185,29 +186,25 @@ fn disk_free_percent_fires_rises_falls_and_clears_with_hysteresis() {
         RulesConfig::default(),
         &[
             step(T0, disks(&[("/", 50)]), vec![]),
-            step(
-                T0 + MIN,
-                disks(&[("/", 9)]),
-                vec![(DiskFreePercent, "/", Opened)],
-            ),
+            step(T0 + MIN, disks(&[("/", 9)]), vec![(DiskFree, "/", Opened)]),
             step(
                 T0 + 2 * MIN,
                 disks(&[("/", 4)]),
-                vec![(DiskFreePercent, "/", Escalated)],
+                vec![(DiskFree, "/", Escalated)],
             ),
             // 6% is inside the critical band's hysteresis (5 + 2): still critical.
             step(T0 + 3 * MIN, disks(&[("/", 6)]), vec![]),
             step(
                 T0 + 4 * MIN,
                 disks(&[("/", 8)]),
-                vec![(DiskFreePercent, "/", Deescalated)],
+                vec![(DiskFree, "/", Deescalated)],
             ),
             // 11% is above the warning level but inside its hysteresis (10 + 2).
             step(T0 + 5 * MIN, disks(&[("/", 11)]), vec![]),
             step(
                 T0 + 6 * MIN,
                 disks(&[("/", 13)]),
-                vec![(DiskFreePercent, "/", Resolved)],
+                vec![(DiskFree, "/", Resolved)],
             ),
         ],
     );
@@ -221,16 +218,16 @@ fn disk_free_bytes_and_summary_text() {
         &[step(
             T0,
             disks(&[("/data", 1)]),
-            vec![(DiskFreeBytes, "/data", Opened)],
+            vec![(DiskFree, "/data", Opened)],
         )],
     );
     let key = AlertKey {
-        rule: DiskFreeBytes,
+        rule: DiskFree,
         subject: "/data".into(),
     };
     assert_eq!(
         r.summaries[&key],
-        "Disk /data on LAPTOP-042 has 1.0 GiB free, below 2.0 GiB"
+        "Disk /data on LAPTOP-042 has 1.0% free (1.0 GiB of 100.0 GiB), below 2.0 GiB"
     );
 }
 
@@ -260,7 +257,7 @@ fn for_duration_delays_firing_and_a_blip_resets_it() {
             step(
                 T0 + 22 * MIN,
                 disks(&[("/", 8)]),
-                vec![(DiskFreePercent, "/", Opened)],
+                vec![(DiskFree, "/", Opened)],
             ),
         ],
     );
@@ -500,20 +497,9 @@ fn a_missing_section_leaves_alerts_alone() {
         "missing section",
         RulesConfig::default(),
         &[
-            step(
-                T0,
-                disks(&[("/", 1)]),
-                vec![(DiskFreePercent, "/", Opened), (DiskFreeBytes, "/", Opened)],
-            ),
+            step(T0, disks(&[("/", 1)]), vec![(DiskFree, "/", Opened)]),
             step(T0 + MIN, pb::StatusReport::default(), vec![]),
-            step(
-                T0 + 2 * MIN,
-                disks(&[]),
-                vec![
-                    (DiskFreePercent, "/", Resolved),
-                    (DiskFreeBytes, "/", Resolved),
-                ],
-            ),
+            step(T0 + 2 * MIN, disks(&[]), vec![(DiskFree, "/", Resolved)]),
         ],
     );
 }
@@ -527,21 +513,21 @@ fn flapping_notifies_once_then_settles() {
         "flapping",
         rules,
         &[
-            step(T0, disks(&[("/", 4)]), vec![(DiskFreePercent, "/", Opened)]),
+            step(T0, disks(&[("/", 4)]), vec![(DiskFree, "/", Opened)]),
             step(
                 T0 + MIN,
                 disks(&[("/", 50)]),
-                vec![(DiskFreePercent, "/", Resolved)],
+                vec![(DiskFree, "/", Resolved)],
             ),
             step(
                 T0 + 2 * MIN,
                 disks(&[("/", 4)]),
-                vec![(DiskFreePercent, "/", Opened)],
+                vec![(DiskFree, "/", Opened)],
             ),
             step(
                 T0 + 3 * MIN,
                 disks(&[("/", 50)]),
-                vec![(DiskFreePercent, "/", Flapping)],
+                vec![(DiskFree, "/", Flapping)],
             ),
             step(T0 + 4 * MIN, disks(&[("/", 4)]), vec![]),
             step(T0 + 5 * MIN, disks(&[("/", 50)]), vec![]),
@@ -551,7 +537,7 @@ fn flapping_notifies_once_then_settles() {
         ],
     );
     let key = AlertKey {
-        rule: DiskFreePercent,
+        rule: DiskFree,
         subject: "/".into(),
     };
     assert!(!r.states[&key].flapping);
@@ -564,6 +550,7 @@ fn silenced_alert_records_state_and_notifies_when_the_silence_ends() {
     let history = BTreeMap::new();
     let report = disks(&[("/", 4)]);
     let device = DeviceInput {
+        device_id: "dev-1",
         hostname: "h",
         last_seen_at: Some(T0),
         report: Some(&report),
@@ -581,7 +568,7 @@ fn silenced_alert_records_state_and_notifies_when_the_silence_ends() {
     assert!(
         after
             .iter()
-            .any(|t| t.key.rule == DiskFreePercent && t.event == Some(Opened))
+            .any(|t| t.key.rule == DiskFree && t.event == Some(Opened))
     );
 }
 
@@ -615,7 +602,7 @@ proptest! {
             r.disks.as_mut().unwrap().filesystems[0].available_bytes = (v / 100.0 * (100 * GIB) as f64) as u64;
             r
         })) {
-            let device = DeviceInput { hostname: "h", last_seen_at: Some(at), report: Some(&report), disk_history: &history };
+            let device = DeviceInput { device_id: "dev-1", hostname: "h", last_seen_at: Some(at), report: Some(&report), disk_history: &history };
             for t in evaluate(&rules, &states, &device, &|_| false, at) {
                 events += usize::from(t.event.is_some());
                 states.insert(t.key, t.state);
@@ -624,4 +611,230 @@ proptest! {
         }
         prop_assert_eq!(events, 1);
     }
+}
+
+const MIB: u64 = 1024 * 1024;
+const TIB: u64 = 1024 * GIB;
+
+/// One filesystem of `total` bytes with `available` free at `mount`.
+fn one_disk(mount: &str, fs_type: &str, total: u64, available: u64) -> pb::StatusReport {
+    let mut fs = disk(mount, total, available);
+    fs.filesystem = fs_type.into();
+    pb::StatusReport {
+        disks: Some(pb::DiskCheck {
+            filesystems: vec![fs],
+        }),
+        ..Default::default()
+    }
+}
+
+/// The `disk_free` condition of a single report with the given rules.
+fn disk_free(rules: &RulesConfig, report: &pb::StatusReport) -> Option<Condition> {
+    let history = BTreeMap::new();
+    let device = DeviceInput {
+        device_id: "dev-1",
+        hostname: "LAPTOP-042",
+        last_seen_at: Some(T0),
+        report: Some(report),
+        disk_history: &history,
+    };
+    evaluate(rules, &BTreeMap::new(), &device, &|_| false, T0)
+        .into_iter()
+        .find(|t| t.key.rule == DiskFree)
+        .map(|t| t.condition)
+}
+
+#[test]
+fn disk_free_fits_the_size_of_the_filesystem() {
+    // (filesystem size, free bytes, severity, summary)
+    let cases: [(u64, u64, Option<Severity>, &str); 9] = [
+        // An empty 20 MiB tmpfs is fine: 2 GiB / 512 MiB levels mean nothing for it.
+        (
+            20 * MIB,
+            20 * MIB,
+            None,
+            "Disk /t on LAPTOP-042 has 100.0% free (20.0 MiB of 20.0 MiB)",
+        ),
+        // ... and the percent levels judge it alone.
+        (
+            20 * MIB,
+            3 * MIB / 2,
+            Some(Severity::Warning),
+            "Disk /t on LAPTOP-042 has 7.5% free (1.5 MiB of 20.0 MiB), below 10%",
+        ),
+        (
+            20 * MIB,
+            MIB / 2,
+            Some(Severity::Critical),
+            "Disk /t on LAPTOP-042 has 2.5% free (512.0 KiB of 20.0 MiB), below 5%",
+        ),
+        // 20 GiB: percent and bytes agree at the warning level; bytes are stricter at critical.
+        (
+            20 * GIB,
+            10 * GIB,
+            None,
+            "Disk /t on LAPTOP-042 has 50.0% free (10.0 GiB of 20.0 GiB)",
+        ),
+        (
+            20 * GIB,
+            3 * GIB / 2,
+            Some(Severity::Warning),
+            "Disk /t on LAPTOP-042 has 7.5% free (1.5 GiB of 20.0 GiB), below 10% and 2.0 GiB",
+        ),
+        (
+            20 * GIB,
+            3 * GIB / 4,
+            Some(Severity::Critical),
+            "Disk /t on LAPTOP-042 has 3.8% free (768.0 MiB of 20.0 GiB), below 5%",
+        ),
+        // 20 TiB: one alert at the worse of the two, naming what was crossed.
+        (
+            20 * TIB,
+            10 * TIB,
+            None,
+            "Disk /t on LAPTOP-042 has 50.0% free (10.0 TiB of 20.0 TiB)",
+        ),
+        (
+            20 * TIB,
+            TIB,
+            Some(Severity::Critical),
+            "Disk /t on LAPTOP-042 has 5.0% free (1.0 TiB of 20.0 TiB), below 5%",
+        ),
+        (
+            20 * TIB,
+            GIB,
+            Some(Severity::Critical),
+            "Disk /t on LAPTOP-042 has 0.0% free (1.0 GiB of 20.0 TiB), below 5%",
+        ),
+    ];
+    let rules = RulesConfig::default();
+    for (total, free, severity, summary) in cases {
+        let c = disk_free(&rules, &one_disk("/t", "ext4", total, free)).expect("measured");
+        assert_eq!(
+            (c.severity, c.summary.as_str()),
+            (severity, summary),
+            "{total} bytes, {free} free"
+        );
+    }
+}
+
+#[test]
+fn disk_include_and_exclude_lists_by_mount_and_type() {
+    let rules = rules_with(
+        "[disks]\ninclude_types = [\"ext4\", \"tmpfs\"]\nexclude_mounts = [\"/dev/shm\", \"/run/*\"]\n",
+    );
+    // (mount, type, judged)
+    let cases = [
+        ("/", "ext4", true),
+        ("/tmp", "tmpfs", true),
+        ("/dev/shm", "tmpfs", false),
+        ("/run/user/1000", "tmpfs", false),
+        ("/boot/efi", "vfat", false),
+    ];
+    for (mount, fs_type, judged) in cases {
+        let report = one_disk(mount, fs_type, 20 * GIB, GIB / 4);
+        assert_eq!(
+            disk_free(&rules, &report).is_some(),
+            judged,
+            "{mount} ({fs_type})"
+        );
+    }
+    let only = rules_with("[disks]\ninclude_mounts = [\"/srv/*\"]\n");
+    assert!(disk_free(&only, &one_disk("/srv/data", "xfs", 20 * GIB, GIB / 4)).is_some());
+    assert!(disk_free(&only, &one_disk("/", "xfs", 20 * GIB, GIB / 4)).is_none());
+}
+
+#[test]
+fn disk_overrides_by_device_and_mount_last_match_wins() {
+    let rules = rules_with(
+        r#"
+[[disk_overrides]]
+mount = "/var/lib/postgresql"
+disk_free_percent = { warning = 25.0, critical = 15.0 }
+[[disk_overrides]]
+device = "laptop-042"
+mount = "/scratch"
+disk_free_percent = { enabled = false }
+disk_free_bytes = { enabled = false }
+"#,
+    );
+    assert!(
+        rules.problems("rules.").is_empty(),
+        "{:?}",
+        rules.problems("rules.")
+    );
+    // 20% free: fine by default, a warning on the database volume.
+    let db = one_disk("/var/lib/postgresql", "ext4", 100 * GIB, 20 * GIB);
+    assert_eq!(
+        disk_free(&rules, &db).unwrap().severity,
+        Some(Severity::Warning)
+    );
+    let other = one_disk("/var", "ext4", 100 * GIB, 20 * GIB);
+    assert_eq!(disk_free(&rules, &other).unwrap().severity, None);
+    // The scratch disk of this device (named by hostname, any case) is not judged.
+    let scratch = one_disk("/scratch", "ext4", 100 * GIB, GIB / 4);
+    assert!(disk_free(&rules, &scratch).is_none());
+}
+
+#[test]
+fn a_disk_override_naming_nothing_is_an_error() {
+    let rules =
+        rules_with("[[disk_overrides]]\ndisk_free_percent = { warning = 1.0, critical = 5.0 }\n");
+    let problems = rules.problems("rules.");
+    assert!(
+        problems.contains(&"rules.disk_overrides[0]: set device or mount (or both)".to_owned()),
+        "{problems:?}"
+    );
+    assert!(
+        problems.contains(
+            &"rules.disk_overrides[0].disk_free_percent.critical: 5 is less severe than warning 1"
+                .to_owned()
+        ),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn security_updates_say_how_long_only_when_it_is_true() {
+    let r = run(
+        "security wording",
+        RulesConfig::default(),
+        &[
+            step(T0, patches(2, false, pb::ScanState::Ok, T0), vec![]),
+            step(
+                T0 + 10 * MIN,
+                patches(2, false, pb::ScanState::Ok, T0),
+                vec![],
+            ),
+            step(
+                T0 + 15 * DAY,
+                patches(2, false, pb::ScanState::Ok, T0 + 15 * DAY),
+                vec![(SecurityUpdatesPending, "", Opened)],
+            ),
+        ],
+    );
+    let key = AlertKey {
+        rule: SecurityUpdatesPending,
+        subject: String::new(),
+    };
+    assert_eq!(
+        r.summaries[&key],
+        "LAPTOP-042 has 2 security update(s) pending for more than 14 days: libssl0, libssl1"
+    );
+    let early = run(
+        "security wording, early",
+        RulesConfig::default(),
+        &[
+            step(T0, patches(2, false, pb::ScanState::Ok, T0), vec![]),
+            step(
+                T0 + 10 * MIN,
+                patches(2, false, pb::ScanState::Ok, T0),
+                vec![],
+            ),
+        ],
+    );
+    assert_eq!(
+        early.summaries[&key],
+        "LAPTOP-042 has 2 security update(s) pending since 2026-11-18 11:06 UTC: libssl0, libssl1"
+    );
 }

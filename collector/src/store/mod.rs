@@ -137,6 +137,15 @@ pub struct DeviceRecord {
     pub last_seq: u64,
 }
 
+/// The disk-full forecast of one filesystem as of the device's last disk report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskForecastRecord {
+    pub mount_point: String,
+    /// "full in ~5 days", "needs 3 more days of history", "no trend".
+    pub description: String,
+    pub computed_at: i64,
+}
+
 /// A validated report from an authenticated device.
 #[derive(Debug, Clone)]
 pub struct IncomingReport {
@@ -215,6 +224,8 @@ pub trait Store: OutboxDelivery + TicketLedger + Send + Sync + std::fmt::Debug {
         rules: Arc<RuleBook>,
     ) -> Result<IngestOutcome, StoreError>;
     async fn latest_status(&self, device_id: &str) -> Result<Option<LatestStatus>, StoreError>;
+    /// The disk-full forecast of each of the device's judged filesystems.
+    async fn disk_forecasts(&self, device_id: &str) -> Result<Vec<DiskForecastRecord>, StoreError>;
     /// Re-evaluates every active device's rules at `now` (offline, `for`,
     /// dead-man, silences ending). Returns the number of notifications written.
     async fn sweep_alerts(&self, rules: Arc<RuleBook>, now: i64) -> Result<usize, StoreError>;

@@ -18,7 +18,7 @@ fn device() -> AlertDevice {
 
 fn disk_key() -> AlertKey {
     AlertKey {
-        rule: RuleId::DiskFreePercent,
+        rule: RuleId::DiskFree,
         subject: "/".into(),
     }
 }
@@ -169,6 +169,9 @@ fn alert_changes_follow_the_stored_alert_and_the_rule_transition() {
             status,
             first_seen: T0 - 600,
             state: state(severity, severity),
+            summary: "Disk / on LAPTOP-042 has 3.0% free".into(),
+            subject_name: "/".into(),
+            cause: String::new(),
         });
         let previous = stored.as_ref().map(|s| s.state.clone()).unwrap_or_default();
         let next = AlertState {
@@ -190,10 +193,13 @@ fn alert_changes_follow_the_stored_alert_and_the_rule_transition() {
                 value: 3.0,
                 threshold: f64::NAN,
                 summary: "Disk / on LAPTOP-042 has 3.0% free".into(),
+                subject_name: "/".into(),
+                cause: String::new(),
+                gone: false,
             },
             event: case.event,
         };
-        let change = plan_change(&device(), stored.as_ref(), transition, None, T0);
+        let change = plan_change(&device(), stored.as_ref(), transition, None, None, T0);
         assert_eq!(change.is_some(), case.written, "{}", case.name);
         let Some(change) = change else { continue };
         assert_eq!(change.status, case.status, "{}", case.name);
@@ -230,12 +236,7 @@ fn alert_changes_follow_the_stored_alert_and_the_rule_transition() {
                     "{}",
                     case.name
                 );
-                assert_eq!(
-                    n.correlation_key(),
-                    "d1/disk_free_percent//",
-                    "{}",
-                    case.name
-                );
+                assert_eq!(n.correlation_key(), "d1/disk_free//", "{}", case.name);
             }
             (n, event) => panic!("{}: notification {n:?} for event {event:?}", case.name),
         }
@@ -312,14 +313,23 @@ fn a_full_disk_plans_one_critical_alert_whose_notification_carries_the_device_de
 }
 
 #[test]
-fn a_healthy_report_of_a_device_without_alerts_plans_nothing() {
+fn a_healthy_report_of_a_device_without_alerts_plans_no_alert_but_its_forecast() {
     let plan = plan_device(
         &rules(),
         &context(Vec::new()),
         Some(&disk_report(50, "x")),
         T0,
     );
-    assert_eq!(plan, Plan::default());
+    assert_eq!(plan.changes, Vec::new());
+    let forecasts = plan.forecasts.expect("the report has a disk section");
+    let described: Vec<(String, String)> = forecasts
+        .iter()
+        .map(|(mount, state)| (mount.clone(), state.describe()))
+        .collect();
+    assert_eq!(
+        described,
+        vec![("/".to_owned(), "needs 4 more days of history".to_owned())]
+    );
 }
 
 #[test]
@@ -415,6 +425,9 @@ fn the_ticketing_failing_alert_opens_updates_and_resolves_without_notifying() {
             status,
             first_seen: T0 - 600,
             state: state(severity, severity),
+            summary: "Disk / on LAPTOP-042 has 3.0% free".into(),
+            subject_name: "/".into(),
+            cause: String::new(),
         });
         let plan = plan_ticketing_failing(stored.as_ref(), case.failing, T0);
         assert_eq!(plan.notifications(), 0, "{}", case.name);
@@ -425,12 +438,16 @@ fn the_ticketing_failing_alert_opens_updates_and_resolves_without_notifying() {
         assert_eq!(plan.changes.len(), 1, "{}", case.name);
         let change = &plan.changes[0];
         assert_eq!(change.key, ticketing_failing_key(), "{}", case.name);
-        assert_eq!(
-            (change.status, change.summary.as_str()),
-            (status, summary),
-            "{}",
-            case.name
-        );
+        // What people read of this change: its history line, else the summary.
+        let message = change
+            .history
+            .as_ref()
+            .map_or(change.summary.as_str(), |h| h.summary.as_str());
+        assert_eq!((change.status, message), (status, summary), "{}", case.name);
+        if status == Resolved {
+            // The record keeps what was wrong; the resolution is in the history.
+            assert_eq!(change.summary, "Disk / on LAPTOP-042 has 3.0% free");
+        }
         assert_eq!(
             change.history.as_ref().and_then(|h| h.event),
             event,
@@ -448,4 +465,170 @@ fn the_ticketing_failing_alert_opens_updates_and_resolves_without_notifying() {
             case.name
         );
     }
+}
+
+/// Plans each report in turn, keeping the alerts as a store would, and
+/// returns every history line written: (event, value, message).
+fn history_of(reports: &[(i64, pb::StatusReport)]) -> Vec<(Option<Event>, Option<f64>, String)> {
+    let mut context = context(Vec::new());
+    let mut lines = Vec::new();
+    for (at, report) in reports {
+        context.device.last_seen_at = Some(*at);
+        let plan = plan_device(&RulesConfig::default(), &context, Some(report), *at);
+        for change in plan.changes {
+            if let Some(h) = &change.history {
+                lines.push((h.event, h.value, h.summary.clone()));
+            }
+            context.alerts.insert(
+                change.key.clone(),
+                StoredAlert {
+                    status: change.status,
+                    first_seen: change.first_seen,
+                    state: change.state,
+                    summary: change.summary,
+                    subject_name: change.subject_name,
+                    cause: change.cause,
+                },
+            );
+        }
+    }
+    lines
+}
+
+fn backup(result: pb::BackupResult, finished: i64, message: &str) -> pb::StatusReport {
+    pb::StatusReport {
+        backups: Some(pb::BackupCheck {
+            jobs: vec![pb::BackupJobStatus {
+                name: "nightly".into(),
+                result: result as i32,
+                last_run_finished_unix_secs: Some(finished),
+                last_success_unix_secs: Some(T0 - 3600),
+                message: message.into(),
+                ..Default::default()
+            }],
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_backup_failure_keeps_its_error_and_resolves_with_its_own_text() {
+    let lines = history_of(&[
+        (
+            T0,
+            backup(pb::BackupResult::Failed, T0 - 60, "repository locked"),
+        ),
+        (
+            T0 + 3600,
+            backup(pb::BackupResult::Success, T0 + 3000, "ok"),
+        ),
+    ]);
+    assert_eq!(
+        lines,
+        vec![
+            (
+                Some(Event::Opened),
+                Some(1.0),
+                "Backup job nightly on LAPTOP-042 failed at 2026-11-18 11:05 UTC: repository locked".to_owned()
+            ),
+            (
+                Some(Event::Resolved),
+                Some(0.0),
+                "Backup job nightly on LAPTOP-042 succeeded at 2026-11-18 11:56 UTC; it had failed since 2026-11-18 11:06 UTC with: repository locked".to_owned()
+            ),
+        ]
+    );
+}
+
+fn certificate(fingerprint: &str, not_after: i64) -> pb::StatusReport {
+    pb::StatusReport {
+        certificates: Some(pb::CertificateCheck {
+            certificates: vec![pb::CertificateStatus {
+                sha256_fingerprint: fingerprint.into(),
+                subject: "CN=intranet.example".into(),
+                not_after_unix_secs: not_after,
+                locations: vec![pb::CertificateLocation {
+                    location: "/etc/ssl/intranet.pem".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            endpoints: vec![],
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_renewed_certificate_resolves_by_name_and_path_with_the_new_expiry() {
+    let day = 86_400;
+    let lines = history_of(&[
+        (T0, certificate("afde0f19", T0 + 5 * day)),
+        (T0 + 60, certificate("b0b0cafe", T0 + 90 * day)),
+    ]);
+    assert_eq!(
+        lines,
+        vec![
+            (
+                Some(Event::Opened),
+                Some(5.0),
+                "Certificate CN=intranet.example at /etc/ssl/intranet.pem on LAPTOP-042 expires in 5 days (2026-11-23 11:06 UTC)".to_owned()
+            ),
+            (
+                Some(Event::Resolved),
+                None,
+                "Certificate CN=intranet.example at /etc/ssl/intranet.pem on LAPTOP-042 replaced; the new one expires 2027-02-16 11:06 UTC, in 89 days".to_owned()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_pending_alert_follows_every_report() {
+    let rules = RulesConfig::default();
+    let mut context = context(Vec::new());
+    let report = |security: usize| pb::StatusReport {
+        patches: Some(pb::PatchCheck {
+            scan_state: pb::ScanState::Ok as i32,
+            last_successful_scan_unix_secs: Some(T0),
+            pending: (0..security)
+                .map(|i| pb::PendingUpdate {
+                    name: format!("libssl{i}"),
+                    security: true,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let first = plan_device(&rules, &context, Some(&report(2)), T0);
+    let change = first
+        .changes
+        .into_iter()
+        .find(|c| c.key.rule == RuleId::SecurityUpdatesPending)
+        .expect("pending alert written");
+    assert_eq!(change.status, Pending);
+    context.alerts.insert(
+        change.key.clone(),
+        StoredAlert {
+            status: change.status,
+            first_seen: change.first_seen,
+            state: change.state,
+            summary: change.summary,
+            subject_name: change.subject_name,
+            cause: change.cause,
+        },
+    );
+    let later = plan_device(&rules, &context, Some(&report(3)), T0 + 3600);
+    let change = later
+        .changes
+        .iter()
+        .find(|c| c.key.rule == RuleId::SecurityUpdatesPending)
+        .expect("a pending alert is written again");
+    assert_eq!(
+        (change.status, change.value, change.last_seen),
+        (Pending, Some(3.0), T0 + 3600)
+    );
+    assert!(change.history.is_none(), "no transition, no history line");
 }

@@ -11,9 +11,10 @@ use forewarn_proto::pb;
 use crate::alerts::engine::{self, AlertChange, AlertDevice, DeviceContext, Plan, StoredAlert};
 use crate::alerts::silence::{Silence, Weekly};
 use crate::alerts::{AlertFilter, AlertRecord, AlertStatus, AlertTransitionRecord};
+use crate::rules::forecast::ForecastState;
 use crate::rules::{AlertKey, AlertState, DiskSample, Event, RuleId, RulesConfig, Severity};
 use crate::store::outbox::{OutboxEvent, OutboxState};
-use crate::store::{DeviceRecord, StoreError};
+use crate::store::{DeviceRecord, DiskForecastRecord, StoreError};
 
 /// Disk samples older than this are deleted when a device reports.
 const DISK_HISTORY_KEEP_SECS: i64 = 35 * 24 * 3600;
@@ -92,7 +93,8 @@ pub fn stored_alerts(
 ) -> rusqlite::Result<BTreeMap<AlertKey, StoredAlert>> {
     let mut statement = tx.prepare_cached(
         "SELECT rule, subject, state, severity, notified_severity, pending_severity,
-                pending_since, clearing_since, flapping, recent_changes, first_seen
+                pending_since, clearing_since, flapping, recent_changes, first_seen,
+                summary, subject_name, cause
          FROM alerts WHERE device_id = ?1",
     )?;
     let rows = statement.query_map([device_id], |row| {
@@ -107,6 +109,9 @@ pub fn stored_alerts(
                 status: AlertStatus::parse(&row.get::<_, String>(2)?)
                     .unwrap_or(AlertStatus::Firing),
                 first_seen: row.get(10)?,
+                summary: row.get(11)?,
+                subject_name: row.get(12)?,
+                cause: row.get(13)?,
                 state: AlertState {
                     severity: parse_severity(row.get(3)?),
                     notified: parse_severity(row.get(4)?),
@@ -168,7 +173,56 @@ pub fn persist_plan(tx: &Connection, device_id: &str, plan: &Plan) -> Result<(),
     for change in &plan.changes {
         persist_change(tx, device_id, change)?;
     }
+    if let Some(forecasts) = &plan.forecasts {
+        persist_forecasts(tx, device_id, forecasts, plan.at)?;
+    }
     Ok(())
+}
+
+/// Replaces the device's stored forecasts with the plan's.
+fn persist_forecasts(
+    tx: &Connection,
+    device_id: &str,
+    forecasts: &[(String, ForecastState)],
+    at: i64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "DELETE FROM disk_forecasts WHERE device_id = ?1",
+        [device_id],
+    )?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO disk_forecasts (device_id, mount_point, state, secs, description, computed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for (mount, state) in forecasts {
+        let (name, secs) = match state {
+            ForecastState::FullIn(f) => ("full", Some(f.secs_until_full)),
+            ForecastState::NeedsHistory { secs } => ("needs_history", Some(*secs as f64)),
+            ForecastState::NoTrend => ("no_trend", None),
+        };
+        insert.execute(params![device_id, mount, name, secs, state.describe(), at])?;
+    }
+    Ok(())
+}
+
+/// The device's stored forecasts, by mount point.
+pub fn disk_forecasts(
+    c: &Connection,
+    device_id: &str,
+) -> rusqlite::Result<Vec<DiskForecastRecord>> {
+    let mut statement = c.prepare(
+        "SELECT mount_point, description, computed_at FROM disk_forecasts
+         WHERE device_id = ?1 ORDER BY mount_point",
+    )?;
+    statement
+        .query_map([device_id], |row| {
+            Ok(DiskForecastRecord {
+                mount_point: row.get(0)?,
+                description: row.get(1)?,
+                computed_at: row.get(2)?,
+            })
+        })?
+        .collect()
 }
 
 fn persist_change(
@@ -181,8 +235,8 @@ fn persist_change(
     let alert_id: i64 = tx.query_row(
         "INSERT INTO alerts (device_id, rule, subject, state, severity, notified_severity,
              pending_severity, pending_since, clearing_since, flapping, recent_changes,
-             first_seen, last_seen, value, threshold, summary)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+             first_seen, last_seen, value, threshold, summary, subject_name, cause)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
          ON CONFLICT (device_id, rule, subject) DO UPDATE SET
              state = excluded.state, severity = excluded.severity,
              notified_severity = excluded.notified_severity,
@@ -191,6 +245,7 @@ fn persist_change(
              recent_changes = excluded.recent_changes, first_seen = excluded.first_seen,
              last_seen = excluded.last_seen, value = excluded.value,
              threshold = excluded.threshold, summary = excluded.summary,
+             subject_name = excluded.subject_name, cause = excluded.cause,
              acknowledged_by = CASE WHEN excluded.state = 'acknowledged' THEN alerts.acknowledged_by END,
              acknowledged_at = CASE WHEN excluded.state = 'acknowledged' THEN alerts.acknowledged_at END
          RETURNING id",
@@ -211,6 +266,8 @@ fn persist_change(
             change.value,
             change.threshold,
             change.summary,
+            change.subject_name,
+            change.cause,
         ],
         |row| row.get(0),
     )?;
@@ -320,7 +377,7 @@ pub fn expire_silence(c: &Connection, id: &str, now: i64) -> rusqlite::Result<bo
     )? > 0)
 }
 
-const ALERT_COLUMNS: &str = "a.id, a.device_id, COALESCE(d.hostname, a.device_id), a.rule, a.subject, a.state, a.severity, a.flapping, a.first_seen, a.last_seen, a.value, a.threshold, a.summary, a.acknowledged_by, a.acknowledged_at";
+const ALERT_COLUMNS: &str = "a.id, a.device_id, COALESCE(d.hostname, a.device_id), a.rule, a.subject, a.state, a.severity, a.flapping, a.first_seen, a.last_seen, a.value, a.threshold, a.summary, a.acknowledged_by, a.acknowledged_at, a.subject_name";
 
 fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Option<AlertRecord>> {
     let Some(rule) = RuleId::parse(&row.get::<_, String>(3)?) else {
@@ -342,6 +399,7 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Option<AlertRecord>> {
         summary: row.get(12)?,
         acknowledged_by: row.get(13)?,
         acknowledged_at: row.get(14)?,
+        subject_name: row.get(15)?,
     }))
 }
 

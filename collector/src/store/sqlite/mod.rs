@@ -28,8 +28,8 @@ use alerts as sqlite_alerts;
 
 use super::seq::{self, IncomingSeq, SeqVerdict, StoredSeq};
 use super::{
-    DeviceRecord, IncomingReport, IngestOutcome, LatestStatus, NewDevice, NewToken, Store,
-    StoreError, TokenRecord, TokenRefusal,
+    DeviceRecord, DiskForecastRecord, IncomingReport, IngestOutcome, LatestStatus, NewDevice,
+    NewToken, Store, StoreError, TokenRecord, TokenRefusal,
 };
 
 /// Schema migrations, applied in order and recorded in `schema_migrations`.
@@ -50,6 +50,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         5,
         include_str!("../../../migrations/sqlite/0005_report_boot_id.sql"),
+    ),
+    (
+        6,
+        include_str!("../../../migrations/sqlite/0006_alert_texts_and_forecasts.sql"),
     ),
 ];
 
@@ -437,6 +441,12 @@ impl Store for SqliteStore {
             })
         })
         .await
+    }
+
+    async fn disk_forecasts(&self, device_id: &str) -> Result<Vec<DiskForecastRecord>, StoreError> {
+        let device_id = device_id.to_owned();
+        self.with_connection(move |c| Ok(sqlite_alerts::disk_forecasts(c, &device_id)?))
+            .await
     }
 
     async fn latest_status(&self, device_id: &str) -> Result<Option<LatestStatus>, StoreError> {
