@@ -25,9 +25,12 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(cli::run(cli, &mut std::io::stdout())) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("forewarn-collector: {err:#}");
-            ExitCode::FAILURE
-        }
+        Err(err) => match cli::error_report(&err) {
+            Some(report) => {
+                eprintln!("forewarn-collector: {report}");
+                ExitCode::FAILURE
+            }
+            None => ExitCode::SUCCESS,
+        },
     }
 }
