@@ -79,7 +79,9 @@ pub enum AdminError {
     InvalidGroup(String),
     #[error("--uses must be at least 1")]
     ZeroUses,
-    #[error("--expires must be at least 1m: a shorter token has expired before anyone can use it")]
+    #[error(
+        "--expires must be above zero: such a token has expired before anyone can use it; e.g. 7d"
+    )]
     TokenLifetime,
     #[error("who is this? $USER is not set: pass --by NAME")]
     NoActor,
