@@ -25,23 +25,12 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(cli::run(cli, &mut std::io::stdout())) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("forewarn-collector: {}", one_line(&err));
-            ExitCode::FAILURE
-        }
+        Err(err) => match cli::error_report(&err) {
+            Some(report) => {
+                eprintln!("forewarn-collector: {report}");
+                ExitCode::FAILURE
+            }
+            None => ExitCode::SUCCESS,
+        },
     }
-}
-
-/// The error and its causes on one line, each said once: library errors
-/// name their cause in their own message and also keep it as their source.
-fn one_line(err: &anyhow::Error) -> String {
-    let mut line = err.to_string();
-    for cause in err.chain().skip(1) {
-        let text = cause.to_string();
-        if !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-    }
-    line
 }

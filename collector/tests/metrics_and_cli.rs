@@ -120,3 +120,21 @@ fn tickets_test_names_each_problem_and_exits_non_zero() {
         "{text}"
     );
 }
+
+#[test]
+fn output_to_a_closed_pipe_exits_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("collector.toml");
+    std::fs::write(&path, "data_dir = \"data\"\n").unwrap();
+    // The reader is gone before the command writes: like `| head` after it read enough.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = Command::new(env!("CARGO_BIN_EXE_forewarn-collector"))
+        .args(["--config", path.to_str().unwrap(), "token", "list"])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+    assert!(output.status.success(), "{stderr}");
+}

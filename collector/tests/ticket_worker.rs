@@ -756,7 +756,7 @@ async fn alert_no_policy_matches_is_done_without_calling_the_ticket_system() {
     assert!(
         f.metrics_text(T0 + 1)
             .await
-            .contains("forewarn_ticket_deliveries_total{connector=\"none\",result=\"ignored\"} 1")
+            .contains("forewarn_ticket_deliveries_total{connector=\"none\",result=\"skipped\"} 1")
     );
 }
 

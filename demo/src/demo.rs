@@ -33,6 +33,15 @@ pub enum DemoError {
     Admin(#[from] AdminError),
     #[error("the demo agent could not enroll: {0}")]
     Enroll(#[from] forewarn_agent::enroll::EnrollError),
+    /// The OS error is in the text, not the source, so the hint comes last
+    /// and the error is printed once.
+    #[error("cannot listen on {addr}: {cause}; {hint}")]
+    Port {
+        addr: SocketAddr,
+        cause: std::io::Error,
+        /// What to do: which option or file chooses the port.
+        hint: String,
+    },
     #[error("cannot prepare demo directory {path}: {source}")]
     Directory {
         path: PathBuf,
@@ -57,7 +66,8 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
         source,
     })?;
     let config_path = dir.join("collector.toml");
-    if !config_path.exists() {
+    let writes_config = !config_path.exists();
+    if writes_config {
         let text = format!(
             "# Written by `forewarn-demo`.\n\
              data_dir = \"data\"\n\
@@ -75,7 +85,13 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
     let collector = Collector::open(config)?;
     let store = Arc::clone(&collector.store);
     let fingerprint = collector.pki.ca_fingerprint().to_owned();
-    let bound = collector.bind().await?;
+    let bound = match collector.bind().await {
+        Ok(bound) => bound,
+        Err(ServeError::Bind { addr, source }) => {
+            return Err(port_error(addr, source, &config_path, writes_config));
+        }
+        Err(err) => return Err(err.into()),
+    };
     let agent_addr = bound.agent_addr();
     let web_addr = bound.web_addr();
 
@@ -178,9 +194,95 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
     Ok(())
 }
 
+/// The error for a port that cannot be bound. A config this run wrote is
+/// removed, so the next start takes `--web` / `--agent-port` again instead of
+/// the ports that just failed; a config the user kept is named as the place to
+/// change them.
+fn port_error(
+    addr: SocketAddr,
+    source: std::io::Error,
+    config_path: &std::path::Path,
+    wrote_config: bool,
+) -> DemoError {
+    let hint = if wrote_config {
+        match std::fs::remove_file(config_path) {
+            Ok(()) => {
+                "choose free ones with --web ADDR:PORT (fleet page) and --agent-port PORT (agents)"
+                    .to_owned()
+            }
+            Err(err) => format!(
+                "choose free ones with --web ADDR:PORT and --agent-port PORT after deleting {} (cannot delete it: {err})",
+                config_path.display()
+            ),
+        }
+    } else {
+        format!(
+            "the ports come from {} (written by the first start): edit web_listen / agent_listen there, or delete it to use --web and --agent-port",
+            config_path.display()
+        )
+    };
+    DemoError::Port {
+        addr,
+        cause: source,
+        hint,
+    }
+}
+
 fn absolute(path: &std::path::Path) -> Result<PathBuf, DemoError> {
     std::path::absolute(path).map_err(|source| DemoError::Directory {
         path: path.to_path_buf(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(dir: &std::path::Path, agent_port: u16) -> DemoOptions {
+        DemoOptions {
+            dir: dir.to_path_buf(),
+            web_listen: "127.0.0.1:0".parse().unwrap(),
+            agent_port,
+            report_interval_secs: 10,
+        }
+    }
+
+    #[tokio::test]
+    async fn busy_port_names_the_options_and_does_not_pin_the_ports() {
+        let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = busy.local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        let err = run(options(dir.path(), port)).await.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, DemoError::Port { .. }), "{text}");
+        assert!(
+            text.contains("--agent-port") && text.contains("--web"),
+            "{text}"
+        );
+        assert!(text.contains(&port.to_string()), "{text}");
+        assert!(
+            !dir.path().join("collector.toml").exists(),
+            "a failed first start must not keep the ports it wrote"
+        );
+    }
+
+    #[tokio::test]
+    async fn busy_port_from_a_kept_config_names_the_file() {
+        let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = busy.local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("collector.toml");
+        std::fs::write(
+            &config,
+            format!("data_dir = \"data\"\nagent_listen = \"127.0.0.1:{port}\"\n"),
+        )
+        .unwrap();
+        let text = run(options(dir.path(), 1)).await.unwrap_err().to_string();
+        assert!(
+            text.contains("collector.toml") && text.contains("agent_listen"),
+            "{text}"
+        );
+        assert!(config.exists(), "a config the user kept stays");
+    }
 }

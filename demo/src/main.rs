@@ -55,7 +55,9 @@ fn main() -> ExitCode {
     match runtime.block_on(demo::run(options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("forewarn-demo: {err:#}");
+            let report = forewarn_collector::cli::error_report(&err.into())
+                .unwrap_or_else(|| "output closed".to_owned());
+            eprintln!("forewarn-demo: {report}");
             ExitCode::FAILURE
         }
     }

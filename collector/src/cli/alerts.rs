@@ -34,9 +34,9 @@ pub enum AlertsCommand {
         /// Why, or what is being done about it.
         #[arg(long)]
         note: String,
-        /// Who acknowledges (default: $USER).
-        #[arg(long, env = "USER", default_value = "unknown")]
-        by: String,
+        /// Who acknowledges (default: $USER; refused when neither is given).
+        #[arg(long, env = "USER")]
+        by: Option<String>,
     },
 }
 
@@ -59,7 +59,10 @@ pub async fn run(
             list_alerts(store, filter, out).await
         }
         AlertsCommand::Show { id } => show_alert(store, id, out).await,
-        AlertsCommand::Ack { id, note, by } => ack_alert(store, id, &by, &note, out).await,
+        AlertsCommand::Ack { id, note, by } => {
+            let by = super::actor(by)?;
+            ack_alert(store, id, &by, &note, out).await
+        }
     }
 }
 
@@ -157,10 +160,35 @@ pub async fn ack_alert(
     note: &str,
     out: &mut impl Write,
 ) -> Result<(), AdminError> {
+    let (alert, _) = store.alert(id).await?.ok_or_else(|| AdminError::NotFound {
+        kind: "alert",
+        id: id.to_string(),
+    })?;
+    match alert.status {
+        AlertStatus::Acknowledged => {
+            // A second ack adds nothing: no new history line, say who did it.
+            writeln!(
+                out,
+                "alert {id} is already acknowledged by {} at {}",
+                alert.acknowledged_by.as_deref().unwrap_or("someone"),
+                alert
+                    .acknowledged_at
+                    .map_or("an unknown time".into(), format_time)
+            )?;
+            return Ok(());
+        }
+        AlertStatus::Firing => {}
+        other => {
+            return Err(AdminError::NotAckable {
+                id,
+                state: other.as_str(),
+            });
+        }
+    }
     if !store.ack_alert(id, by, note, now_unix()).await? {
-        return Err(AdminError::NotFound {
-            kind: "firing alert",
-            id: id.to_string(),
+        return Err(AdminError::NotAckable {
+            id,
+            state: "no longer firing",
         });
     }
     writeln!(out, "alert {id} acknowledged by {by}")?;
@@ -176,4 +204,50 @@ pub fn parse_status(text: &str) -> Result<AlertStatus, String> {
 /// Parses `--severity` for `alerts list`.
 pub fn parse_severity(text: &str) -> Result<Severity, String> {
     Severity::parse(text).ok_or_else(|| format!("{text:?}: use warning or critical"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ledger::TicketLedger;
+    use crate::store::sqlite::SqliteStore;
+
+    #[tokio::test]
+    async fn second_ack_says_who_acked_and_adds_no_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+        store
+            .set_ticketing_failing(Some("2 ticket operation(s) undelivered".into()), 100)
+            .await
+            .unwrap();
+        let id = store.list_alerts(AlertFilter::default()).await.unwrap()[0].id;
+        let mut out = Vec::new();
+        ack_alert(&store, id, "alice", "helpdesk is down", &mut out)
+            .await
+            .unwrap();
+        let (_, history_after_first) = store.alert(id).await.unwrap().unwrap();
+        let mut again = Vec::new();
+        ack_alert(&store, id, "bob", "me too", &mut again)
+            .await
+            .unwrap();
+        let again = String::from_utf8(again).unwrap();
+        assert!(again.contains("already acknowledged by alice"), "{again}");
+        let (alert, history) = store.alert(id).await.unwrap().unwrap();
+        assert_eq!(history.len(), history_after_first.len());
+        assert_eq!(alert.acknowledged_by.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn ack_without_a_name_is_refused() {
+        assert!(matches!(
+            super::super::actor(None),
+            Err(AdminError::NoActor)
+        ));
+        assert!(matches!(
+            super::super::actor(Some("  ".into())),
+            Err(AdminError::NoActor)
+        ));
+        assert_eq!(super::super::actor(Some("alice".into())).unwrap(), "alice");
+        assert!(AdminError::NoActor.to_string().contains("--by"));
+    }
 }

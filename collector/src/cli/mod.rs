@@ -70,7 +70,8 @@ pub enum Command {
 pub enum AdminError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot write output: {0}")]
+    /// The cause (the OS error) is the source; it is printed once, after this.
+    #[error("cannot write output")]
     Output(#[from] std::io::Error),
     #[error("no {kind} with id {id:?}")]
     NotFound { kind: &'static str, id: String },
@@ -78,10 +79,26 @@ pub enum AdminError {
     InvalidGroup(String),
     #[error("--uses must be at least 1")]
     ZeroUses,
+    #[error(
+        "--expires must be above zero: such a token has expired before anyone can use it; e.g. 7d"
+    )]
+    TokenLifetime,
+    #[error("who is this? $USER is not set: pass --by NAME")]
+    NoActor,
+    #[error("alert {id} is {state}: only a firing alert can be acknowledged")]
+    NotAckable { id: i64, state: &'static str },
     #[error("invalid silence: {0}")]
     InvalidSilence(String),
     #[error("connector {name:?} is not ready: {problems} problem(s)")]
     ConnectorNotReady { name: String, problems: usize },
+}
+
+/// Who ran the command (`--by`, else `$USER`); refused when neither says, so
+/// history never records an "unknown" person.
+pub fn actor(by: Option<String>) -> Result<String, AdminError> {
+    by.map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .ok_or(AdminError::NoActor)
 }
 
 /// Formats Unix seconds as RFC 3339 UTC.
@@ -93,6 +110,32 @@ pub fn format_time(unix_secs: i64) -> String {
                 .ok()
         })
         .unwrap_or_else(|| unix_secs.to_string())
+}
+
+/// What to print for a failed command: each cause once (a cause whose text
+/// is already in the line is not repeated), or `None` when the
+/// reader went away (`| head`), which is no failure worth a message.
+pub fn error_report(err: &anyhow::Error) -> Option<String> {
+    let reader_gone = err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    if reader_gone {
+        return None;
+    }
+    let mut report = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if report.contains(&text) {
+            continue;
+        }
+        if !report.is_empty() {
+            report.push_str(": ");
+        }
+        report.push_str(&text);
+    }
+    Some(report)
 }
 
 /// Runs one command, writing what a person reads to `out`.
@@ -145,4 +188,31 @@ async fn serve(config_path: &Path, out: &mut impl Write) -> anyhow::Result<()> {
 fn open_store(config_path: &Path) -> anyhow::Result<std::sync::Arc<dyn Store>> {
     let config = CollectorConfig::load(config_path)?;
     Ok(store::open(&config.store_config())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_error_is_printed_once() {
+        let io = std::io::Error::from_raw_os_error(13);
+        let os_text = io.to_string();
+        let store = StoreError::CreateDir {
+            path: "/var/lib/forewarn".into(),
+            source: io,
+        };
+        let report = error_report(&anyhow::Error::new(store)).unwrap();
+        assert_eq!(report.matches(&os_text).count(), 1, "{report}");
+        assert!(report.contains("/var/lib/forewarn"), "{report}");
+        let output = AdminError::Output(std::io::Error::from_raw_os_error(28));
+        let report = error_report(&anyhow::Error::new(output)).unwrap();
+        assert!(report.starts_with("cannot write output: "), "{report}");
+    }
+
+    #[test]
+    fn closed_pipe_is_not_reported() {
+        let err = AdminError::Output(std::io::ErrorKind::BrokenPipe.into());
+        assert_eq!(error_report(&anyhow::Error::new(err)), None);
+    }
 }

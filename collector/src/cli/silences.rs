@@ -28,7 +28,7 @@ pub struct SilenceAddArgs {
     /// Only this subject (mount point, certificate fingerprint, backup job).
     #[arg(long)]
     subject: Option<String>,
-    /// Start, RFC 3339 (default: now).
+    /// Start: "2026-12-02 10:00", "2026-12-02T10:00:00+02:00" or "2026-12-02"; UTC unless an offset is given (default: now).
     #[arg(long)]
     starts: Option<String>,
     /// How long a one-off silence lasts; for a weekly window, until when it recurs.
@@ -46,9 +46,9 @@ pub struct SilenceAddArgs {
     /// Why notifications are silenced.
     #[arg(long)]
     comment: String,
-    /// Who adds it (default: $USER).
-    #[arg(long, env = "USER", default_value = "unknown")]
-    by: String,
+    /// Who adds it (default: $USER; refused when neither is given).
+    #[arg(long, env = "USER")]
+    by: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,7 +92,7 @@ pub async fn run(
                 weekly_at: at,
                 window,
                 comment,
-                created_by: by,
+                created_by: super::actor(by)?,
             };
             add_silence(store, request, out).await.map(drop)
         }
@@ -108,7 +108,7 @@ pub struct SilenceRequest {
     pub group: Option<String>,
     pub rule: Option<String>,
     pub subject: Option<String>,
-    /// RFC 3339; now when absent.
+    /// A date and time ([`parse_start`]); now when absent.
     pub starts: Option<String>,
     /// How long a one-off silence lasts, or until when a weekly window recurs.
     pub duration: Option<Duration>,
@@ -147,6 +147,49 @@ fn parse_minute(text: &str) -> Option<u16> {
     (hours < 24 && minutes < 60).then_some(hours * 60 + minutes)
 }
 
+/// What `--starts` accepts, for error messages.
+const STARTS_EXAMPLES: &str =
+    "e.g. \"2026-12-02 10:00\" (UTC), \"2026-12-02T10:00+02:00\" or \"2026-12-02\" (midnight UTC)";
+
+/// Parses `--starts`: a date, or a date and time with minutes or seconds,
+/// separated by `T` or a space, in UTC unless an offset (`Z`, `+02:00`) follows.
+pub fn parse_start(text: &str) -> Result<i64, String> {
+    use time::format_description::well_known::Rfc3339;
+    use time::macros::format_description;
+    use time::{Date, OffsetDateTime, PrimitiveDateTime};
+
+    let trimmed = text.trim();
+    let mut normalized = trimmed.to_owned();
+    if normalized.len() > 10 && normalized.as_bytes()[10] == b' ' {
+        normalized.replace_range(10..11, "T");
+    }
+    if let Some(stripped) = normalized
+        .strip_suffix(" UTC")
+        .or_else(|| normalized.strip_suffix('Z'))
+        .or_else(|| normalized.strip_suffix('z'))
+    {
+        normalized = format!("{}+00:00", stripped.trim_end());
+    }
+    let with_offset = format_description!(
+        version = 2,
+        "[year]-[month]-[day]T[hour]:[minute][optional [:[second][optional [.[subsecond]]]]][offset_hour sign:mandatory]:[offset_minute]"
+    );
+    let without_offset = format_description!(
+        version = 2,
+        "[year]-[month]-[day]T[hour]:[minute][optional [:[second][optional [.[subsecond]]]]]"
+    );
+    let parsed = OffsetDateTime::parse(&normalized, &Rfc3339)
+        .or_else(|_| OffsetDateTime::parse(&normalized, with_offset))
+        .or_else(|_| PrimitiveDateTime::parse(&normalized, without_offset).map(|t| t.assume_utc()))
+        .or_else(|_| {
+            Date::parse(&normalized, format_description!("[year]-[month]-[day]"))
+                .map(|d| d.midnight().assume_utc())
+        });
+    parsed
+        .map(OffsetDateTime::unix_timestamp)
+        .map_err(|_| format!("--starts: {trimmed:?} is not a date and time; {STARTS_EXAMPLES}"))
+}
+
 fn secs(duration: Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
@@ -169,11 +212,7 @@ pub fn build_silence(request: SilenceRequest, now: i64) -> Result<Silence, Admin
         return Err(invalid("match at least one of --device, --group or --rule"));
     }
     let starts_at = match &request.starts {
-        Some(text) => {
-            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-                .map_err(|err| invalid(format!("--starts: {text:?} is not RFC 3339: {err}")))?
-                .unix_timestamp()
-        }
+        Some(text) => parse_start(text).map_err(invalid)?,
         None => now,
     };
     let ends_at = request.duration.map(|d| starts_at.saturating_add(secs(d)));
@@ -240,9 +279,8 @@ pub async fn list_silences(store: &dyn Store, out: &mut impl Write) -> Result<()
         "ID", "STATE", "STARTS", "ENDS", "WINDOW"
     )?;
     for s in store.list_silences().await? {
-        let state = if s.expired_at.is_some_and(|at| at <= now)
-            || s.ends_at.is_some_and(|end| end <= now)
-        {
+        let ended_at = ended_at(&s, now);
+        let state = if ended_at.is_some() {
             "ended"
         } else if s.active_at(now) {
             "active"
@@ -265,7 +303,7 @@ pub async fn list_silences(store: &dyn Store, out: &mut impl Write) -> Result<()
             s.id,
             state,
             format_time(s.starts_at),
-            s.ends_at.map_or("never".into(), format_time),
+            ended_at.or(s.ends_at).map_or("never".into(), format_time),
             window,
             matcher(&s.device_id),
             matcher(&s.group),
@@ -278,16 +316,39 @@ pub async fn list_silences(store: &dyn Store, out: &mut impl Write) -> Result<()
     Ok(())
 }
 
+/// When a silence ended, if it has: expired early by hand or run to its end,
+/// whichever came first.
+fn ended_at(s: &Silence, now: i64) -> Option<i64> {
+    let expired = s.expired_at.filter(|&at| at <= now);
+    let ran_out = s.ends_at.filter(|&end| end <= now);
+    match (expired, ran_out) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 pub async fn expire_silence(
     store: &dyn Store,
     id: &str,
     out: &mut impl Write,
 ) -> Result<(), AdminError> {
-    if !store.expire_silence(id, now_unix()).await? {
-        return Err(AdminError::NotFound {
-            kind: "silence",
-            id: id.to_owned(),
-        });
+    let now = now_unix();
+    let not_found = || AdminError::NotFound {
+        kind: "silence",
+        id: id.to_owned(),
+    };
+    let silence = store
+        .list_silences()
+        .await?
+        .into_iter()
+        .find(|s| s.id == id)
+        .ok_or_else(not_found)?;
+    if let Some(at) = ended_at(&silence, now) {
+        writeln!(out, "silence {id} already ended at {}", format_time(at))?;
+        return Ok(());
+    }
+    if !store.expire_silence(id, now).await? {
+        return Err(not_found());
     }
     writeln!(out, "silence {id} expired")?;
     Ok(())
@@ -304,6 +365,78 @@ mod tests {
             created_by: "it".into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn starts_accepts_common_forms_in_utc_unless_an_offset_is_given() {
+        // 2026-12-02T10:00:00Z
+        let ten_utc = 1_796_205_600;
+        for text in [
+            "2026-12-02 10:00",
+            "2026-12-02T10:00",
+            "2026-12-02 10:00:00",
+            "2026-12-02T10:00:00Z",
+            "2026-12-02 10:00 UTC",
+            "2026-12-02T12:00+02:00",
+            "2026-12-02 12:00:00+02:00",
+        ] {
+            assert_eq!(parse_start(text), Ok(ten_utc), "{text}");
+        }
+        assert_eq!(parse_start("2026-12-02"), Ok(ten_utc - 10 * 3600));
+        let err = parse_start("tomorrow 10am").unwrap_err();
+        assert!(err.contains("2026-12-02 10:00"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn second_expire_says_when_the_silence_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::sqlite::SqliteStore::open(&dir.path().join("db")).unwrap();
+        let id = add_silence(
+            &store,
+            SilenceRequest {
+                duration: Some(Duration::from_secs(86_400)),
+                ..request()
+            },
+            &mut Vec::new(),
+        )
+        .await
+        .unwrap();
+        let mut first = Vec::new();
+        expire_silence(&store, &id, &mut first).await.unwrap();
+        assert!(String::from_utf8(first).unwrap().contains("expired"));
+        let mut second = Vec::new();
+        expire_silence(&store, &id, &mut second).await.unwrap();
+        let second = String::from_utf8(second).unwrap();
+        assert!(second.contains("already ended at"), "{second}");
+        let err = expire_silence(&store, "sil-nope", &mut Vec::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AdminError::NotFound { .. }));
+    }
+
+    #[tokio::test]
+    async fn ended_silence_lists_when_it_actually_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::sqlite::SqliteStore::open(&dir.path().join("db")).unwrap();
+        let mut silence = build_silence(
+            SilenceRequest {
+                duration: Some(Duration::from_secs(30 * 86_400)),
+                ..request()
+            },
+            1_700_000_000,
+        )
+        .unwrap();
+        silence.expired_at = Some(1_700_000_600);
+        store.add_silence(silence).await.unwrap();
+        let mut out = Vec::new();
+        list_silences(&store, &mut out).await.unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("ended"), "{out}");
+        assert!(out.contains(&format_time(1_700_000_600)), "{out}");
+        assert!(
+            !out.contains(&format_time(1_700_000_000 + 30 * 86_400)),
+            "{out}"
+        );
     }
 
     #[test]

@@ -21,8 +21,8 @@ pub enum TokenCommand {
         /// Device group the token enrolls into.
         #[arg(long)]
         group: String,
-        /// Lifetime, e.g. 1h, 7d.
-        #[arg(long, value_parser = humantime::parse_duration)]
+        /// Lifetime: a number with a unit, m (minutes), h (hours), d (days) or w (weeks), e.g. 7d.
+        #[arg(long, value_parser = parse_lifetime)]
         expires: Duration,
         /// How many devices may enroll with it (default: unlimited until expiry).
         #[arg(long)]
@@ -52,6 +52,30 @@ pub async fn run(
     }
 }
 
+/// Shortest lifetime a token may have: a zero lifetime has expired before its
+/// secret is printed. (Tests use a few seconds to see expiry refused.)
+const MIN_LIFETIME: Duration = Duration::from_secs(1);
+
+/// Parses `--expires`: a number with a unit. A bare number is refused with the
+/// same number in days as the suggestion, since tokens live for days, not seconds.
+pub fn parse_lifetime(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!(
+            "{text:?} has no unit: write e.g. {text}d for {text} days or {text}h for {text} hours (units: m, h, d, w)"
+        ));
+    }
+    let lifetime = humantime::parse_duration(text).map_err(|err| {
+        format!("{text:?} is not a lifetime ({err}): write e.g. 7d, 12h or 30m (units: m, h, d, w)")
+    })?;
+    if lifetime < MIN_LIFETIME {
+        return Err(format!(
+            "{text:?} would make a token that has expired before anyone can use it: give a lifetime above zero, e.g. 7d"
+        ));
+    }
+    Ok(lifetime)
+}
+
 fn valid_group(group: &str) -> bool {
     !group.is_empty()
         && group.len() <= 64
@@ -73,6 +97,9 @@ pub async fn create_token(
     }
     if max_uses == Some(0) {
         return Err(AdminError::ZeroUses);
+    }
+    if expires_in < MIN_LIFETIME {
+        return Err(AdminError::TokenLifetime);
     }
     let generated = tokens::generate();
     let now = now_unix();
@@ -102,7 +129,7 @@ pub async fn list_tokens(store: &dyn Store, out: &mut impl Write) -> Result<(), 
     let now = now_unix();
     writeln!(
         out,
-        "{:<14} {:<16} {:<22} {:<9} STATE",
+        "{:<14} {:<16} {:<22} {:<13} STATE",
         "ID", "GROUP", "EXPIRES", "USES"
     )?;
     for token in store.list_tokens().await? {
@@ -117,11 +144,11 @@ pub async fn list_tokens(store: &dyn Store, out: &mut impl Write) -> Result<(), 
         };
         let uses = match token.max_uses {
             Some(max) => format!("{}/{max}", token.uses),
-            None => token.uses.to_string(),
+            None => format!("{}/unlimited", token.uses),
         };
         writeln!(
             out,
-            "{:<14} {:<16} {:<22} {:<9} {state}",
+            "{:<14} {:<16} {:<22} {:<13} {state}",
             token.id,
             token.group,
             format_time(token.expires_at),
@@ -182,5 +209,55 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, AdminError::InvalidGroup(_)));
+    }
+
+    #[tokio::test]
+    async fn expired_lifetime_is_refused_without_printing_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+        let mut out = Vec::new();
+        let err = create_token(&store, "laptops", Duration::ZERO, None, &mut out)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AdminError::TokenLifetime), "{err}");
+        assert!(out.is_empty());
+        assert!(store.list_tokens().await.unwrap().is_empty());
+        let refused = parse_lifetime("0d").unwrap_err();
+        assert!(refused.contains("above zero, e.g. 7d"), "{refused}");
+    }
+
+    #[test]
+    fn bare_number_lifetime_suggests_days_and_names_the_units() {
+        let err = parse_lifetime("7").unwrap_err();
+        assert!(
+            err.contains("7d") && err.contains("units: m, h, d, w"),
+            "{err}"
+        );
+        assert!(!err.contains("sec"), "{err}");
+        let err = parse_lifetime("7x").unwrap_err();
+        assert!(err.contains("e.g. 7d"), "{err}");
+        assert_eq!(
+            parse_lifetime("7d").unwrap(),
+            Duration::from_secs(7 * 86_400)
+        );
+    }
+
+    #[tokio::test]
+    async fn unlimited_token_lists_as_unlimited() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+        create_token(
+            &store,
+            "servers",
+            Duration::from_secs(3600),
+            None,
+            &mut Vec::new(),
+        )
+        .await
+        .unwrap();
+        let mut listed = Vec::new();
+        list_tokens(&store, &mut listed).await.unwrap();
+        let listed = String::from_utf8(listed).unwrap();
+        assert!(listed.contains("0/unlimited"), "{listed}");
     }
 }

@@ -40,7 +40,9 @@ pub struct TicketsConfig {
     #[serde(default)]
     pub connectors: BTreeMap<String, ConnectorConfig>,
     /// What to do for an alert; the first policy that matches it applies, and an
-    /// alert no policy matches opens no ticket. Default: backup alerts open tickets.
+    /// alert no policy matches opens no ticket. Default: backup alerts go to the
+    /// connector (the first, by name, that keeps tickets when there are several),
+    /// as a ticket or, for a notify-only connector, as a notification.
     #[serde(default = "default_policies")]
     pub policies: Vec<TicketPolicy>,
     /// Milliseconds between looks at the outbox when there was nothing to deliver.
@@ -108,6 +110,7 @@ fn default_delivered_retention_days() -> u64 {
 fn default_policies() -> Vec<TicketPolicy> {
     vec![TicketPolicy {
         checks: vec!["backups".into()],
+        built_in: true,
         ..TicketPolicy::default()
     }]
 }
@@ -193,6 +196,11 @@ pub struct TicketPolicy {
     /// Alerts of one device within this many seconds share one ticket (0: one ticket per alert).
     #[serde(default)]
     pub group_window_secs: u64,
+    /// Set on the built-in default (no `[[tickets.policies]]` written): it fits
+    /// whatever connectors are configured instead of being checked like a
+    /// policy the user wrote. Never read from the config file.
+    #[serde(skip)]
+    pub built_in: bool,
 }
 
 impl Default for TicketPolicy {
@@ -211,6 +219,7 @@ impl Default for TicketPolicy {
             labels: default_labels(),
             resolve_on_recovery: true,
             group_window_secs: 0,
+            built_in: false,
         }
     }
 }
@@ -353,7 +362,8 @@ impl TicketsConfig {
                     ));
                 }
             }
-            if policy.action == PolicyAction::Ignore {
+            // The built-in default fits the connectors; only what the user wrote is checked.
+            if policy.action == PolicyAction::Ignore || policy.built_in {
                 continue;
             }
             match self.connector_for(policy) {
@@ -393,6 +403,13 @@ impl TicketsConfig {
                 .connectors
                 .iter()
                 .next()
+                .map(|(k, v)| (k.as_str(), v))
+                .ok_or_else(|| "no connector configured".to_string()),
+            None if policy.built_in => self
+                .connectors
+                .iter()
+                .find(|(_, c)| c.keeps_tickets())
+                .or_else(|| self.connectors.iter().next())
                 .map(|(k, v)| (k.as_str(), v))
                 .ok_or_else(|| "no connector configured".to_string()),
             None => Err("several connectors are configured; name one".into()),
@@ -542,6 +559,55 @@ connector = "hook"
             );
         }
         assert_eq!(problems.len(), 8, "{problems:#?}");
+    }
+
+    #[test]
+    fn built_in_policy_fits_the_configured_connectors() {
+        let webhook_only = parse(
+            r#"
+[connectors.hook]
+kind = "webhook"
+url = "https://hooks.example.com/x"
+secret = { env = "HOOK_SECRET" }
+"#,
+        )
+        .unwrap();
+        assert_eq!(webhook_only.problems(), Vec::<String>::new());
+        let m = webhook_only
+            .policy_for("backups", "backup_failed", Severity::Critical, "laptops")
+            .unwrap();
+        assert_eq!(m.connector_name, "hook");
+
+        let both = parse(&format!(
+            "{RT}[connectors.a_hook]\nkind = \"webhook\"\nurl = \"https://hooks.example.com/x\"\nsecret = {{ env = \"HOOK_SECRET\" }}\n"
+        ))
+        .unwrap();
+        assert_eq!(both.problems(), Vec::<String>::new());
+        let m = both
+            .policy_for("backups", "backup_failed", Severity::Critical, "laptops")
+            .unwrap();
+        assert!(m.connector.keeps_tickets(), "{}", m.connector_name);
+
+        // A policy the user wrote is still checked.
+        let written = parse(
+            r#"
+[connectors.hook]
+kind = "webhook"
+url = "https://hooks.example.com/x"
+secret = { env = "HOOK_SECRET" }
+[[policies]]
+checks = ["backups"]
+"#,
+        )
+        .unwrap();
+        assert!(
+            written
+                .problems()
+                .iter()
+                .any(|p| p.contains("needs a ticket system")),
+            "{:?}",
+            written.problems()
+        );
     }
 
     #[test]

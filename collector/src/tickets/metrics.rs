@@ -12,7 +12,8 @@ pub enum DeliveryResult {
     /// Done in the ticket system (opened, commented, resolved...).
     Delivered,
     /// No policy applies, or nothing to do for this event: done, nothing sent.
-    Ignored,
+    /// Counted apart from `Delivered` so `/metrics` never shows a skip as a send.
+    Skipped,
     /// Failed; will be tried again.
     Retry,
     /// Failed for good (a 4xx, a bad template): kept as `failed` with its error.
@@ -23,7 +24,7 @@ impl DeliveryResult {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Delivered => "delivered",
-            Self::Ignored => "ignored",
+            Self::Skipped => "skipped",
             Self::Retry => "retry",
             Self::Failed => "failed",
         }

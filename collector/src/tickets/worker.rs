@@ -339,7 +339,7 @@ impl TicketWorker {
                 .mark_delivered(event.id, now)
                 .await
                 .map_err(|e| (link.connector.clone(), e.into()))?;
-            return Ok((link.connector.clone(), DeliveryResult::Ignored));
+            return Ok((link.connector.clone(), DeliveryResult::Skipped));
         }
         let policy = self.config.policy_for(
             check_name(payload.rule),
@@ -363,7 +363,7 @@ impl TicketWorker {
                         .mark_delivered(event.id, now)
                         .await
                         .map_err(|e| (none(), e.into()))?;
-                    Ok((none(), DeliveryResult::Ignored))
+                    Ok((none(), DeliveryResult::Skipped))
                 }
             };
         };

@@ -36,7 +36,7 @@ pub async fn render(
         .map_or(0, |oldest| now.saturating_sub(oldest).max(0));
     let _ = writeln!(out, "forewarn_outbox_oldest_undelivered_age_seconds {age}");
     out.push_str(
-        "# HELP forewarn_ticket_deliveries_total Ticket operations attempted, by connector and result.\n\
+        "# HELP forewarn_ticket_deliveries_total Ticket operations done, by connector and result: delivered (sent to the ticket system), skipped (no policy or nothing to do: nothing sent), retry (failed, tried again), failed (failed for good).\n\
          # TYPE forewarn_ticket_deliveries_total counter\n",
     );
     for ((connector, result), count) in metrics.deliveries() {
@@ -105,6 +105,26 @@ fn label(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn delivered_skipped_and_failed_are_separate_series() {
+        use crate::tickets::metrics::DeliveryResult;
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::sqlite::SqliteStore::open(&dir.path().join("db")).unwrap();
+        let metrics = TicketMetrics::default();
+        metrics.count("rt", DeliveryResult::Delivered);
+        metrics.count("rt", DeliveryResult::Delivered);
+        metrics.count("none", DeliveryResult::Skipped);
+        metrics.count("rt", DeliveryResult::Failed);
+        let text = render(&store, &metrics, 0).await.unwrap();
+        for line in [
+            "forewarn_ticket_deliveries_total{connector=\"rt\",result=\"delivered\"} 2",
+            "forewarn_ticket_deliveries_total{connector=\"none\",result=\"skipped\"} 1",
+            "forewarn_ticket_deliveries_total{connector=\"rt\",result=\"failed\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+        }
+    }
 
     #[test]
     fn label_values_are_escaped() {
