@@ -7,7 +7,7 @@ use std::io::Write;
 use clap::Subcommand;
 
 use super::{AdminError, format_time};
-use crate::alerts::{AlertFilter, AlertStatus};
+use crate::alerts::{AlertFilter, AlertRecord, AlertStatus};
 use crate::clock::now_unix;
 use crate::rules::Severity;
 use crate::store::Store;
@@ -81,24 +81,49 @@ pub async fn list_alerts(
 ) -> Result<(), AdminError> {
     writeln!(
         out,
-        "{:<6} {:<13} {:<9} {:<20} {:<26} {:<20} SUMMARY",
-        "ID", "STATE", "SEVERITY", "HOSTNAME", "RULE", "LAST SEEN"
+        "{:<6} {:<13} {:<9} {:<20} {:<26} {:<28} {:<20} SUMMARY",
+        "ID", "STATE", "SEVERITY", "HOSTNAME", "RULE", "SUBJECT", "LAST SEEN"
     )?;
     for alert in store.list_alerts(filter).await? {
-        writeln!(
-            out,
-            "{:<6} {:<13} {:<9} {:<20} {:<26} {:<20} {}{}",
-            alert.id,
-            alert.status.as_str(),
-            severity_text(alert.severity),
-            alert.hostname,
-            alert.rule.as_str(),
-            format_time(alert.last_seen),
-            if alert.flapping { "[flapping] " } else { "" },
-            alert.summary
-        )?;
+        writeln!(out, "{}", list_line(&alert))?;
     }
     Ok(())
+}
+
+/// The subject as people know it; the machine key when the rule gave no name
+/// (alerts stored before names were kept), `-` for a device-wide alert.
+fn subject_text(alert: &AlertRecord) -> &str {
+    [alert.subject_name.as_str(), alert.subject.as_str()]
+        .into_iter()
+        .find(|text| !text.is_empty())
+        .unwrap_or("-")
+}
+
+/// One row of `alerts list`.
+fn list_line(alert: &AlertRecord) -> String {
+    format!(
+        "{:<6} {:<13} {:<9} {:<20} {:<26} {:<28} {:<20} {}{}",
+        alert.id,
+        alert.status.as_str(),
+        severity_text(alert.severity),
+        alert.hostname,
+        alert.rule.as_str(),
+        subject_text(alert),
+        format_time(alert.last_seen),
+        if alert.flapping { "[flapping] " } else { "" },
+        alert.summary
+    )
+}
+
+/// The `rule` line of `alerts show`: the human name, with the key kept for
+/// scripts and for matching overrides when it differs.
+fn rule_line(alert: &AlertRecord) -> String {
+    let name = subject_text(alert);
+    if alert.subject.is_empty() || alert.subject == name {
+        format!("{} {name}", alert.rule.as_str())
+    } else {
+        format!("{} {name} (key {})", alert.rule.as_str(), alert.subject)
+    }
 }
 
 pub async fn show_alert(
@@ -113,7 +138,7 @@ pub async fn show_alert(
     writeln!(out, "alert      {}", alert.id)?;
     writeln!(out, "summary    {}", alert.summary)?;
     writeln!(out, "device     {} ({})", alert.hostname, alert.device_id)?;
-    writeln!(out, "rule       {} {}", alert.rule.as_str(), alert.subject)?;
+    writeln!(out, "rule       {}", rule_line(&alert))?;
     writeln!(
         out,
         "state      {}{}",
@@ -235,6 +260,53 @@ mod tests {
         let (alert, history) = store.alert(id).await.unwrap().unwrap();
         assert_eq!(history.len(), history_after_first.len());
         assert_eq!(alert.acknowledged_by.as_deref(), Some("alice"));
+    }
+
+    fn certificate_alert() -> AlertRecord {
+        AlertRecord {
+            id: 7,
+            device_id: "dev-1".into(),
+            hostname: "web01".into(),
+            rule: crate::rules::RuleId::CertificateDaysLeft,
+            subject: "afde0f19c3da97b".into(),
+            subject_name: "CN=www.example.com at /etc/ssl/www.pem".into(),
+            status: AlertStatus::Firing,
+            severity: Some(Severity::Warning),
+            flapping: false,
+            first_seen: 100,
+            last_seen: 200,
+            value: Some(5.0),
+            threshold: Some(14.0),
+            summary: "certificate expires in 5 days".into(),
+            acknowledged_by: None,
+            acknowledged_at: None,
+        }
+    }
+
+    #[test]
+    fn alerts_are_listed_and_shown_by_their_human_subject() {
+        let alert = certificate_alert();
+        let line = list_line(&alert);
+        assert!(
+            line.contains("CN=www.example.com at /etc/ssl/www.pem"),
+            "{line}"
+        );
+        assert!(!line.contains("afde0f19c3da97b"), "{line}");
+        assert_eq!(
+            rule_line(&alert),
+            "certificate_days_left CN=www.example.com at /etc/ssl/www.pem (key afde0f19c3da97b)"
+        );
+    }
+
+    #[test]
+    fn an_alert_without_a_name_shows_its_key_or_a_dash() {
+        let mut alert = certificate_alert();
+        alert.subject_name.clear();
+        assert!(list_line(&alert).contains("afde0f19c3da97b"));
+        assert_eq!(rule_line(&alert), "certificate_days_left afde0f19c3da97b");
+        alert.subject.clear();
+        assert_eq!(subject_text(&alert), "-");
+        assert_eq!(rule_line(&alert), "certificate_days_left -");
     }
 
     #[test]
