@@ -34,9 +34,22 @@ pub enum EnrollError {
     #[error("cannot read the collector's certificate chain at {addr}: {message}")]
     ChainFetch { addr: String, message: String },
     #[error(
-        "the collector's CA does not match: expected SHA-256 {expected}, collector presented {presented}"
+        "the collector's CA does not match: expected ({pinned_by}) SHA-256 {expected}; the \
+         collector at {url} presented a CA with SHA-256 {presented}; check the fingerprint with \
+         `forewarn-collector ca-fingerprint` on the collector (and that --url names that collector)"
     )]
-    CaMismatch { expected: String, presented: String },
+    CaMismatch {
+        /// The option the expected CA came from: `--ca-fingerprint` or `--ca-cert`.
+        pinned_by: &'static str,
+        expected: String,
+        url: String,
+        presented: String,
+    },
+    #[error(
+        "{url} did not answer with TLS; is this the collector's web page port? Agents enroll on \
+         the collector's agent_listen port (default 7443)"
+    )]
+    NotTls { url: String },
     #[error("invalid --ca-fingerprint {0:?}: expected 64 hex digits (colons allowed)")]
     BadFingerprint(String),
     #[error("invalid CA certificate: {0}")]
@@ -65,6 +78,16 @@ pub enum CaPin {
     Fingerprint(String),
     /// The CA certificate itself (PEM).
     Certificate(String),
+}
+
+impl CaPin {
+    /// The `enroll` option this pin came from, as the user typed it.
+    fn option_name(&self) -> &'static str {
+        match self {
+            Self::Fingerprint(_) => "--ca-fingerprint",
+            Self::Certificate(_) => "--ca-cert",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -101,7 +124,9 @@ pub async fn enroll(options: &EnrollOptions, state: &StateDir) -> Result<Enrollm
     let presented = fingerprint_of(&ca_der(&response.ca_certificate_pem)?);
     if presented != expected_ca {
         return Err(EnrollError::CaMismatch {
+            pinned_by: options.ca.option_name(),
             expected: expected_ca,
+            url: address.url,
             presented,
         });
     }
@@ -123,6 +148,11 @@ pub async fn enroll(options: &EnrollOptions, state: &StateDir) -> Result<Enrollm
 /// What went wrong, from the side that refused: a status the collector sent
 /// has no source; one made by this agent's transport carries the error.
 fn enroll_failure(status: tonic::Status, address: &CollectorAddress) -> EnrollError {
+    if peer_not_tls(status.source()) {
+        return EnrollError::NotTls {
+            url: address.url.clone(),
+        };
+    }
     if let Some(refusal) = certificate_refusal(&status) {
         return match refusal {
             rustls::CertificateError::NotValidForNameContext { presented, .. } => {
@@ -173,7 +203,27 @@ fn readable_name(presented: &str) -> &str {
 
 /// The certificate error this agent's TLS raised, if that is what failed.
 fn certificate_refusal(status: &tonic::Status) -> Option<&rustls::CertificateError> {
-    let mut next = status.source();
+    match rustls_error(status.source()) {
+        Some(rustls::Error::InvalidCertificate(refusal)) => Some(refusal),
+        _ => None,
+    }
+}
+
+/// Whether the handshake failed because the peer does not speak TLS: a
+/// plain HTTP server's reply ("HTTP/1.1 …") is not a TLS record type.
+fn peer_not_tls(err: Option<&(dyn std::error::Error + 'static)>) -> bool {
+    matches!(
+        rustls_error(err),
+        Some(rustls::Error::InvalidMessage(
+            rustls::InvalidMessage::InvalidContentType
+        ))
+    )
+}
+
+/// The first rustls error in `err`'s chain.
+fn rustls_error<'a>(
+    mut next: Option<&'a (dyn std::error::Error + 'static)>,
+) -> Option<&'a rustls::Error> {
     while let Some(err) = next {
         // io::Error shows its inner error but does not list it as a source.
         let inner = err
@@ -181,10 +231,8 @@ fn certificate_refusal(status: &tonic::Status) -> Option<&rustls::CertificateErr
             .and_then(std::io::Error::get_ref)
             .map(|inner| inner as &(dyn std::error::Error + 'static));
         for candidate in [Some(err), inner].into_iter().flatten() {
-            if let Some(rustls::Error::InvalidCertificate(refusal)) =
-                candidate.downcast_ref::<rustls::Error>()
-            {
-                return Some(refusal);
+            if let Some(found) = candidate.downcast_ref::<rustls::Error>() {
+                return Some(found);
             }
         }
         next = err.source();
@@ -264,9 +312,17 @@ async fn fetch_pinned_ca(
         addr: addr.clone(),
         message: "timed out".into(),
     })?
-    .map_err(|err| EnrollError::ChainFetch {
-        addr: addr.clone(),
-        message: err.to_string(),
+    .map_err(|err| {
+        if peer_not_tls(Some(&err)) {
+            EnrollError::NotTls {
+                url: address.url.clone(),
+            }
+        } else {
+            EnrollError::ChainFetch {
+                addr: addr.clone(),
+                message: err.to_string(),
+            }
+        }
     })?;
     let presented: Vec<String> = chain.iter().map(|der| fingerprint_of(der)).collect();
     match chain
@@ -279,7 +335,9 @@ async fn fetch_pinned_ca(
             der.as_ref().to_vec(),
         ))),
         None => Err(EnrollError::CaMismatch {
+            pinned_by: "--ca-fingerprint",
             expected,
+            url: address.url.clone(),
             presented: presented.join(", "),
         }),
     }
@@ -310,6 +368,61 @@ mod tests {
             causes(&err),
             "cannot read /etc/forewarn/ca.pem: entity not found"
         );
+    }
+
+    #[test]
+    fn a_ca_mismatch_labels_both_fingerprints_and_says_what_to_check() {
+        let text = EnrollError::CaMismatch {
+            pinned_by: "--ca-fingerprint",
+            expected: "ab".repeat(32),
+            url: "https://fw.example.com:7443".into(),
+            presented: "cd".repeat(32),
+        }
+        .to_string();
+        assert!(
+            text.contains(&format!(
+                "expected (--ca-fingerprint) SHA-256 {}",
+                "ab".repeat(32)
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "the collector at https://fw.example.com:7443 presented a CA with SHA-256 {}",
+                "cd".repeat(32)
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains("`forewarn-collector ca-fingerprint` on the collector"),
+            "{text}"
+        );
+    }
+
+    /// A plain HTTP server on loopback, answering whatever it is sent.
+    async fn http_listener() -> u16 {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let _ = stream
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_plain_http_port_is_named_as_such() {
+        let port = http_listener().await;
+        let address = CollectorAddress::parse(&format!("https://127.0.0.1:{port}")).unwrap();
+        let err = fetch_pinned_ca(&address, &"ab".repeat(32))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, EnrollError::NotTls { .. }), "{err}");
+        assert!(err.to_string().contains("agent_listen port"), "{err}");
     }
 
     #[test]
