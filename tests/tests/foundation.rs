@@ -104,17 +104,54 @@ fn enrollment_refuses_collector_with_unexpected_ca() -> Result<()> {
     let agent = Agent::new()?;
     let output = agent.enroll_with_fingerprint(&collector, &token, &"ab".repeat(32))?;
     assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(err.contains("CA does not match"), "{err}");
     assert!(
-        stderr(&output).contains("CA does not match"),
-        "{}",
-        stderr(&output)
+        err.contains(&format!(
+            "expected (--ca-fingerprint) SHA-256 {}",
+            "ab".repeat(32)
+        )),
+        "{err}"
     );
+    // The whole presented chain is listed (leaf first), the CA among it.
+    assert!(
+        err.contains(&format!(
+            "the collector at {} presented a CA with SHA-256 ",
+            collector.url()
+        )) && err.contains(&collector.ca_fingerprint),
+        "{err}"
+    );
+    assert!(err.contains("forewarn-collector ca-fingerprint"), "{err}");
     assert!(!agent.state_dir.path().join("enrollment.toml").exists());
     assert_eq!(
         collector.device_count()?,
         0,
         "token must not have been sent"
     );
+    Ok(())
+}
+
+#[test]
+fn enrolling_on_the_web_port_says_it_is_not_the_agent_port() -> Result<()> {
+    let collector = CollectorProcess::start("")?;
+    let token = collector.create_token("laptops", "1h", None)?;
+    let agent = Agent::new()?;
+    let web_url = format!("https://{}", collector.web_addr);
+    let output = agent
+        .command()
+        .args(["enroll", "--url", &web_url, "--token", &token])
+        .args(["--ca-fingerprint", &collector.ca_fingerprint])
+        .output()?;
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!("{web_url} did not answer with TLS")),
+        "{err}"
+    );
+    assert!(err.contains("agent_listen port"), "{err}");
+    assert!(!err.contains("InvalidContentType"), "{err}");
+    assert!(!agent.state_dir.path().join("enrollment.toml").exists());
+    assert_eq!(collector.device_count()?, 0);
     Ok(())
 }
 
