@@ -475,8 +475,12 @@ pub fn systemd_job_state(
         result: result as i32,
         last_success_unix_secs: saved_something(result).then_some(finished).flatten(),
         message,
+        // `@` timestamps are whatever systemd printed: a difference that does
+        // not fit (or is negative) is no duration, never a panic or a wrap.
         duration_secs: match (started, finished) {
-            (Some(s), Some(f)) if result != pb::BackupResult::Running => u64::try_from(f - s).ok(),
+            (Some(s), Some(f)) if result != pb::BackupResult::Running => {
+                f.checked_sub(s).and_then(|d| u64::try_from(d).ok())
+            }
             _ => None,
         },
         ..Default::default()
@@ -716,6 +720,26 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err, ParseError::Time("Fri 2026-10-09 18:10:53 CST".into()));
+    }
+
+    #[test]
+    fn systemd_extreme_timestamps_give_no_duration_instead_of_overflowing() {
+        for (start, exit) in [(i64::MIN, i64::MAX), (-1, i64::MAX), (i64::MIN, 1)] {
+            let text = format!(
+                "LoadState=loaded\nActiveState=inactive\nResult=success\nExecMainStatus=0\nExecMainStartTimestamp=@{start}\nExecMainExitTimestamp=@{exit}\n"
+            );
+            let state = systemd_job_state(&text, "b.service", None).unwrap();
+            assert_eq!(state.duration_secs, None, "{start}..{exit}");
+            assert_eq!(state.result, pb::BackupResult::Success as i32);
+            assert_eq!(state.last_success_unix_secs, Some(exit));
+        }
+        let text = format!(
+            "LoadState=loaded\nActiveState=inactive\nResult=success\nExecMainStatus=0\nExecMainStartTimestamp=@{}\nExecMainExitTimestamp=@{}\n",
+            i64::MAX - 5,
+            i64::MAX
+        );
+        let state = systemd_job_state(&text, "b.service", None).unwrap();
+        assert_eq!(state.duration_secs, Some(5));
     }
 
     #[test]
