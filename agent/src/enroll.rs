@@ -35,15 +35,16 @@ pub enum EnrollError {
     ChainFetch { addr: String, message: String },
     #[error(
         "the collector's CA does not match: expected ({pinned_by}) SHA-256 {expected}; the \
-         collector at {url} presented a CA with SHA-256 {presented}; check the fingerprint with \
-         `forewarn-collector ca-fingerprint` on the collector (and that --url names that collector)"
+         collector at {url} presented {}; check the fingerprint with \
+         `forewarn-collector ca-fingerprint` on the collector (and that --url names that collector)",
+        presented_text(.presented)
     )]
     CaMismatch {
         /// The option the expected CA came from: `--ca-fingerprint` or `--ca-cert`.
         pinned_by: &'static str,
         expected: String,
         url: String,
-        presented: String,
+        presented: Presented,
     },
     #[error(
         "{url} did not answer with TLS; is this the collector's web page port? Agents enroll on \
@@ -127,7 +128,7 @@ pub async fn enroll(options: &EnrollOptions, state: &StateDir) -> Result<Enrollm
             pinned_by: options.ca.option_name(),
             expected: expected_ca,
             url: address.url,
-            presented,
+            presented: Presented::Ca(presented),
         });
     }
     let enrollment = Enrollment {
@@ -296,6 +297,35 @@ pub fn normalize_fingerprint(input: &str) -> Result<String, EnrollError> {
     }
 }
 
+/// The SHA-256 fingerprints the collector showed when they did not match the pin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presented {
+    /// The CA of the enrollment answer.
+    Ca(String),
+    /// The TLS chain as presented, the collector's own certificate first.
+    Chain(Vec<String>),
+}
+
+fn presented_text(presented: &Presented) -> String {
+    match presented {
+        Presented::Ca(fingerprint) => format!("a CA with SHA-256 {fingerprint}"),
+        Presented::Chain(chain) => {
+            let labelled: Vec<String> = chain
+                .iter()
+                .enumerate()
+                .map(|(i, fingerprint)| match i {
+                    0 => format!("{fingerprint} (its own certificate)"),
+                    _ => format!("{fingerprint} (issuer {i})"),
+                })
+                .collect();
+            format!(
+                "certificates with SHA-256 {}, none of them the pinned CA",
+                labelled.join(", ")
+            )
+        }
+    }
+}
+
 /// Reads the collector's presented chain and returns the certificate matching `fingerprint`, as PEM.
 async fn fetch_pinned_ca(
     address: &CollectorAddress,
@@ -338,7 +368,7 @@ async fn fetch_pinned_ca(
             pinned_by: "--ca-fingerprint",
             expected,
             url: address.url.clone(),
-            presented: presented.join(", "),
+            presented: Presented::Chain(presented),
         }),
     }
 }
@@ -376,7 +406,7 @@ mod tests {
             pinned_by: "--ca-fingerprint",
             expected: "ab".repeat(32),
             url: "https://fw.example.com:7443".into(),
-            presented: "cd".repeat(32),
+            presented: Presented::Ca("cd".repeat(32)),
         }
         .to_string();
         assert!(
@@ -397,6 +427,27 @@ mod tests {
             text.contains("`forewarn-collector ca-fingerprint` on the collector"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_pinned_chain_mismatch_names_each_presented_certificate_by_its_place() {
+        let text = EnrollError::CaMismatch {
+            pinned_by: "--ca-fingerprint",
+            expected: "ab".repeat(32),
+            url: "https://fw.example.com:7443".into(),
+            presented: Presented::Chain(vec!["cd".repeat(32), "ef".repeat(32)]),
+        }
+        .to_string();
+        assert!(
+            text.contains(&format!(
+                "presented certificates with SHA-256 {} (its own certificate), {} (issuer 1), \
+                 none of them the pinned CA",
+                "cd".repeat(32),
+                "ef".repeat(32)
+            )),
+            "{text}"
+        );
+        assert!(!text.contains("presented a CA"), "{text}");
     }
 
     /// A plain HTTP server on loopback, answering whatever it is sent.

@@ -3,7 +3,8 @@
 //! mount's size on the next line's bytes. Properties: no panic; every
 //! non-blank line is either a mount or a bad line; the APFS choice keeps at
 //! most one volume per container, only mounts it was given; the filter
-//! keeps one mount per real device, sorted, only mounts it was given.
+//! keeps one mount per real device, sorted, only mounts it was given (the
+//! bytes also choose shared filesystem identities and binds).
 #![no_main]
 
 use forewarn_agent::checks::disk::fuzzing::*;
@@ -32,6 +33,10 @@ fuzz_target!(|data: &[u8]| {
             available_bytes: 1 << 19,
             removable: false,
             read_only: m.options.iter().any(|o| o == "read-only"),
+            mount_read_only: m.options.iter().any(|o| o == "read-only"),
+            // A few shared identities, so binds of one filesystem meet in the filter.
+            filesystem_id: data.get(i).map(|b| format!("0:{}", b % 4)),
+            whole_filesystem: data.get(i).is_none_or(|b| b % 3 != 0),
             network: false,
         })
         .collect();

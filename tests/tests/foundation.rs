@@ -116,9 +116,9 @@ fn enrollment_refuses_collector_with_unexpected_ca() -> Result<()> {
     // The whole presented chain is listed (leaf first), the CA among it.
     assert!(
         err.contains(&format!(
-            "the collector at {} presented a CA with SHA-256 ",
+            "the collector at {} presented certificates with SHA-256 ",
             collector.url()
-        )) && err.contains(&collector.ca_fingerprint),
+        )) && err.contains(&format!("{} (issuer 1)", collector.ca_fingerprint)),
         "{err}"
     );
     assert!(err.contains("forewarn-collector ca-fingerprint"), "{err}");

@@ -326,6 +326,26 @@ fn bytes_rule_for_size(rule: &ThresholdRule, total: f64) -> ThresholdRule {
     }
 }
 
+/// `rule` with its levels and hysteresis (percent) multiplied by `scale`.
+fn scaled_percent_rule(rule: &ThresholdRule, scale: f64) -> ThresholdRule {
+    ThresholdRule {
+        warning: rule.warning.map(|l| l * scale),
+        critical: rule.critical.map(|l| l * scale),
+        hysteresis: rule.hysteresis * scale,
+        ..rule.clone()
+    }
+}
+
+/// A percentage as people write it: `10`, `3.5`.
+fn format_percent(value: f64) -> String {
+    let rounded = (value * 10.0).round() / 10.0;
+    if rounded.fract() == 0.0 {
+        format!("{rounded:.0}")
+    } else {
+        format!("{rounded:.1}")
+    }
+}
+
 /// Free space of one filesystem: percent and bytes levels judged together,
 /// the alert at the worse of the two; the value and threshold are percent.
 fn measure_free_space(
@@ -343,10 +363,11 @@ fn measure_free_space(
     let available = fs.available_bytes.min(fs.total_bytes) as f64;
     let percent = available / total * 100.0;
     let previous = m.previous_severity(&key);
-    let by_percent = rules
-        .free_percent
+    let scale = m.rules.disk_free_percent_scaling.factor(total);
+    let percent_rule = scaled_percent_rule(rules.free_percent, scale);
+    let by_percent = percent_rule
         .enabled
-        .then(|| threshold_severity(rules.free_percent, Worse::Lower, percent, previous));
+        .then(|| threshold_severity(&percent_rule, Worse::Lower, percent, previous));
     let bytes_rule = bytes_rule_for_size(rules.free_bytes, total);
     let by_bytes = bytes_rule
         .enabled
@@ -369,7 +390,16 @@ fn measure_free_space(
         && severity.is_some()
         && s == severity
     {
-        crossed.push(format!("{level}%"));
+        crossed.push(if scale < 1.0 {
+            format!(
+                "{}% (its {}% level, scaled for a {} filesystem)",
+                format_percent(level),
+                format_percent(level / scale),
+                format_bytes(total)
+            )
+        } else {
+            format!("{}%", format_percent(level))
+        });
         threshold = Some(level);
     }
     if let Some((s, level)) = by_bytes

@@ -106,6 +106,9 @@ pub struct RulesConfig {
     /// Free space below this many bytes.
     #[serde(default = "default_disk_free_bytes")]
     pub disk_free_bytes: ThresholdRule,
+    /// How `disk_free_percent` relaxes for filesystems larger than a reference size.
+    #[serde(default)]
+    pub disk_free_percent_scaling: PercentScaling,
     /// Inodes in use above this percentage.
     #[serde(default = "default_inode_used_percent")]
     pub inode_used_percent: ThresholdRule,
@@ -152,6 +155,49 @@ pub struct RulesConfig {
     /// one device; when several match, the last one listed wins per rule.
     #[serde(default)]
     pub disk_overrides: Vec<DiskOverride>,
+}
+
+/// The percent levels of `disk_free_percent` shrink for filesystems larger
+/// than `reference_gib`, as `level × (size / reference)^(exponent − 1)`: 5 %
+/// of 20 TiB is a terabyte, not an emergency. With the defaults, the 10 % /
+/// 5 % levels become 6.3 % / 3.1 % at 1 TiB and 3.5 % / 1.7 % at 20 TiB.
+/// `exponent = 1` turns this off; smaller filesystems keep the levels as set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PercentScaling {
+    /// Filesystems up to this size (GiB) are judged by the levels as written.
+    #[serde(default = "default_scaling_reference_gib")]
+    pub reference_gib: f64,
+    /// 1 keeps the levels for every size; 0.8 is a common choice; lower relaxes more.
+    #[serde(default = "default_scaling_exponent")]
+    pub exponent: f64,
+}
+
+impl Default for PercentScaling {
+    fn default() -> Self {
+        Self {
+            reference_gib: default_scaling_reference_gib(),
+            exponent: default_scaling_exponent(),
+        }
+    }
+}
+
+fn default_scaling_reference_gib() -> f64 {
+    100.0
+}
+fn default_scaling_exponent() -> f64 {
+    0.8
+}
+
+impl PercentScaling {
+    /// The factor a percent level is multiplied by for a filesystem of `total` bytes.
+    pub fn factor(&self, total: f64) -> f64 {
+        let reference = self.reference_gib * GIB;
+        if total <= reference || reference <= 0.0 {
+            return 1.0;
+        }
+        (total / reference).powf(self.exponent - 1.0)
+    }
 }
 
 /// Which filesystems the disk rules judge: a filesystem is judged when its
@@ -263,6 +309,7 @@ impl Default for RulesConfig {
         Self {
             disk_free_percent: default_disk_free_percent(),
             disk_free_bytes: default_disk_free_bytes(),
+            disk_free_percent_scaling: PercentScaling::default(),
             inode_used_percent: default_inode_used_percent(),
             disk_forecast: default_disk_forecast(),
             certificate_days_left: default_certificate_days_left(),
@@ -476,6 +523,18 @@ impl RulesConfig {
                     rule.severity
                 ));
             }
+        }
+        let scaling = &self.disk_free_percent_scaling;
+        if !(scaling.reference_gib > 0.0 && scaling.reference_gib.is_finite()) {
+            problems.push(format!(
+                "{prefix}disk_free_percent_scaling.reference_gib: must be more than 0"
+            ));
+        }
+        if !(scaling.exponent > 0.0 && scaling.exponent <= 1.0) {
+            problems.push(format!(
+                "{prefix}disk_free_percent_scaling.exponent: must be more than 0 and at most 1 \
+                 (1 keeps the percent levels for every size)"
+            ));
         }
         if self.flapping.transitions < 2 {
             problems.push(format!("{prefix}flapping.transitions: must be at least 2"));

@@ -645,9 +645,26 @@ fn disk_free(rules: &RulesConfig, report: &pb::StatusReport) -> Option<Condition
 }
 
 #[test]
+fn percent_scaling_keeps_levels_up_to_the_reference_and_can_be_turned_off() {
+    let mut rules = RulesConfig::default();
+    let at_reference = 100 * GIB;
+    let c = disk_free(&rules, &one_disk("/t", "ext4", at_reference, 9 * GIB)).expect("measured");
+    assert_eq!(c.severity, Some(Severity::Warning), "{}", c.summary);
+    assert!(c.summary.ends_with("below 10%"), "{}", c.summary);
+
+    let huge = 20 * TIB;
+    let c = disk_free(&rules, &one_disk("/t", "ext4", huge, TIB)).expect("measured");
+    assert_eq!(c.severity, None, "{}", c.summary);
+    rules.disk_free_percent_scaling.exponent = 1.0;
+    let c = disk_free(&rules, &one_disk("/t", "ext4", huge, TIB)).expect("measured");
+    assert_eq!(c.severity, Some(Severity::Critical), "{}", c.summary);
+    assert!(c.summary.ends_with("below 5%"), "{}", c.summary);
+}
+
+#[test]
 fn disk_free_fits_the_size_of_the_filesystem() {
     // (filesystem size, free bytes, severity, summary)
-    let cases: [(u64, u64, Option<Severity>, &str); 9] = [
+    let cases: [(u64, u64, Option<Severity>, &str); 10] = [
         // An empty 20 MiB tmpfs is fine: 2 GiB / 512 MiB levels mean nothing for it.
         (
             20 * MIB,
@@ -687,24 +704,34 @@ fn disk_free_fits_the_size_of_the_filesystem() {
             Some(Severity::Critical),
             "Disk /t on LAPTOP-042 has 3.8% free (768.0 MiB of 20.0 GiB), below 5%",
         ),
-        // 20 TiB: one alert at the worse of the two, naming what was crossed.
-        (
-            20 * TIB,
-            10 * TIB,
-            None,
-            "Disk /t on LAPTOP-042 has 50.0% free (10.0 TiB of 20.0 TiB)",
-        ),
+        // 20 TiB: a terabyte free is no emergency; the percent levels shrink
+        // with the size (10 % / 5 % become 3.4 % / 1.7 %), the alert names both.
         (
             20 * TIB,
             TIB,
+            None,
+            "Disk /t on LAPTOP-042 has 5.0% free (1.0 TiB of 20.0 TiB)",
+        ),
+        (
+            20 * TIB,
+            600 * GIB,
+            Some(Severity::Warning),
+            "Disk /t on LAPTOP-042 has 2.9% free (600.0 GiB of 20.0 TiB), below 3.4% \
+             (its 10% level, scaled for a 20.0 TiB filesystem)",
+        ),
+        (
+            20 * TIB,
+            300 * GIB,
             Some(Severity::Critical),
-            "Disk /t on LAPTOP-042 has 5.0% free (1.0 TiB of 20.0 TiB), below 5%",
+            "Disk /t on LAPTOP-042 has 1.5% free (300.0 GiB of 20.0 TiB), below 1.7% \
+             (its 5% level, scaled for a 20.0 TiB filesystem)",
         ),
         (
             20 * TIB,
             GIB,
             Some(Severity::Critical),
-            "Disk /t on LAPTOP-042 has 0.0% free (1.0 GiB of 20.0 TiB), below 5%",
+            "Disk /t on LAPTOP-042 has 0.0% free (1.0 GiB of 20.0 TiB), below 1.7% \
+             (its 5% level, scaled for a 20.0 TiB filesystem)",
         ),
     ];
     let rules = RulesConfig::default();

@@ -6,6 +6,7 @@ pub use super::event_log::{
     LogEvent, VeeamRun, parse_events, server_backup_state, veeam_run, veeam_windows_state,
     wevtutil_error,
 };
+pub use super::exit_codes::Tool;
 pub use super::parse::*;
 pub use super::tm_preferences::{
     FailedAttempt, PreferenceDestination, Preferences, PreferencesFile, failure_message,
