@@ -206,7 +206,8 @@ mod tests {
         repo.create("first", &[]);
         let mut holder = repo
             .borg()
-            .args(["with-lock", "::", "sleep", "5"])
+            // Killed after the probe: a short sleep can end before a loaded machine gets to it.
+            .args(["with-lock", "::", "sleep", "60"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -217,6 +218,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         let status = collect_one(repo.job("")).await;
+        holder.kill().unwrap();
         holder.wait().unwrap();
         assert!(
             status.probe_error.starts_with("repository is locked"),
@@ -230,7 +232,7 @@ mod tests {
         repo.create("first", &[]);
         let mut holder = repo
             .borg()
-            .args(["with-lock", "::", "sleep", "5"])
+            .args(["with-lock", "::", "sleep", "60"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
