@@ -245,6 +245,7 @@ impl Fixture {
                         enrolled_at: 10,
                         cert_serial: "01".into(),
                         cert_not_after: i64::MAX,
+                        hardware: Default::default(),
                     },
                     10,
                 )
@@ -775,6 +776,7 @@ async fn hundred_alerts_of_fifty_devices_get_one_ticket_each_in_order_quickly() 
                     enrolled_at: 10,
                     cert_serial: "01".into(),
                     cert_not_after: i64::MAX,
+                    hardware: Default::default(),
                 },
                 10,
             )

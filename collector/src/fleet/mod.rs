@@ -6,6 +6,10 @@
 //! - [`state`]: online, offline, retired, never reported; what to check
 //!   for a device that never reported.
 //! - [`resolve`]: a hostname or id start to one device, or the candidates.
+//! - [`hardware`]: whether an enrolling machine is a known device (re-image).
+//! - [`certificate`]: which certificates a re-enrollment replaced.
 
+pub mod certificate;
+pub mod hardware;
 pub mod resolve;
 pub mod state;

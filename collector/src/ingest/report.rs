@@ -10,7 +10,9 @@ use forewarn_proto::pb;
 use forewarn_proto::pb::ingest_server::Ingest;
 
 use super::enrollment::os_summary;
-use super::{IngestContext, IngestError, identity, now_unix, validate};
+use super::identity::{self, PresentedCertificate};
+use super::{IngestContext, IngestError, now_unix, validate};
+use crate::fleet::certificate;
 use crate::store::{IncomingReport, IngestOutcome};
 
 #[derive(Debug, Clone)]
@@ -98,6 +100,22 @@ impl IngestService {
         })
     }
 
+    /// Refuses a certificate that a re-enrollment of the device replaced.
+    async fn ensure_current(&self, presented: &PresentedCertificate) -> Result<(), IngestError> {
+        let current = self
+            .context
+            .store
+            .current_certificate(&presented.device_id)
+            .await?
+            .ok_or_else(|| IngestError::UnknownDevice(presented.device_id.clone()))?;
+        if certificate::superseded(&current, &presented.serial_hex, presented.not_before) {
+            return Err(IngestError::SupersededCertificate(
+                presented.device_id.clone(),
+            ));
+        }
+        Ok(())
+    }
+
     async fn renew(
         &self,
         device_id: String,
@@ -136,10 +154,13 @@ impl Ingest for IngestService {
         &self,
         request: Request<pb::StatusReport>,
     ) -> Result<Response<pb::ReportAck>, Status> {
-        let device_id = identity::device_id(&request)?;
-        let ack = self
-            .report(device_id.clone(), request.into_inner())
-            .await
+        let presented = identity::presented_certificate(&request)?;
+        let device_id = presented.device_id.clone();
+        let ack = async {
+            self.ensure_current(&presented).await?;
+            self.report(device_id.clone(), request.into_inner()).await
+        }
+        .await
             .inspect_err(|err| match err {
                 IngestError::Invalid(_) => {
                     self.context.metrics.refused_invalid();
@@ -154,11 +175,14 @@ impl Ingest for IngestService {
         &self,
         request: Request<pb::RenewRequest>,
     ) -> Result<Response<pb::RenewResponse>, Status> {
-        let device_id = identity::device_id(&request)?;
-        let response = self
-            .renew(device_id.clone(), request.into_inner())
-            .await
-            .inspect_err(|err| warn!(device_id = %device_id, error = %err, "renewal refused"))?;
+        let presented = identity::presented_certificate(&request)?;
+        let device_id = presented.device_id.clone();
+        let response = async {
+            self.ensure_current(&presented).await?;
+            self.renew(device_id.clone(), request.into_inner()).await
+        }
+        .await
+        .inspect_err(|err| warn!(device_id = %device_id, error = %err, "renewal refused"))?;
         Ok(Response::new(response))
     }
 }

@@ -43,6 +43,7 @@ pub(crate) async fn enroll_d1(store: &dyn Store, group: &str) {
                 enrolled_at: 10,
                 cert_serial: "01".into(),
                 cert_not_after: i64::MAX,
+                hardware: Default::default(),
             },
             10,
         )
