@@ -33,6 +33,8 @@ async fn metrics_endpoint_serves_prometheus_text_and_the_fleet_page_shows_the_fa
         store,
         metrics,
         Arc::default(),
+        Arc::default(),
+        Arc::new(forewarn_collector::config::CollectorConfig::default()),
         async move {
             let _ = stop_rx.await;
         },

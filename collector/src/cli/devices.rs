@@ -14,9 +14,8 @@ use forewarn_proto::pb;
 
 use super::{AdminError, device_view, format_time};
 use crate::clock::now_unix;
-use crate::config::CollectorConfig;
 use crate::fleet::resolve;
-use crate::fleet::state::{self, DeviceState};
+use crate::fleet::state::{self, DeviceState, ReportIntervals};
 use crate::store::{DeviceRecord, Store};
 
 #[derive(Debug, Subcommand)]
@@ -33,17 +32,6 @@ pub enum DeviceCommand {
         /// Hostname (any case), device id, or the start of a device id.
         device: String,
     },
-}
-
-/// How long a device may stay silent before it counts as offline, per group.
-pub trait ReportIntervals {
-    fn report_interval_secs(&self, group: &str) -> u32;
-}
-
-impl ReportIntervals for CollectorConfig {
-    fn report_interval_secs(&self, group: &str) -> u32 {
-        self.policy_for(group).report_interval_secs
-    }
 }
 
 pub async fn run(

@@ -316,7 +316,8 @@ mod tests {
         let mut ghost = known("ghost", "laptop-1", "SN1", UUID);
         ghost.device.last_seen_at = None;
         let live = known("live", "laptop-1", "SN1", UUID);
-        let found = existing_device(&hardware, "laptop-1", "laptops", &[ghost, live]);
+        let known = [ghost, live];
+        let found = existing_device(&hardware, "laptop-1", "laptops", &known);
         assert_eq!(found.map(|(m, _)| m.device.id.as_str()), Some("live"));
     }
 }

@@ -4,7 +4,19 @@
 //!
 //! Pure: the caller passes the device's report interval and `now`.
 
+use crate::config::CollectorConfig;
 use crate::store::DeviceRecord;
+
+/// Each group's report interval, which says when a device is offline.
+pub trait ReportIntervals: Send + Sync {
+    fn report_interval_secs(&self, group: &str) -> u32;
+}
+
+impl ReportIntervals for CollectorConfig {
+    fn report_interval_secs(&self, group: &str) -> u32 {
+        self.policy_for(group).report_interval_secs
+    }
+}
 
 /// A device misses this many report intervals before it counts as offline.
 /// One late report (a busy collector, a slow probe) is no outage.

@@ -11,7 +11,7 @@ use forewarn_proto::pb::ingest_server::Ingest;
 
 use super::enrollment::os_summary;
 use super::identity::{self, PresentedCertificate};
-use super::{IngestContext, IngestError, now_unix, validate};
+use super::{IngestContext, IngestError, ReportResult, now_unix, validate};
 use crate::fleet::certificate;
 use crate::store::{IncomingReport, IngestOutcome};
 
@@ -29,7 +29,7 @@ impl IngestService {
         &self,
         device_id: String,
         mut report: pb::StatusReport,
-    ) -> Result<pb::ReportAck, IngestError> {
+    ) -> Result<(pb::ReportAck, ReportResult), IngestError> {
         let now = now_unix();
         validate::status_report(&report, now)?;
         let rejected = validate::drop_implausible_times(&mut report, now);
@@ -54,7 +54,7 @@ impl IngestService {
             agent_version: host.agent_version.clone(),
             encoded: report.encode_to_vec(),
         };
-        let (group, acked_seq) = match self
+        let (group, acked_seq, result) = match self
             .context
             .store
             .ingest_report(incoming, Arc::clone(&self.context.rules))
@@ -63,7 +63,7 @@ impl IngestService {
             IngestOutcome::Stored { group } => {
                 debug!(device_id = %device_id, seq = report.seq, "report stored");
                 self.context.ticket_wake.notify_one();
-                (group, report.seq)
+                (group, report.seq, ReportResult::Stored)
             }
             IngestOutcome::Renumbered {
                 group,
@@ -78,26 +78,29 @@ impl IngestService {
                     "the agent's report numbering restarted (state directory restored or not writable); report stored and numbering continues from it"
                 );
                 self.context.ticket_wake.notify_one();
-                (group, report.seq)
+                (group, report.seq, ReportResult::Stored)
             }
             IngestOutcome::Replay { group, acked_seq } => {
                 debug!(device_id = %device_id, seq = report.seq, acked_seq, "replayed report acknowledged");
-                (group, acked_seq)
+                (group, acked_seq, ReportResult::Replay)
             }
             IngestOutcome::Stale { group } => {
                 self.context.metrics.stale();
                 debug!(device_id = %device_id, seq = report.seq, boot_id = report.boot_id, "report from an earlier agent boot is older than the stored status; acknowledged, not stored");
-                (group, report.seq)
+                (group, report.seq, ReportResult::Stale)
             }
             IngestOutcome::UnknownDevice => return Err(IngestError::UnknownDevice(device_id)),
             IngestOutcome::Retired => return Err(IngestError::Retired(device_id)),
         };
         let policy = self.context.config.policy_for(&group);
-        Ok(pb::ReportAck {
-            acked_seq,
-            next_report_in_secs: policy.report_interval_secs,
-            policy: (policy.version != report.policy_version).then_some(policy),
-        })
+        Ok((
+            pb::ReportAck {
+                acked_seq,
+                next_report_in_secs: policy.report_interval_secs,
+                policy: (policy.version != report.policy_version).then_some(policy),
+            },
+            result,
+        ))
     }
 
     /// Refuses a certificate that a re-enrollment of the device replaced.
@@ -148,27 +151,41 @@ impl IngestService {
     }
 }
 
+/// What became of a report, for `forewarn_reports_received_total`.
+fn report_result(outcome: &Result<(pb::ReportAck, ReportResult), IngestError>) -> ReportResult {
+    match outcome {
+        Ok((_, result)) => *result,
+        Err(IngestError::Invalid(_)) => ReportResult::Invalid,
+        Err(IngestError::Store(_)) => ReportResult::StoreError,
+        Err(_) => ReportResult::Refused,
+    }
+}
+
 #[tonic::async_trait]
 impl Ingest for IngestService {
     async fn report(
         &self,
         request: Request<pb::StatusReport>,
     ) -> Result<Response<pb::ReportAck>, Status> {
+        let started = std::time::Instant::now();
         let presented = identity::presented_certificate(&request)?;
         let device_id = presented.device_id.clone();
-        let ack = async {
+        let outcome = async {
             self.ensure_current(&presented).await?;
             self.report(device_id.clone(), request.into_inner()).await
         }
-        .await
-            .inspect_err(|err| match err {
+        .await;
+        self.context
+            .metrics
+            .received(report_result(&outcome), started.elapsed());
+        let ack = outcome.inspect_err(|err| match err {
                 IngestError::Invalid(_) => {
                     self.context.metrics.refused_invalid();
                     error!(device_id = %device_id, error = %err, "report refused as invalid; the agent drops it");
                 }
                 _ => warn!(device_id = %device_id, error = %err, "report refused"),
             })?;
-        Ok(Response::new(ack))
+        Ok(Response::new(ack.0))
     }
 
     async fn renew(

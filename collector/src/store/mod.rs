@@ -207,6 +207,8 @@ pub struct LatestStatus {
 /// it, so one store object serves ingest, the ticket worker and the readers.
 #[async_trait]
 pub trait Store: OutboxDelivery + TicketLedger + Send + Sync + std::fmt::Debug {
+    /// Answers when the database does (`SELECT 1`), for `/readyz`.
+    async fn ping(&self) -> Result<(), StoreError>;
     async fn create_token(&self, token: NewToken) -> Result<(), StoreError>;
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
     /// Returns false if no such token exists.

@@ -225,6 +225,11 @@ fn spend_token(
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.with_connection(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
     async fn create_token(&self, token: NewToken) -> Result<(), StoreError> {
         self.with_connection(move |c| {
             c.execute(
