@@ -51,7 +51,7 @@ pub async fn run(
 /// The one device `query` names (hostname, id or id start), or why none.
 pub async fn find_device(store: &dyn Store, query: &str) -> Result<DeviceRecord, AdminError> {
     let devices = store.list_devices().await?;
-    let found = resolve::resolve(&devices, query, |device| last_seen_text(device))?;
+    let found = resolve::resolve(&devices, query, last_seen_text)?;
     Ok(found.clone())
 }
 
