@@ -1,10 +1,13 @@
 //! Host facts: what the device is.
 //!
-//! Names and versions come from `sysinfo` on every OS. Hardware model and
-//! serial come from DMI on Linux (`/sys/class/dmi/id`, read relative to a root
-//! so tests can point it at a fixture tree; the serial needs root). macOS
-//! (`IOPlatformExpertDevice`) and Windows (WMI `Win32_ComputerSystemProduct`)
-//! model/serial are not read yet and are sent empty.
+//! Names and versions come from `sysinfo` on every OS. Hardware model,
+//! serial and system UUID come from DMI on Linux (`/sys/class/dmi/id`, read
+//! relative to a root so tests can point it at a fixture tree; serial and
+//! UUID need root). The root is `/`, or `$FOREWARN_AGENT_HOST_ROOT` where the
+//! host's filesystem is mounted elsewhere (an agent in a container, a test).
+//! macOS (`IOPlatformExpertDevice`) and Windows (WMI
+//! `Win32_ComputerSystemProduct`) model/serial/UUID are not read yet and are
+//! sent empty.
 
 use std::path::Path;
 
@@ -14,7 +17,13 @@ use forewarn_proto::pb;
 pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub fn host_facts() -> pb::HostFacts {
-    let (model, serial_number) = hardware_identity(Path::new("/"));
+    let root = std::env::var_os("FOREWARN_AGENT_HOST_ROOT")
+        .map_or_else(|| std::path::PathBuf::from("/"), std::path::PathBuf::from);
+    let Hardware {
+        model,
+        serial_number,
+        hardware_uuid,
+    } = hardware_identity(&root);
     pb::HostFacts {
         hostname: sysinfo::System::host_name().unwrap_or_default(),
         os_family: os_family().to_owned(),
@@ -30,6 +39,7 @@ pub fn host_facts() -> pb::HostFacts {
             .filter(|t| *t > 0),
         agent_version: AGENT_VERSION.to_owned(),
         primary_user: String::new(),
+        hardware_uuid,
     }
 }
 
@@ -41,10 +51,20 @@ fn os_family() -> &'static str {
     }
 }
 
-/// Model and serial from DMI under `root`; empty strings where unreadable or placeholder.
-pub fn hardware_identity(root: &Path) -> (String, String) {
+/// What the firmware says the machine is; empty strings where unknown.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Hardware {
+    pub model: String,
+    pub serial_number: String,
+    /// Lowercase.
+    pub hardware_uuid: String,
+}
+
+/// Model, serial and system UUID from DMI under `root`; empty strings where
+/// unreadable or placeholder.
+pub fn hardware_identity(root: &Path) -> Hardware {
     if !cfg!(target_os = "linux") {
-        return (String::new(), String::new());
+        return Hardware::default();
     }
     let dmi = root.join("sys/class/dmi/id");
     let read = |name: &str| {
@@ -59,7 +79,11 @@ pub fn hardware_identity(root: &Path) -> (String, String) {
         (_, false) => product,
         _ => vendor,
     };
-    (model, read("product_serial"))
+    Hardware {
+        model,
+        serial_number: read("product_serial"),
+        hardware_uuid: read("product_uuid").to_ascii_lowercase(),
+    }
 }
 
 /// Firmware often fills unset DMI fields with placeholders; those mean "unknown".
@@ -72,6 +96,8 @@ fn meaningful_dmi_value(raw: &str) -> String {
         "not specified",
         "none",
         "0",
+        "00000000-0000-0000-0000-000000000000",
+        "ffffffff-ffff-ffff-ffff-ffffffffffff",
     ]
     .iter()
     .any(|p| value.eq_ignore_ascii_case(p));
@@ -95,9 +121,24 @@ mod tests {
         std::fs::write(dmi.join("sys_vendor"), "Dell Inc.\n").unwrap();
         std::fs::write(dmi.join("product_name"), "Latitude 5440\n").unwrap();
         std::fs::write(dmi.join("product_serial"), "To Be Filled By O.E.M.\n").unwrap();
-        let (model, serial) = hardware_identity(root.path());
-        assert_eq!(model, "Dell Inc. Latitude 5440");
-        assert_eq!(serial, "");
+        std::fs::write(
+            dmi.join("product_uuid"),
+            "4C4C4544-0042-3510-8052-B4C04F4E3332\n",
+        )
+        .unwrap();
+        let hardware = hardware_identity(root.path());
+        assert_eq!(hardware.model, "Dell Inc. Latitude 5440");
+        assert_eq!(hardware.serial_number, "");
+        assert_eq!(
+            hardware.hardware_uuid,
+            "4c4c4544-0042-3510-8052-b4c04f4e3332"
+        );
+        std::fs::write(
+            dmi.join("product_uuid"),
+            "00000000-0000-0000-0000-000000000000\n",
+        )
+        .unwrap();
+        assert_eq!(hardware_identity(root.path()).hardware_uuid, "");
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! - [`alerts`]: alert records, silences and the notification outbox.
 //! - [`ingest`]: the gRPC services agents call, with validation.
 //! - [`listen`]: connection timeouts and caps, the open file limit.
+//! - [`fleet`]: what state a device is in, which device a hostname or id
+//!   names, and which record a re-imaged machine's enrollment belongs to.
 //! - [`server`]: listeners, TLS and graceful shutdown.
 //! - [`tickets`]: helpdesk connectors, ticket policy and the outbox worker.
 //! - [`web`]: the plain fleet page and Prometheus `/metrics`.
@@ -21,6 +23,7 @@ pub mod alerts;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod fleet;
 pub mod ingest;
 pub mod listen;
 pub mod pki;

@@ -69,6 +69,7 @@ pub enum PkiError {
 pub struct IssuedCertificate {
     pub pem: String,
     pub serial_hex: String,
+    pub not_before_unix_secs: i64,
     pub not_after_unix_secs: i64,
 }
 
@@ -326,6 +327,7 @@ impl CollectorPki {
         Ok(IssuedCertificate {
             pem: cert.pem(),
             serial_hex: hex::encode(serial),
+            not_before_unix_secs: params.not_before.unix_timestamp(),
             not_after_unix_secs: params.not_after.unix_timestamp(),
         })
     }

@@ -21,6 +21,7 @@ use forewarn_proto::pb::ingest_server::IngestServer;
 
 use crate::alerts::sweeper::{self, Sweep};
 use crate::config::CollectorConfig;
+use crate::fleet::state::ReportIntervals;
 use crate::ingest::IngestMetrics;
 use crate::ingest::{EnrollmentService, IngestContext, IngestService};
 use crate::listen::agents::{AgentListener, TlsSetupError, server_tls_config};
@@ -32,6 +33,7 @@ use crate::tickets::config::BuildError;
 use crate::tickets::metrics::TicketMetrics;
 use crate::tickets::worker::TicketWorker;
 use crate::web;
+use crate::web::health::Readiness;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -207,7 +209,9 @@ impl BoundCollector {
             ticket_wake: tickets.waker(),
             metrics: Arc::clone(&ingest_metrics),
         };
-        let ticket_worker = tickets.run(stopped(stop_rx.clone()));
+        let readiness = Arc::new(Readiness::default());
+        let intervals: Arc<dyn ReportIntervals> = Arc::clone(&context.config) as _;
+        let ticket_worker = readiness.ticket_worker(tickets.run(stopped(stop_rx.clone())));
         let agent_connections = AgentListener::new(
             self.agent_listener,
             tls,
@@ -225,7 +229,9 @@ impl BoundCollector {
                     .max_decoding_message_size(MAX_MESSAGE_BYTES),
             )
             .serve_with_incoming_shutdown(agent_connections, stopped(stop_rx.clone()));
+        let agent_server = readiness.agent_listener(agent_server);
 
+        let web_readiness = Arc::clone(&readiness);
         let web_server = async move {
             match self.web_listener {
                 Some(listener) => {
@@ -235,6 +241,8 @@ impl BoundCollector {
                         store,
                         ticket_metrics,
                         ingest_metrics,
+                        web_readiness,
+                        intervals,
                         stopped(stop_rx),
                     )
                     .await

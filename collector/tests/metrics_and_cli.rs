@@ -33,6 +33,8 @@ async fn metrics_endpoint_serves_prometheus_text_and_the_fleet_page_shows_the_fa
         store,
         metrics,
         Arc::default(),
+        Arc::default(),
+        Arc::new(forewarn_collector::config::CollectorConfig::default()),
         async move {
             let _ = stop_rx.await;
         },
@@ -58,6 +60,16 @@ async fn metrics_endpoint_serves_prometheus_text_and_the_fleet_page_shows_the_fa
         "forewarn_ticket_deliveries_total{connector=\"rt\",result=\"retry\"} 1",
         "# TYPE forewarn_ticketing_failing gauge",
         "forewarn_ticketing_failing 1",
+        "# TYPE forewarn_devices gauge",
+        "forewarn_devices{state=\"online\"} 0",
+        "forewarn_devices{state=\"never_reported\"} 0",
+        "# TYPE forewarn_alerts_firing gauge",
+        "forewarn_alerts_firing{rule=\"ticketing_failing\",severity=\"critical\"} 1",
+        "# TYPE forewarn_reports_received_total counter",
+        "forewarn_reports_received_total{result=\"stored\"} 0",
+        "# TYPE forewarn_report_ingest_seconds histogram",
+        "forewarn_report_ingest_seconds_bucket{le=\"+Inf\"} 0",
+        "forewarn_report_ingest_seconds_count 0",
     ] {
         assert!(
             text.lines().any(|l| l == line),
@@ -67,9 +79,35 @@ async fn metrics_endpoint_serves_prometheus_text_and_the_fleet_page_shows_the_fa
     // Every sample belongs to a family announced with HELP and TYPE.
     for sample in text.lines().filter(|l| !l.starts_with('#')) {
         let name = sample.split(['{', ' ']).next().unwrap();
+        let name = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .filter(|family| text.contains(&format!("# TYPE {family} histogram")))
+            .unwrap_or(name);
         assert!(text.contains(&format!("# HELP {name} ")), "{name}");
         assert!(text.contains(&format!("# TYPE {name} ")), "{name}");
     }
+
+    let live = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    // Served without the collector's agent port and ticket worker: not ready, and says why.
+    let ready = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(
+        body["not_ready"],
+        serde_json::json!(["agent_listener", "ticket_worker"])
+    );
+    assert_eq!(body["checks"]["database"]["ready"], true);
+    assert!(
+        body["checks"]["ticket_worker"]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("ticket worker is not running"),
+        "{body}"
+    );
 
     let page = reqwest::get(format!("http://{addr}/"))
         .await

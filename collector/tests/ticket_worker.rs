@@ -245,6 +245,7 @@ impl Fixture {
                         enrolled_at: 10,
                         cert_serial: "01".into(),
                         cert_not_after: i64::MAX,
+                        hardware: Default::default(),
                     },
                     10,
                 )
@@ -753,10 +754,14 @@ async fn alert_no_policy_matches_is_done_without_calling_the_ticket_system() {
     assert_eq!(f.worker().run_once(T0 + 1).await.unwrap(), 1);
     assert!(f.system.calls().is_empty());
     assert_eq!(f.rows(OutboxState::Delivered).await, 1);
+    let text = f.metrics_text(T0 + 1).await;
     assert!(
-        f.metrics_text(T0 + 1)
-            .await
-            .contains("forewarn_ticket_deliveries_total{connector=\"none\",result=\"skipped\"} 1")
+        text.contains("forewarn_ticket_deliveries_total{connector=\"none\",result=\"skipped\"} 1"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("result=\"delivered\""),
+        "a skipped notification counted as delivered:\n{text}"
     );
 }
 
@@ -775,6 +780,7 @@ async fn hundred_alerts_of_fifty_devices_get_one_ticket_each_in_order_quickly() 
                     enrolled_at: 10,
                     cert_serial: "01".into(),
                     cert_not_after: i64::MAX,
+                    hardware: Default::default(),
                 },
                 10,
             )

@@ -22,7 +22,7 @@ pub enum AlertsCommand {
         /// warning or critical.
         #[arg(long, value_parser = parse_severity)]
         severity: Option<Severity>,
-        /// Device id.
+        /// Hostname (any case), device id, or the start of a device id.
         #[arg(long)]
         device: Option<String>,
     },
@@ -51,10 +51,14 @@ pub async fn run(
             severity,
             device,
         } => {
+            let device_id = match device {
+                Some(query) => Some(super::devices::find_device(store, &query).await?.id),
+                None => None,
+            };
             let filter = AlertFilter {
                 status: state,
                 severity,
-                device_id: device,
+                device_id,
             };
             list_alerts(store, filter, out).await
         }

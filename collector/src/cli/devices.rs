@@ -1,4 +1,6 @@
 //! `device list/show/retire`: enrolled devices and their latest report.
+//! Every command that takes a device takes a hostname or an id start
+//! ([`crate::fleet::resolve`]).
 //!
 //! Like every command, they work on the store directly (the collector may be
 //! running; SQLite's WAL lets both proceed) and write plain text.
@@ -10,39 +12,71 @@ use prost::Message;
 
 use forewarn_proto::pb;
 
-use super::{AdminError, format_time};
+use super::{AdminError, device_view, format_time};
 use crate::clock::now_unix;
+use crate::fleet::resolve;
+use crate::fleet::state::{self, DeviceState, ReportIntervals};
 use crate::store::{DeviceRecord, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum DeviceCommand {
-    /// List devices.
+    /// List devices with their state (online, offline, retired, never reported).
     List,
-    /// Show one device and its latest status.
-    Show { id: String },
+    /// Show one device and the four domains of its latest report.
+    Show {
+        /// Hostname (any case), device id, or the start of a device id.
+        device: String,
+    },
     /// Retire a device: its certificate is refused from now on.
-    Retire { id: String },
+    Retire {
+        /// Hostname (any case), device id, or the start of a device id.
+        device: String,
+    },
 }
 
 pub async fn run(
     command: DeviceCommand,
     store: &dyn Store,
+    intervals: &dyn ReportIntervals,
     out: &mut impl Write,
 ) -> Result<(), AdminError> {
+    let now = now_unix();
     match command {
-        DeviceCommand::List => list_devices(store, out).await,
-        DeviceCommand::Show { id } => show_device(store, &id, out).await,
-        DeviceCommand::Retire { id } => retire_device(store, &id, out).await,
+        DeviceCommand::List => list_devices(store, intervals, now, out).await,
+        DeviceCommand::Show { device } => show_device(store, intervals, &device, now, out).await,
+        DeviceCommand::Retire { device } => retire_device(store, &device, out).await,
     }
 }
 
-pub async fn list_devices(store: &dyn Store, out: &mut impl Write) -> Result<(), AdminError> {
+/// The one device `query` names (hostname, id or id start), or why none.
+pub async fn find_device(store: &dyn Store, query: &str) -> Result<DeviceRecord, AdminError> {
+    let devices = store.list_devices().await?;
+    let found = resolve::resolve(&devices, query, last_seen_text)?;
+    Ok(found.clone())
+}
+
+fn last_seen_text(device: &DeviceRecord) -> String {
+    device.last_seen_at.map_or("never".into(), format_time)
+}
+
+pub async fn list_devices(
+    store: &dyn Store,
+    intervals: &dyn ReportIntervals,
+    now: i64,
+    out: &mut impl Write,
+) -> Result<(), AdminError> {
     writeln!(
         out,
         "{:<32} {:<24} {:<12} {:<24} {:<22} STATE",
         "ID", "HOSTNAME", "GROUP", "OS", "LAST SEEN"
     )?;
-    for device in store.list_devices().await? {
+    let devices = store.list_devices().await?;
+    let mut silent = Vec::new();
+    for device in &devices {
+        let state = state::classify(device, intervals.report_interval_secs(&device.group), now);
+        if state == DeviceState::NeverReported {
+            silent.push(device);
+        }
         writeln!(
             out,
             "{:<32} {:<24} {:<12} {:<24} {:<22} {}",
@@ -50,39 +84,45 @@ pub async fn list_devices(store: &dyn Store, out: &mut impl Write) -> Result<(),
             device.hostname,
             device.group,
             device.os,
-            device.last_seen_at.map_or("never".into(), format_time),
-            device_state(&device)
+            last_seen_text(device),
+            state.as_str()
         )?;
+    }
+    if !silent.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{} device(s) enrolled but never reported:",
+            silent.len()
+        )?;
+        for device in silent {
+            writeln!(
+                out,
+                "  {} ({}): {}",
+                device.hostname,
+                device.id,
+                state::never_reported_advice(device, now)
+            )?;
+        }
     }
     Ok(())
 }
 
-fn device_state(device: &DeviceRecord) -> &'static str {
-    if device.retired_at.is_some() {
-        "retired"
-    } else {
-        "active"
-    }
-}
-
 pub async fn show_device(
     store: &dyn Store,
-    id: &str,
+    intervals: &dyn ReportIntervals,
+    query: &str,
+    now: i64,
     out: &mut impl Write,
 ) -> Result<(), AdminError> {
-    let device = store
-        .device(id)
-        .await?
-        .ok_or_else(|| AdminError::NotFound {
-            kind: "device",
-            id: id.to_owned(),
-        })?;
+    let device = find_device(store, query).await?;
+    let state = state::classify(&device, intervals.report_interval_secs(&device.group), now);
     writeln!(out, "device     {}", device.id)?;
     writeln!(out, "hostname   {}", device.hostname)?;
     writeln!(out, "group      {}", device.group)?;
     writeln!(out, "os         {}", device.os)?;
     writeln!(out, "agent      {}", device.agent_version)?;
-    writeln!(out, "state      {}", device_state(&device))?;
+    writeln!(out, "state      {}", state.as_str())?;
     writeln!(out, "enrolled   {}", format_time(device.enrolled_at))?;
     writeln!(
         out,
@@ -90,20 +130,12 @@ pub async fn show_device(
         device.cert_serial,
         format_time(device.cert_not_after)
     )?;
-    writeln!(
-        out,
-        "last seen  {}",
-        device.last_seen_at.map_or("never".into(), format_time)
-    )?;
+    writeln!(out, "last seen  {}", last_seen_text(&device))?;
     writeln!(out, "last seq   {}", device.last_seq)?;
-    for forecast in store.disk_forecasts(id).await? {
-        writeln!(
-            out,
-            "forecast   {}: {}",
-            forecast.mount_point, forecast.description
-        )?;
+    if state == DeviceState::NeverReported {
+        writeln!(out, "{}", state::never_reported_advice(&device, now))?;
     }
-    let Some(status) = store.latest_status(id).await? else {
+    let Some(status) = store.latest_status(&device.id).await? else {
         writeln!(out, "no report stored yet")?;
         return Ok(());
     };
@@ -115,22 +147,9 @@ pub async fn show_device(
                 report.seq,
                 format_time(report.collected_at_unix_secs)
             )?;
-            for fs in report.disks.iter().flat_map(|d| &d.filesystems) {
-                writeln!(
-                    out,
-                    "  disk {:<24} {:<8} {:>8.1} GiB free of {:>8.1} GiB",
-                    fs.mount_point,
-                    fs.filesystem,
-                    fs.available_bytes as f64 / (1u64 << 30) as f64,
-                    fs.total_bytes as f64 / (1u64 << 30) as f64
-                )?;
-            }
-            for error in &report.errors {
-                writeln!(
-                    out,
-                    "  error {} {} {}",
-                    error.check, error.item, error.message
-                )?;
+            let forecasts = store.disk_forecasts(&device.id).await?;
+            for line in device_view::render(&report, &forecasts, now) {
+                writeln!(out, "{line}")?;
             }
         }
         Err(err) => writeln!(out, "latest report cannot be decoded: {err}")?,
@@ -140,18 +159,20 @@ pub async fn show_device(
 
 pub async fn retire_device(
     store: &dyn Store,
-    id: &str,
+    query: &str,
     out: &mut impl Write,
 ) -> Result<(), AdminError> {
-    if !store.retire_device(id, now_unix()).await? {
+    let device = find_device(store, query).await?;
+    if !store.retire_device(&device.id, now_unix()).await? {
         return Err(AdminError::NotFound {
             kind: "device",
-            id: id.to_owned(),
+            id: device.id,
         });
     }
     writeln!(
         out,
-        "device {id} retired; its certificate is refused from now on"
+        "device {} ({}) retired; its certificate is refused from now on",
+        device.hostname, device.id
     )?;
     Ok(())
 }
@@ -167,6 +188,10 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("db")).unwrap();
         let mut out = Vec::new();
         let err = retire_device(&store, "nope", &mut out).await.unwrap_err();
-        assert_eq!(err.to_string(), "no device with id \"nope\"");
+        assert!(
+            err.to_string()
+                .starts_with("no device has hostname or id starting with \"nope\""),
+            "{err}"
+        );
     }
 }

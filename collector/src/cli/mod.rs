@@ -6,12 +6,15 @@
 //!
 //! # Layout
 //! - [`tokens`]: `token create/list/revoke`.
-//! - [`devices`]: `device list/show/retire`.
+//! - [`devices`]: `device list/show/retire`, and finding the device a
+//!   hostname or id start names, for every command that takes one.
+//! - `device_view`: the four domains of a report as `device show` prints them.
 //! - [`alerts`]: `alerts list/show/ack`.
 //! - [`silences`]: `silence add/list/expire`.
 //! - [`tickets`]: `tickets test/failed/retry-failed`.
 
 pub mod alerts;
+mod device_view;
 pub mod devices;
 pub mod silences;
 pub mod tickets;
@@ -73,6 +76,8 @@ pub enum AdminError {
     /// The cause (the OS error) is the source; it is printed once, after this.
     #[error("cannot write output")]
     Output(#[from] std::io::Error),
+    #[error(transparent)]
+    Device(#[from] crate::fleet::resolve::ResolveError),
     #[error("no {kind} with id {id:?}")]
     NotFound { kind: &'static str, id: String },
     #[error("invalid group name {0:?}: use letters, digits, '-', '_' or '.' (at most 64)")]
@@ -155,7 +160,9 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
             tokens::run(command, open_store(&cli.config)?.as_ref(), out).await?
         }
         Command::Device(command) => {
-            devices::run(command, open_store(&cli.config)?.as_ref(), out).await?
+            let config = CollectorConfig::load(&cli.config)?;
+            let store = store::open(&config.store_config())?;
+            devices::run(command, store.as_ref(), &config, out).await?
         }
         Command::Alerts(command) => {
             alerts::run(command, open_store(&cli.config)?.as_ref(), out).await?

@@ -16,7 +16,7 @@ use crate::store::Store;
 
 #[derive(Debug, Args)]
 pub struct SilenceAddArgs {
-    /// Only this device id.
+    /// Only this device: hostname (any case), device id, or the start of a device id.
     #[arg(long)]
     device: Option<String>,
     /// Only devices of this group.
@@ -81,8 +81,12 @@ pub async fn run(
                 comment,
                 by,
             } = *args;
+            let device_id = match device {
+                Some(query) => Some(super::devices::find_device(store, &query).await?.id),
+                None => None,
+            };
             let request = SilenceRequest {
-                device_id: device,
+                device_id,
                 group,
                 rule,
                 subject,

@@ -25,6 +25,10 @@ pub enum IngestError {
     UnknownDevice(String),
     #[error("device {0} has been retired")]
     Retired(String),
+    #[error(
+        "this certificate of device {0} was replaced when its machine enrolled again; this agent's identity is no longer valid: run `forewarn-agent install` on the machine it belongs to"
+    )]
+    SupersededCertificate(String),
     #[error(transparent)]
     Pki(#[from] PkiError),
     #[error(transparent)]
@@ -42,7 +46,8 @@ impl From<IngestError> for Status {
             IngestError::NoClientCertificate
             | IngestError::UnreadableClientCertificate(_)
             | IngestError::Token(_)
-            | IngestError::UnknownDevice(_) => Status::unauthenticated(err.to_string()),
+            | IngestError::UnknownDevice(_)
+            | IngestError::SupersededCertificate(_) => Status::unauthenticated(err.to_string()),
             IngestError::Retired(_) => Status::permission_denied(err.to_string()),
             IngestError::EnrollThrottled { .. } => Status::resource_exhausted(err.to_string()),
             IngestError::Invalid(_) | IngestError::Pki(PkiError::InvalidCsr(_)) => {

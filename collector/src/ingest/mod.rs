@@ -6,13 +6,16 @@
 //! - `report`: authenticated status reports and certificate renewal.
 //! - `identity`: the device id, read only from the client certificate.
 //! - `validate`: pure bounds checks on every incoming message.
-//! - `metrics`: counters of restarted numberings, stale and refused reports.
+//! - `metrics`: reports received by result, restarted numberings, stale and
+//!   refused reports.
+//! - `latency`: the histogram of how long handling one report takes.
 //! - `error`: the one place domain errors become `tonic::Status`.
 
 mod enroll_throttle;
 mod enrollment;
 mod error;
 mod identity;
+mod latency;
 mod metrics;
 mod report;
 pub mod validate;
@@ -26,7 +29,8 @@ use crate::store::Store;
 
 pub use enrollment::EnrollmentService;
 pub use error::IngestError;
-pub use metrics::{IngestCounts, IngestMetrics};
+pub use latency::{BUCKETS_SECS, LatencySnapshot};
+pub use metrics::{IngestCounts, IngestMetrics, ReportResult};
 pub use report::IngestService;
 
 /// What both services share.

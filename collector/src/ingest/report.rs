@@ -10,7 +10,9 @@ use forewarn_proto::pb;
 use forewarn_proto::pb::ingest_server::Ingest;
 
 use super::enrollment::os_summary;
-use super::{IngestContext, IngestError, identity, now_unix, validate};
+use super::identity::{self, PresentedCertificate};
+use super::{IngestContext, IngestError, ReportResult, now_unix, validate};
+use crate::fleet::certificate;
 use crate::store::{IncomingReport, IngestOutcome};
 
 #[derive(Debug, Clone)]
@@ -27,7 +29,7 @@ impl IngestService {
         &self,
         device_id: String,
         mut report: pb::StatusReport,
-    ) -> Result<pb::ReportAck, IngestError> {
+    ) -> Result<(pb::ReportAck, ReportResult), IngestError> {
         let now = now_unix();
         validate::status_report(&report, now)?;
         let rejected = validate::drop_implausible_times(&mut report, now);
@@ -52,7 +54,7 @@ impl IngestService {
             agent_version: host.agent_version.clone(),
             encoded: report.encode_to_vec(),
         };
-        let (group, acked_seq) = match self
+        let (group, acked_seq, result) = match self
             .context
             .store
             .ingest_report(incoming, Arc::clone(&self.context.rules))
@@ -61,7 +63,7 @@ impl IngestService {
             IngestOutcome::Stored { group } => {
                 debug!(device_id = %device_id, seq = report.seq, "report stored");
                 self.context.ticket_wake.notify_one();
-                (group, report.seq)
+                (group, report.seq, ReportResult::Stored)
             }
             IngestOutcome::Renumbered {
                 group,
@@ -76,26 +78,45 @@ impl IngestService {
                     "the agent's report numbering restarted (state directory restored or not writable); report stored and numbering continues from it"
                 );
                 self.context.ticket_wake.notify_one();
-                (group, report.seq)
+                (group, report.seq, ReportResult::Stored)
             }
             IngestOutcome::Replay { group, acked_seq } => {
                 debug!(device_id = %device_id, seq = report.seq, acked_seq, "replayed report acknowledged");
-                (group, acked_seq)
+                (group, acked_seq, ReportResult::Replay)
             }
             IngestOutcome::Stale { group } => {
                 self.context.metrics.stale();
                 debug!(device_id = %device_id, seq = report.seq, boot_id = report.boot_id, "report from an earlier agent boot is older than the stored status; acknowledged, not stored");
-                (group, report.seq)
+                (group, report.seq, ReportResult::Stale)
             }
             IngestOutcome::UnknownDevice => return Err(IngestError::UnknownDevice(device_id)),
             IngestOutcome::Retired => return Err(IngestError::Retired(device_id)),
         };
         let policy = self.context.config.policy_for(&group);
-        Ok(pb::ReportAck {
-            acked_seq,
-            next_report_in_secs: policy.report_interval_secs,
-            policy: (policy.version != report.policy_version).then_some(policy),
-        })
+        Ok((
+            pb::ReportAck {
+                acked_seq,
+                next_report_in_secs: policy.report_interval_secs,
+                policy: (policy.version != report.policy_version).then_some(policy),
+            },
+            result,
+        ))
+    }
+
+    /// Refuses a certificate that a re-enrollment of the device replaced.
+    async fn ensure_current(&self, presented: &PresentedCertificate) -> Result<(), IngestError> {
+        let current = self
+            .context
+            .store
+            .current_certificate(&presented.device_id)
+            .await?
+            .ok_or_else(|| IngestError::UnknownDevice(presented.device_id.clone()))?;
+        if certificate::superseded(&current, &presented.serial_hex, presented.not_before) {
+            return Err(IngestError::SupersededCertificate(
+                presented.device_id.clone(),
+            ));
+        }
+        Ok(())
     }
 
     async fn renew(
@@ -130,35 +151,55 @@ impl IngestService {
     }
 }
 
+/// What became of a report, for `forewarn_reports_received_total`.
+fn report_result(outcome: &Result<(pb::ReportAck, ReportResult), IngestError>) -> ReportResult {
+    match outcome {
+        Ok((_, result)) => *result,
+        Err(IngestError::Invalid(_)) => ReportResult::Invalid,
+        Err(IngestError::Store(_)) => ReportResult::StoreError,
+        Err(_) => ReportResult::Refused,
+    }
+}
+
 #[tonic::async_trait]
 impl Ingest for IngestService {
     async fn report(
         &self,
         request: Request<pb::StatusReport>,
     ) -> Result<Response<pb::ReportAck>, Status> {
-        let device_id = identity::device_id(&request)?;
-        let ack = self
-            .report(device_id.clone(), request.into_inner())
-            .await
-            .inspect_err(|err| match err {
+        let started = std::time::Instant::now();
+        let presented = identity::presented_certificate(&request)?;
+        let device_id = presented.device_id.clone();
+        let outcome = async {
+            self.ensure_current(&presented).await?;
+            self.report(device_id.clone(), request.into_inner()).await
+        }
+        .await;
+        self.context
+            .metrics
+            .received(report_result(&outcome), started.elapsed());
+        let ack = outcome.inspect_err(|err| match err {
                 IngestError::Invalid(_) => {
                     self.context.metrics.refused_invalid();
                     error!(device_id = %device_id, error = %err, "report refused as invalid; the agent drops it");
                 }
                 _ => warn!(device_id = %device_id, error = %err, "report refused"),
             })?;
-        Ok(Response::new(ack))
+        Ok(Response::new(ack.0))
     }
 
     async fn renew(
         &self,
         request: Request<pb::RenewRequest>,
     ) -> Result<Response<pb::RenewResponse>, Status> {
-        let device_id = identity::device_id(&request)?;
-        let response = self
-            .renew(device_id.clone(), request.into_inner())
-            .await
-            .inspect_err(|err| warn!(device_id = %device_id, error = %err, "renewal refused"))?;
+        let presented = identity::presented_certificate(&request)?;
+        let device_id = presented.device_id.clone();
+        let response = async {
+            self.ensure_current(&presented).await?;
+            self.renew(device_id.clone(), request.into_inner()).await
+        }
+        .await
+        .inspect_err(|err| warn!(device_id = %device_id, error = %err, "renewal refused"))?;
         Ok(Response::new(response))
     }
 }

@@ -236,6 +236,7 @@ fn host_facts(host: &pb::HostFacts) -> Checked {
         ("host.architecture", &host.architecture),
         ("host.model", &host.model),
         ("host.serial_number", &host.serial_number),
+        ("host.hardware_uuid", &host.hardware_uuid),
         ("host.agent_version", &host.agent_version),
         ("host.primary_user", &host.primary_user),
     ] {

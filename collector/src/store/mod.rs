@@ -33,6 +33,7 @@ use async_trait::async_trait;
 
 use crate::alerts::silence::Silence;
 use crate::alerts::{AlertFilter, AlertRecord, AlertTransitionRecord};
+use crate::fleet::hardware::{HardwareIdentity, KnownMachine};
 use crate::rules::RuleBook;
 use crate::store::ledger::TicketLedger;
 use crate::store::outbox::OutboxDelivery;
@@ -120,6 +121,19 @@ pub struct NewDevice {
     pub enrolled_at: i64,
     pub cert_serial: String,
     pub cert_not_after: i64,
+    /// Serial and system UUID, junk already dropped; kept to recognise the
+    /// machine when it enrolls again after a re-image.
+    pub hardware: HardwareIdentity,
+}
+
+/// What the store knows about a device's current certificate, for
+/// [`crate::fleet::certificate::superseded`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentCertificate {
+    pub serial: String,
+    /// Not-before of the certificate issued when the machine last enrolled
+    /// again; `None` if it never did.
+    pub reenrolled_not_before: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,6 +207,8 @@ pub struct LatestStatus {
 /// it, so one store object serves ingest, the ticket worker and the readers.
 #[async_trait]
 pub trait Store: OutboxDelivery + TicketLedger + Send + Sync + std::fmt::Debug {
+    /// Answers when the database does (`SELECT 1`), for `/readyz`.
+    async fn ping(&self) -> Result<(), StoreError>;
     async fn create_token(&self, token: NewToken) -> Result<(), StoreError>;
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
     /// Returns false if no such token exists.
@@ -204,6 +220,33 @@ pub trait Store: OutboxDelivery + TicketLedger + Send + Sync + std::fmt::Debug {
         device: NewDevice,
         now: i64,
     ) -> Result<Result<DeviceRecord, TokenRefusal>, StoreError>;
+    /// The group a token would enroll into, without spending it; `None`
+    /// for a token that does not exist.
+    async fn token_group(&self, token_hash: &str) -> Result<Option<String>, StoreError>;
+    /// Devices (any group, retired too) sharing a known serial or system
+    /// UUID with `hardware`: the candidates for
+    /// [`crate::fleet::hardware::existing_device`].
+    async fn known_machines(
+        &self,
+        hardware: &HardwareIdentity,
+    ) -> Result<Vec<KnownMachine>, StoreError>;
+    /// Spends one use of the token and gives the existing device `device.id`
+    /// the new certificate and facts, in one transaction. Certificates
+    /// issued up to `cert_not_before`, other than the new one, are refused
+    /// from then on. Refused like [`Store::enroll_device`]; an error if the
+    /// device was retired or removed meanwhile.
+    async fn reenroll_device(
+        &self,
+        token_hash: &str,
+        device: NewDevice,
+        cert_not_before: i64,
+        now: i64,
+    ) -> Result<Result<DeviceRecord, TokenRefusal>, StoreError>;
+    /// The device's current certificate, `None` for an unknown device.
+    async fn current_certificate(
+        &self,
+        device_id: &str,
+    ) -> Result<Option<CurrentCertificate>, StoreError>;
     async fn device(&self, id: &str) -> Result<Option<DeviceRecord>, StoreError>;
     async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError>;
     /// Returns false if no such device exists.

@@ -5,8 +5,12 @@
 //! later issue. It reads the store only.
 //!
 //! # Layout
-//! - [`metrics`]: the Prometheus text of `/metrics`.
+//! - [`metrics`]: the Prometheus text of `/metrics` (ticketing, ingest counters).
+//! - [`fleet_metrics`]: the fleet series of `/metrics`.
+//! - [`health`]: `/healthz` and `/readyz`.
 
+pub mod fleet_metrics;
+pub mod health;
 pub mod metrics;
 
 use std::fmt::Write as _;
@@ -23,22 +27,29 @@ use prost::Message;
 use forewarn_proto::pb;
 
 use crate::alerts::{AlertFilter, AlertRecord, AlertStatus};
+use crate::fleet::state::ReportIntervals;
 use crate::ingest::IngestMetrics;
 use crate::store::{DeviceRecord, Store};
 use crate::tickets::metrics::TicketMetrics;
+use health::Readiness;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct WebState {
     store: Arc<dyn Store>,
     ticket_metrics: Arc<TicketMetrics>,
     ingest_metrics: Arc<IngestMetrics>,
+    readiness: Arc<Readiness>,
+    intervals: Arc<dyn ReportIntervals>,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn serve<L>(
     listener: L,
     store: Arc<dyn Store>,
     ticket_metrics: Arc<TicketMetrics>,
     ingest_metrics: Arc<IngestMetrics>,
+    readiness: Arc<Readiness>,
+    intervals: Arc<dyn ReportIntervals>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()>
 where
@@ -48,30 +59,47 @@ where
 {
     let app = Router::new()
         .route("/", get(fleet_page))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_page))
         .with_state(WebState {
             store,
             ticket_metrics,
             ingest_metrics,
+            readiness,
+            intervals,
         });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
 
+async fn readyz(State(state): State<WebState>) -> Response {
+    health::readyz(state.store.as_ref(), &state.readiness)
+        .await
+        .into_response()
+}
+
+/// Every series: ticketing, ingest counters, then the fleet.
+async fn metrics_text(state: &WebState, now: i64) -> Result<String, crate::store::StoreError> {
+    let mut text = metrics::render(state.store.as_ref(), &state.ticket_metrics, now).await?;
+    text.push_str(&metrics::render_ingest(state.ingest_metrics.counts()));
+    text.push_str(&fleet_metrics::render_reports(&state.ingest_metrics));
+    text.push_str(
+        &fleet_metrics::render_fleet(state.store.as_ref(), state.intervals.as_ref(), now).await?,
+    );
+    Ok(text)
+}
+
 async fn metrics_page(State(state): State<WebState>) -> Response {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    match metrics::render(state.store.as_ref(), &state.ticket_metrics, now).await {
-        Ok(mut text) => (
+    match metrics_text(&state, now).await {
+        Ok(text) => (
             [(
                 axum::http::header::CONTENT_TYPE,
                 "text/plain; version=0.0.4; charset=utf-8",
             )],
-            {
-                text.push_str(&metrics::render_ingest(state.ingest_metrics.counts()));
-                text
-            },
+            text,
         )
             .into_response(),
         Err(err) => {

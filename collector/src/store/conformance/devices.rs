@@ -35,6 +35,7 @@ fn device(id: &str) -> NewDevice {
         enrolled_at: 10,
         cert_serial: "01".into(),
         cert_not_after: 1000,
+        hardware: Default::default(),
     }
 }
 

@@ -13,9 +13,11 @@
 
 mod alerts;
 mod devices;
+mod reenroll;
 
 pub(crate) use alerts::*;
 pub(crate) use devices::*;
+pub(crate) use reenroll::*;
 
 use super::{NewDevice, NewToken, Store};
 
@@ -43,6 +45,7 @@ pub(crate) async fn enroll_d1(store: &dyn Store, group: &str) {
                 enrolled_at: 10,
                 cert_serial: "01".into(),
                 cert_not_after: i64::MAX,
+                hardware: Default::default(),
             },
             10,
         )
@@ -69,7 +72,10 @@ macro_rules! store_conformance_suite {
             acknowledgement_is_recorded_and_cleared_by_a_new_episode,
             sweep_raises_offline_for_servers_and_a_report_resolves_it,
             disk_history_feeds_the_forecast,
-            ticketing_failing_alert_opens_updates_and_resolves
+            ticketing_failing_alert_opens_updates_and_resolves,
+            known_machines_are_found_by_serial_or_uuid,
+            reenrolling_keeps_the_id_and_marks_the_old_certificate,
+            reenrolling_is_refused_for_a_spent_token_or_a_retired_device
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

@@ -22,14 +22,17 @@ use crate::rules::RuleBook;
 use crate::store::outbox::{OutboxDelivery, OutboxEvent, OutboxState};
 
 pub(super) mod alerts;
+mod devices;
 mod tickets;
 
 use alerts as sqlite_alerts;
 
 use super::seq::{self, IncomingSeq, SeqVerdict, StoredSeq};
+use crate::fleet::hardware::{HardwareIdentity, KnownMachine};
+
 use super::{
-    DeviceRecord, DiskForecastRecord, IncomingReport, IngestOutcome, LatestStatus, NewDevice,
-    NewToken, Store, StoreError, TokenRecord, TokenRefusal,
+    CurrentCertificate, DeviceRecord, DiskForecastRecord, IncomingReport, IngestOutcome,
+    LatestStatus, NewDevice, NewToken, Store, StoreError, TokenRecord, TokenRefusal,
 };
 
 /// Schema migrations, applied in order and recorded in `schema_migrations`.
@@ -54,6 +57,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         6,
         include_str!("../../../migrations/sqlite/0006_alert_texts_and_forecasts.sql"),
+    ),
+    (
+        8,
+        include_str!("../../../migrations/sqlite/0008_device_hardware_identity.sql"),
     ),
 ];
 
@@ -218,6 +225,11 @@ fn spend_token(
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.with_connection(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
     async fn create_token(&self, token: NewToken) -> Result<(), StoreError> {
         self.with_connection(move |c| {
             c.execute(
@@ -276,7 +288,7 @@ impl Store for SqliteStore {
                 Err(refusal) => return Ok(Err(refusal)),
             };
             tx.execute(
-                "INSERT INTO devices (id, group_name, hostname, os, agent_version, enrolled_at, token_id, cert_serial, cert_not_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO devices (id, group_name, hostname, os, agent_version, enrolled_at, token_id, cert_serial, cert_not_after, serial_number, hardware_uuid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     device.id,
                     group,
@@ -286,7 +298,9 @@ impl Store for SqliteStore {
                     device.enrolled_at,
                     token_id,
                     device.cert_serial,
-                    device.cert_not_after
+                    device.cert_not_after,
+                    device.hardware.serial_number,
+                    device.hardware.hardware_uuid
                 ],
             )?;
             let record = device_by_id(&tx, &device.id)?
@@ -295,6 +309,44 @@ impl Store for SqliteStore {
             Ok(Ok(record))
         })
         .await
+    }
+
+    async fn token_group(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
+        let token_hash = token_hash.to_owned();
+        self.with_connection(move |c| Ok(devices::token_group(c, &token_hash)?))
+            .await
+    }
+
+    async fn known_machines(
+        &self,
+        hardware: &HardwareIdentity,
+    ) -> Result<Vec<KnownMachine>, StoreError> {
+        let hardware = hardware.clone();
+        self.with_connection(move |c| Ok(devices::known_machines(c, &hardware)?))
+            .await
+    }
+
+    async fn reenroll_device(
+        &self,
+        token_hash: &str,
+        device: NewDevice,
+        cert_not_before: i64,
+        now: i64,
+    ) -> Result<Result<DeviceRecord, TokenRefusal>, StoreError> {
+        let token_hash = token_hash.to_owned();
+        self.with_connection(move |c| {
+            devices::reenroll(c, &token_hash, &device, cert_not_before, now)
+        })
+        .await
+    }
+
+    async fn current_certificate(
+        &self,
+        device_id: &str,
+    ) -> Result<Option<CurrentCertificate>, StoreError> {
+        let device_id = device_id.to_owned();
+        self.with_connection(move |c| Ok(devices::current_certificate(c, &device_id)?))
+            .await
     }
 
     async fn device(&self, id: &str) -> Result<Option<DeviceRecord>, StoreError> {
