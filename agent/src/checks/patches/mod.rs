@@ -819,7 +819,7 @@ mod tests {
         assert!(problems[2].contains("pacman"));
     }
 
-    fn apt_check(runner: Arc<ScriptedCommandRunner>, root: &std::path::Path) -> PatchCheck {
+    fn apt_check(runner: Arc<ScriptedCommandRunner>, root: &Path) -> PatchCheck {
         let config = PatchConfig {
             package_manager: "apt".into(),
             root_dir: root.to_path_buf(),
