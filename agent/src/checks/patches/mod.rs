@@ -42,7 +42,7 @@ mod windows;
 mod wua;
 mod zypper;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -164,6 +164,31 @@ impl PatchConfig {
     }
 }
 
+/// What `package_manager = "auto"` picks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AutoChoice {
+    SoftwareUpdate,
+    Apt,
+    Zypper,
+    Dnf(&'static str),
+    /// Windows Update on Windows; "no supported package manager" elsewhere.
+    OsDefault,
+}
+
+/// Picks the package manager for `os` (as in [`std::env::consts::OS`]).
+/// Windows and macOS always use their own updater: a Linux package database
+/// that happens to be reachable under `root` (Wine's `Z:` drive, WSL, a
+/// mounted Linux disk) is not the one that patches this OS.
+fn auto_choice(os: &str, root: &Path) -> AutoChoice {
+    match os {
+        "windows" => AutoChoice::OsDefault,
+        "macos" => AutoChoice::SoftwareUpdate,
+        _ if apt::is_present(root) => AutoChoice::Apt,
+        _ if zypper::is_present(root) => AutoChoice::Zypper,
+        _ => dnf::detect(root).map_or(AutoChoice::OsDefault, AutoChoice::Dnf),
+    }
+}
+
 /// Which package manager this device is checked with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Backend {
@@ -218,12 +243,12 @@ impl Backend {
                 name: String::new(),
                 reason: "patch scanning is turned off in the local config".into(),
             },
-            _ if cfg!(target_os = "macos") => softwareupdate(),
-            _ if apt::is_present(&config.root_dir) => apt(),
-            _ if zypper::is_present(&config.root_dir) => zypper(),
-            _ => match dnf::detect(&config.root_dir) {
-                Some(program) => dnf(program),
-                None => Self::os_default(config),
+            _ => match auto_choice(std::env::consts::OS, &config.root_dir) {
+                AutoChoice::SoftwareUpdate => softwareupdate(),
+                AutoChoice::Apt => apt(),
+                AutoChoice::Zypper => zypper(),
+                AutoChoice::Dnf(program) => dnf(program),
+                AutoChoice::OsDefault => Self::os_default(config),
             },
         }
     }
@@ -616,6 +641,22 @@ mod tests {
     use super::*;
     use crate::command::scripted::ScriptedCommandRunner;
 
+    #[test]
+    fn auto_uses_the_os_updater_on_windows_and_macos_even_beside_a_linux_root() {
+        // What Wine's Z: drive shows a Windows program: Linux's dpkg status under "/".
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("var/lib/dpkg")).unwrap();
+        std::fs::write(root.path().join("var/lib/dpkg/status"), "").unwrap();
+        assert_eq!(auto_choice("windows", root.path()), AutoChoice::OsDefault);
+        assert_eq!(
+            auto_choice("macos", root.path()),
+            AutoChoice::SoftwareUpdate
+        );
+        assert_eq!(auto_choice("linux", root.path()), AutoChoice::Apt);
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(auto_choice("linux", empty.path()), AutoChoice::OsDefault);
+    }
+
     const NOW: i64 = 1_800_000_000;
 
     fn pending(name: &str) -> pb::PendingUpdate {
@@ -778,7 +819,7 @@ mod tests {
         assert!(problems[2].contains("pacman"));
     }
 
-    fn apt_check(runner: Arc<ScriptedCommandRunner>, root: &std::path::Path) -> PatchCheck {
+    fn apt_check(runner: Arc<ScriptedCommandRunner>, root: &Path) -> PatchCheck {
         let config = PatchConfig {
             package_manager: "apt".into(),
             root_dir: root.to_path_buf(),
