@@ -6,5 +6,7 @@ ALTER TABLE devices ADD COLUMN hardware_uuid TEXT NOT NULL DEFAULT '';
 -- The not-before of the certificate issued when the machine last enrolled
 -- again; certificates issued up to then, other than that one, are refused.
 ALTER TABLE devices ADD COLUMN reenrolled_cert_not_before BIGINT;
-CREATE INDEX devices_by_serial ON devices (serial_number) WHERE serial_number <> '';
-CREATE INDEX devices_by_hardware_uuid ON devices (hardware_uuid) WHERE hardware_uuid <> '';
+-- Plain (not partial) indexes: the lookup compares with bound parameters,
+-- which a partial index's WHERE cannot be proven from.
+CREATE INDEX devices_by_serial ON devices (serial_number);
+CREATE INDEX devices_by_hardware_uuid ON devices (hardware_uuid);
