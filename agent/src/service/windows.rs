@@ -91,10 +91,16 @@ pub fn install(exe: &Path, start: bool) -> Result<Vec<String>, ServiceError> {
             ]),
         })
         .map_err(|err| failed("setting restart on failure", err))?;
-    service
-        .set_failure_actions_on_non_crash_failures(true)
-        .map_err(|err| failed("setting restart on failure", err))?;
     done.push("set restart on failure (10 s, 10 s, then 60 s)".to_owned());
+    // Also after a stop with an error exit code, not only after a crash. Wine's
+    // service manager refuses this setting (ERROR_INVALID_LEVEL): the restart on
+    // a crash is set either way, so say so and go on rather than fail the install.
+    if let Err(err) = service.set_failure_actions_on_non_crash_failures(true) {
+        done.push(format!(
+            "restart after a stop with an error exit code is not set: {}",
+            failed("setting restart on non-crash failures", err)
+        ));
+    }
     if start {
         if current_state(&service)? != WinState::Stopped {
             stop_and_wait(&service)?;
