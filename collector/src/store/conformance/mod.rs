@@ -12,9 +12,11 @@
 //! in that backend's folder.
 
 mod alerts;
+mod console;
 mod devices;
 
 pub(crate) use alerts::*;
+pub(crate) use console::*;
 pub(crate) use devices::*;
 
 use super::{NewDevice, NewToken, Store};
@@ -69,7 +71,11 @@ macro_rules! store_conformance_suite {
             acknowledgement_is_recorded_and_cleared_by_a_new_episode,
             sweep_raises_offline_for_servers_and_a_report_resolves_it,
             disk_history_feeds_the_forecast,
-            ticketing_failing_alert_opens_updates_and_resolves
+            ticketing_failing_alert_opens_updates_and_resolves,
+            users_are_kept_and_a_new_password_ends_their_sessions,
+            api_tokens_are_found_by_hash_used_and_revoked,
+            audit_rows_list_newest_first_with_filters,
+            devices_move_between_groups_and_are_restored
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
