@@ -21,6 +21,7 @@ use forewarn_proto::pb::ingest_server::IngestServer;
 
 use crate::alerts::sweeper::{self, Sweep};
 use crate::config::CollectorConfig;
+use crate::console::state::ConsoleSettings;
 use crate::ingest::IngestMetrics;
 use crate::ingest::{EnrollmentService, IngestContext, IngestService};
 use crate::listen::agents::{AgentListener, TlsSetupError, server_tls_config};
@@ -229,12 +230,14 @@ impl BoundCollector {
         let web_server = async move {
             match self.web_listener {
                 Some(listener) => {
+                    let console = ConsoleSettings::for_listen(listener.local_addr()?);
                     let listener = WebListener::new(listener, &connections, self.fd_budget);
                     web::serve(
                         listener,
                         store,
                         ticket_metrics,
                         ingest_metrics,
+                        console,
                         stopped(stop_rx),
                     )
                     .await
