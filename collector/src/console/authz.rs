@@ -250,7 +250,15 @@ mod tests {
     fn decisions_as_data() {
         use Action::*;
         use Role::*;
-        let cases: &[(Role, &[&str], Action, Option<&str>, bool)] = &[
+        // role, groups, action, on group, allowed
+        type Case = (
+            Role,
+            &'static [&'static str],
+            Action,
+            Option<&'static str>,
+            bool,
+        );
+        let cases: &[Case] = &[
             (Viewer, &["*"], Read, Some("laptops"), true),
             (Viewer, &["*"], AckAlert, Some("laptops"), false),
             (Viewer, &["*"], Read, None, true),
