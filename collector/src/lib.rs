@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`config`]: the collector's TOML config and per-group policy.
+//! - [`console`]: sign-in, roles, API tokens, audit log and the REST API.
 //! - [`pki`]: the collector CA; signs device certificates from CSRs.
 //! - [`severity`]: the one severity scale of alerts, notifications and tickets.
 //! - [`tokens`]: enrollment token secrets and their hashes.
@@ -23,6 +24,7 @@ pub mod alerts;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod fleet;
 pub mod ingest;
 pub mod listen;

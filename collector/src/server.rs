@@ -21,6 +21,7 @@ use forewarn_proto::pb::ingest_server::IngestServer;
 
 use crate::alerts::sweeper::{self, Sweep};
 use crate::config::CollectorConfig;
+use crate::console::state::ConsoleSettings;
 use crate::fleet::state::ReportIntervals;
 use crate::ingest::IngestMetrics;
 use crate::ingest::{EnrollmentService, IngestContext, IngestService};
@@ -235,6 +236,7 @@ impl BoundCollector {
         let web_server = async move {
             match self.web_listener {
                 Some(listener) => {
+                    let console = ConsoleSettings::for_listen(listener.local_addr()?);
                     let listener = WebListener::new(listener, &connections, self.fd_budget);
                     web::serve(
                         listener,
@@ -243,6 +245,7 @@ impl BoundCollector {
                         ingest_metrics,
                         web_readiness,
                         intervals,
+                        console,
                         stopped(stop_rx),
                     )
                     .await

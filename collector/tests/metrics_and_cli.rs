@@ -35,6 +35,7 @@ async fn metrics_endpoint_serves_prometheus_text_and_the_fleet_page_shows_the_fa
         Arc::default(),
         Arc::default(),
         Arc::new(forewarn_collector::config::CollectorConfig::default()),
+        forewarn_collector::console::state::ConsoleSettings::for_listen(addr),
         async move {
             let _ = stop_rx.await;
         },

@@ -3,7 +3,8 @@
 //! Starts a collector with its embedded store in a local directory, creates a
 //! single-use token, enrolls an in-process agent for this machine (pinning the
 //! CA by fingerprint, as a real device would), runs it, and serves the fleet
-//! page. Re-running reuses the directory: the agent is enrolled once.
+//! page and the console API, with an `admin` user whose one-time password
+//! it prints. Re-running reuses the directory: the agent is enrolled once.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,12 +17,16 @@ use forewarn_agent::config::AgentConfig;
 use forewarn_agent::enroll::{CaPin, EnrollOptions, enroll};
 use forewarn_agent::state::StateDir;
 
-use forewarn_collector::cli::{AdminError, tokens};
+use forewarn_collector::cli::{AdminError, tokens, users};
 use forewarn_collector::config::{CollectorConfig, ConfigError};
+use forewarn_collector::console::authz::Role;
 use forewarn_collector::server::{Collector, ServeError, shutdown_signal};
 
 /// How long the demo waits for the agent's first report before saying so.
 const FIRST_REPORT_WAIT: Duration = Duration::from_secs(60);
+
+/// The console user the demo creates.
+const DEMO_ADMIN: &str = "admin";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -176,6 +181,7 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
     }
     if let Some(web) = web_addr {
         println!("dashboard   http://{web}");
+        console_admin(store.as_ref(), web).await?;
     }
     println!(
         "\nTry next:\n  forewarn-collector --config {cfg} device list\n  forewarn-collector --config {cfg} device show {device_id}\n  forewarn-collector --config {cfg} token create --group laptops --expires 7d\n  forewarn-agent check --once\nPress Ctrl-C to stop.",
@@ -191,6 +197,43 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
         Ok(result) => result?,
         Err(err) => tracing::error!(error = %err, "collector task failed"),
     }
+    Ok(())
+}
+
+/// Creates the console's `admin` on the first start and prints its one-time
+/// password with the API's address; later starts say how to get a new one.
+async fn console_admin(
+    store: &dyn forewarn_collector::store::Store,
+    web: SocketAddr,
+) -> Result<(), DemoError> {
+    let api = format!("http://{web}/api/v1");
+    if store
+        .user(DEMO_ADMIN)
+        .await
+        .map_err(AdminError::from)?
+        .is_some()
+    {
+        println!(
+            "console     {api} (OpenAPI at {api}/openapi.json), user {DEMO_ADMIN}; \
+             forgot the password? forewarn-collector user reset {DEMO_ADMIN}"
+        );
+        return Ok(());
+    }
+    let password = users::add_user(
+        store,
+        DEMO_ADMIN,
+        Role::Admin,
+        None,
+        "demo",
+        &mut Vec::new(),
+    )
+    .await?;
+    println!(
+        "console     {api} (OpenAPI at {api}/openapi.json)\n\
+         sign in     user {DEMO_ADMIN}, one-time password {password} (shown only now): \
+         curl -c cookies -H 'content-type: application/json' \
+         -d '{{\"username\":\"{DEMO_ADMIN}\",\"password\":\"{password}\"}}' {api}/session"
+    );
     Ok(())
 }
 

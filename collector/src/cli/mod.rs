@@ -12,13 +12,17 @@
 //! - [`alerts`]: `alerts list/show/ack`.
 //! - [`silences`]: `silence add/list/expire`.
 //! - [`tickets`]: `tickets test/failed/retry-failed`.
+//! - [`users`]: `user add/list/disable/reset` (console users).
+//! - [`api_tokens`]: `api-token create/list/revoke` (console API tokens).
 
 pub mod alerts;
+pub mod api_tokens;
 mod device_view;
 pub mod devices;
 pub mod silences;
 pub mod tickets;
 pub mod tokens;
+pub mod users;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -66,6 +70,12 @@ pub enum Command {
     /// Ticket systems and notification channels.
     #[command(subcommand)]
     Tickets(tickets::TicketsCommand),
+    /// Console users (sign-in to the web API).
+    #[command(subcommand)]
+    User(users::UserCommand),
+    /// Console API tokens.
+    #[command(subcommand, name = "api-token")]
+    ApiToken(api_tokens::ApiTokenCommand),
 }
 
 /// Why an admin command failed, in words for the person who ran it.
@@ -94,6 +104,8 @@ pub enum AdminError {
     NotAckable { id: i64, state: &'static str },
     #[error("invalid silence: {0}")]
     InvalidSilence(String),
+    #[error("{0}")]
+    InvalidUser(String),
     #[error("connector {name:?} is not ready: {problems} problem(s)")]
     ConnectorNotReady { name: String, problems: usize },
 }
@@ -171,6 +183,12 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
             silences::run(command, open_store(&cli.config)?.as_ref(), out).await?;
         }
         Command::Tickets(command) => tickets::run(command, &cli.config, out).await?,
+        Command::User(command) => {
+            users::run(command, open_store(&cli.config)?.as_ref(), out).await?
+        }
+        Command::ApiToken(command) => {
+            api_tokens::run(command, open_store(&cli.config)?.as_ref(), out).await?
+        }
     }
     Ok(())
 }

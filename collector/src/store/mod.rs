@@ -12,6 +12,7 @@
 //! - [`outbox`]: the outbox rows and the delivery interface of notifiers.
 //! - [`ledger`]: what the ticket worker keeps: tickets per alert, outbox
 //!   statistics and retention, the ticketing-failing alert.
+//! - [`console`]: the console's users, sessions, API tokens and audit log.
 //! - [`seq`]: what a report's sequence number means (replay, restarted
 //!   numbering, stale), decided the same way by every backend.
 //! - [`sqlite`]: the SQLite backend (the only module that uses its driver).
@@ -19,6 +20,7 @@
 
 #[cfg(test)]
 pub(crate) mod conformance;
+pub mod console;
 pub mod ledger;
 pub mod outbox;
 pub mod seq;
@@ -35,6 +37,7 @@ use crate::alerts::silence::Silence;
 use crate::alerts::{AlertFilter, AlertRecord, AlertTransitionRecord};
 use crate::fleet::hardware::{HardwareIdentity, KnownMachine};
 use crate::rules::RuleBook;
+use crate::store::console::ConsoleStore;
 use crate::store::ledger::TicketLedger;
 use crate::store::outbox::OutboxDelivery;
 
@@ -203,10 +206,12 @@ pub struct LatestStatus {
     pub encoded: Vec<u8>,
 }
 
-/// Everything the collector keeps; the outbox and the ticket links are part of
-/// it, so one store object serves ingest, the ticket worker and the readers.
+/// Everything the collector keeps; the outbox, the ticket links and the
+/// console's users and audit log are part of it, so one store object serves ingest, the ticket worker and the readers.
 #[async_trait]
-pub trait Store: OutboxDelivery + TicketLedger + Send + Sync + std::fmt::Debug {
+pub trait Store:
+    OutboxDelivery + TicketLedger + ConsoleStore + Send + Sync + std::fmt::Debug
+{
     /// Answers when the database does (`SELECT 1`), for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
     async fn create_token(&self, token: NewToken) -> Result<(), StoreError>;

@@ -1,5 +1,5 @@
 //! The plain fleet page: devices, their latest status and the firing alerts;
-//! and `/metrics` for Prometheus.
+//! `/metrics` for Prometheus; and the console's API ([`crate::console`]).
 //!
 //! Server-rendered HTML with no scripts; the real dashboard replaces it in a
 //! later issue. It reads the store only.
@@ -27,6 +27,7 @@ use prost::Message;
 use forewarn_proto::pb;
 
 use crate::alerts::{AlertFilter, AlertRecord, AlertStatus};
+use crate::console::state::{ConsoleSettings, ConsoleState};
 use crate::fleet::state::ReportIntervals;
 use crate::ingest::IngestMetrics;
 use crate::store::{DeviceRecord, Store};
@@ -50,13 +51,16 @@ pub async fn serve<L>(
     ingest_metrics: Arc<IngestMetrics>,
     readiness: Arc<Readiness>,
     intervals: Arc<dyn ReportIntervals>,
+    console: ConsoleSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()>
 where
     // The collector passes its bounded listener; tests pass a plain TcpListener.
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+    crate::console::auth::ClientAddr:
+        for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
 {
+    let console = crate::console::router(ConsoleState::new(Arc::clone(&store), console));
     let app = Router::new()
         .route("/", get(fleet_page))
         .route("/healthz", get(health::healthz))
@@ -68,10 +72,15 @@ where
             ingest_metrics,
             readiness,
             intervals,
-        });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+        })
+        .merge(console);
+    axum::serve(
+        listener,
+        // The client address: the console throttles and audits by it.
+        app.into_make_service_with_connect_info::<crate::console::auth::ClientAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 async fn readyz(State(state): State<WebState>) -> Response {

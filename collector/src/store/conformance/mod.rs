@@ -12,10 +12,12 @@
 //! in that backend's folder.
 
 mod alerts;
+mod console;
 mod devices;
 mod reenroll;
 
 pub(crate) use alerts::*;
+pub(crate) use console::*;
 pub(crate) use devices::*;
 pub(crate) use reenroll::*;
 
@@ -75,7 +77,11 @@ macro_rules! store_conformance_suite {
             ticketing_failing_alert_opens_updates_and_resolves,
             known_machines_are_found_by_serial_or_uuid,
             reenrolling_keeps_the_id_and_marks_the_old_certificate,
-            reenrolling_is_refused_for_a_spent_token_or_a_retired_device
+            reenrolling_is_refused_for_a_spent_token_or_a_retired_device,
+            users_are_kept_and_a_new_password_ends_their_sessions,
+            api_tokens_are_found_by_hash_used_and_revoked,
+            audit_rows_list_newest_first_with_filters,
+            devices_move_between_groups_and_are_restored
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

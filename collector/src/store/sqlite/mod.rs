@@ -22,6 +22,7 @@ use crate::rules::RuleBook;
 use crate::store::outbox::{OutboxDelivery, OutboxEvent, OutboxState};
 
 pub(super) mod alerts;
+mod console;
 mod devices;
 mod tickets;
 
@@ -57,6 +58,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         6,
         include_str!("../../../migrations/sqlite/0006_alert_texts_and_forecasts.sql"),
+    ),
+    (
+        7,
+        include_str!("../../../migrations/sqlite/0007_console.sql"),
     ),
     (
         8,

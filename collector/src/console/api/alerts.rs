@@ -1,0 +1,399 @@
+//! Alerts (list with filters, one with history, acknowledge, silence from
+//! an alert) and silences (list, expire), each bounded by the caller's groups.
+
+// utoipa's `params(Type)` expands to a qualified path with the type's span,
+// which this lint reports against our code.
+#![allow(unused_qualifications)]
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::page::{Order, Page, PageQuery, SortKey, number_key, paginate};
+use super::views::{self, AlertHistoryEntry, AlertView};
+use crate::alerts::silence::Silence;
+use crate::alerts::{AlertFilter, AlertRecord, AlertStatus};
+use crate::clock::now_unix;
+use crate::console::auth::Caller;
+use crate::console::authz::{Action, Principal, can};
+use crate::console::error::{ApiError, ErrorBody};
+use crate::console::state::ConsoleState;
+use crate::severity::Severity;
+
+/// Device id to group, for every device.
+async fn groups(state: &ConsoleState) -> Result<HashMap<String, String>, ApiError> {
+    Ok(state
+        .store
+        .list_devices()
+        .await?
+        .into_iter()
+        .map(|d| (d.id, d.group))
+        .collect())
+}
+
+/// The group an alert belongs to; `None` for the collector's own alerts,
+/// which only callers over all groups see.
+fn alert_group<'a>(groups: &'a HashMap<String, String>, alert: &AlertRecord) -> Option<&'a str> {
+    groups.get(&alert.device_id).map(String::as_str)
+}
+
+fn sees_alert(principal: &Principal, group: Option<&str>) -> bool {
+    can(principal, Action::Read, group)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AlertQuery {
+    /// pending, firing, acknowledged, resolved.
+    pub state: Option<String>,
+    /// info, warning, critical.
+    pub severity: Option<String>,
+    /// A rule id, e.g. backup_failed.
+    pub rule: Option<String>,
+    pub group: Option<String>,
+    /// A device id.
+    pub device: Option<String>,
+    /// Last seen at or after (Unix seconds).
+    pub since: Option<i64>,
+    /// Last seen before (Unix seconds).
+    pub until: Option<i64>,
+    /// last_seen (default), first_seen, severity.
+    pub sort: Option<String>,
+    /// Default desc (newest first).
+    pub order: Option<Order>,
+}
+
+/// Alerts of the caller's groups, filtered and sorted.
+#[utoipa::path(get, path = "/alerts", tag = "alerts", params(AlertQuery, PageQuery),
+    responses((status = 200, body = Page<AlertView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<ConsoleState>,
+    caller: Caller,
+    Query(query): Query<AlertQuery>,
+    Query(page): Query<PageQuery>,
+) -> Result<Json<Page<AlertView>>, ApiError> {
+    let status = query
+        .state
+        .as_deref()
+        .map(|s| {
+            AlertStatus::parse(s).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "state {s:?} is not known: use pending, firing, acknowledged or resolved"
+                ))
+            })
+        })
+        .transpose()?;
+    let severity = query
+        .severity
+        .as_deref()
+        .map(|s| {
+            Severity::parse(s).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "severity {s:?} is not known: use info, warning or critical"
+                ))
+            })
+        })
+        .transpose()?;
+    let sort = query.sort.as_deref().unwrap_or("last_seen");
+    if !matches!(sort, "last_seen" | "first_seen" | "severity") {
+        return Err(ApiError::invalid(format!(
+            "sort {sort:?} is not known: use last_seen, first_seen or severity"
+        )));
+    }
+    let groups = groups(&state).await?;
+    let alerts = state
+        .store
+        .list_alerts(AlertFilter {
+            status,
+            severity,
+            device_id: query.device.clone(),
+        })
+        .await?;
+    let keyed: Vec<(SortKey, AlertView)> = alerts
+        .iter()
+        .filter(|a| {
+            let group = alert_group(&groups, a);
+            sees_alert(&caller.principal, group)
+                && query.group.as_deref().is_none_or(|g| Some(g) == group)
+                && query.rule.as_deref().is_none_or(|r| r == a.rule.as_str())
+                && query.since.is_none_or(|t| a.last_seen >= t)
+                && query.until.is_none_or(|t| a.last_seen < t)
+        })
+        .map(|a| {
+            let value = match sort {
+                "first_seen" => number_key(a.first_seen),
+                "severity" => number_key(a.severity.map_or(-1, |s| s as i64)),
+                _ => number_key(a.last_seen),
+            };
+            ((value, number_key(a.id)), views::alert_view(a))
+        })
+        .collect();
+    Ok(Json(paginate(
+        keyed,
+        query.order.unwrap_or(Order::Desc),
+        &page,
+    )?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertDetail {
+    pub alert: AlertView,
+    pub history: Vec<AlertHistoryEntry>,
+}
+
+async fn visible_alert(
+    state: &ConsoleState,
+    caller: &Caller,
+    id: i64,
+) -> Result<(AlertDetail, Option<String>), ApiError> {
+    let groups = groups(state).await?;
+    let Some((alert, history)) = state.store.alert(id).await? else {
+        return Err(ApiError::not_found("alert", &id.to_string()));
+    };
+    let group = alert_group(&groups, &alert).map(str::to_owned);
+    if !sees_alert(&caller.principal, group.as_deref()) {
+        return Err(ApiError::not_found("alert", &id.to_string()));
+    }
+    Ok((
+        AlertDetail {
+            alert: views::alert_view(&alert),
+            history: history.iter().map(views::history_entry).collect(),
+        },
+        group,
+    ))
+}
+
+/// One alert with its history (changes, notifications, acknowledgements).
+#[utoipa::path(get, path = "/alerts/{id}", tag = "alerts", params(("id" = i64, Path)),
+    responses((status = 200, body = AlertDetail), (status = 404, body = ErrorBody)))]
+pub async fn show(
+    State(state): State<ConsoleState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<AlertDetail>, ApiError> {
+    Ok(Json(visible_alert(&state, &caller, id).await?.0))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AckRequest {
+    /// Why, for the next person: "disk replaced, monitoring".
+    pub note: String,
+}
+
+/// Acknowledge a firing alert with a note.
+#[utoipa::path(post, path = "/alerts/{id}/ack", tag = "alerts", params(("id" = i64, Path)), request_body = AckRequest,
+    responses((status = 200, body = AlertDetail), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn ack(
+    State(state): State<ConsoleState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(request): Json<AckRequest>,
+) -> Result<Json<AlertDetail>, ApiError> {
+    let (detail, group) = visible_alert(&state, &caller, id).await?;
+    if !can(&caller.principal, Action::AckAlert, group.as_deref()) {
+        return Err(ApiError::forbidden(format!(
+            "acknowledging needs the operator role; you are {}",
+            caller.principal.role
+        )));
+    }
+    if !state
+        .store
+        .ack_alert(id, &caller.principal.name, request.note.trim(), now_unix())
+        .await?
+    {
+        return Err(ApiError::conflict(format!(
+            "alert {id} is {}: only a firing alert can be acknowledged",
+            detail.alert.state
+        )));
+    }
+    caller
+        .audit(&state, "alert.ack", &id.to_string(), request.note.trim())
+        .await?;
+    Ok(Json(visible_alert(&state, &caller, id).await?.0))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SilenceFromAlert {
+    /// How long, in seconds (e.g. 3600 for 1 h).
+    pub duration_secs: i64,
+    pub comment: String,
+    /// Silence every alert of the device, not only this rule and subject.
+    #[serde(default)]
+    pub whole_device: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SilenceView {
+    pub id: String,
+    /// Empty matchers match everything.
+    pub device_id: String,
+    pub group: String,
+    pub rule: String,
+    pub subject: String,
+    pub starts_at: i64,
+    pub ends_at: Option<i64>,
+    /// Weekly window (maintenance), when it is one.
+    pub weekly: bool,
+    pub comment: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub expired_at: Option<i64>,
+}
+
+fn silence_view(s: &Silence) -> SilenceView {
+    SilenceView {
+        id: s.id.clone(),
+        device_id: s.device_id.clone(),
+        group: s.group.clone(),
+        rule: s.rule.clone(),
+        subject: s.subject.clone(),
+        starts_at: s.starts_at,
+        ends_at: s.ends_at,
+        weekly: s.weekly.is_some(),
+        comment: s.comment.clone(),
+        created_by: s.created_by.clone(),
+        created_at: s.created_at,
+        expired_at: s.expired_at,
+    }
+}
+
+/// Silence an alert's device (its rule and subject, or all of it) for a while.
+#[utoipa::path(post, path = "/alerts/{id}/silence", tag = "alerts", params(("id" = i64, Path)), request_body = SilenceFromAlert,
+    responses((status = 200, body = SilenceView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn silence(
+    State(state): State<ConsoleState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(request): Json<SilenceFromAlert>,
+) -> Result<Json<SilenceView>, ApiError> {
+    let (_, group) = visible_alert(&state, &caller, id).await?;
+    if !can(&caller.principal, Action::Silence, group.as_deref()) {
+        return Err(ApiError::forbidden(format!(
+            "silencing needs the operator role; you are {}",
+            caller.principal.role
+        )));
+    }
+    if !(60..=366 * 86_400).contains(&request.duration_secs) {
+        return Err(ApiError::invalid(
+            "duration_secs must be from 60 (1 min) to 31622400 (366 days)",
+        ));
+    }
+    let Some((alert, _)) = state.store.alert(id).await? else {
+        return Err(ApiError::not_found("alert", &id.to_string()));
+    };
+    let now = now_unix();
+    let silence = Silence {
+        id: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
+        device_id: alert.device_id.clone(),
+        group: String::new(),
+        rule: if request.whole_device {
+            String::new()
+        } else {
+            alert.rule.as_str().into()
+        },
+        subject: if request.whole_device {
+            String::new()
+        } else {
+            alert.subject.clone()
+        },
+        starts_at: now,
+        ends_at: Some(now + request.duration_secs),
+        weekly: None,
+        comment: request.comment.trim().into(),
+        created_by: caller.principal.name.clone(),
+        created_at: now,
+        expired_at: None,
+    };
+    state.store.add_silence(silence.clone()).await?;
+    caller
+        .audit(
+            &state,
+            "silence.add",
+            &silence.id,
+            format!(
+                "from alert {id} on {} for {} s: {}",
+                alert.hostname, request.duration_secs, silence.comment
+            ),
+        )
+        .await?;
+    Ok(Json(silence_view(&silence)))
+}
+
+/// The group a silence touches, for scope: its group, else its device's;
+/// `None` when it matches every group.
+fn silence_group(groups: &HashMap<String, String>, s: &Silence) -> Option<String> {
+    if !s.group.is_empty() {
+        return Some(s.group.clone());
+    }
+    if s.device_id.is_empty() {
+        return None;
+    }
+    // A silence for a device that no longer exists stays with all-groups callers.
+    groups.get(&s.device_id).cloned()
+}
+
+/// Silences and maintenance windows that touch the caller's groups.
+#[utoipa::path(get, path = "/silences", tag = "silences", params(PageQuery),
+    responses((status = 200, body = Page<SilenceView>), (status = 401, body = ErrorBody)))]
+pub async fn list_silences(
+    State(state): State<ConsoleState>,
+    caller: Caller,
+    Query(page): Query<PageQuery>,
+) -> Result<Json<Page<SilenceView>>, ApiError> {
+    let groups = groups(&state).await?;
+    let keyed = state
+        .store
+        .list_silences()
+        .await?
+        .iter()
+        .filter(|s| match silence_group(&groups, s) {
+            Some(group) => can(&caller.principal, Action::Read, Some(&group)),
+            // Fleet-wide silences silence the caller's devices too: shown to all.
+            None => s.device_id.is_empty(),
+        })
+        .map(|s| ((number_key(s.created_at), s.id.clone()), silence_view(s)))
+        .collect();
+    Ok(Json(paginate(keyed, Order::Desc, &page)?))
+}
+
+/// End a silence now.
+#[utoipa::path(delete, path = "/silences/{id}", tag = "silences", params(("id" = String, Path)),
+    responses((status = 200, body = SilenceView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn expire_silence(
+    State(state): State<ConsoleState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<SilenceView>, ApiError> {
+    let groups = groups(&state).await?;
+    let silence = state
+        .store
+        .list_silences()
+        .await?
+        .into_iter()
+        .find(|s| s.id == id)
+        .ok_or_else(|| ApiError::not_found("silence", &id))?;
+    let group = silence_group(&groups, &silence);
+    if group.is_some() && !can(&caller.principal, Action::Read, group.as_deref()) {
+        return Err(ApiError::not_found("silence", &id));
+    }
+    if !can(&caller.principal, Action::Silence, group.as_deref()) {
+        return Err(ApiError::forbidden(
+            "ending this silence needs the operator role over its groups",
+        ));
+    }
+    let now = now_unix();
+    if !state.store.expire_silence(&id, now).await? {
+        return Err(ApiError::conflict(format!(
+            "silence {id} has already ended"
+        )));
+    }
+    caller
+        .audit(&state, "silence.expire", &id, silence.comment.clone())
+        .await?;
+    Ok(Json(silence_view(&Silence {
+        expired_at: Some(now),
+        ..silence
+    })))
+}
