@@ -17,7 +17,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use axum::serve::IncomingStream;
 
-use super::authz::{Principal, Role};
+use super::authz::Principal;
 use super::error::ApiError;
 use super::secrets;
 use super::state::ConsoleState;
@@ -241,18 +241,6 @@ async fn bearer(
         credential: Credential::ApiToken { id: token.id },
         source,
     })
-}
-
-/// Refuses `caller` unless its role reaches `role` (403: the caller may
-/// know the thing exists, it may not change it).
-pub fn require_role(caller: &Caller, role: Role, what: &str) -> Result<(), ApiError> {
-    if caller.principal.role < role {
-        return Err(ApiError::forbidden(format!(
-            "{what} needs the {role} role; you are {}",
-            caller.principal.role
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
