@@ -68,8 +68,13 @@ pub async fn run(options: &Options, progress: &dyn Progress) -> Result<Summary, 
         options.plan.duration.as_secs()
     ));
     let collector_at_start = collector_sample(options)?;
+    let loadgen_at_start = own_sample();
     let database_at_start = database_bytes(options)?;
     let (tally, window) = drive::run(connected, &options.plan).await;
+    let loadgen = match (loadgen_at_start, own_sample()) {
+        (Some(start), Some(end)) => Some((start, end)),
+        _ => None,
+    };
     let collector = match (collector_at_start, collector_sample(options)?) {
         (Some(start), Some(end)) => Some((start, end)),
         _ => None,
@@ -86,6 +91,7 @@ pub async fn run(options: &Options, progress: &dyn Progress) -> Result<Summary, 
         tally,
         first_reports,
         collector,
+        loadgen,
         database_bytes,
         load_average: std::fs::read_to_string("/proc/loadavg")
             .ok()
@@ -99,6 +105,11 @@ fn collector_sample(options: &Options) -> Result<Option<Sample>, RunError> {
         .map(|pid| procfs::sample(Path::new("/proc"), pid))
         .transpose()
         .map_err(Into::into)
+}
+
+/// This process, whose CPU competes with the collector's on a shared machine.
+fn own_sample() -> Option<Sample> {
+    procfs::sample(Path::new("/proc"), std::process::id()).ok()
 }
 
 /// The database file plus its write-ahead log, which holds what is not yet checkpointed.

@@ -19,6 +19,8 @@ pub struct Summary {
     pub first_reports: Tally,
     /// The collector at the start and end of the window.
     pub collector: Option<(Sample, Sample)>,
+    /// This load generator at the start and end of the window.
+    pub loadgen: Option<(Sample, Sample)>,
     /// Database bytes (file plus write-ahead log) at the start and end of the window.
     pub database_bytes: Option<(u64, u64)>,
     /// `/proc/loadavg` at the end of the window.
@@ -92,6 +94,15 @@ impl Summary {
                 mebibytes(end.peak_rss_bytes)
             );
         }
+        if let Some((start, end)) = self.loadgen {
+            let cpu = end.cpu.saturating_sub(start.cpu);
+            let _ = writeln!(
+                out,
+                "loadgen CPU           {:.2} s ({:.2} cores, on the same machine)",
+                cpu.as_secs_f64(),
+                cpu.as_secs_f64() / self.window.as_secs_f64().max(f64::EPSILON)
+            );
+        }
         if let Some((start, end)) = self.database_bytes {
             let grown = end.saturating_sub(start);
             let per_report = if reports > 0 { grown / reports } else { 0 };
@@ -148,6 +159,7 @@ mod tests {
             tally,
             first_reports: Tally::default(),
             collector: Some((sample(1_000, 1 << 20), sample(1_250, 100 << 20))),
+            loadgen: Some((sample(0, 1 << 20), sample(500, 1 << 20))),
             database_bytes: Some((4096, 4096 + 100 * 12_000)),
             load_average: Some("1.50 1.20 0.90 3/400 1234".into()),
         };
@@ -159,6 +171,7 @@ mod tests {
             "collector CPU         0.25 s (0.12 cores)",
             "collector CPU/report  2.500 ms",
             "100.0 MiB at end · peak 200.0 MiB",
+            "loadgen CPU           0.50 s (0.25 cores, on the same machine)",
             "12000 bytes/report",
             "load average          1.50 1.20 0.90",
         ] {
