@@ -105,7 +105,7 @@ impl Summary {
         }
         if let Some((start, end)) = self.database_bytes {
             let grown = end.saturating_sub(start);
-            let per_report = if reports > 0 { grown / reports } else { 0 };
+            let per_report = grown.checked_div(reports).unwrap_or(0);
             let _ = writeln!(
                 out,
                 "database              {} → {} (+{}, {per_report} bytes/report)",
