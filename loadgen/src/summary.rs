@@ -113,6 +113,11 @@ impl Summary {
                 mebibytes(end),
                 mebibytes(grown)
             );
+            let _ = writeln!(
+                out,
+                "                      {:.2} MB per device per day at one report every 5 minutes",
+                (per_report * REPORTS_PER_DAY_AT_5_MIN) as f64 / 1e6
+            );
         }
         if let Some(load) = &self.load_average {
             let _ = writeln!(out, "load average          {load}");
@@ -120,6 +125,9 @@ impl Summary {
         out
     }
 }
+
+/// Reports one device sends in a day at the default 5-minute interval.
+const REPORTS_PER_DAY_AT_5_MIN: u64 = 24 * 60 / 5;
 
 fn write_errors(out: &mut String, label: &str, tally: &Tally) {
     for (code, count, message) in tally.errors() {
@@ -173,6 +181,7 @@ mod tests {
             "100.0 MiB at end · peak 200.0 MiB",
             "loadgen CPU           0.50 s (0.25 cores, on the same machine)",
             "12000 bytes/report",
+            "3.46 MB per device per day at one report every 5 minutes",
             "load average          1.50 1.20 0.90",
         ] {
             assert!(table.contains(expected), "{expected:?} not in\n{table}");
