@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Baseline ingest measurement: for each device count, a release collector with
+# a fresh data directory on loopback, forewarn-loadgen against it, the table.
+#
+#   cargo build --release -p forewarn-collector -p forewarn-loadgen
+#   loadgen/run-baseline.sh                 # 100 and 1000 devices, 60 s each
+#   DURATION=30s RATE=500 loadgen/run-baseline.sh 100 1000 5000
+#
+# Environment: DURATION (default 60s), RATE (total reports/s; default as fast
+# as possible), CHANGE (share of changing reports, default 0.1), COLLECTOR and
+# LOADGEN (binaries; default target/release/), KEEP=1 keeps the work directory.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+collector=${COLLECTOR:-$root/target/release/forewarn-collector}
+loadgen=${LOADGEN:-$root/target/release/forewarn-loadgen}
+duration=${DURATION:-60s}
+change=${CHANGE:-0.1}
+counts=("$@")
+[ ${#counts[@]} -gt 0 ] || counts=(100 1000)
+
+for binary in "$collector" "$loadgen"; do
+  [ -x "$binary" ] || { echo "missing $binary; run: cargo build --release -p forewarn-collector -p forewarn-loadgen" >&2; exit 1; }
+done
+
+work=$(mktemp -d -t forewarn-baseline.XXXXXX)
+pid=
+cleanup() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+for devices in "${counts[@]}"; do
+  dir=$work/collector-$devices
+  port=$(free_port)
+  mkdir -p "$dir"
+  cat > "$dir/collector.toml" <<TOML
+data_dir = "data"
+agent_listen = "127.0.0.1:$port"
+server_names = ["127.0.0.1"]
+TOML
+  "$collector" --config "$dir/collector.toml" serve > "$dir/collector.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do
+    if [ -s "$dir/data/pki/ca.pem" ] && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+    kill -0 "$pid" 2>/dev/null || { echo "the collector exited; see $dir/collector.log:" >&2; cat "$dir/collector.log" >&2; exit 1; }
+    sleep 0.2
+  done
+  token=$("$collector" --config "$dir/collector.toml" token create --group load --expires 1d --uses "$devices" | sed -n 1p)
+  rate_args=()
+  [ -z "${RATE:-}" ] || rate_args=(--rate "$RATE")
+  echo "== SQLite, $(basename "$(dirname "$collector")") collector (pid $pid), $devices devices, ${RATE:-max} reports/s, $duration, $(nproc) cores"
+  "$loadgen" --url "https://127.0.0.1:$port" --ca-cert "$dir/data/pki/ca.pem" --token "$token" \
+    --cache "$dir/devices" --devices "$devices" --duration "$duration" --change-fraction "$change" \
+    --collector-pid "$pid" --db "$dir/data/forewarn.sqlite3" "${rate_args[@]}"
+  echo "threads in collector: $(awk '/^Threads:/ {print $2}' "/proc/$pid/status")"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  pid=
+done
