@@ -201,6 +201,7 @@ async fn enroll(store: &dyn Store, token: &str, group: &str, id: &str, hostname:
                 enrolled_at: 10,
                 cert_serial: "01".into(),
                 cert_not_after: i64::MAX,
+                hardware: Default::default(),
             },
             10,
         )
