@@ -162,6 +162,8 @@ fn host_facts(index: u32, now: i64) -> pb::HostFacts {
         architecture: "x86_64".into(),
         model: "PowerEdge R650".into(),
         serial_number: format!("LG{index:08}"),
+        // Unique per simulated machine, so the collector never links two of them.
+        hardware_uuid: format!("4c47454e-0000-4000-8000-{index:012x}"),
         boot_time_unix_secs: Some(now - 12 * DAY),
         agent_version: env!("CARGO_PKG_VERSION").into(),
         primary_user: String::new(),
