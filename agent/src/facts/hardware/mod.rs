@@ -99,9 +99,9 @@ async fn from_ioreg(runner: &dyn CommandRunner) -> Hardware {
     let output = match runner.run(&spec).await {
         Ok(output) if output.success() => output,
         Ok(output) => {
+            tracing::debug!(stderr = %output.stderr_text().trim(), "ioreg error output");
             tracing::warn!(
                 exit_code = ?output.exit_code,
-                stderr = %output.stderr_text().trim(),
                 "ioreg failed; this Mac's serial number and hardware UUID are not sent, so a re-install will not be linked to its device record"
             );
             return Hardware::default();
@@ -204,17 +204,21 @@ mod tests {
 
     #[test]
     fn uuids_are_canonical_whatever_the_spelling() {
-        for spelling in [
-            "4C4C4544-0042-3510-8052-B4C04F4E3332",
-            "{4c4c4544-0042-3510-8052-b4c04f4e3332}",
-            "4C4C454400423510 8052B4C04F4E3332",
-            "4C4C4544004235108052B4C04F4E3332\n",
+        for (spelling, expected) in [
+            (
+                "4C4C4544-0042-3510-8052-B4C04F4E3332",
+                "4c4c4544-0042-3510-8052-b4c04f4e3332",
+            ),
+            (
+                "{4c4c4544-0042-3510-8052-b4c04f4e3332}",
+                "4c4c4544-0042-3510-8052-b4c04f4e3332",
+            ),
+            (
+                "4C4C4544004235108052B4C04F4E3332\n",
+                "4c4c4544-0042-3510-8052-b4c04f4e3332",
+            ),
+            ("4C4C454400423510 8052B4C04F4E3332", ""),
         ] {
-            let expected = if spelling.contains(' ') {
-                ""
-            } else {
-                "4c4c4544-0042-3510-8052-b4c04f4e3332"
-            };
             assert_eq!(canonical_uuid(spelling), expected, "{spelling:?}");
         }
     }

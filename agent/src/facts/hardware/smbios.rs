@@ -153,15 +153,19 @@ mod tests {
 
     #[test]
     fn captured_thinkstation_structure_gives_dmidecode_identity() {
-        let raw = rsmb(3, 2, &[BIOS, &thinkstation_type1(), END]);
-        assert_eq!(
-            system_information(&raw).unwrap(),
-            Hardware {
-                model: "LENOVO 30BFS07500".into(),
-                serial_number: "MN06PQRS".into(),
-                hardware_uuid: "3e2501d2-e648-e811-bad3-7020840f9d47".into(),
-            }
-        );
+        // A current version, and 2.6: the first with little-endian UUID fields.
+        for (major, minor) in [(3, 2), (2, 6)] {
+            let raw = rsmb(major, minor, &[BIOS, &thinkstation_type1(), END]);
+            assert_eq!(
+                system_information(&raw).unwrap(),
+                Hardware {
+                    model: "LENOVO 30BFS07500".into(),
+                    serial_number: "MN06PQRS".into(),
+                    hardware_uuid: "3e2501d2-e648-e811-bad3-7020840f9d47".into(),
+                },
+                "SMBIOS {major}.{minor}"
+            );
+        }
     }
 
     #[test]
