@@ -117,7 +117,7 @@ pub async fn enroll(options: &EnrollOptions, state: &StateDir) -> Result<Enrollm
         .enroll(pb::EnrollRequest {
             token: options.token.trim().to_owned(),
             csr_pem,
-            host: Some(host_facts()),
+            host: Some(host_facts().await),
         })
         .await
         .map_err(|status| enroll_failure(status, &address))?

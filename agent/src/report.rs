@@ -9,7 +9,7 @@ use crate::facts::host_facts;
 
 /// How long host facts other than the hostname are reused. They change with
 /// an OS upgrade or new hardware, which restarts the agent anyway; reading
-/// them (os-release, DMI) every cycle would cost file reads for nothing.
+/// them (os-release) every cycle would cost file reads for nothing.
 const FACTS_REFRESH: Duration = Duration::from_secs(3600);
 
 /// A snapshot of this device now. `seq` and `device_id` are 0/empty for a local `check --once`.
@@ -47,14 +47,14 @@ impl Reporter {
             collected_at_unix_secs: time::OffsetDateTime::now_utc().unix_timestamp(),
             claimed_device_id: device_id.to_owned(),
             policy_version: policy.version.clone(),
-            host: Some(self.facts()),
+            host: Some(self.facts().await),
             ..Default::default()
         };
         checks.collect(policy, &mut report).await;
         report
     }
 
-    fn facts(&mut self) -> pb::HostFacts {
+    async fn facts(&mut self) -> pb::HostFacts {
         match &mut self.facts {
             Some((refresh_at, facts)) if Instant::now() < *refresh_at => {
                 if let Ok(hostname) = sysinfo::System::host_name()
@@ -65,7 +65,7 @@ impl Reporter {
                 facts.clone()
             }
             _ => {
-                let facts = host_facts();
+                let facts = host_facts().await;
                 self.facts = Some((Instant::now() + FACTS_REFRESH, facts.clone()));
                 facts
             }
@@ -77,17 +77,17 @@ impl Reporter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn cached_facts_are_the_facts_and_expire() {
+    #[tokio::test]
+    async fn cached_facts_are_the_facts_and_expire() {
         let mut reporter = Reporter::default();
-        let first = reporter.facts();
-        assert_eq!(first, host_facts());
-        assert_eq!(reporter.facts(), first);
+        let first = reporter.facts().await;
+        assert_eq!(first, host_facts().await);
+        assert_eq!(reporter.facts().await, first);
         // Pretend the cache is old: the next call reads the facts again.
         if let Some((refresh_at, facts)) = &mut reporter.facts {
             *refresh_at = Instant::now();
             facts.os_name = "stale".into();
         }
-        assert_eq!(reporter.facts(), host_facts());
+        assert_eq!(reporter.facts().await, host_facts().await);
     }
 }
