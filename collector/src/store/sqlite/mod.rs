@@ -29,7 +29,7 @@ use alerts as sqlite_alerts;
 use super::seq::{self, IncomingSeq, SeqVerdict, StoredSeq};
 use super::{
     DeviceRecord, DiskForecastRecord, IncomingReport, IngestOutcome, LatestStatus, NewDevice,
-    NewToken, Store, StoreError, TokenRecord, TokenRefusal,
+    NewToken, Singleton, Store, StoreError, TokenRecord, TokenRefusal,
 };
 
 /// Schema migrations, applied in order and recorded in `schema_migrations`.
@@ -538,6 +538,11 @@ impl Store for SqliteStore {
         let id = id.to_owned();
         self.with_connection(move |c| Ok(sqlite_alerts::expire_silence(c, &id, now)?))
             .await
+    }
+
+    /// One collector per database file: it runs every job.
+    async fn hold_singleton(&self, _job: Singleton) -> Result<bool, StoreError> {
+        Ok(true)
     }
 }
 
