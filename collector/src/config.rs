@@ -13,8 +13,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use forewarn_secret::{Secret, SecretSource};
 use forewarn_proto::{CheckKind, pb};
+use forewarn_secret::{Secret, SecretSource};
 
 use crate::listen::ConnectionsConfig;
 use crate::rules::config::builtin_group_overrides;
@@ -436,6 +436,42 @@ mod tests {
         let config = parse("").unwrap();
         assert_eq!(config.data_dir, PathBuf::from("/srv/fw/data"));
         assert_eq!(config.report_interval_secs, 300);
+    }
+
+    #[test]
+    fn store_is_sqlite_in_data_dir_unless_a_postgres_url_is_given() {
+        assert!(matches!(
+            parse("").unwrap().store_config(),
+            StoreConfig::Sqlite { path } if path == Path::new("/srv/fw/data/forewarn.sqlite3")
+        ));
+        let config = parse(
+            "store = \"postgres://forewarn@db:5432/fleet\"\nstore_password = { file = \"pg-password\" }\n",
+        )
+        .unwrap();
+        let StoreConfig::Postgres { url, password } = config.store_config() else {
+            panic!("expected a PostgreSQL store");
+        };
+        assert_eq!(url.expose(), "postgres://forewarn@db:5432/fleet");
+        assert_eq!(
+            password.and_then(|p| p.file),
+            Some(PathBuf::from("/srv/fw/pg-password"))
+        );
+        assert!(
+            !format!("{config:?}").contains("db:5432"),
+            "the URL may hold a password"
+        );
+    }
+
+    #[test]
+    fn a_store_that_is_neither_sqlite_nor_postgres_is_refused_with_its_key() {
+        let err =
+            parse("store = \"mysql://db/fleet\"\nstore_password = { env = \"PW\" }\n").unwrap_err();
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("expected Invalid, got {err}");
+        };
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("store: must be \"sqlite\" or a PostgreSQL URL"));
+        assert!(problems[1].starts_with("store_password: only a PostgreSQL store"));
     }
 
     #[test]

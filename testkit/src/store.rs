@@ -27,5 +27,7 @@ impl TempStore {
 /// The store of a collector whose `data_dir` is `data_dir`; the collector may be
 /// running (the CLI opens it the same way).
 pub fn open(data_dir: &Path) -> Result<Arc<dyn Store>> {
-    Ok(Arc::new(SqliteStore::open(&data_dir.join("forewarn.sqlite3"))?))
+    Ok(Arc::new(SqliteStore::open(
+        &data_dir.join("forewarn.sqlite3"),
+    )?))
 }

@@ -163,8 +163,7 @@ pub async fn plan_device(
         },
         alerts: stored_alerts(tx, &device.id).await?,
         silences: active_silences(tx, now).await?,
-        disk_history: disk_history(tx, &device.id, engine::disk_history_since(rules, now))
-            .await?,
+        disk_history: disk_history(tx, &device.id, engine::disk_history_since(rules, now)).await?,
     };
     let plan = engine::plan_device(rules, &context, report, now);
     persist_plan(tx, &device.id, &plan).await?;
@@ -428,7 +427,10 @@ fn alert_from_row(row: &Row) -> Option<AlertRecord> {
     })
 }
 
-pub async fn list_alerts(c: &impl GenericClient, filter: &AlertFilter) -> PgResult<Vec<AlertRecord>> {
+pub async fn list_alerts(
+    c: &impl GenericClient,
+    filter: &AlertFilter,
+) -> PgResult<Vec<AlertRecord>> {
     let rows = c
         .query(
             &format!(
@@ -597,7 +599,10 @@ pub async fn mark_failed(
     Ok(())
 }
 
-pub async fn outbox_in_state(c: &impl GenericClient, state: OutboxState) -> PgResult<Vec<OutboxEvent>> {
+pub async fn outbox_in_state(
+    c: &impl GenericClient,
+    state: OutboxState,
+) -> PgResult<Vec<OutboxEvent>> {
     let rows = c
         .query(
             &format!("SELECT {OUTBOX_COLUMNS} FROM alert_outbox WHERE state = $1 ORDER BY id"),

@@ -176,7 +176,10 @@ mod tests {
             None,
         )
         .unwrap_err();
-        assert!(err.to_string().contains("sslrootcert=/nonexistent/ca.pem"), "{err}");
+        assert!(
+            err.to_string().contains("sslrootcert=/nonexistent/ca.pem"),
+            "{err}"
+        );
         let tls = target(&Secret::new("postgres://u@db/fw?sslmode=require"), None).unwrap();
         assert!(tls.tls.is_some());
     }

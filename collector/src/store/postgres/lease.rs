@@ -59,7 +59,11 @@ async fn connect(target: &Target) -> Result<tokio_postgres::Client, StoreError> 
     };
     let client = match &target.tls {
         Some(tls) => {
-            let (client, connection) = target.config.connect(tls.clone()).await.map_err(open_error)?;
+            let (client, connection) = target
+                .config
+                .connect(tls.clone())
+                .await
+                .map_err(open_error)?;
             tokio::spawn(connection);
             client
         }

@@ -37,9 +37,9 @@ use crate::store::outbox::{OutboxDelivery, OutboxEvent, OutboxState};
 mod alerts;
 mod connect;
 mod lease;
-mod tickets;
 #[cfg(test)]
 pub(crate) mod tests;
+mod tickets;
 
 use alerts as pg_alerts;
 
@@ -101,11 +101,9 @@ impl PostgresStore {
         };
         let manager = match &target.tls {
             Some(tls) => Manager::from_config(target.config.clone(), tls.clone(), manager_config),
-            None => Manager::from_config(
-                target.config.clone(),
-                tokio_postgres::NoTls,
-                manager_config,
-            ),
+            None => {
+                Manager::from_config(target.config.clone(), tokio_postgres::NoTls, manager_config)
+            }
         };
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)

@@ -312,7 +312,10 @@ async fn the_sweeper_moves_to_another_collector_when_its_holder_goes() {
     let first = schema.open().await;
     let second = schema.open().await;
     assert!(first.hold_singleton(Singleton::Sweeper).await.unwrap());
-    assert!(first.hold_singleton(Singleton::Sweeper).await.unwrap(), "the holder keeps it");
+    assert!(
+        first.hold_singleton(Singleton::Sweeper).await.unwrap(),
+        "the holder keeps it"
+    );
     assert!(!second.hold_singleton(Singleton::Sweeper).await.unwrap());
     // Another schema in the same database is another cluster: its own sweeper.
     let (_other_schema, other) = fresh().await;
