@@ -333,3 +333,62 @@ async fn the_sweeper_moves_to_another_collector_when_its_holder_goes() {
     let third = schema.open().await;
     assert!(!third.hold_singleton(Singleton::Sweeper).await.unwrap());
 }
+
+fn reimaged_d1(cert_serial: &str) -> NewDevice {
+    NewDevice {
+        id: "d1".into(),
+        hostname: "LAPTOP-042".into(),
+        os: "linux".into(),
+        agent_version: "0.2.0".into(),
+        enrolled_at: 2_000,
+        cert_serial: cert_serial.into(),
+        cert_not_after: 90_000,
+        hardware: HardwareIdentity {
+            serial_number: "SN1".into(),
+            hardware_uuid: String::new(),
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn collectors_reenrolling_at_once_never_spend_a_token_use_twice() {
+    let schema = TestSchema::create().await;
+    let (a, b) = (schema.open().await, schema.open().await);
+    enroll_d1(&a, "laptops").await;
+    for round in 0..20 {
+        let hash = format!("single-use-{round}");
+        a.create_token(NewToken {
+            id: format!("t-{round}"),
+            token_hash: hash.clone(),
+            group: "laptops".into(),
+            created_at: 0,
+            expires_at: i64::MAX,
+            max_uses: Some(1),
+        })
+        .await
+        .unwrap();
+        // The re-imaged machine's retry reached the other collector while
+        // the first still held its enrollment.
+        let (first, second) = tokio::join!(
+            a.reenroll_device(&hash, reimaged_d1(&format!("a{round}")), 3_000, 3_000),
+            b.reenroll_device(&hash, reimaged_d1(&format!("b{round}")), 3_000, 3_000),
+        );
+        let outcomes = [first.unwrap(), second.unwrap()];
+        let winner = match &outcomes {
+            [Ok(device), Err(TokenRefusal::UsedUp)] | [Err(TokenRefusal::UsedUp), Ok(device)] => {
+                device.cert_serial.clone()
+            }
+            other => panic!("round {round}: expected one re-enrollment and one refusal, got {other:?}"),
+        };
+        let current = b.current_certificate("d1").await.unwrap().unwrap();
+        assert_eq!(current.serial, winner, "round {round}");
+        let token = a
+            .list_tokens()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|token| token.id == format!("t-{round}"))
+            .unwrap();
+        assert_eq!(token.uses, 1, "round {round}");
+    }
+}
