@@ -162,6 +162,7 @@ fn host_facts(index: u32, now: i64) -> pb::HostFacts {
         architecture: "x86_64".into(),
         model: "PowerEdge R650".into(),
         serial_number: format!("LG{index:08}"),
+        hardware_uuid: format!("4c4c4544-0000-4000-8000-{index:012x}"),
         boot_time_unix_secs: Some(now - 12 * DAY),
         agent_version: env!("CARGO_PKG_VERSION").into(),
         primary_user: String::new(),

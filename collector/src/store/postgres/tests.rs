@@ -378,7 +378,9 @@ async fn collectors_reenrolling_at_once_never_spend_a_token_use_twice() {
             [Ok(device), Err(TokenRefusal::UsedUp)] | [Err(TokenRefusal::UsedUp), Ok(device)] => {
                 device.cert_serial.clone()
             }
-            other => panic!("round {round}: expected one re-enrollment and one refusal, got {other:?}"),
+            other => {
+                panic!("round {round}: expected one re-enrollment and one refusal, got {other:?}")
+            }
         };
         let current = b.current_certificate("d1").await.unwrap().unwrap();
         assert_eq!(current.serial, winner, "round {round}");
