@@ -14,6 +14,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use forewarn_proto::{CheckKind, pb};
+use forewarn_secret::{Secret, SecretSource};
 
 use crate::listen::ConnectionsConfig;
 use crate::rules::config::builtin_group_overrides;
@@ -44,6 +45,18 @@ pub struct CollectorConfig {
     /// Directory holding the database and the collector's CA and keys.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// Where the fleet's state lives: `"sqlite"` (the default: the file
+    /// `forewarn.sqlite3` in `data_dir`), or a PostgreSQL URL,
+    /// `postgres://USER@HOST:PORT/DATABASE`, which several collectors may
+    /// share (see `docs/scaling.md`; `?sslmode=require&sslrootcert=CA.pem`
+    /// for TLS). Never printed: it may hold a password, but prefer
+    /// `store_password`.
+    #[serde(default = "default_store")]
+    pub store: Secret,
+    /// The PostgreSQL password, from `{ env = "NAME" }` or
+    /// `{ file = "PATH" }`; wins over a password in `store`.
+    #[serde(default)]
+    pub store_password: Option<SecretSource>,
     /// Address the gRPC/mTLS port for agents listens on.
     #[serde(default = "default_agent_listen")]
     pub agent_listen: SocketAddr,
@@ -111,6 +124,18 @@ pub struct ProvidedTls {
     pub server_key: PathBuf,
 }
 
+fn default_store() -> Secret {
+    Secret::new(SQLITE_STORE)
+}
+
+/// The `store` value that keeps the fleet in SQLite.
+const SQLITE_STORE: &str = "sqlite";
+
+/// Whether `store` names a PostgreSQL database.
+fn is_postgres_url(store: &str) -> bool {
+    store.starts_with("postgres://") || store.starts_with("postgresql://")
+}
+
 fn default_data_dir() -> PathBuf {
     PathBuf::from("data")
 }
@@ -174,6 +199,9 @@ impl CollectorConfig {
             }
         };
         resolve(&mut self.data_dir);
+        if let Some(password) = &mut self.store_password {
+            password.resolve_path(base);
+        }
         if let Some(tls) = &mut self.tls {
             resolve(&mut tls.ca_cert);
             resolve(&mut tls.ca_key);
@@ -186,6 +214,19 @@ impl CollectorConfig {
     /// Every problem with the config, each naming its key.
     fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        let store = self.store.expose();
+        if store != SQLITE_STORE && !is_postgres_url(store) {
+            problems.push(
+                "store: must be \"sqlite\" or a PostgreSQL URL (postgres://USER@HOST:PORT/DATABASE)"
+                    .into(),
+            );
+        }
+        if let Some(password) = &self.store_password {
+            if !is_postgres_url(store) {
+                problems.push("store_password: only a PostgreSQL store has a password; set `store` to its postgres:// URL or remove this".into());
+            }
+            problems.extend(password.problem("store_password"));
+        }
         if self.server_names.is_empty() {
             problems.push("server_names: must list at least one name agents connect to".into());
         }
@@ -277,10 +318,18 @@ impl CollectorConfig {
         self.data_dir.join("forewarn.sqlite3")
     }
 
-    /// Where the store lives: the SQLite file in `data_dir`.
+    /// Where the store lives: the SQLite file in `data_dir`, or the
+    /// PostgreSQL database `store` names.
     pub fn store_config(&self) -> StoreConfig {
-        StoreConfig::Sqlite {
-            path: self.database_path(),
+        if is_postgres_url(self.store.expose()) {
+            StoreConfig::Postgres {
+                url: self.store.clone(),
+                password: self.store_password.clone(),
+            }
+        } else {
+            StoreConfig::Sqlite {
+                path: self.database_path(),
+            }
         }
     }
 
@@ -305,6 +354,8 @@ impl Default for CollectorConfig {
     fn default() -> Self {
         Self {
             data_dir: default_data_dir(),
+            store: default_store(),
+            store_password: None,
             agent_listen: default_agent_listen(),
             web_listen: default_web_listen(),
             server_names: default_server_names(),
@@ -385,6 +436,42 @@ mod tests {
         let config = parse("").unwrap();
         assert_eq!(config.data_dir, PathBuf::from("/srv/fw/data"));
         assert_eq!(config.report_interval_secs, 300);
+    }
+
+    #[test]
+    fn store_is_sqlite_in_data_dir_unless_a_postgres_url_is_given() {
+        assert!(matches!(
+            parse("").unwrap().store_config(),
+            StoreConfig::Sqlite { path } if path == Path::new("/srv/fw/data/forewarn.sqlite3")
+        ));
+        let config = parse(
+            "store = \"postgres://forewarn@db:5432/fleet\"\nstore_password = { file = \"pg-password\" }\n",
+        )
+        .unwrap();
+        let StoreConfig::Postgres { url, password } = config.store_config() else {
+            panic!("expected a PostgreSQL store");
+        };
+        assert_eq!(url.expose(), "postgres://forewarn@db:5432/fleet");
+        assert_eq!(
+            password.and_then(|p| p.file),
+            Some(PathBuf::from("/srv/fw/pg-password"))
+        );
+        assert!(
+            !format!("{config:?}").contains("db:5432"),
+            "the URL may hold a password"
+        );
+    }
+
+    #[test]
+    fn a_store_that_is_neither_sqlite_nor_postgres_is_refused_with_its_key() {
+        let err =
+            parse("store = \"mysql://db/fleet\"\nstore_password = { env = \"PW\" }\n").unwrap_err();
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("expected Invalid, got {err}");
+        };
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("store: must be \"sqlite\" or a PostgreSQL URL"));
+        assert!(problems[1].starts_with("store_password: only a PostgreSQL store"));
     }
 
     #[test]

@@ -72,8 +72,8 @@ pub struct Collector {
 }
 
 impl Collector {
-    pub fn open(config: CollectorConfig) -> Result<Self, ServeError> {
-        let store = crate::store::open(&config.store_config())?;
+    pub async fn open(config: CollectorConfig) -> Result<Self, ServeError> {
+        let store = crate::store::open(&config.store_config()).await?;
         let pki = CollectorPki::load_or_create(
             &config.data_dir,
             &config.server_names,

@@ -87,7 +87,7 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
         })?;
     }
     let config = CollectorConfig::load(&config_path)?;
-    let collector = Collector::open(config)?;
+    let collector = Collector::open(config).await?;
     let store = Arc::clone(&collector.store);
     let fingerprint = collector.pki.ca_fingerprint().to_owned();
     let bound = match collector.bind().await {

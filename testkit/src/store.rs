@@ -6,7 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Result;
-use forewarn_collector::store::{self, Store, StoreConfig};
+use forewarn_collector::store::Store;
+use forewarn_collector::store::sqlite::SqliteStore;
 
 /// A fresh, empty store in its own temporary directory (kept as long as the value).
 #[derive(Debug)]
@@ -26,6 +27,7 @@ impl TempStore {
 /// The store of a collector whose `data_dir` is `data_dir`; the collector may be
 /// running (the CLI opens it the same way).
 pub fn open(data_dir: &Path) -> Result<Arc<dyn Store>> {
-    let path = data_dir.join("forewarn.sqlite3");
-    Ok(store::open(&StoreConfig::Sqlite { path })?)
+    Ok(Arc::new(SqliteStore::open(
+        &data_dir.join("forewarn.sqlite3"),
+    )?))
 }

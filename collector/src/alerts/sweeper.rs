@@ -1,6 +1,9 @@
 //! The alert sweeper: re-plans every device's alerts on a timer, for what
 //! changes with time alone (offline, `for` durations, dead-man rules,
 //! silences ending), and prunes delivered outbox rows past retention.
+//! Collectors sharing one database run it one at a time: each tick, only
+//! the holder of [`Singleton::Sweeper`] sweeps, and another takes over when
+//! the holder goes.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,7 +12,7 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use crate::rules::RuleBook;
-use crate::store::Store;
+use crate::store::{Singleton, Store};
 
 /// How often the sweeper runs and what it keeps.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +49,14 @@ pub async fn run(
         tokio::select! {
             () = &mut shutdown => return,
             _ = ticks.tick() => {}
+        }
+        match store.hold_singleton(Singleton::Sweeper).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(err) => {
+                warn!(error = %err, "cannot tell whether this collector runs the alert sweep; retrying on the next tick");
+                continue;
+            }
         }
         let now = crate::clock::now_unix();
         match store.sweep_alerts(Arc::clone(&rules), now).await {

@@ -169,25 +169,25 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
             writeln!(out, "{}", pki.ca_fingerprint())?;
         }
         Command::Token(command) => {
-            tokens::run(command, open_store(&cli.config)?.as_ref(), out).await?
+            tokens::run(command, open_store(&cli.config).await?.as_ref(), out).await?
         }
         Command::Device(command) => {
             let config = CollectorConfig::load(&cli.config)?;
-            let store = store::open(&config.store_config())?;
+            let store = store::open(&config.store_config()).await?;
             devices::run(command, store.as_ref(), &config, out).await?
         }
         Command::Alerts(command) => {
-            alerts::run(command, open_store(&cli.config)?.as_ref(), out).await?
+            alerts::run(command, open_store(&cli.config).await?.as_ref(), out).await?
         }
         Command::Silence(command) => {
-            silences::run(command, open_store(&cli.config)?.as_ref(), out).await?;
+            silences::run(command, open_store(&cli.config).await?.as_ref(), out).await?;
         }
         Command::Tickets(command) => tickets::run(command, &cli.config, out).await?,
         Command::User(command) => {
-            users::run(command, open_store(&cli.config)?.as_ref(), out).await?
+            users::run(command, open_store(&cli.config).await?.as_ref(), out).await?
         }
         Command::ApiToken(command) => {
-            api_tokens::run(command, open_store(&cli.config)?.as_ref(), out).await?
+            api_tokens::run(command, open_store(&cli.config).await?.as_ref(), out).await?
         }
     }
     Ok(())
@@ -196,7 +196,7 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
 /// `serve`: prints one line with the real ports (scripts and tests read it),
 /// then serves until SIGINT/SIGTERM.
 async fn serve(config_path: &Path, out: &mut impl Write) -> anyhow::Result<()> {
-    let collector = Collector::open(CollectorConfig::load(config_path)?)?;
+    let collector = Collector::open(CollectorConfig::load(config_path)?).await?;
     let fingerprint = collector.pki.ca_fingerprint().to_owned();
     let bound = collector.bind().await?;
     writeln!(
@@ -210,9 +210,9 @@ async fn serve(config_path: &Path, out: &mut impl Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn open_store(config_path: &Path) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+async fn open_store(config_path: &Path) -> anyhow::Result<std::sync::Arc<dyn Store>> {
     let config = CollectorConfig::load(config_path)?;
-    Ok(store::open(&config.store_config())?)
+    Ok(store::open(&config.store_config()).await?)
 }
 
 #[cfg(test)]

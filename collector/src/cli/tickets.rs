@@ -45,10 +45,10 @@ pub async fn run(
     match command {
         TicketsCommand::Test { connector } => test_connector(&config, &connector, out).await?,
         TicketsCommand::Failed => {
-            list_failed(store::open(&config.store_config())?.as_ref(), out).await?;
+            list_failed(store::open(&config.store_config()).await?.as_ref(), out).await?;
         }
         TicketsCommand::RetryFailed => {
-            let store = store::open(&config.store_config())?;
+            let store = store::open(&config.store_config()).await?;
             retry_failed(store.as_ref(), now_unix(), out).await?;
         }
     }

@@ -1,9 +1,10 @@
 //! The fleet's state: devices, enrollment tokens, latest status and history.
 //!
 //! `Store` is the seam between the collector and its database. SQLite is the
-//! embedded default ([`sqlite::SqliteStore`]); PostgreSQL comes later behind
-//! the same trait, so the SQL in migrations stays portable (BIGINT seconds,
-//! TEXT ids, no SQLite-only functions in queries). A backend decides nothing
+//! embedded default ([`sqlite::SqliteStore`]); PostgreSQL
+//! ([`postgres::PostgresStore`]) serves several collectors sharing one
+//! database. Both keep the same schema in their own migrations (BIGINT
+//! seconds, TEXT ids). A backend decides nothing
 //! about alerts: it loads a device's context, calls the alert engine
 //! ([`crate::alerts::engine`]) inside its transaction and persists the plan.
 //! Only [`open`] names a backend; [`StoreError`] names no driver's types.
@@ -16,6 +17,7 @@
 //! - [`seq`]: what a report's sequence number means (replay, restarted
 //!   numbering, stale), decided the same way by every backend.
 //! - [`sqlite`]: the SQLite backend (the only module that uses its driver).
+//! - [`postgres`]: the PostgreSQL backend (likewise).
 //! - `conformance` (tests): the suite every backend runs.
 
 #[cfg(test)]
@@ -23,6 +25,7 @@ pub(crate) mod conformance;
 pub mod console;
 pub mod ledger;
 pub mod outbox;
+pub mod postgres;
 pub mod seq;
 pub mod sqlite;
 
@@ -32,6 +35,7 @@ pub(crate) use sqlite::tests::store_with_device;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use forewarn_secret::{Secret, SecretSource};
 
 use crate::alerts::silence::Silence;
 use crate::alerts::{AlertFilter, AlertRecord, AlertTransitionRecord};
@@ -66,17 +70,52 @@ pub enum StoreError {
 }
 
 /// Which backend holds the store, and where.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum StoreConfig {
     /// An SQLite database file; it and its directory are created if missing.
     Sqlite { path: std::path::PathBuf },
+    /// A PostgreSQL database (a `postgres://` URL) that several collectors
+    /// may share; `password`, if set, is read at open and wins over one in
+    /// the URL.
+    Postgres {
+        url: Secret,
+        password: Option<SecretSource>,
+    },
 }
 
 /// Opens the configured store and brings its schema up to date. The one
 /// place that picks a backend: the rest of the collector sees only [`Store`].
-pub fn open(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
+pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
     match config {
         StoreConfig::Sqlite { path } => Ok(Arc::new(sqlite::SqliteStore::open(path)?)),
+        StoreConfig::Postgres { url, password } => {
+            let password = password
+                .as_ref()
+                .map(SecretSource::load)
+                .transpose()
+                .map_err(|err| StoreError::Open {
+                    location: "the PostgreSQL store (store_password)".into(),
+                    source: Box::new(err),
+                })?;
+            Ok(Arc::new(
+                postgres::PostgresStore::open(url, password.as_ref()).await?,
+            ))
+        }
+    }
+}
+
+/// A job that one collector at a time runs for everyone sharing the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Singleton {
+    /// The alert sweep and the outbox prune.
+    Sweeper,
+}
+
+impl Singleton {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sweeper => "sweeper",
+        }
     }
 }
 
@@ -288,4 +327,9 @@ pub trait Store:
     async fn list_silences(&self) -> Result<Vec<Silence>, StoreError>;
     /// Ends a silence now; false if no such silence is in force or scheduled.
     async fn expire_silence(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Whether this collector runs `job` now, of all collectors sharing the
+    /// store: takes the job if no one holds it, and keeps it until this
+    /// store is dropped or its hold breaks. Ask before each run; a `false`
+    /// may become `true` later (the holder died).
+    async fn hold_singleton(&self, job: Singleton) -> Result<bool, StoreError>;
 }

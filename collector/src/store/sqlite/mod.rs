@@ -33,7 +33,7 @@ use crate::fleet::hardware::{HardwareIdentity, KnownMachine};
 
 use super::{
     CurrentCertificate, DeviceRecord, DiskForecastRecord, IncomingReport, IngestOutcome,
-    LatestStatus, NewDevice, NewToken, Store, StoreError, TokenRecord, TokenRefusal,
+    LatestStatus, NewDevice, NewToken, Singleton, Store, StoreError, TokenRecord, TokenRefusal,
 };
 
 /// Schema migrations, applied in order and recorded in `schema_migrations`.
@@ -595,6 +595,11 @@ impl Store for SqliteStore {
         let id = id.to_owned();
         self.with_connection(move |c| Ok(sqlite_alerts::expire_silence(c, &id, now)?))
             .await
+    }
+
+    /// One collector per database file: it runs every job.
+    async fn hold_singleton(&self, _job: Singleton) -> Result<bool, StoreError> {
+        Ok(true)
     }
 }
 

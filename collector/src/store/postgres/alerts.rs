@@ -1,0 +1,613 @@
+//! SQL for alerts on PostgreSQL: disk history, loading a device's context for
+//! the alert engine and persisting its plan inside the caller's transaction,
+//! silences, acknowledgements and the outbox (claimed with `SKIP LOCKED`, so
+//! collectors sharing the database never hand one row to two notifiers).
+
+use std::collections::BTreeMap;
+
+use tokio_postgres::{GenericClient, Row};
+
+use forewarn_proto::pb;
+
+use crate::alerts::engine::{self, AlertChange, AlertDevice, DeviceContext, Plan, StoredAlert};
+use crate::alerts::silence::{Silence, Weekly};
+use crate::alerts::{AlertFilter, AlertRecord, AlertStatus, AlertTransitionRecord};
+use crate::rules::forecast::ForecastState;
+use crate::rules::{AlertKey, AlertState, DiskSample, Event, RuleId, RulesConfig, Severity};
+use crate::store::outbox::{OutboxEvent, OutboxState};
+use crate::store::{DeviceRecord, DiskForecastRecord, StoreError};
+
+/// Disk samples older than this are deleted when a device reports.
+const DISK_HISTORY_KEEP_SECS: i64 = 35 * 24 * 3600;
+
+type PgResult<T> = Result<T, tokio_postgres::Error>;
+
+/// Appends the report's filesystems to the disk history and trims old samples.
+pub async fn record_disk_samples(
+    tx: &impl GenericClient,
+    device_id: &str,
+    report: &pb::StatusReport,
+    at: i64,
+) -> PgResult<()> {
+    let Some(disks) = &report.disks else {
+        return Ok(());
+    };
+    let insert = tx
+        .prepare(
+            "INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (device_id, mount_point, at) DO UPDATE SET
+               total_bytes = excluded.total_bytes, available_bytes = excluded.available_bytes",
+        )
+        .await?;
+    for fs in &disks.filesystems {
+        tx.execute(
+            &insert,
+            &[
+                &device_id,
+                &fs.mount_point,
+                &at,
+                &i64::try_from(fs.total_bytes).unwrap_or(i64::MAX),
+                &i64::try_from(fs.available_bytes).unwrap_or(i64::MAX),
+            ],
+        )
+        .await?;
+    }
+    tx.execute(
+        "DELETE FROM disk_samples WHERE device_id = $1 AND at < $2",
+        &[&device_id, &(at - DISK_HISTORY_KEEP_SECS)],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn disk_history(
+    tx: &impl GenericClient,
+    device_id: &str,
+    since: i64,
+) -> PgResult<BTreeMap<String, Vec<DiskSample>>> {
+    let rows = tx
+        .query(
+            "SELECT mount_point, at, total_bytes, available_bytes FROM disk_samples
+             WHERE device_id = $1 AND at >= $2 ORDER BY at",
+            &[&device_id, &since],
+        )
+        .await?;
+    let mut history: BTreeMap<String, Vec<DiskSample>> = BTreeMap::new();
+    for row in rows {
+        history
+            .entry(row.get::<_, String>(0))
+            .or_default()
+            .push(DiskSample {
+                at: row.get(1),
+                total_bytes: row.get::<_, i64>(2).max(0) as u64,
+                available_bytes: row.get::<_, i64>(3).max(0) as u64,
+            });
+    }
+    Ok(history)
+}
+
+fn severity_column(severity: Option<Severity>) -> Option<&'static str> {
+    severity.map(Severity::as_str)
+}
+
+fn parse_severity(text: Option<String>) -> Option<Severity> {
+    text.as_deref().and_then(Severity::parse)
+}
+
+/// The device's alerts as the engine needs them.
+pub async fn stored_alerts(
+    tx: &impl GenericClient,
+    device_id: &str,
+) -> PgResult<BTreeMap<AlertKey, StoredAlert>> {
+    let rows = tx
+        .query(
+            "SELECT rule, subject, state, severity, notified_severity, pending_severity,
+                    pending_since, clearing_since, flapping, recent_changes, first_seen,
+                    summary, subject_name, cause
+             FROM alerts WHERE device_id = $1",
+            &[&device_id],
+        )
+        .await?;
+    let mut alerts = BTreeMap::new();
+    for row in rows {
+        // A rule this version does not know (renamed or removed) is left as it is.
+        let Some(rule) = RuleId::parse(row.get(0)) else {
+            continue;
+        };
+        let pending_severity = parse_severity(row.get(5));
+        let pending_since: Option<i64> = row.get(6);
+        let recent: String = row.get(9);
+        let stored = StoredAlert {
+            status: AlertStatus::parse(row.get(2)).unwrap_or(AlertStatus::Firing),
+            first_seen: row.get(10),
+            summary: row.get(11),
+            subject_name: row.get(12),
+            cause: row.get(13),
+            state: AlertState {
+                severity: parse_severity(row.get(3)),
+                notified: parse_severity(row.get(4)),
+                pending: pending_severity.zip(pending_since),
+                clearing_since: row.get(7),
+                flapping: row.get(8),
+                recent_changes: recent.split(',').filter_map(|t| t.parse().ok()).collect(),
+            },
+        };
+        alerts.insert(
+            AlertKey {
+                rule,
+                subject: row.get(1),
+            },
+            stored,
+        );
+    }
+    Ok(alerts)
+}
+
+/// Plans one device's alerts with the engine and persists the plan, in the
+/// caller's transaction (which holds the device's row lock). Returns the
+/// number of notifications queued.
+pub async fn plan_device(
+    tx: &impl GenericClient,
+    rules: &RulesConfig,
+    device: &DeviceRecord,
+    report: Option<&pb::StatusReport>,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let context = DeviceContext {
+        device: AlertDevice {
+            id: device.id.clone(),
+            group: device.group.clone(),
+            hostname: device.hostname.clone(),
+            last_seen_at: device.last_seen_at,
+        },
+        alerts: stored_alerts(tx, &device.id).await?,
+        silences: active_silences(tx, now).await?,
+        disk_history: disk_history(tx, &device.id, engine::disk_history_since(rules, now)).await?,
+    };
+    let plan = engine::plan_device(rules, &context, report, now);
+    persist_plan(tx, &device.id, &plan).await?;
+    Ok(plan.notifications())
+}
+
+/// Writes a plan as it is: each alert whole, its history line, its outbox row.
+pub async fn persist_plan(
+    tx: &impl GenericClient,
+    device_id: &str,
+    plan: &Plan,
+) -> Result<(), StoreError> {
+    for change in &plan.changes {
+        persist_change(tx, device_id, change).await?;
+    }
+    if let Some(forecasts) = &plan.forecasts {
+        persist_forecasts(tx, device_id, forecasts, plan.at).await?;
+    }
+    Ok(())
+}
+
+/// Replaces the device's stored forecasts with the plan's.
+async fn persist_forecasts(
+    tx: &impl GenericClient,
+    device_id: &str,
+    forecasts: &[(String, ForecastState)],
+    at: i64,
+) -> PgResult<()> {
+    tx.execute(
+        "DELETE FROM disk_forecasts WHERE device_id = $1",
+        &[&device_id],
+    )
+    .await?;
+    for (mount, state) in forecasts {
+        let (name, secs) = match state {
+            ForecastState::FullIn(f) => ("full", Some(f.secs_until_full)),
+            ForecastState::NeedsHistory { secs } => ("needs_history", Some(*secs as f64)),
+            ForecastState::NoTrend => ("no_trend", None),
+        };
+        tx.execute(
+            "INSERT INTO disk_forecasts (device_id, mount_point, state, secs, description, computed_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&device_id, mount, &name, &secs, &state.describe(), &at],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The device's stored forecasts, by mount point.
+pub async fn disk_forecasts(
+    c: &impl GenericClient,
+    device_id: &str,
+) -> PgResult<Vec<DiskForecastRecord>> {
+    let rows = c
+        .query(
+            "SELECT mount_point, description, computed_at FROM disk_forecasts
+             WHERE device_id = $1 ORDER BY mount_point",
+            &[&device_id],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| DiskForecastRecord {
+            mount_point: row.get(0),
+            description: row.get(1),
+            computed_at: row.get(2),
+        })
+        .collect())
+}
+
+async fn persist_change(
+    tx: &impl GenericClient,
+    device_id: &str,
+    change: &AlertChange,
+) -> Result<(), StoreError> {
+    let state = &change.state;
+    let recent: Vec<String> = state.recent_changes.iter().map(i64::to_string).collect();
+    let alert_id: i64 = tx
+        .query_one(
+            "INSERT INTO alerts (device_id, rule, subject, state, severity, notified_severity,
+                 pending_severity, pending_since, clearing_since, flapping, recent_changes,
+                 first_seen, last_seen, value, threshold, summary, subject_name, cause)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+             ON CONFLICT (device_id, rule, subject) DO UPDATE SET
+                 state = excluded.state, severity = excluded.severity,
+                 notified_severity = excluded.notified_severity,
+                 pending_severity = excluded.pending_severity, pending_since = excluded.pending_since,
+                 clearing_since = excluded.clearing_since, flapping = excluded.flapping,
+                 recent_changes = excluded.recent_changes, first_seen = excluded.first_seen,
+                 last_seen = excluded.last_seen, value = excluded.value,
+                 threshold = excluded.threshold, summary = excluded.summary,
+                 subject_name = excluded.subject_name, cause = excluded.cause,
+                 acknowledged_by = CASE WHEN excluded.state = 'acknowledged' THEN alerts.acknowledged_by END,
+                 acknowledged_at = CASE WHEN excluded.state = 'acknowledged' THEN alerts.acknowledged_at END
+             RETURNING id",
+            &[
+                &device_id,
+                &change.key.rule.as_str(),
+                &change.key.subject,
+                &change.status.as_str(),
+                &severity_column(state.severity),
+                &severity_column(state.notified),
+                &severity_column(state.pending.map(|(s, _)| s)),
+                &state.pending.map(|(_, since)| since),
+                &state.clearing_since,
+                &state.flapping,
+                &recent.join(","),
+                &change.first_seen,
+                &change.last_seen,
+                &change.value,
+                &change.threshold,
+                &change.summary,
+                &change.subject_name,
+                &change.cause,
+            ],
+        )
+        .await?
+        .get(0);
+    if let Some(history) = &change.history {
+        tx.execute(
+            "INSERT INTO alert_transitions (alert_id, at, from_severity, to_severity, event, value, summary)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &alert_id,
+                &change.last_seen,
+                &severity_column(history.from_severity),
+                &severity_column(history.to_severity),
+                &history.event.map(Event::as_str),
+                &history.value,
+                &history.summary,
+            ],
+        )
+        .await?;
+    }
+    if let Some(notification) = &change.notification {
+        let payload = serde_json::to_string(notification)
+            .map_err(|err| StoreError::Task(format!("cannot encode a notification: {err}")))?;
+        tx.execute(
+            "INSERT INTO alert_outbox (alert_id, event, payload, created_at, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $4)",
+            &[
+                &alert_id,
+                &notification.event.as_str(),
+                &payload,
+                &change.last_seen,
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+const SILENCE_COLUMNS: &str = "id, device_id, group_name, rule, subject, starts_at, ends_at, weekday, start_minute, duration_secs, comment, created_by, created_at, expired_at";
+
+fn silence_from_row(row: &Row) -> Silence {
+    let weekday: Option<i64> = row.get(7);
+    let start_minute: Option<i64> = row.get(8);
+    let duration: Option<i64> = row.get(9);
+    Silence {
+        id: row.get(0),
+        device_id: row.get(1),
+        group: row.get(2),
+        rule: row.get(3),
+        subject: row.get(4),
+        starts_at: row.get(5),
+        ends_at: row.get(6),
+        weekly: match (weekday, start_minute, duration) {
+            (Some(weekday), Some(start_minute), Some(duration)) => Some(Weekly {
+                weekday: weekday.clamp(0, 6) as u8,
+                start_minute: start_minute.clamp(0, 24 * 60 - 1) as u16,
+                duration_secs: duration.clamp(0, i64::from(u32::MAX)) as u32,
+            }),
+            _ => None,
+        },
+        comment: row.get(10),
+        created_by: row.get(11),
+        created_at: row.get(12),
+        expired_at: row.get(13),
+    }
+}
+
+async fn active_silences(tx: &impl GenericClient, now: i64) -> PgResult<Vec<Silence>> {
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT {SILENCE_COLUMNS} FROM silences
+                 WHERE (expired_at IS NULL OR expired_at > $1) AND starts_at <= $1
+                   AND (ends_at IS NULL OR ends_at > $1)"
+            ),
+            &[&now],
+        )
+        .await?;
+    Ok(rows.iter().map(silence_from_row).collect())
+}
+
+pub async fn insert_silence(c: &impl GenericClient, s: &Silence) -> PgResult<()> {
+    c.execute(
+        &format!("INSERT INTO silences ({SILENCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"),
+        &[
+            &s.id,
+            &s.device_id,
+            &s.group,
+            &s.rule,
+            &s.subject,
+            &s.starts_at,
+            &s.ends_at,
+            &s.weekly.map(|w| i64::from(w.weekday)),
+            &s.weekly.map(|w| i64::from(w.start_minute)),
+            &s.weekly.map(|w| i64::from(w.duration_secs)),
+            &s.comment,
+            &s.created_by,
+            &s.created_at,
+            &s.expired_at,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn list_silences(c: &impl GenericClient) -> PgResult<Vec<Silence>> {
+    let rows = c
+        .query(
+            &format!("SELECT {SILENCE_COLUMNS} FROM silences ORDER BY created_at, id"),
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(silence_from_row).collect())
+}
+
+pub async fn expire_silence(c: &impl GenericClient, id: &str, now: i64) -> PgResult<bool> {
+    Ok(c.execute(
+        "UPDATE silences SET expired_at = $2 WHERE id = $1 AND (expired_at IS NULL OR expired_at > $2)",
+        &[&id, &now],
+    )
+    .await?
+        > 0)
+}
+
+const ALERT_COLUMNS: &str = "a.id, a.device_id, COALESCE(d.hostname, a.device_id), a.rule, a.subject, a.state, a.severity, a.flapping, a.first_seen, a.last_seen, a.value, a.threshold, a.summary, a.acknowledged_by, a.acknowledged_at, a.subject_name";
+
+fn alert_from_row(row: &Row) -> Option<AlertRecord> {
+    let rule = RuleId::parse(row.get(3))?;
+    Some(AlertRecord {
+        id: row.get(0),
+        device_id: row.get(1),
+        hostname: row.get(2),
+        rule,
+        subject: row.get(4),
+        status: AlertStatus::parse(row.get(5)).unwrap_or(AlertStatus::Firing),
+        severity: parse_severity(row.get(6)),
+        flapping: row.get(7),
+        first_seen: row.get(8),
+        last_seen: row.get(9),
+        value: row.get(10),
+        threshold: row.get(11),
+        summary: row.get(12),
+        acknowledged_by: row.get(13),
+        acknowledged_at: row.get(14),
+        subject_name: row.get(15),
+    })
+}
+
+pub async fn list_alerts(
+    c: &impl GenericClient,
+    filter: &AlertFilter,
+) -> PgResult<Vec<AlertRecord>> {
+    let rows = c
+        .query(
+            &format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts a LEFT JOIN devices d ON d.id = a.device_id
+                 WHERE ($1::TEXT IS NULL OR a.state = $1) AND ($2::TEXT IS NULL OR a.severity = $2)
+                   AND ($3::TEXT IS NULL OR a.device_id = $3)
+                 ORDER BY a.last_seen DESC, a.id"
+            ),
+            &[
+                &filter.status.map(AlertStatus::as_str),
+                &filter.severity.map(Severity::as_str),
+                &filter.device_id,
+            ],
+        )
+        .await?;
+    Ok(rows.iter().filter_map(alert_from_row).collect())
+}
+
+pub async fn alert_with_history(
+    c: &impl GenericClient,
+    id: i64,
+) -> PgResult<Option<(AlertRecord, Vec<AlertTransitionRecord>)>> {
+    let row = c
+        .query_opt(
+            &format!("SELECT {ALERT_COLUMNS} FROM alerts a LEFT JOIN devices d ON d.id = a.device_id WHERE a.id = $1"),
+            &[&id],
+        )
+        .await?;
+    let Some(alert) = row.as_ref().and_then(alert_from_row) else {
+        return Ok(None);
+    };
+    let rows = c
+        .query(
+            "SELECT at, from_severity, to_severity, event, value, summary, actor, note
+             FROM alert_transitions WHERE alert_id = $1 ORDER BY id",
+            &[&id],
+        )
+        .await?;
+    let history = rows
+        .iter()
+        .map(|row| AlertTransitionRecord {
+            at: row.get(0),
+            from_severity: parse_severity(row.get(1)),
+            to_severity: parse_severity(row.get(2)),
+            event: row.get(3),
+            value: row.get(4),
+            summary: row.get(5),
+            actor: row.get(6),
+            note: row.get(7),
+        })
+        .collect();
+    Ok(Some((alert, history)))
+}
+
+/// Acknowledges a firing alert; false if there is no firing alert with that id.
+pub async fn ack_alert(
+    tx: &impl GenericClient,
+    id: i64,
+    by: &str,
+    note: &str,
+    now: i64,
+) -> PgResult<bool> {
+    let changed = tx
+        .execute(
+            "UPDATE alerts SET state = 'acknowledged', acknowledged_by = $2, acknowledged_at = $3
+             WHERE id = $1 AND state IN ('firing', 'acknowledged')",
+            &[&id, &by, &now],
+        )
+        .await?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    tx.execute(
+        "INSERT INTO alert_transitions (alert_id, at, from_severity, to_severity, event, value, summary, actor, note)
+         SELECT id, $2, severity, severity, 'acknowledged', value, summary, $3, $4 FROM alerts WHERE id = $1",
+        &[&id, &now, &by, &note],
+    )
+    .await?;
+    Ok(true)
+}
+
+const OUTBOX_COLUMNS: &str =
+    "id, alert_id, event, payload, created_at, state, attempts, next_attempt_at, last_error";
+
+fn outbox_from_row(row: &Row) -> OutboxEvent {
+    let payload: &str = row.get(3);
+    OutboxEvent {
+        id: row.get(0),
+        alert_id: row.get(1),
+        event: row.get(2),
+        notification: serde_json::from_str(payload)
+            .map_err(|err| format!("the stored payload is not a notification: {err}")),
+        created_at: row.get(4),
+        state: OutboxState::parse(row.get(5)).unwrap_or(OutboxState::Pending),
+        attempts: row.get::<_, i64>(6).clamp(0, i64::from(u32::MAX)) as u32,
+        next_attempt_at: row.get(7),
+        last_error: row.get(8),
+    }
+}
+
+/// Claims due rows in one statement. `FOR UPDATE SKIP LOCKED` passes over
+/// rows another collector is claiming this instant, so two claims never
+/// return one row; the `NOT EXISTS` keeps each alert's events in order (a
+/// row waits while an earlier row of its alert is pending or claimed, even
+/// one that another claim holds locked, as it is still undelivered).
+pub async fn claim_outbox(
+    c: &impl GenericClient,
+    limit: usize,
+    lease_secs: u64,
+    now: i64,
+) -> PgResult<Vec<OutboxEvent>> {
+    let until = now.saturating_add(i64::try_from(lease_secs).unwrap_or(i64::MAX));
+    let rows = c
+        .query(
+            &format!(
+                "UPDATE alert_outbox SET state = 'claimed', claimed_until = $3, attempts = attempts + 1
+                 WHERE id IN (
+                     SELECT id FROM alert_outbox o
+                     WHERE ((state = 'pending' AND next_attempt_at <= $1)
+                         OR (state = 'claimed' AND claimed_until <= $1))
+                       AND NOT EXISTS (SELECT 1 FROM alert_outbox e
+                           WHERE e.alert_id = o.alert_id AND e.id < o.id
+                             AND e.state IN ('pending', 'claimed'))
+                     ORDER BY id LIMIT $2
+                     FOR UPDATE SKIP LOCKED)
+                 RETURNING {OUTBOX_COLUMNS}"
+            ),
+            &[&now, &i64::try_from(limit).unwrap_or(i64::MAX), &until],
+        )
+        .await?;
+    let mut claimed: Vec<OutboxEvent> = rows.iter().map(outbox_from_row).collect();
+    claimed.sort_by_key(|event| event.id);
+    Ok(claimed)
+}
+
+/// Records when the row was delivered: retention counts from it.
+pub async fn mark_delivered(c: &impl GenericClient, id: i64, now: i64) -> PgResult<()> {
+    c.execute(
+        "UPDATE alert_outbox SET state = 'delivered', claimed_until = NULL, last_error = NULL,
+           delivered_at = $2
+         WHERE id = $1",
+        &[&id, &now],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn mark_failed(
+    c: &impl GenericClient,
+    id: i64,
+    error: &str,
+    retry_at: Option<i64>,
+) -> PgResult<()> {
+    match retry_at {
+        Some(at) => c.execute(
+            "UPDATE alert_outbox SET state = 'pending', claimed_until = NULL, last_error = $2, next_attempt_at = $3 WHERE id = $1",
+            &[&id, &error, &at],
+        )
+        .await?,
+        None => c.execute(
+            "UPDATE alert_outbox SET state = 'failed', claimed_until = NULL, last_error = $2 WHERE id = $1",
+            &[&id, &error],
+        )
+        .await?,
+    };
+    Ok(())
+}
+
+pub async fn outbox_in_state(
+    c: &impl GenericClient,
+    state: OutboxState,
+) -> PgResult<Vec<OutboxEvent>> {
+    let rows = c
+        .query(
+            &format!("SELECT {OUTBOX_COLUMNS} FROM alert_outbox WHERE state = $1 ORDER BY id"),
+            &[&state.as_str()],
+        )
+        .await?;
+    Ok(rows.iter().map(outbox_from_row).collect())
+}
