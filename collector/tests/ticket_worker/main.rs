@@ -6,22 +6,16 @@
 
 mod harness;
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
-use async_trait::async_trait;
-use prost::Message;
+
 use forewarn_collector::alerts::{AlertFilter, AlertStatus};
-use forewarn_collector::rules::{RuleBook, RuleId};
+use forewarn_collector::rules::RuleId;
 use forewarn_collector::store::ledger::TicketLedger;
 use forewarn_collector::store::outbox::{OutboxDelivery, OutboxState};
-use forewarn_collector::store::sqlite::SqliteStore;
-use forewarn_collector::store::{IncomingReport, NewDevice, NewToken, Store};
-use forewarn_collector::tickets::config::TicketsConfig;
-use forewarn_collector::tickets::metrics::TicketMetrics;
+use forewarn_collector::store::{NewDevice, Store};
 use forewarn_collector::tickets::worker::TicketWorker;
-use forewarn_collector::tickets::{Connector, ConnectorError, TicketRef, TicketRequest};
-use forewarn_proto::pb;
 
 use harness::*;
 
