@@ -37,7 +37,9 @@ collector() { "$COLLECTOR_BIN" --config "$COLLECTOR_CONFIG" "$@"; }
 new_token() { collector token create --group "$1" --expires 1h | sed -n 1p; }
 
 # Device lines of `device list` (without the header).
-device_lines() { collector device list | tail -n +2; }
+# The table's rows only: a blank line ends the table (never-reported devices
+# are listed again below it, with what to check).
+device_lines() { collector device list | awk 'NR == 1 { next } /^$/ { exit } { print }'; }
 
 # Waits up to $2 seconds until device $1 has reported (LAST SEEN is not "never").
 wait_reported() {
