@@ -4,60 +4,26 @@
 
 mod support;
 
-use std::time::Duration;
-
-use forewarn_collector::tickets::config::TicketsConfig;
-use forewarn_collector::tickets::{Connector, ConnectorError, TicketRef, TicketRequest, access};
-use forewarn_testkit::vendor::{Reply, VendorServer};
+use forewarn_collector::tickets::{TicketRef, TicketRequest, access};
+use forewarn_testkit::vendor::Reply;
 use serde_json::{Value, json};
-use support::assert_matches_golden;
+use support::{VendorSetup, assert_matches_golden};
 
 fn fixture(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/tickets/jira")
-        .join(name);
-    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    value.as_object_mut().unwrap().remove("_doc");
-    value
+    support::vendor_fixture("jira", name)
 }
 
-struct Setup {
-    server: VendorServer,
-    config: TicketsConfig,
-    _dir: tempfile::TempDir,
-}
-
-async fn setup(extra: &str) -> Setup {
-    let server = VendorServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let token = dir.path().join("jira-token");
-    std::fs::write(&token, "ATATT3xFfGF0-test-token\n").unwrap();
-    let config: TicketsConfig = toml::from_str(&format!(
-        r#"
-[connectors.jira]
-kind = "jira"
-url = "{url}"
-token = {{ file = "{token}" }}
+async fn setup(extra: &str) -> VendorSetup {
+    let table = format!(
+        r#"kind = "jira"
+url = "{{url}}"
+token = {{ file = "{{secret}}" }}
 project = "OPS"
 timeout_secs = 1
 {extra}
-"#,
-        url = server.url(),
-        token = token.display()
-    ))
-    .unwrap();
-    assert_eq!(config.problems(), Vec::<String>::new());
-    Setup {
-        server,
-        config,
-        _dir: dir,
-    }
-}
-
-impl Setup {
-    fn connector(&self) -> Box<dyn Connector> {
-        self.config.connectors["jira"].build("jira").unwrap()
-    }
+"#
+    );
+    VendorSetup::start("jira", "ATATT3xFfGF0-test-token", &table).await
 }
 
 fn request() -> TicketRequest {
@@ -222,29 +188,20 @@ async fn jira_issue_assigned_moved_or_commented_by_a_person_counts_as_worked() {
 #[tokio::test]
 async fn jira_errors_are_retryable_or_permanent_as_documented() {
     let s = setup("").await;
-    let connector = s.connector();
-    for (status, retryable) in [
-        (401, false),
-        (403, false),
-        (404, false),
-        (400, false),
-        (500, true),
-    ] {
-        s.server
-            .reply(Reply::json(status, &fixture("error-401.json")));
-        let err = connector.open(&request()).await.unwrap_err();
-        assert_eq!(err.is_retryable(), retryable, "{status}: {err:?}");
-    }
-    s.server
-        .reply(Reply::json(429, &json!({})).with_header("retry-after", "5"));
-    let err = connector.find_open("k").await.unwrap_err();
-    assert!(matches!(err, ConnectorError::RateLimited { .. }), "{err:?}");
-    assert_eq!(err.retry_after(), Some(Duration::from_secs(5)));
-    s.server.reply(
-        Reply::json(201, &fixture("create-issue-response.json")).after(Duration::from_secs(3)),
-    );
-    let err = connector.open(&request()).await.unwrap_err();
-    assert!(matches!(err, ConnectorError::Timeout { .. }), "{err:?}");
+    support::assert_documented_error_classes(
+        &s,
+        &[
+            (401, false),
+            (403, false),
+            (404, false),
+            (400, false),
+            (500, true),
+        ],
+        &fixture("error-401.json"),
+        &fixture("create-issue-response.json"),
+        &request(),
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -7,60 +7,30 @@ mod support;
 
 use std::time::Duration;
 
-use forewarn_collector::tickets::config::TicketsConfig;
-use forewarn_collector::tickets::{Connector, ConnectorError, TicketRef, TicketRequest, access};
-use forewarn_testkit::vendor::{Reply, VendorServer};
+use forewarn_collector::tickets::{ConnectorError, TicketRef, TicketRequest, access};
+use forewarn_testkit::vendor::Reply;
 use serde_json::{Value, json};
-use support::assert_matches_golden;
+use support::{VendorSetup, assert_matches_golden};
 
 const SYS_ID: &str = "46d44a5ea9fe198101a4a3c1f2a2cc7f";
 
 fn fixture(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/tickets/servicenow")
-        .join(name);
-    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    value.as_object_mut().unwrap().remove("_doc");
-    value
+    support::vendor_fixture("servicenow", name)
 }
 
-struct Setup {
-    server: VendorServer,
-    config: TicketsConfig,
-    _dir: tempfile::TempDir,
-}
-
-async fn setup() -> Setup {
-    let server = VendorServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let password = dir.path().join("servicenow-password");
-    std::fs::write(&password, "pa55-w0rd\n").unwrap();
-    let config: TicketsConfig = toml::from_str(&format!(
-        r#"
-[connectors.sn]
-kind = "servicenow"
+async fn setup() -> VendorSetup {
+    VendorSetup::start(
+        "sn",
+        "pa55-w0rd",
+        r#"kind = "servicenow"
 instance_url = "{url}"
 username = "forewarn.integration"
-password = {{ file = "{password}" }}
+password = { file = "{secret}" }
 assignment_group = "Service Desk"
 timeout_secs = 1
 "#,
-        url = server.url(),
-        password = password.display()
-    ))
-    .unwrap();
-    assert_eq!(config.problems(), Vec::<String>::new());
-    Setup {
-        server,
-        config,
-        _dir: dir,
-    }
-}
-
-impl Setup {
-    fn connector(&self) -> Box<dyn Connector> {
-        self.config.connectors["sn"].build("sn").unwrap()
-    }
+    )
+    .await
 }
 
 fn request() -> TicketRequest {

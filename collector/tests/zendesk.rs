@@ -4,60 +4,28 @@
 
 mod support;
 
-use std::time::Duration;
-
-use forewarn_collector::tickets::config::TicketsConfig;
-use forewarn_collector::tickets::{Connector, ConnectorError, TicketRef, TicketRequest, access};
-use forewarn_testkit::vendor::{Reply, VendorServer};
+use forewarn_collector::tickets::{TicketRef, TicketRequest, access};
+use forewarn_testkit::vendor::Reply;
 use serde_json::{Value, json};
-use support::assert_matches_golden;
+use support::{VendorSetup, assert_matches_golden};
 
 fn fixture(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/tickets/zendesk")
-        .join(name);
-    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    value.as_object_mut().unwrap().remove("_doc");
-    value
+    support::vendor_fixture("zendesk", name)
 }
 
-struct Setup {
-    server: VendorServer,
-    config: TicketsConfig,
-    _dir: tempfile::TempDir,
-}
-
-async fn setup() -> Setup {
-    let server = VendorServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let token = dir.path().join("zendesk-token");
-    std::fs::write(&token, "6wiIBWbGkBMo1mRDMuVwkw1EPsNkeUj95PIz2akv\n").unwrap();
-    let config: TicketsConfig = toml::from_str(&format!(
-        r#"
-[connectors.zd]
-kind = "zendesk"
+async fn setup() -> VendorSetup {
+    VendorSetup::start(
+        "zd",
+        "6wiIBWbGkBMo1mRDMuVwkw1EPsNkeUj95PIz2akv",
+        r#"kind = "zendesk"
 url = "{url}"
 email = "forewarn@example.com"
-token = {{ file = "{token}" }}
+token = { file = "{secret}" }
 group_id = 98738
 timeout_secs = 1
 "#,
-        url = server.url(),
-        token = token.display()
-    ))
-    .unwrap();
-    assert_eq!(config.problems(), Vec::<String>::new());
-    Setup {
-        server,
-        config,
-        _dir: dir,
-    }
-}
-
-impl Setup {
-    fn connector(&self) -> Box<dyn Connector> {
-        self.config.connectors["zd"].build("zd").unwrap()
-    }
+    )
+    .await
 }
 
 fn request() -> TicketRequest {
@@ -163,29 +131,20 @@ async fn zendesk_ticket_assigned_or_answered_by_an_agent_counts_as_worked() {
 #[tokio::test]
 async fn zendesk_errors_are_retryable_or_permanent_as_documented() {
     let s = setup().await;
-    let connector = s.connector();
-    for (status, retryable) in [
-        (401, false),
-        (403, false),
-        (404, false),
-        (422, false),
-        (500, true),
-    ] {
-        s.server
-            .reply(Reply::json(status, &fixture("error-401.json")));
-        let err = connector.open(&request()).await.unwrap_err();
-        assert_eq!(err.is_retryable(), retryable, "{status}: {err:?}");
-    }
-    s.server
-        .reply(Reply::json(429, &json!({})).with_header("retry-after", "93"));
-    let err = connector.find_open("k").await.unwrap_err();
-    assert!(matches!(err, ConnectorError::RateLimited { .. }), "{err:?}");
-    assert_eq!(err.retry_after(), Some(Duration::from_secs(93)));
-    s.server.reply(
-        Reply::json(201, &fixture("create-ticket-response.json")).after(Duration::from_secs(3)),
-    );
-    let err = connector.open(&request()).await.unwrap_err();
-    assert!(matches!(err, ConnectorError::Timeout { .. }), "{err:?}");
+    support::assert_documented_error_classes(
+        &s,
+        &[
+            (401, false),
+            (403, false),
+            (404, false),
+            (422, false),
+            (500, true),
+        ],
+        &fixture("error-401.json"),
+        &fixture("create-ticket-response.json"),
+        &request(),
+    )
+    .await;
 }
 
 #[tokio::test]
