@@ -24,6 +24,8 @@ use crate::store::outbox::{OutboxDelivery, OutboxEvent, OutboxState};
 pub(super) mod alerts;
 mod console;
 mod devices;
+#[cfg(test)]
+mod measure;
 mod tickets;
 
 use alerts as sqlite_alerts;
