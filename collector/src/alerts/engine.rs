@@ -18,7 +18,8 @@ use super::silence::Silence;
 use super::texts;
 use crate::rules::forecast::{ForecastState, disk_forecasts};
 use crate::rules::{
-    AlertKey, AlertState, DeviceInput, DiskSample, Event, RuleId, RulesConfig, Transition, evaluate,
+    AlertKey, AlertState, DeviceInput, DiskSample, Event, RuleId, RulesConfig, Transition,
+    evaluate, next_change_at,
 };
 use crate::severity::Severity;
 
@@ -115,6 +116,10 @@ pub struct Plan {
     pub forecasts: Option<Vec<(String, ForecastState)>>,
     /// When the plan was made.
     pub at: i64,
+    /// When the sweeper must plan the device again, with no new report, for
+    /// what time alone changes (see [`next_sweep_at`]); `None`: only a
+    /// report can change its alerts.
+    pub next_sweep_at: Option<i64>,
 }
 
 impl Plan {
@@ -166,7 +171,9 @@ pub fn plan_device(
         }
         details
     });
-    let changes = evaluate(rules, &previous, &input, &silenced, now)
+    let transitions = evaluate(rules, &previous, &input, &silenced, now);
+    let next_sweep_at = next_sweep_at(rules, context, &transitions, now);
+    let changes = transitions
         .into_iter()
         .filter_map(|t| {
             plan_change(
@@ -186,7 +193,38 @@ pub fn plan_device(
         changes,
         forecasts,
         at: now,
+        next_sweep_at,
     }
+}
+
+/// The earliest time after `now` at which planning the device again, with
+/// no new report, can change its alerts: what [`next_change_at`] finds in
+/// the rules (a drifting value reaching a level, a `for` or clear delay
+/// running out, a flapping alert settling), and the first silence lifting
+/// over an alert it held back (its notified severity lags its real one).
+/// The sweeper plans only devices whose time has come, so its cost follows
+/// what can change, not the size of the fleet.
+pub fn next_sweep_at(
+    rules: &RulesConfig,
+    context: &DeviceContext,
+    transitions: &[Transition],
+    now: i64,
+) -> Option<i64> {
+    let device = &context.device;
+    let silence_lifts = transitions
+        .iter()
+        .filter(|t| !t.state.flapping && t.state.severity != t.state.notified)
+        .flat_map(|t| {
+            context
+                .silences
+                .iter()
+                .filter(|s| s.covers(&device.id, &device.group, &t.key, now))
+                .filter_map(|s| s.lifts_at(now))
+        });
+    next_change_at(rules, transitions)
+        .into_iter()
+        .chain(silence_lifts)
+        .min()
 }
 
 /// The change one rule transition calls for, or `None` when nothing is to be
@@ -381,6 +419,7 @@ pub fn plan_ticketing_failing(
         changes: vec![change],
         forecasts: None,
         at: now,
+        next_sweep_at: None,
     }
 }
 

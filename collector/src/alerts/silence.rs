@@ -56,6 +56,25 @@ impl Silence {
         }
     }
 
+    /// When a silence in force at `now` stops being in force (its end, its
+    /// expiry or the end of this week's window); `None` if it is not in
+    /// force or never ends.
+    pub fn lifts_at(&self, now: i64) -> Option<i64> {
+        if !self.active_at(now) {
+            return None;
+        }
+        let window_end = self.weekly.map(|weekly| {
+            let into_week = (now + EPOCH_WEEKDAY * 86_400).rem_euclid(WEEK_SECS);
+            let start = i64::from(weekly.weekday) * 86_400 + i64::from(weekly.start_minute) * 60;
+            let since_start = (into_week - start).rem_euclid(WEEK_SECS);
+            now + i64::from(weekly.duration_secs) - since_start
+        });
+        [self.expired_at, self.ends_at, window_end]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
     /// Whether the silence covers this alert of this device at `now`.
     pub fn covers(&self, device_id: &str, group: &str, key: &AlertKey, now: i64) -> bool {
         let matches = |want: &str, have: &str| want.is_empty() || want == have;
@@ -110,6 +129,25 @@ mod tests {
         assert!(s.active_at(at("2026-11-22T04:59:59Z")));
         assert!(!s.active_at(at("2026-11-22T05:00:00Z")));
         assert!(!s.active_at(at("2026-11-23T02:00:00Z")), "Monday");
+    }
+
+    #[test]
+    fn weekly_window_lifts_at_its_end_and_a_one_off_at_the_earlier_of_end_and_expiry() {
+        let mut s = silence();
+        let five = at("2026-11-22T05:00:00Z");
+        assert_eq!(s.lifts_at(at("2026-11-22T01:00:00Z")), Some(five));
+        assert_eq!(s.lifts_at(at("2026-11-22T04:59:59Z")), Some(five));
+        assert_eq!(s.lifts_at(five), None, "not in force");
+        s.ends_at = Some(at("2026-11-22T03:00:00Z"));
+        assert_eq!(
+            s.lifts_at(at("2026-11-22T02:00:00Z")),
+            Some(at("2026-11-22T03:00:00Z"))
+        );
+        s.weekly = None;
+        s.ends_at = None;
+        assert_eq!(s.lifts_at(five), None, "never ends");
+        s.expired_at = Some(five + 60);
+        assert_eq!(s.lifts_at(five), Some(five + 60));
     }
 
     #[test]

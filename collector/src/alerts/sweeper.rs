@@ -1,6 +1,9 @@
-//! The alert sweeper: re-plans every device's alerts on a timer, for what
-//! changes with time alone (offline, `for` durations, dead-man rules,
-//! silences ending), and prunes delivered outbox rows past retention.
+//! The alert sweeper: re-plans alerts on a timer, for what changes with time
+//! alone (offline, `for` durations, dead-man rules, silences ending), and
+//! prunes delivered outbox rows past retention. Each tick plans only the
+//! devices whose next sweep time has come (the engine sets it with every
+//! plan, see [`crate::alerts::engine::next_sweep_at`]); the first tick after
+//! start plans them all.
 //! Collectors sharing one database run it one at a time: each tick, only
 //! the holder of [`Singleton::Sweeper`] sweeps, and another takes over when
 //! the holder goes.
@@ -12,7 +15,7 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use crate::rules::RuleBook;
-use crate::store::{Singleton, Store};
+use crate::store::{Singleton, Store, SweepScope};
 
 /// How often the sweeper runs and what it keeps.
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +35,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 const PRUNE_BATCH_ROWS: usize = 500;
 
 /// Re-evaluates time-based rules (offline, `for`, dead-man, silences ending)
-/// every `interval` until stopped, and prunes delivered outbox rows (first on
+/// of the devices due every `interval` until stopped, and prunes delivered outbox rows (first on
 /// start, then hourly). A failed sweep or prune is logged and retried on a
 /// later tick; ingest keeps working either way.
 pub async fn run(
@@ -44,6 +47,9 @@ pub async fn run(
     let mut ticks = tokio::time::interval(sweep.interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_prune: Option<tokio::time::Instant> = None;
+    // The first sweep plans every device: the rules, and so when each device
+    // is next due, may have changed with the config since the last run.
+    let mut swept_all = false;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -59,9 +65,18 @@ pub async fn run(
             }
         }
         let now = crate::clock::now_unix();
-        match store.sweep_alerts(Arc::clone(&rules), now).await {
-            Ok(0) => {}
-            Ok(notifications) => info!(notifications, "alert sweep queued notifications"),
+        let scope = if swept_all {
+            SweepScope::Due
+        } else {
+            SweepScope::All
+        };
+        match store.sweep_alerts(Arc::clone(&rules), now, scope).await {
+            Ok(notifications) => {
+                swept_all = true;
+                if notifications > 0 {
+                    info!(notifications, "alert sweep queued notifications");
+                }
+            }
             Err(err) => warn!(error = %err, "alert sweep failed"),
         }
         if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {

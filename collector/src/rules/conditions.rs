@@ -124,6 +124,63 @@ fn threshold_severity(
     (None, rule.warning.or(rule.critical).unwrap_or(0.0))
 }
 
+/// Seconds per unit of the values that drift with time alone.
+const MINUTE: f64 = 60.0;
+const HOUR: f64 = 3600.0;
+const DAY: f64 = 86_400.0;
+
+/// A measured value, and how fast it moves with time alone: minutes offline
+/// grow by one a minute, days to a certificate's expiry shrink by one a
+/// day, free space stays until the next report.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    value: f64,
+    drift_per_sec: f64,
+}
+
+impl Reading {
+    fn fixed(value: f64) -> Self {
+        Self {
+            value,
+            drift_per_sec: 0.0,
+        }
+    }
+
+    fn drifting(value: f64, drift_per_sec: f64) -> Self {
+        Self {
+            value,
+            drift_per_sec,
+        }
+    }
+}
+
+/// When a value that drifts by `drift_per_sec` with time alone (minutes
+/// offline, days to a certificate's expiry) next reaches one of the rule's
+/// levels or the bound its hysteresis holds them to: from then on its
+/// severity may change without a new report. `None` for a value that does
+/// not drift or crosses nothing after `now`.
+fn level_crossing(rule: &ThresholdRule, worse: Worse, reading: Reading, now: i64) -> Option<i64> {
+    let Reading {
+        value,
+        drift_per_sec,
+    } = reading;
+    if drift_per_sec == 0.0 || !value.is_finite() {
+        return None;
+    }
+    let held_back = match worse {
+        Worse::Higher => -rule.hysteresis,
+        Worse::Lower => rule.hysteresis,
+    };
+    [rule.warning, rule.critical]
+        .into_iter()
+        .flatten()
+        .flat_map(|level| [level, level + held_back])
+        .map(|level| (level - value) / drift_per_sec)
+        .filter(|secs| secs.is_finite() && *secs > 0.0)
+        .map(|secs| now.saturating_add(secs.ceil() as i64))
+        .min()
+}
+
 fn flag_severity(rule: &FlagRule, holds: bool) -> Option<Severity> {
     holds.then_some(rule.severity)
 }
@@ -167,6 +224,7 @@ pub fn format_duration(secs: f64) -> String {
 
 struct Measurer<'a> {
     rules: &'a RulesConfig,
+    now: i64,
     previous: &'a BTreeMap<AlertKey, AlertState>,
     out: Measured,
     /// The human name of the subject being measured, given to its conditions.
@@ -188,9 +246,10 @@ impl Measurer<'_> {
         rule: &ThresholdRule,
         worse: Worse,
         subject: &str,
-        value: f64,
+        reading: Reading,
         summary: impl FnOnce(Option<Severity>, f64) -> String,
     ) {
+        let value = reading.value;
         if !rule.enabled {
             return;
         }
@@ -211,6 +270,7 @@ impl Measurer<'_> {
                 subject_name: self.subject_name.clone(),
                 cause: String::new(),
                 gone: false,
+                changes_at: level_crossing(rule, worse, reading, self.now),
             },
         );
     }
@@ -244,6 +304,7 @@ impl Measurer<'_> {
                     String::new()
                 },
                 gone: false,
+                changes_at: None,
             },
         );
     }
@@ -258,6 +319,7 @@ pub fn measure(
 ) -> Measured {
     let mut m = Measurer {
         rules,
+        now,
         previous,
         out: Measured::default(),
         subject_name: String::new(),
@@ -272,7 +334,7 @@ pub fn measure(
             &rules.offline_minutes,
             Worse::Higher,
             "",
-            minutes,
+            Reading::drifting(minutes, 1.0 / MINUTE),
             |severity, _| match severity {
                 Some(_) => format!(
                     "{host} has not reported for {} (last report {} UTC)",
@@ -431,6 +493,7 @@ fn measure_free_space(
             subject_name: mount.to_owned(),
             cause: String::new(),
             gone: false,
+            changes_at: None,
         },
     );
 }
@@ -460,7 +523,7 @@ fn measure_disks(m: &mut Measurer<'_>, disks: &pb::DiskCheck, device: &DeviceInp
                 disk_rules.inode_used_percent,
                 Worse::Higher,
                 mount,
-                used,
+                Reading::fixed(used),
                 |_, threshold| {
                     format!("Disk {mount} on {host} has {used:.1}% of its inodes in use (alert at {threshold}%)")
                 },
@@ -478,7 +541,7 @@ fn measure_disks(m: &mut Measurer<'_>, disks: &pb::DiskCheck, device: &DeviceInp
                     &rules.disk_forecast.threshold(),
                     Worse::Lower,
                     mount,
-                    days,
+                    Reading::drifting(days, -1.0 / DAY),
                     |_, _| {
                         format!(
                             "Disk {mount} on {host} is filling by {}/day and will be full in about {} (around {} UTC)",
@@ -504,6 +567,7 @@ fn measure_disks(m: &mut Measurer<'_>, disks: &pb::DiskCheck, device: &DeviceInp
                         subject_name: mount.to_owned(),
                         cause: String::new(),
                         gone: false,
+                        changes_at: None,
                     },
                 );
             }
@@ -539,7 +603,7 @@ fn measure_certificates(m: &mut Measurer<'_>, check: &pb::CertificateCheck, host
             &rules.certificate_days_left,
             Worse::Lower,
             &cert.sha256_fingerprint,
-            days,
+            Reading::drifting(days, -1.0 / DAY),
             |_, _| {
                 if days < 0.0 {
                     format!("Certificate {label} on {host} expired on {expiry} UTC")
@@ -616,7 +680,7 @@ fn measure_patches(m: &mut Measurer<'_>, patches: &pb::PatchCheck, host: &str, n
             &rules.patch_scan_age_days,
             Worse::Higher,
             "",
-            days,
+            Reading::drifting(days, 1.0 / DAY),
             |_, _| {
                 format!(
                     "{host} last checked for updates successfully {} ago ({} UTC)",
@@ -698,7 +762,7 @@ fn measure_backups(m: &mut Measurer<'_>, backups: &pb::BackupCheck, host: &str, 
             &rules.backup_hours_since_success,
             Worse::Higher,
             name,
-            hours,
+            Reading::drifting(hours, 1.0 / HOUR),
             |severity, _| match severity {
                 Some(_) => format!("Backup job {name} on {host} {since_text}"),
                 None => format!("Backup job {name} on {host} succeeded recently"),

@@ -159,6 +159,10 @@ pub struct Condition {
     /// The subject is gone from a section the report contains (a replaced
     /// certificate, a removed job): nothing was measured.
     pub gone: bool,
+    /// When the measured value, drifting with time alone (minutes offline,
+    /// days to expiry), next reaches a level of its rule: `None` for a value
+    /// only a new report changes.
+    pub changes_at: Option<i64>,
 }
 
 /// A notification the alert's state change calls for; its name is the
@@ -265,6 +269,7 @@ pub fn evaluate(
                 subject_name: String::new(),
                 cause: String::new(),
                 gone: true,
+                changes_at: None,
             },
             None => continue,
         };
@@ -287,6 +292,44 @@ fn describe_subject(key: &AlertKey) -> String {
     } else {
         format!("{} {}", key.rule.as_str(), key.subject)
     }
+}
+
+/// The earliest time after an evaluation at which evaluating the device
+/// again, with no new report, can change anything: a drifting value reaching
+/// a level, a `for` or clear delay running out, a flapping alert settling.
+/// Until then the sweeper may leave the device alone; `None`: only a report
+/// changes it. (Silences ending are the alert engine's part.)
+pub fn next_change_at(rules: &RulesConfig, transitions: &[Transition]) -> Option<i64> {
+    let after =
+        |since: i64, secs: u64| since.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX));
+    let flap_window = rules.flapping.window_secs;
+    transitions
+        .iter()
+        .flat_map(|t| {
+            let timing = conditions::timing(rules, t.key.rule);
+            let state = &t.state;
+            [
+                t.condition.changes_at,
+                state
+                    .pending
+                    .map(|(_, since)| after(since, timing.for_secs)),
+                state
+                    .clearing_since
+                    .map(|since| after(since, timing.clear_after_secs)),
+                state
+                    .flapping
+                    .then(|| {
+                        state
+                            .recent_changes
+                            .iter()
+                            .max()
+                            .map(|&at| after(at, flap_window))
+                    })
+                    .flatten(),
+            ]
+        })
+        .flatten()
+        .min()
 }
 
 /// `for` and clear delays of a rule, in seconds.

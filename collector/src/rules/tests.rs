@@ -865,3 +865,68 @@ fn security_updates_say_how_long_only_when_it_is_true() {
         "LAPTOP-042 has 2 security update(s) pending since 2026-11-18 11:06 UTC: libssl0, libssl1"
     );
 }
+
+/// The events of one device that never reports again, evaluated at `last_seen`
+/// and then at each time `next` picks, until `until`.
+fn events_with_time_alone(
+    rules: &RulesConfig,
+    report: &pb::StatusReport,
+    last_seen: i64,
+    until: i64,
+    next: impl Fn(i64, &[Transition]) -> i64,
+) -> Vec<(RuleId, Event, i64)> {
+    let history = BTreeMap::new();
+    let device = DeviceInput {
+        device_id: "dev-1",
+        hostname: "LAPTOP-042",
+        last_seen_at: Some(last_seen),
+        report: Some(report),
+        disk_history: &history,
+    };
+    let mut states = BTreeMap::new();
+    let mut events = Vec::new();
+    let mut at = last_seen;
+    while at <= until {
+        let transitions = evaluate(rules, &states, &device, &|_| false, at);
+        events.extend(
+            transitions
+                .iter()
+                .filter_map(|t| t.event.map(|e| (t.key.rule, e, at))),
+        );
+        let following = next(at, &transitions);
+        states.extend(transitions.into_iter().map(|t| (t.key, t.state)));
+        at = following;
+    }
+    events
+}
+
+#[test]
+fn evaluating_only_at_the_next_change_time_misses_no_event_of_time_alone() {
+    // Offline, a certificate expiring, a patch scan going stale with updates
+    // and a reboot waiting their `for` delays, a backup's dead-man: all
+    // change with time alone.
+    let mut report = certs(&[("aa11", T0 + 40 * DAY)]);
+    report.patches = patches(2, true, pb::ScanState::Ok, T0).patches;
+    report.backups = job(pb::BackupResult::Success, Some(T0)).backups;
+    let rules = RulesConfig::default();
+    let until = T0 + 45 * DAY;
+    let step = 5 * MIN;
+    let every_step = events_with_time_alone(&rules, &report, T0, until, |at, _| at + step);
+    let at_changes = events_with_time_alone(&rules, &report, T0, until, |at, transitions| {
+        let next = next_change_at(&rules, transitions).unwrap_or(i64::MAX);
+        assert!(next > at, "next change {next} not after {at}");
+        next
+    });
+    let rules_of = |events: &[(RuleId, Event, i64)]| {
+        events.iter().map(|&(r, e, _)| (r, e)).collect::<Vec<_>>()
+    };
+    assert_eq!(rules_of(&at_changes), rules_of(&every_step));
+    assert!(every_step.len() >= 6, "{every_step:?}");
+    for (exact, stepped) in at_changes.iter().zip(&every_step) {
+        // Found at the change itself: at most one step before the stepped run.
+        assert!(
+            exact.2 <= stepped.2 && exact.2 > stepped.2 - step,
+            "{exact:?} vs {stepped:?}"
+        );
+    }
+}

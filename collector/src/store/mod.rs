@@ -119,6 +119,18 @@ impl Singleton {
     }
 }
 
+/// Which devices a sweep plans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepScope {
+    /// Those whose next sweep time has come (see
+    /// [`crate::alerts::engine::next_sweep_at`]): the sweeper's every tick.
+    Due,
+    /// Every active device that has reported: once when the sweeper starts,
+    /// since the rules (and so each device's next sweep time) may have
+    /// changed with the config.
+    All,
+}
+
 /// A token to insert; `token_hash` is the SHA-256 of the secret, never the secret.
 #[derive(Debug, Clone)]
 pub struct NewToken {
@@ -313,9 +325,16 @@ pub trait Store:
     async fn latest_status(&self, device_id: &str) -> Result<Option<LatestStatus>, StoreError>;
     /// The disk-full forecast of each of the device's judged filesystems.
     async fn disk_forecasts(&self, device_id: &str) -> Result<Vec<DiskForecastRecord>, StoreError>;
-    /// Re-evaluates every active device's rules at `now` (offline, `for`,
-    /// dead-man, silences ending). Returns the number of notifications written.
-    async fn sweep_alerts(&self, rules: Arc<RuleBook>, now: i64) -> Result<usize, StoreError>;
+    /// Re-plans at `now` the alerts of the devices in `scope`, for what time
+    /// alone changes (offline, `for`, dead-man, silences ending), each
+    /// device's plan in its own transaction, and records when each is next
+    /// due. Returns the number of notifications written.
+    async fn sweep_alerts(
+        &self,
+        rules: Arc<RuleBook>,
+        now: i64,
+        scope: SweepScope,
+    ) -> Result<usize, StoreError>;
     async fn list_alerts(&self, filter: AlertFilter) -> Result<Vec<AlertRecord>, StoreError>;
     async fn alert(
         &self,

@@ -196,6 +196,7 @@ fn alert_changes_follow_the_stored_alert_and_the_rule_transition() {
                 subject_name: "/".into(),
                 cause: String::new(),
                 gone: false,
+                changes_at: None,
             },
             event: case.event,
         };

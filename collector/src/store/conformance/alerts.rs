@@ -14,7 +14,7 @@ use crate::alerts::{AlertFilter, AlertStatus};
 use crate::rules::{RuleBook, RuleId};
 use crate::severity::Severity;
 use crate::store::outbox::OutboxState;
-use crate::store::{IncomingReport, Store};
+use crate::store::{IncomingReport, Store, SweepScope};
 
 const T0: i64 = 1_795_000_000;
 const GIB: u64 = 1024 * 1024 * 1024;
@@ -220,12 +220,30 @@ pub(crate) async fn silence_suppresses_notification_not_state_and_sweep_notifies
             .unwrap()
             .is_empty()
     );
-    assert_eq!(store.sweep_alerts(rules(), T0 + 300).await.unwrap(), 0);
-    assert_eq!(store.sweep_alerts(rules(), T0 + 601).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .sweep_alerts(rules(), T0 + 300, SweepScope::Due)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .sweep_alerts(rules(), T0 + 601, SweepScope::Due)
+            .await
+            .unwrap(),
+        1
+    );
     let outbox = store.outbox_in_state(OutboxState::Pending).await.unwrap();
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0].event, "opened");
-    assert_eq!(store.sweep_alerts(rules(), T0 + 700).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .sweep_alerts(rules(), T0 + 700, SweepScope::Due)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 pub(crate) async fn silences_are_listed_and_expired(store: &dyn Store) {
@@ -318,14 +336,14 @@ pub(crate) async fn sweep_raises_offline_for_servers_and_a_report_resolves_it(st
         .unwrap();
     assert_eq!(
         store
-            .sweep_alerts(Arc::clone(&book), T0 + 4 * 60)
+            .sweep_alerts(Arc::clone(&book), T0 + 4 * 60, SweepScope::Due)
             .await
             .unwrap(),
         0
     );
     assert_eq!(
         store
-            .sweep_alerts(Arc::clone(&book), T0 + 11 * 60)
+            .sweep_alerts(Arc::clone(&book), T0 + 11 * 60, SweepScope::Due)
             .await
             .unwrap(),
         1

@@ -15,11 +15,13 @@ mod alerts;
 mod console;
 mod devices;
 mod reenroll;
+mod sweep;
 
 pub(crate) use alerts::*;
 pub(crate) use console::*;
 pub(crate) use devices::*;
 pub(crate) use reenroll::*;
+pub(crate) use sweep::*;
 
 use super::{NewDevice, NewToken, Store};
 
@@ -81,7 +83,10 @@ macro_rules! store_conformance_suite {
             users_are_kept_and_a_new_password_ends_their_sessions,
             api_tokens_are_found_by_hash_used_and_revoked,
             audit_rows_list_newest_first_with_filters,
-            devices_move_between_groups_and_are_restored
+            devices_move_between_groups_and_are_restored,
+            sweep_plans_due_devices_and_leaves_the_others_untouched,
+            offline_escalates_at_the_first_sweep_after_its_minute,
+            ending_a_silence_early_notifies_what_it_held_at_the_next_sweep
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

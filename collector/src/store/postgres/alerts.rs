@@ -167,6 +167,11 @@ pub async fn plan_device(
     };
     let plan = engine::plan_device(rules, &context, report, now);
     persist_plan(tx, &device.id, &plan).await?;
+    tx.execute(
+        "UPDATE devices SET next_sweep_at = $2 WHERE id = $1",
+        &[&device.id, &plan.next_sweep_at],
+    )
+    .await?;
     Ok(plan.notifications())
 }
 
@@ -394,13 +399,27 @@ pub async fn list_silences(c: &impl GenericClient) -> PgResult<Vec<Silence>> {
     Ok(rows.iter().map(silence_from_row).collect())
 }
 
-pub async fn expire_silence(c: &impl GenericClient, id: &str, now: i64) -> PgResult<bool> {
-    Ok(c.execute(
-        "UPDATE silences SET expired_at = $2 WHERE id = $1 AND (expired_at IS NULL OR expired_at > $2)",
-        &[&id, &now],
-    )
-    .await?
-        > 0)
+/// Ends a silence now, in the caller's transaction; the devices with alerts
+/// it may have held back are due for the sweeper at once (their next sweep
+/// was set for its end).
+pub async fn expire_silence(tx: &impl GenericClient, id: &str, now: i64) -> PgResult<bool> {
+    let expired = tx
+        .execute(
+            "UPDATE silences SET expired_at = $2 WHERE id = $1 AND (expired_at IS NULL OR expired_at > $2)",
+            &[&id, &now],
+        )
+        .await?
+        > 0;
+    if expired {
+        tx.execute(
+            "UPDATE devices SET next_sweep_at = $1
+             WHERE retired_at IS NULL AND (next_sweep_at IS NULL OR next_sweep_at > $1)
+               AND id IN (SELECT device_id FROM alerts WHERE severity IS DISTINCT FROM notified_severity)",
+            &[&now],
+        )
+        .await?;
+    }
+    Ok(expired)
 }
 
 const ALERT_COLUMNS: &str = "a.id, a.device_id, COALESCE(d.hostname, a.device_id), a.rule, a.subject, a.state, a.severity, a.flapping, a.first_seen, a.last_seen, a.value, a.threshold, a.summary, a.acknowledged_by, a.acknowledged_at, a.subject_name";

@@ -48,7 +48,8 @@ use alerts as pg_alerts;
 use super::seq::{self, IncomingSeq, SeqVerdict, StoredSeq};
 use super::{
     CurrentCertificate, DeviceRecord, DiskForecastRecord, IncomingReport, IngestOutcome,
-    LatestStatus, NewDevice, NewToken, Singleton, Store, StoreError, TokenRecord, TokenRefusal,
+    LatestStatus, NewDevice, NewToken, Singleton, Store, StoreError, SweepScope, TokenRecord,
+    TokenRefusal,
 };
 use crate::fleet::hardware::{HardwareIdentity, KnownMachine};
 
@@ -61,6 +62,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         2,
         include_str!("../../../migrations/postgres/0002_console_and_hardware.sql"),
+    ),
+    // 3 is bounded history's.
+    (
+        4,
+        include_str!("../../../migrations/postgres/0004_next_sweep_at.sql"),
     ),
 ];
 
@@ -608,17 +614,37 @@ impl Store for PostgresStore {
     /// One transaction per device, each under the device's row lock: a
     /// report arriving meanwhile on any collector waits for that device's
     /// plan only, and plans from the state the sweep just wrote.
-    async fn sweep_alerts(&self, rules: Arc<RuleBook>, now: i64) -> Result<usize, StoreError> {
+    async fn sweep_alerts(
+        &self,
+        rules: Arc<RuleBook>,
+        now: i64,
+        scope: SweepScope,
+    ) -> Result<usize, StoreError> {
         let mut c = self.client().await?;
-        let ids: Vec<String> = c
-            .query(
-                "SELECT id FROM devices WHERE retired_at IS NULL AND last_seen_at IS NOT NULL ORDER BY id",
-                &[],
-            )
-            .await?
-            .iter()
-            .map(|row| row.get(0))
-            .collect();
+        c.execute(
+            "UPDATE devices SET next_sweep_at = NULL WHERE next_sweep_at <= $1 AND retired_at IS NOT NULL",
+            &[&now],
+        )
+        .await?;
+        let ids: Vec<String> = match scope {
+            SweepScope::Due => {
+                c.query(
+                    "SELECT id FROM devices WHERE next_sweep_at <= $1 AND retired_at IS NULL ORDER BY id",
+                    &[&now],
+                )
+                .await?
+            }
+            SweepScope::All => {
+                c.query(
+                    "SELECT id FROM devices WHERE retired_at IS NULL AND last_seen_at IS NOT NULL ORDER BY id",
+                    &[],
+                )
+                .await?
+            }
+        }
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
         let mut notifications = 0;
         for id in ids {
             let tx = c.transaction().await?;
@@ -678,8 +704,11 @@ impl Store for PostgresStore {
     }
 
     async fn expire_silence(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        Ok(pg_alerts::expire_silence(&**c, id, now).await?)
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let expired = pg_alerts::expire_silence(&*tx, id, now).await?;
+        tx.commit().await?;
+        Ok(expired)
     }
 
     async fn hold_singleton(&self, job: Singleton) -> Result<bool, StoreError> {

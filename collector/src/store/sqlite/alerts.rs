@@ -165,6 +165,8 @@ pub fn plan_device(
     let context = device_context(tx, rules, device, now)?;
     let plan = engine::plan_device(rules, &context, report, now);
     persist_plan(tx, &device.id, &plan)?;
+    tx.prepare_cached("UPDATE devices SET next_sweep_at = ?2 WHERE id = ?1")?
+        .execute(params![device.id, plan.next_sweep_at])?;
     Ok(plan.notifications())
 }
 
@@ -370,11 +372,24 @@ pub fn list_silences(c: &Connection) -> rusqlite::Result<Vec<Silence>> {
     statement.query_map([], silence_from_row)?.collect()
 }
 
+/// Ends a silence now; the devices with alerts it may have held back are
+/// due for the sweeper at once (their next sweep was set for its end).
 pub fn expire_silence(c: &Connection, id: &str, now: i64) -> rusqlite::Result<bool> {
-    Ok(c.execute(
+    let tx = c.unchecked_transaction()?;
+    let expired = tx.execute(
         "UPDATE silences SET expired_at = ?2 WHERE id = ?1 AND (expired_at IS NULL OR expired_at > ?2)",
         params![id, now],
-    )? > 0)
+    )? > 0;
+    if expired {
+        tx.execute(
+            "UPDATE devices SET next_sweep_at = ?1
+             WHERE retired_at IS NULL AND (next_sweep_at IS NULL OR next_sweep_at > ?1)
+               AND id IN (SELECT device_id FROM alerts WHERE severity IS NOT notified_severity)",
+            [now],
+        )?;
+    }
+    tx.commit()?;
+    Ok(expired)
 }
 
 const ALERT_COLUMNS: &str = "a.id, a.device_id, COALESCE(d.hostname, a.device_id), a.rule, a.subject, a.state, a.severity, a.flapping, a.first_seen, a.last_seen, a.value, a.threshold, a.summary, a.acknowledged_by, a.acknowledged_at, a.subject_name";

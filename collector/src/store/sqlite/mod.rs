@@ -24,6 +24,8 @@ use crate::store::outbox::{OutboxDelivery, OutboxEvent, OutboxState};
 pub(super) mod alerts;
 mod console;
 mod devices;
+#[cfg(test)]
+mod measure;
 mod tickets;
 
 use alerts as sqlite_alerts;
@@ -33,7 +35,8 @@ use crate::fleet::hardware::{HardwareIdentity, KnownMachine};
 
 use super::{
     CurrentCertificate, DeviceRecord, DiskForecastRecord, IncomingReport, IngestOutcome,
-    LatestStatus, NewDevice, NewToken, Singleton, Store, StoreError, TokenRecord, TokenRefusal,
+    LatestStatus, NewDevice, NewToken, Singleton, Store, StoreError, SweepScope, TokenRecord,
+    TokenRefusal,
 };
 
 /// Schema migrations, applied in order and recorded in `schema_migrations`.
@@ -67,7 +70,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../../migrations/sqlite/0008_device_hardware_identity.sql"),
     ),
+    // 9 is bounded history's.
+    (
+        10,
+        include_str!("../../../migrations/sqlite/0010_next_sweep_at.sql"),
+    ),
 ];
+
+/// Devices the sweeper plans in one transaction.
+const SWEEP_BATCH_DEVICES: usize = 50;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -126,11 +137,16 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// Applies the migrations not yet applied. Only when one was applied are the
+/// foreign keys checked: the check reads every row of every referencing
+/// table (most of a second per gigabyte), and a database no migration
+/// touched has kept them since the last check, with `foreign_keys` on.
 fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     connection.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
     )?;
     let tx = connection.transaction()?;
+    let mut migrated = false;
     for (version, sql) in MIGRATIONS {
         let applied: bool = tx
             .query_row(
@@ -146,7 +162,11 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
                 params![version, now_unix()],
             )?;
+            migrated = true;
         }
+    }
+    if !migrated {
+        return Ok(tx.commit()?);
     }
     let dangling: Option<String> = tx
         .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
@@ -526,35 +546,71 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn sweep_alerts(&self, rules: Arc<RuleBook>, now: i64) -> Result<usize, StoreError> {
-        self.with_connection(move |c| {
-            let tx = c.transaction()?;
-            let devices: Vec<(DeviceRecord, Option<Vec<u8>>)> = {
-                let mut statement = tx.prepare(&format!(
-                    "SELECT {DEVICE_COLUMNS}, s.report FROM devices
-                     LEFT JOIN device_status s ON s.device_id = devices.id
-                     WHERE retired_at IS NULL AND last_seen_at IS NOT NULL"
-                ))?;
-                statement
-                    .query_map([], |row| Ok((device_from_row(row)?, row.get(11)?)))?
-                    .collect::<rusqlite::Result<_>>()?
-            };
-            let mut notifications = 0;
-            for (device, encoded) in devices {
-                let status =
-                    encoded.and_then(|bytes| pb::StatusReport::decode(bytes.as_slice()).ok());
-                notifications += sqlite_alerts::plan_device(
-                    &tx,
-                    rules.for_group(&device.group),
-                    &device,
-                    status.as_ref(),
-                    now,
+    /// Devices are planned [`SWEEP_BATCH_DEVICES`] to a transaction, so
+    /// reports queued behind the one connection wait for a batch, not for
+    /// the whole sweep.
+    async fn sweep_alerts(
+        &self,
+        rules: Arc<RuleBook>,
+        now: i64,
+        scope: SweepScope,
+    ) -> Result<usize, StoreError> {
+        let ids = self
+            .with_connection(move |c| {
+                c.execute(
+                    "UPDATE devices SET next_sweep_at = NULL WHERE next_sweep_at <= ?1 AND retired_at IS NOT NULL",
+                    [now],
                 )?;
-            }
-            tx.commit()?;
-            Ok(notifications)
-        })
-        .await
+                let (filter, due_by) = match scope {
+                    SweepScope::Due => ("next_sweep_at <= ?1 AND retired_at IS NULL", Some(now)),
+                    SweepScope::All => ("retired_at IS NULL AND last_seen_at IS NOT NULL", None),
+                };
+                let mut statement =
+                    c.prepare(&format!("SELECT id FROM devices WHERE {filter} ORDER BY id"))?;
+                Ok(statement
+                    .query_map(rusqlite::params_from_iter(due_by), |row| row.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await?;
+        let mut notifications = 0;
+        for batch in ids.chunks(SWEEP_BATCH_DEVICES) {
+            let batch = batch.to_vec();
+            let rules = Arc::clone(&rules);
+            notifications += self
+                .with_connection(move |c| {
+                    let tx = c.transaction()?;
+                    let mut notifications = 0;
+                    for id in batch {
+                        let Some((device, encoded)) = tx
+                            .query_row(
+                                &format!(
+                                    "SELECT {DEVICE_COLUMNS}, s.report FROM devices
+                                     LEFT JOIN device_status s ON s.device_id = devices.id
+                                     WHERE id = ?1 AND retired_at IS NULL AND last_seen_at IS NOT NULL"
+                                ),
+                                [&id],
+                                |row| Ok((device_from_row(row)?, row.get::<_, Option<Vec<u8>>>(11)?)),
+                            )
+                            .optional()?
+                        else {
+                            continue;
+                        };
+                        let status = encoded
+                            .and_then(|bytes| pb::StatusReport::decode(bytes.as_slice()).ok());
+                        notifications += sqlite_alerts::plan_device(
+                            &tx,
+                            rules.for_group(&device.group),
+                            &device,
+                            status.as_ref(),
+                            now,
+                        )?;
+                    }
+                    tx.commit()?;
+                    Ok(notifications)
+                })
+                .await?;
+        }
+        Ok(notifications)
     }
 
     async fn list_alerts(&self, filter: AlertFilter) -> Result<Vec<AlertRecord>, StoreError> {

@@ -1,0 +1,204 @@
+//! Conformance cases for the incremental sweep: a sweep plans the devices
+//! whose next sweep time has come and leaves every other device as it is;
+//! offline alerts still fire at the sweep after their minute; a silence
+//! ended early releases what it held at the next sweep.
+
+use std::sync::Arc;
+
+use prost::Message;
+
+use forewarn_proto::pb;
+
+use super::enroll_d1;
+use crate::alerts::silence::Silence;
+use crate::alerts::{AlertFilter, AlertRecord};
+use crate::rules::config::builtin_group_overrides;
+use crate::rules::{RuleBook, RuleId};
+use crate::severity::Severity;
+use crate::store::outbox::OutboxState;
+use crate::store::{IncomingReport, NewDevice, Store, SweepScope};
+
+const T0: i64 = 1_795_000_000;
+const GIB: u64 = 1024 * 1024 * 1024;
+
+/// Default rules, `servers` with its built-in overrides (offline: warning
+/// at 5 minutes, critical at 10), disks judged by percent only.
+fn book() -> Arc<RuleBook> {
+    let mut book = RuleBook::default();
+    book.default.disk_free_bytes.enabled = false;
+    let servers = book
+        .default
+        .with_overrides(&builtin_group_overrides("servers"))
+        .unwrap();
+    book.groups.insert("servers".into(), servers);
+    Arc::new(book)
+}
+
+fn report(device_id: &str, seq: u64, at: i64, available_gib: u64) -> IncomingReport {
+    let status = pb::StatusReport {
+        seq,
+        collected_at_unix_secs: at,
+        disks: Some(pb::DiskCheck {
+            filesystems: vec![pb::DiskStatus {
+                mount_point: "/".into(),
+                total_bytes: 100 * GIB,
+                free_bytes: available_gib * GIB,
+                available_bytes: available_gib * GIB,
+                ..Default::default()
+            }],
+        }),
+        ..Default::default()
+    };
+    IncomingReport {
+        device_id: device_id.into(),
+        seq,
+        boot_id: 0,
+        collected_at: at,
+        received_at: at,
+        hostname: device_id.to_uppercase(),
+        os: "linux".into(),
+        agent_version: "0.1.0".into(),
+        encoded: status.encode_to_vec(),
+    }
+}
+
+/// Enrolls `d1` and `d2` in `group` (token `t1` of [`enroll_d1`]).
+async fn enroll_two(store: &dyn Store, group: &str) {
+    enroll_d1(store, group).await;
+    store
+        .enroll_device(
+            "aa",
+            NewDevice {
+                id: "d2".into(),
+                hostname: "D2".into(),
+                os: "linux".into(),
+                agent_version: "0.1.0".into(),
+                enrolled_at: 10,
+                cert_serial: "02".into(),
+                cert_not_after: i64::MAX,
+                hardware: Default::default(),
+            },
+            10,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+async fn alert_of(store: &dyn Store, device_id: &str, rule: RuleId) -> Option<AlertRecord> {
+    let filter = AlertFilter {
+        device_id: Some(device_id.into()),
+        ..Default::default()
+    };
+    store
+        .list_alerts(filter)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.rule == rule)
+}
+
+pub(crate) async fn sweep_plans_due_devices_and_leaves_the_others_untouched(store: &dyn Store) {
+    enroll_two(store, "servers").await;
+    store
+        .ingest_report(report("d1", 1, T0, 50), book())
+        .await
+        .unwrap();
+    // d2 is nearly full: its disk alert fires, and a sweep that planned d2
+    // would move the alert's last-seen time.
+    store
+        .ingest_report(report("d2", 1, T0 + 240, 3), book())
+        .await
+        .unwrap();
+    let d2_disk = alert_of(store, "d2", RuleId::DiskFree).await.unwrap();
+    assert_eq!(d2_disk.severity, Some(Severity::Critical));
+    assert_eq!(d2_disk.last_seen, T0 + 240);
+
+    // d1 went quiet 5 minutes ago: due. d2 reported 1 minute ago: not due.
+    let sent = store
+        .sweep_alerts(book(), T0 + 300, SweepScope::Due)
+        .await
+        .unwrap();
+    assert_eq!(sent, 1);
+    let offline = alert_of(store, "d1", RuleId::OfflineMinutes).await.unwrap();
+    assert_eq!(offline.severity, Some(Severity::Warning));
+    assert_eq!(
+        alert_of(store, "d2", RuleId::DiskFree).await.unwrap(),
+        d2_disk,
+        "a device that is not due is not planned"
+    );
+    assert_eq!(alert_of(store, "d2", RuleId::OfflineMinutes).await, None);
+
+    // A full sweep plans every device, due or not.
+    store
+        .sweep_alerts(book(), T0 + 301, SweepScope::All)
+        .await
+        .unwrap();
+    let d2_disk = alert_of(store, "d2", RuleId::DiskFree).await.unwrap();
+    assert_eq!(d2_disk.last_seen, T0 + 301);
+}
+
+pub(crate) async fn offline_escalates_at_the_first_sweep_after_its_minute(store: &dyn Store) {
+    enroll_two(store, "servers").await;
+    store
+        .ingest_report(report("d1", 1, T0, 50), book())
+        .await
+        .unwrap();
+    store
+        .ingest_report(report("d2", 1, T0, 50), book())
+        .await
+        .unwrap();
+    let sweep = |at| store.sweep_alerts(book(), at, SweepScope::Due);
+    assert_eq!(sweep(T0 + 299).await.unwrap(), 0);
+    assert_eq!(sweep(T0 + 300).await.unwrap(), 2, "warning for both");
+    // d2 reports again: only d1 stays offline.
+    store
+        .ingest_report(report("d2", 2, T0 + 400, 50), book())
+        .await
+        .unwrap();
+    assert_eq!(sweep(T0 + 599).await.unwrap(), 0);
+    assert_eq!(sweep(T0 + 600).await.unwrap(), 1, "critical for d1");
+    let d1 = alert_of(store, "d1", RuleId::OfflineMinutes).await.unwrap();
+    assert_eq!(d1.severity, Some(Severity::Critical));
+    let d2 = alert_of(store, "d2", RuleId::OfflineMinutes).await.unwrap();
+    assert_eq!(d2.severity, None, "d2's report resolved it");
+    // d2 is due again 5 minutes after its last report.
+    assert_eq!(sweep(T0 + 700).await.unwrap(), 1);
+    let d2 = alert_of(store, "d2", RuleId::OfflineMinutes).await.unwrap();
+    assert_eq!(d2.severity, Some(Severity::Warning));
+}
+
+pub(crate) async fn ending_a_silence_early_notifies_what_it_held_at_the_next_sweep(
+    store: &dyn Store,
+) {
+    enroll_d1(store, "laptops").await;
+    store
+        .add_silence(Silence {
+            id: "s1".into(),
+            device_id: "d1".into(),
+            group: String::new(),
+            rule: String::new(),
+            subject: String::new(),
+            starts_at: T0,
+            ends_at: None,
+            weekly: None,
+            comment: "disk swap".into(),
+            created_by: "it".into(),
+            created_at: T0,
+            expired_at: None,
+        })
+        .await
+        .unwrap();
+    store
+        .ingest_report(report("d1", 1, T0 + 60, 3), book())
+        .await
+        .unwrap();
+    let sweep = |at| store.sweep_alerts(book(), at, SweepScope::Due);
+    assert_eq!(sweep(T0 + 120).await.unwrap(), 0);
+    assert!(store.expire_silence("s1", T0 + 200).await.unwrap());
+    assert_eq!(sweep(T0 + 201).await.unwrap(), 1);
+    let outbox = store.outbox_in_state(OutboxState::Pending).await.unwrap();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].event, "opened");
+    assert_eq!(sweep(T0 + 260).await.unwrap(), 0);
+}

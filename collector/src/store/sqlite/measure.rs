@@ -1,0 +1,264 @@
+//! A measurement run by hand, not a test of behaviour: what one sweep and
+//! one CLI command cost on a database holding two weeks of 5-minute disk
+//! history for a 2,000-device fleet, before and after, in one run.
+//!
+//! ```text
+//! cargo nextest run -p forewarn-collector --run-ignored only \
+//!     -E 'test(=store::sqlite::measure::sweep_and_store_open_with_two_weeks_of_history)' --no-capture
+//! ```
+//!
+//! `FOREWARN_MEASURE_DEVICES` changes the fleet size (default 2,000). The
+//! seeded database is copied, so "before" (every device planned, as every
+//! sweep did) and "after" (only the devices due) start from the same rows.
+
+use std::time::{Duration, Instant};
+
+use forewarn_proto::pb;
+use prost::Message;
+
+use super::SqliteStore;
+use crate::rules::RuleBook;
+use crate::store::{IncomingReport, NewDevice, NewToken, Store, SweepScope};
+
+const T: i64 = 1_795_000_000;
+const DAY: i64 = 86_400;
+const INTERVAL: i64 = 300;
+const HISTORY_DAYS: i64 = 14;
+const GIB: u64 = 1 << 30;
+/// One device in this many went quiet three days ago: their offline alert
+/// is due at the measured sweep.
+const QUIET_ONE_IN: usize = 100;
+
+/// CPU time of every thread of this process so far, in nanoseconds (the
+/// sweep runs on tokio's blocking pool, whose threads outlive the sweep).
+fn process_cpu() -> Duration {
+    let nanos: u64 = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
+        .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(nanos)
+}
+
+/// What a laptop reports: two filesystems, three certificates far from
+/// expiry, patches scanned an hour ago, a backup that succeeded last night.
+fn report(device: usize, seq: u64, at: i64) -> IncomingReport {
+    let status = pb::StatusReport {
+        seq,
+        collected_at_unix_secs: at,
+        disks: Some(pb::DiskCheck {
+            filesystems: ["/", "/home"]
+                .into_iter()
+                .map(|mount| pb::DiskStatus {
+                    mount_point: mount.into(),
+                    filesystem: "ext4".into(),
+                    total_bytes: 500 * GIB,
+                    free_bytes: 216 * GIB,
+                    available_bytes: 216 * GIB,
+                    ..Default::default()
+                })
+                .collect(),
+        }),
+        certificates: Some(pb::CertificateCheck {
+            certificates: (0..3)
+                .map(|c| pb::CertificateStatus {
+                    sha256_fingerprint: format!("{device:04}{c:060}"),
+                    subject: format!("CN=host-{device}.example"),
+                    not_after_unix_secs: T + (90 + (device % 200) as i64 + c) * DAY,
+                    ..Default::default()
+                })
+                .collect(),
+            endpoints: vec![],
+        }),
+        patches: Some(pb::PatchCheck {
+            package_manager: "apt".into(),
+            scan_state: pb::ScanState::Ok as i32,
+            last_successful_scan_unix_secs: Some(at - 3600),
+            ..Default::default()
+        }),
+        backups: Some(pb::BackupCheck {
+            jobs: vec![pb::BackupJobStatus {
+                name: "nightly".into(),
+                result: pb::BackupResult::Success as i32,
+                last_success_unix_secs: Some(at - 6 * 3600),
+                ..Default::default()
+            }],
+        }),
+        ..Default::default()
+    };
+    IncomingReport {
+        device_id: format!("dev-{device:05}"),
+        seq,
+        boot_id: 1,
+        collected_at: at,
+        received_at: at,
+        hostname: format!("LAPTOP-{device:05}"),
+        os: "linux".into(),
+        agent_version: "0.1.0".into(),
+        encoded: status.encode_to_vec(),
+    }
+}
+
+/// Enrolls `devices` laptops, writes 14 days of 5-minute disk samples for
+/// both filesystems of each (one transaction), then stores each device's
+/// latest report through ingest, so the engine sets when each is due.
+async fn seed(store: &SqliteStore, devices: usize, rules: &std::sync::Arc<RuleBook>) {
+    store
+        .create_token(NewToken {
+            id: "t1".into(),
+            token_hash: "aa".into(),
+            group: "laptops".into(),
+            created_at: 0,
+            expires_at: i64::MAX,
+            max_uses: None,
+        })
+        .await
+        .unwrap();
+    for device in 0..devices {
+        store
+            .enroll_device(
+                "aa",
+                NewDevice {
+                    id: format!("dev-{device:05}"),
+                    hostname: format!("LAPTOP-{device:05}"),
+                    os: "linux".into(),
+                    agent_version: "0.1.0".into(),
+                    enrolled_at: 0,
+                    cert_serial: format!("{device:x}"),
+                    cert_not_after: i64::MAX,
+                    hardware: Default::default(),
+                },
+                0,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    store
+        .with_connection(move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut insert = tx.prepare(
+                    "INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                let samples = HISTORY_DAYS * DAY / INTERVAL;
+                for device in 0..devices {
+                    let id = format!("dev-{device:05}");
+                    for mount in ["/", "/home"] {
+                        for k in 0..samples {
+                            // Filling by ~280 MiB a day: full in years, no alert.
+                            let available = 220 * GIB as i64 - k * (1 << 20);
+                            insert.execute(rusqlite::params![
+                                id,
+                                mount,
+                                T - HISTORY_DAYS * DAY + k * INTERVAL - INTERVAL,
+                                500 * GIB as i64,
+                                available
+                            ])?;
+                        }
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    for device in 0..devices {
+        let at = if device % QUIET_ONE_IN == 0 {
+            T - 3 * DAY + (device / QUIET_ONE_IN % 30) as i64
+        } else {
+            T - (device as i64 % INTERVAL)
+        };
+        store
+            .ingest_report(report(device, 1, at), std::sync::Arc::clone(rules))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+#[ignore = "a measurement run by hand (minutes, about 1 GB of temp disk); see the module docs"]
+async fn sweep_and_store_open_with_two_weeks_of_history() {
+    let devices: usize = std::env::var("FOREWARN_MEASURE_DEVICES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2000);
+    let rules = std::sync::Arc::new(RuleBook::default());
+    let dir = tempfile::tempdir().unwrap();
+    let seeded = dir.path().join("seeded.sqlite3");
+    let started = Instant::now();
+    {
+        let store = SqliteStore::open(&seeded).unwrap();
+        seed(&store, devices, &rules).await;
+    }
+    let bytes = std::fs::metadata(&seeded).unwrap().len();
+    println!(
+        "seeded {devices} devices with {HISTORY_DAYS} days of disk history: {:.0} MB in {:.0?}",
+        bytes as f64 / 1e6,
+        started.elapsed()
+    );
+    let before_db = dir.path().join("before.sqlite3");
+    let after_db = dir.path().join("after.sqlite3");
+    std::fs::copy(&seeded, &before_db).unwrap();
+    std::fs::rename(&seeded, &after_db).unwrap();
+
+    // A CLI command: open the store and list the devices (`device list`).
+    let cli = |path: std::path::PathBuf, check_foreign_keys: bool| async move {
+        let started = Instant::now();
+        let store = SqliteStore::open(&path).unwrap();
+        if check_foreign_keys {
+            // What every open ran before: a full foreign key check.
+            store
+                .with_connection(|c| {
+                    let mut check = c.prepare("PRAGMA foreign_key_check")?;
+                    assert!(check.query([])?.next()?.is_none());
+                    Ok(())
+                })
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.list_devices().await.unwrap().len(), devices);
+        started.elapsed()
+    };
+    let cli_before = cli(before_db.clone(), true).await;
+    let cli_after = cli(after_db.clone(), false).await;
+
+    let sweep_at = T + 30;
+    let sweep = |path: std::path::PathBuf, scope: SweepScope| {
+        let rules = std::sync::Arc::clone(&rules);
+        async move {
+            let store = SqliteStore::open(&path).unwrap();
+            let (cpu, wall) = (process_cpu(), Instant::now());
+            let notifications = store.sweep_alerts(rules, sweep_at, scope).await.unwrap();
+            (notifications, process_cpu() - cpu, wall.elapsed())
+        }
+    };
+    let (sent_before, cpu_before, wall_before) = sweep(before_db, SweepScope::All).await;
+    let (sent_after, cpu_after, wall_after) = sweep(after_db, SweepScope::Due).await;
+    let quiet = devices.div_ceil(QUIET_ONE_IN);
+    assert_eq!(sent_before, quiet, "every quiet device is reported offline");
+    assert_eq!(
+        sent_after, sent_before,
+        "the due devices are the quiet ones"
+    );
+
+    let ratio =
+        |before: Duration, after: Duration| before.as_secs_f64() / after.as_secs_f64().max(1e-9);
+    println!(
+        "sweep, every device (before): {cpu_before:.3?} CPU, {wall_before:.3?} wall, {sent_before} notifications"
+    );
+    println!(
+        "sweep, devices due (after):   {cpu_after:.3?} CPU, {wall_after:.3?} wall, {sent_after} notifications"
+    );
+    println!(
+        "sweep CPU before/after: {:.0}x",
+        ratio(cpu_before, cpu_after)
+    );
+    println!(
+        "CLI `device list` on {:.0} MB: {cli_before:.3?} with the foreign key check at open (before), {cli_after:.3?} without (after): {:.0}x",
+        bytes as f64 / 1e6,
+        ratio(cli_before, cli_after)
+    );
+}
