@@ -14,11 +14,13 @@
 mod alerts;
 mod console;
 mod devices;
+mod history;
 mod reenroll;
 
 pub(crate) use alerts::*;
 pub(crate) use console::*;
 pub(crate) use devices::*;
+pub(crate) use history::*;
 pub(crate) use reenroll::*;
 
 use super::{NewDevice, NewToken, Store};
@@ -81,7 +83,9 @@ macro_rules! store_conformance_suite {
             users_are_kept_and_a_new_password_ends_their_sessions,
             api_tokens_are_found_by_hash_used_and_revoked,
             audit_rows_list_newest_first_with_filters,
-            devices_move_between_groups_and_are_restored
+            devices_move_between_groups_and_are_restored,
+            an_unchanged_report_is_a_line_without_a_body,
+            retention_bounds_history_and_keeps_the_forecast
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
