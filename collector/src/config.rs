@@ -20,6 +20,7 @@ use crate::listen::ConnectionsConfig;
 use crate::rules::config::builtin_group_overrides;
 use crate::rules::{RuleBook, RulesConfig};
 use crate::store::StoreConfig;
+use crate::store::history::HistoryConfig;
 use crate::tickets::config::TicketsConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +95,9 @@ pub struct CollectorConfig {
     /// (see `listen::ConnectionsConfig`).
     #[serde(default)]
     pub connections: ConnectionsConfig,
+    /// How long reports and disk samples are kept (see `docs/history.md`).
+    #[serde(default)]
+    pub history: HistoryConfig,
 }
 
 /// Policy for one device group.
@@ -249,6 +253,7 @@ impl CollectorConfig {
             &mut problems,
         );
         problems.extend(self.rules.problems("rules."));
+        problems.extend(self.history.problems(self.rules.disk_forecast.window_secs));
         problems.extend(self.tickets.problems());
         problems.extend(self.connections.problems());
         if self.sweep_interval_secs == 0 {
@@ -367,6 +372,7 @@ impl Default for CollectorConfig {
             sweep_interval_secs: default_sweep_interval_secs(),
             tickets: TicketsConfig::default(),
             connections: ConnectionsConfig::default(),
+            history: HistoryConfig::default(),
         }
     }
 }

@@ -202,6 +202,12 @@ impl BoundCollector {
             },
             stopped(stop_rx.clone()),
         );
+        let retention = crate::store::retention::run(
+            Arc::clone(&store),
+            config.history,
+            stopped(stop_rx.clone()),
+        );
+        let sweeper = async move { tokio::join!(sweeper, retention).0 };
         let context = IngestContext {
             config,
             store: Arc::clone(&store),

@@ -349,7 +349,8 @@ impl CollectorProcess {
         )?)
     }
 
-    /// Reports stored in history for a device (no `Store` read for history yet).
+    /// Reports stored in history for a device: one line per report, whether
+    /// or not it changed anything (an unchanged one has no body).
     pub fn history_len(&self, device_id: &str) -> Result<i64> {
         Ok(self.db()?.query_row(
             "SELECT COUNT(*) FROM status_history WHERE device_id = ?1",
@@ -358,7 +359,7 @@ impl CollectorProcess {
         )?)
     }
 
-    /// Reports stored in history for every device (no `Store` read for history yet).
+    /// Reports stored in history for every device, one line per report.
     pub fn history_total(&self) -> Result<i64> {
         Ok(self
             .db()?

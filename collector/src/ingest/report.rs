@@ -60,14 +60,18 @@ impl IngestService {
             .ingest_report(incoming, Arc::clone(&self.context.rules))
             .await?
         {
-            IngestOutcome::Stored { group } => {
+            IngestOutcome::Stored {
+                group,
+                notifications,
+            } => {
                 debug!(device_id = %device_id, seq = report.seq, "report stored");
-                self.context.ticket_wake.notify_one();
+                self.wake_ticket_worker(notifications);
                 (group, report.seq, ReportResult::Stored)
             }
             IngestOutcome::Renumbered {
                 group,
                 previous_seq,
+                notifications,
             } => {
                 self.context.metrics.renumbered();
                 warn!(
@@ -77,7 +81,7 @@ impl IngestService {
                     previous_seq,
                     "the agent's report numbering restarted (state directory restored or not writable); report stored and numbering continues from it"
                 );
-                self.context.ticket_wake.notify_one();
+                self.wake_ticket_worker(notifications);
                 (group, report.seq, ReportResult::Stored)
             }
             IngestOutcome::Replay { group, acked_seq } => {
@@ -101,6 +105,14 @@ impl IngestService {
             },
             result,
         ))
+    }
+
+    /// Wakes the ticket worker when the report queued notifications; a
+    /// report that queued none leaves it asleep (it also polls).
+    fn wake_ticket_worker(&self, notifications: usize) {
+        if notifications > 0 {
+            self.context.ticket_wake.notify_one();
+        }
     }
 
     /// Refuses a certificate that a re-enrollment of the device replaced.

@@ -14,6 +14,9 @@
 //! - [`ledger`]: what the ticket worker keeps: tickets per alert, outbox
 //!   statistics and retention, the ticketing-failing alert.
 //! - [`console`]: the console's users, sessions, API tokens and audit log.
+//! - [`history`]: what a report leaves behind (unchanged reports, disk
+//!   samples) and how retention thins it, the same for every backend.
+//! - [`retention`]: the background job that applies [`history`]'s retention.
 //! - [`seq`]: what a report's sequence number means (replay, restarted
 //!   numbering, stale), decided the same way by every backend.
 //! - [`sqlite`]: the SQLite backend (the only module that uses its driver).
@@ -23,9 +26,11 @@
 #[cfg(test)]
 pub(crate) mod conformance;
 pub mod console;
+pub mod history;
 pub mod ledger;
 pub mod outbox;
 pub mod postgres;
+pub mod retention;
 pub mod seq;
 pub mod sqlite;
 
@@ -109,12 +114,15 @@ pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
 pub enum Singleton {
     /// The alert sweep and the outbox prune.
     Sweeper,
+    /// History retention: old reports deleted, disk samples thinned.
+    Retention,
 }
 
 impl Singleton {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Sweeper => "sweeper",
+            Self::Retention => "retention",
         }
     }
 }
@@ -232,11 +240,16 @@ pub struct IncomingReport {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IngestOutcome {
-    /// Written as the device's latest status and appended to history.
-    Stored { group: String },
+    /// Written as the device's latest status and appended to history;
+    /// `notifications`: outbox rows its alert changes queued.
+    Stored { group: String, notifications: usize },
     /// The agent's numbering restarted (see [`seq`]) and the report was newer
     /// than the stored one: written like `Stored`, the seq continues from it.
-    Renumbered { group: String, previous_seq: u64 },
+    Renumbered {
+        group: String,
+        previous_seq: u64,
+        notifications: usize,
+    },
     /// A seq at or below one already stored from the same boot: acknowledged
     /// up to the stored seq, nothing written.
     Replay { group: String, acked_seq: u64 },
@@ -249,6 +262,30 @@ pub enum IngestOutcome {
     Retired,
 }
 
+/// What one batch of history retention did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetentionBatch {
+    /// The last device of the batch (by id); `None`: no devices were left,
+    /// the round is over.
+    pub last_device: Option<String>,
+    pub reports_deleted: u64,
+    pub samples_deleted: u64,
+}
+
+/// What history holds for one device (for `device show` and tests).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistorySummary {
+    /// History lines, one per stored report.
+    pub reports: u64,
+    /// Lines that carry a body (the report changed something).
+    pub bodies: u64,
+    /// Disk samples, raw and thinned, of every filesystem.
+    pub disk_samples: u64,
+}
+
+/// The device's latest report: `seq` and the times are the last report's,
+/// `encoded` is the body of the last report that changed something (an
+/// unchanged report is not written again).
 #[derive(Debug, Clone)]
 pub struct LatestStatus {
     pub seq: u64,
@@ -346,6 +383,17 @@ pub trait Store:
     async fn list_silences(&self) -> Result<Vec<Silence>, StoreError>;
     /// Ends a silence now; false if no such silence is in force or scheduled.
     async fn expire_silence(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// What history holds for `device_id`.
+    async fn history_summary(&self, device_id: &str) -> Result<HistorySummary, StoreError>;
+    /// One batch of history retention at `cutoffs` (see [`history`]): for up
+    /// to `devices` devices whose id sorts after `after`, deletes old reports
+    /// and thins old disk samples, in one transaction.
+    async fn retain_history(
+        &self,
+        cutoffs: history::Cutoffs,
+        after: &str,
+        devices: usize,
+    ) -> Result<RetentionBatch, StoreError>;
     /// Whether this collector runs `job` now, of all collectors sharing the
     /// store: takes the job if no one holds it, and keeps it until this
     /// store is dropped or its hold breaks. Ask before each run; a `false`

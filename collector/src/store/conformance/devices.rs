@@ -131,7 +131,8 @@ pub(crate) async fn restarted_numbering_is_stored_and_stale_reports_are_not(stor
         store.ingest_report(at(1, 9, 30, 1), rules()).await.unwrap(),
         IngestOutcome::Renumbered {
             group: "laptops".into(),
-            previous_seq: 5
+            previous_seq: 5,
+            notifications: 0
         }
     );
     let latest = store.latest_status("d1").await.unwrap().unwrap();

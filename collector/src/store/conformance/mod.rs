@@ -14,12 +14,14 @@
 mod alerts;
 mod console;
 mod devices;
+mod history;
 mod reenroll;
 mod sweep;
 
 pub(crate) use alerts::*;
 pub(crate) use console::*;
 pub(crate) use devices::*;
+pub(crate) use history::*;
 pub(crate) use reenroll::*;
 pub(crate) use sweep::*;
 
@@ -86,7 +88,9 @@ macro_rules! store_conformance_suite {
             devices_move_between_groups_and_are_restored,
             sweep_plans_due_devices_and_leaves_the_others_untouched,
             offline_escalates_at_the_first_sweep_after_its_minute,
-            ending_a_silence_early_notifies_what_it_held_at_the_next_sweep
+            ending_a_silence_early_notifies_what_it_held_at_the_next_sweep,
+            an_unchanged_report_is_a_line_without_a_body,
+            retention_bounds_history_and_keeps_the_forecast
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

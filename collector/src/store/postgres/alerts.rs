@@ -17,49 +17,7 @@ use crate::rules::{AlertKey, AlertState, DiskSample, Event, RuleId, RulesConfig,
 use crate::store::outbox::{OutboxEvent, OutboxState};
 use crate::store::{DeviceRecord, DiskForecastRecord, StoreError};
 
-/// Disk samples older than this are deleted when a device reports.
-const DISK_HISTORY_KEEP_SECS: i64 = 35 * 24 * 3600;
-
 type PgResult<T> = Result<T, tokio_postgres::Error>;
-
-/// Appends the report's filesystems to the disk history and trims old samples.
-pub async fn record_disk_samples(
-    tx: &impl GenericClient,
-    device_id: &str,
-    report: &pb::StatusReport,
-    at: i64,
-) -> PgResult<()> {
-    let Some(disks) = &report.disks else {
-        return Ok(());
-    };
-    let insert = tx
-        .prepare(
-            "INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (device_id, mount_point, at) DO UPDATE SET
-               total_bytes = excluded.total_bytes, available_bytes = excluded.available_bytes",
-        )
-        .await?;
-    for fs in &disks.filesystems {
-        tx.execute(
-            &insert,
-            &[
-                &device_id,
-                &fs.mount_point,
-                &at,
-                &i64::try_from(fs.total_bytes).unwrap_or(i64::MAX),
-                &i64::try_from(fs.available_bytes).unwrap_or(i64::MAX),
-            ],
-        )
-        .await?;
-    }
-    tx.execute(
-        "DELETE FROM disk_samples WHERE device_id = $1 AND at < $2",
-        &[&device_id, &(at - DISK_HISTORY_KEEP_SECS)],
-    )
-    .await?;
-    Ok(())
-}
 
 async fn disk_history(
     tx: &impl GenericClient,

@@ -38,6 +38,7 @@ mod alerts;
 mod connect;
 mod console;
 mod devices;
+mod ingest;
 mod lease;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -45,11 +46,10 @@ mod tickets;
 
 use alerts as pg_alerts;
 
-use super::seq::{self, IncomingSeq, SeqVerdict, StoredSeq};
 use super::{
-    CurrentCertificate, DeviceRecord, DiskForecastRecord, IncomingReport, IngestOutcome,
-    LatestStatus, NewDevice, NewToken, Singleton, Store, StoreError, SweepScope, TokenRecord,
-    TokenRefusal,
+    CurrentCertificate, DeviceRecord, DiskForecastRecord, HistorySummary, IncomingReport,
+    IngestOutcome, LatestStatus, NewDevice, NewToken, RetentionBatch, Singleton, Store, StoreError,
+    SweepScope, TokenRecord, TokenRefusal,
 };
 use crate::fleet::hardware::{HardwareIdentity, KnownMachine};
 
@@ -63,7 +63,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../../migrations/postgres/0002_console_and_hardware.sql"),
     ),
-    // 3 is bounded history's.
+    (
+        3,
+        include_str!("../../../migrations/postgres/0003_bounded_history.sql"),
+    ),
     (
         4,
         include_str!("../../../migrations/postgres/0004_next_sweep_at.sql"),
@@ -183,9 +186,9 @@ async fn migrate(client: &mut Object) -> Result<(), StoreError> {
     Ok(())
 }
 
-const DEVICE_COLUMNS: &str = "id, group_name, hostname, os, agent_version, enrolled_at, retired_at, cert_serial, cert_not_after, last_seen_at, last_seq";
+pub(super) const DEVICE_COLUMNS: &str = "id, group_name, hostname, os, agent_version, enrolled_at, retired_at, cert_serial, cert_not_after, last_seen_at, last_seq";
 
-fn device_from_row(row: &Row) -> DeviceRecord {
+pub(super) fn device_from_row(row: &Row) -> DeviceRecord {
     DeviceRecord {
         id: row.get(0),
         group: row.get(1),
@@ -214,13 +217,11 @@ async fn device_by_id(
     Ok(row.as_ref().map(device_from_row))
 }
 
-/// The device row locked until the transaction ends, with its last boot id
-/// and its stored report's `collected_at` and bytes: the other collectors'
-/// ingest and sweep of this device wait for this transaction.
+/// The device row locked until the transaction ends, with its stored
+/// report's bytes: the other collectors' ingest and sweep of this device
+/// wait for this transaction.
 struct LockedDevice {
     device: DeviceRecord,
-    last_boot_id: u64,
-    collected_at: Option<i64>,
     report: Option<Vec<u8>>,
 }
 
@@ -230,7 +231,7 @@ async fn lock_device(
 ) -> Result<Option<LockedDevice>, tokio_postgres::Error> {
     let Some(row) = tx
         .query_opt(
-            &format!("SELECT {DEVICE_COLUMNS}, last_boot_id FROM devices WHERE id = $1 FOR UPDATE"),
+            &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1 FOR UPDATE"),
             &[&id],
         )
         .await?
@@ -239,15 +240,13 @@ async fn lock_device(
     };
     let status = tx
         .query_opt(
-            "SELECT collected_at, report FROM device_status WHERE device_id = $1",
+            "SELECT report FROM device_status WHERE device_id = $1",
             &[&id],
         )
         .await?;
     Ok(Some(LockedDevice {
         device: device_from_row(&row),
-        last_boot_id: row.get::<_, i64>(11) as u64,
-        collected_at: status.as_ref().map(|s| s.get(0)),
-        report: status.map(|s| s.get(1)),
+        report: status.map(|s| s.get(0)),
     }))
 }
 
@@ -289,43 +288,7 @@ async fn spend_token(
 
 /// Judges the report against the locked device: what to store under, or
 /// the outcome that writes nothing (unknown, retired, replay, stale).
-fn judge_report(
-    locked: Option<LockedDevice>,
-    report: &IncomingReport,
-) -> Result<(DeviceRecord, StoredSeq, SeqVerdict), IngestOutcome> {
-    let Some(locked) = locked else {
-        return Err(IngestOutcome::UnknownDevice);
-    };
-    let device = locked.device;
-    if device.retired_at.is_some() {
-        return Err(IngestOutcome::Retired);
-    }
-    let stored = StoredSeq {
-        seq: device.last_seq,
-        boot_id: locked.last_boot_id,
-        collected_at: locked.collected_at,
-    };
-    let verdict = seq::judge(
-        stored,
-        IncomingSeq {
-            seq: report.seq,
-            boot_id: report.boot_id,
-            collected_at: report.collected_at,
-        },
-    );
-    match verdict {
-        SeqVerdict::Next | SeqVerdict::Renumbered => Ok((device, stored, verdict)),
-        SeqVerdict::Replay => Err(IngestOutcome::Replay {
-            acked_seq: device.last_seq,
-            group: device.group,
-        }),
-        SeqVerdict::Stale => Err(IngestOutcome::Stale {
-            group: device.group,
-        }),
-    }
-}
-
-fn decode_report(device_id: &str, encoded: &[u8]) -> Option<pb::StatusReport> {
+pub(super) fn decode_report(device_id: &str, encoded: &[u8]) -> Option<pb::StatusReport> {
     match pb::StatusReport::decode(encoded) {
         Ok(status) => Some(status),
         Err(err) => {
@@ -519,82 +482,26 @@ impl Store for PostgresStore {
     ) -> Result<IngestOutcome, StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let judged = judge_report(lock_device(&*tx, &report.device_id).await?, &report);
-        let (device, stored, verdict) = match judged {
-            Ok(judged) => judged,
+        match ingest::ingest(&*tx, &report, &rules).await? {
+            Ok(outcome) => {
+                tx.commit().await?;
+                Ok(outcome)
+            }
             Err(outcome) => {
                 // Nothing to write: end the transaction (and the row lock) now.
                 tx.rollback().await?;
-                return Ok(outcome);
+                Ok(outcome)
             }
-        };
-        let seq = i64::try_from(report.seq)
-            .map_err(|_| StoreError::Task(format!("seq {} out of range", report.seq)))?;
-        let boot_id = report.boot_id as i64;
-        tx.execute(
-            "UPDATE devices SET hostname = $2, os = $3, agent_version = $4, last_seen_at = $5,
-               last_seq = $6, last_boot_id = $7
-             WHERE id = $1",
-            &[
-                &report.device_id,
-                &report.hostname,
-                &report.os,
-                &report.agent_version,
-                &report.received_at,
-                &seq,
-                &boot_id,
-            ],
-        )
-        .await?;
-        tx.execute(
-            "INSERT INTO device_status (device_id, seq, collected_at, received_at, report) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (device_id) DO UPDATE SET seq = excluded.seq, collected_at = excluded.collected_at,
-               received_at = excluded.received_at, report = excluded.report",
-            &[&report.device_id, &seq, &report.collected_at, &report.received_at, &report.encoded],
-        )
-        .await?;
-        tx.execute(
-            "INSERT INTO status_history (device_id, boot_id, seq, collected_at, received_at, report) VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (device_id, boot_id, seq) DO UPDATE SET collected_at = excluded.collected_at,
-               received_at = excluded.received_at, report = excluded.report",
-            &[&report.device_id, &boot_id, &seq, &report.collected_at, &report.received_at, &report.encoded],
-        )
-        .await?;
-        let status = decode_report(&report.device_id, &report.encoded);
-        if let Some(status) = &status {
-            pg_alerts::record_disk_samples(&*tx, &report.device_id, status, report.collected_at)
-                .await?;
         }
-        let device = DeviceRecord {
-            hostname: report.hostname.clone(),
-            last_seen_at: Some(report.received_at),
-            ..device
-        };
-        pg_alerts::plan_device(
-            &*tx,
-            rules.for_group(&device.group),
-            &device,
-            status.as_ref(),
-            report.received_at,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(match verdict {
-            SeqVerdict::Renumbered => IngestOutcome::Renumbered {
-                group: device.group,
-                previous_seq: stored.seq,
-            },
-            _ => IngestOutcome::Stored {
-                group: device.group,
-            },
-        })
     }
 
     async fn latest_status(&self, device_id: &str) -> Result<Option<LatestStatus>, StoreError> {
         let c = self.client().await?;
         let row = c
             .query_opt(
-                "SELECT seq, collected_at, received_at, report FROM device_status WHERE device_id = $1",
+                "SELECT d.last_seq, COALESCE(d.last_collected_at, s.collected_at),
+                   COALESCE(d.last_seen_at, s.received_at), s.report
+                 FROM device_status s JOIN devices d ON d.id = s.device_id WHERE s.device_id = $1",
                 &[&device_id],
             )
             .await?;
@@ -709,6 +616,36 @@ impl Store for PostgresStore {
         let expired = pg_alerts::expire_silence(&*tx, id, now).await?;
         tx.commit().await?;
         Ok(expired)
+    }
+
+    async fn history_summary(&self, device_id: &str) -> Result<HistorySummary, StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_one(
+                "SELECT (SELECT COUNT(*) FROM status_history WHERE device_id = $1),
+                        (SELECT COUNT(*) FROM status_history WHERE device_id = $1 AND length(report) > 0),
+                        (SELECT COUNT(*) FROM disk_samples WHERE device_id = $1)",
+                &[&device_id],
+            )
+            .await?;
+        Ok(HistorySummary {
+            reports: row.get::<_, i64>(0) as u64,
+            bodies: row.get::<_, i64>(1) as u64,
+            disk_samples: row.get::<_, i64>(2) as u64,
+        })
+    }
+
+    async fn retain_history(
+        &self,
+        cutoffs: super::history::Cutoffs,
+        after: &str,
+        devices: usize,
+    ) -> Result<RetentionBatch, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let batch = ingest::retain(&*tx, cutoffs, after, devices).await?;
+        tx.commit().await?;
+        Ok(batch)
     }
 
     async fn hold_singleton(&self, job: Singleton) -> Result<bool, StoreError> {

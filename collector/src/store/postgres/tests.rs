@@ -284,7 +284,8 @@ async fn a_report_sent_to_two_collectors_is_stored_once() {
             outcomes,
             [
                 IngestOutcome::Stored {
-                    group: "laptops".into()
+                    group: "laptops".into(),
+                    notifications: 0
                 },
                 IngestOutcome::Replay {
                     group: "laptops".into(),

@@ -16,41 +16,6 @@ use crate::rules::{AlertKey, AlertState, DiskSample, Event, RuleId, RulesConfig,
 use crate::store::outbox::{OutboxEvent, OutboxState};
 use crate::store::{DeviceRecord, DiskForecastRecord, StoreError};
 
-/// Disk samples older than this are deleted when a device reports.
-const DISK_HISTORY_KEEP_SECS: i64 = 35 * 24 * 3600;
-
-/// Appends the report's filesystems to the disk history and trims old samples.
-pub fn record_disk_samples(
-    tx: &Connection,
-    device_id: &str,
-    report: &pb::StatusReport,
-    at: i64,
-) -> rusqlite::Result<()> {
-    let Some(disks) = &report.disks else {
-        return Ok(());
-    };
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes)
-         VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (device_id, mount_point, at) DO UPDATE SET
-           total_bytes = excluded.total_bytes, available_bytes = excluded.available_bytes",
-    )?;
-    for fs in &disks.filesystems {
-        insert.execute(params![
-            device_id,
-            fs.mount_point,
-            at,
-            i64::try_from(fs.total_bytes).unwrap_or(i64::MAX),
-            i64::try_from(fs.available_bytes).unwrap_or(i64::MAX),
-        ])?;
-    }
-    tx.execute(
-        "DELETE FROM disk_samples WHERE device_id = ?1 AND at < ?2",
-        params![device_id, at - DISK_HISTORY_KEEP_SECS],
-    )?;
-    Ok(())
-}
-
 fn disk_history(
     tx: &Connection,
     device_id: &str,
@@ -188,10 +153,8 @@ fn persist_forecasts(
     forecasts: &[(String, ForecastState)],
     at: i64,
 ) -> rusqlite::Result<()> {
-    tx.execute(
-        "DELETE FROM disk_forecasts WHERE device_id = ?1",
-        [device_id],
-    )?;
+    tx.prepare_cached("DELETE FROM disk_forecasts WHERE device_id = ?1")?
+        .execute([device_id])?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO disk_forecasts (device_id, mount_point, state, secs, description, computed_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -234,7 +197,7 @@ fn persist_change(
 ) -> Result<(), StoreError> {
     let state = &change.state;
     let recent: Vec<String> = state.recent_changes.iter().map(i64::to_string).collect();
-    let alert_id: i64 = tx.query_row(
+    let alert_id: i64 = tx.prepare_cached(
         "INSERT INTO alerts (device_id, rule, subject, state, severity, notified_severity,
              pending_severity, pending_since, clearing_since, flapping, recent_changes,
              first_seen, last_seen, value, threshold, summary, subject_name, cause)
@@ -251,6 +214,7 @@ fn persist_change(
              acknowledged_by = CASE WHEN excluded.state = 'acknowledged' THEN alerts.acknowledged_by END,
              acknowledged_at = CASE WHEN excluded.state = 'acknowledged' THEN alerts.acknowledged_at END
          RETURNING id",
+    )?.query_row(
         params![
             device_id,
             change.key.rule.as_str(),
@@ -274,9 +238,10 @@ fn persist_change(
         |row| row.get(0),
     )?;
     if let Some(history) = &change.history {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO alert_transitions (alert_id, at, from_severity, to_severity, event, value, summary)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?.execute(
             params![
                 alert_id,
                 change.last_seen,
@@ -291,16 +256,16 @@ fn persist_change(
     if let Some(notification) = &change.notification {
         let payload = serde_json::to_string(notification)
             .map_err(|err| StoreError::Task(format!("cannot encode a notification: {err}")))?;
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO alert_outbox (alert_id, event, payload, created_at, next_attempt_at)
              VALUES (?1, ?2, ?3, ?4, ?4)",
-            params![
-                alert_id,
-                notification.event.as_str(),
-                payload,
-                change.last_seen
-            ],
-        )?;
+        )?
+        .execute(params![
+            alert_id,
+            notification.event.as_str(),
+            payload,
+            change.last_seen
+        ])?;
     }
     Ok(())
 }

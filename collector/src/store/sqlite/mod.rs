@@ -1,17 +1,15 @@
 //! SQLite implementation of [`Store`]: the embedded, zero-setup default.
 //!
-//! One connection in WAL mode behind a mutex; every call runs on tokio's
-//! blocking pool so the async runtime never waits on disk. At a few reports
-//! per second for a 2,000-device fleet, one writer is plenty, and admin
-//! commands in other processes can read and write alongside (busy timeout).
+//! One connection in WAL mode, owned by one thread ([`writer`]) that runs
+//! every call and group-commits reports; admin commands in other processes
+//! can read and write alongside (busy timeout).
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use prost::Message;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
-use tracing::warn;
 
 use forewarn_proto::pb;
 
@@ -26,17 +24,19 @@ mod console;
 mod devices;
 #[cfg(test)]
 mod measure;
+mod history;
+mod ingest;
 mod tickets;
+mod writer;
 
 use alerts as sqlite_alerts;
 
-use super::seq::{self, IncomingSeq, SeqVerdict, StoredSeq};
 use crate::fleet::hardware::{HardwareIdentity, KnownMachine};
 
 use super::{
-    CurrentCertificate, DeviceRecord, DiskForecastRecord, IncomingReport, IngestOutcome,
-    LatestStatus, NewDevice, NewToken, Singleton, Store, StoreError, SweepScope, TokenRecord,
-    TokenRefusal,
+    CurrentCertificate, DeviceRecord, DiskForecastRecord, HistorySummary, IncomingReport,
+    IngestOutcome, LatestStatus, NewDevice, NewToken, RetentionBatch, Singleton, Store, StoreError,
+    SweepScope, TokenRecord, TokenRefusal,
 };
 
 /// Schema migrations, applied in order and recorded in `schema_migrations`.
@@ -70,7 +70,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../../migrations/sqlite/0008_device_hardware_identity.sql"),
     ),
-    // 9 is bounded history's.
+    (
+        9,
+        include_str!("../../../migrations/sqlite/0009_bounded_history.sql"),
+    ),
     (
         10,
         include_str!("../../../migrations/sqlite/0010_next_sweep_at.sql"),
@@ -82,7 +85,7 @@ const SWEEP_BATCH_DEVICES: usize = 50;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    connection: Arc<Mutex<Connection>>,
+    writer: writer::Writer,
 }
 
 impl SqliteStore {
@@ -99,33 +102,31 @@ impl SqliteStore {
             source: Box::new(source),
         })?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        // An ack means the report is on disk: each commit syncs the WAL. Group
+        // commit (see `writer`) shares that cost among the reports of a batch.
+        connection.pragma_update(None, "synchronous", "FULL")?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         // Off while migrating: a migration may rebuild a table that others
         // reference (SQLite cannot alter constraints); checked before commit.
         connection.pragma_update(None, "foreign_keys", "OFF")?;
         migrate(&mut connection)?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
+        let name = format!(
+            "sqlite {}",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        );
         Ok(Self {
-            connection: Arc::new(Mutex::new(connection)),
+            writer: writer::Writer::start(connection, name)?,
         })
     }
 
-    /// Runs `work` with the connection on the blocking pool.
+    /// Runs `work` alone on the connection, on the database thread.
     pub(super) async fn with_connection<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let connection = Arc::clone(&self.connection);
-        tokio::task::spawn_blocking(move || {
-            let mut guard = connection
-                .lock()
-                .map_err(|_| StoreError::Task("database connection lock poisoned".into()))?;
-            work(&mut guard)
-        })
-        .await
-        .map_err(|err| StoreError::Task(err.to_string()))?
+        self.writer.call(work).await
     }
 }
 
@@ -146,7 +147,7 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
     )?;
     let tx = connection.transaction()?;
-    let mut migrated = false;
+    let mut applied_any = false;
     for (version, sql) in MIGRATIONS {
         let applied: bool = tx
             .query_row(
@@ -162,11 +163,15 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
                 params![version, now_unix()],
             )?;
-            migrated = true;
+            applied_any = true;
         }
     }
-    if !migrated {
-        return Ok(tx.commit()?);
+    // Only a migration can leave dangling rows (foreign keys are on
+    // otherwise); checking the whole database on every open would cost a
+    // command-line call seconds on a large one.
+    if !applied_any {
+        tx.commit()?;
+        return Ok(());
     }
     let dangling: Option<String> = tx
         .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
@@ -180,9 +185,9 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-const DEVICE_COLUMNS: &str = "id, group_name, hostname, os, agent_version, enrolled_at, retired_at, cert_serial, cert_not_after, last_seen_at, last_seq";
+pub(super) const DEVICE_COLUMNS: &str = "id, group_name, hostname, os, agent_version, enrolled_at, retired_at, cert_serial, cert_not_after, last_seen_at, last_seq";
 
-fn device_from_row(row: &Row<'_>) -> rusqlite::Result<DeviceRecord> {
+pub(super) fn device_from_row(row: &Row<'_>) -> rusqlite::Result<DeviceRecord> {
     Ok(DeviceRecord {
         id: row.get(0)?,
         group: row.get(1)?,
@@ -425,99 +430,9 @@ impl Store for SqliteStore {
         report: IncomingReport,
         rules: Arc<RuleBook>,
     ) -> Result<IngestOutcome, StoreError> {
-        self.with_connection(move |c| {
-            let tx = c.transaction()?;
-            let Some(device) = device_by_id(&tx, &report.device_id)? else {
-                return Ok(IngestOutcome::UnknownDevice);
-            };
-            if device.retired_at.is_some() {
-                return Ok(IngestOutcome::Retired);
-            }
-            let stored = StoredSeq {
-                seq: device.last_seq,
-                boot_id: tx.query_row(
-                    "SELECT last_boot_id FROM devices WHERE id = ?1",
-                    [&report.device_id],
-                    |row| row.get::<_, i64>(0),
-                )? as u64,
-                collected_at: tx
-                    .query_row(
-                        "SELECT collected_at FROM device_status WHERE device_id = ?1",
-                        [&report.device_id],
-                        |row| row.get(0),
-                    )
-                    .optional()?,
-            };
-            let verdict = seq::judge(
-                stored,
-                IncomingSeq {
-                    seq: report.seq,
-                    boot_id: report.boot_id,
-                    collected_at: report.collected_at,
-                },
-            );
-            match verdict {
-                SeqVerdict::Next | SeqVerdict::Renumbered => {}
-                SeqVerdict::Replay => {
-                    return Ok(IngestOutcome::Replay {
-                        group: device.group,
-                        acked_seq: device.last_seq,
-                    });
-                }
-                SeqVerdict::Stale => return Ok(IngestOutcome::Stale { group: device.group }),
-            }
-            let seq = i64::try_from(report.seq)
-                .map_err(|_| StoreError::Task(format!("seq {} out of range", report.seq)))?;
-            tx.execute(
-                "UPDATE devices SET hostname = ?2, os = ?3, agent_version = ?4, last_seen_at = ?5, last_seq = ?6, last_boot_id = ?7 WHERE id = ?1",
-                params![report.device_id, report.hostname, report.os, report.agent_version, report.received_at, seq, report.boot_id as i64],
-            )?;
-            tx.execute(
-                "INSERT INTO device_status (device_id, seq, collected_at, received_at, report) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (device_id) DO UPDATE SET seq = excluded.seq, collected_at = excluded.collected_at,
-                   received_at = excluded.received_at, report = excluded.report",
-                params![report.device_id, seq, report.collected_at, report.received_at, report.encoded],
-            )?;
-            tx.execute(
-                "INSERT INTO status_history (device_id, boot_id, seq, collected_at, received_at, report) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (device_id, boot_id, seq) DO UPDATE SET collected_at = excluded.collected_at,
-                   received_at = excluded.received_at, report = excluded.report",
-                params![report.device_id, report.boot_id as i64, seq, report.collected_at, report.received_at, report.encoded],
-            )?;
-            let status = match pb::StatusReport::decode(report.encoded.as_slice()) {
-                Ok(status) => Some(status),
-                Err(err) => {
-                    warn!(device_id = %report.device_id, error = %err, "stored report does not decode; only device-wide rules run");
-                    None
-                }
-            };
-            if let Some(status) = &status {
-                sqlite_alerts::record_disk_samples(&tx, &report.device_id, status, report.collected_at)?;
-            }
-            let device = DeviceRecord {
-                hostname: report.hostname.clone(),
-                last_seen_at: Some(report.received_at),
-                ..device
-            };
-            sqlite_alerts::plan_device(
-                &tx,
-                rules.for_group(&device.group),
-                &device,
-                status.as_ref(),
-                report.received_at,
-            )?;
-            tx.commit()?;
-            Ok(match verdict {
-                SeqVerdict::Renumbered => IngestOutcome::Renumbered {
-                    group: device.group,
-                    previous_seq: stored.seq,
-                },
-                _ => IngestOutcome::Stored {
-                    group: device.group,
-                },
-            })
-        })
-        .await
+        self.writer
+            .batched(move |c| ingest::ingest(c, &report, &rules))
+            .await
     }
 
     async fn disk_forecasts(&self, device_id: &str) -> Result<Vec<DiskForecastRecord>, StoreError> {
@@ -530,7 +445,9 @@ impl Store for SqliteStore {
         let device_id = device_id.to_owned();
         self.with_connection(move |c| {
             Ok(c.query_row(
-                "SELECT seq, collected_at, received_at, report FROM device_status WHERE device_id = ?1",
+                "SELECT d.last_seq, COALESCE(d.last_collected_at, s.collected_at),
+                   COALESCE(d.last_seen_at, s.received_at), s.report
+                 FROM device_status s JOIN devices d ON d.id = s.device_id WHERE s.device_id = ?1",
                 [device_id],
                 |row| {
                     Ok(LatestStatus {
@@ -650,6 +567,23 @@ impl Store for SqliteStore {
     async fn expire_silence(&self, id: &str, now: i64) -> Result<bool, StoreError> {
         let id = id.to_owned();
         self.with_connection(move |c| Ok(sqlite_alerts::expire_silence(c, &id, now)?))
+            .await
+    }
+
+    async fn history_summary(&self, device_id: &str) -> Result<HistorySummary, StoreError> {
+        let device_id = device_id.to_owned();
+        self.with_connection(move |c| Ok(history::summary(c, &device_id)?))
+            .await
+    }
+
+    async fn retain_history(
+        &self,
+        cutoffs: super::history::Cutoffs,
+        after: &str,
+        devices: usize,
+    ) -> Result<RetentionBatch, StoreError> {
+        let after = after.to_owned();
+        self.with_connection(move |c| history::retain(c, cutoffs, &after, devices))
             .await
     }
 

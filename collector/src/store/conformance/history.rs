@@ -1,0 +1,174 @@
+//! Conformance cases for bounded history: unchanged reports, disk sampling
+//! and retention (see [`crate::store::history`]).
+
+use std::sync::Arc;
+
+use prost::Message;
+
+use forewarn_proto::pb;
+
+use super::enroll_d1;
+use crate::rules::forecast::forecast_state;
+use crate::rules::{DiskSample, RuleBook};
+use crate::store::history::{DAY_SECS, HOUR_SECS, HistoryConfig};
+use crate::store::{HistorySummary, IncomingReport, Store, retention};
+
+const T0: i64 = 1_795_000_000 - 1_795_000_000 % DAY_SECS;
+const GIB: u64 = 1024 * 1024 * 1024;
+
+fn status(seq: u64, at: i64, available: u64) -> pb::StatusReport {
+    pb::StatusReport {
+        seq,
+        collected_at_unix_secs: at,
+        disks: Some(pb::DiskCheck {
+            filesystems: ["/", "/var"]
+                .into_iter()
+                .map(|mount| pb::DiskStatus {
+                    mount_point: mount.into(),
+                    total_bytes: 100 * GIB,
+                    free_bytes: available,
+                    available_bytes: available,
+                    ..Default::default()
+                })
+                .collect(),
+        }),
+        check_runs: vec![pb::CheckRun {
+            check: "disks".into(),
+            duration_ms: (seq % 7) as u32,
+            ok: true,
+        }],
+        ..Default::default()
+    }
+}
+
+fn report(seq: u64, at: i64, available: u64) -> IncomingReport {
+    IncomingReport {
+        device_id: "d1".into(),
+        seq,
+        boot_id: 0,
+        collected_at: at,
+        received_at: at + 1,
+        hostname: "LAPTOP-042".into(),
+        os: "linux".into(),
+        agent_version: "0.1.0".into(),
+        encoded: status(seq, at, available).encode_to_vec(),
+    }
+}
+
+fn rules() -> Arc<RuleBook> {
+    Arc::new(RuleBook::default())
+}
+
+pub(crate) async fn an_unchanged_report_is_a_line_without_a_body(store: &dyn Store) {
+    enroll_d1(store, "laptops").await;
+    let free = 50 * GIB;
+    store
+        .ingest_report(report(1, T0, free), rules())
+        .await
+        .unwrap();
+    // Same content, five minutes later, same hour: no body, no disk sample.
+    store
+        .ingest_report(report(2, T0 + 300, free), rules())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.history_summary("d1").await.unwrap(),
+        HistorySummary {
+            reports: 2,
+            bodies: 1,
+            disk_samples: 2
+        }
+    );
+    let latest = store.latest_status("d1").await.unwrap().unwrap();
+    assert_eq!(
+        (latest.seq, latest.collected_at, latest.received_at),
+        (2, T0 + 300, T0 + 301)
+    );
+    assert_eq!(latest.encoded, status(1, T0, free).encode_to_vec());
+    // The next hour samples the disks again, still without a body.
+    store
+        .ingest_report(report(3, T0 + HOUR_SECS, free), rules())
+        .await
+        .unwrap();
+    // A change is stored whole, with its samples.
+    store
+        .ingest_report(report(4, T0 + HOUR_SECS + 300, free - GIB), rules())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.history_summary("d1").await.unwrap(),
+        HistorySummary {
+            reports: 4,
+            bodies: 2,
+            disk_samples: 6
+        }
+    );
+    let latest = store.latest_status("d1").await.unwrap().unwrap();
+    assert_eq!(
+        latest.encoded,
+        status(4, T0 + HOUR_SECS + 300, free - GIB).encode_to_vec()
+    );
+}
+
+pub(crate) async fn retention_bounds_history_and_keeps_the_forecast(store: &dyn Store) {
+    enroll_d1(store, "laptops").await;
+    // 20 days of reports every 20 minutes, filling 2 GiB a day from 80 GiB
+    // free, with the numbers moving every other report.
+    let step = 1_200;
+    let end = T0 + 20 * DAY_SECS;
+    let mut raw: Vec<DiskSample> = Vec::new();
+    let mut seq = 0;
+    for at in (T0..=end).step_by(step) {
+        seq += 1;
+        let half_hour = (at - T0) / 2_400 * 2_400;
+        let free = 80 * GIB - (2 * GIB) * (half_hour as u64) / DAY_SECS as u64;
+        raw.push(DiskSample {
+            at,
+            total_bytes: 100 * GIB,
+            available_bytes: free,
+        });
+        store
+            .ingest_report(report(seq, at, free), rules())
+            .await
+            .unwrap();
+    }
+    let rule = RuleBook::default().default.disk_forecast;
+    let expected = forecast_state(&rule, &raw, end + 2).describe();
+    let before = store.history_summary("d1").await.unwrap();
+    assert_eq!(before.reports, seq);
+
+    let config = HistoryConfig::default();
+    let (reports_deleted, samples_deleted) =
+        retention::round(store, &config, end + 1).await.unwrap();
+    let after = store.history_summary("d1").await.unwrap();
+    assert_eq!(after.reports, before.reports - reports_deleted);
+    assert_eq!(after.disk_samples, before.disk_samples - samples_deleted);
+    // Two days of lines are left, the oldest with a body.
+    assert_eq!(after.reports, 2 * DAY_SECS as u64 / step as u64 + 1);
+    assert!(
+        after.bodies >= 1 && after.bodies < after.reports,
+        "{after:?}"
+    );
+    // Per filesystem: raw samples of two days, then one an hour.
+    assert!(
+        after.disk_samples < before.disk_samples / 2,
+        "{before:?} -> {after:?}"
+    );
+    // A second round finds nothing left to do.
+    assert_eq!(
+        retention::round(store, &config, end + 1).await.unwrap(),
+        (0, 0)
+    );
+    // The forecast on what is left is the forecast of the raw history.
+    seq += 1;
+    let free = raw.last().unwrap().available_bytes;
+    store
+        .ingest_report(report(seq, end + 1, free), rules())
+        .await
+        .unwrap();
+    let forecasts = store.disk_forecasts("d1").await.unwrap();
+    assert_eq!(forecasts.len(), 2, "{forecasts:?}");
+    for forecast in forecasts {
+        assert_eq!(forecast.description, expected, "{}", forecast.mount_point);
+    }
+}

@@ -1,0 +1,186 @@
+//! What a report leaves behind, decided the same way by every backend: whether
+//! it changed anything, when its disks are sampled, and how old history is
+//! thinned out (raw, then hourly, then daily disk samples).
+//!
+//! A device sends mostly the same report again; only its numbering and time
+//! move. Such a report costs a last-seen update and one small history line
+//! without a body. Disk samples are written when a filesystem's numbers move
+//! and at least once an hour, which is all the forecast can tell apart: it
+//! keeps each day's *least* free space, and a repeated value never lowers it.
+//! Retention keeps raw samples for `raw_days`, then the fullest sample of each
+//! hour up to `hourly_days`, then of each day up to `daily_days`; the sample
+//! kept is a real one (its own time and bytes), so a day's minimum, the
+//! largest size and the newest value are the same on thinned history.
+
+use std::collections::BTreeMap;
+
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+use forewarn_proto::pb;
+
+use crate::rules::DiskSample;
+
+pub const HOUR_SECS: i64 = 3_600;
+pub const DAY_SECS: i64 = 24 * HOUR_SECS;
+
+/// How long history is kept, from `[history]` in the collector's config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// Days each stored report and every raw disk sample is kept.
+    #[serde(default = "default_raw_days")]
+    pub raw_days: u32,
+    /// Days the fullest disk sample of each hour is kept; must cover the disk
+    /// forecast's window (`[rules.disk_forecast] window_secs`, 14 days by
+    /// default) so forecasts read hourly, never daily, samples.
+    #[serde(default = "default_hourly_days")]
+    pub hourly_days: u32,
+    /// Days the fullest disk sample of each day is kept, for long trends.
+    #[serde(default = "default_daily_days")]
+    pub daily_days: u32,
+    /// Seconds between retention rounds (one collector runs them).
+    #[serde(default = "default_retention_interval_secs")]
+    pub retention_interval_secs: u64,
+}
+
+fn default_raw_days() -> u32 {
+    2
+}
+fn default_hourly_days() -> u32 {
+    15
+}
+fn default_daily_days() -> u32 {
+    400
+}
+fn default_retention_interval_secs() -> u64 {
+    3_600
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        Self {
+            raw_days: default_raw_days(),
+            hourly_days: default_hourly_days(),
+            daily_days: default_daily_days(),
+            retention_interval_secs: default_retention_interval_secs(),
+        }
+    }
+}
+
+impl HistoryConfig {
+    /// Every bad key, named.
+    pub fn problems(&self, forecast_window_secs: u64) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.raw_days == 0 {
+            problems.push("history.raw_days must be at least 1".to_owned());
+        }
+        if self.hourly_days < self.raw_days {
+            problems.push(format!(
+                "history.hourly_days ({}) must be at least history.raw_days ({})",
+                self.hourly_days, self.raw_days
+            ));
+        }
+        if u64::from(self.hourly_days) * DAY_SECS as u64 <= forecast_window_secs {
+            problems.push(format!(
+                "history.hourly_days ({}) must be longer than the disk forecast window ({} days), or forecasts lose history",
+                self.hourly_days,
+                forecast_window_secs.div_ceil(DAY_SECS as u64)
+            ));
+        }
+        if self.daily_days < self.hourly_days {
+            problems.push(format!(
+                "history.daily_days ({}) must be at least history.hourly_days ({})",
+                self.daily_days, self.hourly_days
+            ));
+        }
+        if self.retention_interval_secs == 0 {
+            problems.push("history.retention_interval_secs must be at least 1".to_owned());
+        }
+        problems
+    }
+
+    /// The cut-offs of one retention round at `now`.
+    pub fn cutoffs(&self, now: i64) -> Cutoffs {
+        let before = |days: u32| now - i64::from(days) * DAY_SECS;
+        Cutoffs {
+            raw_before: before(self.raw_days).div_euclid(HOUR_SECS) * HOUR_SECS,
+            hourly_before: before(self.hourly_days).div_euclid(DAY_SECS) * DAY_SECS,
+            daily_before: before(self.daily_days),
+        }
+    }
+}
+
+/// Where one retention round cuts: slot-aligned, so a slot is thinned whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cutoffs {
+    /// Reports and raw disk samples before this go (samples: to hourly).
+    pub raw_before: i64,
+    /// Hourly disk samples before this become daily.
+    pub hourly_before: i64,
+    /// Daily disk samples before this are deleted.
+    pub daily_before: i64,
+}
+
+/// What the report says, without what moves in every report (its numbering,
+/// its time, the policy it ran and how long each check took): equal for two
+/// reports that change nothing. The first 8 bytes of a SHA-256, stable across
+/// versions, so it can be stored.
+pub fn fingerprint(status: &pb::StatusReport) -> i64 {
+    let mut content = status.clone();
+    content.seq = 0;
+    content.collected_at_unix_secs = 0;
+    content.boot_id = 0;
+    content.policy_version.clear();
+    for run in &mut content.check_runs {
+        run.duration_ms = 0;
+    }
+    let digest = Sha256::digest(content.encode_to_vec());
+    i64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 has 32 bytes"))
+}
+
+/// Whether a report's disks are sampled: always when its content changed,
+/// else once per hour, so every hour (and day) the forecast buckets by has a
+/// sample.
+pub fn disks_due(changed: bool, last_sampled_at: Option<i64>, at: i64) -> bool {
+    changed
+        || last_sampled_at.is_none_or(|last| last.div_euclid(HOUR_SECS) != at.div_euclid(HOUR_SECS))
+}
+
+/// The samples to keep of one filesystem's `samples` when thinning to one per
+/// `slot_secs`: per slot, the one with the least available space (the earliest
+/// of equals, as the forecast picks), carrying the slot's largest total size.
+pub fn thin(samples: &[DiskSample], slot_secs: i64) -> Vec<DiskSample> {
+    let mut slots: BTreeMap<i64, DiskSample> = BTreeMap::new();
+    let mut sorted = samples.to_vec();
+    sorted.sort_by_key(|s| s.at);
+    for sample in sorted {
+        let slot = slots
+            .entry(sample.at.div_euclid(slot_secs))
+            .or_insert(sample);
+        let total = slot.total_bytes.max(sample.total_bytes);
+        if sample.available_bytes < slot.available_bytes {
+            *slot = sample;
+        }
+        slot.total_bytes = total;
+    }
+    slots.into_values().collect()
+}
+
+/// One device's disk samples in `[from, until)` by mount point, thinned to
+/// `slot_secs`: what a backend writes back after deleting that range.
+pub fn thin_all(
+    samples: BTreeMap<String, Vec<DiskSample>>,
+    slot_secs: i64,
+) -> BTreeMap<String, Vec<DiskSample>> {
+    samples
+        .into_iter()
+        .map(|(mount, samples)| {
+            let kept = thin(&samples, slot_secs);
+            (mount, kept)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,238 @@
+//! Thinned history must forecast exactly what the raw history forecasts: the
+//! forecast module's cases, sampled every five minutes as agents report,
+//! against what ingest and retention keep of them.
+
+use super::*;
+use crate::rules::RulesConfig;
+use crate::rules::forecast::{ForecastState, forecast_state};
+
+const MINUTE: i64 = 60;
+const TOTAL: u64 = 100 * 1024 * 1024 * 1024;
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+const NOW: i64 = 1_800_000_000 + 17 * MINUTE;
+
+/// A sample every five minutes for `days` days up to `NOW`, free space from
+/// `free(t)` rounded to whole MiB, as a disk reports it.
+fn every_five_minutes(days: i64, free: impl Fn(i64) -> f64) -> Vec<DiskSample> {
+    (0..=days * DAY_SECS / (5 * MINUTE))
+        .map(|n| {
+            let at = NOW - days * DAY_SECS + n * 5 * MINUTE;
+            let mib = (free(at).clamp(0.0, TOTAL as f64) / 1_048_576.0).round() as u64;
+            DiskSample {
+                at,
+                total_bytes: TOTAL,
+                available_bytes: mib * 1_048_576,
+            }
+        })
+        .collect()
+}
+
+/// What ingest writes of `raw` (a sample when the numbers move, else once an
+/// hour) and what retention leaves of it at `NOW` with `config`.
+fn kept(raw: &[DiskSample], config: &HistoryConfig) -> Vec<DiskSample> {
+    let mut written: Vec<DiskSample> = Vec::new();
+    for sample in raw {
+        let changed = written.last().is_none_or(|last| {
+            (last.total_bytes, last.available_bytes) != (sample.total_bytes, sample.available_bytes)
+        });
+        if disks_due(changed, written.last().map(|s| s.at), sample.at) {
+            written.push(*sample);
+        }
+    }
+    let cut = config.cutoffs(NOW);
+    let (old, recent): (Vec<_>, Vec<_>) = written.into_iter().partition(|s| s.at < cut.raw_before);
+    let (older, old): (Vec<_>, Vec<_>) = old.into_iter().partition(|s| s.at < cut.hourly_before);
+    let mut kept: Vec<DiskSample> = thin(&older, DAY_SECS)
+        .into_iter()
+        .filter(|s| s.at >= cut.daily_before)
+        .collect();
+    kept.extend(thin(&old, HOUR_SECS));
+    kept.extend(recent);
+    kept
+}
+
+fn shapes() -> Vec<(&'static str, i64, Box<dyn Fn(i64) -> f64>)> {
+    let day = |t: i64| (t - NOW) as f64 / DAY_SECS as f64;
+    vec![
+        (
+            "steady fill",
+            10,
+            Box::new(move |t| 20.0 * GIB - 4.0 * GIB * day(t)),
+        ),
+        (
+            "daily rotation sawtooth on a slow fill",
+            10,
+            Box::new(move |t| {
+                let into_day = t.rem_euclid(DAY_SECS) as f64 / DAY_SECS as f64;
+                50.0 * GIB - 0.2 * GIB * day(t) - 6.0 * GIB * into_day
+            }),
+        ),
+        (
+            "one-off copy then delete",
+            10,
+            Box::new(|t| {
+                let day6 = NOW - 4 * DAY_SECS;
+                if (day6..day6 + 10 * HOUR_SECS).contains(&t) {
+                    5.0 * GIB
+                } else {
+                    30.0 * GIB
+                }
+            }),
+        ),
+        (
+            "cleanup restarts the trend",
+            10,
+            Box::new(move |t| {
+                if t < NOW - 2 * DAY_SECS {
+                    20.0 * GIB - 2.0 * GIB * (day(t) + 10.0)
+                } else {
+                    60.0 * GIB
+                }
+            }),
+        ),
+        (
+            "noise around a flat level",
+            10,
+            Box::new(|t| {
+                let mut state = (t as u64).wrapping_mul(6364136223846793005);
+                state ^= state >> 29;
+                let noise = ((state >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 4.0 * GIB;
+                30.0 * GIB + noise
+            }),
+        ),
+        ("flat", 10, Box::new(|_| 30.0 * GIB)),
+        (
+            "too little history",
+            2,
+            Box::new(move |t| 10.0 * GIB - 8.0 * GIB * day(t)),
+        ),
+        (
+            "slow fill over a month, longer than the window",
+            30,
+            Box::new(move |t| 80.0 * GIB - 1.5 * GIB * day(t)),
+        ),
+        (
+            "fill in working hours only",
+            21,
+            Box::new(move |t| {
+                let hour = t.rem_euclid(DAY_SECS) / HOUR_SECS;
+                let days = (t - (NOW - 21 * DAY_SECS)).div_euclid(DAY_SECS) as f64;
+                let today = (hour.clamp(8, 18) - 8) as f64 / 10.0;
+                70.0 * GIB - 2.5 * GIB * (days + today)
+            }),
+        ),
+    ]
+}
+
+#[test]
+fn thinned_history_forecasts_exactly_what_raw_history_forecasts() {
+    let rule = RulesConfig::default().disk_forecast;
+    for config in [
+        HistoryConfig::default(),
+        HistoryConfig {
+            raw_days: 1,
+            hourly_days: 15,
+            daily_days: 20,
+            ..HistoryConfig::default()
+        },
+    ] {
+        for (name, days, free) in shapes() {
+            let raw = every_five_minutes(days, free);
+            let kept = kept(&raw, &config);
+            if days > i64::from(config.raw_days) {
+                assert!(kept.len() < raw.len(), "{name}: nothing thinned");
+            }
+            assert_eq!(
+                forecast_state(&rule, &kept, NOW),
+                forecast_state(&rule, &raw, NOW),
+                "{name} with {config:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_cases_cover_every_forecast_outcome() {
+    let rule = RulesConfig::default().disk_forecast;
+    let states: Vec<ForecastState> = shapes()
+        .into_iter()
+        .map(|(_, days, free)| forecast_state(&rule, &every_five_minutes(days, free), NOW))
+        .collect();
+    assert!(states.iter().any(|s| matches!(s, ForecastState::FullIn(_))));
+    assert!(states.iter().any(|s| matches!(s, ForecastState::NoTrend)));
+    assert!(
+        states
+            .iter()
+            .any(|s| matches!(s, ForecastState::NeedsHistory { .. }))
+    );
+}
+
+#[test]
+fn thinning_keeps_each_slots_fullest_real_sample_and_largest_size() {
+    let sample = |at, total_bytes, available_bytes| DiskSample {
+        at,
+        total_bytes,
+        available_bytes,
+    };
+    let samples = [
+        sample(3_700, 100, 40),
+        sample(3_610, 90, 30),
+        sample(3_650, 100, 30),
+        sample(7_300, 100, 50),
+    ];
+    assert_eq!(
+        thin(&samples, HOUR_SECS),
+        vec![sample(3_610, 100, 30), sample(7_300, 100, 50)]
+    );
+}
+
+#[test]
+fn an_unchanged_report_samples_disks_once_an_hour() {
+    assert!(disks_due(false, None, 7_200));
+    assert!(!disks_due(false, Some(7_200), 7_500));
+    assert!(disks_due(false, Some(7_199), 7_200));
+    assert!(disks_due(true, Some(7_200), 7_500));
+}
+
+#[test]
+fn fingerprint_ignores_numbering_time_and_check_durations_only() {
+    let report = |seq, at, duration_ms, free| pb::StatusReport {
+        seq,
+        collected_at_unix_secs: at,
+        boot_id: 9,
+        policy_version: format!("v{seq}"),
+        disks: Some(pb::DiskCheck {
+            filesystems: vec![pb::DiskStatus {
+                mount_point: "/".into(),
+                total_bytes: 100,
+                free_bytes: free,
+                available_bytes: free,
+                ..Default::default()
+            }],
+        }),
+        check_runs: vec![pb::CheckRun {
+            check: "disks".into(),
+            duration_ms,
+            ok: true,
+        }],
+        ..Default::default()
+    };
+    let first = fingerprint(&report(1, 100, 40, 50));
+    assert_eq!(first, fingerprint(&report(2, 400, 55, 50)));
+    assert_ne!(first, fingerprint(&report(2, 400, 40, 49)));
+}
+
+#[test]
+fn history_settings_that_would_starve_the_forecast_are_refused() {
+    let window = 14 * DAY_SECS as u64;
+    assert!(HistoryConfig::default().problems(window).is_empty());
+    let short = HistoryConfig {
+        hourly_days: 7,
+        ..HistoryConfig::default()
+    };
+    let problems = short.problems(window);
+    assert!(
+        problems.iter().any(|p| p.contains("history.hourly_days")),
+        "{problems:?}"
+    );
+}

@@ -1,0 +1,330 @@
+//! Storing one report on PostgreSQL, and history retention: the same
+//! decisions as SQLite's (see [`crate::store::history`]), the device row
+//! locked `FOR UPDATE` so collectors sharing the database store a device's
+//! reports one after the other.
+
+use std::collections::BTreeMap;
+
+use tokio_postgres::GenericClient;
+
+use forewarn_proto::pb;
+
+use super::alerts as pg_alerts;
+use super::{DEVICE_COLUMNS, decode_report, device_from_row};
+use crate::rules::{DiskSample, RuleBook};
+use crate::store::history::{self, Cutoffs, DAY_SECS, HOUR_SECS};
+use crate::store::seq::{self, IncomingSeq, SeqVerdict, StoredSeq};
+use crate::store::{DeviceRecord, IncomingReport, IngestOutcome, RetentionBatch, StoreError};
+
+type PgResult<T> = Result<T, tokio_postgres::Error>;
+
+/// The device row, locked, with what the report is judged against.
+struct Known {
+    device: DeviceRecord,
+    boot_id: u64,
+    collected_at: Option<i64>,
+    fingerprint: Option<i64>,
+    disks_sampled_at: Option<i64>,
+}
+
+async fn lock_known(tx: &impl GenericClient, id: &str) -> PgResult<Option<Known>> {
+    let row = tx
+        .query_opt(
+            &format!(
+                "SELECT {DEVICE_COLUMNS}, last_boot_id, last_collected_at, status_fingerprint, disks_sampled_at
+                 FROM devices WHERE id = $1 FOR UPDATE"
+            ),
+            &[&id],
+        )
+        .await?;
+    Ok(row.map(|row| Known {
+        device: device_from_row(&row),
+        boot_id: row.get::<_, i64>(11) as u64,
+        collected_at: row.get(12),
+        fingerprint: row.get(13),
+        disks_sampled_at: row.get(14),
+    }))
+}
+
+/// Stores `report` in the caller's transaction; `Err(outcome)` when there is
+/// nothing to write (unknown or retired device, replay, stale report).
+pub async fn ingest(
+    tx: &impl GenericClient,
+    report: &IncomingReport,
+    rules: &RuleBook,
+) -> Result<Result<IngestOutcome, IngestOutcome>, StoreError> {
+    let Some(known) = lock_known(tx, &report.device_id).await? else {
+        return Ok(Err(IngestOutcome::UnknownDevice));
+    };
+    let device = known.device;
+    if device.retired_at.is_some() {
+        return Ok(Err(IngestOutcome::Retired));
+    }
+    let stored = StoredSeq {
+        seq: device.last_seq,
+        boot_id: known.boot_id,
+        collected_at: known.collected_at,
+    };
+    let verdict = seq::judge(
+        stored,
+        IncomingSeq {
+            seq: report.seq,
+            boot_id: report.boot_id,
+            collected_at: report.collected_at,
+        },
+    );
+    match verdict {
+        SeqVerdict::Next | SeqVerdict::Renumbered => {}
+        SeqVerdict::Replay => {
+            return Ok(Err(IngestOutcome::Replay {
+                acked_seq: device.last_seq,
+                group: device.group,
+            }));
+        }
+        SeqVerdict::Stale => {
+            return Ok(Err(IngestOutcome::Stale {
+                group: device.group,
+            }));
+        }
+    }
+    let seq = i64::try_from(report.seq)
+        .map_err(|_| StoreError::Task(format!("seq {} out of range", report.seq)))?;
+    let boot_id = report.boot_id as i64;
+    let status = decode_report(&report.device_id, &report.encoded);
+    let fingerprint = status.as_ref().map(history::fingerprint);
+    let changed = fingerprint.is_none() || fingerprint != known.fingerprint;
+    let sample_disks = status.as_ref().is_some_and(|s| s.disks.is_some())
+        && history::disks_due(changed, known.disks_sampled_at, report.collected_at);
+    let disks_sampled_at = if sample_disks {
+        Some(report.collected_at)
+    } else {
+        known.disks_sampled_at
+    };
+    tx.execute(
+        "UPDATE devices SET hostname = $2, os = $3, agent_version = $4, last_seen_at = $5,
+           last_seq = $6, last_boot_id = $7, last_collected_at = $8, status_fingerprint = $9,
+           disks_sampled_at = $10
+         WHERE id = $1",
+        &[
+            &report.device_id,
+            &report.hostname,
+            &report.os,
+            &report.agent_version,
+            &report.received_at,
+            &seq,
+            &boot_id,
+            &report.collected_at,
+            &fingerprint,
+            &disks_sampled_at,
+        ],
+    )
+    .await?;
+    if changed {
+        tx.execute(
+            "INSERT INTO device_status (device_id, seq, collected_at, received_at, report) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (device_id) DO UPDATE SET seq = excluded.seq, collected_at = excluded.collected_at,
+               received_at = excluded.received_at, report = excluded.report",
+            &[&report.device_id, &seq, &report.collected_at, &report.received_at, &report.encoded],
+        )
+        .await?;
+    }
+    let body: &[u8] = if changed { &report.encoded } else { &[] };
+    tx.execute(
+        "INSERT INTO status_history (device_id, boot_id, seq, collected_at, received_at, report) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (device_id, boot_id, seq) DO UPDATE SET collected_at = excluded.collected_at,
+           received_at = excluded.received_at, report = excluded.report",
+        &[&report.device_id, &boot_id, &seq, &report.collected_at, &report.received_at, &body],
+    )
+    .await?;
+    if let Some(status) = status.as_ref().filter(|_| sample_disks) {
+        record_disk_samples(tx, &report.device_id, status, report.collected_at).await?;
+    }
+    let device = DeviceRecord {
+        hostname: report.hostname.clone(),
+        last_seen_at: Some(report.received_at),
+        ..device
+    };
+    let notifications = pg_alerts::plan_device(
+        tx,
+        rules.for_group(&device.group),
+        &device,
+        status.as_ref(),
+        report.received_at,
+    )
+    .await?;
+    Ok(Ok(match verdict {
+        SeqVerdict::Renumbered => IngestOutcome::Renumbered {
+            group: device.group,
+            previous_seq: stored.seq,
+            notifications,
+        },
+        _ => IngestOutcome::Stored {
+            group: device.group,
+            notifications,
+        },
+    }))
+}
+
+/// Appends the report's filesystems to the disk history (retention thins it).
+async fn record_disk_samples(
+    tx: &impl GenericClient,
+    device_id: &str,
+    report: &pb::StatusReport,
+    at: i64,
+) -> PgResult<()> {
+    let Some(disks) = &report.disks else {
+        return Ok(());
+    };
+    let insert = tx
+        .prepare(
+            "INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (device_id, mount_point, at) DO UPDATE SET
+               total_bytes = excluded.total_bytes, available_bytes = excluded.available_bytes",
+        )
+        .await?;
+    for fs in &disks.filesystems {
+        tx.execute(
+            &insert,
+            &[
+                &device_id,
+                &fs.mount_point,
+                &at,
+                &i64::try_from(fs.total_bytes).unwrap_or(i64::MAX),
+                &i64::try_from(fs.available_bytes).unwrap_or(i64::MAX),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Applies retention to up to `devices` devices whose id sorts after
+/// `after`, in the caller's transaction; each device row is locked so an
+/// ingest of the same device waits rather than interleaves.
+pub async fn retain(
+    tx: &impl GenericClient,
+    cutoffs: Cutoffs,
+    after: &str,
+    devices: usize,
+) -> Result<RetentionBatch, StoreError> {
+    let rows = tx
+        .query(
+            "SELECT id, disk_hourly_until, disk_daily_until FROM devices WHERE id > $1
+             ORDER BY id LIMIT $2 FOR UPDATE",
+            &[&after, &(devices as i64)],
+        )
+        .await?;
+    let mut batch = RetentionBatch {
+        last_device: rows.last().map(|row| row.get(0)),
+        ..RetentionBatch::default()
+    };
+    for row in rows {
+        let (id, hourly_until, daily_until): (String, i64, i64) =
+            (row.get(0), row.get(1), row.get(2));
+        batch.reports_deleted += prune_reports(tx, &id, cutoffs.raw_before).await?;
+        batch.samples_deleted += thin(tx, &id, hourly_until, cutoffs.raw_before, HOUR_SECS).await?;
+        batch.samples_deleted +=
+            thin(tx, &id, daily_until, cutoffs.hourly_before, DAY_SECS).await?;
+        batch.samples_deleted += tx
+            .execute(
+                "DELETE FROM disk_samples WHERE device_id = $1 AND at < $2",
+                &[&id, &cutoffs.daily_before],
+            )
+            .await?;
+        tx.execute(
+            "UPDATE devices SET disk_hourly_until = GREATEST(disk_hourly_until, $2),
+               disk_daily_until = GREATEST(disk_daily_until, $3) WHERE id = $1",
+            &[&id, &cutoffs.raw_before, &cutoffs.hourly_before],
+        )
+        .await?;
+    }
+    Ok(batch)
+}
+
+/// Deletes the device's reports received before `before`; the newest
+/// deleted body moves to the oldest kept line if that one has none.
+async fn prune_reports(tx: &impl GenericClient, device_id: &str, before: i64) -> PgResult<u64> {
+    tx.execute(
+        "UPDATE status_history SET report = (
+             SELECT report FROM status_history WHERE device_id = $1 AND received_at < $2
+               AND length(report) > 0 ORDER BY received_at DESC, seq DESC LIMIT 1)
+         WHERE (device_id, boot_id, seq) = (
+             SELECT device_id, boot_id, seq FROM status_history
+             WHERE device_id = $1 AND received_at >= $2 ORDER BY received_at, seq LIMIT 1)
+           AND length(report) = 0
+           AND EXISTS (SELECT 1 FROM status_history WHERE device_id = $1 AND received_at < $2
+               AND length(report) > 0)",
+        &[&device_id, &before],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM status_history WHERE device_id = $1 AND received_at < $2",
+        &[&device_id, &before],
+    )
+    .await
+}
+
+/// Thins the device's disk samples in `[from, until)` to one per `slot_secs`.
+async fn thin(
+    tx: &impl GenericClient,
+    device_id: &str,
+    from: i64,
+    until: i64,
+    slot_secs: i64,
+) -> PgResult<u64> {
+    if from >= until {
+        return Ok(0);
+    }
+    let rows = tx
+        .query(
+            "SELECT mount_point, at, total_bytes, available_bytes FROM disk_samples
+             WHERE device_id = $1 AND at >= $2 AND at < $3",
+            &[&device_id, &from, &until],
+        )
+        .await?;
+    let read = rows.len() as u64;
+    let mut samples: BTreeMap<String, Vec<DiskSample>> = BTreeMap::new();
+    for row in rows {
+        samples
+            .entry(row.get::<_, String>(0))
+            .or_default()
+            .push(DiskSample {
+                at: row.get(1),
+                total_bytes: row.get::<_, i64>(2).max(0) as u64,
+                available_bytes: row.get::<_, i64>(3).max(0) as u64,
+            });
+    }
+    let kept = history::thin_all(samples, slot_secs);
+    let kept_count: u64 = kept.values().map(|s| s.len() as u64).sum();
+    if kept_count == read {
+        return Ok(0);
+    }
+    tx.execute(
+        "DELETE FROM disk_samples WHERE device_id = $1 AND at >= $2 AND at < $3",
+        &[&device_id, &from, &until],
+    )
+    .await?;
+    let insert = tx
+        .prepare(
+            "INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .await?;
+    for (mount, samples) in &kept {
+        for s in samples {
+            tx.execute(
+                &insert,
+                &[
+                    &device_id,
+                    mount,
+                    &s.at,
+                    &i64::try_from(s.total_bytes).unwrap_or(i64::MAX),
+                    &i64::try_from(s.available_bytes).unwrap_or(i64::MAX),
+                ],
+            )
+            .await?;
+        }
+    }
+    Ok(read - kept_count)
+}

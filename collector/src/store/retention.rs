@@ -1,0 +1,69 @@
+//! History retention in the background: every `retention_interval_secs`, the
+//! collector holding [`Singleton::Retention`] walks the devices in batches
+//! (one short transaction each, so ingest never waits long), deleting reports
+//! older than `raw_days` and thinning disk samples (see [`super::history`]).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{debug, info, warn};
+
+use super::history::HistoryConfig;
+use super::{Singleton, Store, StoreError};
+use crate::clock::now_unix;
+
+/// Devices per transaction: a few milliseconds of the database each.
+const BATCH_DEVICES: usize = 20;
+
+/// Runs retention rounds until `shutdown`; the first one soon after start.
+pub async fn run(store: Arc<dyn Store>, config: HistoryConfig, shutdown: impl Future<Output = ()>) {
+    let mut ticks =
+        tokio::time::interval(Duration::from_secs(config.retention_interval_secs.max(1)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = ticks.tick() => {}
+        }
+        match store.hold_singleton(Singleton::Retention).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(err) => {
+                warn!(error = %err, "cannot tell whether this collector runs history retention; retrying on the next round");
+                continue;
+            }
+        }
+        tokio::select! {
+            () = &mut shutdown => return,
+            result = round(store.as_ref(), &config, now_unix()) => match result {
+                Ok(done) => info!(reports_deleted = done.0, samples_deleted = done.1, "history retention round done"),
+                Err(err) => warn!(error = %err, "history retention stopped part way; the next round continues"),
+            }
+        }
+    }
+}
+
+/// One round over every device at `now`: (reports, samples) deleted.
+pub async fn round(
+    store: &dyn Store,
+    config: &HistoryConfig,
+    now: i64,
+) -> Result<(u64, u64), StoreError> {
+    let cutoffs = config.cutoffs(now);
+    let mut after = String::new();
+    let mut deleted = (0, 0);
+    loop {
+        let batch = store.retain_history(cutoffs, &after, BATCH_DEVICES).await?;
+        deleted.0 += batch.reports_deleted;
+        deleted.1 += batch.samples_deleted;
+        let Some(last) = batch.last_device else {
+            return Ok(deleted);
+        };
+        debug!(last_device = %last, "history retention batch done");
+        after = last;
+        // Let queued reports in between batches.
+        tokio::task::yield_now().await;
+    }
+}

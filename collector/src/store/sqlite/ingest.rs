@@ -1,0 +1,189 @@
+//! Storing one report on SQLite, inside the writer's shared transaction
+//! (see [`super::writer`]): the seq is judged, the device row updated, the
+//! body and disk samples written only when [`history`] says so, and the
+//! alert engine's plan persisted.
+
+use prost::Message;
+use rusqlite::{Connection, OptionalExtension, params};
+use tracing::warn;
+
+use forewarn_proto::pb;
+
+use super::alerts as sqlite_alerts;
+use super::{DEVICE_COLUMNS, device_from_row};
+use crate::rules::RuleBook;
+use crate::store::history;
+use crate::store::seq::{self, IncomingSeq, SeqVerdict, StoredSeq};
+use crate::store::{DeviceRecord, IncomingReport, IngestOutcome, StoreError};
+
+/// What the device row says before this report.
+struct Known {
+    device: DeviceRecord,
+    boot_id: u64,
+    collected_at: Option<i64>,
+    fingerprint: Option<i64>,
+    disks_sampled_at: Option<i64>,
+}
+
+fn known(c: &Connection, id: &str) -> rusqlite::Result<Option<Known>> {
+    let mut statement = c.prepare_cached(&format!(
+        "SELECT {DEVICE_COLUMNS}, last_boot_id, last_collected_at, status_fingerprint, disks_sampled_at
+         FROM devices WHERE id = ?1"
+    ))?;
+    statement
+        .query_row([id], |row| {
+            Ok(Known {
+                device: device_from_row(row)?,
+                boot_id: row.get::<_, i64>(11)? as u64,
+                collected_at: row.get(12)?,
+                fingerprint: row.get(13)?,
+                disks_sampled_at: row.get(14)?,
+            })
+        })
+        .optional()
+}
+
+pub fn ingest(
+    c: &Connection,
+    report: &IncomingReport,
+    rules: &RuleBook,
+) -> Result<IngestOutcome, StoreError> {
+    let Some(known) = known(c, &report.device_id)? else {
+        return Ok(IngestOutcome::UnknownDevice);
+    };
+    let device = known.device;
+    if device.retired_at.is_some() {
+        return Ok(IngestOutcome::Retired);
+    }
+    let stored = StoredSeq {
+        seq: device.last_seq,
+        boot_id: known.boot_id,
+        collected_at: known.collected_at,
+    };
+    let verdict = seq::judge(
+        stored,
+        IncomingSeq {
+            seq: report.seq,
+            boot_id: report.boot_id,
+            collected_at: report.collected_at,
+        },
+    );
+    match verdict {
+        SeqVerdict::Next | SeqVerdict::Renumbered => {}
+        SeqVerdict::Replay => {
+            return Ok(IngestOutcome::Replay {
+                group: device.group,
+                acked_seq: device.last_seq,
+            });
+        }
+        SeqVerdict::Stale => {
+            return Ok(IngestOutcome::Stale {
+                group: device.group,
+            });
+        }
+    }
+    let seq = i64::try_from(report.seq)
+        .map_err(|_| StoreError::Task(format!("seq {} out of range", report.seq)))?;
+    let status = match pb::StatusReport::decode(report.encoded.as_slice()) {
+        Ok(status) => Some(status),
+        Err(err) => {
+            warn!(device_id = %report.device_id, error = %err, "stored report does not decode; only device-wide rules run");
+            None
+        }
+    };
+    let fingerprint = status.as_ref().map(history::fingerprint);
+    let changed = fingerprint.is_none() || fingerprint != known.fingerprint;
+    let sample_disks = status.as_ref().is_some_and(|s| s.disks.is_some())
+        && history::disks_due(changed, known.disks_sampled_at, report.collected_at);
+    c.prepare_cached(
+        "UPDATE devices SET hostname = ?2, os = ?3, agent_version = ?4, last_seen_at = ?5,
+           last_seq = ?6, last_boot_id = ?7, last_collected_at = ?8, status_fingerprint = ?9,
+           disks_sampled_at = ?10
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        report.device_id,
+        report.hostname,
+        report.os,
+        report.agent_version,
+        report.received_at,
+        seq,
+        report.boot_id as i64,
+        report.collected_at,
+        fingerprint,
+        if sample_disks {
+            Some(report.collected_at)
+        } else {
+            known.disks_sampled_at
+        },
+    ])?;
+    if changed {
+        c.prepare_cached(
+            "INSERT INTO device_status (device_id, seq, collected_at, received_at, report) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (device_id) DO UPDATE SET seq = excluded.seq, collected_at = excluded.collected_at,
+               received_at = excluded.received_at, report = excluded.report",
+        )?
+        .execute(params![report.device_id, seq, report.collected_at, report.received_at, report.encoded])?;
+    }
+    let body: &[u8] = if changed { &report.encoded } else { &[] };
+    c.prepare_cached(
+        "INSERT INTO status_history (device_id, boot_id, seq, collected_at, received_at, report) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (device_id, boot_id, seq) DO UPDATE SET collected_at = excluded.collected_at,
+           received_at = excluded.received_at, report = excluded.report",
+    )?
+    .execute(params![report.device_id, report.boot_id as i64, seq, report.collected_at, report.received_at, body])?;
+    if let Some(status) = status.as_ref().filter(|_| sample_disks) {
+        record_disk_samples(c, &report.device_id, status, report.collected_at)?;
+    }
+    let device = DeviceRecord {
+        hostname: report.hostname.clone(),
+        last_seen_at: Some(report.received_at),
+        ..device
+    };
+    let notifications = sqlite_alerts::plan_device(
+        c,
+        rules.for_group(&device.group),
+        &device,
+        status.as_ref(),
+        report.received_at,
+    )?;
+    Ok(match verdict {
+        SeqVerdict::Renumbered => IngestOutcome::Renumbered {
+            group: device.group,
+            previous_seq: stored.seq,
+            notifications,
+        },
+        _ => IngestOutcome::Stored {
+            group: device.group,
+            notifications,
+        },
+    })
+}
+
+/// Appends the report's filesystems to the disk history (retention thins it).
+fn record_disk_samples(
+    c: &Connection,
+    device_id: &str,
+    report: &pb::StatusReport,
+    at: i64,
+) -> rusqlite::Result<()> {
+    let Some(disks) = &report.disks else {
+        return Ok(());
+    };
+    let mut insert = c.prepare_cached(
+        "INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (device_id, mount_point, at) DO UPDATE SET
+           total_bytes = excluded.total_bytes, available_bytes = excluded.available_bytes",
+    )?;
+    for fs in &disks.filesystems {
+        insert.execute(params![
+            device_id,
+            fs.mount_point,
+            at,
+            i64::try_from(fs.total_bytes).unwrap_or(i64::MAX),
+            i64::try_from(fs.available_bytes).unwrap_or(i64::MAX),
+        ])?;
+    }
+    Ok(())
+}
