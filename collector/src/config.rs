@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use forewarn_proto::{CheckKind, pb};
 use forewarn_secret::{Secret, SecretSource};
 
+use crate::console::config::ConsoleConfig;
 use crate::listen::ConnectionsConfig;
 use crate::rules::config::builtin_group_overrides;
 use crate::rules::{RuleBook, RulesConfig};
@@ -94,6 +95,11 @@ pub struct CollectorConfig {
     /// (see `listen::ConnectionsConfig`).
     #[serde(default)]
     pub connections: ConnectionsConfig,
+    /// The web console and API: sessions, sign-in throttling, trusted
+    /// reverse proxies and single sign-on (see `console::config` and
+    /// `docs/console.md`).
+    #[serde(default)]
+    pub console: ConsoleConfig,
 }
 
 /// Policy for one device group.
@@ -209,6 +215,7 @@ impl CollectorConfig {
             resolve(&mut tls.server_key);
         }
         self.tickets.resolve_paths(base);
+        self.console.resolve_paths(base);
     }
 
     /// Every problem with the config, each naming its key.
@@ -251,6 +258,7 @@ impl CollectorConfig {
         problems.extend(self.rules.problems("rules."));
         problems.extend(self.tickets.problems());
         problems.extend(self.connections.problems());
+        problems.extend(self.console.problems());
         if self.sweep_interval_secs == 0 {
             problems.push("sweep_interval_secs: must be at least 1".into());
         }
@@ -367,6 +375,7 @@ impl Default for CollectorConfig {
             sweep_interval_secs: default_sweep_interval_secs(),
             tickets: TicketsConfig::default(),
             connections: ConnectionsConfig::default(),
+            console: ConsoleConfig::default(),
         }
     }
 }

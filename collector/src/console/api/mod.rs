@@ -26,13 +26,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::session;
 use super::state::ConsoleState;
+use super::{oidc, session};
 
 /// Every route of the API and the OpenAPI document describing them.
 pub fn routes() -> (Router<ConsoleState>, OpenApi) {
     let (router, mut api) = OpenApiRouter::<ConsoleState>::new()
         .routes(routes!(session::login, session::current, session::logout))
+        .routes(routes!(oidc::start))
+        .routes(routes!(oidc::callback))
         .routes(routes!(devices::fleet))
         .routes(routes!(devices::list))
         .routes(routes!(devices::show))
