@@ -13,11 +13,13 @@
 
 mod alerts;
 mod console;
+mod console_changes;
 mod devices;
 mod reenroll;
 
 pub(crate) use alerts::*;
 pub(crate) use console::*;
+pub(crate) use console_changes::*;
 pub(crate) use devices::*;
 pub(crate) use reenroll::*;
 
@@ -81,7 +83,10 @@ macro_rules! store_conformance_suite {
             users_are_kept_and_a_new_password_ends_their_sessions,
             api_tokens_are_found_by_hash_used_and_revoked,
             audit_rows_list_newest_first_with_filters,
-            devices_move_between_groups_and_are_restored
+            devices_move_between_groups_and_are_restored,
+            alert_note_and_its_audit_row_are_written_together,
+            a_failed_delivery_is_retried_once_with_its_audit_row,
+            deleting_a_device_removes_what_is_kept_about_it
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
