@@ -48,6 +48,24 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The audit row of a change this caller makes now, for a store method
+    /// that writes it in the change's own transaction.
+    pub fn audit_entry(
+        &self,
+        action: &str,
+        target: &str,
+        detail: impl Into<String>,
+    ) -> NewAuditEntry {
+        NewAuditEntry {
+            at: now_unix(),
+            actor: self.principal.name.clone(),
+            action: action.into(),
+            target: target.into(),
+            detail: detail.into(),
+            source: self.source.clone(),
+        }
+    }
+
     /// Writes one audit row for a change this caller made.
     pub async fn audit(
         &self,

@@ -2,6 +2,7 @@
 //! with a real SQLite store, devices in two groups and a real disk alert
 //! raised by ingesting reports.
 
+mod changes;
 mod harness;
 
 use std::collections::BTreeSet;
@@ -492,6 +493,7 @@ async fn openapi_document_parses_and_lists_every_route() {
         "GET /fleet",
         "GET /devices",
         "GET /devices/{id}",
+        "DELETE /devices/{id}",
         "POST /devices/{id}/retire",
         "POST /devices/{id}/restore",
         "POST /devices/{id}/move",
@@ -499,6 +501,13 @@ async fn openapi_document_parses_and_lists_every_route() {
         "GET /alerts/{id}",
         "POST /alerts/{id}/ack",
         "POST /alerts/{id}/silence",
+        "POST /alerts/{id}/notes",
+        "POST /maintenance-windows",
+        "GET /enrollment-tokens",
+        "POST /enrollment-tokens",
+        "DELETE /enrollment-tokens/{id}",
+        "GET /deliveries",
+        "POST /deliveries/{id}/retry",
         "GET /silences",
         "DELETE /silences/{id}",
         "GET /users",

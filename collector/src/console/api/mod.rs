@@ -9,10 +9,16 @@
 //! - [`devices`]: fleet summary and devices.
 //! - [`alerts`]: alerts and silences.
 //! - [`admin`]: users, API tokens, audit log.
+//! - [`enrollment`]: enrollment tokens.
+//! - [`deliveries`]: ticket deliveries and their retry.
+//! - [`maintenance`]: maintenance windows (scheduled silences).
 
 pub mod admin;
 pub mod alerts;
+pub mod deliveries;
 pub mod devices;
+pub mod enrollment;
+pub mod maintenance;
 pub mod page;
 pub mod views;
 
@@ -37,7 +43,7 @@ pub fn routes() -> (Router<ConsoleState>, OpenApi) {
         .routes(routes!(oidc::callback))
         .routes(routes!(devices::fleet))
         .routes(routes!(devices::list))
-        .routes(routes!(devices::show))
+        .routes(routes!(devices::show, devices::delete))
         .routes(routes!(devices::retire))
         .routes(routes!(devices::restore))
         .routes(routes!(devices::move_group))
@@ -45,6 +51,12 @@ pub fn routes() -> (Router<ConsoleState>, OpenApi) {
         .routes(routes!(alerts::show))
         .routes(routes!(alerts::ack))
         .routes(routes!(alerts::silence))
+        .routes(routes!(alerts::note))
+        .routes(routes!(maintenance::create))
+        .routes(routes!(enrollment::list, enrollment::create))
+        .routes(routes!(enrollment::revoke))
+        .routes(routes!(deliveries::list))
+        .routes(routes!(deliveries::retry))
         .routes(routes!(alerts::list_silences))
         .routes(routes!(alerts::expire_silence))
         .routes(routes!(admin::list_users, admin::add_user))
