@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use forewarn_proto::{CheckKind, pb};
 use forewarn_secret::{Secret, SecretSource};
 
+use crate::console::config::ConsoleConfig;
 use crate::listen::ConnectionsConfig;
 use crate::rules::config::builtin_group_overrides;
 use crate::rules::{RuleBook, RulesConfig};
@@ -98,6 +99,11 @@ pub struct CollectorConfig {
     /// How long reports and disk samples are kept (see `docs/history.md`).
     #[serde(default)]
     pub history: HistoryConfig,
+    /// The web console and API: sessions, sign-in throttling, trusted
+    /// reverse proxies and single sign-on (see `console::config` and
+    /// `docs/console.md`).
+    #[serde(default)]
+    pub console: ConsoleConfig,
 }
 
 /// Policy for one device group.
@@ -213,6 +219,7 @@ impl CollectorConfig {
             resolve(&mut tls.server_key);
         }
         self.tickets.resolve_paths(base);
+        self.console.resolve_paths(base);
     }
 
     /// Every problem with the config, each naming its key.
@@ -256,6 +263,7 @@ impl CollectorConfig {
         problems.extend(self.history.problems(self.rules.disk_forecast.window_secs));
         problems.extend(self.tickets.problems());
         problems.extend(self.connections.problems());
+        problems.extend(self.console.problems());
         if self.sweep_interval_secs == 0 {
             problems.push("sweep_interval_secs: must be at least 1".into());
         }
@@ -373,6 +381,7 @@ impl Default for CollectorConfig {
             tickets: TicketsConfig::default(),
             connections: ConnectionsConfig::default(),
             history: HistoryConfig::default(),
+            console: ConsoleConfig::default(),
         }
     }
 }

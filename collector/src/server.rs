@@ -56,6 +56,8 @@ pub enum ServeError {
     Transport(#[source] tonic::transport::Error),
     #[error("web server failed: {0}")]
     Web(#[source] std::io::Error),
+    #[error("cannot read console.oidc.client_secret: {0}")]
+    OidcSecret(#[from] forewarn_secret::SecretError),
 }
 
 /// A collector with its store and PKI loaded, not yet listening.
@@ -189,6 +191,13 @@ impl BoundCollector {
             pki.ca_cert_pem(),
         )?;
         let connections = config.connections.clone();
+        let console = match &self.web_listener {
+            Some(listener) => Some(ConsoleSettings::from_config(
+                &config.console,
+                listener.local_addr().map_err(ServeError::Web)?,
+            )?),
+            None => None,
+        };
         let rules = Arc::new(config.rule_book());
         let sweeper = sweeper::run(
             Arc::clone(&store),
@@ -240,9 +249,8 @@ impl BoundCollector {
 
         let web_readiness = Arc::clone(&readiness);
         let web_server = async move {
-            match self.web_listener {
-                Some(listener) => {
-                    let console = ConsoleSettings::for_listen(listener.local_addr()?);
+            match (self.web_listener, console) {
+                (Some(listener), Some(console)) => {
                     let listener = WebListener::new(listener, &connections, self.fd_budget);
                     web::serve(
                         listener,
@@ -256,7 +264,7 @@ impl BoundCollector {
                     )
                     .await
                 }
-                None => Ok(()),
+                _ => Ok(()),
             }
         };
         info!("collector serving");

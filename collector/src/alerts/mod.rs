@@ -77,7 +77,7 @@ pub struct AlertTransitionRecord {
     pub at: i64,
     pub from_severity: Option<Severity>,
     pub to_severity: Option<Severity>,
-    /// The notification event, or `acknowledged`.
+    /// The notification event, `acknowledged`, or `note`.
     pub event: Option<String>,
     pub value: Option<f64>,
     pub summary: String,

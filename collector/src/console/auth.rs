@@ -9,7 +9,7 @@
 //! also `SameSite=Strict`. Bearer tokens are never sent by a browser on its
 //! own, so they need no CSRF token.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, Method, header};
 use axum::serve::IncomingStream;
 
 use super::authz::Principal;
+use super::config::IpRange;
 use super::error::ApiError;
 use super::secrets;
 use super::state::ConsoleState;
@@ -28,6 +29,7 @@ use crate::store::console::NewAuditEntry;
 pub const SESSION_COOKIE: &str = "forewarn_session";
 pub const CSRF_COOKIE: &str = "forewarn_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// How the caller proved who it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +48,24 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The audit row of a change this caller makes now, for a store method
+    /// that writes it in the change's own transaction.
+    pub fn audit_entry(
+        &self,
+        action: &str,
+        target: &str,
+        detail: impl Into<String>,
+    ) -> NewAuditEntry {
+        NewAuditEntry {
+            at: now_unix(),
+            actor: self.principal.name.clone(),
+            action: action.into(),
+            target: target.into(),
+            detail: detail.into(),
+            source: self.source.clone(),
+        }
+    }
+
     /// Writes one audit row for a change this caller made.
     pub async fn audit(
         &self,
@@ -106,12 +126,47 @@ impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for ClientAddr {
     }
 }
 
-/// The client address as the web port saw it (a reverse proxy's, behind one).
-pub fn source(parts: &Parts) -> String {
-    parts
+/// The client's address: the peer of the connection, or, when that peer is
+/// one of `trusted_proxies`, the address the proxies name in
+/// `X-Forwarded-For`: the rightmost entry that is not itself a trusted
+/// proxy (entries to its left are the client's own say, and any client can
+/// write them).
+pub fn source(parts: &Parts, trusted_proxies: &[IpRange]) -> String {
+    let Some(peer) = parts
         .extensions
         .get::<ConnectInfo<ClientAddr>>()
-        .map_or_else(|| "unknown".into(), |info| info.0.0.ip().to_string())
+        .map(|info| info.0.0.ip())
+    else {
+        return "unknown".into();
+    };
+    client_address(peer, &parts.headers, trusted_proxies).to_string()
+}
+
+/// The pure part of [`source`].
+fn client_address(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpRange]) -> IpAddr {
+    let trusted = |addr: IpAddr| trusted_proxies.iter().any(|range| range.contains(addr));
+    if !trusted(peer) {
+        return peer;
+    }
+    let mut hops: Vec<IpAddr> = Vec::new();
+    for value in headers.get_all(X_FORWARDED_FOR) {
+        let Ok(value) = value.to_str() else {
+            return peer;
+        };
+        for hop in value.split(',') {
+            match hop.trim().parse::<IpAddr>() {
+                Ok(addr) => hops.push(addr),
+                // A malformed list cannot be read safely: keep the proxy's own address.
+                Err(_) => return peer,
+            }
+        }
+    }
+    hops.iter()
+        .rev()
+        .find(|addr| !trusted(**addr))
+        .or(hops.first())
+        .copied()
+        .unwrap_or(peer)
 }
 
 /// The value of cookie `name`, if the request carries it.
@@ -137,7 +192,7 @@ impl FromRequestParts<ConsoleState> for Caller {
         parts: &mut Parts,
         state: &ConsoleState,
     ) -> Result<Self, Self::Rejection> {
-        let source = source(parts);
+        let source = source(parts, &state.settings.trusted_proxies);
         let now = now_unix();
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
             let secret = value
@@ -258,5 +313,48 @@ mod tests {
         );
         assert_eq!(cookie(&headers, SESSION_COOKIE).as_deref(), Some("abc"));
         assert_eq!(cookie(&headers, "missing"), None);
+    }
+
+    fn forwarded(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(X_FORWARDED_FOR, value.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_from_trusted_proxies_only() {
+        let proxies = [IpRange::parse("10.0.0.0/24").unwrap()];
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+        let stranger: IpAddr = "192.0.2.7".parse().unwrap();
+        let headers = forwarded(&["203.0.113.9"]);
+        assert_eq!(
+            client_address(proxy, &headers, &proxies),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(client_address(stranger, &headers, &proxies), stranger);
+        assert_eq!(client_address(proxy, &headers, &[]), proxy);
+        assert_eq!(client_address(proxy, &HeaderMap::new(), &proxies), proxy);
+    }
+
+    #[test]
+    fn the_rightmost_untrusted_hop_is_the_client_and_a_bad_list_is_ignored() {
+        let proxies = [IpRange::parse("10.0.0.0/24").unwrap()];
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+        let spoofed = forwarded(&["1.1.1.1, 203.0.113.9", "10.0.0.6"]);
+        assert_eq!(
+            client_address(proxy, &spoofed, &proxies),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        let only_proxies = forwarded(&["10.0.0.7, 10.0.0.6"]);
+        assert_eq!(
+            client_address(proxy, &only_proxies, &proxies),
+            "10.0.0.7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            client_address(proxy, &forwarded(&["203.0.113.9, junk"]), &proxies),
+            proxy
+        );
     }
 }

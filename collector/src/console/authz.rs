@@ -172,6 +172,10 @@ pub enum Action {
     AckAlert,
     Silence,
     ManageDevice,
+    /// Put a failed ticket delivery back in line.
+    RetryDelivery,
+    /// Delete a device and everything kept about it.
+    DeleteDevice,
     ManageEnrollment,
     ManageUsers,
     ReadAudit,
@@ -185,8 +189,11 @@ impl Action {
     fn needs(self) -> Role {
         match self {
             Self::Read | Self::OwnApiTokens => Role::Viewer,
-            Self::AckAlert | Self::Silence | Self::ManageDevice => Role::Operator,
-            Self::ManageEnrollment
+            Self::AckAlert | Self::Silence | Self::ManageDevice | Self::RetryDelivery => {
+                Role::Operator
+            }
+            Self::DeleteDevice
+            | Self::ManageEnrollment
             | Self::ManageUsers
             | Self::ReadAudit
             | Self::ManageApiTokens => Role::Admin,
@@ -287,6 +294,12 @@ mod tests {
             (Admin, &["*"], ManageUsers, None, true),
             (Admin, &["*"], ReadAudit, None, true),
             (Operator, &["*"], ManageUsers, None, false),
+            (Operator, &["laptops"], RetryDelivery, Some("laptops"), true),
+            (Operator, &["laptops"], RetryDelivery, None, false),
+            (Viewer, &["*"], RetryDelivery, Some("laptops"), false),
+            (Operator, &["*"], DeleteDevice, Some("laptops"), false),
+            (Admin, &["laptops"], DeleteDevice, Some("laptops"), true),
+            (Admin, &["laptops"], DeleteDevice, Some("servers"), false),
         ];
         for (role, groups, action, group, want) in cases {
             let principal = who(*role, groups);

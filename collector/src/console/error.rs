@@ -71,6 +71,11 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
 
+    /// Something the collector depends on (an OpenID provider) does not answer.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
     pub fn throttled(wait_secs: u64) -> Self {
         Self {
             retry_after_secs: Some(wait_secs),

@@ -10,11 +10,15 @@
 //! - [`error`]: the API's one error shape.
 //! - [`auth`]: session cookie or bearer token, CSRF, the audit writer.
 //! - [`session`]: sign-in and sign-out.
+//! - [`oidc`]: single sign-on with an OpenID provider.
+//! - [`config`]: the `[console]` config section.
 //! - [`api`]: the REST API and its OpenAPI document.
 pub mod api;
 pub mod auth;
 pub mod authz;
+pub mod config;
 pub mod error;
+pub mod oidc;
 pub mod password;
 pub mod secrets;
 pub mod session;

@@ -13,6 +13,10 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 const GENERATED_CHARS: usize = 20;
 const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
+/// The stored "hash" of a user who signs in only through the OpenID
+/// provider: not a PHC string, so no password ever matches it.
+pub const SINGLE_SIGN_ON: &str = "!single-sign-on";
+
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
     #[error("the password is too short: use at least {MIN_PASSWORD_CHARS} characters")]

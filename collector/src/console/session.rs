@@ -18,7 +18,7 @@ use super::password;
 use super::secrets;
 use super::state::ConsoleState;
 use crate::clock::now_unix;
-use crate::store::console::SessionRecord;
+use crate::store::console::{SessionRecord, UserRecord};
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
@@ -87,7 +87,7 @@ pub async fn login(State(state): State<ConsoleState>, request: Request) -> Respo
 
 async fn login_inner(state: ConsoleState, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let source = auth::source(&parts);
+    let source = auth::source(&parts, &state.settings.trusted_proxies);
     if !same_origin(&parts.headers) {
         return Err(ApiError::forbidden(
             "sign-in posted from another site (Origin does not match Host)",
@@ -163,6 +163,22 @@ async fn login_inner(state: ConsoleState, request: Request) -> Result<Response, 
         ));
     };
     state.throttle.succeeded(&keys[0]);
+    let (info, cookies) = open_session(&state, user, &source, "").await?;
+    let mut response = Json(info).into_response();
+    for cookie in cookies {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+/// Starts a session for `user` (audited as `session.login` with `detail`):
+/// what to answer and the two cookies to set.
+pub(super) async fn open_session(
+    state: &ConsoleState,
+    user: UserRecord,
+    source: &str,
+    detail: &str,
+) -> Result<(SessionInfo, [HeaderValue; 2]), ApiError> {
     let now = now_unix();
     let session_id = secrets::session_id();
     let csrf = secrets::csrf_token();
@@ -176,35 +192,32 @@ async fn login_inner(state: ConsoleState, request: Request) -> Result<Response, 
             created_at: now,
             expires_at,
             last_seen_at: now,
-            ip: source.clone(),
+            ip: source.to_owned(),
         })
         .await?;
     auth::audit(
-        &state,
+        state,
         &user.username,
         "session.login",
         &user.username,
-        "",
-        &source,
+        detail,
+        source,
     )
     .await?;
-    let mut response = Json(SessionInfo {
-        name: user.username,
-        role: user.role,
-        groups: user.scope.to_list(),
-        csrf_token: Some(csrf.clone()),
-        expires_at: Some(expires_at),
-    })
-    .into_response();
-    for cookie in cookies(
-        &state,
+    let cookies = cookies(
+        state,
         &session_id,
         &csrf,
         state.settings.session_lifetime_secs,
-    ) {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    Ok(response)
+    );
+    let info = SessionInfo {
+        name: user.username,
+        role: user.role,
+        groups: user.scope.to_list(),
+        csrf_token: Some(csrf),
+        expires_at: Some(expires_at),
+    };
+    Ok((info, cookies))
 }
 
 /// Who is signed in (a session or an API token).

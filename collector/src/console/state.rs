@@ -1,10 +1,14 @@
 //! What every console handler shares: the store, the session and throttle
-//! settings, the throttle itself.
+//! settings, the throttle itself, the single sign-on client.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use forewarn_secret::SecretError;
+
+use super::config::{ConsoleConfig, IpRange, OidcConfig};
+use super::oidc::OidcLogin;
 use super::throttle::LoginThrottle;
 use crate::store::Store;
 
@@ -20,6 +24,10 @@ pub struct ConsoleSettings {
     pub login_free_failures: u32,
     pub login_base_lockout: Duration,
     pub login_max_lockout: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpRange>,
+    /// Single sign-on, when configured, with its secret loaded.
+    pub oidc: Option<(OidcConfig, forewarn_secret::Secret)>,
 }
 
 impl ConsoleSettings {
@@ -34,7 +42,29 @@ impl ConsoleSettings {
             login_free_failures: 5,
             login_base_lockout: Duration::from_secs(30),
             login_max_lockout: Duration::from_secs(15 * 60),
+            trusted_proxies: Vec::new(),
+            oidc: None,
         }
+    }
+
+    /// The settings of the config's `[console]` section; reads the OIDC
+    /// client secret now, so a missing one stops the start, not a sign-in.
+    pub fn from_config(config: &ConsoleConfig, addr: SocketAddr) -> Result<Self, SecretError> {
+        let oidc = match &config.oidc {
+            Some(oidc) => Some((oidc.clone(), oidc.client_secret.load()?)),
+            None => None,
+        };
+        let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX);
+        Ok(Self {
+            session_lifetime_secs: secs(config.session_lifetime_secs),
+            session_idle_secs: secs(config.session_idle_secs),
+            login_free_failures: config.login_free_failures,
+            login_base_lockout: Duration::from_secs(config.login_base_lockout_secs),
+            login_max_lockout: Duration::from_secs(config.login_max_lockout_secs),
+            trusted_proxies: config.proxy_ranges(),
+            oidc,
+            ..Self::for_listen(addr)
+        })
     }
 }
 
@@ -43,6 +73,8 @@ pub struct ConsoleState {
     pub store: Arc<dyn Store>,
     pub settings: Arc<ConsoleSettings>,
     pub throttle: Arc<LoginThrottle>,
+    /// `None` when single sign-on is not configured.
+    pub oidc: Option<Arc<OidcLogin>>,
 }
 
 impl ConsoleState {
@@ -52,10 +84,15 @@ impl ConsoleState {
             settings.login_base_lockout,
             settings.login_max_lockout,
         );
+        let oidc = settings
+            .oidc
+            .as_ref()
+            .map(|(config, secret)| Arc::new(OidcLogin::new(config.clone(), secret.clone())));
         Self {
             store,
             settings: Arc::new(settings),
             throttle: Arc::new(throttle),
+            oidc,
         }
     }
 }

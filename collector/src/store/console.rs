@@ -86,6 +86,30 @@ pub struct AuditQuery {
     pub limit: usize,
 }
 
+/// What deleting a device removed besides the device itself (its status,
+/// forecasts and alert histories and deliveries go with their parents).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeletedDevice {
+    pub hostname: String,
+    pub group: String,
+    pub reports: u64,
+    pub disk_samples: u64,
+    pub alerts: u64,
+    /// Rows of the ticket ledger; the tickets in the helpdesk stay as they are.
+    pub tickets: u64,
+    pub silences: u64,
+}
+
+impl DeletedDevice {
+    /// What was removed, for the audit log and the answer.
+    pub fn summary(&self) -> String {
+        format!(
+            "removed {} reports, {} disk samples, {} alerts, {} ticket ledger rows, {} silences",
+            self.reports, self.disk_samples, self.alerts, self.tickets, self.silences
+        )
+    }
+}
+
 /// The console's part of the store (a part of [`super::Store`], like the
 /// ticket ledger), so every backend keeps users, sessions, tokens and audit.
 #[async_trait]
@@ -127,4 +151,27 @@ pub trait ConsoleStore: Send + Sync {
     /// Brings a retired device back (its reports are accepted again); false
     /// if no such device.
     async fn restore_device(&self, id: &str) -> Result<bool, StoreError>;
+    /// Adds `note` by `by` to an alert's history (event `note`, state
+    /// unchanged) and writes `audit`, in one transaction; false (and no
+    /// audit row) if no such alert.
+    async fn note_alert(
+        &self,
+        id: i64,
+        by: &str,
+        note: &str,
+        audit: NewAuditEntry,
+    ) -> Result<bool, StoreError>;
+    /// Puts a failed delivery back in line (pending, due at `audit.at`,
+    /// attempts reset) and writes `audit`, in one transaction; false if it
+    /// is not failed or a later notification of its alert superseded it.
+    async fn retry_delivery(&self, id: i64, audit: NewAuditEntry) -> Result<bool, StoreError>;
+    /// Deletes a device and everything kept about it (reports, samples,
+    /// forecasts, alerts with their histories and deliveries, ticket ledger
+    /// rows, its silences) and writes `audit`, in one transaction; `None`
+    /// if no such device.
+    async fn delete_device(
+        &self,
+        id: &str,
+        audit: NewAuditEntry,
+    ) -> Result<Option<DeletedDevice>, StoreError>;
 }

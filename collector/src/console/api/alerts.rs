@@ -24,7 +24,7 @@ use crate::console::state::ConsoleState;
 use crate::severity::Severity;
 
 /// Device id to group, for every device.
-async fn groups(state: &ConsoleState) -> Result<HashMap<String, String>, ApiError> {
+pub(super) async fn groups(state: &ConsoleState) -> Result<HashMap<String, String>, ApiError> {
     Ok(state
         .store
         .list_devices()
@@ -242,7 +242,7 @@ pub struct SilenceView {
     pub expired_at: Option<i64>,
 }
 
-fn silence_view(s: &Silence) -> SilenceView {
+pub(super) fn silence_view(s: &Silence) -> SilenceView {
     SilenceView {
         id: s.id.clone(),
         device_id: s.device_id.clone(),
@@ -396,4 +396,41 @@ pub async fn expire_silence(
         expired_at: Some(now),
         ..silence
     })))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NoteRequest {
+    /// What was done or found, for the next person (1 to 2000 characters).
+    pub note: String,
+}
+
+/// Add a note to an alert's history without acknowledging it.
+#[utoipa::path(post, path = "/alerts/{id}/notes", tag = "alerts", params(("id" = i64, Path)), request_body = NoteRequest,
+    responses((status = 200, body = AlertDetail), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn note(
+    State(state): State<ConsoleState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(request): Json<NoteRequest>,
+) -> Result<Json<AlertDetail>, ApiError> {
+    let (_, group) = visible_alert(&state, &caller, id).await?;
+    if !can(&caller.principal, Action::AckAlert, group.as_deref()) {
+        return Err(ApiError::forbidden(format!(
+            "adding notes needs the operator role; you are {}",
+            caller.principal.role
+        )));
+    }
+    let note = request.note.trim();
+    if note.is_empty() || note.chars().count() > 2000 {
+        return Err(ApiError::invalid("note must be 1 to 2000 characters"));
+    }
+    let audit = caller.audit_entry("alert.note", &id.to_string(), note);
+    if !state
+        .store
+        .note_alert(id, &caller.principal.name, note, audit)
+        .await?
+    {
+        return Err(ApiError::not_found("alert", &id.to_string()));
+    }
+    Ok(Json(visible_alert(&state, &caller, id).await?.0))
 }

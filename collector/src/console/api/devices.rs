@@ -327,3 +327,56 @@ pub async fn move_group(
         .await?;
     changed(&state, &id).await
 }
+
+/// What deleting a device removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeletedDeviceView {
+    pub id: String,
+    pub hostname: String,
+    pub group: String,
+    /// Stored reports (status history).
+    pub reports: u64,
+    pub disk_samples: u64,
+    /// Alerts, with their histories and pending or failed ticket deliveries.
+    pub alerts: u64,
+    /// Rows of the collector's ticket ledger. The tickets in the helpdesk are
+    /// left as they are: close them there.
+    pub tickets: u64,
+    /// Silences of this device.
+    pub silences: u64,
+}
+
+/// Delete a device and everything the collector keeps about it (admin).
+/// Its certificate is refused from then on; the machine can enroll again
+/// with a new token. To keep the history, retire it instead.
+#[utoipa::path(delete, path = "/devices/{id}", tag = "devices", params(("id" = String, Path)),
+    responses((status = 200, body = DeletedDeviceView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<ConsoleState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<DeletedDeviceView>, ApiError> {
+    let device = visible_device(&state, &caller, &id).await?;
+    if !can(&caller.principal, Action::DeleteDevice, Some(&device.group)) {
+        return Err(ApiError::forbidden(format!(
+            "deleting devices needs the admin role; you are {} (retire it instead)",
+            caller.principal.role
+        )));
+    }
+    let audit = caller.audit_entry("device.delete", &id, &device.hostname);
+    let deleted = state
+        .store
+        .delete_device(&id, audit)
+        .await?
+        .ok_or_else(|| ApiError::not_found("device", &id))?;
+    Ok(Json(DeletedDeviceView {
+        id,
+        hostname: deleted.hostname,
+        group: deleted.group,
+        reports: deleted.reports,
+        disk_samples: deleted.disk_samples,
+        alerts: deleted.alerts,
+        tickets: deleted.tickets,
+        silences: deleted.silences,
+    }))
+}

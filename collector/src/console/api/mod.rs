@@ -9,10 +9,16 @@
 //! - [`devices`]: fleet summary and devices.
 //! - [`alerts`]: alerts and silences.
 //! - [`admin`]: users, API tokens, audit log.
+//! - [`enrollment`]: enrollment tokens.
+//! - [`deliveries`]: ticket deliveries and their retry.
+//! - [`maintenance`]: maintenance windows (scheduled silences).
 
 pub mod admin;
 pub mod alerts;
+pub mod deliveries;
 pub mod devices;
+pub mod enrollment;
+pub mod maintenance;
 pub mod page;
 pub mod views;
 
@@ -26,16 +32,18 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::session;
 use super::state::ConsoleState;
+use super::{oidc, session};
 
 /// Every route of the API and the OpenAPI document describing them.
 pub fn routes() -> (Router<ConsoleState>, OpenApi) {
     let (router, mut api) = OpenApiRouter::<ConsoleState>::new()
         .routes(routes!(session::login, session::current, session::logout))
+        .routes(routes!(oidc::start))
+        .routes(routes!(oidc::callback))
         .routes(routes!(devices::fleet))
         .routes(routes!(devices::list))
-        .routes(routes!(devices::show))
+        .routes(routes!(devices::show, devices::delete))
         .routes(routes!(devices::retire))
         .routes(routes!(devices::restore))
         .routes(routes!(devices::move_group))
@@ -43,6 +51,12 @@ pub fn routes() -> (Router<ConsoleState>, OpenApi) {
         .routes(routes!(alerts::show))
         .routes(routes!(alerts::ack))
         .routes(routes!(alerts::silence))
+        .routes(routes!(alerts::note))
+        .routes(routes!(maintenance::create))
+        .routes(routes!(enrollment::list, enrollment::create))
+        .routes(routes!(enrollment::revoke))
+        .routes(routes!(deliveries::list))
+        .routes(routes!(deliveries::retry))
         .routes(routes!(alerts::list_silences))
         .routes(routes!(alerts::expire_silence))
         .routes(routes!(admin::list_users, admin::add_user))

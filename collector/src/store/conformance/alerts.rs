@@ -16,10 +16,10 @@ use crate::severity::Severity;
 use crate::store::outbox::OutboxState;
 use crate::store::{IncomingReport, Store, SweepScope};
 
-const T0: i64 = 1_795_000_000;
+pub(super) const T0: i64 = 1_795_000_000;
 const GIB: u64 = 1024 * 1024 * 1024;
 
-fn report(seq: u64, at: i64, available_gib: u64) -> IncomingReport {
+pub(super) fn report(seq: u64, at: i64, available_gib: u64) -> IncomingReport {
     let status = pb::StatusReport {
         seq,
         collected_at_unix_secs: at,
@@ -47,7 +47,7 @@ fn report(seq: u64, at: i64, available_gib: u64) -> IncomingReport {
     }
 }
 
-fn rules() -> Arc<RuleBook> {
+pub(super) fn rules() -> Arc<RuleBook> {
     let mut book = RuleBook::default();
     book.default.disk_free_bytes.enabled = false;
     Arc::new(book)

@@ -13,6 +13,7 @@
 
 mod alerts;
 mod console;
+mod console_changes;
 mod devices;
 mod history;
 mod reenroll;
@@ -20,6 +21,7 @@ mod sweep;
 
 pub(crate) use alerts::*;
 pub(crate) use console::*;
+pub(crate) use console_changes::*;
 pub(crate) use devices::*;
 pub(crate) use history::*;
 pub(crate) use reenroll::*;
@@ -90,7 +92,10 @@ macro_rules! store_conformance_suite {
             offline_escalates_at_the_first_sweep_after_its_minute,
             ending_a_silence_early_notifies_what_it_held_at_the_next_sweep,
             an_unchanged_report_is_a_line_without_a_body,
-            retention_bounds_history_and_keeps_the_forecast
+            retention_bounds_history_and_keeps_the_forecast,
+            alert_note_and_its_audit_row_are_written_together,
+            a_failed_delivery_is_retried_once_with_its_audit_row,
+            deleting_a_device_removes_what_is_kept_about_it
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

@@ -1,14 +1,14 @@
 //! SQL for the console on PostgreSQL: users, sessions, API tokens, audit rows.
 
 use async_trait::async_trait;
-use tokio_postgres::Row;
+use tokio_postgres::{GenericClient, Row};
 
 use super::PostgresStore;
 use crate::console::authz::{Role, Scope};
 use crate::store::StoreError;
 use crate::store::console::{
-    ApiTokenRecord, AuditEntry, AuditQuery, ConsoleStore, NewAuditEntry, SessionRecord, UserRecord,
-    UserUpdate,
+    ApiTokenRecord, AuditEntry, AuditQuery, ConsoleStore, DeletedDevice, NewAuditEntry,
+    SessionRecord, UserRecord, UserUpdate,
 };
 
 fn role_from(text: &str) -> Role {
@@ -51,6 +51,78 @@ fn token_from_row(row: &Row) -> ApiTokenRecord {
         last_used_at: row.get(9),
         revoked_at: row.get(10),
     }
+}
+
+async fn append_audit_in(c: &impl GenericClient, e: &NewAuditEntry) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO console_audit (at, actor, action, target, detail, source)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[&e.at, &e.actor, &e.action, &e.target, &e.detail, &e.source],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn delete_device_in(
+    c: &impl GenericClient,
+    id: &str,
+) -> Result<Option<DeletedDevice>, StoreError> {
+    let Some(row) = c
+        .query_opt(
+            "SELECT hostname, group_name FROM devices WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    c.execute(
+        "DELETE FROM alert_tickets WHERE alert_id IN (SELECT id FROM alerts WHERE device_id = $1)
+            OR ticket_id IN (SELECT id FROM tickets WHERE device_id = $1)",
+        &[&id],
+    )
+    .await?;
+    for table in ["alert_outbox", "alert_transitions"] {
+        c.execute(
+            &format!(
+                "DELETE FROM {table} WHERE alert_id IN (SELECT id FROM alerts WHERE device_id = $1)"
+            ),
+            &[&id],
+        )
+        .await?;
+    }
+    let mut counts = [0u64; 5];
+    for (n, table) in [
+        "status_history",
+        "disk_samples",
+        "alerts",
+        "tickets",
+        "silences",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        counts[n] = c
+            .execute(&format!("DELETE FROM {table} WHERE device_id = $1"), &[&id])
+            .await?;
+    }
+    for sql in [
+        "DELETE FROM disk_forecasts WHERE device_id = $1",
+        "DELETE FROM device_status WHERE device_id = $1",
+        "DELETE FROM devices WHERE id = $1",
+    ] {
+        c.execute(sql, &[&id]).await?;
+    }
+    let [reports, disk_samples, alerts, tickets, silences] = counts;
+    Ok(Some(DeletedDevice {
+        hostname: row.get(0),
+        group: row.get(1),
+        reports,
+        disk_samples,
+        alerts,
+        tickets,
+        silences,
+    }))
 }
 
 #[async_trait]
@@ -342,5 +414,67 @@ impl ConsoleStore for PostgresStore {
             .execute("UPDATE devices SET retired_at = NULL WHERE id = $1", &[&id])
             .await?;
         Ok(changed > 0)
+    }
+
+    async fn note_alert(
+        &self,
+        id: i64,
+        by: &str,
+        note: &str,
+        audit: NewAuditEntry,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let added = tx
+            .execute(
+                "INSERT INTO alert_transitions (alert_id, at, from_severity, to_severity, event, value, summary, actor, note)
+                 SELECT id, $2, severity, severity, 'note', value, summary, $3, $4 FROM alerts WHERE id = $1",
+                &[&id, &audit.at, &by, &note],
+            )
+            .await?
+            > 0;
+        if added {
+            append_audit_in(&*tx, &audit).await?;
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    async fn retry_delivery(&self, id: i64, audit: NewAuditEntry) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let retried = tx
+            .execute(
+                "UPDATE alert_outbox SET state = 'pending', attempts = 0, next_attempt_at = $2, claimed_until = NULL
+                 WHERE id = $1 AND state = 'failed' AND NOT EXISTS (SELECT 1 FROM alert_outbox later
+                   WHERE later.alert_id = alert_outbox.alert_id AND later.id > alert_outbox.id)",
+                &[&id, &audit.at],
+            )
+            .await?
+            > 0;
+        if retried {
+            append_audit_in(&*tx, &audit).await?;
+        }
+        tx.commit().await?;
+        Ok(retried)
+    }
+
+    async fn delete_device(
+        &self,
+        id: &str,
+        audit: NewAuditEntry,
+    ) -> Result<Option<DeletedDevice>, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let deleted = delete_device_in(&*tx, id).await?;
+        if let Some(deleted) = &deleted {
+            let audit = NewAuditEntry {
+                detail: format!("{} ({})", audit.detail, deleted.summary()),
+                ..audit
+            };
+            append_audit_in(&*tx, &audit).await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
     }
 }

@@ -7,8 +7,8 @@ use super::SqliteStore;
 use crate::console::authz::{Role, Scope};
 use crate::store::StoreError;
 use crate::store::console::{
-    ApiTokenRecord, AuditEntry, AuditQuery, ConsoleStore, NewAuditEntry, SessionRecord, UserRecord,
-    UserUpdate,
+    ApiTokenRecord, AuditEntry, AuditQuery, ConsoleStore, DeletedDevice, NewAuditEntry,
+    SessionRecord, UserRecord, UserUpdate,
 };
 
 fn role_from(text: String) -> Role {
@@ -281,6 +281,61 @@ fn restore_device(c: &Connection, id: &str) -> rusqlite::Result<bool> {
     Ok(c.execute("UPDATE devices SET retired_at = NULL WHERE id = ?1", [id])? > 0)
 }
 
+fn note_alert(c: &Connection, id: i64, by: &str, note: &str, at: i64) -> rusqlite::Result<bool> {
+    let added = c.execute(
+        "INSERT INTO alert_transitions (alert_id, at, from_severity, to_severity, event, value, summary, actor, note)
+         SELECT id, ?2, severity, severity, 'note', value, summary, ?3, ?4 FROM alerts WHERE id = ?1",
+        params![id, at, by, note],
+    )?;
+    Ok(added > 0)
+}
+
+fn retry_delivery(c: &Connection, id: i64, now: i64) -> rusqlite::Result<bool> {
+    let changed = c.execute(
+        "UPDATE alert_outbox SET state = 'pending', attempts = 0, next_attempt_at = ?2, claimed_until = NULL
+         WHERE id = ?1 AND state = 'failed' AND NOT EXISTS (SELECT 1 FROM alert_outbox later
+           WHERE later.alert_id = alert_outbox.alert_id AND later.id > alert_outbox.id)",
+        params![id, now],
+    )?;
+    Ok(changed > 0)
+}
+
+fn delete_device(c: &Connection, id: &str) -> rusqlite::Result<Option<DeletedDevice>> {
+    let Some((hostname, group)) = c
+        .query_row(
+            "SELECT hostname, group_name FROM devices WHERE id = ?1",
+            [id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let delete = |sql: &str| -> rusqlite::Result<u64> { Ok(c.execute(sql, [id])? as u64) };
+    delete(
+        "DELETE FROM alert_tickets WHERE alert_id IN (SELECT id FROM alerts WHERE device_id = ?1)
+            OR ticket_id IN (SELECT id FROM tickets WHERE device_id = ?1)",
+    )?;
+    for table in ["alert_outbox", "alert_transitions"] {
+        delete(&format!(
+            "DELETE FROM {table} WHERE alert_id IN (SELECT id FROM alerts WHERE device_id = ?1)"
+        ))?;
+    }
+    let deleted = DeletedDevice {
+        hostname,
+        group,
+        reports: delete("DELETE FROM status_history WHERE device_id = ?1")?,
+        disk_samples: delete("DELETE FROM disk_samples WHERE device_id = ?1")?,
+        alerts: delete("DELETE FROM alerts WHERE device_id = ?1")?,
+        tickets: delete("DELETE FROM tickets WHERE device_id = ?1")?,
+        silences: delete("DELETE FROM silences WHERE device_id = ?1")?,
+    };
+    delete("DELETE FROM disk_forecasts WHERE device_id = ?1")?;
+    delete("DELETE FROM device_status WHERE device_id = ?1")?;
+    delete("DELETE FROM devices WHERE id = ?1")?;
+    Ok(Some(deleted))
+}
+
 #[async_trait]
 impl ConsoleStore for SqliteStore {
     async fn create_user(&self, user: UserRecord) -> Result<bool, StoreError> {
@@ -381,5 +436,60 @@ impl ConsoleStore for SqliteStore {
         let id = id.to_owned();
         self.with_connection(move |c| Ok(restore_device(c, &id)?))
             .await
+    }
+
+    async fn note_alert(
+        &self,
+        id: i64,
+        by: &str,
+        note: &str,
+        audit: NewAuditEntry,
+    ) -> Result<bool, StoreError> {
+        let (by, note) = (by.to_owned(), note.to_owned());
+        self.with_connection(move |c| {
+            let tx = c.transaction()?;
+            let added = note_alert(&tx, id, &by, &note, audit.at)?;
+            if added {
+                append_audit(&tx, &audit)?;
+            }
+            tx.commit()?;
+            Ok(added)
+        })
+        .await
+    }
+
+    async fn retry_delivery(&self, id: i64, audit: NewAuditEntry) -> Result<bool, StoreError> {
+        self.with_connection(move |c| {
+            let tx = c.transaction()?;
+            let retried = retry_delivery(&tx, id, audit.at)?;
+            if retried {
+                append_audit(&tx, &audit)?;
+            }
+            tx.commit()?;
+            Ok(retried)
+        })
+        .await
+    }
+
+    async fn delete_device(
+        &self,
+        id: &str,
+        audit: NewAuditEntry,
+    ) -> Result<Option<DeletedDevice>, StoreError> {
+        let id = id.to_owned();
+        self.with_connection(move |c| {
+            let tx = c.transaction()?;
+            let deleted = delete_device(&tx, &id)?;
+            if let Some(deleted) = &deleted {
+                let audit = NewAuditEntry {
+                    detail: format!("{} ({})", audit.detail, deleted.summary()),
+                    ..audit
+                };
+                append_audit(&tx, &audit)?;
+            }
+            tx.commit()?;
+            Ok(deleted)
+        })
+        .await
     }
 }

@@ -2,286 +2,17 @@
 //! with a real SQLite store, devices in two groups and a real disk alert
 //! raised by ingesting reports.
 
+mod changes;
+mod harness;
+
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use prost::Message;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use forewarn_collector::console::authz::{Role, Scope};
-use forewarn_collector::console::password;
-use forewarn_collector::console::state::ConsoleSettings;
-use forewarn_collector::rules::RuleBook;
-use forewarn_collector::store::console::UserRecord;
-use forewarn_collector::store::{IncomingReport, NewDevice, NewToken, Store};
-use forewarn_proto::pb;
-use forewarn_testkit::store::TempStore;
-
-const GIB: u64 = 1 << 30;
-const PASSWORD: &str = "correct horse battery staple";
-
-struct Console {
-    addr: SocketAddr,
-    http: reqwest::Client,
-    store: Arc<dyn Store>,
-    _fixture: TempStore,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-/// A signed-in browser: its session cookie and CSRF token.
-#[derive(Clone)]
-struct Session {
-    cookie: String,
-    csrf: String,
-}
-
-impl Console {
-    async fn start(settings: impl FnOnce(&mut ConsoleSettings)) -> Console {
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let fixture = TempStore::new().unwrap();
-        let store = Arc::clone(&fixture.store);
-        seed_fleet(store.as_ref()).await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut console = ConsoleSettings::for_listen(addr);
-        settings(&mut console);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(forewarn_collector::web::serve(
-            listener,
-            Arc::clone(&store),
-            Arc::default(),
-            Arc::default(),
-            Arc::default(),
-            Arc::new(forewarn_collector::config::CollectorConfig::default()),
-            console,
-            async move {
-                let _ = stopped.await;
-            },
-        ));
-        Console {
-            addr,
-            http: reqwest::Client::new(),
-            store,
-            _fixture: fixture,
-            _stop: stop,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}/api/v1{path}", self.addr)
-    }
-
-    async fn add_user(&self, name: &str, role: Role, groups: &[&str]) {
-        let scope = if groups == ["*"] {
-            Scope::All
-        } else {
-            Scope::Groups(groups.iter().map(|g| g.to_string()).collect())
-        };
-        self.store
-            .create_user(UserRecord {
-                username: name.into(),
-                role,
-                scope,
-                password_hash: password::hash(PASSWORD).unwrap(),
-                created_at: 0,
-                disabled_at: None,
-                password_set_at: 0,
-            })
-            .await
-            .unwrap();
-    }
-
-    async fn login_as(&self, name: &str, password: &str) -> reqwest::Response {
-        self.http
-            .post(self.url("/session"))
-            .json(&json!({"username": name, "password": password}))
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn login(&self, name: &str) -> Session {
-        let response = self.login_as(name, PASSWORD).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let cookies: Vec<String> = response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect();
-        let session_cookie = cookies
-            .iter()
-            .find(|c| c.starts_with("forewarn_session="))
-            .unwrap();
-        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
-            assert!(session_cookie.contains(attribute), "{session_cookie}");
-        }
-        assert!(
-            !session_cookie.contains("Secure"),
-            "loopback port: no Secure"
-        );
-        let body: Value = response.json().await.unwrap();
-        Session {
-            cookie: session_cookie.split(';').next().unwrap().to_owned(),
-            csrf: body["csrf_token"].as_str().unwrap().to_owned(),
-        }
-    }
-
-    /// A request with the session cookie and, on changes, the CSRF token.
-    async fn call(
-        &self,
-        session: &Session,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self
-            .http
-            .request(method.clone(), self.url(path))
-            .header("cookie", &session.cookie);
-        if method != Method::GET {
-            request = request.header("x-csrf-token", &session.csrf);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        into_parts(request.send().await.unwrap()).await
-    }
-
-    async fn bearer(&self, token: &str, method: Method, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .request(method, self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        into_parts(response).await
-    }
-}
-
-async fn into_parts(response: reqwest::Response) -> (StatusCode, Value) {
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-fn hostnames(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["hostname"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-async fn enroll(store: &dyn Store, token: &str, group: &str, id: &str, hostname: &str) {
-    store
-        .create_token(NewToken {
-            id: token.into(),
-            token_hash: format!("hash-{token}"),
-            group: group.into(),
-            created_at: 0,
-            expires_at: i64::MAX,
-            max_uses: None,
-        })
-        .await
-        .unwrap();
-    store
-        .enroll_device(
-            &format!("hash-{token}"),
-            NewDevice {
-                id: id.into(),
-                hostname: hostname.into(),
-                os: "linux".into(),
-                agent_version: "0.1.0".into(),
-                enrolled_at: 10,
-                cert_serial: "01".into(),
-                cert_not_after: i64::MAX,
-                hardware: Default::default(),
-            },
-            10,
-        )
-        .await
-        .unwrap()
-        .unwrap();
-}
-
-fn disk_report(
-    device: &str,
-    hostname: &str,
-    seq: u64,
-    at: i64,
-    available_gib: u64,
-) -> IncomingReport {
-    let status = pb::StatusReport {
-        seq,
-        collected_at_unix_secs: at,
-        host: Some(pb::HostFacts {
-            hostname: hostname.into(),
-            serial_number: format!("SN-{hostname}"),
-            model: "ThinkPad T14".into(),
-            primary_user: "jdoe".into(),
-            ..Default::default()
-        }),
-        disks: Some(pb::DiskCheck {
-            filesystems: vec![pb::DiskStatus {
-                mount_point: "/".into(),
-                total_bytes: 100 * GIB,
-                free_bytes: available_gib * GIB,
-                available_bytes: available_gib * GIB,
-                ..Default::default()
-            }],
-        }),
-        ..Default::default()
-    };
-    IncomingReport {
-        device_id: device.into(),
-        seq,
-        boot_id: 0,
-        collected_at: at,
-        received_at: at,
-        hostname: hostname.into(),
-        os: "linux".into(),
-        agent_version: "0.1.0".into(),
-        encoded: status.encode_to_vec(),
-    }
-}
-
-/// Laptop `l1` (LAPTOP-042, group laptops) and server `s1` (SRV-DB-01, group
-/// servers), each with a firing critical disk alert on `/`.
-async fn seed_fleet(store: &dyn Store) {
-    enroll(store, "t1", "laptops", "l1", "LAPTOP-042").await;
-    enroll(store, "t2", "servers", "s1", "SRV-DB-01").await;
-    let now = forewarn_collector::clock::now_unix();
-    let mut rules = RuleBook::default();
-    rules.default.disk_free_bytes.enabled = false;
-    let rules = Arc::new(rules);
-    for (id, host) in [("l1", "LAPTOP-042"), ("s1", "SRV-DB-01")] {
-        for (seq, at, gib) in [(1, now - 120, 50), (2, now - 60, 8), (3, now, 3)] {
-            store
-                .ingest_report(disk_report(id, host, seq, at, gib), Arc::clone(&rules))
-                .await
-                .unwrap();
-        }
-    }
-}
-
-async fn alert_of(console: &Console, session: &Session, device: &str) -> i64 {
-    let (status, page) = console
-        .call(
-            session,
-            Method::GET,
-            &format!("/alerts?device={device}&state=firing"),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{page}");
-    page["items"][0]["id"].as_i64().expect("a firing alert")
-}
+use forewarn_collector::console::authz::Role;
+use harness::*;
 
 #[tokio::test]
 async fn login_logout_and_csrf_guard_changes() {
@@ -757,9 +488,12 @@ async fn openapi_document_parses_and_lists_every_route() {
         "POST /session",
         "GET /session",
         "DELETE /session",
+        "GET /session/oidc",
+        "GET /session/oidc/callback",
         "GET /fleet",
         "GET /devices",
         "GET /devices/{id}",
+        "DELETE /devices/{id}",
         "POST /devices/{id}/retire",
         "POST /devices/{id}/restore",
         "POST /devices/{id}/move",
@@ -767,6 +501,13 @@ async fn openapi_document_parses_and_lists_every_route() {
         "GET /alerts/{id}",
         "POST /alerts/{id}/ack",
         "POST /alerts/{id}/silence",
+        "POST /alerts/{id}/notes",
+        "POST /maintenance-windows",
+        "GET /enrollment-tokens",
+        "POST /enrollment-tokens",
+        "DELETE /enrollment-tokens/{id}",
+        "GET /deliveries",
+        "POST /deliveries/{id}/retry",
         "GET /silences",
         "DELETE /silences/{id}",
         "GET /users",
@@ -799,7 +540,8 @@ async fn openapi_document_parses_and_lists_every_route() {
     assert!(
         document["components"]["schemas"]["DeviceSummary"]["properties"]["hostname"].is_object()
     );
-    // Every documented route answers (401 without credentials, never 404 or 405).
+    // Every documented route answers (401 without credentials, never 404 or
+    // 405), except sign-in's own: single sign-on is not configured here.
     for entry in &served {
         let (method, path) = entry.split_once(' ').unwrap();
         let path = path.replace("{id}", "1").replace("{username}", "ana");
@@ -816,8 +558,85 @@ async fn openapi_document_parses_and_lists_every_route() {
         let status = response.status();
         assert!(
             status == StatusCode::UNAUTHORIZED
-                || (path == "/session" && method != "GET" && method != "DELETE"),
+                || (path == "/session" && method != "GET" && method != "DELETE")
+                || (path.starts_with("/session/oidc") && status == StatusCode::NOT_FOUND),
             "{entry}: {status}"
         );
     }
+}
+
+#[tokio::test]
+async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
+    use forewarn_collector::console::config::IpRange;
+    use forewarn_collector::store::console::AuditQuery;
+
+    async fn sign_in(console: &Console, user: &str, password: &str, client: &str) -> StatusCode {
+        console
+            .http
+            .post(console.url("/session"))
+            .header("x-forwarded-for", client)
+            .json(&json!({"username": user, "password": password}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+    async fn last_source(console: &Console) -> String {
+        let rows = console
+            .store
+            .list_audit(AuditQuery {
+                limit: 1,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        rows[0].entry.source.clone()
+    }
+
+    // No trusted proxy: anyone could write the header, so it is ignored.
+    let direct = Console::start(|_| {}).await;
+    direct.add_user("ana", Role::Admin, &["*"]).await;
+    assert_eq!(
+        sign_in(&direct, "ana", PASSWORD, "203.0.113.9").await,
+        StatusCode::OK
+    );
+    assert_eq!(last_source(&direct).await, "127.0.0.1");
+
+    // Behind the proxy on loopback: the audit log names the client.
+    let proxied = Console::start(|settings| {
+        settings.trusted_proxies = vec![IpRange::parse("127.0.0.0/8").unwrap()];
+    })
+    .await;
+    proxied.add_user("ana", Role::Admin, &["*"]).await;
+    assert_eq!(
+        sign_in(&proxied, "ana", PASSWORD, "198.51.100.1, 203.0.113.9").await,
+        StatusCode::OK
+    );
+    assert_eq!(last_source(&proxied).await, "203.0.113.9");
+
+    // The throttle counts per client too: a guesser at one address, trying
+    // a new user name each time, is locked out; ana at another is not.
+    for n in 0..5 {
+        let status = sign_in(
+            &proxied,
+            &format!("guess{n}"),
+            "wrong password!",
+            "203.0.113.66",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        sign_in(&proxied, "guess5", "wrong password!", "203.0.113.66").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        sign_in(&proxied, "guess6", "wrong password!", "203.0.113.66").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(last_source(&proxied).await, "203.0.113.66");
+    assert_eq!(
+        sign_in(&proxied, "ana", PASSWORD, "203.0.113.10").await,
+        StatusCode::OK
+    );
 }

@@ -1,0 +1,162 @@
+//! Conformance cases for the console's changes whose audit row is written
+//! in the same transaction: alert notes, delivery retries, device deletion.
+
+use super::alerts::{T0, report, rules};
+use super::enroll_d1;
+use crate::alerts::AlertFilter;
+use crate::alerts::silence::Silence;
+use crate::store::Store;
+use crate::store::console::{AuditQuery, NewAuditEntry};
+use crate::store::outbox::OutboxState;
+
+fn audit(action: &str, target: &str, detail: &str) -> NewAuditEntry {
+    NewAuditEntry {
+        at: T0 + 500,
+        actor: "olga".into(),
+        action: action.into(),
+        target: target.into(),
+        detail: detail.into(),
+        source: "127.0.0.1".into(),
+    }
+}
+
+async fn audit_rows(store: &dyn Store) -> Vec<NewAuditEntry> {
+    store
+        .list_audit(AuditQuery {
+            limit: 100,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.entry)
+        .collect()
+}
+
+async fn firing_alert(store: &dyn Store) -> i64 {
+    enroll_d1(store, "laptops").await;
+    store
+        .ingest_report(report(1, T0, 8), rules())
+        .await
+        .unwrap();
+    store.list_alerts(AlertFilter::default()).await.unwrap()[0].id
+}
+
+pub(crate) async fn alert_note_and_its_audit_row_are_written_together(store: &dyn Store) {
+    let id = firing_alert(store).await;
+    let note = audit("alert.note", &id.to_string(), "disk swap ordered");
+    assert!(
+        store
+            .note_alert(id, "olga", "disk swap ordered", note.clone())
+            .await
+            .unwrap()
+    );
+    let (alert, history) = store.alert(id).await.unwrap().unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(last.event.as_deref(), Some("note"));
+    assert_eq!(last.actor.as_deref(), Some("olga"));
+    assert_eq!(last.note.as_deref(), Some("disk swap ordered"));
+    assert_eq!(last.at, T0 + 500);
+    assert_eq!(alert.acknowledged_by, None, "a note does not acknowledge");
+    assert_eq!(audit_rows(store).await, [note]);
+    // No alert, no note and no audit row.
+    assert!(
+        !store
+            .note_alert(id + 1000, "olga", "x", audit("alert.note", "?", ""))
+            .await
+            .unwrap()
+    );
+    assert_eq!(audit_rows(store).await.len(), 1);
+}
+
+pub(crate) async fn a_failed_delivery_is_retried_once_with_its_audit_row(store: &dyn Store) {
+    firing_alert(store).await;
+    let claimed = store.claim_outbox(10, 60, T0 + 10).await.unwrap();
+    let id = claimed[0].id;
+    let retry = audit("delivery.retry", &id.to_string(), "");
+    assert!(
+        !store.retry_delivery(id, retry.clone()).await.unwrap(),
+        "a claimed delivery is not failed"
+    );
+    store.mark_failed(id, "gave up", None).await.unwrap();
+    assert!(store.retry_delivery(id, retry.clone()).await.unwrap());
+    let pending = store.outbox_in_state(OutboxState::Pending).await.unwrap();
+    assert_eq!(
+        (
+            pending[0].id,
+            pending[0].attempts,
+            pending[0].next_attempt_at
+        ),
+        (id, 0, T0 + 500)
+    );
+    assert!(!store.retry_delivery(id, retry.clone()).await.unwrap());
+    assert_eq!(audit_rows(store).await, [retry]);
+}
+
+pub(crate) async fn deleting_a_device_removes_what_is_kept_about_it(store: &dyn Store) {
+    firing_alert(store).await;
+    store
+        .ingest_report(report(2, T0 + 60, 3), rules())
+        .await
+        .unwrap();
+    store
+        .add_silence(Silence {
+            id: "s1".into(),
+            device_id: "d1".into(),
+            group: String::new(),
+            rule: String::new(),
+            subject: String::new(),
+            starts_at: T0,
+            ends_at: Some(T0 + 3600),
+            weekly: None,
+            comment: "swap".into(),
+            created_by: "olga".into(),
+            created_at: T0,
+            expired_at: None,
+        })
+        .await
+        .unwrap();
+    let deleted = store
+        .delete_device("d1", audit("device.delete", "d1", "LAPTOP-042"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (deleted.hostname.as_str(), deleted.group.as_str()),
+        ("LAPTOP-042", "laptops")
+    );
+    assert_eq!(
+        (deleted.reports, deleted.alerts, deleted.silences),
+        (2, 1, 1)
+    );
+    assert!(deleted.disk_samples >= 1);
+    assert_eq!(store.device("d1").await.unwrap(), None);
+    assert!(
+        store
+            .list_alerts(AlertFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.list_silences().await.unwrap().is_empty());
+    assert!(store.latest_status("d1").await.unwrap().is_none());
+    assert!(store.disk_forecasts("d1").await.unwrap().is_empty());
+    for state in [OutboxState::Pending, OutboxState::Failed] {
+        assert!(store.outbox_in_state(state).await.unwrap().is_empty());
+    }
+    let rows = audit_rows(store).await;
+    assert_eq!(rows.len(), 1);
+    assert!(
+        rows[0].detail.starts_with("LAPTOP-042 (removed 2 reports"),
+        "{}",
+        rows[0].detail
+    );
+    assert_eq!(
+        store
+            .delete_device("d1", audit("device.delete", "d1", ""))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(audit_rows(store).await.len(), 1);
+}
