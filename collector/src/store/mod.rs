@@ -14,6 +14,8 @@
 //! - [`ledger`]: what the ticket worker keeps: tickets per alert, outbox
 //!   statistics and retention, the ticketing-failing alert.
 //! - [`console`]: the console's users, sessions, API tokens and audit log.
+//! - [`pages`]: what the web pages read (disk history, ticket links, the
+//!   change mark of live updates).
 //! - [`seq`]: what a report's sequence number means (replay, restarted
 //!   numbering, stale), decided the same way by every backend.
 //! - [`sqlite`]: the SQLite backend (the only module that uses its driver).
@@ -25,6 +27,7 @@ pub(crate) mod conformance;
 pub mod console;
 pub mod ledger;
 pub mod outbox;
+pub mod pages;
 pub mod postgres;
 pub mod seq;
 pub mod sqlite;
@@ -44,6 +47,7 @@ use crate::rules::RuleBook;
 use crate::store::console::ConsoleStore;
 use crate::store::ledger::TicketLedger;
 use crate::store::outbox::OutboxDelivery;
+use crate::store::pages::PageReads;
 
 /// Why a store call failed. Backend-neutral: each backend maps its driver's
 /// errors into these, keeping the driver's error as the source, so nothing
@@ -249,7 +253,7 @@ pub struct LatestStatus {
 /// console's users and audit log are part of it, so one store object serves ingest, the ticket worker and the readers.
 #[async_trait]
 pub trait Store:
-    OutboxDelivery + TicketLedger + ConsoleStore + Send + Sync + std::fmt::Debug
+    OutboxDelivery + TicketLedger + ConsoleStore + PageReads + Send + Sync + std::fmt::Debug
 {
     /// Answers when the database does (`SELECT 1`), for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;

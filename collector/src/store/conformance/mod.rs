@@ -14,11 +14,13 @@
 mod alerts;
 mod console;
 mod devices;
+mod pages;
 mod reenroll;
 
 pub(crate) use alerts::*;
 pub(crate) use console::*;
 pub(crate) use devices::*;
+pub(crate) use pages::*;
 pub(crate) use reenroll::*;
 
 use super::{NewDevice, NewToken, Store};
@@ -81,7 +83,10 @@ macro_rules! store_conformance_suite {
             users_are_kept_and_a_new_password_ends_their_sessions,
             api_tokens_are_found_by_hash_used_and_revoked,
             audit_rows_list_newest_first_with_filters,
-            devices_move_between_groups_and_are_restored
+            devices_move_between_groups_and_are_restored,
+            disk_history_is_read_per_mount_point_oldest_first,
+            ticket_links_are_read_by_device_and_by_alert,
+            change_mark_moves_on_reports_acks_and_silences
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

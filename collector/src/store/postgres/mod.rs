@@ -39,6 +39,7 @@ mod connect;
 mod console;
 mod devices;
 mod lease;
+mod pages;
 #[cfg(test)]
 pub(crate) mod tests;
 mod tickets;

@@ -24,6 +24,7 @@ use crate::store::outbox::{OutboxDelivery, OutboxEvent, OutboxState};
 pub(super) mod alerts;
 mod console;
 mod devices;
+mod pages;
 mod tickets;
 
 use alerts as sqlite_alerts;
