@@ -1,9 +1,12 @@
-//! `/metrics` and the fleet page over real HTTP, and `tickets test` run as the
+//! `/metrics` and the overview page (behind sign-in) over real HTTP, and `tickets test` run as the
 //! real binary.
 
 use std::process::Command;
 use std::sync::Arc;
 
+use forewarn_collector::console::authz::{Role, Scope};
+use forewarn_collector::console::password;
+use forewarn_collector::store::console::UserRecord;
 use forewarn_collector::tickets::metrics::{DeliveryResult, TicketMetrics};
 use forewarn_testkit::store::TempStore;
 
@@ -110,7 +113,53 @@ async fn metrics_endpoint_serves_prometheus_text_and_the_fleet_page_shows_the_fa
         "{body}"
     );
 
-    let page = reqwest::get(format!("http://{addr}/"))
+    // The overview needs sign-in: a visitor is sent to the sign-in page.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let visitor = no_redirects
+        .get(format!("http://{addr}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(visitor.status(), 303);
+    assert_eq!(visitor.headers()["location"], "/login?next=%2F");
+    fixture
+        .store
+        .create_user(UserRecord {
+            username: "olga".into(),
+            role: Role::Viewer,
+            scope: Scope::All,
+            password_hash: password::hash("correct horse battery").unwrap(),
+            created_at: 0,
+            disabled_at: None,
+            password_set_at: 0,
+        })
+        .await
+        .unwrap();
+    let login = no_redirects
+        .post(format!("http://{addr}/api/v1/session"))
+        .json(&serde_json::json!({"username": "olga", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let cookie = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("forewarn_session="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = no_redirects
+        .get(format!("http://{addr}/"))
+        .header("cookie", cookie)
+        .send()
         .await
         .unwrap()
         .text()
@@ -118,6 +167,10 @@ async fn metrics_endpoint_serves_prometheus_text_and_the_fleet_page_shows_the_fa
         .unwrap();
     assert!(page.contains("data-rule=\"ticketing_failing\""), "{page}");
     assert!(page.contains("3 ticket operation(s) undelivered"), "{page}");
+    assert!(
+        !page.contains("data-action=\"ack\""),
+        "a viewer gets no ack button"
+    );
     let _ = stop_tx.send(());
     server.await.unwrap().unwrap();
 }

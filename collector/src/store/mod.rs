@@ -17,6 +17,8 @@
 //! - [`history`]: what a report leaves behind (unchanged reports, disk
 //!   samples) and how retention thins it, the same for every backend.
 //! - [`retention`]: the background job that applies [`history`]'s retention.
+//! - [`pages`]: what the web pages read (disk history, ticket links, the
+//!   change mark of live updates).
 //! - [`seq`]: what a report's sequence number means (replay, restarted
 //!   numbering, stale), decided the same way by every backend.
 //! - [`sqlite`]: the SQLite backend (the only module that uses its driver).
@@ -29,6 +31,7 @@ pub mod console;
 pub mod history;
 pub mod ledger;
 pub mod outbox;
+pub mod pages;
 pub mod postgres;
 pub mod retention;
 pub mod seq;
@@ -49,6 +52,7 @@ use crate::rules::RuleBook;
 use crate::store::console::ConsoleStore;
 use crate::store::ledger::TicketLedger;
 use crate::store::outbox::OutboxDelivery;
+use crate::store::pages::PageReads;
 
 /// Why a store call failed. Backend-neutral: each backend maps its driver's
 /// errors into these, keeping the driver's error as the source, so nothing
@@ -298,7 +302,7 @@ pub struct LatestStatus {
 /// console's users and audit log are part of it, so one store object serves ingest, the ticket worker and the readers.
 #[async_trait]
 pub trait Store:
-    OutboxDelivery + TicketLedger + ConsoleStore + Send + Sync + std::fmt::Debug
+    OutboxDelivery + TicketLedger + ConsoleStore + PageReads + Send + Sync + std::fmt::Debug
 {
     /// Answers when the database does (`SELECT 1`), for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;

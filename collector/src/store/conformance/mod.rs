@@ -16,6 +16,7 @@ mod console;
 mod console_changes;
 mod devices;
 mod history;
+mod pages;
 mod reenroll;
 mod sweep;
 
@@ -24,6 +25,7 @@ pub(crate) use console::*;
 pub(crate) use console_changes::*;
 pub(crate) use devices::*;
 pub(crate) use history::*;
+pub(crate) use pages::*;
 pub(crate) use reenroll::*;
 pub(crate) use sweep::*;
 
@@ -95,7 +97,10 @@ macro_rules! store_conformance_suite {
             retention_bounds_history_and_keeps_the_forecast,
             alert_note_and_its_audit_row_are_written_together,
             a_failed_delivery_is_retried_once_with_its_audit_row,
-            deleting_a_device_removes_what_is_kept_about_it
+            deleting_a_device_removes_what_is_kept_about_it,
+            disk_history_is_read_per_mount_point_oldest_first,
+            ticket_links_are_read_by_device_and_by_alert,
+            change_mark_moves_on_reports_acks_and_silences
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

@@ -40,6 +40,7 @@ mod console;
 mod devices;
 mod ingest;
 mod lease;
+mod pages;
 #[cfg(test)]
 pub(crate) mod tests;
 mod tickets;

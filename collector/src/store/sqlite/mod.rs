@@ -26,6 +26,7 @@ mod devices;
 mod measure;
 mod history;
 mod ingest;
+mod pages;
 mod tickets;
 mod writer;
 

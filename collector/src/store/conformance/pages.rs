@@ -1,0 +1,210 @@
+//! Conformance cases for the web pages' reads: disk history, ticket links
+//! and the change mark of live updates.
+
+use std::sync::Arc;
+
+use prost::Message;
+
+use forewarn_proto::pb;
+
+use super::enroll_d1;
+use crate::alerts::silence::Silence;
+use crate::alerts::{AlertFilter, AlertStatus};
+use crate::rules::RuleBook;
+use crate::store::ledger::NewTicket;
+use crate::store::outbox::OutboxState;
+use crate::store::{IncomingReport, Store};
+use crate::tickets::TicketRef;
+
+const T0: i64 = 1_795_000_000;
+const GIB: u64 = 1024 * 1024 * 1024;
+
+/// A report of two filesystems: `/` with `root_free_gib` free, `/data` half full.
+fn report(seq: u64, at: i64, root_free_gib: u64) -> IncomingReport {
+    let fs = |mount: &str, free_gib: u64| pb::DiskStatus {
+        mount_point: mount.into(),
+        total_bytes: 100 * GIB,
+        free_bytes: free_gib * GIB,
+        available_bytes: free_gib * GIB,
+        ..Default::default()
+    };
+    let status = pb::StatusReport {
+        seq,
+        collected_at_unix_secs: at,
+        disks: Some(pb::DiskCheck {
+            filesystems: vec![fs("/", root_free_gib), fs("/data", 50)],
+        }),
+        ..Default::default()
+    };
+    IncomingReport {
+        device_id: "d1".into(),
+        seq,
+        boot_id: 0,
+        collected_at: at,
+        received_at: at,
+        hostname: "LAPTOP-042".into(),
+        os: "linux".into(),
+        agent_version: "0.1.0".into(),
+        encoded: status.encode_to_vec(),
+    }
+}
+
+pub(crate) async fn disk_history_is_read_per_mount_point_oldest_first(store: &dyn Store) {
+    enroll_d1(store, "laptops").await;
+    let rules = Arc::new(RuleBook::default());
+    for (i, free) in [60u64, 55, 50].into_iter().enumerate() {
+        let at = T0 + i as i64 * 3600;
+        store
+            .ingest_report(report(i as u64 + 1, at, free), Arc::clone(&rules))
+            .await
+            .unwrap();
+    }
+    let history = store.disk_history("d1", T0 + 1).await.unwrap();
+    assert_eq!(
+        history.keys().collect::<Vec<_>>(),
+        ["/", "/data"],
+        "{history:?}"
+    );
+    let root: Vec<(i64, u64)> = history["/"]
+        .iter()
+        .map(|s| (s.at, s.available_bytes / GIB))
+        .collect();
+    assert_eq!(
+        root,
+        [(T0 + 3600, 55), (T0 + 7200, 50)],
+        "since is inclusive of later samples only"
+    );
+    assert_eq!(history["/data"][0].total_bytes, 100 * GIB);
+    assert!(store.disk_history("nope", 0).await.unwrap().is_empty());
+}
+
+pub(crate) async fn ticket_links_are_read_by_device_and_by_alert(store: &dyn Store) {
+    enroll_d1(store, "laptops").await;
+    let rules = Arc::new(RuleBook::default());
+    // 2 GiB free of 100: the disk rules fire and queue a notification.
+    store.ingest_report(report(1, T0, 2), rules).await.unwrap();
+    let alert = store
+        .list_alerts(AlertFilter {
+            status: Some(AlertStatus::Firing),
+            ..AlertFilter::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .expect("a firing disk alert");
+    let event = store
+        .outbox_in_state(OutboxState::Pending)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.alert_id == alert.id)
+        .expect("its notification");
+    assert!(store.device_tickets("d1").await.unwrap().is_empty());
+    store
+        .store_new_ticket(
+            alert.id,
+            event.id,
+            NewTicket {
+                connector: "helpdesk".into(),
+                device_id: "d1".into(),
+                correlation_key: "forewarn-1".into(),
+                reference: TicketRef {
+                    id: "RT-42".into(),
+                    url: Some("https://rt.example/Ticket/Display.html?id=42".into()),
+                },
+            },
+            T0 + 5,
+        )
+        .await
+        .unwrap();
+    let links = store.device_tickets("d1").await.unwrap();
+    assert_eq!(links.len(), 1, "{links:?}");
+    let link = &links[0];
+    assert_eq!(
+        (
+            link.alert_id,
+            link.device_id.as_str(),
+            link.connector.as_str()
+        ),
+        (alert.id, "d1", "helpdesk")
+    );
+    assert_eq!(link.reference.id, "RT-42");
+    assert!(link.reference.url.is_some());
+    assert_eq!(link.closed_at, None);
+    let by_alert = store.alert_tickets(&[alert.id, 999_999]).await.unwrap();
+    assert_eq!(by_alert, links);
+    assert!(store.alert_tickets(&[]).await.unwrap().is_empty());
+    assert!(store.device_tickets("other").await.unwrap().is_empty());
+}
+
+pub(crate) async fn change_mark_moves_on_reports_acks_and_silences(store: &dyn Store) {
+    let empty = store.change_mark().await.unwrap();
+    enroll_d1(store, "laptops").await;
+    let enrolled = store.change_mark().await.unwrap();
+    assert_ne!(empty, enrolled, "an enrollment");
+    let rules = Arc::new(RuleBook::default());
+    store
+        .ingest_report(report(1, T0, 60), Arc::clone(&rules))
+        .await
+        .unwrap();
+    let reported = store.change_mark().await.unwrap();
+    assert_ne!(enrolled, reported, "a report");
+    assert_eq!(
+        reported,
+        store.change_mark().await.unwrap(),
+        "stable when nothing happens"
+    );
+    // Same second, nothing new in it: the seq still moves the mark.
+    store
+        .ingest_report(report(2, T0, 60), Arc::clone(&rules))
+        .await
+        .unwrap();
+    let again = store.change_mark().await.unwrap();
+    assert_ne!(reported, again, "a report that changes nothing");
+    store
+        .ingest_report(report(3, T0 + 60, 2), rules)
+        .await
+        .unwrap();
+    let fired = store.change_mark().await.unwrap();
+    let alert = store
+        .list_alerts(AlertFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .expect("a disk alert");
+    assert!(
+        store
+            .ack_alert(alert.id, "olga", "ordering a disk", T0 + 70)
+            .await
+            .unwrap()
+    );
+    let acked = store.change_mark().await.unwrap();
+    assert_ne!(fired, acked, "an acknowledgement");
+    store
+        .add_silence(Silence {
+            id: "s1".into(),
+            device_id: "d1".into(),
+            group: String::new(),
+            rule: String::new(),
+            subject: String::new(),
+            starts_at: T0,
+            ends_at: Some(T0 + 3600),
+            weekly: None,
+            comment: "disk swap".into(),
+            created_by: "olga".into(),
+            created_at: T0,
+            expired_at: None,
+        })
+        .await
+        .unwrap();
+    let silenced = store.change_mark().await.unwrap();
+    assert_ne!(acked, silenced, "a silence");
+    assert!(store.expire_silence("s1", T0 + 10).await.unwrap());
+    assert_ne!(
+        silenced,
+        store.change_mark().await.unwrap(),
+        "a silence ended"
+    );
+}
