@@ -181,6 +181,8 @@ pub struct CertificateCheck {
     /// Certificates from other sources (stores, endpoints) as described last
     /// cycle, by fingerprint, so an unchanged chain is not parsed again.
     described: HashMap<String, pb::CertificateStatus>,
+    /// Each endpoint's addresses from its last probe, by position in `endpoints`.
+    addresses: Vec<Option<tls::KnownAddresses>>,
 }
 
 impl CertificateCheck {
@@ -198,6 +200,7 @@ impl CertificateCheck {
             watching: false,
             files: HashMap::new(),
             described: HashMap::new(),
+            addresses: Vec::new(),
         };
         check.set_watching(true);
         check
@@ -231,21 +234,17 @@ impl CertificateCheck {
             previous: std::mem::take(&mut self.described),
             ..Found::default()
         };
-        let paths = self.config.paths.clone();
         let limits = self.config.walk_limits();
         let previous = std::mem::take(&mut self.files);
-        let watcher = self.watcher.clone();
-        let (files, parsed) = tokio::task::spawn_blocking(move || {
-            if let Some(watcher) = watcher {
-                watcher
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .refresh();
-            }
-            read_files(&paths, limits, previous)
-        })
-        .await
-        .map_err(|err| CheckError::Failed(format!("certificate file task failed: {err}")))?;
+        // On the agent's one thread: unchanged files cost a `stat` each, less
+        // than handing the walk to another thread.
+        if let Some(watcher) = &self.watcher {
+            watcher
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .refresh();
+        }
+        let (files, parsed) = read_files(&self.config.paths, limits, previous);
         for (path, result) in files {
             let location = path.display().to_string();
             match result {
@@ -321,8 +320,9 @@ impl CertificateCheck {
         }
     }
 
-    async fn probe_endpoints(&self, found: &mut Found) -> Vec<pb::TlsEndpointStatus> {
+    async fn probe_endpoints(&mut self, found: &mut Found) -> Vec<pb::TlsEndpointStatus> {
         let timeout = Duration::from_secs(self.config.endpoint_timeout_secs);
+        self.addresses.resize(self.config.endpoints.len(), None);
         let mut probes = tokio::task::JoinSet::new();
         for (index, text) in self.config.endpoints.iter().enumerate() {
             // Validated at load; an endpoint that still fails to parse is skipped.
@@ -330,13 +330,18 @@ impl CertificateCheck {
                 continue;
             };
             let text = text.clone();
-            probes.spawn(async move { (index, tls::probe(&text, &endpoint, timeout).await) });
+            let known = self.addresses[index].take();
+            probes.spawn(async move {
+                let (probe, known) = tls::probe(&text, &endpoint, timeout, known).await;
+                (index, probe, known)
+            });
         }
         let mut results = probes.join_all().await;
-        results.sort_by_key(|(index, _)| *index);
+        results.sort_by_key(|(index, _, _)| *index);
         results
             .into_iter()
-            .map(|(_, mut probe)| {
+            .map(|(index, mut probe, known)| {
+                self.addresses[index] = known;
                 probe.status.earliest_chain_expiry_unix_secs = probe
                     .chain
                     .iter()
