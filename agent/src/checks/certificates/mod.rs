@@ -22,10 +22,10 @@ mod tls;
 #[cfg(windows)]
 mod windows;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use forewarn_proto::limits::{MAX_CERTIFICATES, MAX_TLS_ENDPOINTS};
 use forewarn_proto::pb;
@@ -39,6 +39,14 @@ pub use files::WalkLimits;
 use found::{Found, ParsedFile, read_files};
 
 pub const CHECK_NAME: &str = forewarn_proto::CheckKind::Certificates.as_str();
+
+/// Longest the watched paths go without being walked while the watch says
+/// nothing changed: what no watch sees (a file behind a symlink to a folder
+/// elsewhere, rewritten in place) is seen within this time.
+const WALK_QUIET_PATHS_EVERY: Duration = Duration::from_secs(300);
+
+/// What the files gave last walk: certificates by fingerprint, and errors.
+type FromFiles = (BTreeMap<String, pb::CertificateStatus>, Vec<pb::CheckError>);
 
 /// Local settings of the certificate check.
 #[derive(Debug, Clone, Deserialize)]
@@ -171,8 +179,8 @@ pub struct CertificateCheck {
     runner: Arc<dyn CommandRunner>,
     trigger: ReportTrigger,
     /// The watch on `paths` while the check is enabled; refreshed at each
-    /// collection so folders created since are watched too.
-    watcher: Option<Arc<Mutex<PathWatcher>>>,
+    /// walk so folders created since are watched too.
+    watcher: Option<PathWatcher>,
     /// Whether the check should watch (it is enabled and `watch` is set).
     watching: bool,
     /// Each certificate file as parsed, by path, with the stamp it had then;
@@ -183,6 +191,9 @@ pub struct CertificateCheck {
     described: HashMap<String, pb::CertificateStatus>,
     /// Each endpoint's addresses from its last probe, by position in `endpoints`.
     addresses: Vec<Option<tls::KnownAddresses>>,
+    /// What the files gave at the last walk, and when that was: while the
+    /// watch says nothing changed, the paths are not walked again.
+    from_files: Option<(FromFiles, Instant)>,
 }
 
 impl CertificateCheck {
@@ -201,6 +212,7 @@ impl CertificateCheck {
             files: HashMap::new(),
             described: HashMap::new(),
             addresses: Vec::new(),
+            from_files: None,
         };
         check.set_watching(true);
         check
@@ -213,6 +225,8 @@ impl CertificateCheck {
             return;
         }
         self.watching = on;
+        // A new watch has seen nothing yet: what the last one saw is no guide.
+        self.from_files = None;
         self.watcher = if on {
             watch_to_depth(
                 &self.config.paths,
@@ -220,7 +234,6 @@ impl CertificateCheck {
                 self.trigger.clone(),
                 CHECK_NAME,
             )
-            .map(|watcher| Arc::new(Mutex::new(watcher)))
         } else {
             None
         };
@@ -234,41 +247,9 @@ impl CertificateCheck {
             previous: std::mem::take(&mut self.described),
             ..Found::default()
         };
-        let limits = self.config.walk_limits();
-        let previous = std::mem::take(&mut self.files);
-        // On the agent's one thread: unchanged files cost a `stat` each, less
-        // than handing the walk to another thread.
-        if let Some(watcher) = &self.watcher {
-            watcher
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .refresh();
-        }
-        let (files, parsed) = read_files(&self.config.paths, limits, previous);
-        for (path, result) in files {
-            let location = path.display().to_string();
-            match result {
-                Ok(()) => {
-                    if let Some(file) = parsed.get(&path) {
-                        let named = self.config.paths.contains(&path);
-                        found.add_file(file, &location, named);
-                    }
-                }
-                Err(err) => {
-                    let error = if err.is_permission_denied() {
-                        CheckError::PermissionDenied(err.to_string())
-                    } else if err.is_missing() {
-                        CheckError::Failed(format!(
-                            "{location} {err}; correct checks.certificates.paths or create it"
-                        ))
-                    } else {
-                        CheckError::InvalidData(err.to_string())
-                    };
-                    found.errors.push(error.to_proto(CHECK_NAME, &location));
-                }
-            }
-        }
-        self.files = parsed;
+        let (certificates, errors) = self.read_paths();
+        found.certificates = certificates;
+        found.errors = errors;
         for keychain in &self.config.keychains {
             self.read_keychain(keychain, &mut found).await;
         }
@@ -295,6 +276,60 @@ impl CertificateCheck {
             },
             found.errors,
         ))
+    }
+
+    /// The certificates and errors of the files: last walk's while the
+    /// watch has seen no change (and the last walk is recent), else a walk
+    /// that reads and parses only files whose stamp moved.
+    fn read_paths(&mut self) -> FromFiles {
+        let quiet = self
+            .watcher
+            .as_ref()
+            .is_some_and(PathWatcher::quiet_since_last_look);
+        if let Some((from_files, walked_at)) = &self.from_files
+            && quiet
+            && walked_at.elapsed() < WALK_QUIET_PATHS_EVERY
+        {
+            return from_files.clone();
+        }
+        let walked_at = Instant::now();
+        if let Some(watcher) = &mut self.watcher {
+            watcher.refresh();
+        }
+        let previous = std::mem::take(&mut self.files);
+        // On the agent's one thread: unchanged files cost a `stat` each, less
+        // than handing the walk to another thread.
+        let (files, parsed) = read_files(&self.config.paths, self.config.walk_limits(), previous);
+        let mut found = Found::default();
+        for (path, result) in files {
+            let location = path.display().to_string();
+            match result {
+                Ok(()) => {
+                    if let Some(file) = parsed.get(&path) {
+                        let named = self.config.paths.contains(&path);
+                        found.add_file(file, &location, named);
+                    }
+                }
+                Err(err) => {
+                    let error = if err.is_permission_denied() {
+                        CheckError::PermissionDenied(err.to_string())
+                    } else if err.is_missing() {
+                        CheckError::Failed(format!(
+                            "{location} {err}; correct checks.certificates.paths or create it"
+                        ))
+                    } else {
+                        CheckError::InvalidData(err.to_string())
+                    };
+                    found.errors.push(error.to_proto(CHECK_NAME, &location));
+                }
+            }
+        }
+        self.files = parsed;
+        let from_files = (found.certificates, found.errors);
+        if self.watcher.is_some() {
+            self.from_files = Some((from_files.clone(), walked_at));
+        }
+        from_files
     }
 
     async fn read_keychain(&self, keychain: &str, found: &mut Found) {
