@@ -10,7 +10,7 @@
 //!   on loopback, in this process) probed with a full handshake.
 //!
 //! Run with `cargo bench -p forewarn-agent --bench cycle`; the footprint
-//! script (`agent/benches/footprint.sh`) measures the same cycles in the
+//! script (`agent/benches/footprint.py`) measures the same cycles in the
 //! running agent against peer agents.
 
 use std::path::Path;

@@ -14,11 +14,11 @@ CPU per cycle comes from utime + stime in /proc/PID/stat over the window,
 divided by the cycles done in it (for the agents: reports the collector
 stored; for the peers: requests answered). Peak RSS is VmHWM from
 /proc/PID/status. Binary sizes are of the files as installed or built
-(the agent's release profile strips symbols). Ratios are printed against
-each goal of issue 16.
+(the agent profile strips symbols). Every goal of issue 16 is printed
+as measured / limit (at most 1.00 passes) with PASS or FAIL.
 
-Usage (from the repository root, after a release build of the agent):
-    cargo build --release -p forewarn-agent --bin forewarn-agent
+Usage (from the repository root, after building the agent as shipped):
+    cargo build --profile agent -p forewarn-agent --bin forewarn-agent
     cargo build -p forewarn-collector
     python3 agent/benches/footprint.py [--window 120] [--agent PATH] [--collector PATH]
 
@@ -249,8 +249,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--window", type=float, default=120, help="seconds measured (default 120)")
     parser.add_argument("--warmup", type=float, default=8, help="seconds before measuring (default 8)")
-    parser.add_argument("--agent", default=os.path.join(ROOT, "target/release/forewarn-agent"))
+    parser.add_argument("--agent", default=os.path.join(ROOT, "target/agent/forewarn-agent"))
     parser.add_argument("--collector", default=os.path.join(ROOT, "target/debug/forewarn-collector"))
+    parser.add_argument("--idle-wait", type=float, default=600,
+                        help="longest wait for the idle agent's first patch scan (default 600 s)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
     args = parser.parse_args()
     for tool in [args.agent, args.collector, ZABBIX, NODE_EXPORTER, BLACKBOX]:
@@ -290,11 +292,13 @@ def main():
             sys.exit(f"a peer's probe failed: zabbix {answer[:200]!r}, blackbox {probe[-200:]!r}")
         # Warm up; the idle agent must also be past its first report and the
         # report its first patch scan asks for (a scan runs every 6 h).
+        # The scan runs at low priority: on a busy machine it takes minutes.
         deadline = time.time() + args.warmup
-        idle_deadline = time.time() + 120
+        idle_deadline = time.time() + args.idle_wait
         while time.time() < deadline or (run.reports(agents["idle"][1]) < 2 and time.time() < idle_deadline):
             drive()
             time.sleep(1)
+        idle_settled = run.reports(agents["idle"][1]) >= 2
 
         start = {name: (cpu_seconds(proc.pid), run.reports(device)) for name, (proc, device) in agents.items()}
         start.update({name: (cpu_seconds(proc.pid), 0) for name, proc in peers.items()})
@@ -339,31 +343,45 @@ def main():
 
     disk = per_cycle["agent_disk"]
     zbx_cert_extra = per_cycle["zabbix_cert"] - per_cycle["zabbix_disk"]
+    def ratio_goal(goal, value, limit, text):
+        """A goal as measured / limit: at most 1.00 passes."""
+        return goal, text, value / limit if limit > 0 else float("inf")
+
+    agent_hwm = max(r[3] for n, r in rows.items() if n.startswith("agent_"))
+    tls_extra = per_cycle["agent_tls"] - disk
     goals = [
-        ("disk cycle <= 1/2 of zabbix_agent2's", f"{disk:.3f} / {per_cycle['zabbix_disk']:.3f} ms = "
-         f"{disk / per_cycle['zabbix_disk']:.2f}", disk <= per_cycle["zabbix_disk"] / 2),
-        ("disk cycle vs node_exporter (filesystem only)", f"{disk:.3f} / {per_cycle['node_exporter']:.3f} ms = "
-         f"{disk / per_cycle['node_exporter']:.2f}", None),
-        ("default cycle <= 1 ms over disk-only", f"+{per_cycle['agent_default'] - disk:.3f} ms",
-         per_cycle["agent_default"] - disk <= 1),
-        ("200 unchanged certificates <= 1 ms per cycle", f"+{per_cycle['agent_certs'] - disk:.3f} ms",
-         per_cycle["agent_certs"] - disk <= 1),
-        ("TLS probe <= 1/3 of blackbox_exporter's", f"+{per_cycle['agent_tls'] - disk:.3f} / "
-         f"{per_cycle['blackbox']:.3f} ms = {(per_cycle['agent_tls'] - disk) / per_cycle['blackbox']:.2f}",
-         per_cycle["agent_tls"] - disk <= per_cycle["blackbox"] / 3),
-        ("TLS probe vs zabbix_agent2 web.certificate.get", f"+{per_cycle['agent_tls'] - disk:.3f} / "
-         f"+{zbx_cert_extra:.3f} ms", None),
-        ("RSS <= 6 MiB (VmHWM, every agent)", f"max {max(r[3] for n, r in rows.items() if n.startswith('agent_')) / 1024:.1f} MiB",
-         max(r[3] for n, r in rows.items() if n.startswith("agent_")) <= 6 * 1024),
-        ("stripped binary <= 8 MiB on Linux", f"{sizes['forewarn-agent'] / 2**20:.2f} MiB",
-         sizes["forewarn-agent"] <= 8 * 2**20),
-        ("idle CPU stays at 0", f"{idle_per_minute:.1f} ms per minute ({rows['agent_idle'][2]} reports)",
-         idle_total <= 1 / TICK),
+        ratio_goal("disk cycle <= 1/2 of zabbix_agent2's", disk, per_cycle["zabbix_disk"] / 2,
+                   f"{disk:.3f} / {per_cycle['zabbix_disk']:.3f} ms = {disk / per_cycle['zabbix_disk']:.2f}x"),
+        ratio_goal("default cycle <= 1 ms over disk-only", per_cycle["agent_default"] - disk, 1.0,
+                   f"+{per_cycle['agent_default'] - disk:.3f} ms"),
+        ratio_goal("200 unchanged certificates <= 1 ms per cycle", per_cycle["agent_certs"] - disk, 1.0,
+                   f"+{per_cycle['agent_certs'] - disk:.3f} ms"),
+        ratio_goal("TLS probe <= 1/3 of blackbox_exporter's", tls_extra, per_cycle["blackbox"] / 3,
+                   f"+{tls_extra:.3f} / {per_cycle['blackbox']:.3f} ms = {tls_extra / per_cycle['blackbox']:.2f}x"),
+        ratio_goal("RSS <= 6 MiB (VmHWM, every agent)", agent_hwm, 6 * 1024, f"max {agent_hwm / 1024:.2f} MiB"),
+        ratio_goal("stripped binary <= 8 MiB on Linux", sizes["forewarn-agent"], 8 * 2**20,
+                   f"{sizes['forewarn-agent'] / 2**20:.2f} MiB"),
+        # One clock tick is the resolution: none spent in the window is "0".
+        ratio_goal("idle CPU stays at 0", round(idle_total * TICK), 1,
+                   f"{idle_per_minute:.1f} ms/min ({rows['agent_idle'][2]} reports)"),
     ]
-    print("\ngoal                                              measured                      met")
-    for goal, measured, met in goals:
-        verdict = "-" if met is None else ("yes" if met else "NO")
-        print(f"{goal:<50}{measured:<30}{verdict}")
+    others = [
+        ("disk cycle vs node_exporter (filesystem only)",
+         f"{disk:.3f} / {per_cycle['node_exporter']:.3f} ms = {disk / per_cycle['node_exporter']:.2f}x"),
+        ("TLS probe vs zabbix_agent2 web.certificate.get", f"+{tls_extra:.3f} / +{zbx_cert_extra:.3f} ms"),
+    ]
+    print(f"\n{'goal (issue 16)':<48}{'measured':<34}{'ratio to limit':>15}  verdict")
+    for goal, measured, ratio in goals:
+        verdict = "PASS" if ratio <= 1 else "FAIL"
+        if goal.startswith("idle") and not idle_settled:
+            verdict = "NOT MEASURED: its first patch scan was still running (see --idle-wait)"
+        print(f"{goal:<48}{measured:<34}{ratio:>15.2f}  {verdict}")
+    print("\nfor comparison (no goal):")
+    for goal, measured in others:
+        print(f"  {goal:<46}{measured}")
+    print(f"\ngoals met: {sum(r <= 1 for _, _, r in goals)} of {len(goals)}")
+    print("VmHWM counts the pages of the binary and libraries mapped in (shared, reclaimable); "
+          "RssAnon is the agent's own memory.")
     print("\n" + json.dumps({"per_cycle_ms": per_cycle, "idle_ms_per_minute": idle_per_minute,
                              "vm_hwm_kib": {n: r[3] for n, r in rows.items()}, "rss_anon_kib": anon,
                              "binary_bytes": sizes}))

@@ -1,9 +1,14 @@
 //! What `forewarn-agent status` says about delivery: when the collector last
 //! accepted a report, and how each check went in it.
 //!
-//! The run loop writes `<state_dir>/last-delivery.json` after every report the
-//! collector acknowledges; `status` reads it. A missing file means no report
+//! The run loop writes `<state_dir>/last-delivery.json` when the collector
+//! acknowledges a report whose check outcomes differ from the recorded ones,
+//! and otherwise at most every [`REWRITE_AFTER`]: a write (with its fsync)
+//! per delivered report was most of an unchanged cycle's system time.
+//! `status` reads it, allowing for that age. A missing file means no report
 //! has been delivered yet.
+
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +17,10 @@ use forewarn_proto::pb;
 use crate::state::{StateDir, StateError, write_atomically};
 
 const FILE: &str = "last-delivery.json";
+
+/// Longest a record with unchanged check outcomes goes without being
+/// rewritten while reports are delivered: how stale `delivered_at` may be.
+pub const REWRITE_AFTER: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,6 +104,41 @@ impl LastDelivery {
     }
 }
 
+/// Writes the delivery record of a running agent when it says something new.
+#[derive(Debug, Default)]
+pub struct DeliveryRecorder {
+    /// The check outcomes last written, and when.
+    written: Option<(Vec<CheckOutcome>, Instant)>,
+}
+
+impl DeliveryRecorder {
+    /// Whether a delivery with these outcomes, at `now`, must be written.
+    pub fn due(&self, checks: &[CheckOutcome], now: Instant) -> bool {
+        match &self.written {
+            Some((written, at)) => {
+                written.as_slice() != checks || now.saturating_duration_since(*at) >= REWRITE_AFTER
+            }
+            None => true,
+        }
+    }
+
+    /// Saves `delivery` if it is [`due`](Self::due); a failed write is tried again next time.
+    pub fn record(
+        &mut self,
+        delivery: LastDelivery,
+        state: &StateDir,
+        now: Instant,
+    ) -> Result<(), StateError> {
+        if !self.due(&delivery.checks, now) {
+            return Ok(());
+        }
+        self.written = None;
+        delivery.save(state)?;
+        self.written = Some((delivery.checks, now));
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +178,63 @@ mod tests {
         assert_eq!(LastDelivery::load(&state).unwrap(), None);
         record.save(&state).unwrap();
         assert_eq!(LastDelivery::load(&state).unwrap(), Some(record));
+    }
+
+    #[test]
+    fn unchanged_outcomes_are_rewritten_only_after_the_refresh_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        let ok = |seq| LastDelivery {
+            delivered_at_unix_secs: 100 + seq as i64,
+            seq,
+            collected_at_unix_secs: 100,
+            checks: vec![CheckOutcome {
+                check: "disks".into(),
+                ok: true,
+                problems: Vec::new(),
+            }],
+        };
+        let start = Instant::now();
+        let mut recorder = DeliveryRecorder::default();
+        recorder.record(ok(1), &state, start).unwrap();
+        recorder
+            .record(ok(2), &state, start + Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(LastDelivery::load(&state).unwrap().unwrap().seq, 1);
+
+        let mut failed = ok(3);
+        failed.checks[0].ok = false;
+        recorder
+            .record(failed, &state, start + Duration::from_secs(2))
+            .unwrap();
+        assert_eq!(
+            LastDelivery::load(&state).unwrap().unwrap().seq,
+            3,
+            "outcome changed"
+        );
+
+        recorder
+            .record(ok(4), &state, start + Duration::from_secs(3))
+            .unwrap();
+        recorder
+            .record(ok(5), &state, start + Duration::from_secs(4))
+            .unwrap();
+        assert_eq!(
+            LastDelivery::load(&state).unwrap().unwrap().seq,
+            4,
+            "outcome back"
+        );
+        recorder
+            .record(
+                ok(6),
+                &state,
+                start + Duration::from_secs(3) + REWRITE_AFTER,
+            )
+            .unwrap();
+        assert_eq!(
+            LastDelivery::load(&state).unwrap().unwrap().seq,
+            6,
+            "refreshed"
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! algorithms, so the peer really holds the leaf's key. Nothing is sent over
 //! the connection.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -32,13 +33,26 @@ pub async fn presented_chain(
     host: &str,
     port: u16,
 ) -> Result<Vec<CertificateDer<'static>>, ChainError> {
+    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(ChainError::Connect)?
+        .collect();
+    presented_chain_at(host, &addresses).await
+}
+
+/// Like [`presented_chain`], connecting to `addresses` (the first that
+/// answers) already looked up for `host`.
+pub async fn presented_chain_at(
+    host: &str,
+    addresses: &[SocketAddr],
+) -> Result<Vec<CertificateDer<'static>>, ChainError> {
     let server_name =
         ServerName::try_from(host.to_owned()).map_err(|err| ChainError::ServerName {
             name: host.to_owned(),
             message: err.to_string(),
         })?;
     let config = any_chain_config().map_err(ChainError::Config)?;
-    let tcp = TcpStream::connect((host, port))
+    let tcp = TcpStream::connect(addresses)
         .await
         .map_err(ChainError::Connect)?;
     let tls = tokio_rustls::TlsConnector::from(config)

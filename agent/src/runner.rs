@@ -25,7 +25,7 @@ use crate::backoff::{Backoff, jittered};
 use crate::checks::{CheckSet, Collection};
 use crate::config::AgentConfig;
 use crate::enroll::{EnrollError, certificate_request};
-use crate::last_delivery::LastDelivery;
+use crate::last_delivery::{DeliveryRecorder, LastDelivery};
 use crate::report::Reporter;
 use crate::spool::Spool;
 use crate::state::{DeviceIdentity, EnrolledState, Sequence, StateDir, StateError};
@@ -76,6 +76,8 @@ struct Agent {
     sequence: Sequence,
     checks: CheckSet,
     reporter: Reporter,
+    /// Writes `last-delivery.json` for `status` when it has news.
+    recorder: DeliveryRecorder,
     policy: pb::Policy,
     client: IngestClient<Channel>,
     /// The newest report, collected and neither delivered nor spooled yet (or
@@ -125,6 +127,7 @@ pub async fn run_reloadable(
         boot_id: rand::random::<u64>().max(1),
         checks: CheckSet::from_config(&config.checks, &state_dir, &trigger, Collection::Continuous),
         reporter: Reporter::default(),
+        recorder: DeliveryRecorder::default(),
         state_dir,
         enrolled,
         spool,
@@ -355,7 +358,10 @@ impl Agent {
             Ok(response) => {
                 let ack = response.into_inner();
                 self.spool.acknowledge(ack.acked_seq.max(seq));
-                if let Err(err) = delivered.save(&self.state_dir) {
+                if let Err(err) =
+                    self.recorder
+                        .record(delivered, &self.state_dir, std::time::Instant::now())
+                {
                     warn!(error = %err, "cannot record the delivery for `forewarn-agent status`");
                 }
                 if let Some(policy) = ack.policy {

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::config::AgentConfig;
-use crate::last_delivery::LastDelivery;
+use crate::last_delivery::{LastDelivery, REWRITE_AFTER};
 use crate::lock::InstanceLock;
 use crate::service::{self, ServiceState};
 use crate::spool::Spool;
@@ -16,6 +16,9 @@ use crate::state::{Enrollment, StateDir, StateError};
 
 /// How many report intervals may pass without a delivery before status says deliveries are late.
 const LATE_AFTER_INTERVALS: i64 = 3;
+/// With short intervals, the delivery record may be older than that (it is
+/// rewritten at most every [`REWRITE_AFTER`]): late only after twice that age.
+const LATE_AFTER_REWRITES: i64 = 2;
 
 /// The overall answer, and the process exit code for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -27,7 +30,7 @@ pub enum Health {
     NotEnrolled,
     /// 4: enrolled, but the service is not running.
     ServiceNotRunning,
-    /// 5: running, but no report delivered for three report intervals.
+    /// 5: running, but no report delivered for three report intervals (two minutes at least).
     DeliveryLate,
 }
 
@@ -131,7 +134,9 @@ pub fn judge<T>(
         return Health::ServiceNotRunning;
     }
     let since = last_delivered_at.or(enrolled_at).unwrap_or(now);
-    if now - since > LATE_AFTER_INTERVALS * i64::from(interval_secs) {
+    let late_after = (LATE_AFTER_INTERVALS * i64::from(interval_secs))
+        .max(LATE_AFTER_REWRITES * REWRITE_AFTER.as_secs() as i64);
+    if now - since > late_after {
         Health::DeliveryLate
     } else {
         Health::Healthy
@@ -264,6 +269,36 @@ mod tests {
             Health::Healthy
         );
         assert_eq!(Health::DeliveryLate.exit_code(), 5);
+    }
+
+    #[test]
+    fn short_intervals_allow_for_the_delivery_record_rewritten_once_a_minute() {
+        let running = ServiceState::Running;
+        let late_after = LATE_AFTER_REWRITES * REWRITE_AFTER.as_secs() as i64;
+        assert_eq!(
+            judge(
+                &enrolled(),
+                &running,
+                true,
+                Some(NOW - late_after),
+                None,
+                1,
+                NOW
+            ),
+            Health::Healthy
+        );
+        assert_eq!(
+            judge(
+                &enrolled(),
+                &running,
+                true,
+                Some(NOW - late_after - 1),
+                None,
+                1,
+                NOW
+            ),
+            Health::DeliveryLate
+        );
     }
 
     #[test]

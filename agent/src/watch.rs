@@ -25,6 +25,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use notify::{Event, EventKind, PollWatcher, RecommendedWatcher, RecursiveMode, Watcher};
@@ -74,13 +76,18 @@ pub struct PathWatcher {
     /// Watched paths with the identity (device, inode) they had when added,
     /// so a folder deleted and made again is watched again.
     watched: BTreeMap<PathBuf, Option<(u64, u64)>>,
+    /// Every configured path is covered: it is watched, or (missing) its
+    /// parent folder is, and the folder cap was not reached.
+    covers_all: bool,
     check: &'static str,
 }
 
-/// Fires the trigger on creation, change or removal.
+/// Fires the trigger on creation, change or removal, and remembers that
+/// something changed.
 #[derive(Debug, Clone)]
 struct Handler {
     trigger: ReportTrigger,
+    changed: Arc<AtomicBool>,
     check: &'static str,
 }
 
@@ -93,6 +100,7 @@ impl notify::EventHandler for Handler {
             )
         {
             debug!(check = self.check, paths = ?event.paths, "watched path changed");
+            self.changed.store(true, Ordering::SeqCst);
             self.trigger.fire();
         }
     }
@@ -121,7 +129,11 @@ pub fn watch_to_depth(
     if paths.is_empty() {
         return None;
     }
-    let handler = Handler { trigger, check };
+    let handler = Handler {
+        trigger,
+        changed: Arc::new(AtomicBool::new(false)),
+        check,
+    };
     let backend = match notify::recommended_watcher(handler.clone()) {
         Ok(watcher) => Backend::Native(watcher),
         Err(err) => {
@@ -135,6 +147,7 @@ pub fn watch_to_depth(
         roots: paths.to_vec(),
         depth,
         watched: BTreeMap::new(),
+        covers_all: false,
         check,
     };
     watcher.refresh();
@@ -156,6 +169,13 @@ impl PathWatcher {
     /// added, folders gone (or replaced) are dropped (or watched again).
     pub fn refresh(&mut self) {
         let targets = watch_targets(&self.roots, self.depth, MAX_WATCHED_DIRS);
+        self.covers_all = targets.len() < MAX_WATCHED_DIRS
+            && self.roots.iter().all(|root| {
+                targets.contains_key(root)
+                    || root
+                        .parent()
+                        .is_some_and(|parent| targets.contains_key(parent))
+            });
         let stale: Vec<PathBuf> = self
             .watched
             .iter()
@@ -184,10 +204,19 @@ impl PathWatcher {
                     return self.refresh();
                 }
                 Err(err) => {
+                    self.covers_all = false;
                     debug!(check = self.check, path = %path.display(), error = %err, "cannot watch path");
                 }
             }
         }
+    }
+
+    /// Whether nothing was reported changed since the last call, while
+    /// every configured path was covered: what the paths hold is then what
+    /// it was, except behind symlinks to elsewhere (never watched).
+    pub fn quiet_since_last_look(&self) -> bool {
+        let changed = self.handler.changed.swap(false, Ordering::SeqCst);
+        !changed && self.covers_all
     }
 
     /// The paths watched now.
@@ -298,6 +327,30 @@ fn device(metadata: &std::fs::Metadata) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_change_ends_the_quiet_and_a_missing_grandparent_never_is_quiet() {
+        let dir = tempfile::tempdir().unwrap();
+        let trigger = ReportTrigger::default();
+        let watcher = watch_to_depth(&[dir.path().into()], 2, trigger.clone(), "test").unwrap();
+        assert!(watcher.quiet_since_last_look());
+        std::fs::write(dir.path().join("new.pem"), b"x").unwrap();
+        tokio::time::timeout(Duration::from_secs(5), trigger.fired())
+            .await
+            .expect("the write is seen");
+        assert!(
+            !watcher.quiet_since_last_look(),
+            "changed since the last look"
+        );
+        assert!(watcher.quiet_since_last_look(), "nothing since");
+
+        let unwatchable = dir.path().join("no/such/folder");
+        let watcher = watch_to_depth(&[unwatchable], 2, trigger, "test").unwrap();
+        assert!(
+            !watcher.quiet_since_last_look(),
+            "nothing can tell it appeared"
+        );
+    }
 
     #[tokio::test]
     async fn writing_a_watched_file_fires_the_trigger() {

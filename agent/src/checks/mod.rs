@@ -10,6 +10,7 @@ pub mod disk;
 pub mod patches;
 
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use forewarn_proto::pb;
@@ -65,7 +66,7 @@ pub enum Check {
     Disks(disk::DiskCheck),
     Backups(backups::BackupCheck),
     Patches(Box<patches::PatchCheck>),
-    Certificates(certificates::CertificateCheck),
+    Certificates(Box<certificates::CertificateCheck>),
 }
 
 impl Check {
@@ -150,11 +151,11 @@ impl CheckSet {
         };
         let mut checks = vec![
             Check::Disks(disk::DiskCheck::new(config.disks.clone())),
-            Check::Certificates(certificates::CertificateCheck::new(
+            Check::Certificates(Box::new(certificates::CertificateCheck::new(
                 config.certificates.clone(),
                 Arc::new(SystemCommandRunner),
                 trigger,
-            )),
+            ))),
             Check::Patches(Box::new(patches::PatchCheck::new(
                 config.patches.clone(),
                 trigger,
@@ -185,7 +186,8 @@ impl CheckSet {
                 continue;
             }
             let started = Instant::now();
-            let outcome = check.collect_into(report).await;
+            let name = check.name();
+            let outcome = contained(name, check.collect_into(report)).await;
             let duration_ms = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
             if let Err(err) = &outcome {
                 tracing::warn!(check = check.name(), error = %err, "check failed");
@@ -200,9 +202,48 @@ impl CheckSet {
     }
 }
 
+/// Runs a check's collection, turning a panic into that check's error: a
+/// probe that panics on strange input must not take the agent down (the
+/// checks run on the agent's one thread, where nothing else would catch it).
+async fn contained(
+    check: &str,
+    collecting: impl Future<Output = Result<(), CheckError>>,
+) -> Result<(), CheckError> {
+    let mut collecting = std::pin::pin!(collecting);
+    std::future::poll_fn(|cx| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            collecting.as_mut().poll(cx)
+        }))
+        .unwrap_or_else(|panic| {
+            let reason = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Poll::Ready(Err(CheckError::Failed(format!(
+                "the {check} check stopped on an internal error ({reason}); \
+                     please report it with the agent's log"
+            ))))
+        })
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_check_becomes_its_error() {
+        let outcome = contained("disks", async { panic!("strange mount table") }).await;
+        let Err(CheckError::Failed(message)) = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert!(
+            message.contains("disks") && message.contains("strange mount table"),
+            "{message}"
+        );
+    }
 
     /// Whether `trigger` fires within `within` after `path` is written.
     async fn fires_after_write(

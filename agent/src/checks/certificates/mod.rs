@@ -22,10 +22,10 @@ mod tls;
 #[cfg(windows)]
 mod windows;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use forewarn_proto::limits::{MAX_CERTIFICATES, MAX_TLS_ENDPOINTS};
 use forewarn_proto::pb;
@@ -39,6 +39,14 @@ pub use files::WalkLimits;
 use found::{Found, ParsedFile, read_files};
 
 pub const CHECK_NAME: &str = forewarn_proto::CheckKind::Certificates.as_str();
+
+/// Longest the watched paths go without being walked while the watch says
+/// nothing changed: what no watch sees (a file behind a symlink to a folder
+/// elsewhere, rewritten in place) is seen within this time.
+const WALK_QUIET_PATHS_EVERY: Duration = Duration::from_secs(300);
+
+/// What the files gave last walk: certificates by fingerprint, and errors.
+type FromFiles = (BTreeMap<String, pb::CertificateStatus>, Vec<pb::CheckError>);
 
 /// Local settings of the certificate check.
 #[derive(Debug, Clone, Deserialize)]
@@ -171,8 +179,8 @@ pub struct CertificateCheck {
     runner: Arc<dyn CommandRunner>,
     trigger: ReportTrigger,
     /// The watch on `paths` while the check is enabled; refreshed at each
-    /// collection so folders created since are watched too.
-    watcher: Option<Arc<Mutex<PathWatcher>>>,
+    /// walk so folders created since are watched too.
+    watcher: Option<PathWatcher>,
     /// Whether the check should watch (it is enabled and `watch` is set).
     watching: bool,
     /// Each certificate file as parsed, by path, with the stamp it had then;
@@ -181,6 +189,11 @@ pub struct CertificateCheck {
     /// Certificates from other sources (stores, endpoints) as described last
     /// cycle, by fingerprint, so an unchanged chain is not parsed again.
     described: HashMap<String, pb::CertificateStatus>,
+    /// Each endpoint's addresses from its last probe, by position in `endpoints`.
+    addresses: Vec<Option<tls::KnownAddresses>>,
+    /// What the files gave at the last walk, and when that was: while the
+    /// watch says nothing changed, the paths are not walked again.
+    from_files: Option<(FromFiles, Instant)>,
 }
 
 impl CertificateCheck {
@@ -198,6 +211,8 @@ impl CertificateCheck {
             watching: false,
             files: HashMap::new(),
             described: HashMap::new(),
+            addresses: Vec::new(),
+            from_files: None,
         };
         check.set_watching(true);
         check
@@ -210,6 +225,8 @@ impl CertificateCheck {
             return;
         }
         self.watching = on;
+        // A new watch has seen nothing yet: what the last one saw is no guide.
+        self.from_files = None;
         self.watcher = if on {
             watch_to_depth(
                 &self.config.paths,
@@ -217,7 +234,6 @@ impl CertificateCheck {
                 self.trigger.clone(),
                 CHECK_NAME,
             )
-            .map(|watcher| Arc::new(Mutex::new(watcher)))
         } else {
             None
         };
@@ -231,45 +247,9 @@ impl CertificateCheck {
             previous: std::mem::take(&mut self.described),
             ..Found::default()
         };
-        let paths = self.config.paths.clone();
-        let limits = self.config.walk_limits();
-        let previous = std::mem::take(&mut self.files);
-        let watcher = self.watcher.clone();
-        let (files, parsed) = tokio::task::spawn_blocking(move || {
-            if let Some(watcher) = watcher {
-                watcher
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .refresh();
-            }
-            read_files(&paths, limits, previous)
-        })
-        .await
-        .map_err(|err| CheckError::Failed(format!("certificate file task failed: {err}")))?;
-        for (path, result) in files {
-            let location = path.display().to_string();
-            match result {
-                Ok(()) => {
-                    if let Some(file) = parsed.get(&path) {
-                        let named = self.config.paths.contains(&path);
-                        found.add_file(file, &location, named);
-                    }
-                }
-                Err(err) => {
-                    let error = if err.is_permission_denied() {
-                        CheckError::PermissionDenied(err.to_string())
-                    } else if err.is_missing() {
-                        CheckError::Failed(format!(
-                            "{location} {err}; correct checks.certificates.paths or create it"
-                        ))
-                    } else {
-                        CheckError::InvalidData(err.to_string())
-                    };
-                    found.errors.push(error.to_proto(CHECK_NAME, &location));
-                }
-            }
-        }
-        self.files = parsed;
+        let (certificates, errors) = self.read_paths();
+        found.certificates = certificates;
+        found.errors = errors;
         for keychain in &self.config.keychains {
             self.read_keychain(keychain, &mut found).await;
         }
@@ -298,6 +278,60 @@ impl CertificateCheck {
         ))
     }
 
+    /// The certificates and errors of the files: last walk's while the
+    /// watch has seen no change (and the last walk is recent), else a walk
+    /// that reads and parses only files whose stamp moved.
+    fn read_paths(&mut self) -> FromFiles {
+        let quiet = self
+            .watcher
+            .as_ref()
+            .is_some_and(PathWatcher::quiet_since_last_look);
+        if let Some((from_files, walked_at)) = &self.from_files
+            && quiet
+            && walked_at.elapsed() < WALK_QUIET_PATHS_EVERY
+        {
+            return from_files.clone();
+        }
+        let walked_at = Instant::now();
+        if let Some(watcher) = &mut self.watcher {
+            watcher.refresh();
+        }
+        let previous = std::mem::take(&mut self.files);
+        // On the agent's one thread: unchanged files cost a `stat` each, less
+        // than handing the walk to another thread.
+        let (files, parsed) = read_files(&self.config.paths, self.config.walk_limits(), previous);
+        let mut found = Found::default();
+        for (path, result) in files {
+            let location = path.display().to_string();
+            match result {
+                Ok(()) => {
+                    if let Some(file) = parsed.get(&path) {
+                        let named = self.config.paths.contains(&path);
+                        found.add_file(file, &location, named);
+                    }
+                }
+                Err(err) => {
+                    let error = if err.is_permission_denied() {
+                        CheckError::PermissionDenied(err.to_string())
+                    } else if err.is_missing() {
+                        CheckError::Failed(format!(
+                            "{location} {err}; correct checks.certificates.paths or create it"
+                        ))
+                    } else {
+                        CheckError::InvalidData(err.to_string())
+                    };
+                    found.errors.push(error.to_proto(CHECK_NAME, &location));
+                }
+            }
+        }
+        self.files = parsed;
+        let from_files = (found.certificates, found.errors);
+        if self.watcher.is_some() {
+            self.from_files = Some((from_files.clone(), walked_at));
+        }
+        from_files
+    }
+
     async fn read_keychain(&self, keychain: &str, found: &mut Found) {
         let spec = CommandSpec::new("security", ["find-certificate", "-a", "-p", keychain])
             .timeout(Duration::from_secs(60))
@@ -321,8 +355,9 @@ impl CertificateCheck {
         }
     }
 
-    async fn probe_endpoints(&self, found: &mut Found) -> Vec<pb::TlsEndpointStatus> {
+    async fn probe_endpoints(&mut self, found: &mut Found) -> Vec<pb::TlsEndpointStatus> {
         let timeout = Duration::from_secs(self.config.endpoint_timeout_secs);
+        self.addresses.resize(self.config.endpoints.len(), None);
         let mut probes = tokio::task::JoinSet::new();
         for (index, text) in self.config.endpoints.iter().enumerate() {
             // Validated at load; an endpoint that still fails to parse is skipped.
@@ -330,13 +365,18 @@ impl CertificateCheck {
                 continue;
             };
             let text = text.clone();
-            probes.spawn(async move { (index, tls::probe(&text, &endpoint, timeout).await) });
+            let known = self.addresses[index].take();
+            probes.spawn(async move {
+                let (probe, known) = tls::probe(&text, &endpoint, timeout, known).await;
+                (index, probe, known)
+            });
         }
         let mut results = probes.join_all().await;
-        results.sort_by_key(|(index, _)| *index);
+        results.sort_by_key(|(index, _, _)| *index);
         results
             .into_iter()
-            .map(|(_, mut probe)| {
+            .map(|(index, mut probe, known)| {
+                self.addresses[index] = known;
                 probe.status.earliest_chain_expiry_unix_secs = probe
                     .chain
                     .iter()

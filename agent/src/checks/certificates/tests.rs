@@ -1,4 +1,5 @@
 use std::path::Path;
+use std::sync::Mutex;
 
 use super::*;
 use crate::command::scripted::ScriptedCommandRunner;
@@ -566,5 +567,40 @@ async fn a_certificate_replaced_on_the_server_is_seen_by_the_next_probe() {
         status.endpoints[0]
             .earliest_chain_expiry_unix_secs
             .is_some()
+    );
+}
+
+#[tokio::test]
+async fn a_watched_folder_is_not_walked_while_quiet_and_a_renewal_is_seen_after_its_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("site.pem");
+    let (old, _) = certificate(&["site.test"], 10, None);
+    std::fs::write(&path, old.pem()).unwrap();
+    let trigger = ReportTrigger::default();
+    let mut check = CertificateCheck::new(
+        CertificatesConfig {
+            watch: true,
+            ..config(vec![dir.path().into()])
+        },
+        Arc::new(ScriptedCommandRunner::default()),
+        &trigger,
+    );
+    let (first, _) = check.collect().await.unwrap();
+    assert_eq!(first.certificates.len(), 1);
+
+    // Nothing changed: the cycle answers from the last walk, the same.
+    let (quiet, _) = check.collect().await.unwrap();
+    assert_eq!(quiet, first);
+
+    let (renewed, _) = certificate(&["site.test"], 90, None);
+    std::fs::write(&path, renewed.pem()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), trigger.fired())
+        .await
+        .expect("the renewal is seen by the watch");
+    let (after, _) = check.collect().await.unwrap();
+    assert_eq!(after.certificates.len(), 1);
+    assert_ne!(
+        after.certificates[0].sha256_fingerprint, first.certificates[0].sha256_fingerprint,
+        "the renewed certificate is reported"
     );
 }

@@ -6,13 +6,28 @@
 //! TLS session was established.
 //! Whether the leaf is valid for the name is checked separately with webpki.
 
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use forewarn_proto::pb;
 use rustls_pki_types::{CertificateDer, ServerName};
 
 use super::parse;
-use crate::presented_chain::presented_chain;
+use crate::presented_chain::{ChainError, presented_chain_at};
+
+/// How long an endpoint's looked-up addresses are used before the name is
+/// looked up again. A lookup (`getaddrinfo`: /etc/hosts, resolver, a
+/// thread to run it on) cost more than the rest of a probe; a server that
+/// moves is followed within this time, or at once when its old address
+/// refuses the connection.
+pub const ADDRESS_REUSE: Duration = Duration::from_secs(60);
+
+/// An endpoint's addresses and when they were looked up.
+#[derive(Debug, Clone)]
+pub struct KnownAddresses {
+    addresses: Vec<SocketAddr>,
+    looked_up: Instant,
+}
 
 /// A configured endpoint split into its parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,28 +65,38 @@ pub struct Probe {
     pub chain: Vec<Vec<u8>>,
 }
 
-/// Connects to `endpoint`, completes a handshake with SNI and reads the chain.
-pub async fn probe(endpoint_text: &str, endpoint: &Endpoint, timeout: Duration) -> Probe {
+/// Connects to `endpoint`, completes a handshake with SNI and reads the
+/// chain; `known` are its addresses from an earlier probe, if any. Returns
+/// the addresses to use next time.
+pub async fn probe(
+    endpoint_text: &str,
+    endpoint: &Endpoint,
+    timeout: Duration,
+    known: Option<KnownAddresses>,
+) -> (Probe, Option<KnownAddresses>) {
     let mut status = pb::TlsEndpointStatus {
         endpoint: endpoint_text.to_owned(),
         server_name: endpoint.host.clone(),
         ..Default::default()
     };
-    let chain = match tokio::time::timeout(timeout, handshake(endpoint)).await {
+    let mut known = known.filter(|k| k.looked_up.elapsed() < ADDRESS_REUSE);
+    let chain = match tokio::time::timeout(timeout, handshake(endpoint, &mut known)).await {
         Ok(Ok(chain)) => chain,
         Ok(Err(message)) => {
             status.error = message;
-            return Probe {
+            let probe = Probe {
                 status,
                 chain: Vec::new(),
             };
+            return (probe, known);
         }
         Err(_) => {
             status.error = format!("timed out after {} s", timeout.as_secs_f32());
-            return Probe {
+            let probe = Probe {
                 status,
                 chain: Vec::new(),
             };
+            return (probe, None);
         }
     };
     status.handshake_ok = true;
@@ -84,13 +109,39 @@ pub async fn probe(endpoint_text: &str, endpoint: &Endpoint, timeout: Duration) 
     }
     // The earliest expiry is filled in by the caller, which describes each
     // certificate once per cycle (and not again while the chain is unchanged).
-    Probe { status, chain }
+    (Probe { status, chain }, known)
 }
 
-async fn handshake(endpoint: &Endpoint) -> Result<Vec<Vec<u8>>, String> {
-    let chain = presented_chain(&endpoint.host, endpoint.port)
-        .await
-        .map_err(|err| err.to_string())?;
+/// The handshake, on `known` addresses when there are some (looked up again
+/// if they refuse the connection), else on freshly looked-up ones, which
+/// are left in `known`.
+async fn handshake(
+    endpoint: &Endpoint,
+    known: &mut Option<KnownAddresses>,
+) -> Result<Vec<Vec<u8>>, String> {
+    if let Some(addresses) = known.as_ref() {
+        match presented_chain_at(&endpoint.host, &addresses.addresses).await {
+            Err(ChainError::Connect(_)) => *known = None,
+            other => return chain_bytes(other),
+        }
+    }
+    let addresses: Vec<SocketAddr> =
+        tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
+            .await
+            .map_err(|err| format!("cannot look up {}: {err}", endpoint.host))?
+            .collect();
+    let chain = presented_chain_at(&endpoint.host, &addresses).await;
+    *known = Some(KnownAddresses {
+        addresses,
+        looked_up: Instant::now(),
+    });
+    chain_bytes(chain)
+}
+
+fn chain_bytes(
+    chain: Result<Vec<CertificateDer<'static>>, ChainError>,
+) -> Result<Vec<Vec<u8>>, String> {
+    let chain = chain.map_err(|err| err.to_string())?;
     Ok(chain.iter().map(|cert| cert.as_ref().to_vec()).collect())
 }
 

@@ -1,18 +1,21 @@
 //! Disk check: space and inodes of every real filesystem.
 //!
 //! What each OS provides:
-//! - all: the mounted filesystems, their type, size, available space and the
-//!   removable/read-only flags, through `sysinfo`;
+//! - macOS and Windows: the mounted filesystems, their type, size, available
+//!   space and the removable/read-only flags, through `sysinfo`;
 //! - unix (`unix.rs`): free space including the superuser reserve and inode
 //!   counts, through `statvfs`;
-//! - Linux (`linux.rs`): `/proc/self/mountinfo` (parsed in `mountinfo`), for
-//!   the filesystem behind each mount (so binds are merged by identity) and
-//!   whether the *filesystem* is read-only. `statvfs` and sysinfo say whether
-//!   the *mount* is read-only in this process's namespace, which under the
-//!   shipped systemd unit (`ProtectSystem=strict`) is every mount: a full
-//!   disk must still alert, so the superblock's flag is the one reported.
-//!   (`/proc/1/mountinfo`, the host's view, is not readable there: the unit
-//!   keeps no `CAP_SYS_PTRACE`.)
+//! - Linux (`linux.rs`): every mount from `/proc/self/mountinfo` (parsed in
+//!   `mountinfo`), kept open and read again only when the mount table
+//!   changes, then one `statvfs` per filesystem: the filesystem behind each
+//!   mount (so binds are merged by identity) and whether the *filesystem* is
+//!   read-only. `statvfs` says whether the *mount* is read-only in this
+//!   process's namespace, which under the shipped systemd unit
+//!   (`ProtectSystem=strict`) is every mount: a full disk must still alert,
+//!   so the superblock's flag is the one reported. (`/proc/1/mountinfo`, the
+//!   host's view, is not readable there: the unit keeps no `CAP_SYS_PTRACE`.)
+//!   The check runs on the agent's one thread: a cycle costs a few
+//!   microseconds per filesystem, less than handing it to another thread.
 //! - macOS (`macos.rs`): the BSD device of each mount from `/sbin/mount`, so
 //!   APFS volumes sharing a container are reported once and the sealed
 //!   system volume is skipped (decided in `parse`);
@@ -76,15 +79,50 @@ impl DiskConfig {
 #[derive(Debug)]
 pub struct DiskCheck {
     config: DiskConfig,
+    /// The mount table, read again only when it changes.
+    #[cfg(target_os = "linux")]
+    table: linux::MountTable,
 }
 
 impl DiskCheck {
     pub fn new(config: DiskConfig) -> Self {
-        Self { config }
+        Self {
+            config,
+            #[cfg(target_os = "linux")]
+            table: linux::MountTable::default(),
+        }
+    }
+
+    /// Lists and measures filesystems.
+    #[cfg(target_os = "linux")]
+    pub async fn collect(&mut self) -> Result<(pb::DiskCheck, Vec<pb::CheckError>), CheckError> {
+        let measured = self.table.measure()?;
+        let mut figures: Vec<(String, unix::StatvfsFigures)> = measured
+            .iter()
+            .map(|(mount, figures)| (mount.mount_point.clone(), *figures))
+            .collect();
+        let mounts = measured.into_iter().map(|(mount, _)| mount).collect();
+        let mut filesystems: Vec<pb::DiskStatus> = filter::real_filesystems(mounts, &self.config)
+            .into_iter()
+            .map(|mount| {
+                let at = figures
+                    .iter()
+                    .position(|(point, _)| *point == mount.mount_point);
+                let figures = at.map(|at| figures.swap_remove(at).1);
+                let mut status = status_of(mount);
+                if let Some(figures) = figures {
+                    figures.apply(&mut status);
+                }
+                status
+            })
+            .collect();
+        filesystems.truncate(MAX_FILESYSTEMS);
+        Ok((pb::DiskCheck { filesystems }, Vec::new()))
     }
 
     /// Lists and measures filesystems; blocking calls run off the async thread.
-    pub async fn collect(&self) -> Result<(pb::DiskCheck, Vec<pb::CheckError>), CheckError> {
+    #[cfg(not(target_os = "linux"))]
+    pub async fn collect(&mut self) -> Result<(pb::DiskCheck, Vec<pb::CheckError>), CheckError> {
         let config = self.config.clone();
         #[cfg(target_os = "macos")]
         let mount_table = macos::mount_table().await;
@@ -99,20 +137,18 @@ impl DiskCheck {
 /// The macOS mount table (devices of mount points), or why it is missing.
 #[cfg(target_os = "macos")]
 type MountTable = Result<Vec<parse::DarwinMount>, CheckError>;
-/// Other OSes get devices from `sysinfo`.
-#[cfg(not(target_os = "macos"))]
+/// Windows gets devices from `sysinfo`.
+#[cfg(not(any(target_os = "macos", target_os = "linux")))]
 type MountTable = ();
 
+#[cfg(not(target_os = "linux"))]
 fn collect_blocking(
     config: &DiskConfig,
     mount_table: MountTable,
 ) -> Result<(pb::DiskCheck, Vec<pb::CheckError>), CheckError> {
     let disks = sysinfo::Disks::new_with_refreshed_list()
         .map_err(|err| CheckError::Failed(format!("cannot list filesystems: {err}")))?;
-    #[cfg_attr(
-        not(any(target_os = "macos", target_os = "linux", windows)),
-        allow(unused_mut)
-    )]
+    #[cfg_attr(not(any(target_os = "macos", windows)), allow(unused_mut))]
     let mut mounts: Vec<Mount> = disks
         .iter()
         .map(|disk| Mount {
@@ -130,10 +166,6 @@ fn collect_blocking(
         })
         .collect();
     let mut errors = Vec::new();
-    #[cfg(target_os = "linux")]
-    if let Err(err) = linux::apply_mountinfo(&mut mounts) {
-        errors.push(err.to_proto(CHECK_NAME, linux::MOUNTINFO));
-    }
     #[cfg(target_os = "macos")]
     match mount_table {
         Ok(table) => {
@@ -178,8 +210,14 @@ fn collect_blocking(
 }
 
 /// Builds the status of one filesystem, refining sysinfo's figures where the OS allows.
+#[cfg(not(target_os = "linux"))]
 fn measure(mount: Mount, errors: &mut Vec<pb::CheckError>) -> pb::DiskStatus {
-    let status = pb::DiskStatus {
+    refine(status_of(mount), errors)
+}
+
+/// The status of one filesystem from what its listing said.
+fn status_of(mount: Mount) -> pb::DiskStatus {
+    pb::DiskStatus {
         network: mount.network || is_network_filesystem(&mount.filesystem),
         mount_point: mount.mount_point,
         device: mount.device,
@@ -191,12 +229,11 @@ fn measure(mount: Mount, errors: &mut Vec<pb::CheckError>) -> pb::DiskStatus {
         inodes_free: None,
         removable: mount.removable,
         read_only: mount.read_only,
-    };
-    refine(status, errors)
+    }
 }
 
 /// Free space including the reserve, and inodes, from statvfs.
-#[cfg(unix)]
+#[cfg(all(unix, not(target_os = "linux")))]
 fn refine(mut status: pb::DiskStatus, errors: &mut Vec<pb::CheckError>) -> pb::DiskStatus {
     match unix::statvfs_figures(&status.mount_point) {
         Ok(figures) => figures.apply(&mut status),

@@ -95,8 +95,58 @@ fn unescape(field: &str) -> String {
 
 /// The mount visible at `mount_point`: the last one listed there, because a
 /// later mount on the same point hides the earlier ones.
+#[cfg(test)]
 pub fn visible_at<'a>(table: &'a [MountInfo], mount_point: &str) -> Option<&'a MountInfo> {
     table.iter().rev().find(|m| m.mount_point == mount_point)
+}
+
+/// Filesystem types never measured: the kernel's own pseudo filesystems,
+/// package images, optical media, and network filesystems whose `statvfs`
+/// hangs while their server is gone (nfs, cifs and autofs mounted `hard`).
+const UNMEASURED_TYPES: &[&str] = &[
+    "autofs",
+    "cgroup",
+    "cgroup2",
+    "cifs",
+    "devpts",
+    "devtmpfs",
+    "hugetlbfs",
+    "iso9660",
+    "mqueue",
+    "nfs",
+    "nfs4",
+    "proc",
+    "pstore",
+    "rootfs",
+    "rpc_pipefs",
+    "squashfs",
+    "sysfs",
+];
+
+/// The mounts worth a `statvfs`: the one visible at each mount point, not
+/// of an [`UNMEASURED_TYPES`] type, not below `/proc`, `/sys` or `/run`
+/// (but `/run/media`, where desktops mount removable media). These are the
+/// mounts sysinfo measured when the agent listed disks through it.
+pub fn measured(table: &[MountInfo]) -> Vec<MountInfo> {
+    table
+        .iter()
+        .enumerate()
+        .filter(|(index, mount)| {
+            let hidden = table[index + 1..]
+                .iter()
+                .any(|later| later.mount_point == mount.mount_point);
+            let point = mount.mount_point.as_str();
+            let kernel_folder = ["/proc", "/sys", "/run"]
+                .iter()
+                .any(|folder| point.starts_with(folder))
+                && !point.starts_with("/run/media");
+            !hidden
+                && !kernel_folder
+                && !UNMEASURED_TYPES.contains(&mount.filesystem.as_str())
+                && !mount.source.starts_with("sunrpc")
+        })
+        .map(|(_, mount)| mount.clone())
+        .collect()
 }
 
 #[cfg(test)]
@@ -155,5 +205,62 @@ mod tests {
         let (table, _) = parse_mountinfo(text);
         assert_eq!(visible_at(&table, "/data").unwrap().filesystem, "tmpfs");
         assert!(visible_at(&table, "/other").is_none());
+    }
+
+    #[test]
+    fn measured_mounts_are_the_visible_real_ones() {
+        let text = "\
+22 27 0:21 / /proc rw - proc proc rw
+24 27 0:6 / /dev rw - devtmpfs devtmpfs rw
+25 24 0:23 / /dev/shm rw - tmpfs tmpfs rw
+27 1 254:0 / / rw - ext4 /dev/vda rw
+30 25 0:27 / /dev/shm rw - tmpfs tmpfs rw
+31 27 0:28 / /run rw - tmpfs tmpfs rw
+32 31 8:33 / /run/media/usb rw - vfat /dev/sdc1 rw
+33 27 0:50 / /srv/share rw - nfs4 nas:/share rw
+34 27 8:1 / /data rw - ext4 /dev/sda1 rw
+35 34 0:60 / /data ro - tmpfs tmpfs ro
+";
+        let (table, bad) = parse_mountinfo(text);
+        assert!(bad.is_empty(), "{bad:?}");
+        let measured = measured(&table);
+        let points: Vec<(&str, &str)> = measured
+            .iter()
+            .map(|m| (m.mount_point.as_str(), m.device_number.as_str()))
+            .collect();
+        // Not statvfs'd at all: /proc, devtmpfs, /run, nfs4, and the hidden /dev/shm and /data.
+        assert_eq!(
+            points,
+            [
+                ("/", "254:0"),
+                ("/dev/shm", "0:27"),
+                ("/run/media/usb", "8:33"),
+                ("/data", "0:60")
+            ]
+        );
+    }
+
+    #[test]
+    fn the_sandboxed_capture_measures_root_and_its_binds_once_each() {
+        let (table, _) = parse_mountinfo(&captured_output(
+            "disk/linux/mountinfo-protect-system-strict.txt",
+        ));
+        let measured = measured(&table);
+        assert!(
+            measured
+                .iter()
+                .any(|m| m.mount_point == "/" && m.filesystem == "ext4")
+        );
+        for mount in &measured {
+            assert_eq!(
+                measured
+                    .iter()
+                    .filter(|m| m.mount_point == mount.mount_point)
+                    .count(),
+                1,
+                "{mount:?}"
+            );
+            assert!(!mount.mount_point.starts_with("/proc") && mount.filesystem != "proc");
+        }
     }
 }

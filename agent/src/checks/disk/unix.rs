@@ -14,6 +14,18 @@ pub struct StatvfsFigures {
 }
 
 impl StatvfsFigures {
+    /// Size of the filesystem.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub fn total_bytes(self) -> u64 {
+        self.total_bytes
+    }
+
+    /// Space an unprivileged user can still write.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub fn available_bytes(self) -> u64 {
+        self.available_bytes
+    }
+
     /// Overwrites the figures statvfs knows better; inodes only where the filesystem has them.
     pub fn apply(self, status: &mut pb::DiskStatus) {
         status.total_bytes = self.total_bytes;

@@ -100,19 +100,10 @@ impl AptProbe {
         })
     }
 
-    /// Reads the cheap signals; files run off the async thread. dpkg's log
-    /// is parsed again only when it changed since `logs` saw it.
+    /// Reads the cheap signals (a few `stat`s, on the agent's one thread).
+    /// dpkg's log is parsed again only when it changed since `logs` saw it.
     pub(super) async fn signals(&self, logs: &mut InstallLogs) -> HostSignals {
-        let root = self.root.clone();
-        let mut taken = std::mem::take(logs);
-        let (signals, taken) = tokio::task::spawn_blocking(move || {
-            let signals = read_signals(&root, &mut taken);
-            (signals, taken)
-        })
-        .await
-        .unwrap_or_default();
-        *logs = taken;
-        signals
+        read_signals(&self.root, logs)
     }
 
     /// What changes when packages are installed or the lists are refreshed.
