@@ -1,11 +1,17 @@
 //! Host facts: what the device is.
 //!
-//! Names and versions come from `sysinfo` on every OS; model, serial number
-//! and SMBIOS system UUID from the firmware (see [`hardware`]). The Linux
+//! Names and versions come from `sysinfo` on Linux and macOS, and on Windows
+//! from the registry (`windows.rs`, decided by [`windows_version`]: sysinfo
+//! reads only a build number there); model, serial number and SMBIOS system
+//! UUID from the firmware (see [`hardware`]). The Linux
 //! root is `/`, or `$FOREWARN_AGENT_HOST_ROOT` where the host's filesystem is
 //! mounted elsewhere (an agent in a container, a test).
 
 pub mod hardware;
+#[cfg(windows)]
+mod windows;
+#[cfg_attr(not(windows), allow(dead_code))]
+mod windows_version;
 
 use forewarn_proto::pb;
 
@@ -21,12 +27,17 @@ pub async fn host_facts() -> pb::HostFacts {
         serial_number,
         hardware_uuid,
     } = hardware::this_machine().await;
+    let Os {
+        name: os_name,
+        version: os_version,
+        build: os_build,
+    } = this_os();
     pb::HostFacts {
         hostname: sysinfo::System::host_name().unwrap_or_default(),
         os_family: os_family().to_owned(),
-        os_name: sysinfo::System::name().unwrap_or_default(),
-        os_version: sysinfo::System::os_version().unwrap_or_default(),
-        os_build: sysinfo::System::kernel_version().unwrap_or_default(),
+        os_name,
+        os_version,
+        os_build,
         architecture: std::env::consts::ARCH.to_owned(),
         model,
         serial_number,
@@ -37,6 +48,29 @@ pub async fn host_facts() -> pb::HostFacts {
         agent_version: AGENT_VERSION.to_owned(),
         primary_user: String::new(),
         hardware_uuid,
+    }
+}
+
+/// The OS's name, version and build as `HostFacts` carries them
+/// ("Windows 11 Pro", "23H2", "22631.4037"; "Debian GNU/Linux", "12", "6.1.0-18-amd64").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Os {
+    pub name: String,
+    pub version: String,
+    pub build: String,
+}
+
+#[cfg(windows)]
+fn this_os() -> Os {
+    windows::read()
+}
+
+#[cfg(not(windows))]
+fn this_os() -> Os {
+    Os {
+        name: sysinfo::System::name().unwrap_or_default(),
+        version: sysinfo::System::os_version().unwrap_or_default(),
+        build: sysinfo::System::kernel_version().unwrap_or_default(),
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
-use tracing::error;
+use tracing::{error, info};
 use windows_service::service::{
     ServiceControl, ServiceControlAccept, ServiceExitCode, ServiceState, ServiceStatus, ServiceType,
 };
@@ -46,6 +46,8 @@ fn run_service() -> Result<(), windows_service::Error> {
     let stop_for_handler = Arc::clone(&stop);
     let handler = move |control| match control {
         ServiceControl::Stop | ServiceControl::Shutdown | ServiceControl::Preshutdown => {
+            // Logged: a service that ends without a word looks like a hang or a crash.
+            info!(?control, "the service manager asks the agent to stop");
             stop_for_handler.notify_one();
             ServiceControlHandlerResult::NoError
         }
@@ -76,7 +78,10 @@ fn run_service() -> Result<(), windows_service::Error> {
         ServiceExitCode::Win32(0),
     )?;
     let exit_code = match run_until_stopped(stop, reloads) {
-        Ok(()) => ServiceExitCode::Win32(0),
+        Ok(()) => {
+            info!("agent stopped");
+            ServiceExitCode::Win32(0)
+        }
         Err(err) => {
             error!(error = %err, "agent stopped");
             ServiceExitCode::ServiceSpecific(1)
