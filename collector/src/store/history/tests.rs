@@ -51,7 +51,10 @@ fn kept(raw: &[DiskSample], config: &HistoryConfig) -> Vec<DiskSample> {
     kept
 }
 
-fn shapes() -> Vec<(&'static str, i64, Box<dyn Fn(i64) -> f64>)> {
+/// A named free-space curve over `days` days.
+type Shape = (&'static str, i64, Box<dyn Fn(i64) -> f64>);
+
+fn shapes() -> Vec<Shape> {
     let day = |t: i64| (t - NOW) as f64 / DAY_SECS as f64;
     vec![
         (

@@ -3,7 +3,7 @@
 //! Every store call is a job sent to this thread over a channel and answered
 //! on a oneshot, so no call parks a thread of tokio's blocking pool on a
 //! mutex. Reports are group-committed: the reports queued while the previous
-//! transaction committed are stored together in one transaction, each in a
+//! transaction committed (or calls ran) are stored together in one transaction, each in a
 //! savepoint of its own (a report that fails rolls back alone), and each
 //! report is answered only after that transaction committed, so an ack still
 //! means the report is on disk (`synchronous = FULL`). Under load the cost of
@@ -139,28 +139,31 @@ fn in_savepoint<T>(
     }
 }
 
+/// Takes what is queued: the reports go into one transaction, then the
+/// calls run, each alone. A call does not end the batch it arrived in (a
+/// report's certificate check comes just before it), or every report would
+/// get a transaction and a sync of its own.
 fn run(mut connection: Connection, queue: mpsc::Receiver<Job>) {
     let mut batch: Vec<Batched> = Vec::new();
+    let mut calls: Vec<Call> = Vec::new();
     while let Ok(first) = queue.recv() {
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
-                Job::Call(call) => {
-                    commit_batch(&mut connection, &mut batch);
-                    if catch_unwind(AssertUnwindSafe(|| call(&mut connection))).is_err() {
-                        error!("a database call panicked; its caller gets an error");
-                    }
-                }
-                Job::Batched(work) => {
-                    batch.push(work);
-                    if batch.len() >= MAX_BATCH {
-                        commit_batch(&mut connection, &mut batch);
-                    }
-                }
+                Job::Call(call) => calls.push(call),
+                Job::Batched(work) => batch.push(work),
+            }
+            if batch.len() >= MAX_BATCH || calls.len() >= MAX_BATCH {
+                break;
             }
             next = queue.try_recv().ok();
         }
         commit_batch(&mut connection, &mut batch);
+        for call in calls.drain(..) {
+            if catch_unwind(AssertUnwindSafe(|| call(&mut connection))).is_err() {
+                error!("a database call panicked; its caller gets an error");
+            }
+        }
     }
 }
 
