@@ -522,6 +522,17 @@ async fn openapi_document_parses_and_lists_every_route() {
     .map(str::to_owned)
     .collect();
     assert_eq!(served, expected);
+    // Every operation documents the answers any route may give.
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            for status in ["400", "401", "503"] {
+                assert!(
+                    operation["responses"][status].is_object(),
+                    "{method} {path} does not document {status}"
+                );
+            }
+        }
+    }
     // Filters are documented as parameters, schemas come from the types.
     let device_params: Vec<&str> = paths["/devices"]["get"]["parameters"]
         .as_array()
@@ -639,4 +650,30 @@ async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
         sign_in(&proxied, "ana", PASSWORD, "203.0.113.10").await,
         StatusCode::OK
     );
+}
+
+#[tokio::test]
+async fn a_request_the_api_cannot_read_gets_the_one_error_shape() {
+    let console = Console::start(|_| {}).await;
+    console.add_user("ana", Role::Admin, &["*"]).await;
+    let session = console.login("ana").await;
+    let alert = alert_of(&console, &session, "l1").await;
+    let response = console
+        .http
+        .post(console.url(&format!("/alerts/{alert}/ack")))
+        .header("cookie", &session.cookie)
+        .header("x-csrf-token", &session.csrf)
+        .header("content-type", "text/plain")
+        .body("ack it")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = into_parts(response).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "invalid", "{body}");
+    let (status, body) = console
+        .call(&session, Method::GET, "/alerts/not-a-number", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "invalid", "{body}");
 }

@@ -24,10 +24,13 @@ pub mod views;
 
 use axum::Json;
 use axum::Router;
-use axum::response::IntoResponse;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use utoipa::PartialSchema;
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{InfoBuilder, OpenApi};
+use utoipa::openapi::{ContentBuilder, InfoBuilder, OpenApi, Ref, ResponseBuilder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -87,12 +90,89 @@ pub fn routes() -> (Router<ConsoleState>, OpenApi) {
         "bearer",
         SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
     );
+    components
+        .schemas
+        .insert("Order".into(), page::Order::schema());
+    for item in api.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            document_common_errors(operation);
+        }
+    }
     let document = api.clone();
     let router = router
+        .layer(axum::middleware::map_response(rejection_as_api_error))
         .route("/openapi.json", get(move || async move { Json(document) }))
         .fallback(|| async {
             ApiError::not_found("API route", "see /api/v1/openapi.json for the routes")
                 .into_response()
         });
     (router, api)
+}
+
+/// Answers any route may give, whatever its own list says: a malformed
+/// request (400), no or a refused credential (401), the database away (503).
+fn document_common_errors(operation: &mut Operation) {
+    for (status, description) in [
+        (
+            "400",
+            "Malformed request: a path, query or body that does not parse",
+        ),
+        ("401", "Not signed in, or the API token is refused"),
+        (
+            "503",
+            "The collector's database (or the OpenID provider) is unavailable",
+        ),
+    ] {
+        operation
+            .responses
+            .responses
+            .entry(status.into())
+            .or_insert_with(|| {
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build()
+                    .into()
+            });
+    }
+}
+
+/// axum's extractors refuse a malformed path, query or body with plain
+/// text and 400, 415 or 422; the API answers every error in its one shape,
+/// and a request it cannot read is `invalid` (400).
+async fn rejection_as_api_error(response: Response) -> Response {
+    let status = response.status();
+    let plain_text = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !plain_text
+        || !matches!(
+            status,
+            StatusCode::BAD_REQUEST
+                | StatusCode::UNSUPPORTED_MEDIA_TYPE
+                | StatusCode::UNPROCESSABLE_ENTITY
+        )
+    {
+        return response;
+    }
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    ApiError::invalid(String::from_utf8_lossy(&body).into_owned()).into_response()
 }

@@ -24,6 +24,7 @@ pub struct PageQuery {
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
 }
 
