@@ -59,8 +59,25 @@ async function shoot(page, name) {
   for (const width of [1400, 420]) {
     await page.setViewportSize({ width, height: 900 });
     await page.waitForTimeout(100);
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    check(overflow <= 1, `${name} at ${width} px is ${overflow} px wider than the window (usable at 420 px)`);
+    const { overflow, widest } = await page.evaluate(() => {
+      // The outermost elements reaching past the window name what to fix.
+      const past = [...document.querySelectorAll("body *")].filter(
+        (e) => e.getBoundingClientRect().right > window.innerWidth + 1 && (getComputedStyle(e).position === "absolute" || !e.parentElement.closest(".scroll"))
+      );
+      // Or whose own content (text that cannot wrap) spills out of them.
+      for (const e of document.querySelectorAll("body, body *")) {
+        if (e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX === "visible" && !e.closest(".scroll")) past.push(e);
+      }
+      const outer = past.filter((e) => !past.includes(e.parentElement));
+      return {
+        overflow: document.documentElement.scrollWidth - window.innerWidth,
+        widest: outer.slice(0, 5).map((e) => `${e.tagName.toLowerCase()}.${e.className} (${Math.round(e.getBoundingClientRect().right)} px, content ${e.scrollWidth} px in ${e.clientWidth} px)`),
+      };
+    });
+    check(
+      overflow <= 1,
+      `${name} at ${width} px is ${overflow} px wider than the window (usable at 420 px); past its edge: ${widest.join(", ")}`
+    );
     await page.screenshot({ path: join(SHOTS, `${name}-${width}.png`), fullPage: true });
   }
   await page.setViewportSize({ width: 1400, height: 900 });
@@ -163,7 +180,9 @@ try {
   await page.keyboard.press("/");
   check(await page.evaluate(() => document.activeElement?.name === "q"), "'/' focuses the search box");
   await page.keyboard.press("Escape");
-  await page.evaluate(() => document.activeElement?.blur());
+  // Blurring keeps the browser's sequential-focus starting point at the search box:
+  // a fresh load starts from the top of the page, as a keyboard user arrives.
+  await page.goto(`${BASE}/devices`);
   await page.keyboard.press("Tab");
   check(await page.evaluate(() => document.activeElement?.classList.contains("skip")), "Tab reaches the skip link first");
   await shoot(page, "devices");

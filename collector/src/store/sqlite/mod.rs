@@ -22,10 +22,10 @@ use crate::store::outbox::{OutboxDelivery, OutboxEvent, OutboxState};
 pub(super) mod alerts;
 mod console;
 mod devices;
-#[cfg(test)]
-mod measure;
 mod history;
 mod ingest;
+#[cfg(test)]
+mod measure;
 mod pages;
 mod tickets;
 mod writer;
