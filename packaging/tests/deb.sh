@@ -22,8 +22,14 @@ WORK="$(mktemp -d)"
 AGENT_PID=""
 PROC_MOUNTED=""
 cleanup() {
-    [[ -n "$AGENT_PID" ]] && kill "$AGENT_PID" 2>/dev/null
-    [[ -n "$PROC_MOUNTED" ]] && umount "$PROC_MOUNTED" 2>/dev/null
+    if [[ -n "$AGENT_PID" ]]; then
+        kill "$AGENT_PID" 2>/dev/null || true
+        wait "$AGENT_PID" 2>/dev/null || true
+    fi
+    # A process still ending inside the chroot keeps /proc busy: detach it then.
+    if [[ -n "$PROC_MOUNTED" ]]; then
+        umount "$PROC_MOUNTED" 2>/dev/null || umount -l "$PROC_MOUNTED" 2>/dev/null || true
+    fi
     stop_collector || true
     rm -rf "$WORK"
 }
