@@ -6,47 +6,23 @@ mod support;
 
 use std::time::Duration;
 
-use forewarn_collector::tickets::config::TicketsConfig;
-use forewarn_collector::tickets::{Connector, Severity, TicketRequest, access};
-use forewarn_testkit::vendor::{Reply, VendorServer};
+use forewarn_collector::tickets::{Severity, TicketRequest, access};
+use forewarn_testkit::vendor::Reply;
 use serde_json::json;
-use support::assert_matches_golden;
+use support::{VendorSetup, assert_matches_golden};
 
-struct Setup {
-    server: VendorServer,
-    config: TicketsConfig,
-    _dir: tempfile::TempDir,
-}
-
-async fn setup(kind: &str) -> Setup {
-    let server = VendorServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = dir.path().join("webhook-url");
-    std::fs::write(&url, format!("{}/services/T000/B000/XXXX\n", server.url())).unwrap();
-    let config: TicketsConfig = toml::from_str(&format!(
-        r#"
-[connectors.chat]
-kind = "{kind}"
-url = {{ file = "{url}" }}
+/// A Slack or Teams connector whose webhook address (its secret) is kept in a
+/// file, as an administrator would keep it.
+async fn setup(kind: &str) -> VendorSetup {
+    let table = format!(
+        r#"kind = "{kind}"
+url = {{ file = "{{secret}}" }}
 timeout_secs = 1
 [[policies]]
 action = "notify"
-"#,
-        url = url.display()
-    ))
-    .unwrap();
-    assert_eq!(config.problems(), Vec::<String>::new());
-    Setup {
-        server,
-        config,
-        _dir: dir,
-    }
-}
-
-impl Setup {
-    fn connector(&self) -> Box<dyn Connector> {
-        self.config.connectors["chat"].build("chat").unwrap()
-    }
+"#
+    );
+    VendorSetup::start("chat", "{url}/services/T000/B000/XXXX", &table).await
 }
 
 fn request() -> TicketRequest {

@@ -86,12 +86,14 @@ pub struct VendorSetup {
 
 impl VendorSetup {
     /// Starts the server and parses `[connectors.<name>]` with `table` as its body;
-    /// `table` may use `{url}` (the server) and `{secret}` (the secret file's path).
+    /// `table` may use `{url}` (the server) and `{secret}` (the secret file's path),
+    /// and `secret` may use `{url}` (a chat webhook's secret is its address).
     /// The configuration must have no problems.
     pub async fn start(name: &str, secret: &str, table: &str) -> Self {
         let server = VendorServer::start().await;
         let dir = tempfile::tempdir().unwrap();
         let secret_path = dir.path().join(format!("{name}-secret"));
+        let secret = secret.replace("{url}", &server.url());
         std::fs::write(&secret_path, format!("{secret}\n")).unwrap();
         let body = table
             .replace("{url}", &server.url())
