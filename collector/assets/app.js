@@ -200,8 +200,8 @@
       showConnectorResults();
       try {
         const result = await api("POST", "/api/v1/connectors/" + encodeURIComponent(name) + "/test");
-        const problems = result.problems.length ? " Problems: " + result.problems.join("; ") : "";
-        connectorResults[name] = { ok: result.ok, text: (result.ok ? "Ready. " : "Not ready. ") + result.message + "." + problems };
+        const text = result.ok ? "Ready: " + result.message + "." : "Not ready: " + result.problems.join("; ") + ". To fix: " + result.message + ".";
+        connectorResults[name] = { ok: result.ok, text };
       } catch (err) {
         connectorResults[name] = { ok: false, text: "Could not test: " + err.message };
       }

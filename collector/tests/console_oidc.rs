@@ -684,8 +684,14 @@ async fn a_failed_callback_is_a_page_for_a_browser_and_json_for_api_clients() {
     let response = browser.send(request).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let page = response.text().await.unwrap();
-    assert!(page.contains("state") && page.contains("Try single sign-on again"), "{page}");
-    let request = again.http.get(&callback).header("accept", "application/json");
+    assert!(
+        page.contains("state") && page.contains("Try single sign-on again"),
+        "{page}"
+    );
+    let request = again
+        .http
+        .get(&callback)
+        .header("accept", "application/json");
     let response = again.send(request).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(message(&response.text().await.unwrap()).contains("state"));

@@ -307,7 +307,10 @@ mod tests {
             .find(|line| line.contains("in a browser"))
             .expect(&hint);
         assert!(browser.ends_with("http://127.0.0.1:8080/login"), "{hint}");
-        let sign_in = hint.lines().find(|l| l.starts_with("sign in")).expect(&hint);
+        let sign_in = hint
+            .lines()
+            .find(|l| l.starts_with("sign in"))
+            .expect(&hint);
         assert!(
             sign_in.contains("user admin") && sign_in.contains("pw-123"),
             "{hint}"

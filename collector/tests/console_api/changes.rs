@@ -356,7 +356,10 @@ async fn a_weekly_maintenance_window_is_one_silence_per_day_and_errors_name_the_
         (weekly(json!(["funday"]), "01:00", 60), "weekly.days"),
         (weekly(json!([]), "01:00", 60), "weekly.days"),
         (weekly(json!(["mon"]), "24:00", 60), "weekly.start"),
-        (weekly(json!(["mon"]), "01:00", 0), "weekly.duration_minutes"),
+        (
+            weekly(json!(["mon"]), "01:00", 0),
+            "weekly.duration_minutes",
+        ),
         (
             json!({"group": "bad group!", "ends_at": 1, "comment": ""}),
             "group",

@@ -38,7 +38,10 @@ async fn an_admin_tests_a_connector_and_sees_the_systems_answer() {
         .call(&ada, Method::POST, "/connectors/hook/test", None)
         .await;
     assert_eq!(status, StatusCode::OK, "{ready}");
-    assert_eq!((ready["ok"].clone(), ready["kind"].clone()), (json!(true), json!("webhook")));
+    assert_eq!(
+        (ready["ok"].clone(), ready["kind"].clone()),
+        (json!(true), json!("webhook"))
+    );
     let sent = server.take();
     assert_eq!(sent.len(), 1, "one test event reached the webhook");
     assert_eq!(sent[0].json()["event"], "test");
@@ -71,7 +74,11 @@ async fn an_admin_tests_a_connector_and_sees_the_systems_answer() {
         .await
         .unwrap();
     assert_eq!(no_csrf.status(), StatusCode::FORBIDDEN);
-    assert_eq!(server.take().len(), 1, "only the second test reached the webhook");
+    assert_eq!(
+        server.take().len(),
+        1,
+        "only the second test reached the webhook"
+    );
 
     let audit: Vec<(String, String)> = console
         .store

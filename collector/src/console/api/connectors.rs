@@ -52,17 +52,15 @@ pub struct ConnectorTest {
 pub fn outcome(name: &str, config: &ConnectorConfig, problems: Vec<String>) -> ConnectorTest {
     let message = if problems.is_empty() {
         if config.keeps_tickets() {
-            format!(
-                "{name}: address, credentials and rights are fine; no ticket was created"
-            )
+            format!("{name}: address, credentials and rights are fine; no ticket was created")
         } else {
             format!("{name}: the test message was accepted; check that it arrived")
         }
     } else {
         format!(
-            "{name} is not ready. Check [tickets.connectors.{name}] in the collector's config \
-             (address, user, the secret it names) and the account's rights in the ticket \
-             system, restart the collector after a change, then send the test again"
+            "check [tickets.connectors.{name}] in the collector's config (address, user, \
+             the secret it names) and the account's rights in the ticket system; restart \
+             the collector after a change, then send the test again"
         )
     };
     ConnectorTest {
@@ -125,7 +123,11 @@ mod tests {
         let ready = outcome("desk", &jira, Vec::new());
         assert!(ready.ok);
         assert_eq!(ready.kind, "jira");
-        assert!(ready.message.contains("no ticket was created"), "{}", ready.message);
+        assert!(
+            ready.message.contains("no ticket was created"),
+            "{}",
+            ready.message
+        );
         let broken = outcome("desk", &jira, vec!["401 from https://jira.example".into()]);
         assert!(!broken.ok);
         assert!(
@@ -136,6 +138,10 @@ mod tests {
         let hook = connector(
             "kind = \"webhook\"\nurl = \"https://hooks.example\"\nsecret = { env = \"HOOK\" }",
         );
-        assert!(outcome("desk", &hook, Vec::new()).message.contains("test message"));
+        assert!(
+            outcome("desk", &hook, Vec::new())
+                .message
+                .contains("test message")
+        );
     }
 }

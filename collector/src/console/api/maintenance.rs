@@ -199,7 +199,9 @@ pub async fn add_windows(
         planned.weekly.iter().copied().map(Some).collect()
     };
     let target = describe(
-        device.as_ref().map(|d| (d.id.as_str(), d.hostname.as_str())),
+        device
+            .as_ref()
+            .map(|d| (d.id.as_str(), d.hostname.as_str())),
         &group,
     );
     let mut stored = Vec::with_capacity(weekly.len());
@@ -228,11 +230,7 @@ pub async fn add_windows(
                 state,
                 action,
                 &silence.id,
-                format!(
-                    "{target}, {}: {}",
-                    window_text(&silence),
-                    silence.comment
-                ),
+                format!("{target}, {}: {}", window_text(&silence), silence.comment),
             )
             .await?;
         stored.push(silence);
@@ -244,7 +242,11 @@ pub async fn add_windows(
 /// for 240 min from … until …" or "from … until …".
 pub fn window_text(s: &Silence) -> String {
     let span = match s.ends_at {
-        Some(end) => format!("from {} until {}", format_time(s.starts_at), format_time(end)),
+        Some(end) => format!(
+            "from {} until {}",
+            format_time(s.starts_at),
+            format_time(end)
+        ),
         None => format!("from {}", format_time(s.starts_at)),
     };
     match s.weekly {
@@ -329,7 +331,11 @@ mod tests {
             (None, None, "ends_at:"),
             (Some(NOW + 60), Some(NOW + 30), "ends_at:"),
             (None, Some(NOW + 400 * 86_400), "ends_at:"),
-            (Some(NOW + 400 * 86_400), Some(NOW + 401 * 86_400), "starts_at:"),
+            (
+                Some(NOW + 400 * 86_400),
+                Some(NOW + 401 * 86_400),
+                "starts_at:",
+            ),
         ] {
             let err = schedule(&request(starts, ends), NOW).unwrap_err();
             assert!(err.starts_with(field), "{starts:?}..{ends:?}: {err}");
@@ -358,7 +364,10 @@ mod tests {
             (weekly(&["mon"], "25:00", 60), "weekly.start:"),
             (weekly(&["mon"], "1am", 60), "weekly.start:"),
             (weekly(&["mon"], "01:00", 0), "weekly.duration_minutes:"),
-            (weekly(&["mon"], "01:00", 10_081), "weekly.duration_minutes:"),
+            (
+                weekly(&["mon"], "01:00", 10_081),
+                "weekly.duration_minutes:",
+            ),
         ] {
             let err = schedule(&request, NOW).unwrap_err();
             assert!(err.starts_with(field), "{request:?}: {err}");

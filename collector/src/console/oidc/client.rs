@@ -19,15 +19,15 @@ use std::time::{Duration, Instant};
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreErrorResponseType,
     CoreGenderClaim, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
-    CoreRevocableToken, CoreRevocationErrorResponse, CoreTokenIntrospectionResponse,
-    CoreTokenType,
+    CoreRevocableToken, CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
     AdditionalClaims, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken,
     EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdToken, IdTokenFields,
-    IssuerUrl, LogoutRequest, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl,
-    ProviderMetadataWithLogout, RedirectUrl, RequestTokenError, Scope as OidcScope,
-    StandardErrorResponse, StandardTokenResponse, TokenResponse, UserInfoClaims,
+    IssuerUrl, LogoutRequest, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    PostLogoutRedirectUrl, ProviderMetadataWithLogout, RedirectUrl, RequestTokenError,
+    Scope as OidcScope, StandardErrorResponse, StandardTokenResponse, TokenResponse,
+    UserInfoClaims,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -227,7 +227,11 @@ impl OidcLogin {
     /// Exchanges `code` (with the PKCE verifier) and returns the verified
     /// ID token's claims, standard and others, as one JSON object, completed
     /// from userinfo when the ID token lacks the role or user-name claim.
-    pub async fn finish(&self, code: String, pending: &PendingLogin) -> Result<SignedIn, OidcError> {
+    pub async fn finish(
+        &self,
+        code: String,
+        pending: &PendingLogin,
+    ) -> Result<SignedIn, OidcError> {
         let client = self.client().await?;
         let tokens = client
             .exchange_code(AuthorizationCode::new(code))
@@ -265,10 +269,12 @@ impl OidcLogin {
             .into_iter()
             .any(|claim| !claims.contains_key(claim));
         // `Err` here means the provider advertises no userinfo endpoint.
-        if lacking && let Ok(request) = client.user_info(
-            tokens.access_token().clone(),
-            Some(verified.subject().clone()),
-        ) {
+        if lacking
+            && let Ok(request) = client.user_info(
+                tokens.access_token().clone(),
+                Some(verified.subject().clone()),
+            )
+        {
             let info: UserInfoClaims<OtherClaims, CoreGenderClaim> = request
                 .request_async(&self.http)
                 .await

@@ -68,7 +68,10 @@ fn id_token_cookie(state: &ConsoleState, value: &str, max_age: i64) -> HeaderVal
 /// At sign-out: where to send the browser so the provider ends its session
 /// too (`None` for a password session, or a provider without
 /// `end_session_endpoint`), and the header that forgets the ID token.
-pub async fn end_session(state: &ConsoleState, headers: &HeaderMap) -> (Option<String>, HeaderValue) {
+pub async fn end_session(
+    state: &ConsoleState,
+    headers: &HeaderMap,
+) -> (Option<String>, HeaderValue) {
     let forget = id_token_cookie(state, "", 0);
     let (Some(login), Some(id_token)) = (
         state.oidc.as_deref(),
