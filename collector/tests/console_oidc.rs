@@ -30,6 +30,7 @@ use forewarn_secret::Secret;
 use forewarn_testkit::store::TempStore;
 
 const CLIENT_SECRET: &str = "test-client-secret";
+const LOCAL_PASSWORD: &str = "a local password here";
 
 /// The provider process; killed when dropped.
 struct Provider {
@@ -174,6 +175,22 @@ impl Fixture {
 
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// A viewer over all groups with the password [`LOCAL_PASSWORD`].
+    async fn add_local_user(&self, name: &str) {
+        self.store
+            .create_user(UserRecord {
+                username: name.into(),
+                role: Role::Viewer,
+                scope: Scope::All,
+                password_hash: password::hash(LOCAL_PASSWORD).unwrap(),
+                created_at: 0,
+                disabled_at: None,
+                password_set_at: 0,
+            })
+            .await
+            .unwrap();
     }
 
     async fn audit_actions(&self) -> Vec<(String, String, String, String)> {
@@ -379,19 +396,7 @@ async fn a_token_without_a_mapped_role_is_refused_and_local_users_are_not_taken_
     assert_eq!(fixture.store.user("sam").await.unwrap(), None);
     assert_eq!(browser.whoami(&fixture).await.0, StatusCode::UNAUTHORIZED);
 
-    fixture
-        .store
-        .create_user(UserRecord {
-            username: "root".into(),
-            role: Role::Viewer,
-            scope: Scope::All,
-            password_hash: password::hash("a local password here").unwrap(),
-            created_at: 0,
-            disabled_at: None,
-            password_set_at: 0,
-        })
-        .await
-        .unwrap();
+    fixture.add_local_user("root").await;
     let (status, body) = Browser::new().sign_in(&fixture, "root").await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(message(&body).contains("local user named root"), "{body}");
@@ -586,23 +591,11 @@ async fn signing_out_ends_the_session_at_the_provider_and_comes_back_to_login() 
     assert_eq!(Browser::location(&response, &issuer), login);
 
     // A password session has nothing to end elsewhere.
-    fixture
-        .store
-        .create_user(UserRecord {
-            username: "lena".into(),
-            role: Role::Viewer,
-            scope: Scope::All,
-            password_hash: password::hash("a local password here").unwrap(),
-            created_at: 0,
-            disabled_at: None,
-            password_set_at: 0,
-        })
-        .await
-        .unwrap();
+    fixture.add_local_user("lena").await;
     let http = reqwest::Client::new();
     let signed_in = http
         .post(fixture.url("/api/v1/session"))
-        .json(&json!({"username": "lena", "password": "a local password here"}))
+        .json(&json!({"username": "lena", "password": LOCAL_PASSWORD}))
         .send()
         .await
         .unwrap();

@@ -48,21 +48,41 @@ use crate::store::console::{UserRecord, UserUpdate};
 
 const PENDING_COOKIE: &str = "forewarn_oidc";
 const PENDING_PATH: &str = "/api/v1/session/oidc";
-const PENDING_SECS: u32 = 600;
+const PENDING_SECS: i64 = 600;
 /// The ID token of a single sign-on session, for `id_token_hint` at sign-out.
 const ID_TOKEN_COOKIE: &str = "forewarn_oidc_id";
 const ID_TOKEN_PATH: &str = "/api/v1/session";
 
-fn id_token_cookie(state: &ConsoleState, value: &str, max_age: i64) -> HeaderValue {
+/// An `HttpOnly` cookie of this module: the pending sign-in (`SameSite=Lax`,
+/// it comes back from the provider's site) or the ID token (`Strict`).
+fn oidc_cookie(
+    state: &ConsoleState,
+    (name, path, same_site): (&str, &str, &str),
+    value: &str,
+    max_age: i64,
+) -> HeaderValue {
     let secure = if state.settings.secure_cookie {
         "; Secure"
     } else {
         ""
     };
     HeaderValue::from_str(&format!(
-        "{ID_TOKEN_COOKIE}={value}; Path={ID_TOKEN_PATH}; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+        "{name}={value}; Path={path}; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}"
     ))
     .unwrap_or(HeaderValue::from_static(""))
+}
+
+fn id_token_cookie(state: &ConsoleState, value: &str, max_age: i64) -> HeaderValue {
+    oidc_cookie(
+        state,
+        (ID_TOKEN_COOKIE, ID_TOKEN_PATH, "Strict"),
+        value,
+        max_age,
+    )
+}
+
+fn pending_cookie(state: &ConsoleState, value: &str, max_age: i64) -> HeaderValue {
+    oidc_cookie(state, (PENDING_COOKIE, PENDING_PATH, "Lax"), value, max_age)
 }
 
 /// At sign-out: where to send the browser so the provider ends its session
@@ -94,18 +114,6 @@ fn wants_html(headers: &HeaderMap) -> bool {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"))
-}
-
-fn pending_cookie(state: &ConsoleState, value: &str, max_age: u32) -> HeaderValue {
-    let secure = if state.settings.secure_cookie {
-        "; Secure"
-    } else {
-        ""
-    };
-    HeaderValue::from_str(&format!(
-        "{PENDING_COOKIE}={value}; Path={PENDING_PATH}; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
-    ))
-    .unwrap_or(HeaderValue::from_static(""))
 }
 
 fn login(state: &ConsoleState) -> Result<&OidcLogin, ApiError> {
