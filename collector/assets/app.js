@@ -95,8 +95,9 @@
 
   const actions = {
     async logout() {
-      await api("DELETE", "/api/v1/session");
-      location.href = "/login";
+      // After single sign-on, the provider ends its session too and sends the browser back to /login.
+      const out = await api("DELETE", "/api/v1/session");
+      location.href = (out && out.end_session_url) || "/login";
     },
     async ack(el) {
       const note = await ask("Acknowledge", "Why? (for the next person)");
@@ -193,6 +194,19 @@
       await api("PATCH", "/api/v1/users/" + encodeURIComponent(el.dataset.user), { disabled: true });
       return "User disabled.";
     },
+    async "test-connector"(el) {
+      const name = el.dataset.name;
+      connectorResults[name] = { ok: null, text: "Testing " + name + "…" };
+      showConnectorResults();
+      try {
+        const result = await api("POST", "/api/v1/connectors/" + encodeURIComponent(name) + "/test");
+        const text = result.ok ? "Ready: " + result.message + "." : "Not ready: " + result.problems.join("; ") + ". To fix: " + result.message + ".";
+        connectorResults[name] = { ok: result.ok, text };
+      } catch (err) {
+        connectorResults[name] = { ok: false, text: "Could not test: " + err.message };
+      }
+      showConnectorResults();
+    },
     async "revoke-token"(el) {
       await api("DELETE", "/api/v1/api-tokens/" + el.dataset.id);
       return "Token revoked.";
@@ -238,6 +252,17 @@
       del.setAttribute("aria-label", "Delete view " + view.name);
       del.textContent = "×";
       holder.append(link, del, " ");
+    });
+  }
+
+  // Outcomes of "Send test", kept across live updates of the page.
+  const connectorResults = {};
+  function showConnectorResults() {
+    $$("[data-connector-result]").forEach((cell) => {
+      const result = connectorResults[cell.dataset.connectorResult];
+      if (!result) return;
+      cell.textContent = result.text;
+      cell.dataset.ok = result.ok === null ? "" : String(result.ok);
     });
   }
 
@@ -295,6 +320,22 @@
           expires_in_secs: Number(form.days.value) * 86400,
         });
         result.textContent = "Token (shown once): " + created.secret;
+      } else if (form.id === "weekly-window") {
+        event.preventDefault();
+        const body = {
+          group: form.group.value,
+          weekly: {
+            days: $$("input[name=days]:checked", form).map((box) => box.value),
+            start: form.start.value,
+            duration_minutes: Number(form.duration_minutes.value),
+          },
+          comment: form.comment.value,
+        };
+        // The series ends at the end of the chosen day, UTC.
+        if (form.ends.value) body.ends_at = Math.floor(Date.parse(form.ends.value + "T23:59:59Z") / 1000);
+        const created = await api("POST", "/api/v1/maintenance-windows", body);
+        say("Weekly window created: one silence for each of " + created.length + " day(s).");
+        await refresh(true);
       }
     } catch (err) {
       if (result) result.textContent = "Could not do that: " + err.message;
@@ -361,6 +402,7 @@
     main.innerHTML = fresh.innerHTML;
     window.scrollTo(0, y);
     showViews();
+    showConnectorResults();
     refreshes += 1;
     document.body.dataset.refreshes = String(refreshes);
   }

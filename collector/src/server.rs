@@ -199,6 +199,11 @@ impl BoundCollector {
             None => None,
         };
         let rules = Arc::new(config.rule_book());
+        let console = console.map(|console| ConsoleSettings {
+            rules: Arc::clone(&rules),
+            tickets: Arc::new(config.tickets.clone()),
+            ..console
+        });
         let sweeper = sweeper::run(
             Arc::clone(&store),
             Arc::clone(&rules),

@@ -30,6 +30,7 @@ use forewarn_secret::Secret;
 use forewarn_testkit::store::TempStore;
 
 const CLIENT_SECRET: &str = "test-client-secret";
+const LOCAL_PASSWORD: &str = "a local password here";
 
 /// The provider process; killed when dropped.
 struct Provider {
@@ -38,7 +39,9 @@ struct Provider {
 }
 
 impl Provider {
-    async fn start(redirect_uri: &str, accounts: Value) -> Provider {
+    /// `minimal_id_token`: the ID token carries only `sub` (and the
+    /// protocol's claims); names and groups come from userinfo alone.
+    async fn start(redirect_uri: &str, accounts: Value, minimal_id_token: bool) -> Provider {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oidc-provider");
         assert!(
             dir.join("node_modules/oidc-provider").is_dir(),
@@ -49,6 +52,10 @@ impl Provider {
             .current_dir(&dir)
             .env("REDIRECT_URI", redirect_uri)
             .env("ACCOUNTS", accounts.to_string())
+            .env(
+                "ID_TOKEN_CLAIMS",
+                if minimal_id_token { "minimal" } else { "full" },
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
@@ -83,6 +90,16 @@ impl Provider {
             .unwrap();
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
     }
+
+    /// The claims of the last ID token the provider issued.
+    async fn last_id_token(&self) -> Value {
+        reqwest::get(format!("{}/test/last-id-token", self.issuer))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
 }
 
 /// A collector web port with single sign-on, and its provider.
@@ -105,13 +122,17 @@ fn accounts() -> Value {
 
 impl Fixture {
     async fn start() -> Fixture {
+        Self::start_with(false).await
+    }
+
+    async fn start_with(minimal_id_token: bool) -> Fixture {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let fixture = TempStore::new().unwrap();
         let store = Arc::clone(&fixture.store);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let redirect = format!("http://{addr}/api/v1/session/oidc/callback");
-        let provider = Provider::start(&redirect, accounts()).await;
+        let provider = Provider::start(&redirect, accounts(), minimal_id_token).await;
         let oidc: OidcConfig = toml::from_str(&format!(
             r#"
             issuer_url = "{issuer}"
@@ -156,6 +177,22 @@ impl Fixture {
         format!("http://{}{path}", self.addr)
     }
 
+    /// A viewer over all groups with the password [`LOCAL_PASSWORD`].
+    async fn add_local_user(&self, name: &str) {
+        self.store
+            .create_user(UserRecord {
+                username: name.into(),
+                role: Role::Viewer,
+                scope: Scope::All,
+                password_hash: password::hash(LOCAL_PASSWORD).unwrap(),
+                created_at: 0,
+                disabled_at: None,
+                password_set_at: 0,
+            })
+            .await
+            .unwrap();
+    }
+
     async fn audit_actions(&self) -> Vec<(String, String, String, String)> {
         self.store
             .list_audit(AuditQuery {
@@ -197,19 +234,18 @@ impl Browser {
     }
 
     async fn get(&mut self, url: &str) -> reqwest::Response {
+        self.send(self.http.get(url)).await
+    }
+
+    /// Sends `request` with this browser's cookies and keeps what it sets.
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> reqwest::Response {
         let cookie = self
             .cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join("; ");
-        let response = self
-            .http
-            .get(url)
-            .header(COOKIE, cookie)
-            .send()
-            .await
-            .unwrap();
+        let response = request.header(COOKIE, cookie).send().await.unwrap();
         for set in response.headers().get_all(SET_COOKIE) {
             let set = set.to_str().unwrap();
             let (name, rest) = set.split_once('=').unwrap();
@@ -360,19 +396,7 @@ async fn a_token_without_a_mapped_role_is_refused_and_local_users_are_not_taken_
     assert_eq!(fixture.store.user("sam").await.unwrap(), None);
     assert_eq!(browser.whoami(&fixture).await.0, StatusCode::UNAUTHORIZED);
 
-    fixture
-        .store
-        .create_user(UserRecord {
-            username: "root".into(),
-            role: Role::Viewer,
-            scope: Scope::All,
-            password_hash: password::hash("a local password here").unwrap(),
-            created_at: 0,
-            disabled_at: None,
-            password_set_at: 0,
-        })
-        .await
-        .unwrap();
+    fixture.add_local_user("root").await;
     let (status, body) = Browser::new().sign_in(&fixture, "root").await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(message(&body).contains("local user named root"), "{body}");
@@ -489,4 +513,179 @@ async fn without_oidc_configured_the_start_answers_404() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(message(&response.text().await.unwrap()).contains("[console.oidc]"));
+}
+
+#[tokio::test]
+async fn claims_the_id_token_lacks_are_read_from_userinfo() {
+    let fixture = Fixture::start_with(true).await;
+    let mut browser = Browser::new();
+    let (status, body) = browser.sign_in(&fixture, "olga").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let id_token = fixture.provider.last_id_token().await;
+    assert!(
+        id_token.get("groups").is_none() && id_token.get("preferred_username").is_none(),
+        "the provider must keep the claims out of the ID token for this test: {id_token}"
+    );
+    let (status, me) = browser.whoami(&fixture).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (me["name"].clone(), me["role"].clone(), me["groups"].clone()),
+        (json!("olga"), json!("operator"), json!(["laptops"]))
+    );
+    // Userinfo does not make a role out of nothing: sam's groups map to none.
+    let (status, body) = Browser::new().sign_in(&fixture, "sam").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(message(&body).contains("sales"), "{body}");
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session_at_the_provider_and_comes_back_to_login() {
+    let fixture = Fixture::start().await;
+    let mut browser = Browser::new();
+    assert_eq!(browser.sign_in(&fixture, "olga").await.0, StatusCode::OK);
+    let (_, me) = browser.whoami(&fixture).await;
+    let csrf = me["csrf_token"].as_str().unwrap().to_owned();
+    let request = browser
+        .http
+        .delete(fixture.url("/api/v1/session"))
+        .header("x-csrf-token", csrf);
+    let response = browser.send(request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let out: Value = response.json().await.unwrap();
+    let end_session = out["end_session_url"].as_str().unwrap().to_owned();
+    let issuer = fixture.provider.issuer.clone();
+    assert!(end_session.starts_with(&issuer), "{end_session}");
+    let login = fixture.url("/login");
+    for part in [
+        "id_token_hint=".to_owned(),
+        "client_id=forewarn".to_owned(),
+        format!(
+            "post_logout_redirect_uri={}",
+            login.replace(':', "%3A").replace('/', "%2F")
+        ),
+    ] {
+        assert!(end_session.contains(&part), "{part} in {end_session}");
+    }
+    assert!(
+        !browser.cookies.contains_key("forewarn_oidc_id"),
+        "the ID token is forgotten at sign-out"
+    );
+    assert_eq!(browser.whoami(&fixture).await.0, StatusCode::UNAUTHORIZED);
+
+    // At the provider: it accepts the hint and asks to confirm, then sends
+    // the browser back to the console's sign-in page.
+    let response = browser.get(&end_session).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = response.text().await.unwrap();
+    let xsrf = page
+        .split("name=\"xsrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no confirmation form at the provider: {page}"))
+        .to_owned();
+    let confirm = browser
+        .http
+        .post(format!("{issuer}/session/end/confirm"))
+        .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")]);
+    let response = browser.send(confirm).await;
+    assert_eq!(Browser::location(&response, &issuer), login);
+
+    // A password session has nothing to end elsewhere.
+    fixture.add_local_user("lena").await;
+    let http = reqwest::Client::new();
+    let signed_in = http
+        .post(fixture.url("/api/v1/session"))
+        .json(&json!({"username": "lena", "password": LOCAL_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let body: Value = signed_in.json().await.unwrap();
+    let out = http
+        .delete(fixture.url("/api/v1/session"))
+        .header(COOKIE, cookie)
+        .header("x-csrf-token", body["csrf_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn a_failed_callback_is_a_page_for_a_browser_and_json_for_api_clients() {
+    let fixture = Fixture::start().await;
+    let html = |browser: &Browser, url: &str| {
+        browser
+            .http
+            .get(url)
+            .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+    };
+
+    // An unmapped role.
+    let mut browser = Browser::new();
+    let auth_url = browser.begin(&fixture).await;
+    let callback = browser.authorize(&fixture, &auth_url, "sam").await;
+    let request = html(&browser, &callback);
+    let response = browser.send(request).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = response.text().await.unwrap();
+    for text in [
+        "Single sign-on did not work",
+        "sales",
+        "[console.oidc] mappings",
+        "href=\"/login\"",
+    ] {
+        assert!(page.contains(text), "{text:?} in {page}");
+    }
+
+    // A wrong audience.
+    fixture.provider.tamper("wrong-audience").await;
+    let mut browser = Browser::new();
+    let auth_url = browser.begin(&fixture).await;
+    let callback = browser.authorize(&fixture, &auth_url, "olga").await;
+    let request = html(&browser, &callback);
+    let response = browser.send(request).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("Single sign-on did not work") && page.to_lowercase().contains("audience"),
+        "{page}"
+    );
+
+    // A crossed state, first as a browser, then as an API client.
+    let mut browser = Browser::new();
+    let auth_url = browser.begin(&fixture).await;
+    let callback = browser.authorize(&fixture, &auth_url, "olga").await;
+    let _second = browser.begin(&fixture).await;
+    let mut again = Browser {
+        http: browser.http.clone(),
+        cookies: browser.cookies.clone(),
+    };
+    let request = html(&browser, &callback);
+    let response = browser.send(request).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("state") && page.contains("Try single sign-on again"),
+        "{page}"
+    );
+    let request = again
+        .http
+        .get(&callback)
+        .header("accept", "application/json");
+    let response = again.send(request).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(message(&response.text().await.unwrap()).contains("state"));
 }

@@ -206,7 +206,6 @@ async fn console_admin(
     store: &dyn forewarn_collector::store::Store,
     web: SocketAddr,
 ) -> Result<(), DemoError> {
-    let api = format!("http://{web}/api/v1");
     if store
         .user(DEMO_ADMIN)
         .await
@@ -214,7 +213,7 @@ async fn console_admin(
         .is_some()
     {
         println!(
-            "console     {api} (OpenAPI at {api}/openapi.json), user {DEMO_ADMIN}; \
+            "console     http://{web}/login (API http://{web}/api/v1), user {DEMO_ADMIN}; \
              forgot the password? forewarn-collector user reset {DEMO_ADMIN}"
         );
         return Ok(());
@@ -228,13 +227,22 @@ async fn console_admin(
         &mut Vec::new(),
     )
     .await?;
-    println!(
-        "console     {api} (OpenAPI at {api}/openapi.json)\n\
-         sign in     user {DEMO_ADMIN}, one-time password {password} (shown only now): \
-         curl -c cookies -H 'content-type: application/json' \
-         -d '{{\"username\":\"{DEMO_ADMIN}\",\"password\":\"{password}\"}}' {api}/session"
-    );
+    print!("{}", sign_in_hint(web, &password));
     Ok(())
+}
+
+/// What the demo prints for a new admin: the console's sign-in page for a
+/// browser and the API's sign-in for curl, both with the one-time password,
+/// which is shown only here.
+fn sign_in_hint(web: SocketAddr, password: &str) -> String {
+    let api = format!("http://{web}/api/v1");
+    format!(
+        "console     http://{web}/login (API {api}, OpenAPI at {api}/openapi.json)\n\
+         sign in     user {DEMO_ADMIN}, one-time password {password} (shown only now)\n\
+         \x20           in a browser: http://{web}/login\n\
+         \x20           with curl:    curl -c cookies -H 'content-type: application/json' \
+         -d '{{\"username\":\"{DEMO_ADMIN}\",\"password\":\"{password}\"}}' {api}/session\n"
+    )
 }
 
 /// The error for a port that cannot be bound. A config this run wrote is
@@ -289,6 +297,28 @@ mod tests {
             agent_port,
             report_interval_secs: 10,
         }
+    }
+
+    #[test]
+    fn sign_in_hint_gives_the_browser_sign_in_page_with_user_and_password() {
+        let hint = sign_in_hint("127.0.0.1:8080".parse().unwrap(), "pw-123");
+        let browser = hint
+            .lines()
+            .find(|line| line.contains("in a browser"))
+            .expect(&hint);
+        assert!(browser.ends_with("http://127.0.0.1:8080/login"), "{hint}");
+        let sign_in = hint
+            .lines()
+            .find(|l| l.starts_with("sign in"))
+            .expect(&hint);
+        assert!(
+            sign_in.contains("user admin") && sign_in.contains("pw-123"),
+            "{hint}"
+        );
+        assert!(
+            hint.contains("http://127.0.0.1:8080/api/v1/session"),
+            "the curl hint stays: {hint}"
+        );
     }
 
     #[tokio::test]

@@ -141,8 +141,26 @@ try {
   const silence = page.locator(`tr[data-device="${DEVICE}"]`).first();
   const silenceText = await silence.innerText();
   check(silenceText.includes("in force") && silenceText.includes(HOST), `silence row: ${silenceText}`);
-  await shoot(page, "silences");
   ok("silence the device for 1 h");
+
+  // A weekly maintenance window: a missing field is named, then it is made.
+  const weekly = page.locator("#weekly-window");
+  await weekly.locator('input[name="comment"]').fill("patch night");
+  await weekly.locator('button[type="submit"]').click();
+  await weekly.locator("[data-result]", { hasText: "weekly.days" }).waitFor({ timeout: TIMEOUT });
+  await weekly.locator('input[name="days"][value="saturday"]').check();
+  await weekly.locator('input[name="days"][value="sunday"]').check();
+  await weekly.locator('input[name="start"]').fill("01:30");
+  await weekly.locator('input[name="duration_minutes"]').fill("240");
+  await weekly.locator('button[type="submit"]').click();
+  await page.locator("#live", { hasText: "Weekly window created" }).waitFor({ timeout: TIMEOUT });
+  for (const day of ["Sat", "Sun"]) {
+    const row = page.locator("table.silences tr", { hasText: `every ${day} 01:30 UTC for 240 min` });
+    check((await row.count()) === 1, `one weekly window on ${day}`);
+    check((await row.innerText()).includes("patch night"), `the ${day} window keeps its comment`);
+  }
+  await shoot(page, "silences");
+  ok("create a weekly maintenance window");
 
   // A new report appears without reloading: time it from the API seeing it.
   await page.goto(`${BASE}/devices/${DEVICE}`);
@@ -187,6 +205,15 @@ try {
   check(await page.evaluate(() => document.activeElement?.classList.contains("skip")), "Tab reaches the skip link first");
   await shoot(page, "devices");
   await page.goto(`${BASE}/settings`);
+  await page.click('button[data-action="test-connector"][data-name="hook"]');
+  const tested = page.locator('[data-connector-result="hook"][data-ok="false"]');
+  await tested.waitFor({ timeout: TIMEOUT });
+  const testedText = await tested.innerText();
+  check(
+    testedText.startsWith("Not ready") && testedText.includes("http://127.0.0.1:9/hook") && testedText.includes("[tickets.connectors.hook]"),
+    `the connector test says: ${testedText}`
+  );
+  ok("send test on a ticket connector shows its error and what to check");
   await shoot(page, "settings");
   await page.goto(`${BASE}/audit`);
   check((await page.locator("#audit").innerText()).includes("alert.ack"), "the audit log lists the acknowledgement");

@@ -15,8 +15,19 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 use forewarn_e2e::{Agent, CollectorProcess, collector_bin, wait_for};
 
-const COLLECTOR: &str = "report_interval_secs = 2\nsweep_interval_secs = 1\n\
-    [rules.backup_failed]\nseverity = \"critical\"\n";
+/// The collector's config: fast reports and sweeps, and a ticket connector
+/// for "Send test" (a webhook to a closed loopback port, so its test fails
+/// with the connection's error; no policy sends alerts to it).
+fn collector_config(hook_secret: &Path) -> String {
+    format!(
+        "report_interval_secs = 2\nsweep_interval_secs = 1\n\
+         [rules.backup_failed]\nseverity = \"critical\"\n\
+         [tickets]\npolicies = []\n\
+         [tickets.connectors.hook]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\n\
+         secret = {{ file = {:?} }}\ntimeout_secs = 2\n",
+        hook_secret.display().to_string()
+    )
+}
 
 /// The first of `names` found on PATH.
 fn program(names: &[&str]) -> Option<PathBuf> {
@@ -81,8 +92,10 @@ fn the_console_works_in_a_real_browser() -> Result<()> {
         browser_dir().display()
     );
 
-    let collector = CollectorProcess::start(COLLECTOR)?;
     let work = tempfile::tempdir()?;
+    let hook_secret = work.path().join("hook-secret");
+    std::fs::write(&hook_secret, "browser test webhook secret")?;
+    let collector = CollectorProcess::start(&collector_config(&hook_secret))?;
     let status = work.path().join("nightly.json");
     std::fs::write(
         &status,
@@ -168,7 +181,7 @@ fn the_console_works_in_a_real_browser() -> Result<()> {
             steps.last()
         );
     }
-    ensure!(steps.len() == 13, "expected 13 steps, saw {steps:?}");
+    ensure!(steps.len() == 15, "expected 15 steps, saw {steps:?}");
     for page in [
         "login", "overview", "device", "alerts", "silences", "devices", "settings", "audit",
     ] {

@@ -129,7 +129,8 @@ fn invalid(message: impl Into<String>) -> AdminError {
     AdminError::InvalidSilence(message.into())
 }
 
-fn parse_weekday(text: &str) -> Option<u8> {
+/// A day of the week (`sunday`, `sun`, any case) as 0 (Monday) … 6.
+pub fn parse_weekday(text: &str) -> Option<u8> {
     const DAYS: [&str; 7] = [
         "monday",
         "tuesday",
@@ -145,7 +146,8 @@ fn parse_weekday(text: &str) -> Option<u8> {
         .and_then(|i| u8::try_from(i).ok())
 }
 
-fn parse_minute(text: &str) -> Option<u16> {
+/// `HH:MM` as minutes after midnight.
+pub fn parse_minute(text: &str) -> Option<u16> {
     let (hours, minutes) = text.split_once(':')?;
     let (hours, minutes): (u16, u16) = (hours.parse().ok()?, minutes.parse().ok()?);
     (hours < 24 && minutes < 60).then_some(hours * 60 + minutes)

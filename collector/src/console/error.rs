@@ -63,6 +63,11 @@ impl ApiError {
         )
     }
 
+    /// What is wrong and what to do, for people.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid", message)
     }

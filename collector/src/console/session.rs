@@ -246,12 +246,26 @@ pub async fn current(
     }))
 }
 
-/// Sign out: ends the session and clears its cookies.
+/// After a single sign-on session: where the browser goes next.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignedOut {
+    /// The OpenID provider's end-session address (with `id_token_hint` and
+    /// `post_logout_redirect_uri` back to `/login`): open it so the provider
+    /// signs the person out too.
+    pub end_session_url: String,
+}
+
+/// Sign out: ends the session and clears its cookies. A single sign-on
+/// session whose provider advertises `end_session_endpoint` answers 200
+/// with the address that signs out at the provider too.
 #[utoipa::path(delete, path = "/session", tag = "session",
-    responses((status = 204, description = "Signed out"), (status = 401, body = ErrorBody),
+    responses((status = 204, description = "Signed out"),
+        (status = 200, body = SignedOut, description = "Signed out here; open end_session_url to sign out at the OpenID provider too"),
+        (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "Missing X-CSRF-Token")))]
 pub async fn logout(
     State(state): State<ConsoleState>,
+    headers: HeaderMap,
     caller: Caller,
 ) -> Result<Response, ApiError> {
     let Credential::Session { id_hash, .. } = &caller.credential else {
@@ -263,9 +277,16 @@ pub async fn logout(
     caller
         .audit(&state, "session.logout", &caller.principal.name, "")
         .await?;
-    let mut response = StatusCode::NO_CONTENT.into_response();
+    let (end_session_url, forget_id_token) = super::oidc::end_session(&state, &headers).await;
+    let mut response = match end_session_url {
+        Some(end_session_url) => Json(SignedOut { end_session_url }).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    };
     for cookie in cookies(&state, "", "", 0) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, forget_id_token);
     Ok(response)
 }

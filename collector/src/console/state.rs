@@ -1,5 +1,6 @@
 //! What every console handler shares: the store, the session and throttle
-//! settings, the throttle itself, the single sign-on client.
+//! settings, the throttle itself, the single sign-on client, and the parts
+//! of the collector's config pages show or use (rules, ticket connectors).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,7 +11,9 @@ use forewarn_secret::SecretError;
 use super::config::{ConsoleConfig, IpRange, OidcConfig};
 use super::oidc::OidcLogin;
 use super::throttle::LoginThrottle;
+use crate::rules::RuleBook;
 use crate::store::Store;
+use crate::tickets::config::TicketsConfig;
 
 /// Session and sign-in settings (docs/console.md says why these values).
 #[derive(Debug, Clone)]
@@ -28,6 +31,11 @@ pub struct ConsoleSettings {
     pub trusted_proxies: Vec<IpRange>,
     /// Single sign-on, when configured, with its secret loaded.
     pub oidc: Option<(OidcConfig, forewarn_secret::Secret)>,
+    /// The rules of every group: the device page draws a disk's forecast
+    /// line with its group's forecast settings, as the stored forecast was made.
+    pub rules: Arc<RuleBook>,
+    /// `[tickets]`: the settings page lists the connectors and tests one.
+    pub tickets: Arc<TicketsConfig>,
 }
 
 impl ConsoleSettings {
@@ -44,6 +52,8 @@ impl ConsoleSettings {
             login_max_lockout: Duration::from_secs(15 * 60),
             trusted_proxies: Vec::new(),
             oidc: None,
+            rules: Arc::default(),
+            tickets: Arc::default(),
         }
     }
 

@@ -275,7 +275,7 @@ async fn maintenance_windows_silence_a_device_or_a_group_ahead() {
         .await;
     assert_eq!(status, StatusCode::OK, "{group}");
     assert_eq!(
-        (group["group"].clone(), group["starts_at"].clone()),
+        (group[0]["group"].clone(), group[0]["starts_at"].clone()),
         (json!("laptops"), json!(now + 3600))
     );
     let (status, device) = console
@@ -287,7 +287,7 @@ async fn maintenance_windows_silence_a_device_or_a_group_ahead() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{device}");
-    assert_eq!(device["device_id"], "l1");
+    assert_eq!(device[0]["device_id"], "l1");
     for (target, want) in [
         (json!({"group": "servers"}), StatusCode::FORBIDDEN),
         (json!({"device_id": "s1"}), StatusCode::NOT_FOUND),
@@ -318,6 +318,60 @@ async fn maintenance_windows_silence_a_device_or_a_group_ahead() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (_, silences) = console.call(&olga, Method::GET, "/silences", None).await;
     assert_eq!(silences["total"], 2);
+    let actions: Vec<String> = audit_actions(&console)
+        .await
+        .into_iter()
+        .map(|a| a.1)
+        .collect();
+    assert_eq!(actions, ["maintenance.add", "maintenance.add"]);
+}
+
+#[tokio::test]
+async fn a_weekly_maintenance_window_is_one_silence_per_day_and_errors_name_the_field() {
+    let console = Console::start(|_| {}).await;
+    console.add_user("olga", Role::Operator, &["laptops"]).await;
+    let olga = console.login("olga").await;
+    let weekly = |days: Value, start: &str, minutes: u32| {
+        json!({"group": "laptops", "comment": "patch night",
+               "weekly": {"days": days, "start": start, "duration_minutes": minutes}})
+    };
+    let (status, windows) = console
+        .call(
+            &olga,
+            Method::POST,
+            "/maintenance-windows",
+            Some(weekly(json!(["saturday", "sun"]), "01:30", 240)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{windows}");
+    let windows = windows.as_array().unwrap();
+    assert_eq!(windows.len(), 2, "{windows:?}");
+    assert!(
+        windows
+            .iter()
+            .all(|w| w["weekly"] == true && w["group"] == "laptops" && w["ends_at"].is_null()),
+        "{windows:?}"
+    );
+    for (body, field) in [
+        (weekly(json!(["funday"]), "01:00", 60), "weekly.days"),
+        (weekly(json!([]), "01:00", 60), "weekly.days"),
+        (weekly(json!(["mon"]), "24:00", 60), "weekly.start"),
+        (
+            weekly(json!(["mon"]), "01:00", 0),
+            "weekly.duration_minutes",
+        ),
+        (
+            json!({"group": "bad group!", "ends_at": 1, "comment": ""}),
+            "group",
+        ),
+    ] {
+        let (status, answer) = console
+            .call(&olga, Method::POST, "/maintenance-windows", Some(body))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(field), "{field}: {message}");
+    }
     let actions: Vec<String> = audit_actions(&console)
         .await
         .into_iter()

@@ -3,6 +3,7 @@
 //! raised by ingesting reports.
 
 mod changes;
+mod connectors;
 mod harness;
 
 use std::collections::BTreeSet;
@@ -510,6 +511,7 @@ async fn openapi_document_parses_and_lists_every_route() {
         "DELETE /enrollment-tokens/{id}",
         "GET /deliveries",
         "POST /deliveries/{id}/retry",
+        "POST /connectors/{name}/test",
         "GET /silences",
         "DELETE /silences/{id}",
         "GET /users",

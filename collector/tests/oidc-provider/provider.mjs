@@ -5,7 +5,12 @@
 //   REDIRECT_URI  the collector's callback, registered for clients
 //                 "forewarn" and "other-app" (secret "test-client-secret").
 //   ACCOUNTS      JSON {sub: {claims...}}: who may sign in and their claims.
+//   ID_TOKEN_CLAIMS  "minimal": the ID token carries no profile or groups
+//                 claims, only userinfo does (as many providers do by
+//                 default); otherwise the ID token carries them too.
 // Prints one line {"issuer": "http://127.0.0.1:PORT"} once listening.
+// Clients may come back after signing out (RP-initiated logout) to /login on
+// the origin of REDIRECT_URI.
 //
 // What the test plays as the person at the browser:
 //   GET /interaction/:uid?login=SUB  signs SUB in and grants the requested
@@ -15,6 +20,8 @@
 //                   key for audience "other-app";
 //   expired         the next ID token is re-signed with the provider's own
 //                   key, issued two hours ago and expired one hour ago.
+// What the test asks to check what the collector was given:
+//   GET /test/last-id-token  the claims of the last ID token issued.
 import { generateKeyPair, exportJWK, SignJWT, decodeJwt } from 'jose';
 import Provider from 'oidc-provider';
 
@@ -32,6 +39,7 @@ const client = (client_id) => ({
   client_id,
   client_secret: 'test-client-secret',
   redirect_uris: [redirectUri],
+  post_logout_redirect_uris: [`${new URL(redirectUri).origin}/login`],
   grant_types: ['authorization_code'],
   response_types: ['code'],
   token_endpoint_auth_method: 'client_secret_basic',
@@ -52,8 +60,9 @@ const provider = new Provider(issuer, {
   clients: [client('forewarn'), client('other-app')],
   jwks: { keys: [jwk] },
   pkce: { required: () => true },
-  // The collector reads its role claim from the ID token.
-  conformIdTokenClaims: false,
+  // false: the ID token carries the claims of the scopes asked for;
+  // true: only userinfo does, and the collector must ask it.
+  conformIdTokenClaims: process.env.ID_TOKEN_CLAIMS === 'minimal',
   claims: { openid: ['sub'], profile: ['preferred_username', 'name'], groups: ['groups'] },
   scopes: ['openid', 'profile', 'groups'],
   features: { devInteractions: { enabled: false } },
@@ -65,11 +74,16 @@ const provider = new Provider(issuer, {
 });
 
 let tamper = 'none';
+let lastIdToken = {};
 
 provider.use(async (ctx, next) => {
   if (ctx.path === '/test/tamper' && ctx.method === 'POST') {
     tamper = ctx.query.mode ?? 'none';
     ctx.status = 204;
+    return;
+  }
+  if (ctx.path === '/test/last-id-token' && ctx.method === 'GET') {
+    ctx.body = lastIdToken;
     return;
   }
   const interaction = ctx.path.match(/^\/interaction\/([^/]+)$/);
@@ -103,6 +117,9 @@ provider.use(async (ctx, next) => {
       .setProtectedHeader({ alg: 'RS256', kid: jwk.kid, typ: 'JWT' })
       .sign(privateKey);
     tamper = 'none';
+  }
+  if (ctx.path === '/token' && ctx.body?.id_token) {
+    lastIdToken = decodeJwt(ctx.body.id_token);
   }
 });
 

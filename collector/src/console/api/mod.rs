@@ -12,9 +12,11 @@
 //! - [`enrollment`]: enrollment tokens.
 //! - [`deliveries`]: ticket deliveries and their retry.
 //! - [`maintenance`]: maintenance windows (scheduled silences).
+//! - [`connectors`]: testing a ticket connector.
 
 pub mod admin;
 pub mod alerts;
+pub mod connectors;
 pub mod deliveries;
 pub mod devices;
 pub mod enrollment;
@@ -60,6 +62,7 @@ pub fn routes() -> (Router<ConsoleState>, OpenApi) {
         .routes(routes!(enrollment::revoke))
         .routes(routes!(deliveries::list))
         .routes(routes!(deliveries::retry))
+        .routes(routes!(connectors::test))
         .routes(routes!(alerts::list_silences))
         .routes(routes!(alerts::expire_silence))
         .routes(routes!(admin::list_users, admin::add_user))

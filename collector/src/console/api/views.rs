@@ -168,16 +168,58 @@ pub fn history_entry(t: &AlertTransitionRecord) -> AlertHistoryEntry {
     }
 }
 
-/// What the device's last report said about the machine.
+/// What the device's last report said about the machine. The API answers
+/// it as is; the device page shows it through [`Facts::labelled`], so both
+/// say the same things.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Facts {
     pub os_name: String,
     pub os_version: String,
+    /// OS build or kernel version.
+    pub os_build: String,
     pub architecture: String,
     pub model: String,
     pub serial_number: String,
     pub primary_user: String,
     pub boot_time: Option<i64>,
+    /// Version of the agent that made the report.
+    pub agent_version: String,
+}
+
+impl Facts {
+    pub fn of(host: &pb::HostFacts) -> Self {
+        Self {
+            os_name: host.os_name.clone(),
+            os_version: host.os_version.clone(),
+            os_build: host.os_build.clone(),
+            architecture: host.architecture.clone(),
+            model: host.model.clone(),
+            serial_number: host.serial_number.clone(),
+            primary_user: host.primary_user.clone(),
+            boot_time: host.boot_time_unix_secs,
+            agent_version: host.agent_version.clone(),
+        }
+    }
+
+    /// The facts under the names people know them by, in the order the
+    /// device page lists them; `when` writes the boot time.
+    pub fn labelled(&self, when: impl Fn(Option<i64>) -> String) -> Vec<(&'static str, String)> {
+        let os = [&self.os_name, &self.os_version, &self.os_build]
+            .into_iter()
+            .filter(|part| !part.is_empty())
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" ");
+        vec![
+            ("OS", os),
+            ("Architecture", self.architecture.clone()),
+            ("Model", self.model.clone()),
+            ("Serial number", self.serial_number.clone()),
+            ("Primary user", self.primary_user.clone()),
+            ("Booted", when(self.boot_time)),
+            ("Agent", self.agent_version.clone()),
+        ]
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -234,7 +276,8 @@ pub struct DeviceDetail {
     pub alerts: Vec<AlertView>,
 }
 
-fn backup_result(result: i32) -> &'static str {
+/// A backup job's last result as the console names it.
+pub fn backup_result(result: i32) -> &'static str {
     match pb::BackupResult::try_from(result) {
         Ok(pb::BackupResult::Success) => "success",
         Ok(pb::BackupResult::Warning) => "warning",
@@ -260,15 +303,7 @@ pub fn detail(
     DeviceDetail {
         device: summary,
         reported_at: status.map(|s| s.collected_at),
-        facts: report.and_then(|r| r.host.as_ref()).map(|h| Facts {
-            os_name: h.os_name.clone(),
-            os_version: h.os_version.clone(),
-            architecture: h.architecture.clone(),
-            model: h.model.clone(),
-            serial_number: h.serial_number.clone(),
-            primary_user: h.primary_user.clone(),
-            boot_time: h.boot_time_unix_secs,
-        }),
+        facts: report.and_then(|r| r.host.as_ref()).map(Facts::of),
         disks: report
             .and_then(|r| r.disks.as_ref())
             .map(|d| d.filesystems.as_slice())

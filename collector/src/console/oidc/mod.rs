@@ -13,6 +13,13 @@
 //! Users made here have no password (their stored hash is
 //! [`password::SINGLE_SIGN_ON`], which no password matches). A local user of
 //! the same name is never taken over: that sign-in is refused.
+//!
+//! A callback that fails answers a browser (one that accepts `text/html`)
+//! with a page saying what happened and what to do; other clients get the
+//! API's JSON error. After a sign-in the ID token waits in an `HttpOnly`
+//! cookie scoped to `/api/v1/session`, so signing out can end the session at
+//! the provider too ([`end_session`]); it is no credential here (the
+//! collector never accepts an ID token in place of its session).
 
 // utoipa's `params(Type)` expands to a qualified path with the type's span,
 // which this lint reports against our code.
@@ -22,13 +29,13 @@ pub mod client;
 pub mod mapping;
 
 use axum::extract::{Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 pub use self::client::OidcLogin;
-use self::client::{OidcError, PendingLogin};
+use self::client::{OidcError, PendingLogin, SignedIn};
 use self::mapping::{MappedUser, map_claims};
 use super::auth;
 use super::error::{ApiError, ErrorBody};
@@ -41,18 +48,72 @@ use crate::store::console::{UserRecord, UserUpdate};
 
 const PENDING_COOKIE: &str = "forewarn_oidc";
 const PENDING_PATH: &str = "/api/v1/session/oidc";
-const PENDING_SECS: u32 = 600;
+const PENDING_SECS: i64 = 600;
+/// The ID token of a single sign-on session, for `id_token_hint` at sign-out.
+const ID_TOKEN_COOKIE: &str = "forewarn_oidc_id";
+const ID_TOKEN_PATH: &str = "/api/v1/session";
 
-fn pending_cookie(state: &ConsoleState, value: &str, max_age: u32) -> HeaderValue {
+/// An `HttpOnly` cookie of this module: the pending sign-in (`SameSite=Lax`,
+/// it comes back from the provider's site) or the ID token (`Strict`).
+fn oidc_cookie(
+    state: &ConsoleState,
+    (name, path, same_site): (&str, &str, &str),
+    value: &str,
+    max_age: i64,
+) -> HeaderValue {
     let secure = if state.settings.secure_cookie {
         "; Secure"
     } else {
         ""
     };
     HeaderValue::from_str(&format!(
-        "{PENDING_COOKIE}={value}; Path={PENDING_PATH}; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+        "{name}={value}; Path={path}; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}"
     ))
     .unwrap_or(HeaderValue::from_static(""))
+}
+
+fn id_token_cookie(state: &ConsoleState, value: &str, max_age: i64) -> HeaderValue {
+    oidc_cookie(
+        state,
+        (ID_TOKEN_COOKIE, ID_TOKEN_PATH, "Strict"),
+        value,
+        max_age,
+    )
+}
+
+fn pending_cookie(state: &ConsoleState, value: &str, max_age: i64) -> HeaderValue {
+    oidc_cookie(state, (PENDING_COOKIE, PENDING_PATH, "Lax"), value, max_age)
+}
+
+/// At sign-out: where to send the browser so the provider ends its session
+/// too (`None` for a password session, or a provider without
+/// `end_session_endpoint`), and the header that forgets the ID token.
+pub async fn end_session(
+    state: &ConsoleState,
+    headers: &HeaderMap,
+) -> (Option<String>, HeaderValue) {
+    let forget = id_token_cookie(state, "", 0);
+    let (Some(login), Some(id_token)) = (
+        state.oidc.as_deref(),
+        auth::cookie(headers, ID_TOKEN_COOKIE),
+    ) else {
+        return (None, forget);
+    };
+    match login.end_session_url(&id_token).await {
+        Ok(url) => (url, forget),
+        Err(err) => {
+            tracing::warn!(error = %err, "single sign-on: cannot end the session at the provider");
+            (None, forget)
+        }
+    }
+}
+
+/// Whether the callback's caller is a browser (it accepts HTML).
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
 }
 
 fn login(state: &ConsoleState) -> Result<&OidcLogin, ApiError> {
@@ -100,6 +161,8 @@ pub struct CallbackQuery {
 }
 
 /// Back from the OpenID provider: verifies the sign-in and starts a session.
+/// A failure answers a browser (`Accept: text/html`) with an HTML page
+/// saying what happened and what to do, other clients with the JSON error.
 #[utoipa::path(get, path = "/session/oidc/callback", tag = "session", params(CallbackQuery),
     responses(
         (status = 200, description = "Signed in: the session cookies are set and the page moves on to the console", content_type = "text/html", body = String),
@@ -123,6 +186,9 @@ pub async fn callback(State(state): State<ConsoleState>, request: Request) -> Re
     };
     let mut response = match result {
         Ok(response) => response,
+        Err(err) if wants_html(&parts.headers) => {
+            crate::web::pages::login::sign_in_failed(err.status(), err.message())
+        }
         Err(err) => err.into_response(),
     };
     // The pending sign-in is spent either way.
@@ -176,8 +242,8 @@ async fn finish(
         )
         .await;
     }
-    let claims = match login.finish(code, &pending).await {
-        Ok(claims) => claims,
+    let SignedIn { claims, id_token } = match login.finish(code, &pending).await {
+        Ok(signed_in) => signed_in,
         Err(err @ OidcError::Unreachable { .. }) => {
             return Err(ApiError::unavailable(err.to_string()));
         }
@@ -215,6 +281,10 @@ async fn finish(
     for cookie in cookies {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        id_token_cookie(state, &id_token, state.settings.session_lifetime_secs),
+    );
     Ok(response)
 }
 

@@ -21,7 +21,7 @@ use crate::clock::now_unix;
 use crate::console::api::views::{self, DeviceSummary};
 use crate::console::authz::{Action, can, sees};
 use crate::console::state::ConsoleState;
-use crate::rules::RulesConfig;
+use crate::rules::config::ForecastRule;
 use crate::rules::forecast::{ForecastState, forecast_state};
 use crate::store::pages::TicketLink;
 
@@ -85,24 +85,16 @@ fn scan_state(state: i32) -> &'static str {
     }
 }
 
-fn backup_result(result: i32) -> &'static str {
-    match pb::BackupResult::try_from(result) {
-        Ok(pb::BackupResult::Success) => "success",
-        Ok(pb::BackupResult::Warning) => "warning",
-        Ok(pb::BackupResult::Failed) => "failed",
-        Ok(pb::BackupResult::Running) => "running",
-        _ => "unknown",
-    }
-}
-
-/// The disk rows of a report, with charts from `history`. Pure.
+/// The disk rows of a report, with charts from `history`; the chart's
+/// forecast line uses `rule`, the device group's forecast settings, so it
+/// agrees with the stored forecast written beside it. Pure.
 pub fn disk_rows(
     report: &pb::StatusReport,
     history: &std::collections::BTreeMap<String, Vec<crate::rules::DiskSample>>,
     forecasts: &HashMap<&str, &str>,
+    rule: &ForecastRule,
     now: i64,
 ) -> Vec<DiskRow> {
-    let rule = RulesConfig::default().disk_forecast;
     report
         .disks
         .as_ref()
@@ -112,7 +104,7 @@ pub fn disk_rows(
         .map(|fs| {
             let used = fs.total_bytes.saturating_sub(fs.available_bytes);
             let samples = history.get(&fs.mount_point).map_or(&[][..], Vec::as_slice);
-            let forecast = match forecast_state(&rule, samples, now) {
+            let forecast = match forecast_state(rule, samples, now) {
                 ForecastState::FullIn(f) => Some(f),
                 _ => None,
             };
@@ -214,7 +206,7 @@ fn backup_rows(report: &pb::StatusReport) -> Vec<BackupRow> {
             name: j.name.clone(),
             kind: j.kind.clone(),
             destination: j.destination.clone(),
-            result: backup_result(j.result),
+            result: views::backup_result(j.result),
             last_run: when(
                 j.last_run_finished_unix_secs
                     .or(j.last_run_started_unix_secs),
@@ -291,22 +283,7 @@ pub async fn page(
     let facts = report
         .host
         .as_ref()
-        .map(|h| {
-            vec![
-                (
-                    "OS",
-                    format!("{} {} {}", h.os_name, h.os_version, h.os_build)
-                        .trim()
-                        .to_owned(),
-                ),
-                ("Architecture", h.architecture.clone()),
-                ("Model", h.model.clone()),
-                ("Serial number", h.serial_number.clone()),
-                ("Primary user", h.primary_user.clone()),
-                ("Booted", when(h.boot_time_unix_secs)),
-                ("Agent", h.agent_version.clone()),
-            ]
-        })
+        .map(|h| views::Facts::of(h).labelled(when))
         .unwrap_or_default();
     let page = DevicePage {
         chrome: Chrome::new(&caller, device.hostname.clone(), "devices"),
@@ -315,7 +292,13 @@ pub async fn page(
         last_report_ago: ago(now, status.as_ref().map(|s| s.received_at)),
         seq: device.last_seq,
         facts,
-        disks: disk_rows(&report, &history, &forecasts, now),
+        disks: disk_rows(
+            &report,
+            &history,
+            &forecasts,
+            &state.settings.rules.for_group(&device.group).disk_forecast,
+            now,
+        ),
         certificates: certificate_rows(&report, now),
         patches: patch_section(&report),
         backups: backup_rows(&report),
@@ -378,7 +361,8 @@ mod tests {
             .collect();
         let history = BTreeMap::from([("/".to_owned(), samples)]);
         let forecasts = HashMap::from([("/", "full in ~25 days")]);
-        let rows = disk_rows(&report, &history, &forecasts, now);
+        let rule = crate::rules::RulesConfig::default().disk_forecast;
+        let rows = disk_rows(&report, &history, &forecasts, &rule, now);
         assert_eq!(rows.len(), 1);
         let row = &rows[0];
         assert_eq!(
@@ -391,6 +375,46 @@ mod tests {
             chart.forecast.is_some(),
             "a filling disk draws its forecast line"
         );
+    }
+
+    #[test]
+    fn the_forecast_line_follows_the_groups_forecast_settings() {
+        let report = pb::StatusReport {
+            disks: Some(pb::DiskCheck {
+                filesystems: vec![pb::DiskStatus {
+                    mount_point: "/".into(),
+                    total_bytes: 100 * GIB,
+                    available_bytes: 30 * GIB,
+                    ..Default::default()
+                }],
+            }),
+            ..Default::default()
+        };
+        let now = 20 * DAY;
+        // Three days of filling 1 GiB a day: enough buckets for a group that
+        // asks for 3, too few for the default (4).
+        let samples: Vec<_> = (0..3)
+            .map(|i| crate::rules::DiskSample {
+                at: now - (2 - i) * DAY,
+                total_bytes: 100 * GIB,
+                available_bytes: (34 - i as u64) * GIB,
+            })
+            .collect();
+        let history = BTreeMap::from([("/".to_owned(), samples)]);
+        let default = crate::rules::RulesConfig::default().disk_forecast;
+        let group = ForecastRule {
+            min_buckets: 3,
+            ..default.clone()
+        };
+        assert!(default.min_buckets > 3, "the case needs a stricter default");
+        let line = |rule: &ForecastRule| {
+            disk_rows(&report, &history, &HashMap::new(), rule, now)[0]
+                .chart
+                .as_ref()
+                .is_some_and(|c| c.forecast.is_some())
+        };
+        assert!(!line(&default), "default: too little history");
+        assert!(line(&group), "the group's settings forecast from 3 days");
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! Settings (`/settings`): users (admins over all groups) and API tokens
-//! (one's own; every token for such an admin). Adding a user or a token,
-//! disabling a user and revoking a token go through the REST API.
+//! Settings (`/settings`): users (admins over all groups), API tokens
+//! (one's own; every token for such an admin) and the ticket connectors of
+//! the collector's config, each with "Send test" for such an admin. Adding a
+//! user or a token, disabling a user, revoking a token and testing a
+//! connector go through the REST API.
 
 use askama::Template;
 use axum::extract::State;
@@ -9,6 +11,7 @@ use axum::response::Response;
 use super::format::{ago, when};
 use super::{Chrome, PageError, SignedIn, render};
 use crate::clock::now_unix;
+use crate::console::api::connectors;
 use crate::console::authz::{Action, can};
 use crate::console::state::ConsoleState;
 
@@ -33,6 +36,14 @@ pub struct TokenRow {
     pub state: &'static str,
 }
 
+#[derive(Debug)]
+pub struct ConnectorRow {
+    pub name: String,
+    pub kind: &'static str,
+    /// "tickets" or "notifications only".
+    pub keeps: &'static str,
+}
+
 #[derive(Template)]
 #[template(path = "settings.html")]
 struct SettingsPage {
@@ -40,6 +51,7 @@ struct SettingsPage {
     users: Vec<UserRow>,
     tokens: Vec<TokenRow>,
     my_groups: String,
+    connectors: Vec<ConnectorRow>,
 }
 
 pub async fn page(
@@ -93,7 +105,23 @@ pub async fn page(
             name: t.name,
         })
         .collect();
+    let connectors = state
+        .settings
+        .tickets
+        .connectors
+        .iter()
+        .map(|(name, config)| ConnectorRow {
+            name: name.clone(),
+            kind: connectors::kind(config),
+            keeps: if config.keeps_tickets() {
+                "tickets"
+            } else {
+                "notifications only"
+            },
+        })
+        .collect();
     let page = SettingsPage {
+        connectors,
         my_groups: p.scope.to_list().join(","),
         chrome: Chrome::new(&caller, "Settings", "settings"),
         users,

@@ -2,10 +2,11 @@
 //! and one-click silences of a device or a group for 1 h, 1 day or until a
 //! chosen time (`POST /ui/silences`, used by this page and the device page).
 //!
-//! The REST API silences from an alert only; silencing a device or a group
-//! with no alert yet (before planned work) is this page's own route. It
-//! follows the API's rules: session or token, CSRF token, operator over the
-//! group, audited as `silence.add`.
+//! Silencing a device or a group from now for a while is this page's own
+//! route; the silence is built and checked by the API's maintenance windows
+//! ([`crate::console::api::maintenance`]): session or token, CSRF token,
+//! operator over the group, audited as `silence.add`. Weekly windows are
+//! created by this page's form through `POST /api/v1/maintenance-windows`.
 
 use std::collections::HashMap;
 
@@ -19,8 +20,9 @@ use super::format::{ago, when};
 use super::{Chrome, PageError, SignedIn, render};
 use crate::alerts::silence::Silence;
 use crate::clock::now_unix;
+use crate::console::api::maintenance::{NewMaintenanceWindow, add_windows, weekday_name};
 use crate::console::auth::Caller;
-use crate::console::authz::{Action, Principal, can, sees, valid_group};
+use crate::console::authz::{Action, Principal, can, sees};
 use crate::console::error::ApiError;
 use crate::console::state::ConsoleState;
 
@@ -57,13 +59,6 @@ pub struct SilenceRow {
     pub can_end: bool,
 }
 
-fn weekday(day: u8) -> &'static str {
-    ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
-        .get(usize::from(day))
-        .copied()
-        .unwrap_or("?")
-}
-
 /// One silence as the list shows it. Pure.
 pub fn row(
     s: &Silence,
@@ -91,7 +86,7 @@ pub fn row(
     let window = match &s.weekly {
         Some(w) => format!(
             "every {} {:02}:{:02} UTC for {} min",
-            weekday(w.weekday),
+            weekday_name(w.weekday),
             w.start_minute / 60,
             w.start_minute % 60,
             w.duration_secs / 60
@@ -135,7 +130,19 @@ struct SilencesPage {
     current: Vec<SilenceRow>,
     ended: Vec<SilenceRow>,
     groups: Vec<String>,
+    /// The weekly window form's days: (value the API takes, label).
+    weekdays: [(&'static str, &'static str); 7],
 }
+
+const WEEKDAYS: [(&str, &str); 7] = [
+    ("monday", "Mon"),
+    ("tuesday", "Tue"),
+    ("wednesday", "Wed"),
+    ("thursday", "Thu"),
+    ("friday", "Fri"),
+    ("saturday", "Sat"),
+    ("sunday", "Sun"),
+];
 
 pub async fn page(
     State(state): State<ConsoleState>,
@@ -180,6 +187,7 @@ pub async fn page(
         current,
         ended,
         groups: group_names,
+        weekdays: WEEKDAYS,
     };
     Ok(render(&page))
 }
@@ -220,7 +228,8 @@ pub fn ends_at(request: &NewSilence, now: i64) -> Result<i64, String> {
     Ok(end)
 }
 
-/// `POST /ui/silences`: silence a device or a group from now.
+/// `POST /ui/silences`: silence a device or a group from now, through the
+/// same checks and audit as the API's maintenance windows.
 pub async fn create(
     State(state): State<ConsoleState>,
     caller: Caller,
@@ -228,60 +237,17 @@ pub async fn create(
 ) -> Result<Json<Created>, ApiError> {
     let now = now_unix();
     let end = ends_at(&request, now).map_err(ApiError::invalid)?;
-    let (group, target) = match (request.device_id.as_str(), request.group.as_str()) {
-        (id, "") if !id.is_empty() => {
-            let device = state
-                .store
-                .device(id)
-                .await?
-                .filter(|d| sees(&caller.principal, &d.group))
-                .ok_or_else(|| ApiError::not_found("device", id))?;
-            (device.group, format!("device {}", device.hostname))
-        }
-        ("", group) if valid_group(group) => (group.to_owned(), format!("group {group}")),
-        _ => {
-            return Err(ApiError::invalid(
-                "give a device_id or a group (a valid group name), not both",
-            ));
-        }
-    };
-    if !can(&caller.principal, Action::Silence, Some(&group)) {
-        return Err(ApiError::forbidden(format!(
-            "silencing needs the operator role over group {group}; you are {}",
-            caller.principal.role
-        )));
-    }
-    let silence = Silence {
-        id: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
-        device_id: request.device_id.clone(),
-        group: if request.device_id.is_empty() {
-            group
-        } else {
-            String::new()
-        },
-        rule: String::new(),
-        subject: String::new(),
-        starts_at: now,
+    let window = NewMaintenanceWindow {
+        device_id: Some(request.device_id).filter(|id| !id.is_empty()),
+        group: Some(request.group).filter(|g| !g.is_empty()),
+        starts_at: Some(now),
         ends_at: Some(end),
         weekly: None,
-        comment: request.comment.trim().to_owned(),
-        created_by: caller.principal.name.clone(),
-        created_at: now,
-        expired_at: None,
+        comment: request.comment,
     };
-    state.store.add_silence(silence.clone()).await?;
-    caller
-        .audit(
-            &state,
-            "silence.add",
-            &silence.id,
-            format!("{target} until {}: {}", when(Some(end)), silence.comment),
-        )
-        .await?;
-    Ok(Json(Created {
-        id: silence.id,
-        ends_at: end,
-    }))
+    let stored = add_windows(&state, &caller, &window, "silence.add").await?;
+    let id = stored.into_iter().next().map(|s| s.id).unwrap_or_default();
+    Ok(Json(Created { id, ends_at: end }))
 }
 
 #[cfg(test)]
