@@ -4,6 +4,7 @@
 
 mod changes;
 mod harness;
+mod measure;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
