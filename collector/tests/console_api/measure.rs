@@ -146,7 +146,7 @@ fn report(device: usize, stage: u64, at: i64) -> IncomingReport {
                     } else {
                         pb::BackupResult::Failed
                     } as i32,
-                    last_success_unix_secs: Some(at - 30 * 3600),
+                    last_success_unix_secs: Some(at - 20 * 3600),
                     message: "repository locked".into(),
                     ..Default::default()
                 },
@@ -304,7 +304,12 @@ async fn time_page(
         let status = response.status();
         let body = response.bytes().await.unwrap();
         let elapsed = started.elapsed();
-        assert_eq!(status, StatusCode::OK, "{path}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{path}: {}",
+            String::from_utf8_lossy(&body)
+        );
         bytes = body.len();
         if n >= 2 {
             times.push(elapsed);
@@ -383,7 +388,10 @@ async fn measure(backend: &str, store: Arc<dyn Store>, fixture: Box<dyn std::any
         ("alerts", "/alerts".to_owned()),
         ("api fleet", "/api/v1/fleet".to_owned()),
         ("api devices", "/api/v1/devices?limit=50".to_owned()),
-        ("api devices text", "/api/v1/devices?q=poweredge&limit=50".to_owned()),
+        (
+            "api devices text",
+            "/api/v1/devices?q=poweredge&limit=50".to_owned(),
+        ),
         ("api device", "/api/v1/devices/dev-00005".to_owned()),
     ];
     println!("{backend}: page | person | p50 ms | p99 ms | bytes ({requests} requests each)");
