@@ -318,7 +318,13 @@ async fn sign_in_creates_the_user_with_the_mapped_role_and_updates_it_later() {
                 role: Some(Role::Viewer),
                 ..UserUpdate::default()
             },
-            0,
+            forewarn_collector::console::auth::audit_entry(
+                "root",
+                "user.change",
+                "olga",
+                "viewer over *",
+                "127.0.0.1",
+            ),
         )
         .await
         .unwrap();
@@ -339,6 +345,7 @@ async fn sign_in_creates_the_user_with_the_mapped_role_and_updates_it_later() {
         [
             (issuer_actor.as_str(), "user.create", "olga"),
             ("olga", "session.login", "olga"),
+            ("root", "user.change", "olga"),
             (issuer_actor.as_str(), "user.change", "olga"),
             ("olga", "session.login", "olga"),
         ]
@@ -362,15 +369,24 @@ async fn a_token_without_a_mapped_role_is_refused_and_local_users_are_not_taken_
 
     fixture
         .store
-        .create_user(UserRecord {
-            username: "root".into(),
-            role: Role::Viewer,
-            scope: Scope::All,
-            password_hash: password::hash("a local password here").unwrap(),
-            created_at: 0,
-            disabled_at: None,
-            password_set_at: 0,
-        })
+        .create_user(
+            UserRecord {
+                username: "root".into(),
+                role: Role::Viewer,
+                scope: Scope::All,
+                password_hash: password::hash("a local password here").unwrap(),
+                created_at: 0,
+                disabled_at: None,
+                password_set_at: 0,
+            },
+            forewarn_collector::console::auth::audit_entry(
+                "test",
+                "user.create",
+                "root",
+                "",
+                "test",
+            ),
+        )
         .await
         .unwrap();
     let (status, body) = Browser::new().sign_in(&fixture, "root").await;

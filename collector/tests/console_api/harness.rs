@@ -20,6 +20,8 @@ use forewarn_testkit::store::TempStore;
 
 pub const GIB: u64 = 1 << 30;
 pub const PASSWORD: &str = "correct horse battery staple";
+/// The audit actor of the users the harness makes.
+pub const HARNESS: &str = "harness";
 
 pub struct Console {
     pub addr: SocketAddr,
@@ -90,15 +92,24 @@ impl Console {
             Scope::Groups(groups.iter().map(|g| g.to_string()).collect())
         };
         self.store
-            .create_user(UserRecord {
-                username: name.into(),
-                role,
-                scope,
-                password_hash: password::hash(PASSWORD).unwrap(),
-                created_at: 0,
-                disabled_at: None,
-                password_set_at: 0,
-            })
+            .create_user(
+                UserRecord {
+                    username: name.into(),
+                    role,
+                    scope,
+                    password_hash: password::hash(PASSWORD).unwrap(),
+                    created_at: 0,
+                    disabled_at: None,
+                    password_set_at: 0,
+                },
+                forewarn_collector::console::auth::audit_entry(
+                    HARNESS,
+                    "user.create",
+                    name,
+                    "",
+                    "test",
+                ),
+            )
             .await
             .unwrap();
     }

@@ -244,10 +244,8 @@ pub async fn restore(
 ) -> Result<Json<DeviceSummary>, ApiError> {
     let device = visible_device(&state, &caller, &id).await?;
     may_manage(&caller, &device.group)?;
-    state.store.restore_device(&id).await?;
-    caller
-        .audit(&state, "device.restore", &id, &device.hostname)
-        .await?;
+    let audit = caller.audit_entry("device.restore", &id, &device.hostname);
+    state.store.restore_device(&id, audit).await?;
     changed(&state, &id).await
 }
 
@@ -284,18 +282,15 @@ pub async fn move_group(
             request.group
         )));
     }
-    state.store.move_device(&id, &request.group).await?;
-    caller
-        .audit(
-            &state,
-            "device.move",
-            &id,
-            format!(
-                "{} from {} to {}",
-                device.hostname, device.group, request.group
-            ),
-        )
-        .await?;
+    let audit = caller.audit_entry(
+        "device.move",
+        &id,
+        format!(
+            "{} from {} to {}",
+            device.hostname, device.group, request.group
+        ),
+    );
+    state.store.move_device(&id, &request.group, audit).await?;
     changed(&state, &id).await
 }
 
