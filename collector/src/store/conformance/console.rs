@@ -1,5 +1,6 @@
 //! Conformance cases for the console's part of the store.
 
+use super::console_changes::audit_rows;
 use super::enroll_d1;
 use crate::console::authz::{Role, Scope};
 use crate::store::Store;
@@ -33,15 +34,10 @@ fn entry(at: i64, action: &str, target: &str) -> NewAuditEntry {
 
 /// `action target` of every audit row, oldest first.
 async fn audited(store: &dyn Store) -> Vec<String> {
-    let mut rows: Vec<String> = store
-        .list_audit(AuditQuery {
-            limit: 100,
-            ..AuditQuery::default()
-        })
+    let mut rows: Vec<String> = audit_rows(store)
         .await
-        .unwrap()
         .into_iter()
-        .map(|a| format!("{} {}", a.entry.action, a.entry.target))
+        .map(|e| format!("{} {}", e.action, e.target))
         .collect();
     rows.reverse();
     rows
