@@ -188,7 +188,14 @@ impl Fixture {
                 created_at: 0,
                 disabled_at: None,
                 password_set_at: 0,
-            })
+            },
+            forewarn_collector::console::auth::audit_entry(
+                "test",
+                "user.create",
+                name,
+                "",
+                "test",
+            ))
             .await
             .unwrap();
     }
@@ -354,7 +361,13 @@ async fn sign_in_creates_the_user_with_the_mapped_role_and_updates_it_later() {
                 role: Some(Role::Viewer),
                 ..UserUpdate::default()
             },
-            0,
+            forewarn_collector::console::auth::audit_entry(
+                "root",
+                "user.change",
+                "olga",
+                "viewer over *",
+                "127.0.0.1",
+            ),
         )
         .await
         .unwrap();
@@ -375,6 +388,7 @@ async fn sign_in_creates_the_user_with_the_mapped_role_and_updates_it_later() {
         [
             (issuer_actor.as_str(), "user.create", "olga"),
             ("olga", "session.login", "olga"),
+            ("root", "user.change", "olga"),
             (issuer_actor.as_str(), "user.change", "olga"),
             ("olga", "session.login", "olga"),
         ]

@@ -127,15 +127,24 @@ async fn metrics_endpoint_serves_prometheus_text_and_the_fleet_page_shows_the_fa
     assert_eq!(visitor.headers()["location"], "/login?next=%2F");
     fixture
         .store
-        .create_user(UserRecord {
-            username: "olga".into(),
-            role: Role::Viewer,
-            scope: Scope::All,
-            password_hash: password::hash("correct horse battery").unwrap(),
-            created_at: 0,
-            disabled_at: None,
-            password_set_at: 0,
-        })
+        .create_user(
+            UserRecord {
+                username: "olga".into(),
+                role: Role::Viewer,
+                scope: Scope::All,
+                password_hash: password::hash("correct horse battery").unwrap(),
+                created_at: 0,
+                disabled_at: None,
+                password_set_at: 0,
+            },
+            forewarn_collector::console::auth::audit_entry(
+                "test",
+                "user.create",
+                "olga",
+                "",
+                "test",
+            ),
+        )
         .await
         .unwrap();
     let login = no_redirects

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Subcommand;
 
 use super::tokens::parse_lifetime;
-use super::users::{audit, parse_role};
+use super::users::{audit_entry, parse_role};
 use super::{AdminError, format_time};
 use crate::clock::now_unix;
 use crate::console::authz::{Role, Scope};
@@ -72,13 +72,13 @@ pub async fn run(
         ApiTokenCommand::List => list(store, out).await,
         ApiTokenCommand::Revoke { id, by } => {
             let by = super::actor(by)?;
-            if !store.revoke_api_token(&id, now_unix()).await? {
+            let audit = audit_entry(&by, "api_token.revoke", &id, "");
+            if !store.revoke_api_token(&id, audit).await? {
                 return Err(AdminError::NotFound {
                     kind: "API token",
                     id,
                 });
             }
-            audit(store, &by, "api_token.revoke", &id, "").await?;
             writeln!(out, "API token {id} revoked")?;
             Ok(())
         }
@@ -121,16 +121,14 @@ pub async fn create(
         revoked_at: None,
     };
     let expires_at = token.expires_at;
-    store.create_api_token(token).await?;
     let groups = scope.to_list().join(",");
-    audit(
-        store,
+    let audit = audit_entry(
         by,
         "api_token.create",
         &id,
         &format!("{name:?} {role} over {groups}"),
-    )
-    .await?;
+    );
+    store.create_api_token(token, audit).await?;
     writeln!(out, "{secret}")?;
     writeln!(
         out,

@@ -70,15 +70,14 @@ pub async fn run(
         UserCommand::List => list_users(store, out).await,
         UserCommand::Disable { username, by } => {
             let by = super::actor(by)?;
-            let now = now_unix();
+            let audit = audit_entry(&by, "user.disable", &username, "");
             let update = UserUpdate {
-                disabled_at: Some(Some(now)),
+                disabled_at: Some(Some(audit.at)),
                 ..UserUpdate::default()
             };
-            if !store.update_user(&username, update, now).await? {
+            if !store.update_user(&username, update, audit).await? {
                 return Err(not_found(&username));
             }
-            audit(store, &by, "user.disable", &username, "").await?;
             writeln!(out, "user {username} disabled; their sessions have ended")?;
             Ok(())
         }
@@ -96,25 +95,17 @@ fn not_found(username: &str) -> AdminError {
     }
 }
 
-/// Writes one audit row for a command-line change.
-pub async fn audit(
-    store: &dyn Store,
-    by: &str,
-    action: &str,
-    target: &str,
-    detail: &str,
-) -> Result<(), AdminError> {
-    store
-        .append_audit(NewAuditEntry {
-            at: now_unix(),
-            actor: format!("cli:{by}"),
-            action: action.into(),
-            target: target.into(),
-            detail: detail.into(),
-            source: "cli".into(),
-        })
-        .await?;
-    Ok(())
+/// The audit row of a command-line change made now by `by`, for the store
+/// method that writes it with the change.
+pub fn audit_entry(by: &str, action: &str, target: &str, detail: &str) -> NewAuditEntry {
+    NewAuditEntry {
+        at: now_unix(),
+        actor: format!("cli:{by}"),
+        action: action.into(),
+        target: target.into(),
+        detail: detail.into(),
+        source: "cli".into(),
+    }
 }
 
 fn hash(plain: &str) -> Result<String, AdminError> {
@@ -147,20 +138,18 @@ pub async fn add_user(
         disabled_at: None,
         password_set_at: now,
     };
-    if !store.create_user(user).await? {
-        return Err(AdminError::InvalidUser(format!(
-            "user {username:?} already exists: `user reset {username}` sets a new password"
-        )));
-    }
     let groups = scope.to_list().join(",");
-    audit(
-        store,
+    let audit = audit_entry(
         by,
         "user.create",
         username,
         &format!("{role} over {groups}"),
-    )
-    .await?;
+    );
+    if !store.create_user(user, audit).await? {
+        return Err(AdminError::InvalidUser(format!(
+            "user {username:?} already exists: `user reset {username}` sets a new password"
+        )));
+    }
     writeln!(out, "{plain}")?;
     writeln!(
         out,
@@ -177,15 +166,14 @@ pub async fn reset_password(
     out: &mut impl Write,
 ) -> Result<String, AdminError> {
     let plain = password::generate();
-    let now = now_unix();
     let update = UserUpdate {
         password_hash: Some(hash(&plain)?),
         ..UserUpdate::default()
     };
-    if !store.update_user(username, update, now).await? {
+    let audit = audit_entry(by, "user.reset_password", username, "");
+    if !store.update_user(username, update, audit).await? {
         return Err(not_found(username));
     }
-    audit(store, by, "user.reset_password", username, "").await?;
     writeln!(out, "{plain}")?;
     writeln!(
         out,

@@ -56,14 +56,7 @@ impl Caller {
         target: &str,
         detail: impl Into<String>,
     ) -> NewAuditEntry {
-        NewAuditEntry {
-            at: now_unix(),
-            actor: self.principal.name.clone(),
-            action: action.into(),
-            target: target.into(),
-            detail: detail.into(),
-            source: self.source.clone(),
-        }
+        audit_entry(&self.principal.name, action, target, detail, &self.source)
     }
 
     /// Writes one audit row for a change this caller made.
@@ -86,7 +79,26 @@ impl Caller {
     }
 }
 
-/// Writes one audit row.
+/// The audit row of something `actor` does now from `source`.
+pub fn audit_entry(
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: impl Into<String>,
+    source: &str,
+) -> NewAuditEntry {
+    NewAuditEntry {
+        at: now_unix(),
+        actor: actor.into(),
+        action: action.into(),
+        target: target.into(),
+        detail: detail.into(),
+        source: source.into(),
+    }
+}
+
+/// Writes one audit row on its own: for what changes nothing stored (a
+/// refused sign-in); a change passes its row to the store method instead.
 pub async fn audit(
     state: &ConsoleState,
     actor: &str,
@@ -97,14 +109,7 @@ pub async fn audit(
 ) -> Result<(), ApiError> {
     state
         .store
-        .append_audit(NewAuditEntry {
-            at: now_unix(),
-            actor: actor.into(),
-            action: action.into(),
-            target: target.into(),
-            detail: detail.into(),
-            source: source.into(),
-        })
+        .append_audit(audit_entry(actor, action, target, detail, source))
         .await?;
     Ok(())
 }
@@ -219,7 +224,7 @@ impl FromRequestParts<ConsoleState> for Caller {
         if session.expires_at <= now
             || session.last_seen_at + state.settings.session_idle_secs <= now
         {
-            state.store.delete_session(&id_hash).await?;
+            state.store.delete_session(&id_hash, None).await?;
             return Err(expired());
         }
         let user = state

@@ -18,7 +18,7 @@ use super::password;
 use super::secrets;
 use super::state::ConsoleState;
 use crate::clock::now_unix;
-use crate::store::console::{SessionRecord, UserRecord};
+use crate::store::console::{NewAuditEntry, SessionRecord, UserRecord};
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
@@ -185,25 +185,26 @@ pub(super) async fn open_session(
     let expires_at = now + state.settings.session_lifetime_secs;
     state
         .store
-        .create_session(SessionRecord {
-            id_hash: secrets::hash(&session_id),
-            username: user.username.clone(),
-            csrf_token: csrf.clone(),
-            created_at: now,
-            expires_at,
-            last_seen_at: now,
-            ip: source.to_owned(),
-        })
+        .create_session(
+            SessionRecord {
+                id_hash: secrets::hash(&session_id),
+                username: user.username.clone(),
+                csrf_token: csrf.clone(),
+                created_at: now,
+                expires_at,
+                last_seen_at: now,
+                ip: source.to_owned(),
+            },
+            NewAuditEntry {
+                at: now,
+                actor: user.username.clone(),
+                action: "session.login".into(),
+                target: user.username.clone(),
+                detail: detail.into(),
+                source: source.into(),
+            },
+        )
         .await?;
-    auth::audit(
-        state,
-        &user.username,
-        "session.login",
-        &user.username,
-        detail,
-        source,
-    )
-    .await?;
     let cookies = cookies(
         state,
         &session_id,
@@ -273,10 +274,8 @@ pub async fn logout(
             "an API token has no session to end: revoke it instead (DELETE /api/v1/api-tokens/{id})",
         ));
     };
-    state.store.delete_session(id_hash).await?;
-    caller
-        .audit(&state, "session.logout", &caller.principal.name, "")
-        .await?;
+    let audit = caller.audit_entry("session.logout", &caller.principal.name, "");
+    state.store.delete_session(id_hash, Some(audit)).await?;
     let (end_session_url, forget_id_token) = super::oidc::end_session(&state, &headers).await;
     let mut response = match end_session_url {
         Some(end_session_url) => Json(SignedOut { end_session_url }).into_response(),

@@ -114,43 +114,71 @@ impl DeletedDevice {
 /// ticket ledger), so every backend keeps users, sessions, tokens and audit.
 #[async_trait]
 pub trait ConsoleStore: Send + Sync {
-    /// Inserts a user; false if the name is taken.
-    async fn create_user(&self, user: UserRecord) -> Result<bool, StoreError>;
+    /// Inserts a user and writes `audit`, in one transaction; false (and
+    /// no audit row) if the name is taken.
+    async fn create_user(&self, user: UserRecord, audit: NewAuditEntry)
+    -> Result<bool, StoreError>;
     async fn user(&self, username: &str) -> Result<Option<UserRecord>, StoreError>;
     async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError>;
-    /// Applies `update` at `now`; a new password or a disable also ends the
-    /// user's sessions. False if no such user.
+    /// Applies `update` at `audit.at` and writes `audit`, in one
+    /// transaction; a new password or a disable also ends the user's
+    /// sessions. False (and no audit row) if no such user.
     async fn update_user(
         &self,
         username: &str,
         update: UserUpdate,
-        now: i64,
+        audit: NewAuditEntry,
     ) -> Result<bool, StoreError>;
-    /// Stores a session (and drops sessions expired by its creation time).
-    async fn create_session(&self, session: SessionRecord) -> Result<(), StoreError>;
+    /// Stores a session (and drops sessions expired by its creation time)
+    /// and writes `audit` (the sign-in), in one transaction.
+    async fn create_session(
+        &self,
+        session: SessionRecord,
+        audit: NewAuditEntry,
+    ) -> Result<(), StoreError>;
     async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError>;
     /// Records activity, for the idle timeout.
     async fn touch_session(&self, id_hash: &str, now: i64) -> Result<(), StoreError>;
-    /// False if no such session.
-    async fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError>;
-    async fn create_api_token(&self, token: ApiTokenRecord) -> Result<(), StoreError>;
+    /// Ends a session and writes `audit` (a sign-out; `None` for a session
+    /// that ran out), in one transaction. False (and no audit row) if no
+    /// such session.
+    async fn delete_session(
+        &self,
+        id_hash: &str,
+        audit: Option<NewAuditEntry>,
+    ) -> Result<bool, StoreError>;
+    /// Stores a token and writes `audit`, in one transaction.
+    async fn create_api_token(
+        &self,
+        token: ApiTokenRecord,
+        audit: NewAuditEntry,
+    ) -> Result<(), StoreError>;
     async fn api_token_by_hash(
         &self,
         secret_hash: &str,
     ) -> Result<Option<ApiTokenRecord>, StoreError>;
     async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRecord>, StoreError>;
-    /// False if no such token.
-    async fn revoke_api_token(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Revokes a token at `audit.at` (a revoked one keeps its first time)
+    /// and writes `audit`, in one transaction; false (and no audit row) if
+    /// no such token.
+    async fn revoke_api_token(&self, id: &str, audit: NewAuditEntry) -> Result<bool, StoreError>;
     async fn touch_api_token(&self, id: &str, now: i64) -> Result<(), StoreError>;
     /// Appends an audit row; returns its id.
     async fn append_audit(&self, entry: NewAuditEntry) -> Result<i64, StoreError>;
     /// Audit rows, newest first.
     async fn list_audit(&self, query: AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
-    /// Moves a device to another group; false if no such device.
-    async fn move_device(&self, id: &str, group: &str) -> Result<bool, StoreError>;
-    /// Brings a retired device back (its reports are accepted again); false
-    /// if no such device.
-    async fn restore_device(&self, id: &str) -> Result<bool, StoreError>;
+    /// Moves a device to another group and writes `audit`, in one
+    /// transaction; false (and no audit row) if no such device.
+    async fn move_device(
+        &self,
+        id: &str,
+        group: &str,
+        audit: NewAuditEntry,
+    ) -> Result<bool, StoreError>;
+    /// Brings a retired device back (its reports are accepted again) and
+    /// writes `audit`, in one transaction; false (and no audit row) if no
+    /// such device.
+    async fn restore_device(&self, id: &str, audit: NewAuditEntry) -> Result<bool, StoreError>;
     /// Adds `note` by `by` to an alert's history (event `note`, state
     /// unchanged) and writes `audit`, in one transaction; false (and no
     /// audit row) if no such alert.

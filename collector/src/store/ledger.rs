@@ -63,8 +63,11 @@ impl TicketClose {
 /// Outbox rows per state and the age of the oldest undelivered one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutboxStats {
-    /// Every state with its row count (states without rows count 0).
+    /// Every state with its row count (states without rows count 0);
+    /// `Delivered` leaves out the skipped rows.
     pub rows: Vec<(OutboxState, u64)>,
+    /// Rows done without sending anything ([`super::outbox::OutboxDelivery::mark_skipped`]).
+    pub skipped: u64,
     /// `created_at` of the oldest pending or claimed row.
     pub oldest_undelivered_at: Option<i64>,
 }

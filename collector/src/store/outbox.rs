@@ -71,6 +71,9 @@ pub trait OutboxDelivery: Send + Sync {
     ) -> Result<Vec<OutboxEvent>, StoreError>;
     /// The row was delivered; it is never claimed again.
     async fn mark_delivered(&self, id: i64, now: i64) -> Result<(), StoreError>;
+    /// The row needed nothing sent (no ticket policy matched it): done like
+    /// a delivered one, but counted apart in [`super::ledger::OutboxStats`].
+    async fn mark_skipped(&self, id: i64, now: i64) -> Result<(), StoreError>;
     /// Delivery failed; retry at `retry_at`, or give up (`failed`) when `None`.
     async fn mark_failed(
         &self,

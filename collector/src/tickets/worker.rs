@@ -360,7 +360,7 @@ impl TicketWorker {
                 }
                 None => {
                     self.store
-                        .mark_delivered(event.id, now)
+                        .mark_skipped(event.id, now)
                         .await
                         .map_err(|e| (none(), e.into()))?;
                     Ok((none(), DeliveryResult::Skipped))

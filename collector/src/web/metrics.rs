@@ -17,7 +17,7 @@ pub async fn render(
     let stats = store.outbox_stats().await?;
     let mut out = String::new();
     out.push_str(
-        "# HELP forewarn_outbox_rows Ticket outbox rows by delivery state.\n\
+        "# HELP forewarn_outbox_rows Ticket outbox rows by delivery state; skipped: done without sending anything (no ticket policy matched), not counted as delivered.\n\
          # TYPE forewarn_outbox_rows gauge\n",
     );
     for (state, count) in &stats.rows {
@@ -27,6 +27,11 @@ pub async fn render(
             state.as_str()
         );
     }
+    let _ = writeln!(
+        out,
+        "forewarn_outbox_rows{{state=\"skipped\"}} {}",
+        stats.skipped
+    );
     out.push_str(
         "# HELP forewarn_outbox_oldest_undelivered_age_seconds Age of the oldest pending or claimed outbox row (0 when none).\n\
          # TYPE forewarn_outbox_oldest_undelivered_age_seconds gauge\n",

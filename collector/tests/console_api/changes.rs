@@ -22,7 +22,7 @@ async fn audit_actions(console: &Console) -> Vec<(String, String, String)> {
         .unwrap()
         .into_iter()
         .rev()
-        .filter(|a| !a.entry.action.starts_with("session."))
+        .filter(|a| !a.entry.action.starts_with("session.") && a.entry.actor != HARNESS)
         .map(|a| (a.entry.actor, a.entry.action, a.entry.target))
         .collect()
 }

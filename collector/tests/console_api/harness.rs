@@ -20,12 +20,15 @@ use forewarn_testkit::store::TempStore;
 
 pub const GIB: u64 = 1 << 30;
 pub const PASSWORD: &str = "correct horse battery staple";
+/// The audit actor of the users the harness makes.
+pub const HARNESS: &str = "harness";
 
 pub struct Console {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
     pub store: Arc<dyn Store>,
-    _fixture: TempStore,
+    /// What keeps the store's database alive (a temporary directory or schema).
+    _fixture: Box<dyn std::any::Any + Send>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -38,10 +41,20 @@ pub struct Session {
 
 impl Console {
     pub async fn start(settings: impl FnOnce(&mut ConsoleSettings)) -> Console {
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let fixture = TempStore::new().unwrap();
         let store = Arc::clone(&fixture.store);
         seed_fleet(store.as_ref()).await;
+        Console::serve(store, Box::new(fixture), settings).await
+    }
+
+    /// The web router on a loopback port over `store`, already seeded;
+    /// `fixture` is kept as long as the console.
+    pub async fn serve(
+        store: Arc<dyn Store>,
+        fixture: Box<dyn std::any::Any + Send>,
+        settings: impl FnOnce(&mut ConsoleSettings),
+    ) -> Console {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mut console = ConsoleSettings::for_listen(addr);
@@ -79,15 +92,24 @@ impl Console {
             Scope::Groups(groups.iter().map(|g| g.to_string()).collect())
         };
         self.store
-            .create_user(UserRecord {
-                username: name.into(),
-                role,
-                scope,
-                password_hash: password::hash(PASSWORD).unwrap(),
-                created_at: 0,
-                disabled_at: None,
-                password_set_at: 0,
-            })
+            .create_user(
+                UserRecord {
+                    username: name.into(),
+                    role,
+                    scope,
+                    password_hash: password::hash(PASSWORD).unwrap(),
+                    created_at: 0,
+                    disabled_at: None,
+                    password_set_at: 0,
+                },
+                forewarn_collector::console::auth::audit_entry(
+                    HARNESS,
+                    "user.create",
+                    name,
+                    "",
+                    "test",
+                ),
+            )
             .await
             .unwrap();
     }

@@ -5,6 +5,7 @@
 mod changes;
 mod connectors;
 mod harness;
+mod measure;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -385,7 +386,20 @@ async fn api_token_scope_expiry_and_revoke() {
     expired.id = "expired1".into();
     expired.secret_hash = forewarn_collector::console::secrets::hash("fwk_expired");
     expired.expires_at = 1;
-    console.store.create_api_token(expired).await.unwrap();
+    console
+        .store
+        .create_api_token(
+            expired,
+            forewarn_collector::console::auth::audit_entry(
+                "test",
+                "api_token.create",
+                "expired1",
+                "",
+                "test",
+            ),
+        )
+        .await
+        .unwrap();
     let (status, body) = console.bearer("fwk_expired", Method::GET, "/devices").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(
@@ -407,7 +421,13 @@ async fn api_token_scope_expiry_and_revoke() {
                 disabled_at: Some(Some(1)),
                 ..Default::default()
             },
-            1,
+            forewarn_collector::console::auth::audit_entry(
+                "test",
+                "user.disable",
+                "olga",
+                "",
+                "test",
+            ),
         )
         .await
         .unwrap();

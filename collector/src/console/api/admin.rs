@@ -98,10 +98,11 @@ pub fn valid_username(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
 }
 
-/// Makes a user (also used by the command line). Returns the record and
-/// the generated password, if one was generated.
-pub async fn create_user(
+/// Makes a user, audited as made by `caller`. Returns the record and the
+/// generated password, if one was generated.
+async fn create_user(
     state: &ConsoleState,
+    caller: &Caller,
     username: &str,
     role: Role,
     scope: Scope,
@@ -134,7 +135,12 @@ pub async fn create_user(
         disabled_at: None,
         password_set_at: now,
     };
-    if !state.store.create_user(user.clone()).await? {
+    let audit = caller.audit_entry(
+        "user.create",
+        username,
+        format!("{} over {}", user.role, user.scope.to_list().join(",")),
+    );
+    if !state.store.create_user(user.clone(), audit).await? {
         return Err(ApiError::conflict(format!(
             "user {username:?} already exists"
         )));
@@ -154,20 +160,13 @@ pub async fn add_user(
     let scope = Scope::from_list(request.groups.as_deref()).map_err(ApiError::invalid)?;
     let (user, password) = create_user(
         &state,
+        &caller,
         request.username.trim(),
         request.role,
         scope,
         request.password,
     )
     .await?;
-    caller
-        .audit(
-            &state,
-            "user.create",
-            &user.username,
-            format!("{} over {}", user.role, user.scope.to_list().join(",")),
-        )
-        .await?;
     Ok(Json(CreatedUser {
         user: user_view(&user),
         password,
@@ -198,6 +197,11 @@ pub async fn change_user(
         .map(|g| Scope::from_list(Some(g)))
         .transpose()
         .map_err(ApiError::invalid)?;
+    let before = state
+        .store
+        .user(&username)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user", &username))?;
     let now = now_unix();
     let update = UserUpdate {
         role: change.role,
@@ -205,7 +209,20 @@ pub async fn change_user(
         disabled_at: change.disabled.map(|d| d.then_some(now)),
         password_hash: None,
     };
-    if !state.store.update_user(&username, update, now).await? {
+    // What the user will be, for the audit row written with the change.
+    let role = update.role.unwrap_or(before.role);
+    let groups = update.scope.as_ref().unwrap_or(&before.scope).to_list();
+    let disabled = update.disabled_at.unwrap_or(before.disabled_at).is_some();
+    let audit = caller.audit_entry(
+        "user.change",
+        &username,
+        format!(
+            "{role} over {}{}",
+            groups.join(","),
+            if disabled { ", disabled" } else { "" }
+        ),
+    );
+    if !state.store.update_user(&username, update, audit).await? {
         return Err(ApiError::not_found("user", &username));
     }
     let user = state
@@ -213,23 +230,6 @@ pub async fn change_user(
         .user(&username)
         .await?
         .ok_or_else(|| ApiError::not_found("user", &username))?;
-    caller
-        .audit(
-            &state,
-            "user.change",
-            &username,
-            format!(
-                "{} over {}{}",
-                user.role,
-                user.scope.to_list().join(","),
-                if user.disabled_at.is_some() {
-                    ", disabled"
-                } else {
-                    ""
-                }
-            ),
-        )
-        .await?;
     Ok(Json(user_view(&user)))
 }
 
@@ -341,20 +341,17 @@ pub async fn add_token(
         last_used_at: None,
         revoked_at: None,
     };
-    state.store.create_api_token(token.clone()).await?;
-    caller
-        .audit(
-            &state,
-            "api_token.create",
-            &token.id,
-            format!(
-                "{:?} {} over {}",
-                token.name,
-                token.role,
-                token.scope.to_list().join(",")
-            ),
-        )
-        .await?;
+    let audit = caller.audit_entry(
+        "api_token.create",
+        &token.id,
+        format!(
+            "{:?} {} over {}",
+            token.name,
+            token.role,
+            token.scope.to_list().join(",")
+        ),
+    );
+    state.store.create_api_token(token.clone(), audit).await?;
     Ok(Json(CreatedApiToken {
         token: token_view(&token),
         secret,
@@ -377,10 +374,8 @@ pub async fn revoke_token(
         .into_iter()
         .find(|t| t.id == id && (all || t.owner.as_deref() == Some(caller.principal.name.as_str())))
         .ok_or_else(|| ApiError::not_found("API token", &id))?;
-    state.store.revoke_api_token(&id, now_unix()).await?;
-    caller
-        .audit(&state, "api_token.revoke", &id, token.name.clone())
-        .await?;
+    let audit = caller.audit_entry("api_token.revoke", &id, token.name.clone());
+    state.store.revoke_api_token(&id, audit).await?;
     let token = state
         .store
         .list_api_tokens()

@@ -15,38 +15,23 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::page::{Order, Page, PageQuery, SortKey, number_key, paginate};
 use super::views::{self, DeviceDetail, DeviceSummary};
-use crate::alerts::{AlertFilter, AlertRecord};
+use crate::alerts::{AlertFilter, AlertStatus};
 use crate::clock::now_unix;
 use crate::console::auth::Caller;
 use crate::console::authz::{Action, can, sees, valid_group};
 use crate::console::error::{ApiError, ErrorBody};
 use crate::console::state::ConsoleState;
 use crate::store::DeviceRecord;
+use crate::web::pages::fleet;
 
 /// The caller's devices with their summaries (out-of-scope ones left out).
 async fn visible_devices(
     state: &ConsoleState,
     caller: &Caller,
 ) -> Result<Vec<(DeviceRecord, DeviceSummary)>, ApiError> {
-    let alerts = state.store.list_alerts(AlertFilter::default()).await?;
-    let mut by_device: HashMap<&str, Vec<&AlertRecord>> = HashMap::new();
-    for alert in &alerts {
-        by_device.entry(&alert.device_id).or_default().push(alert);
-    }
-    Ok(state
-        .store
-        .list_devices()
+    Ok(fleet::load(state.store.as_ref(), &caller.principal, true)
         .await?
-        .into_iter()
-        .filter(|d| sees(&caller.principal, &d.group))
-        .map(|d| {
-            let summary = views::summarize(
-                &d,
-                by_device.get(d.id.as_str()).map_or(&[][..], Vec::as_slice),
-            );
-            (d, summary)
-        })
-        .collect())
+        .devices)
 }
 
 /// A device the caller may see, or 404.
@@ -81,12 +66,12 @@ pub async fn fleet(
     State(state): State<ConsoleState>,
     caller: Caller,
 ) -> Result<Json<FleetSummary>, ApiError> {
-    let devices = visible_devices(&state, &caller).await?;
+    let fleet = fleet::load(state.store.as_ref(), &caller.principal, false).await?;
     let mut summary = FleetSummary {
-        devices: devices.len(),
+        devices: fleet.devices.len(),
         ..FleetSummary::default()
     };
-    for (_, d) in &devices {
+    for (_, d) in &fleet.devices {
         *summary.devices_by_state.entry(d.state.clone()).or_default() += 1;
         for problem in &d.problems {
             *summary
@@ -95,14 +80,8 @@ pub async fn fleet(
                 .or_default() += 1;
         }
     }
-    let groups: HashMap<String, String> =
-        devices.into_iter().map(|(d, _)| (d.id, d.group)).collect();
-    for alert in state.store.list_alerts(AlertFilter::default()).await? {
-        let visible = match groups.get(&alert.device_id) {
-            Some(_) => true,
-            None => caller.principal.scope.is_all() && alert.device_id == "collector",
-        };
-        if visible && alert.status != crate::alerts::AlertStatus::Resolved {
+    for alert in &fleet.alerts {
+        if alert.status != AlertStatus::Resolved {
             *summary
                 .alerts_by_state
                 .entry(alert.status.as_str().into())
@@ -122,19 +101,11 @@ pub struct DeviceQuery {
     pub state: Option<String>,
     /// disks, certificates, patches, backups, offline, or `any`.
     pub problem: Option<String>,
-    /// Free text: hostname, id prefix, serial number, model or primary user.
+    /// Free text: id prefix, hostname, group, serial number, model or primary user.
     pub q: Option<String>,
     /// hostname (default), group, last_seen, enrolled.
     pub sort: Option<String>,
     pub order: Option<Order>,
-}
-
-fn matches_text(device: &DeviceRecord, facts: Option<&views::Facts>, needle: &str) -> bool {
-    let needle = needle.to_lowercase();
-    let hit = |text: &str| text.to_lowercase().contains(&needle);
-    hit(&device.hostname)
-        || device.id.starts_with(&needle)
-        || facts.is_some_and(|f| hit(&f.serial_number) || hit(&f.model) || hit(&f.primary_user))
 }
 
 /// Devices of the caller's groups, filtered and sorted.
@@ -152,6 +123,10 @@ pub async fn list(
             "sort {sort:?} is not known: use hostname, group, last_seen or enrolled"
         )));
     }
+    let found = match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        Some(text) => Some(state.store.search_devices(text).await?),
+        None => None,
+    };
     let mut keyed: Vec<(SortKey, DeviceSummary)> = Vec::new();
     for (device, summary) in visible_devices(&state, &caller).await? {
         let keep = query.group.as_ref().is_none_or(|g| *g == device.group)
@@ -163,16 +138,12 @@ pub async fn list(
                 } else {
                     summary.problems.contains(p)
                 }
-            });
+            })
+            && found
+                .as_ref()
+                .is_none_or(|found| found.contains(&device.id));
         if !keep {
             continue;
-        }
-        if let Some(needle) = &query.q {
-            let status = state.store.latest_status(&device.id).await?;
-            let facts = views::detail(summary.clone(), status.as_ref(), &[], Vec::new()).facts;
-            if !matches_text(&device, facts.as_ref(), needle) {
-                continue;
-            }
         }
         let value = match sort {
             "group" => device.group.clone(),
@@ -273,10 +244,8 @@ pub async fn restore(
 ) -> Result<Json<DeviceSummary>, ApiError> {
     let device = visible_device(&state, &caller, &id).await?;
     may_manage(&caller, &device.group)?;
-    state.store.restore_device(&id).await?;
-    caller
-        .audit(&state, "device.restore", &id, &device.hostname)
-        .await?;
+    let audit = caller.audit_entry("device.restore", &id, &device.hostname);
+    state.store.restore_device(&id, audit).await?;
     changed(&state, &id).await
 }
 
@@ -313,18 +282,15 @@ pub async fn move_group(
             request.group
         )));
     }
-    state.store.move_device(&id, &request.group).await?;
-    caller
-        .audit(
-            &state,
-            "device.move",
-            &id,
-            format!(
-                "{} from {} to {}",
-                device.hostname, device.group, request.group
-            ),
-        )
-        .await?;
+    let audit = caller.audit_entry(
+        "device.move",
+        &id,
+        format!(
+            "{} from {} to {}",
+            device.hostname, device.group, request.group
+        ),
+    );
+    state.store.move_device(&id, &request.group, audit).await?;
     changed(&state, &id).await
 }
 

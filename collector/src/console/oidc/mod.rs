@@ -326,10 +326,9 @@ async fn upsert_user(
                         scope: Some(mapped.scope.clone()),
                         ..UserUpdate::default()
                     },
-                    now,
+                    auth::audit_entry(&actor, "user.change", &user.username, grant, source),
                 )
                 .await?;
-            auth::audit(state, &actor, "user.change", &user.username, grant, source).await?;
             Ok(UserRecord {
                 role: mapped.role,
                 scope: mapped.scope.clone(),
@@ -346,13 +345,13 @@ async fn upsert_user(
                 disabled_at: None,
                 password_set_at: now,
             };
-            if !state.store.create_user(user.clone()).await? {
+            let audit = auth::audit_entry(&actor, "user.create", &user.username, grant, source);
+            if !state.store.create_user(user.clone(), audit).await? {
                 return Err(ApiError::conflict(format!(
                     "user {} was created at the same moment: sign in again",
                     mapped.username
                 )));
             }
-            auth::audit(state, &actor, "user.create", &user.username, grant, source).await?;
             Ok(user)
         }
     }

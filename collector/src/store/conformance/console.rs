@@ -1,5 +1,6 @@
 //! Conformance cases for the console's part of the store.
 
+use super::console_changes::audit_rows;
 use super::enroll_d1;
 use crate::console::authz::{Role, Scope};
 use crate::store::Store;
@@ -19,6 +20,29 @@ fn alice() -> UserRecord {
     }
 }
 
+/// The audit row of a change at `at`.
+fn entry(at: i64, action: &str, target: &str) -> NewAuditEntry {
+    NewAuditEntry {
+        at,
+        actor: "root".into(),
+        action: action.into(),
+        target: target.into(),
+        detail: String::new(),
+        source: "127.0.0.1".into(),
+    }
+}
+
+/// `action target` of every audit row, oldest first.
+async fn audited(store: &dyn Store) -> Vec<String> {
+    let mut rows: Vec<String> = audit_rows(store)
+        .await
+        .into_iter()
+        .map(|e| format!("{} {}", e.action, e.target))
+        .collect();
+    rows.reverse();
+    rows
+}
+
 fn session_of(username: &str, id_hash: &str) -> SessionRecord {
     SessionRecord {
         id_hash: id_hash.into(),
@@ -32,11 +56,22 @@ fn session_of(username: &str, id_hash: &str) -> SessionRecord {
 }
 
 pub(crate) async fn users_are_kept_and_a_new_password_ends_their_sessions(store: &dyn Store) {
-    assert!(store.create_user(alice()).await.unwrap());
-    assert!(!store.create_user(alice()).await.unwrap(), "name taken");
+    assert!(
+        store
+            .create_user(alice(), entry(10, "user.create", "alice"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .create_user(alice(), entry(11, "user.create", "alice"))
+            .await
+            .unwrap(),
+        "name taken"
+    );
     assert_eq!(store.user("alice").await.unwrap(), Some(alice()));
     store
-        .create_session(session_of("alice", "s1"))
+        .create_session(session_of("alice", "s1"), entry(20, "session.login", "s1"))
         .await
         .unwrap();
     store.touch_session("s1", 30).await.unwrap();
@@ -47,7 +82,12 @@ pub(crate) async fn users_are_kept_and_a_new_password_ends_their_sessions(store:
         password_hash: Some("$argon2id$two".into()),
         ..UserUpdate::default()
     };
-    assert!(store.update_user("alice", update, 40).await.unwrap());
+    assert!(
+        store
+            .update_user("alice", update, entry(40, "user.reset_password", "alice"))
+            .await
+            .unwrap()
+    );
     let user = store.user("alice").await.unwrap().unwrap();
     assert_eq!(
         (
@@ -60,14 +100,19 @@ pub(crate) async fn users_are_kept_and_a_new_password_ends_their_sessions(store:
     );
     assert_eq!(store.session("s1").await.unwrap(), None);
     store
-        .create_session(session_of("alice", "s2"))
+        .create_session(session_of("alice", "s2"), entry(20, "session.login", "s2"))
         .await
         .unwrap();
     let disable = UserUpdate {
         disabled_at: Some(Some(50)),
         ..UserUpdate::default()
     };
-    assert!(store.update_user("alice", disable, 50).await.unwrap());
+    assert!(
+        store
+            .update_user("alice", disable, entry(50, "user.disable", "alice"))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store.user("alice").await.unwrap().unwrap().disabled_at,
         Some(50)
@@ -77,28 +122,64 @@ pub(crate) async fn users_are_kept_and_a_new_password_ends_their_sessions(store:
         disabled_at: Some(None),
         ..UserUpdate::default()
     };
-    assert!(store.update_user("alice", enable, 60).await.unwrap());
+    assert!(
+        store
+            .update_user("alice", enable, entry(60, "user.enable", "alice"))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store.user("alice").await.unwrap().unwrap().disabled_at,
         None
     );
     assert!(
         !store
-            .update_user("bob", UserUpdate::default(), 60)
+            .update_user(
+                "bob",
+                UserUpdate::default(),
+                entry(60, "user.change", "bob")
+            )
             .await
             .unwrap()
     );
     store
-        .create_session(session_of("alice", "s3"))
+        .create_session(session_of("alice", "s3"), entry(20, "session.login", "s3"))
         .await
         .unwrap();
-    assert!(store.delete_session("s3").await.unwrap());
-    assert!(!store.delete_session("s3").await.unwrap());
+    assert!(
+        store
+            .delete_session("s3", Some(entry(70, "session.logout", "s3")))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_session("s3", Some(entry(71, "session.logout", "s3")))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        audited(store).await,
+        [
+            "user.create alice",
+            "session.login s1",
+            "user.reset_password alice",
+            "session.login s2",
+            "user.disable alice",
+            "user.enable alice",
+            "session.login s3",
+            "session.logout s3",
+        ],
+        "a done change has its row, a refused one (name taken, no such user or session) none"
+    );
     assert_eq!(store.list_users().await.unwrap().len(), 1);
 }
 
 pub(crate) async fn api_tokens_are_found_by_hash_used_and_revoked(store: &dyn Store) {
-    store.create_user(alice()).await.unwrap();
+    store
+        .create_user(alice(), entry(10, "user.create", "alice"))
+        .await
+        .unwrap();
     let token = ApiTokenRecord {
         id: "k1".into(),
         secret_hash: "hash1".into(),
@@ -112,16 +193,43 @@ pub(crate) async fn api_tokens_are_found_by_hash_used_and_revoked(store: &dyn St
         last_used_at: None,
         revoked_at: None,
     };
-    store.create_api_token(token.clone()).await.unwrap();
+    store
+        .create_api_token(token.clone(), entry(20, "api_token.create", "k1"))
+        .await
+        .unwrap();
     assert_eq!(
         store.api_token_by_hash("hash1").await.unwrap(),
         Some(token.clone())
     );
     assert_eq!(store.api_token_by_hash("other").await.unwrap(), None);
     store.touch_api_token("k1", 20).await.unwrap();
-    assert!(store.revoke_api_token("k1", 30).await.unwrap());
-    assert!(store.revoke_api_token("k1", 40).await.unwrap());
-    assert!(!store.revoke_api_token("nope", 40).await.unwrap());
+    assert!(
+        store
+            .revoke_api_token("k1", entry(30, "api_token.revoke", "k1"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .revoke_api_token("k1", entry(40, "api_token.revoke", "k1"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_api_token("nope", entry(40, "api_token.revoke", "nope"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        audited(store).await,
+        [
+            "user.create alice",
+            "api_token.create k1",
+            "api_token.revoke k1",
+            "api_token.revoke k1",
+        ]
+    );
     let listed = store.list_api_tokens().await.unwrap();
     assert_eq!(
         (listed.len(), listed[0].last_used_at, listed[0].revoked_at),
@@ -181,11 +289,35 @@ pub(crate) async fn audit_rows_list_newest_first_with_filters(store: &dyn Store)
 
 pub(crate) async fn devices_move_between_groups_and_are_restored(store: &dyn Store) {
     enroll_d1(store, "laptops").await;
-    assert!(store.move_device("d1", "servers").await.unwrap());
+    assert!(
+        store
+            .move_device("d1", "servers", entry(40, "device.move", "d1"))
+            .await
+            .unwrap()
+    );
     assert_eq!(store.device("d1").await.unwrap().unwrap().group, "servers");
     assert!(store.retire_device("d1", 50).await.unwrap());
-    assert!(store.restore_device("d1").await.unwrap());
+    assert!(
+        store
+            .restore_device("d1", entry(60, "device.restore", "d1"))
+            .await
+            .unwrap()
+    );
     assert_eq!(store.device("d1").await.unwrap().unwrap().retired_at, None);
-    assert!(!store.move_device("nope", "servers").await.unwrap());
-    assert!(!store.restore_device("nope").await.unwrap());
+    assert!(
+        !store
+            .move_device("nope", "servers", entry(70, "device.move", "nope"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .restore_device("nope", entry(70, "device.restore", "nope"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        audited(store).await,
+        ["device.move d1", "device.restore d1"]
+    );
 }

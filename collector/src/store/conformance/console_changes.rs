@@ -20,7 +20,8 @@ fn audit(action: &str, target: &str, detail: &str) -> NewAuditEntry {
     }
 }
 
-async fn audit_rows(store: &dyn Store) -> Vec<NewAuditEntry> {
+/// Every audit row, newest first.
+pub(super) async fn audit_rows(store: &dyn Store) -> Vec<NewAuditEntry> {
     store
         .list_audit(AuditQuery {
             limit: 100,

@@ -100,7 +100,9 @@ macro_rules! store_conformance_suite {
             deleting_a_device_removes_what_is_kept_about_it,
             disk_history_is_read_per_mount_point_oldest_first,
             ticket_links_are_read_by_device_and_by_alert,
-            change_mark_moves_on_reports_acks_and_silences
+            change_mark_moves_on_reports_acks_and_silences,
+            devices_are_found_by_name_group_serial_model_and_user,
+            skipped_notifications_are_not_counted_as_delivered
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

@@ -208,3 +208,87 @@ pub(crate) async fn change_mark_moves_on_reports_acks_and_silences(store: &dyn S
         "a silence ended"
     );
 }
+
+pub(crate) async fn devices_are_found_by_name_group_serial_model_and_user(store: &dyn Store) {
+    enroll_d1(store, "laptops").await;
+    let host = pb::HostFacts {
+        hostname: "LAPTOP-042".into(),
+        model: "ThinkPad T14".into(),
+        serial_number: "PF3XYZ".into(),
+        primary_user: "jdoe".into(),
+        ..Default::default()
+    };
+    let mut with_facts = report(1, T0, 50);
+    let mut status = pb::StatusReport::decode(with_facts.encoded.as_slice()).unwrap();
+    status.host = Some(host);
+    with_facts.encoded = status.encode_to_vec();
+    let found = |text: &'static str| async move {
+        let mut ids: Vec<String> = store
+            .search_devices(text)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        found("laptop-0").await,
+        ["d1"],
+        "before any report: the name"
+    );
+    assert!(found("thinkpad").await.is_empty(), "no report, no model");
+    store
+        .ingest_report(with_facts, Arc::new(RuleBook::default()))
+        .await
+        .unwrap();
+    for text in ["d1", "LAPTOP", "lapt", "pf3x", " ThinkPad T ", "JDOE"] {
+        assert_eq!(found(text).await, ["d1"], "{text:?}");
+    }
+    for text in ["x1", "servers", "dell"] {
+        assert!(found(text).await.is_empty(), "{text:?}");
+    }
+}
+
+/// `/metrics` over the store: a notification finished without sending
+/// anything is counted as skipped, not as delivered.
+pub(crate) async fn skipped_notifications_are_not_counted_as_delivered(store: &dyn Store) {
+    enroll_d1(store, "laptops").await;
+    let rules = Arc::new(RuleBook::default());
+    for (seq, free) in [(1, 8), (2, 1)] {
+        store
+            .ingest_report(report(seq, T0 + seq as i64 * 60, free), Arc::clone(&rules))
+            .await
+            .unwrap();
+    }
+    // The alert's rows are claimed one at a time, in order.
+    let opened = store.claim_outbox(10, 60, T0 + 300).await.unwrap();
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    store.mark_skipped(opened[0].id, T0 + 301).await.unwrap();
+    let escalated = store.claim_outbox(10, 60, T0 + 302).await.unwrap();
+    assert_eq!(escalated.len(), 1, "{escalated:?}");
+    store
+        .mark_delivered(escalated[0].id, T0 + 303)
+        .await
+        .unwrap();
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!(stats.skipped, 1);
+    assert!(
+        stats.rows.contains(&(OutboxState::Delivered, 1)),
+        "{stats:?}"
+    );
+    let text = crate::web::metrics::render(
+        store,
+        &crate::tickets::metrics::TicketMetrics::default(),
+        T0 + 400,
+    )
+    .await
+    .unwrap();
+    for line in [
+        "forewarn_outbox_rows{state=\"delivered\"} 1",
+        "forewarn_outbox_rows{state=\"skipped\"} 1",
+        "forewarn_outbox_rows{state=\"pending\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+    }
+}

@@ -19,7 +19,9 @@ use crate::store::{DeviceRecord, DiskForecastRecord, StoreError};
 
 type PgResult<T> = Result<T, tokio_postgres::Error>;
 
-async fn disk_history(
+/// Disk samples of the device at or after `since`, by mount point, oldest
+/// first: what the forecast judges, and what the device page charts.
+pub(super) async fn disk_history(
     tx: &impl GenericClient,
     device_id: &str,
     since: i64,
@@ -380,9 +382,10 @@ pub async fn expire_silence(tx: &impl GenericClient, id: &str, now: i64) -> PgRe
     Ok(expired)
 }
 
-const ALERT_COLUMNS: &str = "a.id, a.device_id, COALESCE(d.hostname, a.device_id), a.rule, a.subject, a.state, a.severity, a.flapping, a.first_seen, a.last_seen, a.value, a.threshold, a.summary, a.acknowledged_by, a.acknowledged_at, a.subject_name";
+/// The columns [`alert_from_row`] reads, from `alerts a LEFT JOIN devices d`.
+pub(super) const ALERT_COLUMNS: &str = "a.id, a.device_id, COALESCE(d.hostname, a.device_id), a.rule, a.subject, a.state, a.severity, a.flapping, a.first_seen, a.last_seen, a.value, a.threshold, a.summary, a.acknowledged_by, a.acknowledged_at, a.subject_name";
 
-fn alert_from_row(row: &Row) -> Option<AlertRecord> {
+pub(super) fn alert_from_row(row: &Row) -> Option<AlertRecord> {
     let rule = RuleId::parse(row.get(3))?;
     Some(AlertRecord {
         id: row.get(0),
@@ -548,6 +551,18 @@ pub async fn mark_delivered(c: &impl GenericClient, id: i64, now: i64) -> PgResu
     c.execute(
         "UPDATE alert_outbox SET state = 'delivered', claimed_until = NULL, last_error = NULL,
            delivered_at = $2
+         WHERE id = $1",
+        &[&id, &now],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Like [`mark_delivered`], for a row that needed nothing sent.
+pub async fn mark_skipped(c: &impl GenericClient, id: i64, now: i64) -> PgResult<()> {
+    c.execute(
+        "UPDATE alert_outbox SET state = 'delivered', claimed_until = NULL, last_error = NULL,
+           delivered_at = $2, skipped = TRUE
          WHERE id = $1",
         &[&id, &now],
     )

@@ -127,9 +127,14 @@ async fn delete_device_in(
 
 #[async_trait]
 impl ConsoleStore for PostgresStore {
-    async fn create_user(&self, user: UserRecord) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        let changed = c
+    async fn create_user(
+        &self,
+        user: UserRecord,
+        audit: NewAuditEntry,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let created = tx
             .execute(
                 &format!("INSERT INTO console_users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (username) DO NOTHING"),
                 &[
@@ -142,8 +147,13 @@ impl ConsoleStore for PostgresStore {
                     &user.password_set_at,
                 ],
             )
-            .await?;
-        Ok(changed > 0)
+            .await?
+            > 0;
+        if created {
+            append_audit_in(&*tx, &audit).await?;
+        }
+        tx.commit().await?;
+        Ok(created)
     }
 
     async fn user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
@@ -168,13 +178,14 @@ impl ConsoleStore for PostgresStore {
         Ok(rows.iter().map(user_from_row).collect())
     }
 
-    /// The user's row and, on a disable or a new password, the removal of
-    /// their sessions commit together: no collector sees one without the other.
+    /// The user's row, on a disable or a new password the removal of their
+    /// sessions, and the audit row commit together: no collector sees one
+    /// without the others.
     async fn update_user(
         &self,
         username: &str,
         update: UserUpdate,
-        now: i64,
+        audit: NewAuditEntry,
     ) -> Result<bool, StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
@@ -194,7 +205,7 @@ impl ConsoleStore for PostgresStore {
                     &update.disabled_at.is_some(),
                     &update.disabled_at.flatten(),
                     &update.password_hash,
-                    &now,
+                    &audit.at,
                 ],
             )
             .await?;
@@ -206,11 +217,18 @@ impl ConsoleStore for PostgresStore {
             )
             .await?;
         }
+        if changed > 0 {
+            append_audit_in(&*tx, &audit).await?;
+        }
         tx.commit().await?;
         Ok(changed > 0)
     }
 
-    async fn create_session(&self, session: SessionRecord) -> Result<(), StoreError> {
+    async fn create_session(
+        &self,
+        session: SessionRecord,
+        audit: NewAuditEntry,
+    ) -> Result<(), StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         // Expired sessions are swept here: a login is rare enough to pay for it.
@@ -234,6 +252,7 @@ impl ConsoleStore for PostgresStore {
             ],
         )
         .await?;
+        append_audit_in(&*tx, &audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -267,20 +286,35 @@ impl ConsoleStore for PostgresStore {
         Ok(())
     }
 
-    async fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        let changed = c
+    async fn delete_session(
+        &self,
+        id_hash: &str,
+        audit: Option<NewAuditEntry>,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let ended = tx
             .execute(
                 "DELETE FROM console_sessions WHERE id_hash = $1",
                 &[&id_hash],
             )
-            .await?;
-        Ok(changed > 0)
+            .await?
+            > 0;
+        if let Some(audit) = audit.filter(|_| ended) {
+            append_audit_in(&*tx, &audit).await?;
+        }
+        tx.commit().await?;
+        Ok(ended)
     }
 
-    async fn create_api_token(&self, token: ApiTokenRecord) -> Result<(), StoreError> {
-        let c = self.client().await?;
-        c.execute(
+    async fn create_api_token(
+        &self,
+        token: ApiTokenRecord,
+        audit: NewAuditEntry,
+    ) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        tx.execute(
             &format!("INSERT INTO console_api_tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"),
             &[
                 &token.id,
@@ -297,6 +331,8 @@ impl ConsoleStore for PostgresStore {
             ],
         )
         .await?;
+        append_audit_in(&*tx, &audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -325,15 +361,21 @@ impl ConsoleStore for PostgresStore {
         Ok(rows.iter().map(token_from_row).collect())
     }
 
-    async fn revoke_api_token(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        let changed = c
+    async fn revoke_api_token(&self, id: &str, audit: NewAuditEntry) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let revoked = tx
             .execute(
                 "UPDATE console_api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
-                &[&id, &now],
+                &[&id, &audit.at],
             )
-            .await?;
-        Ok(changed > 0)
+            .await?
+            > 0;
+        if revoked {
+            append_audit_in(&*tx, &audit).await?;
+        }
+        tx.commit().await?;
+        Ok(revoked)
     }
 
     async fn touch_api_token(&self, id: &str, now: i64) -> Result<(), StoreError> {
@@ -397,23 +439,40 @@ impl ConsoleStore for PostgresStore {
             .collect())
     }
 
-    async fn move_device(&self, id: &str, group: &str) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        let changed = c
+    async fn move_device(
+        &self,
+        id: &str,
+        group: &str,
+        audit: NewAuditEntry,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let moved = tx
             .execute(
                 "UPDATE devices SET group_name = $2 WHERE id = $1",
                 &[&id, &group],
             )
-            .await?;
-        Ok(changed > 0)
+            .await?
+            > 0;
+        if moved {
+            append_audit_in(&*tx, &audit).await?;
+        }
+        tx.commit().await?;
+        Ok(moved)
     }
 
-    async fn restore_device(&self, id: &str) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        let changed = c
+    async fn restore_device(&self, id: &str, audit: NewAuditEntry) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let restored = tx
             .execute("UPDATE devices SET retired_at = NULL WHERE id = $1", &[&id])
-            .await?;
-        Ok(changed > 0)
+            .await?
+            > 0;
+        if restored {
+            append_audit_in(&*tx, &audit).await?;
+        }
+        tx.commit().await?;
+        Ok(restored)
     }
 
     async fn note_alert(

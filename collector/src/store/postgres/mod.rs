@@ -72,6 +72,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../migrations/postgres/0004_next_sweep_at.sql"),
     ),
+    (
+        6,
+        include_str!("../../../migrations/postgres/0006_outbox_skipped.sql"),
+    ),
 ];
 
 /// Connections per collector: ingest, the ticket worker, the web page and
@@ -664,6 +668,11 @@ impl OutboxDelivery for PostgresStore {
     ) -> Result<Vec<OutboxEvent>, StoreError> {
         let c = self.client().await?;
         Ok(pg_alerts::claim_outbox(&**c, limit, lease_secs, now).await?)
+    }
+
+    async fn mark_skipped(&self, id: i64, now: i64) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        Ok(pg_alerts::mark_skipped(&**c, id, now).await?)
     }
 
     async fn mark_delivered(&self, id: i64, now: i64) -> Result<(), StoreError> {

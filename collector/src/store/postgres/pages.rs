@@ -1,14 +1,16 @@
 //! SQL for the web pages' reads on PostgreSQL ([`PageReads`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
 use tokio_postgres::Row;
 
 use super::PostgresStore;
+use super::alerts::{ALERT_COLUMNS, alert_from_row};
+use crate::alerts::AlertRecord;
 use crate::rules::forecast::DiskSample;
 use crate::store::StoreError;
-use crate::store::pages::{ChangeMark, PageReads, TicketLink};
+use crate::store::pages::{ChangeMark, FleetAlerts, PageReads, TicketLink, device_matches};
 use crate::tickets::TicketRef;
 
 const LINK_COLUMNS: &str = "a.alert_id, t.device_id, t.connector, t.external_id, t.url, t.opened_at, t.closed_at, t.closed_as";
@@ -30,28 +32,28 @@ fn link_from_row(row: &Row) -> TicketLink {
 
 #[async_trait]
 impl PageReads for PostgresStore {
+    async fn fleet_alerts(&self, which: FleetAlerts) -> Result<Vec<AlertRecord>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT {ALERT_COLUMNS} FROM alerts a LEFT JOIN devices d ON d.id = a.device_id
+                     WHERE (NOT $1 OR a.state IN ('firing', 'acknowledged'))
+                       AND ($2::TEXT[] IS NULL OR d.group_name = ANY($2))"
+                ),
+                &[&which.raised_only, &which.groups],
+            )
+            .await?;
+        Ok(rows.iter().filter_map(alert_from_row).collect())
+    }
+
     async fn disk_history(
         &self,
         device_id: &str,
         since: i64,
     ) -> Result<BTreeMap<String, Vec<DiskSample>>, StoreError> {
         let c = self.client().await?;
-        let rows = c
-            .query(
-                "SELECT mount_point, at, total_bytes, available_bytes FROM disk_samples
-                 WHERE device_id = $1 AND at >= $2 ORDER BY mount_point, at",
-                &[&device_id, &since],
-            )
-            .await?;
-        let mut history: BTreeMap<String, Vec<DiskSample>> = BTreeMap::new();
-        for row in rows {
-            history.entry(row.get(0)).or_default().push(DiskSample {
-                at: row.get(1),
-                total_bytes: row.get::<_, i64>(2).max(0) as u64,
-                available_bytes: row.get::<_, i64>(3).max(0) as u64,
-            });
-        }
-        Ok(history)
+        Ok(super::alerts::disk_history(&**c, device_id, since).await?)
     }
 
     async fn device_tickets(&self, device_id: &str) -> Result<Vec<TicketLink>, StoreError> {
@@ -107,5 +109,31 @@ impl PageReads for PostgresStore {
             alert_changes: row.get(4),
             silences: row.get(5),
         })
+    }
+
+    async fn search_devices(&self, text: &str) -> Result<HashSet<String>, StoreError> {
+        let needle = text.trim().to_lowercase();
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT d.id, d.hostname, d.group_name, d.serial_number, s.report
+                 FROM devices d LEFT JOIN device_status s ON s.device_id = d.id",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter(|row| {
+                device_matches(
+                    &needle,
+                    row.get(0),
+                    row.get(1),
+                    row.get(2),
+                    row.get(3),
+                    row.get::<_, Option<&[u8]>>(4),
+                )
+            })
+            .map(|row| row.get(0))
+            .collect())
     }
 }

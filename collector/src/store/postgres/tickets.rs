@@ -213,9 +213,10 @@ impl TicketLedger for PostgresStore {
             .query_one(
                 "SELECT COUNT(*) FILTER (WHERE state = 'pending'),
                         COUNT(*) FILTER (WHERE state = 'claimed'),
-                        COUNT(*) FILTER (WHERE state = 'delivered'),
+                        COUNT(*) FILTER (WHERE state = 'delivered' AND NOT skipped),
                         COUNT(*) FILTER (WHERE state = 'failed'),
-                        MIN(created_at) FILTER (WHERE state IN ('pending', 'claimed'))
+                        MIN(created_at) FILTER (WHERE state IN ('pending', 'claimed')),
+                        COUNT(*) FILTER (WHERE state = 'delivered' AND skipped)
                  FROM alert_outbox",
                 &[],
             )
@@ -228,6 +229,7 @@ impl TicketLedger for PostgresStore {
                 (OutboxState::Delivered, count(2)),
                 (OutboxState::Failed, count(3)),
             ],
+            skipped: count(5),
             oldest_undelivered_at: row.get(4),
         })
     }

@@ -16,7 +16,9 @@ use crate::rules::{AlertKey, AlertState, DiskSample, Event, RuleId, RulesConfig,
 use crate::store::outbox::{OutboxEvent, OutboxState};
 use crate::store::{DeviceRecord, DiskForecastRecord, StoreError};
 
-fn disk_history(
+/// Disk samples of the device at or after `since`, by mount point, oldest
+/// first: what the forecast judges, and what the device page charts.
+pub(super) fn disk_history(
     tx: &Connection,
     device_id: &str,
     since: i64,
@@ -357,9 +359,10 @@ pub fn expire_silence(c: &Connection, id: &str, now: i64) -> rusqlite::Result<bo
     Ok(expired)
 }
 
-const ALERT_COLUMNS: &str = "a.id, a.device_id, COALESCE(d.hostname, a.device_id), a.rule, a.subject, a.state, a.severity, a.flapping, a.first_seen, a.last_seen, a.value, a.threshold, a.summary, a.acknowledged_by, a.acknowledged_at, a.subject_name";
+/// The columns [`alert_from_row`] reads, from `alerts a LEFT JOIN devices d`.
+pub(super) const ALERT_COLUMNS: &str = "a.id, a.device_id, COALESCE(d.hostname, a.device_id), a.rule, a.subject, a.state, a.severity, a.flapping, a.first_seen, a.last_seen, a.value, a.threshold, a.summary, a.acknowledged_by, a.acknowledged_at, a.subject_name";
 
-fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Option<AlertRecord>> {
+pub(super) fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Option<AlertRecord>> {
     let Some(rule) = RuleId::parse(&row.get::<_, String>(3)?) else {
         return Ok(None);
     };
@@ -527,6 +530,17 @@ pub fn mark_delivered(c: &Connection, id: i64, now: i64) -> rusqlite::Result<()>
     c.execute(
         "UPDATE alert_outbox SET state = 'delivered', claimed_until = NULL, last_error = NULL,
            delivered_at = ?2
+         WHERE id = ?1",
+        params![id, now],
+    )?;
+    Ok(())
+}
+
+/// Like [`mark_delivered`], for a row that needed nothing sent.
+pub fn mark_skipped(c: &Connection, id: i64, now: i64) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE alert_outbox SET state = 'delivered', claimed_until = NULL, last_error = NULL,
+           delivered_at = ?2, skipped = 1
          WHERE id = ?1",
         params![id, now],
     )?;

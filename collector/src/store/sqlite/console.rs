@@ -336,11 +336,40 @@ fn delete_device(c: &Connection, id: &str) -> rusqlite::Result<Option<DeletedDev
     Ok(Some(deleted))
 }
 
+/// Runs `change` and, when it reports a change, writes `audit`, in one
+/// transaction: a change is never stored without its audit row, nor the row
+/// without the change.
+fn audited<T>(
+    c: &mut Connection,
+    audit: Option<&NewAuditEntry>,
+    change: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    changed: impl FnOnce(&T) -> bool,
+) -> rusqlite::Result<T> {
+    let tx = c.transaction()?;
+    let outcome = change(&tx)?;
+    if let Some(audit) = audit.filter(|_| changed(&outcome)) {
+        append_audit(&tx, audit)?;
+    }
+    tx.commit()?;
+    Ok(outcome)
+}
+
 #[async_trait]
 impl ConsoleStore for SqliteStore {
-    async fn create_user(&self, user: UserRecord) -> Result<bool, StoreError> {
-        self.with_connection(move |c| Ok(create_user(c, &user)?))
-            .await
+    async fn create_user(
+        &self,
+        user: UserRecord,
+        audit: NewAuditEntry,
+    ) -> Result<bool, StoreError> {
+        self.with_connection(move |c| {
+            Ok(audited(
+                c,
+                Some(&audit),
+                |tx| create_user(tx, &user),
+                |&created| created,
+            )?)
+        })
+        .await
     }
 
     async fn user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
@@ -356,16 +385,34 @@ impl ConsoleStore for SqliteStore {
         &self,
         username: &str,
         update: UserUpdate,
-        now: i64,
+        audit: NewAuditEntry,
     ) -> Result<bool, StoreError> {
         let username = username.to_owned();
-        self.with_connection(move |c| Ok(update_user(c, &username, &update, now)?))
-            .await
+        self.with_connection(move |c| {
+            Ok(audited(
+                c,
+                Some(&audit),
+                |tx| update_user(tx, &username, &update, audit.at),
+                |&updated| updated,
+            )?)
+        })
+        .await
     }
 
-    async fn create_session(&self, session: SessionRecord) -> Result<(), StoreError> {
-        self.with_connection(move |c| Ok(create_session(c, &session)?))
-            .await
+    async fn create_session(
+        &self,
+        session: SessionRecord,
+        audit: NewAuditEntry,
+    ) -> Result<(), StoreError> {
+        self.with_connection(move |c| {
+            Ok(audited(
+                c,
+                Some(&audit),
+                |tx| create_session(tx, &session),
+                |()| true,
+            )?)
+        })
+        .await
     }
 
     async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
@@ -380,15 +427,37 @@ impl ConsoleStore for SqliteStore {
             .await
     }
 
-    async fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError> {
+    async fn delete_session(
+        &self,
+        id_hash: &str,
+        audit: Option<NewAuditEntry>,
+    ) -> Result<bool, StoreError> {
         let id_hash = id_hash.to_owned();
-        self.with_connection(move |c| Ok(delete_session(c, &id_hash)?))
-            .await
+        self.with_connection(move |c| {
+            Ok(audited(
+                c,
+                audit.as_ref(),
+                |tx| delete_session(tx, &id_hash),
+                |&ended| ended,
+            )?)
+        })
+        .await
     }
 
-    async fn create_api_token(&self, token: ApiTokenRecord) -> Result<(), StoreError> {
-        self.with_connection(move |c| Ok(create_api_token(c, &token)?))
-            .await
+    async fn create_api_token(
+        &self,
+        token: ApiTokenRecord,
+        audit: NewAuditEntry,
+    ) -> Result<(), StoreError> {
+        self.with_connection(move |c| {
+            Ok(audited(
+                c,
+                Some(&audit),
+                |tx| create_api_token(tx, &token),
+                |()| true,
+            )?)
+        })
+        .await
     }
 
     async fn api_token_by_hash(
@@ -404,10 +473,17 @@ impl ConsoleStore for SqliteStore {
         self.with_connection(|c| Ok(list_api_tokens(c)?)).await
     }
 
-    async fn revoke_api_token(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+    async fn revoke_api_token(&self, id: &str, audit: NewAuditEntry) -> Result<bool, StoreError> {
         let id = id.to_owned();
-        self.with_connection(move |c| Ok(revoke_api_token(c, &id, now)?))
-            .await
+        self.with_connection(move |c| {
+            Ok(audited(
+                c,
+                Some(&audit),
+                |tx| revoke_api_token(tx, &id, audit.at),
+                |&revoked| revoked,
+            )?)
+        })
+        .await
     }
 
     async fn touch_api_token(&self, id: &str, now: i64) -> Result<(), StoreError> {
@@ -426,16 +502,35 @@ impl ConsoleStore for SqliteStore {
             .await
     }
 
-    async fn move_device(&self, id: &str, group: &str) -> Result<bool, StoreError> {
+    async fn move_device(
+        &self,
+        id: &str,
+        group: &str,
+        audit: NewAuditEntry,
+    ) -> Result<bool, StoreError> {
         let (id, group) = (id.to_owned(), group.to_owned());
-        self.with_connection(move |c| Ok(move_device(c, &id, &group)?))
-            .await
+        self.with_connection(move |c| {
+            Ok(audited(
+                c,
+                Some(&audit),
+                |tx| move_device(tx, &id, &group),
+                |&moved| moved,
+            )?)
+        })
+        .await
     }
 
-    async fn restore_device(&self, id: &str) -> Result<bool, StoreError> {
+    async fn restore_device(&self, id: &str, audit: NewAuditEntry) -> Result<bool, StoreError> {
         let id = id.to_owned();
-        self.with_connection(move |c| Ok(restore_device(c, &id)?))
-            .await
+        self.with_connection(move |c| {
+            Ok(audited(
+                c,
+                Some(&audit),
+                |tx| restore_device(tx, &id),
+                |&restored| restored,
+            )?)
+        })
+        .await
     }
 
     async fn note_alert(
@@ -447,30 +542,27 @@ impl ConsoleStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         let (by, note) = (by.to_owned(), note.to_owned());
         self.with_connection(move |c| {
-            let tx = c.transaction()?;
-            let added = note_alert(&tx, id, &by, &note, audit.at)?;
-            if added {
-                append_audit(&tx, &audit)?;
-            }
-            tx.commit()?;
-            Ok(added)
+            Ok(audited(
+                c,
+                Some(&audit),
+                |tx| note_alert(tx, id, &by, &note, audit.at),
+                |&added| added,
+            )?)
         })
         .await
     }
 
     async fn retry_delivery(&self, id: i64, audit: NewAuditEntry) -> Result<bool, StoreError> {
         self.with_connection(move |c| {
-            let tx = c.transaction()?;
-            let retried = retry_delivery(&tx, id, audit.at)?;
-            if retried {
-                append_audit(&tx, &audit)?;
-            }
-            tx.commit()?;
-            Ok(retried)
+            Ok(audited(
+                c,
+                Some(&audit),
+                |tx| retry_delivery(tx, id, audit.at),
+                |&retried| retried,
+            )?)
         })
         .await
     }
-
     async fn delete_device(
         &self,
         id: &str,

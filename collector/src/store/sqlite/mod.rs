@@ -79,6 +79,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../../../migrations/sqlite/0010_next_sweep_at.sql"),
     ),
+    (
+        12,
+        include_str!("../../../migrations/sqlite/0012_outbox_skipped.sql"),
+    ),
 ];
 
 /// Devices the sweeper plans in one transaction.
@@ -609,6 +613,11 @@ impl OutboxDelivery for SqliteStore {
             Ok(claimed)
         })
         .await
+    }
+
+    async fn mark_skipped(&self, id: i64, now: i64) -> Result<(), StoreError> {
+        self.with_connection(move |c| Ok(sqlite_alerts::mark_skipped(c, id, now)?))
+            .await
     }
 
     async fn mark_delivered(&self, id: i64, now: i64) -> Result<(), StoreError> {

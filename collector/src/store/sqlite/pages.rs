@@ -1,14 +1,17 @@
 //! SQL for the web pages' reads on SQLite ([`PageReads`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row, params};
 
 use super::SqliteStore;
+use super::alerts::{ALERT_COLUMNS, alert_from_row};
+use crate::alerts::AlertRecord;
 use crate::rules::forecast::DiskSample;
 use crate::store::StoreError;
-use crate::store::pages::{ChangeMark, PageReads, TicketLink};
+use crate::store::pages::{ChangeMark, FleetAlerts, PageReads, TicketLink, device_matches};
 use crate::tickets::TicketRef;
 
 const LINK_COLUMNS: &str = "a.alert_id, t.device_id, t.connector, t.external_id, t.url, t.opened_at, t.closed_at, t.closed_as";
@@ -26,33 +29,6 @@ fn link_from_row(row: &Row<'_>) -> rusqlite::Result<TicketLink> {
         closed_at: row.get(6)?,
         closed_as: row.get(7)?,
     })
-}
-
-fn disk_history(
-    c: &Connection,
-    device_id: &str,
-    since: i64,
-) -> rusqlite::Result<BTreeMap<String, Vec<DiskSample>>> {
-    let mut statement = c.prepare_cached(
-        "SELECT mount_point, at, total_bytes, available_bytes FROM disk_samples
-         WHERE device_id = ?1 AND at >= ?2 ORDER BY mount_point, at",
-    )?;
-    let mut history: BTreeMap<String, Vec<DiskSample>> = BTreeMap::new();
-    let rows = statement.query_map(params![device_id, since], |row| {
-        Ok((
-            row.get::<_, String>(0)?,
-            DiskSample {
-                at: row.get(1)?,
-                total_bytes: row.get::<_, i64>(2)?.max(0) as u64,
-                available_bytes: row.get::<_, i64>(3)?.max(0) as u64,
-            },
-        ))
-    })?;
-    for row in rows {
-        let (mount_point, sample) = row?;
-        history.entry(mount_point).or_default().push(sample);
-    }
-    Ok(history)
 }
 
 fn change_mark(c: &Connection) -> rusqlite::Result<ChangeMark> {
@@ -80,13 +56,33 @@ fn change_mark(c: &Connection) -> rusqlite::Result<ChangeMark> {
 
 #[async_trait]
 impl PageReads for SqliteStore {
+    async fn fleet_alerts(&self, which: FleetAlerts) -> Result<Vec<AlertRecord>, StoreError> {
+        // The groups travel as one JSON array, like the ids of alert_tickets.
+        let groups = which
+            .groups
+            .map(|groups| serde_json::to_string(&groups).unwrap_or_else(|_| "[]".into()));
+        self.with_connection(move |c| {
+            let mut statement = c.prepare_cached(&format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts a LEFT JOIN devices d ON d.id = a.device_id
+                 WHERE (NOT ?1 OR a.state IN ('firing', 'acknowledged'))
+                   AND (?2 IS NULL OR d.group_name IN (SELECT value FROM json_each(?2)))"
+            ))?;
+            let mut alerts = Vec::new();
+            for alert in statement.query_map(params![which.raised_only, groups], alert_from_row)? {
+                alerts.extend(alert?);
+            }
+            Ok(alerts)
+        })
+        .await
+    }
+
     async fn disk_history(
         &self,
         device_id: &str,
         since: i64,
     ) -> Result<BTreeMap<String, Vec<DiskSample>>, StoreError> {
         let device_id = device_id.to_owned();
-        self.with_connection(move |c| Ok(disk_history(c, &device_id, since)?))
+        self.with_connection(move |c| Ok(super::alerts::disk_history(c, &device_id, since)?))
             .await
     }
 
@@ -126,5 +122,36 @@ impl PageReads for SqliteStore {
 
     async fn change_mark(&self) -> Result<ChangeMark, StoreError> {
         self.with_connection(|c| Ok(change_mark(c)?)).await
+    }
+
+    async fn search_devices(&self, text: &str) -> Result<HashSet<String>, StoreError> {
+        let needle = text.trim().to_lowercase();
+        self.with_connection(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT d.id, d.hostname, d.group_name, d.serial_number, s.report
+                 FROM devices d LEFT JOIN device_status s ON s.device_id = d.id",
+            )?;
+            let mut rows = statement.query([])?;
+            let mut found = HashSet::new();
+            while let Some(row) = rows.next()? {
+                let id: String = row.get(0)?;
+                let report = match row.get_ref(4)? {
+                    ValueRef::Blob(report) => Some(report),
+                    _ => None,
+                };
+                if device_matches(
+                    &needle,
+                    &id,
+                    &row.get::<_, String>(1)?,
+                    &row.get::<_, String>(2)?,
+                    &row.get::<_, String>(3)?,
+                    report,
+                ) {
+                    found.insert(id);
+                }
+            }
+            Ok(found)
+        })
+        .await
     }
 }

@@ -172,7 +172,12 @@ pub async fn page(
     SignedIn(caller): SignedIn,
     Query(query): Query<AlertQuery>,
 ) -> Result<Response, PageError> {
-    let fleet = fleet::load(state.store.as_ref(), &caller.principal).await?;
+    // Pending and resolved alerts are read only when the filter may show them.
+    let raised_only = matches!(
+        query.state.as_str(),
+        "" | "open" | "firing" | "acknowledged"
+    );
+    let fleet = fleet::load(state.store.as_ref(), &caller.principal, raised_only).await?;
     let now = now_unix();
     let groups: HashMap<&str, &str> = fleet
         .devices

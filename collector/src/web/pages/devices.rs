@@ -2,6 +2,8 @@
 //! (kept by the browser, see `assets/app.js`) and bulk actions for
 //! operators (silence, retire, restore, move).
 
+use std::collections::HashSet;
+
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -25,7 +27,8 @@ pub struct DeviceQuery {
     pub state: String,
     /// disks, certificates, patches, backups, offline, or `any`.
     pub problem: String,
-    /// Free text over hostname, id prefix and group.
+    /// Free text: id prefix, hostname, group, serial number, model or
+    /// primary user (the store's search, as in the API).
     pub q: String,
     /// hostname (default), group, os, state, problems, last_seen.
     pub sort: String,
@@ -47,8 +50,8 @@ pub const COLUMNS: [(&str, &str); 6] = [
 ];
 
 impl DeviceQuery {
-    fn keeps(&self, d: &DeviceRecord, s: &DeviceSummary) -> bool {
-        let needle = self.q.trim().to_lowercase();
+    /// `found`: the devices the free text found (`None`: no free text).
+    fn keeps(&self, d: &DeviceRecord, s: &DeviceSummary, found: Option<&HashSet<String>>) -> bool {
         (self.group.is_empty() || d.group == self.group)
             && (self.os.is_empty() || d.os == self.os)
             && (self.state.is_empty() || s.state == self.state)
@@ -57,10 +60,12 @@ impl DeviceQuery {
                 "any" => !s.problems.is_empty(),
                 p => s.problems.iter().any(|x| x == p),
             }
-            && (needle.is_empty()
-                || d.hostname.to_lowercase().contains(&needle)
-                || d.id.starts_with(&needle)
-                || d.group.to_lowercase().contains(&needle))
+            && found.is_none_or(|found| found.contains(&d.id))
+    }
+
+    /// The free text, if any.
+    pub fn text(&self) -> Option<&str> {
+        Some(self.q.trim()).filter(|q| !q.is_empty())
     }
 
     pub fn descending(&self) -> bool {
@@ -123,12 +128,17 @@ impl DeviceQuery {
     }
 }
 
-/// The devices `query` keeps, in its order (ties by hostname, then id). Pure.
+/// The devices `query` keeps, in its order (ties by hostname, then id);
+/// `found`: what the store's search found for the query's free text. Pure.
 pub fn select<'a>(
     devices: &'a [(DeviceRecord, DeviceSummary)],
     query: &DeviceQuery,
+    found: Option<&HashSet<String>>,
 ) -> Vec<&'a (DeviceRecord, DeviceSummary)> {
-    let mut kept: Vec<_> = devices.iter().filter(|(d, s)| query.keeps(d, s)).collect();
+    let mut kept: Vec<_> = devices
+        .iter()
+        .filter(|(d, s)| query.keeps(d, s, found))
+        .collect();
     let by_name =
         |(d, _): &&(DeviceRecord, DeviceSummary)| (d.hostname.to_lowercase(), d.id.clone());
     kept.sort_by(|a, b| {
@@ -183,9 +193,13 @@ pub async fn page(
     SignedIn(caller): SignedIn,
     Query(query): Query<DeviceQuery>,
 ) -> Result<Response, PageError> {
-    let fleet = fleet::load(state.store.as_ref(), &caller.principal).await?;
+    let fleet = fleet::load(state.store.as_ref(), &caller.principal, true).await?;
+    let found = match query.text() {
+        Some(text) => Some(state.store.search_devices(text).await?),
+        None => None,
+    };
     let now = now_unix();
-    let kept = select(&fleet.devices, &query);
+    let kept = select(&fleet.devices, &query, found.as_ref());
     let total = kept.len();
     let pages = total.div_ceil(PAGE_SIZE).max(1);
     let page = query.page.unwrap_or(1).clamp(1, pages);
@@ -251,7 +265,7 @@ mod tests {
     }
 
     fn ids(devices: &[(DeviceRecord, DeviceSummary)], query: &DeviceQuery) -> Vec<String> {
-        select(devices, query)
+        select(devices, query, None)
             .iter()
             .map(|(d, _)| d.id.clone())
             .collect()
@@ -282,20 +296,19 @@ mod tests {
             ..DeviceQuery::default()
         };
         assert_eq!(ids(&devices, &retired), ["r1"]);
-        let text = DeviceQuery {
+        let linux = DeviceQuery {
             q: "macbook".into(),
-            ..DeviceQuery::default()
-        };
-        assert_eq!(ids(&devices, &text), ["m1"]);
-        let prefix = DeviceQuery {
-            q: "r".into(),
             os: "linux".into(),
             ..DeviceQuery::default()
         };
+        let found: HashSet<String> = ["m1".to_owned(), "r1".to_owned()].into();
         assert_eq!(
-            ids(&devices, &prefix),
-            ["w1", "r1"],
-            "id prefix or text in the group"
+            select(&devices, &linux, Some(&found))
+                .iter()
+                .map(|(d, _)| d.id.as_str())
+                .collect::<Vec<_>>(),
+            ["r1"],
+            "what the search found, within the other filters"
         );
     }
 

@@ -5,15 +5,16 @@
 
 use std::collections::HashMap;
 
-use crate::alerts::{AlertFilter, AlertRecord, AlertStatus};
+use crate::alerts::{AlertRecord, AlertStatus};
 use crate::console::api::views::{self, DeviceSummary};
-use crate::console::authz::{Action, Principal, can, sees};
+use crate::console::authz::{Action, Principal, Scope, can, sees};
+use crate::store::pages::FleetAlerts;
 use crate::store::{DeviceRecord, Store, StoreError};
 
 #[derive(Debug, Default)]
 pub struct Fleet {
     pub devices: Vec<(DeviceRecord, DeviceSummary)>,
-    /// Visible alerts, every state.
+    /// Visible alerts: every state, or only raised ones (see [`load`]).
     pub alerts: Vec<AlertRecord>,
 }
 
@@ -58,10 +59,26 @@ pub fn visible(
     Fleet { devices, alerts }
 }
 
-/// Loads the devices and alerts `principal` may see.
-pub async fn load(store: &dyn Store, principal: &Principal) -> Result<Fleet, StoreError> {
+/// Loads the devices and alerts `principal` may see; with `raised_only`,
+/// only firing and acknowledged alerts (enough for device summaries). The
+/// store leaves out other groups' alerts already; [`visible`] still
+/// decides.
+pub async fn load(
+    store: &dyn Store,
+    principal: &Principal,
+    raised_only: bool,
+) -> Result<Fleet, StoreError> {
     let devices = store.list_devices().await?;
-    let alerts = store.list_alerts(AlertFilter::default()).await?;
+    let groups = match &principal.scope {
+        Scope::All => None,
+        Scope::Groups(groups) => Some(groups.iter().cloned().collect()),
+    };
+    let alerts = store
+        .fleet_alerts(FleetAlerts {
+            raised_only,
+            groups,
+        })
+        .await?;
     Ok(visible(principal, devices, alerts))
 }
 

@@ -109,7 +109,7 @@ pub async fn page(
     State(state): State<ConsoleState>,
     SignedIn(caller): SignedIn,
 ) -> Result<Response, PageError> {
-    let fleet = fleet::load(state.store.as_ref(), &caller.principal).await?;
+    let fleet = fleet::load(state.store.as_ref(), &caller.principal, true).await?;
     let now = now_unix();
     let mut newest: Vec<_> = fleet.alerts.iter().filter(|a| raised(a)).collect();
     newest.sort_by_key(|a| (std::cmp::Reverse(a.first_seen), std::cmp::Reverse(a.id)));
