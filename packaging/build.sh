@@ -12,7 +12,8 @@
 #
 # Environment:
 #   FOREWARN_BIN_DIR      directory holding already built Linux forewarn-agent and
-#                         forewarn-collector (default: cargo build --release, then target/release)
+#                         forewarn-collector (default: built here, the agent as shipped,
+#                         static with musl in the `agent` profile, the collector --release)
 #   FOREWARN_WINDOWS_EXE  the Windows forewarn-agent.exe for the MSI
 #   FOREWARN_DIST         output directory (default: dist/ in the repository)
 #
@@ -31,8 +32,15 @@ linux_bins() {
     if [[ -n "${FOREWARN_BIN_DIR:-}" ]]; then
         BIN_DIR="$FOREWARN_BIN_DIR"
     else
-        (cd "$REPO_ROOT" && cargo build --release --locked -p forewarn-agent -p forewarn-collector)
-        BIN_DIR="$REPO_ROOT/target/release"
+        # The agent as Cargo.toml's `agent` profile describes it: static, with musl.
+        local musl_target
+        musl_target="$(uname -m)-unknown-linux-musl"
+        need musl-gcc "apt install musl-tools; also rustup target add $musl_target"
+        (cd "$REPO_ROOT" && cargo build --release --locked -p forewarn-collector &&
+            cargo build --profile agent --locked -p forewarn-agent --bin forewarn-agent --target "$musl_target")
+        BIN_DIR="$REPO_ROOT/target/packaging"
+        mkdir -p "$BIN_DIR"
+        cp "$REPO_ROOT/target/release/forewarn-collector" "$REPO_ROOT/target/$musl_target/agent/forewarn-agent" "$BIN_DIR/"
     fi
     for bin in forewarn-agent forewarn-collector; do
         [[ -x "$BIN_DIR/$bin" ]] || die "$BIN_DIR/$bin missing"

@@ -48,7 +48,7 @@ async fn tls_server() -> u16 {
         .self_signed(&key)
         .expect("certificate");
     let key = rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("key der");
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("versions")

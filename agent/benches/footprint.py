@@ -18,12 +18,13 @@ stored; for the peers: requests answered). Peak RSS is VmHWM from
 as measured / limit (at most 1.00 passes) with PASS or FAIL.
 
 Usage (from the repository root, after building the agent as shipped):
-    cargo build --profile agent -p forewarn-agent --bin forewarn-agent
+    cargo build --profile agent -p forewarn-agent --bin forewarn-agent --target x86_64-unknown-linux-musl
     cargo build -p forewarn-collector
     python3 agent/benches/footprint.py [--window 120] [--agent PATH] [--collector PATH]
 
 Needs: apt-get install prometheus-node-exporter zabbix-agent2
-prometheus-blackbox-exporter openssl. Everything listens on 127.0.0.1 only.
+prometheus-blackbox-exporter openssl musl-tools, and
+rustup target add x86_64-unknown-linux-musl. Everything listens on 127.0.0.1 only.
 """
 
 import argparse
@@ -249,7 +250,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--window", type=float, default=120, help="seconds measured (default 120)")
     parser.add_argument("--warmup", type=float, default=8, help="seconds before measuring (default 8)")
-    parser.add_argument("--agent", default=os.path.join(ROOT, "target/agent/forewarn-agent"))
+    parser.add_argument("--agent", default=os.path.join(ROOT, "target/x86_64-unknown-linux-musl/agent/forewarn-agent"),
+                        help="the agent as shipped (default: the musl build of the agent profile)")
     parser.add_argument("--collector", default=os.path.join(ROOT, "target/debug/forewarn-collector"))
     parser.add_argument("--idle-wait", type=float, default=600,
                         help="longest wait for the idle agent's first patch scan (default 600 s)")

@@ -6,6 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use forewarn_agent::checks::{CheckSet, Collection};
 use forewarn_agent::config::{AgentConfig, default_config_path};
@@ -107,17 +110,27 @@ enum Command {
     },
 }
 
+/// What to log: `RUST_LOG` as `LEVEL` or `TARGET=LEVEL,...`; `info` when
+/// unset or unreadable. Not `EnvFilter`: its span and field filters bring a
+/// regex engine into the binary, and every page of the binary counts in
+/// the agent's memory.
+fn log_filter() -> Targets {
+    std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|directives| directives.parse().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = log_filter();
     #[cfg(windows)]
     if matches!(cli.command, Command::Service) {
         return run_windows_service(&cli, filter);
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter)
         .init();
     // A current-thread runtime: the agent's footprint is a feature.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -269,7 +282,7 @@ async fn execute(cli: Cli) -> anyhow::Result<u8> {
 /// The Windows service: logs to a file (a service has no console) and hands
 /// the main thread to the service manager.
 #[cfg(windows)]
-fn run_windows_service(cli: &Cli, filter: tracing_subscriber::EnvFilter) -> ExitCode {
+fn run_windows_service(cli: &Cli, filter: Targets) -> ExitCode {
     let log_path = default_config_path().with_file_name("agent.log");
     // Start afresh when large: the log is for the last problem, not history.
     if std::fs::metadata(&log_path).is_ok_and(|meta| meta.len() > 10 * 1024 * 1024) {
@@ -280,12 +293,18 @@ fn run_windows_service(cli: &Cli, filter: tracing_subscriber::EnvFilter) -> Exit
         .append(true)
         .open(&log_path)
     {
-        Ok(file) => tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(false)
-            .with_writer(std::sync::Mutex::new(file))
+        Ok(file) => tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(std::sync::Mutex::new(file)),
+            )
+            .with(filter)
             .init(),
-        Err(_) => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        Err(_) => tracing_subscriber::registry()
+            .with(tracing_subscriber::fmt::layer())
+            .with(filter)
+            .init(),
     }
     match forewarn_agent::service::windows_dispatch::run_dispatcher(config_source(cli)) {
         Ok(()) => ExitCode::SUCCESS,

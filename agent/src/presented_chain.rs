@@ -74,17 +74,16 @@ pub async fn presented_chain_at(
 ///
 /// Session resumption is off: a resumed session carries the chain of the
 /// first handshake, so a certificate replaced on the server would go unseen.
-/// Key exchange is X25519 (then P-256): the probe sends nothing secret, so
-/// the post-quantum hybrid group, whose key share alone is over a kilobyte,
-/// buys nothing here.
+/// Key exchange is X25519 (then P-256), the cheapest two: the probe sends
+/// nothing secret.
 fn any_chain_config() -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
     static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, rustls::Error>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
-            let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+            let mut provider = rustls::crypto::ring::default_provider();
             provider.kx_groups = vec![
-                rustls::crypto::aws_lc_rs::kx_group::X25519,
-                rustls::crypto::aws_lc_rs::kx_group::SECP256R1,
+                rustls::crypto::ring::kx_group::X25519,
+                rustls::crypto::ring::kx_group::SECP256R1,
             ];
             let provider = Arc::new(provider);
             let mut config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))

@@ -62,10 +62,14 @@ pub fn server_tls_config(
         .map_err(|err| TlsSetupError::Identity(err.to_string()))?;
     let mut roots = RootCertStore::empty();
     roots.add_parsable_certificates(CertificateDer::pem_slice_iter(ca_cert.as_bytes()).flatten());
-    let verifier = WebPkiClientVerifier::builder(roots.into())
+    // Named, not the process default: a build that also links the agent
+    // (tests, the demo) has ring as well, and then rustls has no default.
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = WebPkiClientVerifier::builder_with_provider(roots.into(), Arc::clone(&provider))
         .allow_unauthenticated()
         .build()?;
-    let mut config = rustls::ServerConfig::builder()
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"h2".to_vec()];

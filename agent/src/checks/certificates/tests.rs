@@ -374,7 +374,7 @@ fn toml_section_parses_with_defaults_and_refuses_unknown_keys_and_bad_endpoints(
 
 /// Serves TLS with `chain` and `key` on a loopback port until the test ends.
 async fn tls_server(chain: &[&rcgen::Certificate], key: &rcgen::KeyPair) -> u16 {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certs = chain.iter().map(|c| c.der().clone()).collect();
     let key = rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
     let server = rustls::ServerConfig::builder_with_provider(provider)
@@ -519,7 +519,7 @@ async fn a_certificate_replaced_on_the_server_is_seen_by_the_next_probe() {
     let config_for = |name: &str| {
         let (cert, key) = certificate(&[name], 90, None);
         let key = rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
