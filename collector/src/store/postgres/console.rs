@@ -401,7 +401,8 @@ impl ConsoleStore for PostgresStore {
         let c = self.client().await?;
         let changed = c
             .execute(
-                "UPDATE devices SET group_name = $2 WHERE id = $1",
+                // Its next report is planned under the group's rules.
+                "UPDATE devices SET group_name = $2, planned_at = NULL WHERE id = $1",
                 &[&id, &group],
             )
             .await?;
@@ -411,7 +412,10 @@ impl ConsoleStore for PostgresStore {
     async fn restore_device(&self, id: &str) -> Result<bool, StoreError> {
         let c = self.client().await?;
         let changed = c
-            .execute("UPDATE devices SET retired_at = NULL WHERE id = $1", &[&id])
+            .execute(
+                "UPDATE devices SET retired_at = NULL, planned_at = NULL WHERE id = $1",
+                &[&id],
+            )
             .await?;
         Ok(changed > 0)
     }
