@@ -11,7 +11,6 @@ use forewarn_collector::rules::RuleBook;
 use forewarn_collector::store::{IncomingReport, NewDevice, NewToken, Store};
 use forewarn_proto::pb;
 use forewarn_testkit::store::TempStore;
-use prost::Message;
 
 const DAY: i64 = 86_400;
 
@@ -178,7 +177,8 @@ async fn fleet(store: &dyn Store) {
                 hostname: "LAPTOP-042".into(),
                 os: "Debian GNU/Linux 12".into(),
                 agent_version: "0.1.0".into(),
-                encoded: report.encode_to_vec(),
+                body: report.into(),
+                certificate: None,
             },
             Arc::new(RuleBook::default()),
         )

@@ -227,6 +227,39 @@ pub fn next_sweep_at(
         .min()
 }
 
+/// What the device row says about its last plan, and what the report brings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanMark {
+    /// The `now` of the device's last plan (at a report or in a sweep).
+    pub planned_at: Option<i64>,
+    /// When the device last reported, before this report.
+    pub last_seen_at: Option<i64>,
+    /// When the sweeper is due to plan the device again (see [`next_sweep_at`]).
+    pub next_sweep_at: Option<i64>,
+    /// The report says something the last stored one did not (its content
+    /// hash differs), or it adds disk samples (the forecast reads them).
+    pub report_changed: bool,
+}
+
+/// Whether a report at `now` can leave the device's alerts as its last
+/// plan left them, without planning: the report changes nothing, the last
+/// plan was made for the previous report (at its arrival, so "minutes
+/// offline" was 0 then as now) and its [`Plan::next_sweep_at`] has not come.
+/// Planning then would find what the last plan found: every other input is
+/// the same, and nothing that time alone changes is due before
+/// `next_sweep_at`. Most reports change nothing, so this keeps their cost to
+/// the device row and a history line; a firing alert's `last_seen`, value
+/// and summary then keep those of its last plan (as between sweeps), brought
+/// up to date at the next report that is planned — at the latest once the
+/// offline rule's first level is due, since that time is counted from the
+/// report the plan was made for.
+pub fn plan_still_current(mark: PlanMark, now: i64) -> bool {
+    !mark.report_changed
+        && mark.planned_at.is_some()
+        && mark.planned_at == mark.last_seen_at
+        && mark.next_sweep_at.is_none_or(|due| now < due)
+}
+
 /// The change one rule transition calls for, or `None` when nothing is to be
 /// written (an alert never raised that stays clear, or no change at all).
 fn plan_change(

@@ -103,7 +103,6 @@ async fn prune_outbox(store: &dyn Store, retention_secs: u64, now: i64) {
 
 #[cfg(test)]
 mod tests {
-    use prost::Message;
 
     use tokio::sync::watch;
 
@@ -138,7 +137,8 @@ mod tests {
             hostname: "LAPTOP-042".into(),
             os: "linux".into(),
             agent_version: "0.1.0".into(),
-            encoded: status.encode_to_vec(),
+            body: status.into(),
+            certificate: None,
         }
     }
 

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use prost::Message;
 use tonic::{Request, Response, Status};
 use tracing::{debug, error, info, warn};
 
@@ -13,7 +12,7 @@ use super::enrollment::os_summary;
 use super::identity::{self, PresentedCertificate};
 use super::{IngestContext, IngestError, ReportResult, now_unix, validate};
 use crate::fleet::certificate;
-use crate::store::{IncomingReport, IngestOutcome};
+use crate::store::{self, IncomingReport, IngestOutcome};
 
 #[derive(Debug, Clone)]
 pub struct IngestService {
@@ -25,11 +24,14 @@ impl IngestService {
         Self { context }
     }
 
+    /// Stores a report; the store also checks, in the same call, that a
+    /// re-enrollment has not replaced the certificate it came with.
     async fn report(
         &self,
-        device_id: String,
+        presented: PresentedCertificate,
         mut report: pb::StatusReport,
     ) -> Result<(pb::ReportAck, ReportResult), IngestError> {
+        let device_id = presented.device_id;
         let now = now_unix();
         validate::status_report(&report, now)?;
         let rejected = validate::drop_implausible_times(&mut report, now);
@@ -42,17 +44,29 @@ impl IngestService {
         }
         // The stored body must not contradict the authenticated identity.
         report.claimed_device_id.clone_from(&device_id);
-        let host = report.host.clone().unwrap_or_default();
+        let no_host = pb::HostFacts::default();
+        let host = report.host.as_ref().unwrap_or(&no_host);
+        let (hostname, os, agent_version) = (
+            host.hostname.clone(),
+            os_summary(host),
+            host.agent_version.clone(),
+        );
+        let (seq, boot_id) = (report.seq, report.boot_id);
+        let policy_version = report.policy_version.clone();
         let incoming = IncomingReport {
             device_id: device_id.clone(),
-            seq: report.seq,
-            boot_id: report.boot_id,
+            seq,
+            boot_id,
             collected_at: report.collected_at_unix_secs,
             received_at: now,
-            hostname: host.hostname.clone(),
-            os: os_summary(&host),
-            agent_version: host.agent_version.clone(),
-            encoded: report.encode_to_vec(),
+            hostname: hostname.clone(),
+            os,
+            agent_version,
+            body: report.into(),
+            certificate: Some(store::PresentedCertificate {
+                serial_hex: presented.serial_hex,
+                not_before: presented.not_before,
+            }),
         };
         let (group, acked_seq, result) = match self
             .context
@@ -64,9 +78,9 @@ impl IngestService {
                 group,
                 notifications,
             } => {
-                debug!(device_id = %device_id, seq = report.seq, "report stored");
+                debug!(device_id = %device_id, seq, "report stored");
                 self.wake_ticket_worker(notifications);
-                (group, report.seq, ReportResult::Stored)
+                (group, seq, ReportResult::Stored)
             }
             IngestOutcome::Renumbered {
                 group,
@@ -76,32 +90,35 @@ impl IngestService {
                 self.context.metrics.renumbered();
                 warn!(
                     device_id = %device_id,
-                    hostname = %host.hostname,
-                    seq = report.seq,
+                    hostname = %hostname,
+                    seq,
                     previous_seq,
                     "the agent's report numbering restarted (state directory restored or not writable); report stored and numbering continues from it"
                 );
                 self.wake_ticket_worker(notifications);
-                (group, report.seq, ReportResult::Stored)
+                (group, seq, ReportResult::Stored)
             }
             IngestOutcome::Replay { group, acked_seq } => {
-                debug!(device_id = %device_id, seq = report.seq, acked_seq, "replayed report acknowledged");
+                debug!(device_id = %device_id, seq, acked_seq, "replayed report acknowledged");
                 (group, acked_seq, ReportResult::Replay)
             }
             IngestOutcome::Stale { group } => {
                 self.context.metrics.stale();
-                debug!(device_id = %device_id, seq = report.seq, boot_id = report.boot_id, "report from an earlier agent boot is older than the stored status; acknowledged, not stored");
-                (group, report.seq, ReportResult::Stale)
+                debug!(device_id = %device_id, seq, boot_id, "report from an earlier agent boot is older than the stored status; acknowledged, not stored");
+                (group, seq, ReportResult::Stale)
             }
             IngestOutcome::UnknownDevice => return Err(IngestError::UnknownDevice(device_id)),
             IngestOutcome::Retired => return Err(IngestError::Retired(device_id)),
+            IngestOutcome::SupersededCertificate => {
+                return Err(IngestError::SupersededCertificate(device_id));
+            }
         };
         let policy = self.context.config.policy_for(&group);
         Ok((
             pb::ReportAck {
                 acked_seq,
                 next_report_in_secs: policy.report_interval_secs,
-                policy: (policy.version != report.policy_version).then_some(policy),
+                policy: (policy.version != policy_version).then_some(policy),
             },
             result,
         ))
@@ -182,11 +199,7 @@ impl Ingest for IngestService {
         let started = std::time::Instant::now();
         let presented = identity::presented_certificate(&request)?;
         let device_id = presented.device_id.clone();
-        let outcome = async {
-            self.ensure_current(&presented).await?;
-            self.report(device_id.clone(), request.into_inner()).await
-        }
-        .await;
+        let outcome = self.report(presented, request.into_inner()).await;
         self.context
             .metrics
             .received(report_result(&outcome), started.elapsed());

@@ -125,17 +125,26 @@ pub struct Cutoffs {
 /// What the report says, without what moves in every report (its numbering,
 /// its time, the policy it ran and how long each check took): equal for two
 /// reports that change nothing. The first 8 bytes of a SHA-256, stable across
-/// versions, so it can be stored.
-pub fn fingerprint(status: &pb::StatusReport) -> i64 {
-    let mut content = status.clone();
-    content.seq = 0;
-    content.collected_at_unix_secs = 0;
-    content.boot_id = 0;
-    content.policy_version.clear();
-    for run in &mut content.check_runs {
-        run.duration_ms = 0;
+/// versions, so it can be stored. The moving fields are cleared for the
+/// hash and put back (no copy of the report is made).
+pub fn fingerprint(status: &mut pb::StatusReport) -> i64 {
+    let seq = std::mem::take(&mut status.seq);
+    let collected_at = std::mem::take(&mut status.collected_at_unix_secs);
+    let boot_id = std::mem::take(&mut status.boot_id);
+    let policy_version = std::mem::take(&mut status.policy_version);
+    let durations: Vec<u32> = status
+        .check_runs
+        .iter_mut()
+        .map(|run| std::mem::take(&mut run.duration_ms))
+        .collect();
+    let digest = Sha256::digest(status.encode_to_vec());
+    status.seq = seq;
+    status.collected_at_unix_secs = collected_at;
+    status.boot_id = boot_id;
+    status.policy_version = policy_version;
+    for (run, duration) in status.check_runs.iter_mut().zip(durations) {
+        run.duration_ms = duration;
     }
-    let digest = Sha256::digest(content.encode_to_vec());
     i64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 has 32 bytes"))
 }
 

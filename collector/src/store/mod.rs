@@ -44,6 +44,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use forewarn_secret::{Secret, SecretSource};
+use prost::Message;
+
+use forewarn_proto::pb;
 
 use crate::alerts::silence::Silence;
 use crate::alerts::{AlertFilter, AlertRecord, AlertTransitionRecord};
@@ -238,8 +241,87 @@ pub struct IncomingReport {
     pub hostname: String,
     pub os: String,
     pub agent_version: String,
-    /// The encoded `forewarn.v1.StatusReport`.
-    pub encoded: Vec<u8>,
+    /// The `forewarn.v1.StatusReport` itself.
+    pub body: ReportBody,
+    /// The client certificate the report came with, checked against the
+    /// device's current one in the same call (a re-enrollment replaced it:
+    /// [`IngestOutcome::SupersededCertificate`]). `None`: the caller has
+    /// no certificate to check (tests, and callers that checked it).
+    pub certificate: Option<PresentedCertificate>,
+}
+
+/// A report's content as it reaches the store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReportBody {
+    /// As the ingest handler decoded it: the store neither decodes it again
+    /// nor encodes it, unless it is stored (it changed something).
+    Decoded(Box<pb::StatusReport>),
+    /// Encoded; decoded by the store (a body that does not decode is stored
+    /// as it is, and only device-wide rules run).
+    Encoded(Vec<u8>),
+}
+
+impl From<pb::StatusReport> for ReportBody {
+    fn from(report: pb::StatusReport) -> Self {
+        Self::Decoded(Box::new(report))
+    }
+}
+
+impl From<Vec<u8>> for ReportBody {
+    fn from(encoded: Vec<u8>) -> Self {
+        Self::Encoded(encoded)
+    }
+}
+
+impl ReportBody {
+    /// The report decoded (`None`, with a warning, if it does not decode),
+    /// keeping the bytes it came as.
+    pub fn open(self, device_id: &str) -> OpenedReport {
+        match self {
+            Self::Decoded(report) => OpenedReport {
+                status: Some(*report),
+                encoded: None,
+            },
+            Self::Encoded(bytes) => OpenedReport {
+                status: match pb::StatusReport::decode(bytes.as_slice()) {
+                    Ok(report) => Some(report),
+                    Err(err) => {
+                        tracing::warn!(device_id = %device_id, error = %err, "stored report does not decode; only device-wide rules run");
+                        None
+                    }
+                },
+                encoded: Some(bytes),
+            },
+        }
+    }
+}
+
+/// A report body as the store works with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenedReport {
+    pub status: Option<pb::StatusReport>,
+    /// The bytes it came as, if it came encoded.
+    encoded: Option<Vec<u8>>,
+}
+
+impl OpenedReport {
+    /// The bytes to store: as received, or the decoded report encoded.
+    pub fn encoded(&self) -> std::borrow::Cow<'_, [u8]> {
+        match (&self.encoded, &self.status) {
+            (Some(bytes), _) => std::borrow::Cow::Borrowed(bytes),
+            (None, Some(status)) => std::borrow::Cow::Owned(status.encode_to_vec()),
+            (None, None) => std::borrow::Cow::Borrowed(&[]),
+        }
+    }
+}
+
+/// The certificate a device presented, as far as telling a replaced one
+/// goes (see [`crate::fleet::certificate::superseded`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresentedCertificate {
+    /// Lowercase hex.
+    pub serial_hex: String,
+    pub not_before: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,6 +346,9 @@ pub enum IngestOutcome {
     UnknownDevice,
     /// The device was retired; its reports are refused.
     Retired,
+    /// The report came with a certificate that a re-enrollment of the
+    /// device replaced; refused, nothing written.
+    SupersededCertificate,
 }
 
 /// What one batch of history retention did.

@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use prost::Message;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -267,7 +266,8 @@ pub fn disk_report(
         hostname: hostname.into(),
         os: "linux".into(),
         agent_version: "0.1.0".into(),
-        encoded: status.encode_to_vec(),
+        body: status.into(),
+        certificate: None,
     }
 }
 

@@ -4,7 +4,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use prost::Message;
 
 use forewarn_collector::alerts::{AlertFilter, AlertStatus};
 use forewarn_collector::rules::{RuleBook, RuleId};
@@ -346,7 +345,8 @@ impl Fixture {
                     hostname: format!("LAPTOP-{device}"),
                     os: "linux".into(),
                     agent_version: "0.1.0".into(),
-                    encoded: status.encode_to_vec(),
+                    body: status.into(),
+                    certificate: None,
                 },
                 Arc::new(rules),
             )

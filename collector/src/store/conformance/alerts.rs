@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use prost::Message;
-
 use forewarn_proto::pb;
 
 use super::enroll_d1;
@@ -43,7 +41,8 @@ pub(super) fn report(seq: u64, at: i64, available_gib: u64) -> IncomingReport {
         hostname: "LAPTOP-042".into(),
         os: "linux".into(),
         agent_version: "0.1.0".into(),
-        encoded: status.encode_to_vec(),
+        body: status.into(),
+        certificate: None,
     }
 }
 

@@ -50,7 +50,8 @@ fn report(device_id: &str, seq: u64) -> IncomingReport {
         hostname: "host".into(),
         os: "linux".into(),
         agent_version: "0.1.0".into(),
-        encoded: vec![1, 2, 3],
+        body: vec![1, 2, 3].into(),
+        certificate: None,
     }
 }
 
@@ -92,7 +93,7 @@ pub(crate) async fn replayed_seq_is_acknowledged_without_writing(store: &dyn Sto
         IngestOutcome::Stored { .. }
     ));
     let mut older = report("d1", 4);
-    older.encoded = vec![9];
+    older.body = vec![9].into();
     assert_eq!(
         store.ingest_report(older, rules()).await.unwrap(),
         IngestOutcome::Replay {
@@ -120,7 +121,8 @@ pub(crate) async fn restarted_numbering_is_stored_and_stale_reports_are_not(stor
         boot_id,
         collected_at,
         received_at: collected_at + 1,
-        encoded: vec![byte],
+        body: vec![byte].into(),
+        certificate: None,
         ..report("d1", seq)
     };
     assert!(matches!(

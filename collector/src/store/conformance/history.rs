@@ -51,7 +51,8 @@ fn report(seq: u64, at: i64, available: u64) -> IncomingReport {
         hostname: "LAPTOP-042".into(),
         os: "linux".into(),
         agent_version: "0.1.0".into(),
-        encoded: status(seq, at, available).encode_to_vec(),
+        body: status(seq, at, available).encode_to_vec().into(),
+        certificate: None,
     }
 }
 

@@ -93,6 +93,7 @@ macro_rules! store_conformance_suite {
             sweep_plans_due_devices_and_leaves_the_others_untouched,
             offline_escalates_at_the_first_sweep_after_its_minute,
             ending_a_silence_early_notifies_what_it_held_at_the_next_sweep,
+            an_unchanged_report_keeps_the_plan_until_something_can_change,
             an_unchanged_report_is_a_line_without_a_body,
             retention_bounds_history_and_keeps_the_forecast,
             alert_note_and_its_audit_row_are_written_together,

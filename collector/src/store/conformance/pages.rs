@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use prost::Message;
-
 use forewarn_proto::pb;
 
 use super::enroll_d1;
@@ -45,7 +43,8 @@ fn report(seq: u64, at: i64, root_free_gib: u64) -> IncomingReport {
         hostname: "LAPTOP-042".into(),
         os: "linux".into(),
         agent_version: "0.1.0".into(),
-        encoded: status.encode_to_vec(),
+        body: status.into(),
+        certificate: None,
     }
 }
 

@@ -1,9 +1,17 @@
 //! Conformance cases for a machine enrolling again: finding it by firmware
-//! identity, moving its record to the new certificate, refusing the old one.
+//! identity, moving its record to the new certificate, refusing the old one
+//! (also for a report that comes with it).
+
+use std::sync::Arc;
+
+use forewarn_proto::pb;
 
 use crate::fleet::certificate::superseded;
 use crate::fleet::hardware::HardwareIdentity;
-use crate::store::{NewDevice, NewToken, Store, TokenRefusal};
+use crate::rules::RuleBook;
+use crate::store::{
+    IncomingReport, IngestOutcome, NewDevice, NewToken, PresentedCertificate, Store, TokenRefusal,
+};
 
 const UUID: &str = "4c4c4544-0042-3510-8052-b4c04f4e3332";
 
@@ -117,6 +125,38 @@ pub(crate) async fn reenrolling_keeps_the_id_and_marks_the_old_certificate(store
         "the old certificate still counts"
     );
     assert!(!superseded(&after, "0b", 500));
+    // A report checks its certificate in the same call that stores it.
+    let report = |seq, serial: &str, not_before| IncomingReport {
+        device_id: "d1".into(),
+        seq,
+        boot_id: 1,
+        collected_at: 600,
+        received_at: 600,
+        hostname: "laptop-042-new".into(),
+        os: "linux".into(),
+        agent_version: "0.1.0".into(),
+        body: pb::StatusReport::default().into(),
+        certificate: Some(PresentedCertificate {
+            serial_hex: serial.into(),
+            not_before,
+        }),
+    };
+    let rules = Arc::new(RuleBook::default());
+    assert_eq!(
+        store
+            .ingest_report(report(1, "01", 100), Arc::clone(&rules))
+            .await
+            .unwrap(),
+        IngestOutcome::SupersededCertificate
+    );
+    assert_eq!(store.device("d1").await.unwrap().unwrap().last_seq, 0);
+    assert!(matches!(
+        store
+            .ingest_report(report(1, "0b", 500), rules)
+            .await
+            .unwrap(),
+        IngestOutcome::Stored { .. }
+    ));
     assert_eq!(
         store.token_group("aa").await.unwrap().as_deref(),
         Some("laptops")

@@ -1,11 +1,10 @@
 //! Conformance cases for the incremental sweep: a sweep plans the devices
 //! whose next sweep time has come and leaves every other device as it is;
 //! offline alerts still fire at the sweep after their minute; a silence
-//! ended early releases what it held at the next sweep.
+//! ended early releases what it held at the next sweep; a report that
+//! changes nothing keeps the last plan while it holds.
 
 use std::sync::Arc;
-
-use prost::Message;
 
 use forewarn_proto::pb;
 
@@ -58,7 +57,8 @@ fn report(device_id: &str, seq: u64, at: i64, available_gib: u64) -> IncomingRep
         hostname: device_id.to_uppercase(),
         os: "linux".into(),
         agent_version: "0.1.0".into(),
-        encoded: status.encode_to_vec(),
+        body: status.into(),
+        certificate: None,
     }
 }
 
@@ -201,4 +201,57 @@ pub(crate) async fn ending_a_silence_early_notifies_what_it_held_at_the_next_swe
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0].event, "opened");
     assert_eq!(sweep(T0 + 260).await.unwrap(), 0);
+}
+
+/// A report that changes nothing, while the plan made at the previous report
+/// holds, keeps that plan (the firing alert's last-seen time does not move);
+/// a changed report, a plan made by a sweep, the plan's next sweep time
+/// coming, and a move to another group each make the next report planned.
+pub(crate) async fn an_unchanged_report_keeps_the_plan_until_something_can_change(
+    store: &dyn Store,
+) {
+    enroll_d1(store, "servers").await;
+    let ingest =
+        |seq, at, available_gib| store.ingest_report(report("d1", seq, at, available_gib), book());
+    let disk_seen = || async {
+        alert_of(store, "d1", RuleId::DiskFree)
+            .await
+            .unwrap()
+            .last_seen
+    };
+    ingest(1, T0, 3).await.unwrap();
+    assert_eq!(disk_seen().await, T0);
+    ingest(2, T0 + 60, 3).await.unwrap();
+    assert_eq!(disk_seen().await, T0, "unchanged: the plan of T0 holds");
+    ingest(3, T0 + 120, 2).await.unwrap();
+    assert_eq!(disk_seen().await, T0 + 120, "changed: planned");
+    ingest(4, T0 + 180, 2).await.unwrap();
+    assert_eq!(disk_seen().await, T0 + 120);
+
+    // Quiet for 5 minutes: the sweep raises offline; the next report, though
+    // it says nothing new, is planned and resolves it.
+    let sweep = |at| store.sweep_alerts(book(), at, SweepScope::Due);
+    assert_eq!(sweep(T0 + 480).await.unwrap(), 1);
+    let offline = alert_of(store, "d1", RuleId::OfflineMinutes).await.unwrap();
+    assert_eq!(offline.severity, Some(Severity::Warning));
+    ingest(5, T0 + 500, 2).await.unwrap();
+    let offline = alert_of(store, "d1", RuleId::OfflineMinutes).await.unwrap();
+    assert_eq!(offline.severity, None, "the report was planned");
+    assert_eq!(disk_seen().await, T0 + 500);
+    ingest(6, T0 + 560, 2).await.unwrap();
+    assert_eq!(disk_seen().await, T0 + 500);
+
+    // The plan of T0 + 500 is due again at T0 + 800 (offline's first level):
+    // a report after that is planned even though no sweep ran.
+    ingest(7, T0 + 790, 2).await.unwrap();
+    assert_eq!(disk_seen().await, T0 + 500);
+    ingest(8, T0 + 810, 2).await.unwrap();
+    assert_eq!(disk_seen().await, T0 + 810);
+
+    // Another group has other rules: its first report is planned.
+    assert!(store.move_device("d1", "laptops").await.unwrap());
+    ingest(9, T0 + 820, 2).await.unwrap();
+    assert_eq!(disk_seen().await, T0 + 820);
+    ingest(10, T0 + 830, 2).await.unwrap();
+    assert_eq!(disk_seen().await, T0 + 820);
 }

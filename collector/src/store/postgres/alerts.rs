@@ -5,7 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use tokio_postgres::{GenericClient, Row};
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
 
 use forewarn_proto::pb;
 
@@ -28,8 +29,11 @@ pub(super) async fn disk_history(
 ) -> PgResult<BTreeMap<String, Vec<DiskSample>>> {
     let rows = tx
         .query(
-            "SELECT mount_point, at, total_bytes, available_bytes FROM disk_samples
+            &tx.prepare_cached(
+                "SELECT mount_point, at, total_bytes, available_bytes FROM disk_samples
              WHERE device_id = $1 AND at >= $2 ORDER BY at",
+            )
+            .await?,
             &[&device_id, &since],
         )
         .await?;
@@ -62,10 +66,13 @@ pub async fn stored_alerts(
 ) -> PgResult<BTreeMap<AlertKey, StoredAlert>> {
     let rows = tx
         .query(
-            "SELECT rule, subject, state, severity, notified_severity, pending_severity,
+            &tx.prepare_cached(
+                "SELECT rule, subject, state, severity, notified_severity, pending_severity,
                     pending_since, clearing_since, flapping, recent_changes, first_seen,
                     summary, subject_name, cause
              FROM alerts WHERE device_id = $1",
+            )
+            .await?,
             &[&device_id],
         )
         .await?;
@@ -104,16 +111,25 @@ pub async fn stored_alerts(
     Ok(alerts)
 }
 
+/// What planning a device left: the notifications it queued and when the
+/// sweeper is next due to plan it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Planned {
+    pub notifications: usize,
+    pub next_sweep_at: Option<i64>,
+}
+
 /// Plans one device's alerts with the engine and persists the plan, in the
-/// caller's transaction (which holds the device's row lock). Returns the
-/// number of notifications queued.
+/// caller's transaction (which holds the device's row lock); the caller
+/// records [`Planned::next_sweep_at`] and the plan's time on the device row
+/// (at ingest, with the report's update).
 pub async fn plan_device(
     tx: &impl GenericClient,
     rules: &RulesConfig,
     device: &DeviceRecord,
     report: Option<&pb::StatusReport>,
     now: i64,
-) -> Result<usize, StoreError> {
+) -> Result<Planned, StoreError> {
     let context = DeviceContext {
         device: AlertDevice {
             id: device.id.clone(),
@@ -127,12 +143,29 @@ pub async fn plan_device(
     };
     let plan = engine::plan_device(rules, &context, report, now);
     persist_plan(tx, &device.id, &plan).await?;
+    Ok(Planned {
+        notifications: plan.notifications(),
+        next_sweep_at: plan.next_sweep_at,
+    })
+}
+
+/// Plans a device in a sweep: [`plan_device`], and the plan's times on the
+/// device row. Returns the number of notifications queued.
+pub async fn sweep_device(
+    tx: &impl GenericClient,
+    rules: &RulesConfig,
+    device: &DeviceRecord,
+    report: Option<&pb::StatusReport>,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let planned = plan_device(tx, rules, device, report, now).await?;
     tx.execute(
-        "UPDATE devices SET next_sweep_at = $2 WHERE id = $1",
-        &[&device.id, &plan.next_sweep_at],
+        &tx.prepare_cached("UPDATE devices SET next_sweep_at = $2, planned_at = $3 WHERE id = $1")
+            .await?,
+        &[&device.id, &planned.next_sweep_at, &now],
     )
     .await?;
-    Ok(plan.notifications())
+    Ok(planned.notifications)
 }
 
 /// Writes a plan as it is: each alert whole, its history line, its outbox row.
@@ -158,7 +191,8 @@ async fn persist_forecasts(
     at: i64,
 ) -> PgResult<()> {
     tx.execute(
-        "DELETE FROM disk_forecasts WHERE device_id = $1",
+        &tx.prepare_cached("DELETE FROM disk_forecasts WHERE device_id = $1")
+            .await?,
         &[&device_id],
     )
     .await?;
@@ -169,8 +203,8 @@ async fn persist_forecasts(
             ForecastState::NoTrend => ("no_trend", None),
         };
         tx.execute(
-            "INSERT INTO disk_forecasts (device_id, mount_point, state, secs, description, computed_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            &tx.prepare_cached("INSERT INTO disk_forecasts (device_id, mount_point, state, secs, description, computed_at)
+             VALUES ($1, $2, $3, $4, $5, $6)").await?,
             &[&device_id, mount, &name, &secs, &state.describe(), &at],
         )
         .await?;
@@ -185,8 +219,11 @@ pub async fn disk_forecasts(
 ) -> PgResult<Vec<DiskForecastRecord>> {
     let rows = c
         .query(
-            "SELECT mount_point, description, computed_at FROM disk_forecasts
+            &c.prepare_cached(
+                "SELECT mount_point, description, computed_at FROM disk_forecasts
              WHERE device_id = $1 ORDER BY mount_point",
+            )
+            .await?,
             &[&device_id],
         )
         .await?;
@@ -209,7 +246,7 @@ async fn persist_change(
     let recent: Vec<String> = state.recent_changes.iter().map(i64::to_string).collect();
     let alert_id: i64 = tx
         .query_one(
-            "INSERT INTO alerts (device_id, rule, subject, state, severity, notified_severity,
+            &tx.prepare_cached("INSERT INTO alerts (device_id, rule, subject, state, severity, notified_severity,
                  pending_severity, pending_since, clearing_since, flapping, recent_changes,
                  first_seen, last_seen, value, threshold, summary, subject_name, cause)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
@@ -224,7 +261,7 @@ async fn persist_change(
                  subject_name = excluded.subject_name, cause = excluded.cause,
                  acknowledged_by = CASE WHEN excluded.state = 'acknowledged' THEN alerts.acknowledged_by END,
                  acknowledged_at = CASE WHEN excluded.state = 'acknowledged' THEN alerts.acknowledged_at END
-             RETURNING id",
+             RETURNING id").await?,
             &[
                 &device_id,
                 &change.key.rule.as_str(),
@@ -250,8 +287,8 @@ async fn persist_change(
         .get(0);
     if let Some(history) = &change.history {
         tx.execute(
-            "INSERT INTO alert_transitions (alert_id, at, from_severity, to_severity, event, value, summary)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &tx.prepare_cached("INSERT INTO alert_transitions (alert_id, at, from_severity, to_severity, event, value, summary)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)").await?,
             &[
                 &alert_id,
                 &change.last_seen,
@@ -268,8 +305,11 @@ async fn persist_change(
         let payload = serde_json::to_string(notification)
             .map_err(|err| StoreError::Task(format!("cannot encode a notification: {err}")))?;
         tx.execute(
-            "INSERT INTO alert_outbox (alert_id, event, payload, created_at, next_attempt_at)
+            &tx.prepare_cached(
+                "INSERT INTO alert_outbox (alert_id, event, payload, created_at, next_attempt_at)
              VALUES ($1, $2, $3, $4, $4)",
+            )
+            .await?,
             &[
                 &alert_id,
                 &notification.event.as_str(),
@@ -314,11 +354,12 @@ fn silence_from_row(row: &Row) -> Silence {
 async fn active_silences(tx: &impl GenericClient, now: i64) -> PgResult<Vec<Silence>> {
     let rows = tx
         .query(
-            &format!(
+            &tx.prepare_cached(&format!(
                 "SELECT {SILENCE_COLUMNS} FROM silences
                  WHERE (expired_at IS NULL OR expired_at > $1) AND starts_at <= $1
                    AND (ends_at IS NULL OR ends_at > $1)"
-            ),
+            ))
+            .await?,
             &[&now],
         )
         .await?;
@@ -327,7 +368,7 @@ async fn active_silences(tx: &impl GenericClient, now: i64) -> PgResult<Vec<Sile
 
 pub async fn insert_silence(c: &impl GenericClient, s: &Silence) -> PgResult<()> {
     c.execute(
-        &format!("INSERT INTO silences ({SILENCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"),
+        &c.prepare_cached(&format!("INSERT INTO silences ({SILENCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)")).await?,
         &[
             &s.id,
             &s.device_id,
@@ -352,7 +393,10 @@ pub async fn insert_silence(c: &impl GenericClient, s: &Silence) -> PgResult<()>
 pub async fn list_silences(c: &impl GenericClient) -> PgResult<Vec<Silence>> {
     let rows = c
         .query(
-            &format!("SELECT {SILENCE_COLUMNS} FROM silences ORDER BY created_at, id"),
+            &c.prepare_cached(&format!(
+                "SELECT {SILENCE_COLUMNS} FROM silences ORDER BY created_at, id"
+            ))
+            .await?,
             &[],
         )
         .await?;
@@ -365,16 +409,16 @@ pub async fn list_silences(c: &impl GenericClient) -> PgResult<Vec<Silence>> {
 pub async fn expire_silence(tx: &impl GenericClient, id: &str, now: i64) -> PgResult<bool> {
     let expired = tx
         .execute(
-            "UPDATE silences SET expired_at = $2 WHERE id = $1 AND (expired_at IS NULL OR expired_at > $2)",
+            &tx.prepare_cached("UPDATE silences SET expired_at = $2 WHERE id = $1 AND (expired_at IS NULL OR expired_at > $2)").await?,
             &[&id, &now],
         )
         .await?
         > 0;
     if expired {
         tx.execute(
-            "UPDATE devices SET next_sweep_at = $1
+            &tx.prepare_cached("UPDATE devices SET next_sweep_at = $1
              WHERE retired_at IS NULL AND (next_sweep_at IS NULL OR next_sweep_at > $1)
-               AND id IN (SELECT device_id FROM alerts WHERE severity IS DISTINCT FROM notified_severity)",
+               AND id IN (SELECT device_id FROM alerts WHERE severity IS DISTINCT FROM notified_severity)").await?,
             &[&now],
         )
         .await?;
@@ -413,12 +457,13 @@ pub async fn list_alerts(
 ) -> PgResult<Vec<AlertRecord>> {
     let rows = c
         .query(
-            &format!(
+            &c.prepare_cached(&format!(
                 "SELECT {ALERT_COLUMNS} FROM alerts a LEFT JOIN devices d ON d.id = a.device_id
                  WHERE ($1::TEXT IS NULL OR a.state = $1) AND ($2::TEXT IS NULL OR a.severity = $2)
                    AND ($3::TEXT IS NULL OR a.device_id = $3)
                  ORDER BY a.last_seen DESC, a.id"
-            ),
+            ))
+            .await?,
             &[
                 &filter.status.map(AlertStatus::as_str),
                 &filter.severity.map(Severity::as_str),
@@ -435,7 +480,7 @@ pub async fn alert_with_history(
 ) -> PgResult<Option<(AlertRecord, Vec<AlertTransitionRecord>)>> {
     let row = c
         .query_opt(
-            &format!("SELECT {ALERT_COLUMNS} FROM alerts a LEFT JOIN devices d ON d.id = a.device_id WHERE a.id = $1"),
+            &c.prepare_cached(&format!("SELECT {ALERT_COLUMNS} FROM alerts a LEFT JOIN devices d ON d.id = a.device_id WHERE a.id = $1")).await?,
             &[&id],
         )
         .await?;
@@ -444,8 +489,11 @@ pub async fn alert_with_history(
     };
     let rows = c
         .query(
-            "SELECT at, from_severity, to_severity, event, value, summary, actor, note
+            &c.prepare_cached(
+                "SELECT at, from_severity, to_severity, event, value, summary, actor, note
              FROM alert_transitions WHERE alert_id = $1 ORDER BY id",
+            )
+            .await?,
             &[&id],
         )
         .await?;
@@ -475,8 +523,8 @@ pub async fn ack_alert(
 ) -> PgResult<bool> {
     let changed = tx
         .execute(
-            "UPDATE alerts SET state = 'acknowledged', acknowledged_by = $2, acknowledged_at = $3
-             WHERE id = $1 AND state IN ('firing', 'acknowledged')",
+            &tx.prepare_cached("UPDATE alerts SET state = 'acknowledged', acknowledged_by = $2, acknowledged_at = $3
+             WHERE id = $1 AND state IN ('firing', 'acknowledged')").await?,
             &[&id, &by, &now],
         )
         .await?;
@@ -484,8 +532,8 @@ pub async fn ack_alert(
         return Ok(false);
     }
     tx.execute(
-        "INSERT INTO alert_transitions (alert_id, at, from_severity, to_severity, event, value, summary, actor, note)
-         SELECT id, $2, severity, severity, 'acknowledged', value, summary, $3, $4 FROM alerts WHERE id = $1",
+        &tx.prepare_cached("INSERT INTO alert_transitions (alert_id, at, from_severity, to_severity, event, value, summary, actor, note)
+         SELECT id, $2, severity, severity, 'acknowledged', value, summary, $3, $4 FROM alerts WHERE id = $1").await?,
         &[&id, &now, &by, &note],
     )
     .await?;
@@ -549,9 +597,12 @@ pub async fn claim_outbox(
 /// Records when the row was delivered: retention counts from it.
 pub async fn mark_delivered(c: &impl GenericClient, id: i64, now: i64) -> PgResult<()> {
     c.execute(
-        "UPDATE alert_outbox SET state = 'delivered', claimed_until = NULL, last_error = NULL,
+        &c.prepare_cached(
+            "UPDATE alert_outbox SET state = 'delivered', claimed_until = NULL, last_error = NULL,
            delivered_at = $2
          WHERE id = $1",
+        )
+        .await?,
         &[&id, &now],
     )
     .await?;
@@ -578,12 +629,12 @@ pub async fn mark_failed(
 ) -> PgResult<()> {
     match retry_at {
         Some(at) => c.execute(
-            "UPDATE alert_outbox SET state = 'pending', claimed_until = NULL, last_error = $2, next_attempt_at = $3 WHERE id = $1",
+            &c.prepare_cached("UPDATE alert_outbox SET state = 'pending', claimed_until = NULL, last_error = $2, next_attempt_at = $3 WHERE id = $1").await?,
             &[&id, &error, &at],
         )
         .await?,
         None => c.execute(
-            "UPDATE alert_outbox SET state = 'failed', claimed_until = NULL, last_error = $2 WHERE id = $1",
+            &c.prepare_cached("UPDATE alert_outbox SET state = 'failed', claimed_until = NULL, last_error = $2 WHERE id = $1").await?,
             &[&id, &error],
         )
         .await?,
@@ -597,7 +648,10 @@ pub async fn outbox_in_state(
 ) -> PgResult<Vec<OutboxEvent>> {
     let rows = c
         .query(
-            &format!("SELECT {OUTBOX_COLUMNS} FROM alert_outbox WHERE state = $1 ORDER BY id"),
+            &c.prepare_cached(&format!(
+                "SELECT {OUTBOX_COLUMNS} FROM alert_outbox WHERE state = $1 ORDER BY id"
+            ))
+            .await?,
             &[&state.as_str()],
         )
         .await?;

@@ -449,7 +449,8 @@ impl ConsoleStore for PostgresStore {
         let tx = c.transaction().await?;
         let moved = tx
             .execute(
-                "UPDATE devices SET group_name = $2 WHERE id = $1",
+                // Its next report is planned under the group's rules.
+                "UPDATE devices SET group_name = $2, planned_at = NULL WHERE id = $1",
                 &[&id, &group],
             )
             .await?
@@ -465,7 +466,7 @@ impl ConsoleStore for PostgresStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let restored = tx
-            .execute("UPDATE devices SET retired_at = NULL WHERE id = $1", &[&id])
+            .execute("UPDATE devices SET retired_at = NULL, planned_at = NULL WHERE id = $1", &[&id])
             .await?
             > 0;
         if restored {

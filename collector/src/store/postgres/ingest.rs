@@ -3,18 +3,23 @@
 //! locked `FOR UPDATE` so collectors sharing the database store a device's
 //! reports one after the other.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use tokio_postgres::GenericClient;
+use deadpool_postgres::GenericClient;
 
 use forewarn_proto::pb;
 
-use super::alerts as pg_alerts;
-use super::{DEVICE_COLUMNS, decode_report, device_from_row};
+use super::alerts::{self as pg_alerts, Planned};
+use super::{DEVICE_COLUMNS, device_from_row};
+use crate::alerts::engine::{self, PlanMark};
+use crate::fleet::certificate;
 use crate::rules::{DiskSample, RuleBook};
 use crate::store::history::{self, Cutoffs, DAY_SECS, HOUR_SECS};
 use crate::store::seq::{self, IncomingSeq, SeqVerdict, StoredSeq};
-use crate::store::{DeviceRecord, IncomingReport, IngestOutcome, RetentionBatch, StoreError};
+use crate::store::{
+    CurrentCertificate, DeviceRecord, IncomingReport, IngestOutcome, RetentionBatch, StoreError,
+};
 
 type PgResult<T> = Result<T, tokio_postgres::Error>;
 
@@ -25,15 +30,19 @@ struct Known {
     collected_at: Option<i64>,
     fingerprint: Option<i64>,
     disks_sampled_at: Option<i64>,
+    next_sweep_at: Option<i64>,
+    planned_at: Option<i64>,
+    certificate: CurrentCertificate,
 }
 
 async fn lock_known(tx: &impl GenericClient, id: &str) -> PgResult<Option<Known>> {
     let row = tx
         .query_opt(
-            &format!(
-                "SELECT {DEVICE_COLUMNS}, last_boot_id, last_collected_at, status_fingerprint, disks_sampled_at
+            &tx.prepare_cached(&format!(
+                "SELECT {DEVICE_COLUMNS}, last_boot_id, last_collected_at, status_fingerprint, disks_sampled_at,
+                   next_sweep_at, planned_at, reenrolled_cert_not_before
                  FROM devices WHERE id = $1 FOR UPDATE"
-            ),
+            )).await?,
             &[&id],
         )
         .await?;
@@ -43,14 +52,21 @@ async fn lock_known(tx: &impl GenericClient, id: &str) -> PgResult<Option<Known>
         collected_at: row.get(12),
         fingerprint: row.get(13),
         disks_sampled_at: row.get(14),
+        next_sweep_at: row.get(15),
+        planned_at: row.get(16),
+        certificate: CurrentCertificate {
+            serial: row.get(7),
+            reenrolled_not_before: row.get(17),
+        },
     }))
 }
 
 /// Stores `report` in the caller's transaction; `Err(outcome)` when there is
-/// nothing to write (unknown or retired device, replay, stale report).
+/// nothing to write (unknown or retired device, a replaced certificate,
+/// replay, stale report).
 pub async fn ingest(
     tx: &impl GenericClient,
-    report: &IncomingReport,
+    report: IncomingReport,
     rules: &RuleBook,
 ) -> Result<Result<IngestOutcome, IngestOutcome>, StoreError> {
     let Some(known) = lock_known(tx, &report.device_id).await? else {
@@ -59,6 +75,15 @@ pub async fn ingest(
     let device = known.device;
     if device.retired_at.is_some() {
         return Ok(Err(IngestOutcome::Retired));
+    }
+    if let Some(presented) = &report.certificate
+        && certificate::superseded(
+            &known.certificate,
+            &presented.serial_hex,
+            presented.not_before,
+        )
+    {
+        return Ok(Err(IngestOutcome::SupersededCertificate));
     }
     let stored = StoredSeq {
         seq: device.last_seq,
@@ -90,21 +115,55 @@ pub async fn ingest(
     let seq = i64::try_from(report.seq)
         .map_err(|_| StoreError::Task(format!("seq {} out of range", report.seq)))?;
     let boot_id = report.boot_id as i64;
-    let status = decode_report(&report.device_id, &report.encoded);
-    let fingerprint = status.as_ref().map(history::fingerprint);
+    let mut body = report.body.open(&report.device_id);
+    let fingerprint = body.status.as_mut().map(history::fingerprint);
     let changed = fingerprint.is_none() || fingerprint != known.fingerprint;
-    let sample_disks = status.as_ref().is_some_and(|s| s.disks.is_some())
+    let status = body.status.as_ref();
+    let sample_disks = status.is_some_and(|s| s.disks.is_some())
         && history::disks_due(changed, known.disks_sampled_at, report.collected_at);
     let disks_sampled_at = if sample_disks {
         Some(report.collected_at)
     } else {
         known.disks_sampled_at
     };
+    if let Some(status) = status.filter(|_| sample_disks) {
+        record_disk_samples(tx, &report.device_id, status, report.collected_at).await?;
+    }
+    let mark = PlanMark {
+        planned_at: known.planned_at,
+        last_seen_at: device.last_seen_at,
+        next_sweep_at: known.next_sweep_at,
+        report_changed: changed || sample_disks,
+    };
+    let device = DeviceRecord {
+        hostname: report.hostname.clone(),
+        last_seen_at: Some(report.received_at),
+        ..device
+    };
+    // Left as the last plan left them, the alerts count as planned now.
+    let planned = if engine::plan_still_current(mark, report.received_at) {
+        Planned {
+            notifications: 0,
+            next_sweep_at: known.next_sweep_at,
+        }
+    } else {
+        pg_alerts::plan_device(
+            tx,
+            rules.for_group(&device.group),
+            &device,
+            status,
+            report.received_at,
+        )
+        .await?
+    };
     tx.execute(
-        "UPDATE devices SET hostname = $2, os = $3, agent_version = $4, last_seen_at = $5,
+        &tx.prepare_cached(
+            "UPDATE devices SET hostname = $2, os = $3, agent_version = $4, last_seen_at = $5,
            last_seq = $6, last_boot_id = $7, last_collected_at = $8, status_fingerprint = $9,
-           disks_sampled_at = $10
+           disks_sampled_at = $10, next_sweep_at = $11, planned_at = $5
          WHERE id = $1",
+        )
+        .await?,
         &[
             &report.device_id,
             &report.hostname,
@@ -116,42 +175,34 @@ pub async fn ingest(
             &report.collected_at,
             &fingerprint,
             &disks_sampled_at,
+            &planned.next_sweep_at,
         ],
     )
     .await?;
+    // An unchanged report's history line has no body.
+    let encoded = if changed {
+        body.encoded()
+    } else {
+        Cow::Borrowed(&[][..])
+    };
+    let encoded: &[u8] = &encoded;
     if changed {
         tx.execute(
-            "INSERT INTO device_status (device_id, seq, collected_at, received_at, report) VALUES ($1, $2, $3, $4, $5)
+            &tx.prepare_cached("INSERT INTO device_status (device_id, seq, collected_at, received_at, report) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (device_id) DO UPDATE SET seq = excluded.seq, collected_at = excluded.collected_at,
-               received_at = excluded.received_at, report = excluded.report",
-            &[&report.device_id, &seq, &report.collected_at, &report.received_at, &report.encoded],
+               received_at = excluded.received_at, report = excluded.report").await?,
+            &[&report.device_id, &seq, &report.collected_at, &report.received_at, &encoded],
         )
         .await?;
     }
-    let body: &[u8] = if changed { &report.encoded } else { &[] };
     tx.execute(
-        "INSERT INTO status_history (device_id, boot_id, seq, collected_at, received_at, report) VALUES ($1, $2, $3, $4, $5, $6)
+        &tx.prepare_cached("INSERT INTO status_history (device_id, boot_id, seq, collected_at, received_at, report) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (device_id, boot_id, seq) DO UPDATE SET collected_at = excluded.collected_at,
-           received_at = excluded.received_at, report = excluded.report",
-        &[&report.device_id, &boot_id, &seq, &report.collected_at, &report.received_at, &body],
+           received_at = excluded.received_at, report = excluded.report").await?,
+        &[&report.device_id, &boot_id, &seq, &report.collected_at, &report.received_at, &encoded],
     )
     .await?;
-    if let Some(status) = status.as_ref().filter(|_| sample_disks) {
-        record_disk_samples(tx, &report.device_id, status, report.collected_at).await?;
-    }
-    let device = DeviceRecord {
-        hostname: report.hostname.clone(),
-        last_seen_at: Some(report.received_at),
-        ..device
-    };
-    let notifications = pg_alerts::plan_device(
-        tx,
-        rules.for_group(&device.group),
-        &device,
-        status.as_ref(),
-        report.received_at,
-    )
-    .await?;
+    let notifications = planned.notifications;
     Ok(Ok(match verdict {
         SeqVerdict::Renumbered => IngestOutcome::Renumbered {
             group: device.group,
@@ -176,7 +227,7 @@ async fn record_disk_samples(
         return Ok(());
     };
     let insert = tx
-        .prepare(
+        .prepare_cached(
             "INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (device_id, mount_point, at) DO UPDATE SET
@@ -210,8 +261,11 @@ pub async fn retain(
 ) -> Result<RetentionBatch, StoreError> {
     let rows = tx
         .query(
-            "SELECT id, disk_hourly_until, disk_daily_until FROM devices WHERE id > $1
+            &tx.prepare_cached(
+                "SELECT id, disk_hourly_until, disk_daily_until FROM devices WHERE id > $1
              ORDER BY id LIMIT $2 FOR UPDATE",
+            )
+            .await?,
             &[&after, &(devices as i64)],
         )
         .await?;
@@ -228,13 +282,17 @@ pub async fn retain(
             thin(tx, &id, daily_until, cutoffs.hourly_before, DAY_SECS).await?;
         batch.samples_deleted += tx
             .execute(
-                "DELETE FROM disk_samples WHERE device_id = $1 AND at < $2",
+                &tx.prepare_cached("DELETE FROM disk_samples WHERE device_id = $1 AND at < $2")
+                    .await?,
                 &[&id, &cutoffs.daily_before],
             )
             .await?;
         tx.execute(
-            "UPDATE devices SET disk_hourly_until = GREATEST(disk_hourly_until, $2),
+            &tx.prepare_cached(
+                "UPDATE devices SET disk_hourly_until = GREATEST(disk_hourly_until, $2),
                disk_daily_until = GREATEST(disk_daily_until, $3) WHERE id = $1",
+            )
+            .await?,
             &[&id, &cutoffs.raw_before, &cutoffs.hourly_before],
         )
         .await?;
@@ -246,7 +304,8 @@ pub async fn retain(
 /// deleted body moves to the oldest kept line if that one has none.
 async fn prune_reports(tx: &impl GenericClient, device_id: &str, before: i64) -> PgResult<u64> {
     tx.execute(
-        "UPDATE status_history SET report = (
+        &tx.prepare_cached(
+            "UPDATE status_history SET report = (
              SELECT report FROM status_history WHERE device_id = $1 AND received_at < $2
                AND length(report) > 0 ORDER BY received_at DESC, seq DESC LIMIT 1)
          WHERE (device_id, boot_id, seq) = (
@@ -255,11 +314,14 @@ async fn prune_reports(tx: &impl GenericClient, device_id: &str, before: i64) ->
            AND length(report) = 0
            AND EXISTS (SELECT 1 FROM status_history WHERE device_id = $1 AND received_at < $2
                AND length(report) > 0)",
+        )
+        .await?,
         &[&device_id, &before],
     )
     .await?;
     tx.execute(
-        "DELETE FROM status_history WHERE device_id = $1 AND received_at < $2",
+        &tx.prepare_cached("DELETE FROM status_history WHERE device_id = $1 AND received_at < $2")
+            .await?,
         &[&device_id, &before],
     )
     .await
@@ -278,8 +340,11 @@ async fn thin(
     }
     let rows = tx
         .query(
-            "SELECT mount_point, at, total_bytes, available_bytes FROM disk_samples
+            &tx.prepare_cached(
+                "SELECT mount_point, at, total_bytes, available_bytes FROM disk_samples
              WHERE device_id = $1 AND at >= $2 AND at < $3",
+            )
+            .await?,
             &[&device_id, &from, &until],
         )
         .await?;
@@ -301,12 +366,15 @@ async fn thin(
         return Ok(0);
     }
     tx.execute(
-        "DELETE FROM disk_samples WHERE device_id = $1 AND at >= $2 AND at < $3",
+        &tx.prepare_cached(
+            "DELETE FROM disk_samples WHERE device_id = $1 AND at >= $2 AND at < $3",
+        )
+        .await?,
         &[&device_id, &from, &until],
     )
     .await?;
     let insert = tx
-        .prepare(
+        .prepare_cached(
             "INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes)
              VALUES ($1, $2, $3, $4, $5)",
         )

@@ -6,7 +6,8 @@
 //! from stepping on each other:
 //! - a report is judged against the device's row locked `FOR UPDATE`, so two
 //!   collectors handed the same report never both store it, and a device's
-//!   reports and sweeps are planned one after the other;
+//!   reports and sweeps are planned one after the other; reports are
+//!   group-committed, locking their devices in id order ([`batch`]);
 //! - outbox rows are claimed `FOR UPDATE SKIP LOCKED` ([`alerts::claim_outbox`]);
 //! - the sweeper and retention run on one collector at a time, the holder
 //!   of a session advisory lock on a connection of its own ([`lease`]);
@@ -24,7 +25,6 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use forewarn_secret::Secret;
 use prost::Message;
 use tokio_postgres::{GenericClient, Row};
-use tracing::warn;
 
 use forewarn_proto::pb;
 
@@ -35,6 +35,7 @@ use crate::rules::RuleBook;
 use crate::store::outbox::{OutboxDelivery, OutboxEvent, OutboxState};
 
 mod alerts;
+mod batch;
 mod connect;
 mod console;
 mod devices;
@@ -73,6 +74,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../../migrations/postgres/0004_next_sweep_at.sql"),
     ),
     (
+        5,
+        include_str!("../../../migrations/postgres/0005_planned_at.sql"),
+    ),
+    (
         6,
         include_str!("../../../migrations/postgres/0006_outbox_skipped.sql"),
     ),
@@ -88,6 +93,8 @@ const POOL_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    /// Reports, group-committed ([`batch`]).
+    reports: batch::IngestQueue,
     target: connect::Target,
     leases: Arc<lease::Leases>,
 }
@@ -139,6 +146,7 @@ impl PostgresStore {
                 source: Box::new(err),
             })?;
         let store = Self {
+            reports: batch::IngestQueue::start(pool.clone()),
             pool,
             leases: Arc::new(lease::Leases::default()),
             target,
@@ -289,18 +297,6 @@ async fn spend_token(
     )
     .await?;
     Ok(Ok((id, group)))
-}
-
-/// Judges the report against the locked device: what to store under, or
-/// the outcome that writes nothing (unknown, retired, replay, stale).
-pub(super) fn decode_report(device_id: &str, encoded: &[u8]) -> Option<pb::StatusReport> {
-    match pb::StatusReport::decode(encoded) {
-        Ok(status) => Some(status),
-        Err(err) => {
-            warn!(device_id = %device_id, error = %err, "stored report does not decode; only device-wide rules run");
-            None
-        }
-    }
 }
 
 #[async_trait]
@@ -485,19 +481,7 @@ impl Store for PostgresStore {
         report: IncomingReport,
         rules: Arc<RuleBook>,
     ) -> Result<IngestOutcome, StoreError> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        match ingest::ingest(&*tx, &report, &rules).await? {
-            Ok(outcome) => {
-                tx.commit().await?;
-                Ok(outcome)
-            }
-            Err(outcome) => {
-                // Nothing to write: end the transaction (and the row lock) now.
-                tx.rollback().await?;
-                Ok(outcome)
-            }
-        }
+        self.reports.ingest(report, rules).await
     }
 
     async fn latest_status(&self, device_id: &str) -> Result<Option<LatestStatus>, StoreError> {
@@ -520,7 +504,7 @@ impl Store for PostgresStore {
 
     async fn disk_forecasts(&self, device_id: &str) -> Result<Vec<DiskForecastRecord>, StoreError> {
         let c = self.client().await?;
-        Ok(pg_alerts::disk_forecasts(&**c, device_id).await?)
+        Ok(pg_alerts::disk_forecasts(&c, device_id).await?)
     }
 
     /// One transaction per device, each under the device's row lock: a
@@ -571,8 +555,8 @@ impl Store for PostgresStore {
                 .report
                 .as_deref()
                 .and_then(|bytes| pb::StatusReport::decode(bytes).ok());
-            notifications += pg_alerts::plan_device(
-                &*tx,
+            notifications += pg_alerts::sweep_device(
+                &tx,
                 rules.for_group(&locked.device.group),
                 &locked.device,
                 status.as_ref(),
@@ -586,7 +570,7 @@ impl Store for PostgresStore {
 
     async fn list_alerts(&self, filter: AlertFilter) -> Result<Vec<AlertRecord>, StoreError> {
         let c = self.client().await?;
-        Ok(pg_alerts::list_alerts(&**c, &filter).await?)
+        Ok(pg_alerts::list_alerts(&c, &filter).await?)
     }
 
     async fn alert(
@@ -594,31 +578,31 @@ impl Store for PostgresStore {
         id: i64,
     ) -> Result<Option<(AlertRecord, Vec<AlertTransitionRecord>)>, StoreError> {
         let c = self.client().await?;
-        Ok(pg_alerts::alert_with_history(&**c, id).await?)
+        Ok(pg_alerts::alert_with_history(&c, id).await?)
     }
 
     async fn ack_alert(&self, id: i64, by: &str, note: &str, now: i64) -> Result<bool, StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let acked = pg_alerts::ack_alert(&*tx, id, by, note, now).await?;
+        let acked = pg_alerts::ack_alert(&tx, id, by, note, now).await?;
         tx.commit().await?;
         Ok(acked)
     }
 
     async fn add_silence(&self, silence: Silence) -> Result<(), StoreError> {
         let c = self.client().await?;
-        Ok(pg_alerts::insert_silence(&**c, &silence).await?)
+        Ok(pg_alerts::insert_silence(&c, &silence).await?)
     }
 
     async fn list_silences(&self) -> Result<Vec<Silence>, StoreError> {
         let c = self.client().await?;
-        Ok(pg_alerts::list_silences(&**c).await?)
+        Ok(pg_alerts::list_silences(&c).await?)
     }
 
     async fn expire_silence(&self, id: &str, now: i64) -> Result<bool, StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let expired = pg_alerts::expire_silence(&*tx, id, now).await?;
+        let expired = pg_alerts::expire_silence(&tx, id, now).await?;
         tx.commit().await?;
         Ok(expired)
     }
@@ -648,7 +632,7 @@ impl Store for PostgresStore {
     ) -> Result<RetentionBatch, StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let batch = ingest::retain(&*tx, cutoffs, after, devices).await?;
+        let batch = ingest::retain(&tx, cutoffs, after, devices).await?;
         tx.commit().await?;
         Ok(batch)
     }
@@ -667,7 +651,7 @@ impl OutboxDelivery for PostgresStore {
         now: i64,
     ) -> Result<Vec<OutboxEvent>, StoreError> {
         let c = self.client().await?;
-        Ok(pg_alerts::claim_outbox(&**c, limit, lease_secs, now).await?)
+        Ok(pg_alerts::claim_outbox(&c, limit, lease_secs, now).await?)
     }
 
     async fn mark_skipped(&self, id: i64, now: i64) -> Result<(), StoreError> {
@@ -677,7 +661,7 @@ impl OutboxDelivery for PostgresStore {
 
     async fn mark_delivered(&self, id: i64, now: i64) -> Result<(), StoreError> {
         let c = self.client().await?;
-        Ok(pg_alerts::mark_delivered(&**c, id, now).await?)
+        Ok(pg_alerts::mark_delivered(&c, id, now).await?)
     }
 
     async fn mark_failed(
@@ -687,11 +671,11 @@ impl OutboxDelivery for PostgresStore {
         retry_at: Option<i64>,
     ) -> Result<(), StoreError> {
         let c = self.client().await?;
-        Ok(pg_alerts::mark_failed(&**c, id, error, retry_at).await?)
+        Ok(pg_alerts::mark_failed(&c, id, error, retry_at).await?)
     }
 
     async fn outbox_in_state(&self, state: OutboxState) -> Result<Vec<OutboxEvent>, StoreError> {
         let c = self.client().await?;
-        Ok(pg_alerts::outbox_in_state(&**c, state).await?)
+        Ok(pg_alerts::outbox_in_state(&c, state).await?)
     }
 }

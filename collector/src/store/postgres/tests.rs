@@ -261,7 +261,8 @@ fn report(seq: u64) -> IncomingReport {
         hostname: "LAPTOP-042".into(),
         os: "linux".into(),
         agent_version: "0.1.0".into(),
-        encoded: pb::StatusReport::default().encode_to_vec(),
+        body: pb::StatusReport::default().into(),
+        certificate: None,
     }
 }
 

@@ -143,7 +143,7 @@ impl TicketLedger for PostgresStore {
             .await?
             .get(0);
         link(&*tx, alert_id, ticket_id, event_id, now).await?;
-        pg_alerts::mark_delivered(&*tx, event_id, now).await?;
+        pg_alerts::mark_delivered(&tx, event_id, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -158,7 +158,7 @@ impl TicketLedger for PostgresStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         link(&*tx, alert_id, ticket_id, event_id, now).await?;
-        pg_alerts::mark_delivered(&*tx, event_id, now).await?;
+        pg_alerts::mark_delivered(&tx, event_id, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -188,7 +188,7 @@ impl TicketLedger for PostgresStore {
             )
             .await?;
         }
-        pg_alerts::mark_delivered(&*tx, event_id, now).await?;
+        pg_alerts::mark_delivered(&tx, event_id, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -298,11 +298,11 @@ impl TicketLedger for PostgresStore {
             &[&COLLECTOR_ALERTS_LOCK],
         )
         .await?;
-        let previous = pg_alerts::stored_alerts(&*tx, COLLECTOR_DEVICE_ID)
+        let previous = pg_alerts::stored_alerts(&tx, COLLECTOR_DEVICE_ID)
             .await?
             .remove(&engine::ticketing_failing_key());
         let plan = engine::plan_ticketing_failing(previous.as_ref(), summary.as_deref(), now);
-        pg_alerts::persist_plan(&*tx, COLLECTOR_DEVICE_ID, &plan).await?;
+        pg_alerts::persist_plan(&tx, COLLECTOR_DEVICE_ID, &plan).await?;
         tx.commit().await?;
         Ok(plan.changes.iter().any(|change| change.history.is_some()))
     }

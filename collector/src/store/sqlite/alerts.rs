@@ -120,21 +120,46 @@ fn device_context(
     })
 }
 
+/// What planning a device left: the notifications it queued and when the
+/// sweeper is next due to plan it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Planned {
+    pub notifications: usize,
+    pub next_sweep_at: Option<i64>,
+}
+
 /// Plans one device's alerts with the engine and persists the plan, in the
-/// caller's transaction. Returns the number of notifications queued.
+/// caller's transaction; the caller records [`Planned::next_sweep_at`] and
+/// the plan's time on the device row (at ingest, with the report's update).
 pub fn plan_device(
     tx: &Connection,
     rules: &RulesConfig,
     device: &DeviceRecord,
     report: Option<&pb::StatusReport>,
     now: i64,
-) -> Result<usize, StoreError> {
+) -> Result<Planned, StoreError> {
     let context = device_context(tx, rules, device, now)?;
     let plan = engine::plan_device(rules, &context, report, now);
     persist_plan(tx, &device.id, &plan)?;
-    tx.prepare_cached("UPDATE devices SET next_sweep_at = ?2 WHERE id = ?1")?
-        .execute(params![device.id, plan.next_sweep_at])?;
-    Ok(plan.notifications())
+    Ok(Planned {
+        notifications: plan.notifications(),
+        next_sweep_at: plan.next_sweep_at,
+    })
+}
+
+/// Plans a device in a sweep: [`plan_device`], and the plan's times on the
+/// device row. Returns the number of notifications queued.
+pub fn sweep_device(
+    tx: &Connection,
+    rules: &RulesConfig,
+    device: &DeviceRecord,
+    report: Option<&pb::StatusReport>,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let planned = plan_device(tx, rules, device, report, now)?;
+    tx.prepare_cached("UPDATE devices SET next_sweep_at = ?2, planned_at = ?3 WHERE id = ?1")?
+        .execute(params![device.id, planned.next_sweep_at, now])?;
+    Ok(planned.notifications)
 }
 
 /// Writes a plan as it is: each alert whole, its history line, its outbox row.

@@ -268,17 +268,21 @@ fn list_audit(c: &Connection, q: &AuditQuery) -> rusqlite::Result<Vec<AuditEntry
         .collect()
 }
 
-/// Moves a device to another group; false if no such device.
+/// Moves a device to another group; false if no such device. Its next
+/// report is planned under the group's rules, whatever it says.
 fn move_device(c: &Connection, id: &str, group: &str) -> rusqlite::Result<bool> {
     Ok(c.execute(
-        "UPDATE devices SET group_name = ?2 WHERE id = ?1",
+        "UPDATE devices SET group_name = ?2, planned_at = NULL WHERE id = ?1",
         params![id, group],
     )? > 0)
 }
 
 /// Clears a retirement; false if no such device.
 fn restore_device(c: &Connection, id: &str) -> rusqlite::Result<bool> {
-    Ok(c.execute("UPDATE devices SET retired_at = NULL WHERE id = ?1", [id])? > 0)
+    Ok(c.execute(
+        "UPDATE devices SET retired_at = NULL, planned_at = NULL WHERE id = ?1",
+        [id],
+    )? > 0)
 }
 
 fn note_alert(c: &Connection, id: i64, by: &str, note: &str, at: i64) -> rusqlite::Result<bool> {

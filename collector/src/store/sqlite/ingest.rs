@@ -1,20 +1,23 @@
 //! Storing one report on SQLite, inside the writer's shared transaction
 //! (see [`super::writer`]): the seq is judged, the device row updated, the
 //! body and disk samples written only when [`history`] says so, and the
-//! alert engine's plan persisted.
+//! alert engine's plan persisted (or kept, when the report changes nothing
+//! and the last plan still holds: [`engine::plan_still_current`]).
 
-use prost::Message;
+use std::borrow::Cow;
+
 use rusqlite::{Connection, OptionalExtension, params};
-use tracing::warn;
 
 use forewarn_proto::pb;
 
-use super::alerts as sqlite_alerts;
+use super::alerts::{self as sqlite_alerts, Planned};
 use super::{DEVICE_COLUMNS, device_from_row};
+use crate::alerts::engine::{self, PlanMark};
+use crate::fleet::certificate;
 use crate::rules::RuleBook;
 use crate::store::history;
 use crate::store::seq::{self, IncomingSeq, SeqVerdict, StoredSeq};
-use crate::store::{DeviceRecord, IncomingReport, IngestOutcome, StoreError};
+use crate::store::{CurrentCertificate, DeviceRecord, IncomingReport, IngestOutcome, StoreError};
 
 /// What the device row says before this report.
 struct Known {
@@ -23,11 +26,15 @@ struct Known {
     collected_at: Option<i64>,
     fingerprint: Option<i64>,
     disks_sampled_at: Option<i64>,
+    next_sweep_at: Option<i64>,
+    planned_at: Option<i64>,
+    certificate: CurrentCertificate,
 }
 
 fn known(c: &Connection, id: &str) -> rusqlite::Result<Option<Known>> {
     let mut statement = c.prepare_cached(&format!(
-        "SELECT {DEVICE_COLUMNS}, last_boot_id, last_collected_at, status_fingerprint, disks_sampled_at
+        "SELECT {DEVICE_COLUMNS}, last_boot_id, last_collected_at, status_fingerprint, disks_sampled_at,
+           next_sweep_at, planned_at, reenrolled_cert_not_before
          FROM devices WHERE id = ?1"
     ))?;
     statement
@@ -38,6 +45,12 @@ fn known(c: &Connection, id: &str) -> rusqlite::Result<Option<Known>> {
                 collected_at: row.get(12)?,
                 fingerprint: row.get(13)?,
                 disks_sampled_at: row.get(14)?,
+                next_sweep_at: row.get(15)?,
+                planned_at: row.get(16)?,
+                certificate: CurrentCertificate {
+                    serial: row.get(7)?,
+                    reenrolled_not_before: row.get(17)?,
+                },
             })
         })
         .optional()
@@ -45,7 +58,7 @@ fn known(c: &Connection, id: &str) -> rusqlite::Result<Option<Known>> {
 
 pub fn ingest(
     c: &Connection,
-    report: &IncomingReport,
+    report: IncomingReport,
     rules: &RuleBook,
 ) -> Result<IngestOutcome, StoreError> {
     let Some(known) = known(c, &report.device_id)? else {
@@ -54,6 +67,15 @@ pub fn ingest(
     let device = known.device;
     if device.retired_at.is_some() {
         return Ok(IngestOutcome::Retired);
+    }
+    if let Some(presented) = &report.certificate
+        && certificate::superseded(
+            &known.certificate,
+            &presented.serial_hex,
+            presented.not_before,
+        )
+    {
+        return Ok(IngestOutcome::SupersededCertificate);
     }
     let stored = StoredSeq {
         seq: device.last_seq,
@@ -84,21 +106,45 @@ pub fn ingest(
     }
     let seq = i64::try_from(report.seq)
         .map_err(|_| StoreError::Task(format!("seq {} out of range", report.seq)))?;
-    let status = match pb::StatusReport::decode(report.encoded.as_slice()) {
-        Ok(status) => Some(status),
-        Err(err) => {
-            warn!(device_id = %report.device_id, error = %err, "stored report does not decode; only device-wide rules run");
-            None
-        }
-    };
-    let fingerprint = status.as_ref().map(history::fingerprint);
+    let mut body = report.body.open(&report.device_id);
+    let fingerprint = body.status.as_mut().map(history::fingerprint);
     let changed = fingerprint.is_none() || fingerprint != known.fingerprint;
-    let sample_disks = status.as_ref().is_some_and(|s| s.disks.is_some())
+    let status = body.status.as_ref();
+    let sample_disks = status.is_some_and(|s| s.disks.is_some())
         && history::disks_due(changed, known.disks_sampled_at, report.collected_at);
+    if let Some(status) = status.filter(|_| sample_disks) {
+        record_disk_samples(c, &report.device_id, status, report.collected_at)?;
+    }
+    let mark = PlanMark {
+        planned_at: known.planned_at,
+        last_seen_at: device.last_seen_at,
+        next_sweep_at: known.next_sweep_at,
+        report_changed: changed || sample_disks,
+    };
+    let device = DeviceRecord {
+        hostname: report.hostname.clone(),
+        last_seen_at: Some(report.received_at),
+        ..device
+    };
+    // Left as the last plan left them, the alerts count as planned now.
+    let planned = if engine::plan_still_current(mark, report.received_at) {
+        Planned {
+            notifications: 0,
+            next_sweep_at: known.next_sweep_at,
+        }
+    } else {
+        sqlite_alerts::plan_device(
+            c,
+            rules.for_group(&device.group),
+            &device,
+            status,
+            report.received_at,
+        )?
+    };
     c.prepare_cached(
         "UPDATE devices SET hostname = ?2, os = ?3, agent_version = ?4, last_seen_at = ?5,
            last_seq = ?6, last_boot_id = ?7, last_collected_at = ?8, status_fingerprint = ?9,
-           disks_sampled_at = ?10
+           disks_sampled_at = ?10, next_sweep_at = ?11, planned_at = ?5
          WHERE id = ?1",
     )?
     .execute(params![
@@ -116,37 +162,30 @@ pub fn ingest(
         } else {
             known.disks_sampled_at
         },
+        planned.next_sweep_at,
     ])?;
+    // An unchanged report's history line has no body.
+    let encoded = if changed {
+        body.encoded()
+    } else {
+        Cow::Borrowed(&[][..])
+    };
+    let encoded: &[u8] = &encoded;
     if changed {
         c.prepare_cached(
             "INSERT INTO device_status (device_id, seq, collected_at, received_at, report) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (device_id) DO UPDATE SET seq = excluded.seq, collected_at = excluded.collected_at,
                received_at = excluded.received_at, report = excluded.report",
         )?
-        .execute(params![report.device_id, seq, report.collected_at, report.received_at, report.encoded])?;
+        .execute(params![report.device_id, seq, report.collected_at, report.received_at, encoded])?;
     }
-    let body: &[u8] = if changed { &report.encoded } else { &[] };
     c.prepare_cached(
         "INSERT INTO status_history (device_id, boot_id, seq, collected_at, received_at, report) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (device_id, boot_id, seq) DO UPDATE SET collected_at = excluded.collected_at,
            received_at = excluded.received_at, report = excluded.report",
     )?
-    .execute(params![report.device_id, report.boot_id as i64, seq, report.collected_at, report.received_at, body])?;
-    if let Some(status) = status.as_ref().filter(|_| sample_disks) {
-        record_disk_samples(c, &report.device_id, status, report.collected_at)?;
-    }
-    let device = DeviceRecord {
-        hostname: report.hostname.clone(),
-        last_seen_at: Some(report.received_at),
-        ..device
-    };
-    let notifications = sqlite_alerts::plan_device(
-        c,
-        rules.for_group(&device.group),
-        &device,
-        status.as_ref(),
-        report.received_at,
-    )?;
+    .execute(params![report.device_id, report.boot_id as i64, seq, report.collected_at, report.received_at, encoded])?;
+    let notifications = planned.notifications;
     Ok(match verdict {
         SeqVerdict::Renumbered => IngestOutcome::Renumbered {
             group: device.group,

@@ -14,7 +14,6 @@
 use std::time::{Duration, Instant};
 
 use forewarn_proto::pb;
-use prost::Message;
 
 use super::SqliteStore;
 use crate::rules::RuleBook;
@@ -95,7 +94,8 @@ fn report(device: usize, seq: u64, at: i64) -> IncomingReport {
         hostname: format!("LAPTOP-{device:05}"),
         os: "linux".into(),
         agent_version: "0.1.0".into(),
-        encoded: status.encode_to_vec(),
+        body: status.into(),
+        certificate: None,
     }
 }
 

@@ -80,6 +80,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../../migrations/sqlite/0010_next_sweep_at.sql"),
     ),
     (
+        11,
+        include_str!("../../../migrations/sqlite/0011_planned_at.sql"),
+    ),
+    (
         12,
         include_str!("../../../migrations/sqlite/0012_outbox_skipped.sql"),
     ),
@@ -436,7 +440,7 @@ impl Store for SqliteStore {
         rules: Arc<RuleBook>,
     ) -> Result<IngestOutcome, StoreError> {
         self.writer
-            .batched(move |c| ingest::ingest(c, &report, &rules))
+            .batched(move |c| ingest::ingest(c, report, &rules))
             .await
     }
 
@@ -519,7 +523,7 @@ impl Store for SqliteStore {
                         };
                         let status = encoded
                             .and_then(|bytes| pb::StatusReport::decode(bytes.as_slice()).ok());
-                        notifications += sqlite_alerts::plan_device(
+                        notifications += sqlite_alerts::sweep_device(
                             &tx,
                             rules.for_group(&device.group),
                             &device,
