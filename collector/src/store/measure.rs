@@ -42,6 +42,9 @@ pub(crate) const T0: i64 = 1_795_000_000 - 1_795_000_000 % DAY_SECS;
 pub(crate) const INTERVAL: i64 = 300;
 const GIB: u64 = 1 << 30;
 const MIB: u64 = 1 << 20;
+/// Reports in flight at once, as many as the PostgreSQL store's pool has
+/// connections.
+const IN_FLIGHT: usize = 16;
 
 /// What a measurement reads from the backend under it.
 #[async_trait]
@@ -187,21 +190,24 @@ impl Laptop {
                 ..Default::default()
             }),
             disks: Some(pb::DiskCheck {
-                filesystems: [("/", "/dev/nvme0n1p2", 250), ("/home", "/dev/nvme0n1p3", 700)]
-                    .into_iter()
-                    .zip(self.available)
-                    .map(|((mount, dev, gib), available)| pb::DiskStatus {
-                        mount_point: mount.into(),
-                        device: dev.into(),
-                        filesystem: "ext4".into(),
-                        total_bytes: gib * GIB,
-                        free_bytes: available + 5 * GIB,
-                        available_bytes: available,
-                        inodes_total: Some(16_000_000),
-                        inodes_free: Some(15_000_000 - available / MIB),
-                        ..Default::default()
-                    })
-                    .collect(),
+                filesystems: [
+                    ("/", "/dev/nvme0n1p2", 250),
+                    ("/home", "/dev/nvme0n1p3", 700),
+                ]
+                .into_iter()
+                .zip(self.available)
+                .map(|((mount, dev, gib), available)| pb::DiskStatus {
+                    mount_point: mount.into(),
+                    device: dev.into(),
+                    filesystem: "ext4".into(),
+                    total_bytes: gib * GIB,
+                    free_bytes: available + 5 * GIB,
+                    available_bytes: available,
+                    inodes_total: Some(16_000_000),
+                    inodes_free: Some(15_000_000 - available / MIB),
+                    ..Default::default()
+                })
+                .collect(),
             }),
             certificates: Some(pb::CertificateCheck {
                 certificates: (0..3)
@@ -271,26 +277,32 @@ impl Laptop {
 }
 
 /// Stores one report of every laptop at `at` (device `d` a few seconds
-/// after the round's start, as a fleet spreads out), all at once, as
-/// concurrent agents would send them.
+/// after the round's start, as a fleet spreads out), up to [`IN_FLIGHT`]
+/// at once, as concurrent agents would send them.
 pub(crate) async fn report_round(
     store: &Arc<dyn Store>,
     laptops: &mut [Laptop],
     at: i64,
     rules: &Arc<RuleBook>,
 ) {
-    let mut calls = tokio::task::JoinSet::new();
-    for laptop in laptops.iter_mut() {
-        let report = laptop.report(at + (laptop.device as i64 % 60));
-        let (store, rules) = (Arc::clone(store), Arc::clone(rules));
-        calls.spawn(async move { store.ingest_report(report, rules).await });
-    }
-    while let Some(done) = calls.join_next().await {
+    let stored = |done: Result<Result<IngestOutcome, _>, tokio::task::JoinError>| {
         let outcome = done.expect("an ingest task panicked").unwrap();
         assert!(
             matches!(outcome, IngestOutcome::Stored { .. }),
             "{outcome:?}"
         );
+    };
+    let mut calls = tokio::task::JoinSet::new();
+    for laptop in laptops.iter_mut() {
+        let report = laptop.report(at + (laptop.device as i64 % 60));
+        let (store, rules) = (Arc::clone(store), Arc::clone(rules));
+        calls.spawn(async move { store.ingest_report(report, rules).await });
+        if calls.len() >= IN_FLIGHT {
+            stored(calls.join_next().await.unwrap());
+        }
+    }
+    while let Some(done) = calls.join_next().await {
+        stored(done);
     }
 }
 
@@ -350,7 +362,9 @@ pub(crate) async fn month_of_reports(
     // The forecast on the thinned history, after one more round of retention
     // and one more report, against the forecast of every raw sample.
     let end = T0 + rounds * INTERVAL;
-    retention::round(store.as_ref(), &config, end).await.unwrap();
+    retention::round(store.as_ref(), &config, end)
+        .await
+        .unwrap();
     report_round(&store, &mut laptops, end, &rules).await;
     raw_root.push(DiskSample {
         at: end,
@@ -440,7 +454,9 @@ pub(crate) async fn seed_two_weeks(
         report_round(store, laptops, at, rules).await;
         at += if at < raw_from { HOUR_SECS } else { INTERVAL };
     }
-    retention::round(store.as_ref(), &config, now).await.unwrap();
+    retention::round(store.as_ref(), &config, now)
+        .await
+        .unwrap();
 }
 
 /// What `rounds` rounds of 5-minute reports from every laptop cost: CPU per
@@ -459,7 +475,10 @@ async fn ingest_cost(
     }
     let reports = (rounds as usize * laptops.len()) as u32;
     let (cpu, wall) = (probe.cpu().await.saturating_sub(cpu), wall.elapsed());
-    (cpu / reports.max(1), f64::from(reports) / wall.as_secs_f64())
+    (
+        cpu / reports.max(1),
+        f64::from(reports) / wall.as_secs_f64(),
+    )
 }
 
 /// Ingest on `seeded` after [`seed_two_weeks`] against ingest on `fresh`
@@ -510,6 +529,8 @@ pub(crate) async fn sweep_fleet(store: Arc<dyn Store>, probe: &dyn Probe, device
     let rules = Arc::new(RuleBook::default());
     let now = T0 + 30 * DAY_SECS;
     enroll(store.as_ref(), devices).await;
+    // A few reports at a time: thousands at once outwait the PostgreSQL
+    // pool's connection timeout.
     let mut calls = tokio::task::JoinSet::new();
     for device in 0..devices {
         let mut laptop = Laptop::new(device, 1.0);
@@ -520,6 +541,9 @@ pub(crate) async fn sweep_fleet(store: Arc<dyn Store>, probe: &dyn Probe, device
         };
         let (store, rules) = (Arc::clone(&store), Arc::clone(&rules));
         calls.spawn(async move { store.ingest_report(laptop.report(at), rules).await });
+        if calls.len() >= IN_FLIGHT {
+            calls.join_next().await.unwrap().unwrap().unwrap();
+        }
     }
     while let Some(done) = calls.join_next().await {
         done.unwrap().unwrap();

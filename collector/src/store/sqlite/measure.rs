@@ -99,7 +99,7 @@ fn report(device: usize, seq: u64, at: i64) -> IncomingReport {
 /// Enrolls `devices` laptops, writes 14 days of 5-minute disk samples for
 /// both filesystems of each (one transaction), then stores each device's
 /// latest report through ingest, so the engine sets when each is due.
-async fn seed(store: &SqliteStore, devices: usize, rules: &std::sync::Arc<RuleBook>) {
+async fn seed(store: &SqliteStore, devices: usize, rules: &Arc<RuleBook>) {
     store
         .create_token(NewToken {
             id: "t1".into(),
@@ -169,7 +169,7 @@ async fn seed(store: &SqliteStore, devices: usize, rules: &std::sync::Arc<RuleBo
             T - (device as i64 % INTERVAL)
         };
         store
-            .ingest_report(report(device, 1, at), std::sync::Arc::clone(rules))
+            .ingest_report(report(device, 1, at), Arc::clone(rules))
             .await
             .unwrap();
     }
@@ -179,7 +179,7 @@ async fn seed(store: &SqliteStore, devices: usize, rules: &std::sync::Arc<RuleBo
 #[ignore = "a measurement run by hand (minutes, about 1 GB of temp disk); see the module docs"]
 async fn sweep_and_store_open_with_two_weeks_of_history() {
     let devices = env_count("FOREWARN_MEASURE_DEVICES", 2000);
-    let rules = std::sync::Arc::new(RuleBook::default());
+    let rules = Arc::new(RuleBook::default());
     let dir = tempfile::tempdir().unwrap();
     let seeded = dir.path().join("seeded.sqlite3");
     let started = Instant::now();
@@ -221,7 +221,7 @@ async fn sweep_and_store_open_with_two_weeks_of_history() {
 
     let sweep_at = T + 30;
     let sweep = |path: std::path::PathBuf, scope: SweepScope| {
-        let rules = std::sync::Arc::clone(&rules);
+        let rules = Arc::clone(&rules);
         async move {
             let store = SqliteStore::open(&path).unwrap();
             let (cpu, wall) = (process_cpu(), Instant::now());
