@@ -30,7 +30,7 @@ def optional(text, pattern):
     return float(found.group(1)) if found else None
 
 
-def ingest_row(label, text):
+def ingest_row(label, store, text):
     row = {
         "rps": number(text, r"^reports/s sustained\s+([\d.]+)", label),
         "cpu_ms": number(text, r"^collector CPU/report\s+([\d.]+) ms", label),
@@ -51,7 +51,10 @@ def ingest_row(label, text):
     pg_growth = optional(text, r"PostgreSQL grew (-?\d+) bytes")
     row["db_per_report"] = sqlite_growth if sqlite_growth is not None else (
         pg_growth / reports if pg_growth is not None and reports else None)
-    row["written_per_report"] = optional(text, r"^collector wrote .*\((\d+) bytes/report\)")
+    # What the collector process wrote: the database's writes on SQLite; on
+    # PostgreSQL the server writes, so the collector's own number says nothing.
+    row["written_per_report"] = (optional(text, r"^collector wrote .*\((\d+) bytes/report\)")
+                                 if store == "sqlite" else None)
     return row
 
 
@@ -75,7 +78,7 @@ def ingest(lines, work):
     rows = {}
     for _, label, collector, store, devices, target in lines:
         rows[(collector, store, int(devices), target)] = ingest_row(
-            label, (work / f"{label}.txt").read_text())
+            label, store, (work / f"{label}.txt").read_text())
     print("Ingest: each run a fresh collector and database, the same forewarn-loadgen "
           "(~12 KB reports, 10 % changing)")
     header = ("| run | reports/s | p50 ms | p99 ms | CPU/report ms | RSS end / peak MiB | "
