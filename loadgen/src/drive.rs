@@ -12,6 +12,10 @@
 //!
 //! Latency is measured from the moment a call is sent, so under saturation a
 //! late slot shows as a lower rate, not as higher latency.
+//!
+//! A rate of zero holds every connection open through the window without a
+//! call: what a large fleet between reports costs the collector (memory per
+//! connection, idle CPU).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,13 +37,21 @@ use crate::synth::Device;
 /// How hard and how long to push.
 #[derive(Debug, Clone, Copy)]
 pub struct Plan {
-    /// Total Report calls per second over all devices; `None`: as fast as possible.
+    /// Total Report calls per second over all devices; `None`: as fast as
+    /// possible; zero: no calls, the connections are only held.
     pub rate: Option<f64>,
     pub duration: Duration,
     /// Share of reports (0–1) that carry a change from the device's previous one.
     pub change_fraction: f64,
     /// Devices connecting (TLS handshake and first report) at once.
     pub connect_concurrency: usize,
+}
+
+impl Plan {
+    /// Whether the window only holds the connections open, sending nothing.
+    pub fn holds_only(&self) -> bool {
+        self.rate == Some(0.0)
+    }
 }
 
 /// A device whose connection is open, ready for the measured window.
@@ -106,6 +118,11 @@ pub async fn run(devices: Vec<ConnectedDevice>, plan: &Plan) -> (Tally, Duration
     let count = devices.len().max(1) as f64;
     let start = Instant::now();
     let deadline = start + plan.duration;
+    if plan.holds_only() {
+        tokio::time::sleep_until(deadline).await;
+        drop(devices);
+        return (Tally::default(), start.elapsed());
+    }
     let mut tasks = JoinSet::new();
     for (position, mut device) in devices.into_iter().enumerate() {
         let schedule = plan.rate.map(|rate| {
@@ -192,5 +209,20 @@ mod tests {
             next_slot(start, second, start + 2 * second),
             start + 2 * second
         );
+    }
+
+    #[tokio::test]
+    async fn a_zero_rate_holds_the_window_without_calls() {
+        let plan = Plan {
+            rate: Some(0.0),
+            duration: Duration::from_millis(20),
+            change_fraction: 0.5,
+            connect_concurrency: 1,
+        };
+        assert!(plan.holds_only());
+        let (tally, window) = run(Vec::new(), &plan).await;
+        assert_eq!(tally.succeeded(), 0);
+        assert_eq!(tally.errors().count(), 0);
+        assert!(window >= plan.duration, "{window:?}");
     }
 }

@@ -80,9 +80,22 @@ pub async fn load_or_enroll(
     devices: u32,
     concurrency: usize,
 ) -> Result<(Vec<Enrolled>, usize), IdentityError> {
-    let mut ready = Vec::with_capacity(devices as usize);
+    load_or_enroll_range(collector, cache, 0..devices, concurrency).await
+}
+
+/// Devices numbered `indices`, as [`load_or_enroll`]: several load
+/// generators can share one collector (and one cache) with disjoint ranges,
+/// each device keeping its own hostname and hardware id.
+pub async fn load_or_enroll_range(
+    collector: &Collector,
+    cache: &Path,
+    indices: std::ops::Range<u32>,
+    concurrency: usize,
+) -> Result<(Vec<Enrolled>, usize), IdentityError> {
+    let devices = indices.len();
+    let mut ready = Vec::with_capacity(devices);
     let mut missing = Vec::new();
-    for index in 0..devices {
+    for index in indices {
         let dir = StateDir::new(cache.join(synth::hostname(index)));
         match cached(&dir, collector) {
             Some(state) => ready.push(Enrolled {
@@ -102,7 +115,7 @@ pub async fn load_or_enroll(
         .clone()
         .ok_or_else(|| IdentityError::TokenNeeded {
             missing: missing.len(),
-            devices: devices as usize,
+            devices,
             cache: cache.display().to_string(),
         })?;
     let channel = transport::channel(

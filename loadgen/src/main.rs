@@ -33,7 +33,12 @@ struct Args {
     /// Number of simulated devices.
     #[arg(long, default_value_t = 100)]
     devices: u32,
-    /// Total Report calls per second over all devices; leave out to send as fast as possible.
+    /// Number of the first device (devices are load-NNNNN): load generators
+    /// sharing one collector take disjoint ranges.
+    #[arg(long, default_value_t = 0)]
+    first_device: u32,
+    /// Total Report calls per second over all devices; leave out to send as
+    /// fast as possible; 0 holds the connections open without reports.
     #[arg(long)]
     rate: Option<f64>,
     /// Length of the measured window (e.g. 60s, 5m).
@@ -86,8 +91,10 @@ async fn load(args: Args) -> anyhow::Result<()> {
             args.change_fraction
         );
     }
-    if let Some(rate) = args.rate.filter(|rate| !(*rate > 0.0 && rate.is_finite())) {
-        anyhow::bail!("--rate {rate} must be a positive number of reports per second");
+    if let Some(rate) = args.rate.filter(|rate| !(*rate >= 0.0 && rate.is_finite())) {
+        anyhow::bail!(
+            "--rate {rate} must be a number of reports per second (0 holds the connections only)"
+        );
     }
     raise_open_file_limit();
     let ca_pem = std::fs::read_to_string(&args.ca_cert)
@@ -99,6 +106,7 @@ async fn load(args: Args) -> anyhow::Result<()> {
             token: args.token,
         },
         cache: args.cache,
+        first_device: args.first_device,
         devices: args.devices,
         plan: Plan {
             rate: args.rate,

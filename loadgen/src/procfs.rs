@@ -3,7 +3,10 @@
 //! `/proc/PID/stat` gives user and system CPU time in clock ticks (fields 14
 //! and 15, counted after the command name, which is in parentheses and may
 //! itself hold spaces or parentheses); `/proc/PID/status` gives the resident
-//! set size now (`VmRSS`) and at its peak (`VmHWM`), in kB.
+//! set size now (`VmRSS`) and at its peak (`VmHWM`), in kB; `/proc/PID/io`
+//! gives `write_bytes`, what the process sent towards the disk (the write
+//! amplification of its database: log, pages, checkpoints), readable only by
+//! the process's owner or root.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,6 +30,9 @@ pub struct Sample {
     pub cpu: Duration,
     pub rss_bytes: u64,
     pub peak_rss_bytes: u64,
+    /// Bytes the process caused to be written to storage; `None` where
+    /// `/proc/PID/io` cannot be read.
+    pub written_bytes: Option<u64>,
 }
 
 /// Reads process `pid` under `proc_root` (normally `/proc`).
@@ -57,6 +63,20 @@ pub fn sample(proc_root: &Path, pid: u32) -> Result<Sample, ProcError> {
         cpu: Duration::from_secs_f64(ticks as f64 / per_second as f64),
         rss_bytes: memory("VmRSS")?,
         peak_rss_bytes: memory("VmHWM")?,
+        written_bytes: std::fs::read_to_string(dir.join("io"))
+            .ok()
+            .and_then(|io| io_value(&io, "write_bytes")),
+    })
+}
+
+/// The value of a `key: 123` line in `/proc/PID/io`.
+pub fn io_value(io: &str, key: &str) -> Option<u64> {
+    io.lines().find_map(|line| {
+        line.strip_prefix(key)?
+            .strip_prefix(':')?
+            .trim()
+            .parse()
+            .ok()
     })
 }
 
@@ -104,6 +124,14 @@ mod tests {
         assert_eq!(status_kib(status, "VmHWM"), Some(204_800));
         assert_eq!(status_kib(status, "VmRSS"), Some(102_400));
         assert_eq!(status_kib(status, "VmSwap"), None);
+    }
+
+    #[test]
+    fn written_bytes_are_read_from_io() {
+        let io = "rchar: 9123\nwchar: 4567\nread_bytes: 0\nwrite_bytes: 1232896\ncancelled_write_bytes: 0\n";
+        assert_eq!(io_value(io, "write_bytes"), Some(1_232_896));
+        assert_eq!(io_value(io, "cancelled_write_bytes"), Some(0));
+        assert_eq!(io_value(io, "syscw"), None);
     }
 
     #[test]

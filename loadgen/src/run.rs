@@ -16,6 +16,9 @@ pub struct Options {
     pub collector: Collector,
     /// Where enrolled identities are kept between runs.
     pub cache: PathBuf,
+    /// The first device's number: this run drives devices
+    /// `first_device..first_device + devices`.
+    pub first_device: u32,
     pub devices: u32,
     pub plan: Plan,
     pub enroll_concurrency: usize,
@@ -47,10 +50,10 @@ pub trait Progress {
 }
 
 pub async fn run(options: &Options, progress: &dyn Progress) -> Result<Summary, RunError> {
-    let (devices, enrolled_now) = identities::load_or_enroll(
+    let (devices, enrolled_now) = identities::load_or_enroll_range(
         &options.collector,
         &options.cache,
-        options.devices,
+        options.first_device..options.first_device.saturating_add(options.devices),
         options.enroll_concurrency,
     )
     .await?;
@@ -61,8 +64,13 @@ pub async fn run(options: &Options, progress: &dyn Progress) -> Result<Summary, 
         options.cache.display()
     ));
     let (connected, first_reports) = drive::connect(devices, &options.plan).await?;
+    let window = if options.plan.holds_only() {
+        "holding the connections without reports"
+    } else {
+        "measuring"
+    };
     progress.say(&format!(
-        "{} devices connected, {} first reports stored; measuring for {} s",
+        "{} devices connected, {} first reports stored; {window} for {} s",
         connected.len(),
         first_reports.succeeded(),
         options.plan.duration.as_secs()

@@ -36,11 +36,11 @@ impl Summary {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let reports = self.tally.succeeded();
-        let target = self
-            .target_rate
-            .map_or("as fast as possible".to_owned(), |rate| {
-                format!("{rate:.0} reports/s")
-            });
+        let target = match self.target_rate {
+            None => "as fast as possible".to_owned(),
+            Some(0.0) => "no reports: connections held open".to_owned(),
+            Some(rate) => format!("{rate:.0} reports/s"),
+        };
         let _ = writeln!(out, "devices               {}", self.devices);
         let _ = writeln!(out, "target                {target}");
         let _ = writeln!(
@@ -86,6 +86,12 @@ impl Summary {
                     "collector CPU/report  {:.3} ms",
                     cpu.as_secs_f64() * 1000.0 / reports as f64
                 );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "collector CPU/minute  {:.3} s (no reports in the window)",
+                    cpu.as_secs_f64() * 60.0 / self.window.as_secs_f64().max(f64::EPSILON)
+                );
             }
             let _ = writeln!(
                 out,
@@ -93,6 +99,15 @@ impl Summary {
                 mebibytes(end.rss_bytes),
                 mebibytes(end.peak_rss_bytes)
             );
+            if let (Some(start), Some(end)) = (start.written_bytes, end.written_bytes) {
+                let written = end.saturating_sub(start);
+                let per_report = written.checked_div(reports).unwrap_or(0);
+                let _ = writeln!(
+                    out,
+                    "collector wrote       {} to storage ({per_report} bytes/report)",
+                    mebibytes(written)
+                );
+            }
         }
         if let Some((start, end)) = self.loadgen {
             let cpu = end.cpu.saturating_sub(start.cpu);
@@ -158,6 +173,7 @@ mod tests {
             cpu: Duration::from_millis(cpu_ms),
             rss_bytes: rss,
             peak_rss_bytes: 2 * rss,
+            written_bytes: Some(cpu_ms * 1_000_000),
         };
         let summary = Summary {
             devices: 10,
@@ -179,6 +195,7 @@ mod tests {
             "collector CPU         0.25 s (0.12 cores)",
             "collector CPU/report  2.500 ms",
             "100.0 MiB at end · peak 200.0 MiB",
+            "collector wrote       238.4 MiB to storage (2500000 bytes/report)",
             "loadgen CPU           0.50 s (0.25 cores, on the same machine)",
             "12000 bytes/report",
             "3.46 MB per device per day at one report every 5 minutes",
@@ -187,5 +204,36 @@ mod tests {
             assert!(table.contains(expected), "{expected:?} not in\n{table}");
         }
         assert!(!table.contains("errors while connecting"), "{table}");
+    }
+
+    #[test]
+    fn a_held_window_states_cpu_per_minute_instead_of_per_report() {
+        let sample = |cpu_ms| Sample {
+            cpu: Duration::from_millis(cpu_ms),
+            rss_bytes: 1 << 30,
+            peak_rss_bytes: 1 << 30,
+            written_bytes: None,
+        };
+        let summary = Summary {
+            devices: 20_000,
+            target_rate: Some(0.0),
+            change_fraction: 0.1,
+            window: Duration::from_secs(120),
+            tally: Tally::default(),
+            first_reports: Tally::default(),
+            collector: Some((sample(10_000), sample(10_600))),
+            loadgen: None,
+            database_bytes: None,
+            load_average: None,
+        };
+        let table = summary.render();
+        for expected in [
+            "target                no reports: connections held open\n",
+            "collector CPU/minute  0.300 s (no reports in the window)",
+            "collector RSS         1024.0 MiB at end",
+        ] {
+            assert!(table.contains(expected), "{expected:?} not in\n{table}");
+        }
+        assert!(!table.contains("CPU/report"), "{table}");
     }
 }

@@ -28,6 +28,7 @@ fn options(
             token,
         },
         cache: cache.to_owned(),
+        first_device: 0,
         devices: 3,
         plan: Plan {
             rate: Some(30.0),

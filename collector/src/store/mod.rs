@@ -24,12 +24,16 @@
 //! - [`sqlite`]: the SQLite backend (the only module that uses its driver).
 //! - [`postgres`]: the PostgreSQL backend (likewise).
 //! - `conformance` (tests): the suite every backend runs.
+//! - `measure` (ignored tests): storage per device per month, ingest with
+//!   history, sweep cost; run by hand, the same drivers on every backend.
 
 #[cfg(test)]
 pub(crate) mod conformance;
 pub mod console;
 pub mod history;
 pub mod ledger;
+#[cfg(test)]
+pub(crate) mod measure;
 pub mod outbox;
 pub mod pages;
 pub mod postgres;

@@ -1,22 +1,30 @@
-//! A measurement run by hand, not a test of behaviour: what one sweep and
-//! one CLI command cost on a database holding two weeks of 5-minute disk
-//! history for a 2,000-device fleet, before and after, in one run.
+//! Measurements run by hand on SQLite, not tests of behaviour.
+//!
+//! - What one sweep and one CLI command cost on a database holding two weeks
+//!   of 5-minute disk history for a 2,000-device fleet, before and after, in
+//!   one run (`sweep_and_store_open_with_two_weeks_of_history`). The seeded
+//!   database is copied, so "before" (every device planned, as every sweep
+//!   did) and "after" (only the devices due) start from the same rows.
+//! - The backend-neutral measurements of [`crate::store::measure`] on SQLite:
+//!   bytes per device per month, ingest with 14 days of history against a
+//!   fresh store, one sweep at 2,000 devices.
 //!
 //! ```text
 //! cargo nextest run -p forewarn-collector --run-ignored only \
-//!     -E 'test(=store::sqlite::measure::sweep_and_store_open_with_two_weeks_of_history)' --no-capture
+//!     -E 'test(/^store::sqlite::measure::/)' --test-threads 1 --no-capture
 //! ```
 //!
-//! `FOREWARN_MEASURE_DEVICES` changes the fleet size (default 2,000). The
-//! seeded database is copied, so "before" (every device planned, as every
-//! sweep did) and "after" (only the devices due) start from the same rows.
+//! `FOREWARN_MEASURE_DEVICES` changes the fleet size (default 2,000).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use forewarn_proto::pb;
 
 use super::SqliteStore;
 use crate::rules::RuleBook;
+use crate::store::measure::{self, Probe, env_count, process_cpu};
 use crate::store::{IncomingReport, NewDevice, NewToken, Store, SweepScope};
 
 const T: i64 = 1_795_000_000;
@@ -27,17 +35,6 @@ const GIB: u64 = 1 << 30;
 /// One device in this many went quiet three days ago: their offline alert
 /// is due at the measured sweep.
 const QUIET_ONE_IN: usize = 100;
-
-/// CPU time of every thread of this process so far, in nanoseconds (the
-/// sweep runs on tokio's blocking pool, whose threads outlive the sweep).
-fn process_cpu() -> Duration {
-    let nanos: u64 = std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
-        .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
-        .sum();
-    Duration::from_nanos(nanos)
-}
 
 /// What a laptop reports: two filesystems, three certificates far from
 /// expiry, patches scanned an hour ago, a backup that succeeded last night.
@@ -102,7 +99,7 @@ fn report(device: usize, seq: u64, at: i64) -> IncomingReport {
 /// Enrolls `devices` laptops, writes 14 days of 5-minute disk samples for
 /// both filesystems of each (one transaction), then stores each device's
 /// latest report through ingest, so the engine sets when each is due.
-async fn seed(store: &SqliteStore, devices: usize, rules: &std::sync::Arc<RuleBook>) {
+async fn seed(store: &SqliteStore, devices: usize, rules: &Arc<RuleBook>) {
     store
         .create_token(NewToken {
             id: "t1".into(),
@@ -172,7 +169,7 @@ async fn seed(store: &SqliteStore, devices: usize, rules: &std::sync::Arc<RuleBo
             T - (device as i64 % INTERVAL)
         };
         store
-            .ingest_report(report(device, 1, at), std::sync::Arc::clone(rules))
+            .ingest_report(report(device, 1, at), Arc::clone(rules))
             .await
             .unwrap();
     }
@@ -181,11 +178,8 @@ async fn seed(store: &SqliteStore, devices: usize, rules: &std::sync::Arc<RuleBo
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 #[ignore = "a measurement run by hand (minutes, about 1 GB of temp disk); see the module docs"]
 async fn sweep_and_store_open_with_two_weeks_of_history() {
-    let devices: usize = std::env::var("FOREWARN_MEASURE_DEVICES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(2000);
-    let rules = std::sync::Arc::new(RuleBook::default());
+    let devices = env_count("FOREWARN_MEASURE_DEVICES", 2000);
+    let rules = Arc::new(RuleBook::default());
     let dir = tempfile::tempdir().unwrap();
     let seeded = dir.path().join("seeded.sqlite3");
     let started = Instant::now();
@@ -195,7 +189,7 @@ async fn sweep_and_store_open_with_two_weeks_of_history() {
     }
     let bytes = std::fs::metadata(&seeded).unwrap().len();
     println!(
-        "seeded {devices} devices with {HISTORY_DAYS} days of disk history: {:.0} MB in {:.0?}",
+        "SQLite: seeded {devices} devices with {HISTORY_DAYS} days of disk history: {:.0} MB in {:.0?}",
         bytes as f64 / 1e6,
         started.elapsed()
     );
@@ -227,7 +221,7 @@ async fn sweep_and_store_open_with_two_weeks_of_history() {
 
     let sweep_at = T + 30;
     let sweep = |path: std::path::PathBuf, scope: SweepScope| {
-        let rules = std::sync::Arc::clone(&rules);
+        let rules = Arc::clone(&rules);
         async move {
             let store = SqliteStore::open(&path).unwrap();
             let (cpu, wall) = (process_cpu(), Instant::now());
@@ -252,18 +246,87 @@ async fn sweep_and_store_open_with_two_weeks_of_history() {
     let ratio =
         |before: Duration, after: Duration| before.as_secs_f64() / after.as_secs_f64().max(1e-9);
     println!(
-        "sweep, every device (before): {cpu_before:.3?} CPU, {wall_before:.3?} wall, {sent_before} notifications"
+        "measured: SQLite, 14 days of history: sweep of every device (before): {cpu_before:.3?} CPU, {wall_before:.3?} wall, {sent_before} notifications"
     );
     println!(
-        "sweep, devices due (after):   {cpu_after:.3?} CPU, {wall_after:.3?} wall, {sent_after} notifications"
+        "measured: SQLite, 14 days of history: sweep of the devices due (after): {cpu_after:.3?} CPU, {wall_after:.3?} wall, {sent_after} notifications"
     );
     println!(
-        "sweep CPU before/after: {:.0}x",
+        "measured: SQLite, 14 days of history: sweep CPU before/after: {:.0}x",
         ratio(cpu_before, cpu_after)
     );
     println!(
-        "CLI `device list` on {:.0} MB: {cli_before:.3?} with the foreign key check at open (before), {cli_after:.3?} without (after): {:.0}x",
+        "measured: SQLite: CLI `device list` on {:.0} MB: {cli_before:.3?} with the foreign key check at open (before), {cli_after:.3?} without (after): {:.0}x",
         bytes as f64 / 1e6,
         ratio(cli_before, cli_after)
     );
+}
+
+/// Sizes and CPU of one SQLite store.
+struct SqliteProbe {
+    store: Arc<SqliteStore>,
+    path: std::path::PathBuf,
+}
+
+impl SqliteProbe {
+    fn open(path: std::path::PathBuf) -> (Arc<dyn Store>, Self) {
+        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        (Arc::clone(&store) as Arc<dyn Store>, Self { store, path })
+    }
+}
+
+#[async_trait]
+impl Probe for SqliteProbe {
+    fn backend(&self) -> &'static str {
+        "SQLite"
+    }
+
+    /// The database file after a checkpoint has moved the write-ahead log
+    /// into it (and truncated the log), as it sits on disk at rest.
+    async fn bytes(&self) -> u64 {
+        self.store
+            .with_connection(|c| {
+                c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        std::fs::metadata(&self.path).unwrap().len()
+            + std::fs::metadata(wal).map_or(0, |meta| meta.len())
+    }
+
+    async fn cpu(&self) -> Duration {
+        process_cpu()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement run by hand (minutes); see the module docs"]
+async fn month_of_reports_per_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, probe) = SqliteProbe::open(dir.path().join("month.sqlite3"));
+    let devices = env_count("FOREWARN_MEASURE_MONTH_DEVICES", 10);
+    let days = env_count("FOREWARN_MEASURE_DAYS", 31) as i64;
+    measure::month_of_reports(store, &probe, devices, days, 1.0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement run by hand (minutes); see the module docs"]
+async fn ingest_with_two_weeks_of_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fresh, fresh_probe) = SqliteProbe::open(dir.path().join("fresh.sqlite3"));
+    let (seeded, seeded_probe) = SqliteProbe::open(dir.path().join("seeded.sqlite3"));
+    let devices = env_count("FOREWARN_MEASURE_HISTORY_DEVICES", 50);
+    measure::ingest_after_history((fresh, &fresh_probe), (seeded, &seeded_probe), devices).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement run by hand (a minute); see the module docs"]
+async fn sweep_at_2000_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, probe) = SqliteProbe::open(dir.path().join("sweep.sqlite3"));
+    let devices = env_count("FOREWARN_MEASURE_DEVICES", 2000);
+    measure::sweep_fleet(store, &probe, devices).await;
 }

@@ -1,0 +1,705 @@
+//! Store measurements run by hand (ignored tests), the same on every backend:
+//! driven through the [`Store`] trait with an injected clock (each report's
+//! times, the `now` of sweeps and retention rounds), so a month passes in
+//! minutes. Each prints `measured: …` lines, which `loadgen/run-issue11.sh`
+//! collects into its summary.
+//!
+//! - [`month_of_reports`]: what 30+ days of 5-minute laptop reports leave on
+//!   disk per device, with retention running every hour as the collector
+//!   runs it, and whether the disk forecast on the thinned history is the
+//!   forecast of the raw one.
+//! - [`ingest_after_history`]: ingest CPU per report on a store holding 14
+//!   days of history (what retention leaves: 2 days raw, then hourly) against
+//!   a fresh store, in one run.
+//! - [`sweep_fleet`]: one sweep's CPU at 2,000 devices.
+//!
+//! The SQLite cases live in `store/sqlite/measure.rs`, the PostgreSQL cases
+//! here (below); both call these drivers. On PostgreSQL, CPU is this
+//! process's plus that of the server processes serving the test's schema.
+//!
+//! ```text
+//! cargo nextest run -p forewarn-collector --run-ignored only \
+//!     -E 'test(/::measure::/)' --test-threads 1 --no-capture
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use prost::Message;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use forewarn_proto::pb;
+
+use super::history::{DAY_SECS, HOUR_SECS, HistoryConfig};
+use super::{IncomingReport, IngestOutcome, NewDevice, NewToken, Store, SweepScope, retention};
+use crate::rules::forecast::forecast_state;
+use crate::rules::{DiskSample, RuleBook};
+
+/// A midnight, so days in the output are calendar days of the simulation.
+pub(crate) const T0: i64 = 1_795_000_000 - 1_795_000_000 % DAY_SECS;
+pub(crate) const INTERVAL: i64 = 300;
+const GIB: u64 = 1 << 30;
+const MIB: u64 = 1 << 20;
+/// Reports in flight at once, as many as the PostgreSQL store's pool has
+/// connections.
+const IN_FLIGHT: usize = 16;
+
+/// What a measurement reads from the backend under it.
+#[async_trait]
+pub(crate) trait Probe: Send + Sync {
+    /// "SQLite" or "PostgreSQL".
+    fn backend(&self) -> &'static str;
+    /// Bytes the store occupies now (SQLite: the file after a checkpoint;
+    /// PostgreSQL: tables with their indexes and TOAST).
+    async fn bytes(&self) -> u64;
+    /// CPU time spent for the store so far: this process, plus the database
+    /// server's processes where there is a server.
+    async fn cpu(&self) -> Duration;
+}
+
+/// CPU time of every thread of this process so far (store work runs on
+/// tokio's blocking pool or the SQLite writer thread, both outliving a call).
+pub(crate) fn process_cpu() -> Duration {
+    let nanos: u64 = std::fs::read_dir("/proc/self/task")
+        .map(|tasks| {
+            tasks
+                .filter_map(|task| {
+                    std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()
+                })
+                .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    Duration::from_nanos(nanos)
+}
+
+/// A device count from the environment, or `default`.
+pub(crate) fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
+pub(crate) fn device_id(device: usize) -> String {
+    format!("dev-{device:05}")
+}
+
+/// Enrolls `devices` laptops in group "laptops".
+pub(crate) async fn enroll(store: &dyn Store, devices: usize) {
+    store
+        .create_token(NewToken {
+            id: "measure".into(),
+            token_hash: "measure".into(),
+            group: "laptops".into(),
+            created_at: 0,
+            expires_at: i64::MAX,
+            max_uses: None,
+        })
+        .await
+        .unwrap();
+    for device in 0..devices {
+        store
+            .enroll_device(
+                "measure",
+                NewDevice {
+                    id: device_id(device),
+                    hostname: format!("LAPTOP-{device:05}"),
+                    os: "linux".into(),
+                    agent_version: "0.1.0".into(),
+                    enrolled_at: 0,
+                    cert_serial: format!("{device:x}"),
+                    cert_not_after: i64::MAX,
+                    hardware: Default::default(),
+                },
+                0,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// One simulated laptop: two filesystems whose free space drifts as logs,
+/// caches and downloads come and go (cleaned up every ten days), three
+/// certificates, an apt scan every six hours with a few pending updates, and
+/// a nightly backup.
+pub(crate) struct Laptop {
+    device: usize,
+    seq: u64,
+    /// Available bytes of "/" and "/home".
+    available: [u64; 2],
+    /// Share of reports (0–1) in which the disks' numbers move; exact free
+    /// bytes on a live disk move in nearly every report.
+    change: f64,
+    rng: StdRng,
+}
+
+impl Laptop {
+    pub(crate) fn new(device: usize, change: f64) -> Self {
+        Self {
+            device,
+            seq: 0,
+            available: [120 * GIB, 300 * GIB],
+            change,
+            rng: StdRng::seed_from_u64(device as u64),
+        }
+    }
+
+    pub(crate) fn id(&self) -> String {
+        device_id(self.device)
+    }
+
+    /// Available bytes of "/" as of the last report.
+    pub(crate) fn root_available(&self) -> u64 {
+        self.available[0]
+    }
+
+    /// The next report, collected at `at`.
+    pub(crate) fn report(&mut self, at: i64) -> IncomingReport {
+        self.seq += 1;
+        if self.rng.random_bool(self.change) {
+            // About 300 MiB a day on "/", 150 MiB on "/home", with noise.
+            let root = self.rng.random_range(0..2 * MIB);
+            let home = self.rng.random_range(0..MIB);
+            self.available[0] = self.available[0].saturating_sub(root);
+            self.available[1] = self.available[1].saturating_sub(home);
+        }
+        if at.rem_euclid(10 * DAY_SECS) < INTERVAL {
+            self.available = [120 * GIB, 300 * GIB];
+        }
+        let scan = at - at.rem_euclid(6 * HOUR_SECS) + (self.device as i64 % 600);
+        let backup = at - at.rem_euclid(DAY_SECS) + 2 * HOUR_SECS;
+        let status = pb::StatusReport {
+            seq: self.seq,
+            collected_at_unix_secs: at,
+            policy_version: "p1".into(),
+            boot_id: 1,
+            host: Some(pb::HostFacts {
+                hostname: format!("LAPTOP-{:05}", self.device),
+                os_family: "linux".into(),
+                os_name: "Debian GNU/Linux".into(),
+                os_version: "12".into(),
+                architecture: "x86_64".into(),
+                model: "ThinkPad T14 Gen 4".into(),
+                serial_number: format!("PF{:06}", self.device),
+                agent_version: "0.1.0".into(),
+                primary_user: format!("user{}", self.device),
+                ..Default::default()
+            }),
+            disks: Some(pb::DiskCheck {
+                filesystems: [
+                    ("/", "/dev/nvme0n1p2", 250),
+                    ("/home", "/dev/nvme0n1p3", 700),
+                ]
+                .into_iter()
+                .zip(self.available)
+                .map(|((mount, dev, gib), available)| pb::DiskStatus {
+                    mount_point: mount.into(),
+                    device: dev.into(),
+                    filesystem: "ext4".into(),
+                    total_bytes: gib * GIB,
+                    free_bytes: available + 5 * GIB,
+                    available_bytes: available,
+                    inodes_total: Some(16_000_000),
+                    inodes_free: Some(15_000_000 - available / MIB),
+                    ..Default::default()
+                })
+                .collect(),
+            }),
+            certificates: Some(pb::CertificateCheck {
+                certificates: (0..3)
+                    .map(|c| pb::CertificateStatus {
+                        sha256_fingerprint: format!("{:04}{c:060}", self.device),
+                        subject: format!("CN=laptop-{}.corp.example", self.device),
+                        issuer: "CN=Example Corp Issuing CA 2".into(),
+                        serial: format!("{:032x}", self.device * 3 + c),
+                        not_before_unix_secs: T0 - 30 * DAY_SECS,
+                        not_after_unix_secs: T0 + (335 + c as i64) * DAY_SECS,
+                        key_type: "EC".into(),
+                        key_bits: 256,
+                        signature_algorithm: "ecdsa-with-SHA256".into(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                endpoints: vec![],
+            }),
+            patches: Some(pb::PatchCheck {
+                package_manager: "apt".into(),
+                scan_state: pb::ScanState::Ok as i32,
+                last_successful_scan_unix_secs: Some(scan),
+                pending: (0..4)
+                    .map(|p| pb::PendingUpdate {
+                        name: format!("libexample{p}"),
+                        installed_version: "1.2.3-1".into(),
+                        candidate_version: "1.2.3-2".into(),
+                        source: "bookworm-security".into(),
+                        security: p == 0,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }),
+            backups: Some(pb::BackupCheck {
+                jobs: vec![pb::BackupJobStatus {
+                    name: "restic-home".into(),
+                    result: pb::BackupResult::Success as i32,
+                    last_run_started_unix_secs: Some(backup - 900),
+                    last_run_finished_unix_secs: Some(backup),
+                    last_success_unix_secs: Some(backup),
+                    ..Default::default()
+                }],
+            }),
+            check_runs: ["disks", "certificates", "patches", "backups"]
+                .into_iter()
+                .map(|check| pb::CheckRun {
+                    check: check.into(),
+                    duration_ms: self.rng.random_range(1..40),
+                    ok: true,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        IncomingReport {
+            device_id: self.id(),
+            seq: self.seq,
+            boot_id: 1,
+            collected_at: at,
+            received_at: at,
+            hostname: format!("LAPTOP-{:05}", self.device),
+            os: "linux".into(),
+            agent_version: "0.1.0".into(),
+            encoded: status.encode_to_vec(),
+        }
+    }
+}
+
+/// Stores one report of every laptop at `at` (device `d` a few seconds
+/// after the round's start, as a fleet spreads out), up to [`IN_FLIGHT`]
+/// at once, as concurrent agents would send them.
+pub(crate) async fn report_round(
+    store: &Arc<dyn Store>,
+    laptops: &mut [Laptop],
+    at: i64,
+    rules: &Arc<RuleBook>,
+) {
+    let stored = |done: Result<Result<IngestOutcome, _>, tokio::task::JoinError>| {
+        let outcome = done.expect("an ingest task panicked").unwrap();
+        assert!(
+            matches!(outcome, IngestOutcome::Stored { .. }),
+            "{outcome:?}"
+        );
+    };
+    let mut calls = tokio::task::JoinSet::new();
+    for laptop in laptops.iter_mut() {
+        let report = laptop.report(at + (laptop.device as i64 % 60));
+        let (store, rules) = (Arc::clone(store), Arc::clone(rules));
+        calls.spawn(async move { store.ingest_report(report, rules).await });
+        if calls.len() >= IN_FLIGHT {
+            stored(calls.join_next().await.unwrap());
+        }
+    }
+    while let Some(done) = calls.join_next().await {
+        stored(done);
+    }
+}
+
+fn megabytes(bytes: f64) -> String {
+    format!("{:.3} MB", bytes / 1e6)
+}
+
+/// Stores `days` of 5-minute reports from `devices` laptops (`change`: share
+/// of reports whose disk numbers move), running a retention round every
+/// `retention_interval_secs` of simulated time, and prints what the store
+/// holds per device along the way; then checks the disk forecast on what is
+/// left against the forecast of every raw sample.
+pub(crate) async fn month_of_reports(
+    store: Arc<dyn Store>,
+    probe: &dyn Probe,
+    devices: usize,
+    days: i64,
+    change: f64,
+) {
+    let rules = Arc::new(RuleBook::default());
+    let config = HistoryConfig::default();
+    enroll(store.as_ref(), devices).await;
+    let empty = probe.bytes().await;
+    let mut laptops: Vec<Laptop> = (0..devices).map(|d| Laptop::new(d, change)).collect();
+    let report_bytes = Laptop::new(0, change).report(T0).encoded.len();
+    let mut raw_root: Vec<DiskSample> = Vec::new();
+    let mut per_device_at_day = Vec::new();
+    let mut next_retention = T0 + config.retention_interval_secs as i64;
+    let (cpu, wall) = (probe.cpu().await, Instant::now());
+    let rounds = days * DAY_SECS / INTERVAL;
+    for round in 0..rounds {
+        let at = T0 + round * INTERVAL;
+        report_round(&store, &mut laptops, at, &rules).await;
+        raw_root.push(DiskSample {
+            at,
+            total_bytes: 250 * GIB,
+            available_bytes: laptops[0].root_available(),
+        });
+        if at >= next_retention {
+            retention::round(store.as_ref(), &config, at).await.unwrap();
+            next_retention += config.retention_interval_secs as i64;
+        }
+        let day = (round + 1) * INTERVAL / DAY_SECS;
+        if (round + 1) * INTERVAL % DAY_SECS == 0 && [1, 2, 3, 7, 14, 16, 23, 30, 31].contains(&day)
+        {
+            let per_device = (probe.bytes().await.saturating_sub(empty)) as f64 / devices as f64;
+            println!(
+                "{}: day {day:>2}: {} per device",
+                probe.backend(),
+                megabytes(per_device)
+            );
+            per_device_at_day.push((day, per_device));
+        }
+    }
+    let (cpu, wall) = (probe.cpu().await.saturating_sub(cpu), wall.elapsed());
+
+    // The forecast on the thinned history, after one more round of retention
+    // and one more report, against the forecast of every raw sample.
+    let end = T0 + rounds * INTERVAL;
+    retention::round(store.as_ref(), &config, end)
+        .await
+        .unwrap();
+    report_round(&store, &mut laptops, end, &rules).await;
+    raw_root.push(DiskSample {
+        at: end,
+        total_bytes: 250 * GIB,
+        available_bytes: laptops[0].root_available(),
+    });
+    let rule = RuleBook::default().default.disk_forecast;
+    let expected = forecast_state(&rule, &raw_root, end).describe();
+    let stored = store
+        .disk_forecasts(&laptops[0].id())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.mount_point == "/")
+        .map(|f| f.description);
+    let summary = store.history_summary(&laptops[0].id()).await.unwrap();
+
+    let at_day = |wanted: i64| {
+        per_device_at_day
+            .iter()
+            .find(|(day, _)| *day == wanted)
+            .map(|(_, bytes)| *bytes)
+    };
+    let last_day = per_device_at_day.last().map_or(0, |(day, _)| *day);
+    let held = per_device_at_day.last().map_or(0.0, |(_, bytes)| *bytes);
+    println!(
+        "measured: {}: {devices} laptops x {days} days of 5-minute reports ({report_bytes} B each, \
+         disks moving in {:.0} % of reports), retention hourly with the default [history]: \
+         {} per device after {last_day} days (goal <= 1 MB per device per month) -> {}",
+        probe.backend(),
+        change * 100.0,
+        megabytes(held),
+        if held <= 1e6 { "met" } else { "NOT MET" }
+    );
+    if let (Some(day16), Some(day30)) = (at_day(16), at_day(30)) {
+        println!(
+            "measured: {}: growth once hourly samples are thinned to daily (days 16-30): {} per device per 30 days",
+            probe.backend(),
+            megabytes((day30 - day16) * 30.0 / 14.0)
+        );
+    }
+    println!(
+        "measured: {}: what one device keeps after {days} days: {} history lines, {} with a body, {} disk samples",
+        probe.backend(),
+        summary.reports,
+        summary.bodies,
+        summary.disk_samples
+    );
+    println!(
+        "measured: {}: forecast of \"/\" on the thinned history {:?}, on every raw sample {expected:?} -> {}",
+        probe.backend(),
+        stored.as_deref().unwrap_or("none"),
+        if stored.as_deref() == Some(expected.as_str()) {
+            "unchanged"
+        } else {
+            "CHANGED"
+        }
+    );
+    println!(
+        "measured: {}: the simulated month cost {:.1} s CPU, {:.0?} wall ({:.3} ms CPU per report, debug build)",
+        probe.backend(),
+        cpu.as_secs_f64(),
+        wall,
+        cpu.as_secs_f64() * 1000.0 / (rounds as f64 * devices as f64)
+    );
+    assert_eq!(
+        stored.as_deref(),
+        Some(expected.as_str()),
+        "the forecast on thinned history must equal the raw one"
+    );
+}
+
+/// Gives `store` the history `devices` laptops have after 14 days, as
+/// retention leaves it: a report an hour from 14 to 2 days before `now`
+/// (what hourly thinning keeps of the disk samples), then one every 5
+/// minutes; then a retention round at `now`.
+pub(crate) async fn seed_two_weeks(
+    store: &Arc<dyn Store>,
+    laptops: &mut [Laptop],
+    now: i64,
+    rules: &Arc<RuleBook>,
+) {
+    let config = HistoryConfig::default();
+    let raw_from = now - i64::from(config.raw_days) * DAY_SECS;
+    let mut at = now - 14 * DAY_SECS;
+    while at < now {
+        report_round(store, laptops, at, rules).await;
+        at += if at < raw_from { HOUR_SECS } else { INTERVAL };
+    }
+    retention::round(store.as_ref(), &config, now)
+        .await
+        .unwrap();
+}
+
+/// What `rounds` rounds of 5-minute reports from every laptop cost: CPU per
+/// report and reports per second of wall time.
+async fn ingest_cost(
+    store: &Arc<dyn Store>,
+    probe: &dyn Probe,
+    laptops: &mut [Laptop],
+    from: i64,
+    rounds: i64,
+    rules: &Arc<RuleBook>,
+) -> (Duration, f64) {
+    let (cpu, wall) = (probe.cpu().await, Instant::now());
+    for round in 0..rounds {
+        report_round(store, laptops, from + round * INTERVAL, rules).await;
+    }
+    let reports = (rounds as usize * laptops.len()) as u32;
+    let (cpu, wall) = (probe.cpu().await.saturating_sub(cpu), wall.elapsed());
+    (
+        cpu / reports.max(1),
+        f64::from(reports) / wall.as_secs_f64(),
+    )
+}
+
+/// Ingest on `seeded` after [`seed_two_weeks`] against ingest on `fresh`
+/// (the same devices, no history), the same reports, in one run.
+pub(crate) async fn ingest_after_history(
+    fresh: (Arc<dyn Store>, &dyn Probe),
+    seeded: (Arc<dyn Store>, &dyn Probe),
+    devices: usize,
+) {
+    let rules = Arc::new(RuleBook::default());
+    let now = T0 + 14 * DAY_SECS;
+    let rounds = env_count("FOREWARN_MEASURE_ROUNDS", 12) as i64;
+    let started = Instant::now();
+    let mut old: Vec<Laptop> = (0..devices).map(|d| Laptop::new(d, 1.0)).collect();
+    enroll(seeded.0.as_ref(), devices).await;
+    seed_two_weeks(&seeded.0, &mut old, now, &rules).await;
+    let summary = seeded.0.history_summary(&device_id(0)).await.unwrap();
+    println!(
+        "{}: seeded {devices} laptops with 14 days of history in {:.0?} ({} lines, {} disk samples per device)",
+        seeded.1.backend(),
+        started.elapsed(),
+        summary.reports,
+        summary.disk_samples
+    );
+    let mut new: Vec<Laptop> = (0..devices).map(|d| Laptop::new(d, 1.0)).collect();
+    enroll(fresh.0.as_ref(), devices).await;
+    // One report each first, so both stores measure devices that have reported.
+    report_round(&fresh.0, &mut new, now - INTERVAL, &rules).await;
+    let (fresh_cpu, fresh_rate) =
+        ingest_cost(&fresh.0, fresh.1, &mut new, now, rounds, &rules).await;
+    let (seeded_cpu, seeded_rate) =
+        ingest_cost(&seeded.0, seeded.1, &mut old, now, rounds, &rules).await;
+    println!(
+        "measured: {}: ingest CPU per report with 14 days of history {:.3} ms vs fresh {:.3} ms \
+         ({:.2}x; goal unchanged); {seeded_rate:.0} vs {fresh_rate:.0} reports/s one round at a time \
+         ({devices} laptops x {rounds} rounds, every report moving its disks, debug build)",
+        seeded.1.backend(),
+        seeded_cpu.as_secs_f64() * 1000.0,
+        fresh_cpu.as_secs_f64() * 1000.0,
+        seeded_cpu.as_secs_f64() / fresh_cpu.as_secs_f64().max(1e-9)
+    );
+}
+
+/// One full sweep (the first after a start) and one sweep of the devices
+/// due, at `devices` laptops that each reported once; one in a hundred went
+/// quiet three days ago, so its offline and dead-man alerts are due.
+pub(crate) async fn sweep_fleet(store: Arc<dyn Store>, probe: &dyn Probe, devices: usize) {
+    let rules = Arc::new(RuleBook::default());
+    let now = T0 + 30 * DAY_SECS;
+    enroll(store.as_ref(), devices).await;
+    // A few reports at a time: thousands at once outwait the PostgreSQL
+    // pool's connection timeout.
+    let mut calls = tokio::task::JoinSet::new();
+    for device in 0..devices {
+        let mut laptop = Laptop::new(device, 1.0);
+        let at = if device % 100 == 0 {
+            now - 3 * DAY_SECS
+        } else {
+            now - (device as i64 % INTERVAL)
+        };
+        let (store, rules) = (Arc::clone(&store), Arc::clone(&rules));
+        calls.spawn(async move { store.ingest_report(laptop.report(at), rules).await });
+        if calls.len() >= IN_FLIGHT {
+            calls.join_next().await.unwrap().unwrap().unwrap();
+        }
+    }
+    while let Some(done) = calls.join_next().await {
+        done.unwrap().unwrap();
+    }
+    let sweep = async |scope: SweepScope, at: i64| {
+        let (cpu, wall) = (probe.cpu().await, Instant::now());
+        let sent = store
+            .sweep_alerts(Arc::clone(&rules), at, scope)
+            .await
+            .unwrap();
+        (sent, probe.cpu().await.saturating_sub(cpu), wall.elapsed())
+    };
+    let (sent_all, cpu_all, wall_all) = sweep(SweepScope::All, now + 30).await;
+    let (sent_due, cpu_due, wall_due) = sweep(SweepScope::Due, now + 60).await;
+    println!(
+        "measured: {}: one sweep at {devices} devices: every device (the first after a start) \
+         {:.0} ms CPU, {:.0?} wall, {sent_all} notifications; the devices due {:.1} ms CPU, \
+         {:.0?} wall, {sent_due} notifications (debug build)",
+        probe.backend(),
+        cpu_all.as_secs_f64() * 1000.0,
+        wall_all,
+        cpu_due.as_secs_f64() * 1000.0,
+        wall_due
+    );
+    assert!(sent_all > 0, "the quiet devices' alerts are due");
+}
+
+mod postgres {
+    //! The PostgreSQL cases, each in a schema of its own on the test server
+    //! (`FOREWARN_TEST_POSTGRES_URL`, as the store tests), dropped at the end.
+
+    use super::*;
+    use crate::store::postgres::PostgresStore;
+    use forewarn_secret::Secret;
+
+    /// A schema for one measurement, and an admin connection to read sizes
+    /// and find the server processes serving it (by application name).
+    struct Schema {
+        name: String,
+        url: String,
+        admin: tokio_postgres::Client,
+    }
+
+    impl Schema {
+        async fn create() -> Self {
+            let url = std::env::var("FOREWARN_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+            let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap_or_else(|err| panic!("PostgreSQL is not reachable at {url}: {err}"));
+            tokio::spawn(connection);
+            let name = format!("forewarn_measure_{}", uuid::Uuid::new_v4().simple());
+            admin
+                .batch_execute(&format!("CREATE SCHEMA {name}"))
+                .await
+                .unwrap();
+            Self { name, url, admin }
+        }
+
+        async fn open(&self) -> Arc<dyn Store> {
+            let separator = if self.url.contains('?') { '&' } else { '?' };
+            let url = format!(
+                "{}{separator}options=-csearch_path%3D{name}&application_name={name}",
+                self.url,
+                name = self.name
+            );
+            Arc::new(PostgresStore::open(&Secret::new(url), None).await.unwrap())
+        }
+
+        async fn drop_schema(self) {
+            self.admin
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                    &[&self.name],
+                )
+                .await
+                .unwrap();
+            self.admin
+                .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.name))
+                .await
+                .unwrap();
+        }
+    }
+
+    #[async_trait]
+    impl Probe for Schema {
+        fn backend(&self) -> &'static str {
+            "PostgreSQL"
+        }
+
+        async fn bytes(&self) -> u64 {
+            let row = self
+                .admin
+                .query_one(
+                    "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::BIGINT
+                     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = $1 AND c.relkind IN ('r', 'm')",
+                    &[&self.name],
+                )
+                .await
+                .unwrap();
+            u64::try_from(row.get::<_, i64>(0)).unwrap_or(0)
+        }
+
+        async fn cpu(&self) -> Duration {
+            let rows = self
+                .admin
+                .query(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
+                    &[&self.name],
+                )
+                .await
+                .unwrap();
+            let server: u64 = rows
+                .iter()
+                .filter_map(|row| {
+                    let pid: i32 = row.get(0);
+                    std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()
+                })
+                .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
+                .sum();
+            process_cpu() + Duration::from_nanos(server)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement run by hand (minutes); see the module docs"]
+    async fn postgres_month_of_reports_per_device() {
+        let schema = Schema::create().await;
+        let devices = env_count("FOREWARN_MEASURE_MONTH_DEVICES", 10);
+        let days = env_count("FOREWARN_MEASURE_DAYS", 31) as i64;
+        month_of_reports(schema.open().await, &schema, devices, days, 1.0).await;
+        schema.drop_schema().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement run by hand (minutes); see the module docs"]
+    async fn postgres_ingest_with_two_weeks_of_history() {
+        let (fresh, seeded) = (Schema::create().await, Schema::create().await);
+        let devices = env_count("FOREWARN_MEASURE_HISTORY_DEVICES", 50);
+        ingest_after_history(
+            (fresh.open().await, &fresh),
+            (seeded.open().await, &seeded),
+            devices,
+        )
+        .await;
+        fresh.drop_schema().await;
+        seeded.drop_schema().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement run by hand (a minute); see the module docs"]
+    async fn postgres_sweep_at_2000_devices() {
+        let schema = Schema::create().await;
+        let devices = env_count("FOREWARN_MEASURE_DEVICES", 2000);
+        sweep_fleet(schema.open().await, &schema, devices).await;
+        schema.drop_schema().await;
+    }
+}
