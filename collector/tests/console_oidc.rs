@@ -180,22 +180,24 @@ impl Fixture {
     /// A viewer over all groups with the password [`LOCAL_PASSWORD`].
     async fn add_local_user(&self, name: &str) {
         self.store
-            .create_user(UserRecord {
-                username: name.into(),
-                role: Role::Viewer,
-                scope: Scope::All,
-                password_hash: password::hash(LOCAL_PASSWORD).unwrap(),
-                created_at: 0,
-                disabled_at: None,
-                password_set_at: 0,
-            },
-            forewarn_collector::console::auth::audit_entry(
-                "test",
-                "user.create",
-                name,
-                "",
-                "test",
-            ))
+            .create_user(
+                UserRecord {
+                    username: name.into(),
+                    role: Role::Viewer,
+                    scope: Scope::All,
+                    password_hash: password::hash(LOCAL_PASSWORD).unwrap(),
+                    created_at: 0,
+                    disabled_at: None,
+                    password_set_at: 0,
+                },
+                forewarn_collector::console::auth::audit_entry(
+                    "test",
+                    "user.create",
+                    name,
+                    "",
+                    "test",
+                ),
+            )
             .await
             .unwrap();
     }

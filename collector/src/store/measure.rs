@@ -33,7 +33,9 @@ use rand::{Rng, SeedableRng};
 use forewarn_proto::pb;
 
 use super::history::{DAY_SECS, HOUR_SECS, HistoryConfig};
-use super::{IncomingReport, IngestOutcome, NewDevice, NewToken, Store, SweepScope, retention};
+use super::{
+    IncomingReport, IngestOutcome, NewDevice, NewToken, ReportBody, Store, SweepScope, retention,
+};
 use crate::rules::forecast::forecast_state;
 use crate::rules::{DiskSample, RuleBook};
 
@@ -271,7 +273,8 @@ impl Laptop {
             hostname: format!("LAPTOP-{:05}", self.device),
             os: "linux".into(),
             agent_version: "0.1.0".into(),
-            encoded: status.encode_to_vec(),
+            body: status.into(),
+            certificate: None,
         }
     }
 }
@@ -327,7 +330,10 @@ pub(crate) async fn month_of_reports(
     enroll(store.as_ref(), devices).await;
     let empty = probe.bytes().await;
     let mut laptops: Vec<Laptop> = (0..devices).map(|d| Laptop::new(d, change)).collect();
-    let report_bytes = Laptop::new(0, change).report(T0).encoded.len();
+    let report_bytes = match Laptop::new(0, change).report(T0).body {
+        ReportBody::Decoded(status) => status.encoded_len(),
+        ReportBody::Encoded(bytes) => bytes.len(),
+    };
     let mut raw_root: Vec<DiskSample> = Vec::new();
     let mut per_device_at_day = Vec::new();
     let mut next_retention = T0 + config.retention_interval_secs as i64;

@@ -20,7 +20,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use prost::Message;
 use reqwest::StatusCode;
 
 use forewarn_collector::alerts::{AlertFilter, AlertStatus};
@@ -170,7 +169,8 @@ fn report(device: usize, stage: u64, at: i64) -> IncomingReport {
         hostname: hostname(device),
         os: "linux".into(),
         agent_version: "0.1.0".into(),
-        encoded: status.encode_to_vec(),
+        body: status.into(),
+        certificate: None,
     }
 }
 

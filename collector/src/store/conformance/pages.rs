@@ -218,9 +218,14 @@ pub(crate) async fn devices_are_found_by_name_group_serial_model_and_user(store:
         ..Default::default()
     };
     let mut with_facts = report(1, T0, 50);
-    let mut status = pb::StatusReport::decode(with_facts.encoded.as_slice()).unwrap();
+    let mut status = with_facts
+        .body
+        .clone()
+        .open(&with_facts.device_id)
+        .status
+        .unwrap();
     status.host = Some(host);
-    with_facts.encoded = status.encode_to_vec();
+    with_facts.body = status.into();
     let found = |text: &'static str| async move {
         let mut ids: Vec<String> = store
             .search_devices(text)

@@ -14,6 +14,7 @@ use crate::alerts::{AlertFilter, AlertRecord};
 use crate::rules::config::builtin_group_overrides;
 use crate::rules::{RuleBook, RuleId};
 use crate::severity::Severity;
+use crate::store::console::NewAuditEntry;
 use crate::store::outbox::OutboxState;
 use crate::store::{IncomingReport, NewDevice, Store, SweepScope};
 
@@ -249,7 +250,15 @@ pub(crate) async fn an_unchanged_report_keeps_the_plan_until_something_can_chang
     assert_eq!(disk_seen().await, T0 + 810);
 
     // Another group has other rules: its first report is planned.
-    assert!(store.move_device("d1", "laptops").await.unwrap());
+    let moved = NewAuditEntry {
+        at: T0 + 815,
+        actor: "root".into(),
+        action: "device.move".into(),
+        target: "d1".into(),
+        detail: "laptops".into(),
+        source: "127.0.0.1".into(),
+    };
+    assert!(store.move_device("d1", "laptops", moved).await.unwrap());
     ingest(9, T0 + 820, 2).await.unwrap();
     assert_eq!(disk_seen().await, T0 + 820);
     ingest(10, T0 + 830, 2).await.unwrap();

@@ -466,7 +466,10 @@ impl ConsoleStore for PostgresStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let restored = tx
-            .execute("UPDATE devices SET retired_at = NULL, planned_at = NULL WHERE id = $1", &[&id])
+            .execute(
+                "UPDATE devices SET retired_at = NULL, planned_at = NULL WHERE id = $1",
+                &[&id],
+            )
             .await?
             > 0;
         if restored {

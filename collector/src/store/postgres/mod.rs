@@ -656,7 +656,7 @@ impl OutboxDelivery for PostgresStore {
 
     async fn mark_skipped(&self, id: i64, now: i64) -> Result<(), StoreError> {
         let c = self.client().await?;
-        Ok(pg_alerts::mark_skipped(&**c, id, now).await?)
+        Ok(pg_alerts::mark_skipped(&c, id, now).await?)
     }
 
     async fn mark_delivered(&self, id: i64, now: i64) -> Result<(), StoreError> {

@@ -53,7 +53,7 @@ impl PageReads for PostgresStore {
         since: i64,
     ) -> Result<BTreeMap<String, Vec<DiskSample>>, StoreError> {
         let c = self.client().await?;
-        Ok(super::alerts::disk_history(&**c, device_id, since).await?)
+        Ok(super::alerts::disk_history(&c, device_id, since).await?)
     }
 
     async fn device_tickets(&self, device_id: &str) -> Result<Vec<TicketLink>, StoreError> {
