@@ -72,7 +72,7 @@ fn outbox_stats(c: &Connection) -> rusqlite::Result<OutboxStats> {
                 (SELECT COUNT(*) FROM alert_outbox WHERE state = 'pending'),
                 (SELECT COUNT(*) FROM alert_outbox WHERE state = 'claimed'),
                 (SELECT COUNT(*) FROM alert_outbox WHERE state = 'failed'),
-                (SELECT COUNT(*) FROM alert_outbox WHERE state = 'delivered' AND skipped),
+                (SELECT COUNT(*) FROM alert_outbox WHERE skipped = 1),
                 (SELECT MIN(created_at) FROM alert_outbox WHERE state IN ('pending', 'claimed'))",
         [],
         |row| {
