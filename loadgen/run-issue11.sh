@@ -236,9 +236,7 @@ max_unauthenticated_per_source = 512"
     echo "threads in collector  $threads"
     echo "load average          $(cat /proc/loadavg)"
   } | tee "$work/$label.txt"
-  for i in 0 1; do
-    grep -q "errors while connecting" "$dir/loadgen-$i.err" "$dir/loadgen-$i.txt" 2>/dev/null && cat "$dir/loadgen-$i.txt"
-  done
+  grep -h "devices connected" "$dir"/loadgen-*.err | sed 's/^/   load generator: /'
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' held "$label" "$kind" sqlite "$count" 0 >> "$results"
   for i in 0 1; do kill "${lpids[$i]}" 2>/dev/null || true; wait "${lpids[$i]}" 2>/dev/null || true; forget "${lpids[$i]}"; done
   stop_collector
