@@ -61,20 +61,12 @@ pub(crate) trait Probe: Send + Sync {
     async fn cpu(&self) -> Duration;
 }
 
-/// CPU time of every thread of this process so far (store work runs on
-/// tokio's blocking pool or the SQLite writer thread, both outliving a call).
+/// CPU time of this process so far, every thread included — also threads
+/// that have ended, such as the writer thread of a store already dropped
+/// (summing the live threads' schedstat lost theirs and could go backwards).
 pub(crate) fn process_cpu() -> Duration {
-    let nanos: u64 = std::fs::read_dir("/proc/self/task")
-        .map(|tasks| {
-            tasks
-                .filter_map(|task| {
-                    std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()
-                })
-                .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
-                .sum()
-        })
-        .unwrap_or(0);
-    Duration::from_nanos(nanos)
+    let spent = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(spent.tv_sec as u64, spent.tv_nsec as u32)
 }
 
 /// A device count from the environment, or `default`.

@@ -25,7 +25,7 @@ use forewarn_proto::pb;
 use super::SqliteStore;
 use crate::rules::RuleBook;
 use crate::store::measure::{self, Probe, env_count, process_cpu};
-use crate::store::{IncomingReport, NewDevice, NewToken, Store, SweepScope};
+use crate::store::{IncomingReport, Store, SweepScope};
 
 const T: i64 = 1_795_000_000;
 const DAY: i64 = 86_400;
@@ -83,7 +83,7 @@ fn report(device: usize, seq: u64, at: i64) -> IncomingReport {
         ..Default::default()
     };
     IncomingReport {
-        device_id: format!("dev-{device:05}"),
+        device_id: measure::device_id(device),
         seq,
         boot_id: 1,
         collected_at: at,
@@ -100,37 +100,7 @@ fn report(device: usize, seq: u64, at: i64) -> IncomingReport {
 /// both filesystems of each (one transaction), then stores each device's
 /// latest report through ingest, so the engine sets when each is due.
 async fn seed(store: &SqliteStore, devices: usize, rules: &Arc<RuleBook>) {
-    store
-        .create_token(NewToken {
-            id: "t1".into(),
-            token_hash: "aa".into(),
-            group: "laptops".into(),
-            created_at: 0,
-            expires_at: i64::MAX,
-            max_uses: None,
-        })
-        .await
-        .unwrap();
-    for device in 0..devices {
-        store
-            .enroll_device(
-                "aa",
-                NewDevice {
-                    id: format!("dev-{device:05}"),
-                    hostname: format!("LAPTOP-{device:05}"),
-                    os: "linux".into(),
-                    agent_version: "0.1.0".into(),
-                    enrolled_at: 0,
-                    cert_serial: format!("{device:x}"),
-                    cert_not_after: i64::MAX,
-                    hardware: Default::default(),
-                },
-                0,
-            )
-            .await
-            .unwrap()
-            .unwrap();
-    }
+    measure::enroll(store, devices).await;
     store
         .with_connection(move |c| {
             let tx = c.transaction()?;
@@ -141,7 +111,7 @@ async fn seed(store: &SqliteStore, devices: usize, rules: &Arc<RuleBook>) {
                 )?;
                 let samples = HISTORY_DAYS * DAY / INTERVAL;
                 for device in 0..devices {
-                    let id = format!("dev-{device:05}");
+                    let id = measure::device_id(device);
                     for mount in ["/", "/home"] {
                         for k in 0..samples {
                             // Filling by ~280 MiB a day: full in years, no alert.
@@ -186,6 +156,12 @@ async fn sweep_and_store_open_with_two_weeks_of_history() {
     {
         let store = SqliteStore::open(&seeded).unwrap();
         seed(&store, devices, &rules).await;
+        // Everything into the main file before it is copied: the writer
+        // thread closes the connection after the store is dropped, not at once.
+        store
+            .with_connection(|c| Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?))
+            .await
+            .unwrap();
     }
     let bytes = std::fs::metadata(&seeded).unwrap().len();
     println!(
