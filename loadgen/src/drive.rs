@@ -133,15 +133,8 @@ pub async fn run(devices: Vec<ConnectedDevice>, plan: &Plan) -> (Tally, Duration
         let change_fraction = plan.change_fraction;
         tasks.spawn(async move {
             let mut tally = Tally::default();
-            let mut next = schedule.map(|(first, _)| first);
-            loop {
-                if let (Some(at), Some((_, interval))) = (next, schedule) {
-                    tokio::time::sleep_until(at).await;
-                    next = Some(next_slot(at, interval, Instant::now()));
-                }
-                if Instant::now() >= deadline {
-                    break;
-                }
+            let mut slots = DeviceSlots::new(schedule, deadline);
+            while slots.next_call().await {
                 let change = rand::rng().random_bool(change_fraction);
                 device.send(change, &mut tally).await;
             }
@@ -153,6 +146,39 @@ pub async fn run(devices: Vec<ConnectedDevice>, plan: &Plan) -> (Tally, Duration
         tally.merge(joined.expect("a device task panicked"));
     }
     (tally, start.elapsed())
+}
+
+/// When one device calls in the window: on its schedule (first slot and
+/// interval) or back to back without one.
+struct DeviceSlots {
+    next: Option<Instant>,
+    interval: Option<Duration>,
+    deadline: Instant,
+}
+
+impl DeviceSlots {
+    fn new(schedule: Option<(Instant, Duration)>, deadline: Instant) -> Self {
+        Self {
+            next: schedule.map(|(first, _)| first),
+            interval: schedule.map(|(_, interval)| interval),
+            deadline,
+        }
+    }
+
+    /// Waits for the device's next call; false when the window is over. A
+    /// slot at or past the deadline is not part of the window, so the device
+    /// stops instead of waiting for it — waiting would stretch the window and
+    /// understate the rate.
+    async fn next_call(&mut self) -> bool {
+        if let (Some(at), Some(interval)) = (self.next, self.interval) {
+            if at >= self.deadline {
+                return false;
+            }
+            tokio::time::sleep_until(at).await;
+            self.next = Some(next_slot(at, interval, Instant::now()));
+        }
+        Instant::now() < self.deadline
+    }
 }
 
 /// The slot after `at` that is not already past at `now`.
@@ -209,6 +235,21 @@ mod tests {
             next_slot(start, second, start + 2 * second),
             start + 2 * second
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_scheduled_device_stops_at_the_deadline_instead_of_waiting_for_its_next_slot() {
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(10);
+        let mut calls = 0;
+        // Slots at 1, 4, 7 and 10 s: the one at 10 s is past the window.
+        let schedule = Some((start + Duration::from_secs(1), Duration::from_secs(3)));
+        let mut slots = DeviceSlots::new(schedule, deadline);
+        while slots.next_call().await {
+            calls += 1;
+        }
+        assert_eq!(calls, 3);
+        assert!(Instant::now() < deadline, "{:?}", Instant::now() - start);
     }
 
     #[tokio::test]
