@@ -104,21 +104,8 @@ pub(crate) async fn deleting_a_device_removes_what_is_kept_about_it(store: &dyn 
         .unwrap();
     store
         .add_silence(
-            Silence {
-                id: "s1".into(),
-                device_id: "d1".into(),
-                group: String::new(),
-                rule: String::new(),
-                subject: String::new(),
-                starts_at: T0,
-                ends_at: Some(T0 + 3600),
-                weekly: None,
-                comment: "swap".into(),
-                created_by: "olga".into(),
-                created_at: T0,
-                expired_at: None,
-            },
-            audit("silence.add", "s1", "swap"),
+            one_hour_silence("s1", T0),
+            audit("silence.add", "s1", "disk swap"),
         )
         .await
         .unwrap();
