@@ -19,8 +19,10 @@
 //! - [`web`]: the plain fleet page and Prometheus `/metrics`.
 //! - [`cli`]: the command line and its admin commands.
 //! - [`clock`]: the wall clock, read in one place.
+//! - [`causes`]: an error with its causes, for messages people read.
 
 pub mod alerts;
+pub mod causes;
 pub mod cli;
 pub mod clock;
 pub mod config;

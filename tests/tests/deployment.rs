@@ -241,7 +241,7 @@ fn a_retired_device_stops_retrying_with_one_message_and_keeps_running() -> Resul
     wait_for("first report", Duration::from_secs(30), || {
         (collector.history_len(&device_id).ok()? >= 1).then_some(())
     })?;
-    let retired = collector.admin(&["device", "retire", &device_id])?;
+    let retired = collector.admin(&["device", "retire", &device_id, "--by", "e2e"])?;
     ensure!(retired.status.success(), "retire: {}", text(&retired));
     wait_for("the retirement message", Duration::from_secs(30), || {
         log_contains(&log, "retired this device").then_some(())

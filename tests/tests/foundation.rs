@@ -318,7 +318,7 @@ async fn retired_device_is_refused_and_nothing_is_written() -> Result<()> {
 
     assert!(
         collector
-            .admin(&["device", "retire", &device_id])?
+            .admin(&["device", "retire", &device_id, "--by", "e2e"])?
             .status
             .success()
     );

@@ -17,6 +17,22 @@ pub struct Weekly {
     pub duration_secs: u32,
 }
 
+impl Weekly {
+    /// Seconds since this week's window (or last week's, if this week's is
+    /// still ahead) opened, at `at`.
+    fn since_start(self, at: i64) -> i64 {
+        // Seconds since the most recent Monday 00:00 UTC.
+        let into_week = (at + EPOCH_WEEKDAY * 86_400).rem_euclid(WEEK_SECS);
+        let start = i64::from(self.weekday) * 86_400 + i64::from(self.start_minute) * 60;
+        (into_week - start).rem_euclid(WEEK_SECS)
+    }
+
+    /// Whether the window is open at `at`.
+    fn open_at(self, at: i64) -> bool {
+        self.since_start(at) < i64::from(self.duration_secs)
+    }
+}
+
 /// A silence as stored; empty matchers match everything.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Silence {
@@ -43,17 +59,26 @@ impl Silence {
         {
             return false;
         }
-        match self.weekly {
-            None => true,
-            Some(weekly) => {
-                // Seconds since the most recent Monday 00:00 UTC.
-                let into_week = (now + EPOCH_WEEKDAY * 86_400).rem_euclid(WEEK_SECS);
-                let start =
-                    i64::from(weekly.weekday) * 86_400 + i64::from(weekly.start_minute) * 60;
-                let since_start = (into_week - start).rem_euclid(WEEK_SECS);
-                since_start < i64::from(weekly.duration_secs)
-            }
+        self.weekly.is_none_or(|weekly| weekly.open_at(now))
+    }
+
+    /// When a silence that is not in force at `now` next comes into force:
+    /// its start, or for a weekly window the next time its window opens
+    /// (or its start, if that falls inside a window). `None` if it is in
+    /// force at `now`, or never will be again (ended, expired, or its
+    /// series ends before its next window).
+    pub fn next_start(&self, now: i64) -> Option<i64> {
+        if self.active_at(now) {
+            return None;
         }
+        let from = now.max(self.starts_at);
+        let start = match self.weekly {
+            None => from,
+            Some(weekly) if weekly.open_at(from) => from,
+            Some(weekly) => from + WEEK_SECS - weekly.since_start(from),
+        };
+        let stops = [self.expired_at, self.ends_at].into_iter().flatten().min();
+        stops.is_none_or(|stop| start < stop).then_some(start)
     }
 
     /// When a silence in force at `now` stops being in force (its end, its
@@ -63,12 +88,9 @@ impl Silence {
         if !self.active_at(now) {
             return None;
         }
-        let window_end = self.weekly.map(|weekly| {
-            let into_week = (now + EPOCH_WEEKDAY * 86_400).rem_euclid(WEEK_SECS);
-            let start = i64::from(weekly.weekday) * 86_400 + i64::from(weekly.start_minute) * 60;
-            let since_start = (into_week - start).rem_euclid(WEEK_SECS);
-            now + i64::from(weekly.duration_secs) - since_start
-        });
+        let window_end = self
+            .weekly
+            .map(|weekly| now + i64::from(weekly.duration_secs) - weekly.since_start(now));
         [self.expired_at, self.ends_at, window_end]
             .into_iter()
             .flatten()
@@ -148,6 +170,60 @@ mod tests {
         assert_eq!(s.lifts_at(five), None, "never ends");
         s.expired_at = Some(five + 60);
         assert_eq!(s.lifts_at(five), Some(five + 60));
+    }
+
+    #[test]
+    fn a_weekly_window_next_starts_at_its_next_opening_unless_its_series_ends_first() {
+        let mut s = silence();
+        let sunday_one = at("2026-11-22T01:00:00Z");
+        assert_eq!(
+            s.next_start(at("2026-11-20T10:00:00Z")),
+            Some(sunday_one),
+            "Friday: this Sunday"
+        );
+        assert_eq!(s.next_start(sunday_one), None, "in force");
+        assert_eq!(
+            s.next_start(at("2026-11-22T05:00:00Z")),
+            Some(at("2026-11-29T01:00:00Z")),
+            "just closed: next Sunday"
+        );
+        s.starts_at = at("2026-12-01T00:00:00Z");
+        assert_eq!(
+            s.next_start(at("2026-11-20T10:00:00Z")),
+            Some(at("2026-12-06T01:00:00Z")),
+            "the first Sunday of the series"
+        );
+        s.starts_at = at("2026-11-22T03:00:00Z");
+        assert_eq!(
+            s.next_start(at("2026-11-20T10:00:00Z")),
+            Some(s.starts_at),
+            "a series starting inside a window is in force from its start"
+        );
+        s.starts_at = 0;
+        s.ends_at = Some(at("2026-11-22T01:00:00Z"));
+        assert_eq!(
+            s.next_start(at("2026-11-20T10:00:00Z")),
+            None,
+            "the series ends before its next window"
+        );
+        s.ends_at = None;
+        s.expired_at = Some(at("2026-11-21T00:00:00Z"));
+        assert_eq!(
+            s.next_start(at("2026-11-20T10:00:00Z")),
+            None,
+            "ended by hand"
+        );
+    }
+
+    #[test]
+    fn a_one_off_silence_next_starts_at_its_start_until_it_ends() {
+        let mut s = silence();
+        s.weekly = None;
+        s.starts_at = 1000;
+        s.ends_at = Some(2000);
+        assert_eq!(s.next_start(500), Some(1000));
+        assert_eq!(s.next_start(1500), None, "in force");
+        assert_eq!(s.next_start(2000), None, "over");
     }
 
     #[test]

@@ -8,7 +8,6 @@ use clap::Subcommand;
 
 use super::{AdminError, format_time};
 use crate::alerts::{AlertFilter, AlertRecord, AlertStatus};
-use crate::clock::now_unix;
 use crate::rules::Severity;
 use crate::store::Store;
 
@@ -214,7 +213,8 @@ pub async fn ack_alert(
             });
         }
     }
-    if !store.ack_alert(id, by, note, now_unix()).await? {
+    let audit = super::users::audit_entry(by, "alert.ack", &id.to_string(), note);
+    if !store.ack_alert(id, by, note, audit).await? {
         return Err(AdminError::NotAckable {
             id,
             state: "no longer firing",
@@ -238,6 +238,7 @@ pub fn parse_severity(text: &str) -> Result<Severity, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::console::ConsoleStore;
     use crate::store::ledger::TicketLedger;
     use crate::store::sqlite::SqliteStore;
 
@@ -264,6 +265,28 @@ mod tests {
         let (alert, history) = store.alert(id).await.unwrap().unwrap();
         assert_eq!(history.len(), history_after_first.len());
         assert_eq!(alert.acknowledged_by.as_deref(), Some("alice"));
+        let audit = store
+            .list_audit(crate::store::console::AuditQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let rows: Vec<(&str, &str, &str)> = audit
+            .iter()
+            .map(|a| {
+                (
+                    a.entry.actor.as_str(),
+                    a.entry.action.as_str(),
+                    a.entry.detail.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [("cli:alice", "alert.ack", "helpdesk is down")],
+            "one row, for the ack that changed something"
+        );
     }
 
     fn certificate_alert() -> AlertRecord {

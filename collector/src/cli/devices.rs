@@ -31,6 +31,9 @@ pub enum DeviceCommand {
     Retire {
         /// Hostname (any case), device id, or the start of a device id.
         device: String,
+        /// Who retires it, for the audit log (default: $USER; refused when neither is given).
+        #[arg(long, env = "USER")]
+        by: Option<String>,
     },
 }
 
@@ -44,7 +47,9 @@ pub async fn run(
     match command {
         DeviceCommand::List => list_devices(store, intervals, now, out).await,
         DeviceCommand::Show { device } => show_device(store, intervals, &device, now, out).await,
-        DeviceCommand::Retire { device } => retire_device(store, &device, out).await,
+        DeviceCommand::Retire { device, by } => {
+            retire_device(store, &device, &super::actor(by)?, out).await
+        }
     }
 }
 
@@ -160,10 +165,12 @@ pub async fn show_device(
 pub async fn retire_device(
     store: &dyn Store,
     query: &str,
+    by: &str,
     out: &mut impl Write,
 ) -> Result<(), AdminError> {
     let device = find_device(store, query).await?;
-    if !store.retire_device(&device.id, now_unix()).await? {
+    let audit = super::users::audit_entry(by, "device.retire", &device.id, &device.hostname);
+    if !store.retire_device(&device.id, audit).await? {
         return Err(AdminError::NotFound {
             kind: "device",
             id: device.id,
@@ -187,7 +194,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("db")).unwrap();
         let mut out = Vec::new();
-        let err = retire_device(&store, "nope", &mut out).await.unwrap_err();
+        let err = retire_device(&store, "nope", "olga", &mut out)
+            .await
+            .unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("no device has hostname or id starting with \"nope\""),

@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
+use super::users::audit_entry;
 use super::{AdminError, format_time};
 use crate::alerts::silence::{Silence, Weekly};
 use crate::clock::now_unix;
 use crate::rules::RuleId;
 use crate::store::Store;
+use crate::store::console::NewAuditEntry;
 
 #[derive(Debug, Args)]
 pub struct SilenceAddArgs {
@@ -58,7 +60,12 @@ pub enum SilenceCommand {
     /// List silences.
     List,
     /// End a silence now.
-    Expire { id: String },
+    Expire {
+        id: String,
+        /// Who ends it, for the audit log (default: $USER; refused when neither is given).
+        #[arg(long, env = "USER")]
+        by: Option<String>,
+    },
 }
 
 pub async fn run(
@@ -101,7 +108,9 @@ pub async fn run(
             add_silence(store, request, out).await.map(drop)
         }
         SilenceCommand::List => list_silences(store, out).await,
-        SilenceCommand::Expire { id } => expire_silence(store, &id, out).await,
+        SilenceCommand::Expire { id, by } => {
+            expire_silence(store, &id, &super::actor(by)?, out).await
+        }
     }
 }
 
@@ -268,13 +277,30 @@ pub async fn add_silence(
 ) -> Result<String, AdminError> {
     let silence = build_silence(request, now_unix())?;
     let id = silence.id.clone();
-    store.add_silence(silence).await?;
+    let audit = audit_entry(
+        &silence.created_by,
+        "silence.add",
+        &id,
+        &format!("{}: {}", matchers(&silence), silence.comment),
+    );
+    store.add_silence(silence, audit).await?;
     writeln!(out, "silence {id} added")?;
     Ok(id)
 }
 
 fn matcher(value: &str) -> &str {
     if value.is_empty() { "*" } else { value }
+}
+
+/// What a silence matches: "device=… group=… rule=… subject=…".
+fn matchers(s: &Silence) -> String {
+    format!(
+        "device={} group={} rule={} subject={}",
+        matcher(&s.device_id),
+        matcher(&s.group),
+        matcher(&s.rule),
+        matcher(&s.subject)
+    )
 }
 
 pub async fn list_silences(store: &dyn Store, out: &mut impl Write) -> Result<(), AdminError> {
@@ -305,16 +331,13 @@ pub async fn list_silences(store: &dyn Store, out: &mut impl Write) -> Result<()
         });
         writeln!(
             out,
-            "{:<17} {:<9} {:<22} {:<22} {:<20} device={} group={} rule={} subject={} / {} ({})",
+            "{:<17} {:<9} {:<22} {:<22} {:<20} {} / {} ({})",
             s.id,
             state,
             format_time(s.starts_at),
             ended_at.or(s.ends_at).map_or("never".into(), format_time),
             window,
-            matcher(&s.device_id),
-            matcher(&s.group),
-            matcher(&s.rule),
-            matcher(&s.subject),
+            matchers(&s),
             s.comment,
             s.created_by
         )?;
@@ -336,6 +359,7 @@ fn ended_at(s: &Silence, now: i64) -> Option<i64> {
 pub async fn expire_silence(
     store: &dyn Store,
     id: &str,
+    by: &str,
     out: &mut impl Write,
 ) -> Result<(), AdminError> {
     let now = now_unix();
@@ -353,7 +377,11 @@ pub async fn expire_silence(
         writeln!(out, "silence {id} already ended at {}", format_time(at))?;
         return Ok(());
     }
-    if !store.expire_silence(id, now).await? {
+    let audit = NewAuditEntry {
+        at: now,
+        ..audit_entry(by, "silence.expire", id, &silence.comment)
+    };
+    if !store.expire_silence(id, audit).await? {
         return Err(not_found());
     }
     writeln!(out, "silence {id} expired")?;
@@ -363,6 +391,7 @@ pub async fn expire_silence(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::console::ConsoleStore;
 
     fn request() -> SilenceRequest {
         SilenceRequest {
@@ -408,16 +437,52 @@ mod tests {
         .await
         .unwrap();
         let mut first = Vec::new();
-        expire_silence(&store, &id, &mut first).await.unwrap();
+        expire_silence(&store, &id, "olga", &mut first)
+            .await
+            .unwrap();
         assert!(String::from_utf8(first).unwrap().contains("expired"));
         let mut second = Vec::new();
-        expire_silence(&store, &id, &mut second).await.unwrap();
+        expire_silence(&store, &id, "olga", &mut second)
+            .await
+            .unwrap();
         let second = String::from_utf8(second).unwrap();
         assert!(second.contains("already ended at"), "{second}");
-        let err = expire_silence(&store, "sil-nope", &mut Vec::new())
+        let err = expire_silence(&store, "sil-nope", "olga", &mut Vec::new())
             .await
             .unwrap_err();
         assert!(matches!(err, AdminError::NotFound { .. }));
+        let audit = store
+            .list_audit(crate::store::console::AuditQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let rows: Vec<(&str, &str, &str, &str)> = audit
+            .iter()
+            .rev()
+            .map(|a| {
+                (
+                    a.entry.actor.as_str(),
+                    a.entry.action.as_str(),
+                    a.entry.target.as_str(),
+                    a.entry.detail.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (
+                    "cli:it",
+                    "silence.add",
+                    id.as_str(),
+                    "device=* group=servers rule=* subject=*: patch night"
+                ),
+                ("cli:olga", "silence.expire", id.as_str(), "patch night"),
+            ],
+            "one row per change; the second expire and the unknown id wrote none"
+        );
     }
 
     #[tokio::test]
@@ -433,7 +498,8 @@ mod tests {
         )
         .unwrap();
         silence.expired_at = Some(1_700_000_600);
-        store.add_silence(silence).await.unwrap();
+        let audit = audit_entry("it", "silence.add", &silence.id, "");
+        store.add_silence(silence, audit).await.unwrap();
         let mut out = Vec::new();
         list_silences(&store, &mut out).await.unwrap();
         let out = String::from_utf8(out).unwrap();

@@ -56,7 +56,7 @@ use crate::alerts::silence::Silence;
 use crate::alerts::{AlertFilter, AlertRecord, AlertTransitionRecord};
 use crate::fleet::hardware::{HardwareIdentity, KnownMachine};
 use crate::rules::RuleBook;
-use crate::store::console::ConsoleStore;
+use crate::store::console::{ConsoleStore, NewAuditEntry};
 use crate::store::ledger::TicketLedger;
 use crate::store::outbox::OutboxDelivery;
 use crate::store::pages::PageReads;
@@ -435,8 +435,10 @@ pub trait Store:
     ) -> Result<Option<CurrentCertificate>, StoreError>;
     async fn device(&self, id: &str) -> Result<Option<DeviceRecord>, StoreError>;
     async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError>;
-    /// Returns false if no such device exists.
-    async fn retire_device(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Retires a device at `audit.at` (a retired one keeps its first time)
+    /// and writes `audit`, in one transaction; false (and no audit row) if
+    /// no such device.
+    async fn retire_device(&self, id: &str, audit: NewAuditEntry) -> Result<bool, StoreError>;
     /// Records a renewed device certificate.
     async fn record_certificate(
         &self,
@@ -470,12 +472,21 @@ pub trait Store:
         &self,
         id: i64,
     ) -> Result<Option<(AlertRecord, Vec<AlertTransitionRecord>)>, StoreError>;
-    /// Acknowledges a firing alert; false if no firing alert has that id.
-    async fn ack_alert(&self, id: i64, by: &str, note: &str, now: i64) -> Result<bool, StoreError>;
-    async fn add_silence(&self, silence: Silence) -> Result<(), StoreError>;
+    /// Acknowledges a firing alert at `audit.at` and writes `audit`, in one
+    /// transaction; false (and no audit row) if no firing alert has that id.
+    async fn ack_alert(
+        &self,
+        id: i64,
+        by: &str,
+        note: &str,
+        audit: NewAuditEntry,
+    ) -> Result<bool, StoreError>;
+    /// Stores a silence and writes `audit`, in one transaction.
+    async fn add_silence(&self, silence: Silence, audit: NewAuditEntry) -> Result<(), StoreError>;
     async fn list_silences(&self) -> Result<Vec<Silence>, StoreError>;
-    /// Ends a silence now; false if no such silence is in force or scheduled.
-    async fn expire_silence(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Ends a silence at `audit.at` and writes `audit`, in one transaction;
+    /// false (and no audit row) if no such silence is in force or scheduled.
+    async fn expire_silence(&self, id: &str, audit: NewAuditEntry) -> Result<bool, StoreError>;
     /// What history holds for `device_id`.
     async fn history_summary(&self, device_id: &str) -> Result<HistorySummary, StoreError>;
     /// One batch of history retention at `cutoffs` (see [`history`]): for up

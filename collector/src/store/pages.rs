@@ -39,6 +39,10 @@ pub struct ChangeMark {
     pub retired: i64,
     pub alert_changes: i64,
     pub silences: i64,
+    /// The newest audit row: every change a person makes (a device moved,
+    /// retired, restored or deleted, a user or token changed) writes one in
+    /// the change's own transaction, including those the counts above miss.
+    pub audited: i64,
 }
 
 /// The host facts of an encoded report and nothing else: the other fields

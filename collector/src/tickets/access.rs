@@ -35,3 +35,32 @@ pub async fn test_connector(config: &TicketsConfig, name: &str) -> Vec<String> {
     }
     problems
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_receiver_that_is_down_is_named_with_the_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("hook-secret");
+        std::fs::write(&secret, "It is a secret").unwrap();
+        // A port that was just free: nothing listens on it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config: TicketsConfig = toml::from_str(&format!(
+            "[connectors.hook]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook\"\nsecret = {{ file = {:?} }}\ntimeout_secs = 2\n",
+            secret.display().to_string()
+        ))
+        .unwrap();
+        let problems = test_connector(&config, "hook").await;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].to_lowercase().contains("connection refused"),
+            "{problems:?}"
+        );
+    }
+}

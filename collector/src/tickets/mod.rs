@@ -143,13 +143,11 @@ pub enum ConnectorError {
         system: &'static str,
         timeout: Duration,
     },
-    /// Connection refused, DNS failure, TLS failure...
-    #[error("cannot reach {system}: {source}")]
-    Unreachable {
-        system: &'static str,
-        #[source]
-        source: reqwest::Error,
-    },
+    /// Connection refused, DNS failure, TLS failure...: `cause` is the
+    /// transport's error with its causes ("error sending request" alone
+    /// does not say which), without the URL.
+    #[error("cannot reach {system}: {cause}")]
+    Unreachable { system: &'static str, cause: String },
     /// Credentials missing, wrong or expired (401).
     #[error("{system} refused the credentials (HTTP 401): {message}")]
     Unauthorized {

@@ -9,6 +9,7 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::ConnectorError;
+use crate::causes::with_causes;
 
 /// Longest part of an error body kept in an error message; bodies can be whole HTML pages.
 const MAX_ERROR_BODY_CHARS: usize = 300;
@@ -31,7 +32,10 @@ impl HttpTransport {
             .timeout(timeout)
             .user_agent(concat!("forewarn-collector/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|source| ConnectorError::Unreachable { system, source })?;
+            .map_err(|err| ConnectorError::Unreachable {
+                system,
+                cause: with_causes(&err),
+            })?;
         Ok(Self {
             system,
             client,
@@ -86,7 +90,7 @@ impl HttpTransport {
             // message goes to logs and to `alert_outbox.last_error`: leave it out.
             ConnectorError::Unreachable {
                 system: self.system,
-                source: source.without_url(),
+                cause: with_causes(&source.without_url()),
             }
         }
     }
@@ -163,7 +167,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn connection_errors_do_not_carry_the_url() {
+    async fn connection_errors_name_their_cause_but_not_the_url() {
         let transport = HttpTransport::new("Slack", Duration::from_secs(2)).unwrap();
         // Nothing listens on the discard port of loopback here.
         let request = transport
@@ -173,6 +177,12 @@ mod tests {
         assert!(matches!(err, ConnectorError::Unreachable { .. }), "{err}");
         let text = format!("{err} {err:?}");
         assert!(!text.contains("s3cr3tpath"), "{text}");
+        assert!(
+            err.to_string()
+                .to_lowercase()
+                .contains("connection refused"),
+            "the cause, not only \"error sending request\": {err}"
+        );
     }
 
     #[test]

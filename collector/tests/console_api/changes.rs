@@ -434,3 +434,116 @@ async fn a_note_joins_the_alerts_history_without_acknowledging_it() {
         [("olga".into(), "alert.note".into(), alert.to_string())]
     );
 }
+
+#[tokio::test]
+async fn an_alerts_silence_holds_its_rule_and_subject_and_each_change_has_one_audit_row() {
+    let console = Console::start(|_| {}).await;
+    console.add_user("olga", Role::Operator, &["laptops"]).await;
+    let olga = console.login("olga").await;
+    let alert = alert_of(&console, &olga, "l1").await;
+    let (_, detail) = console
+        .call(&olga, Method::GET, &format!("/alerts/{alert}"), None)
+        .await;
+    let rule = detail["alert"]["rule"].as_str().unwrap().to_owned();
+
+    let (status, acked) = console
+        .call(
+            &olga,
+            Method::POST,
+            &format!("/alerts/{alert}/ack"),
+            Some(json!({"note": " ordering a disk "})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{acked}");
+    let (status, _) = console
+        .call(
+            &olga,
+            Method::POST,
+            "/alerts/999999/ack",
+            Some(json!({"note": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, narrow) = console
+        .call(
+            &olga,
+            Method::POST,
+            &format!("/alerts/{alert}/silence"),
+            Some(json!({"duration_secs": 3600, "comment": "disk swap"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{narrow}");
+    assert_eq!(
+        (
+            narrow["device_id"].clone(),
+            narrow["rule"].clone(),
+            narrow["in_force"].clone(),
+            narrow["next_start_at"].clone()
+        ),
+        (json!("l1"), json!(rule), json!(true), Value::Null)
+    );
+    assert_eq!(narrow["subject"], "/", "the alert's mount point");
+    let (status, whole) = console
+        .call(
+            &olga,
+            Method::POST,
+            &format!("/alerts/{alert}/silence"),
+            Some(json!({"duration_secs": 3600, "comment": "moving desks", "whole_device": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{whole}");
+    assert_eq!(
+        (whole["rule"].clone(), whole["subject"].clone()),
+        (json!(""), json!(""))
+    );
+    let (status, body) = console
+        .call(
+            &olga,
+            Method::POST,
+            &format!("/alerts/{alert}/silence"),
+            Some(json!({"duration_secs": 10, "comment": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    let narrow_id = narrow["id"].as_str().unwrap().to_owned();
+    let end = format!("/silences/{narrow_id}");
+    let (status, ended) = console.call(&olga, Method::DELETE, &end, None).await;
+    assert_eq!(status, StatusCode::OK, "{ended}");
+    assert_eq!(ended["in_force"], false);
+    let (status, _) = console.call(&olga, Method::DELETE, &end, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "already ended");
+
+    let (status, _) = console
+        .call(&olga, Method::POST, "/devices/l1/retire", Some(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let whole_id = whole["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        audit_actions(&console).await,
+        [
+            ("olga".into(), "alert.ack".into(), alert.to_string()),
+            ("olga".into(), "silence.add".into(), narrow_id.clone()),
+            ("olga".into(), "silence.add".into(), whole_id),
+            ("olga".into(), "silence.expire".into(), narrow_id),
+            ("olga".into(), "device.retire".into(), "l1".into()),
+        ],
+        "one row per change made; none for the refused ones"
+    );
+    let rows = console
+        .store
+        .list_audit(AuditQuery {
+            action: Some("silence.add".into()),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let narrow_row = &rows.last().unwrap().entry.detail;
+    assert!(
+        narrow_row.contains(&format!("{rule} on / (from alert {alert})")),
+        "{narrow_row}"
+    );
+}

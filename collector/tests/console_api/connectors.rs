@@ -97,3 +97,28 @@ async fn an_admin_tests_a_connector_and_sees_the_systems_answer() {
     assert_eq!(audit[0], ("ada".to_owned(), "ready".to_owned()));
     assert!(audit[1].1.contains("secret differs"), "{audit:?}");
 }
+
+#[tokio::test]
+async fn a_test_of_a_receiver_that_is_down_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port that was just free: nothing listens on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = webhook(&format!("http://127.0.0.1:{port}"), &dir);
+    let console = Console::start(move |settings| settings.tickets = Arc::new(config)).await;
+    console.add_user("ada", Role::Admin, &["*"]).await;
+    let ada = console.login("ada").await;
+    let (status, down) = console
+        .call(&ada, Method::POST, "/connectors/hook/test", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{down}");
+    assert_eq!(down["ok"], false);
+    let problem = down["problems"][0].as_str().unwrap();
+    assert!(
+        problem.to_lowercase().contains("connection refused"),
+        "the cause, not only \"error sending request\": {problem}"
+    );
+}

@@ -26,6 +26,7 @@ use forewarn_collector::alerts::{AlertFilter, AlertStatus};
 use forewarn_collector::console::authz::Role;
 use forewarn_collector::fleet::hardware::HardwareIdentity;
 use forewarn_collector::rules::RuleBook;
+use forewarn_collector::store::console::NewAuditEntry;
 use forewarn_collector::store::postgres::PostgresStore;
 use forewarn_collector::store::{IncomingReport, NewDevice, NewToken, Store, SweepScope};
 use forewarn_proto::pb;
@@ -247,7 +248,19 @@ async fn seed(store: &Arc<dyn Store>, devices: usize, now: i64) {
         .unwrap();
     for alert in firing.iter().step_by(4) {
         store
-            .ack_alert(alert.id, "ana", "on it: ticket booked", now)
+            .ack_alert(
+                alert.id,
+                "ana",
+                "on it: ticket booked",
+                NewAuditEntry {
+                    at: now,
+                    actor: "ana".into(),
+                    action: "alert.ack".into(),
+                    target: alert.id.to_string(),
+                    detail: "on it: ticket booked".into(),
+                    source: "127.0.0.1".into(),
+                },
+            )
             .await
             .unwrap();
     }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use forewarn_collector::alerts::{AlertFilter, AlertStatus};
 use forewarn_collector::rules::RuleId;
+use forewarn_collector::store::console::NewAuditEntry;
 use forewarn_collector::store::ledger::TicketLedger;
 use forewarn_collector::store::outbox::{OutboxDelivery, OutboxState};
 use forewarn_collector::store::{NewDevice, Store};
@@ -482,7 +483,19 @@ async fn acknowledged_failing_alert_stays_acknowledged_until_it_resolves() {
         .id;
     assert!(
         f.store
-            .ack_alert(id, "it", "fixing the RT token", T0 + 5)
+            .ack_alert(
+                id,
+                "it",
+                "fixing the RT token",
+                NewAuditEntry {
+                    at: T0 + 5,
+                    actor: "cli:it".into(),
+                    action: "alert.ack".into(),
+                    target: id.to_string(),
+                    detail: "fixing the RT token".into(),
+                    source: "cli".into(),
+                }
+            )
             .await
             .unwrap()
     );

@@ -12,8 +12,10 @@ use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::maintenance::{AlertMatch, NewMaintenanceWindow, add_windows};
 use super::page::{Order, Page, PageQuery, SortKey, number_key, paginate};
 use super::views::{self, AlertHistoryEntry, AlertView};
+use crate::alerts::engine::COLLECTOR_DEVICE_ID;
 use crate::alerts::silence::Silence;
 use crate::alerts::{AlertFilter, AlertRecord, AlertStatus};
 use crate::clock::now_unix;
@@ -198,9 +200,11 @@ pub async fn ack(
             caller.principal.role
         )));
     }
+    let note = request.note.trim();
+    let audit = caller.audit_entry("alert.ack", &id.to_string(), note);
     if !state
         .store
-        .ack_alert(id, &caller.principal.name, request.note.trim(), now_unix())
+        .ack_alert(id, &caller.principal.name, note, audit)
         .await?
     {
         return Err(ApiError::conflict(format!(
@@ -208,9 +212,6 @@ pub async fn ack(
             detail.alert.state
         )));
     }
-    caller
-        .audit(&state, "alert.ack", &id.to_string(), request.note.trim())
-        .await?;
     Ok(Json(visible_alert(&state, &caller, id).await?.0))
 }
 
@@ -236,13 +237,21 @@ pub struct SilenceView {
     pub ends_at: Option<i64>,
     /// Weekly window (maintenance), when it is one.
     pub weekly: bool,
+    /// Whether it holds notifications back now (for a weekly window: now
+    /// is inside one of its windows).
+    pub in_force: bool,
+    /// When it next comes into force (Unix seconds): its start, or a weekly
+    /// window's next opening; absent while in force or when it never will
+    /// be again.
+    pub next_start_at: Option<i64>,
     pub comment: String,
     pub created_by: String,
     pub created_at: i64,
     pub expired_at: Option<i64>,
 }
 
-pub(super) fn silence_view(s: &Silence) -> SilenceView {
+/// A silence as the API shows it at `now`.
+pub(super) fn silence_view(s: &Silence, now: i64) -> SilenceView {
     SilenceView {
         id: s.id.clone(),
         device_id: s.device_id.clone(),
@@ -252,6 +261,8 @@ pub(super) fn silence_view(s: &Silence) -> SilenceView {
         starts_at: s.starts_at,
         ends_at: s.ends_at,
         weekly: s.weekly.is_some(),
+        in_force: s.active_at(now),
+        next_start_at: s.next_start(now),
         comment: s.comment.clone(),
         created_by: s.created_by.clone(),
         created_at: s.created_at,
@@ -283,42 +294,32 @@ pub async fn silence(
     let Some((alert, _)) = state.store.alert(id).await? else {
         return Err(ApiError::not_found("alert", &id.to_string()));
     };
+    if alert.device_id == COLLECTOR_DEVICE_ID {
+        return Err(ApiError::invalid(format!(
+            "alert {id} is the collector's own ({}): it has no device to silence; fix what it reports, or silence its rule with `forewarn-collector silence add --rule {}`",
+            alert.summary,
+            alert.rule.as_str()
+        )));
+    }
     let now = now_unix();
-    let silence = Silence {
-        id: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
-        device_id: alert.device_id.clone(),
-        group: String::new(),
-        rule: if request.whole_device {
-            String::new()
-        } else {
-            alert.rule.as_str().into()
-        },
-        subject: if request.whole_device {
-            String::new()
-        } else {
-            alert.subject.clone()
-        },
-        starts_at: now,
+    let window = NewMaintenanceWindow {
+        device_id: Some(alert.device_id.clone()),
+        group: None,
+        starts_at: Some(now),
         ends_at: Some(now + request.duration_secs),
         weekly: None,
-        comment: request.comment.trim().into(),
-        created_by: caller.principal.name.clone(),
-        created_at: now,
-        expired_at: None,
+        comment: request.comment,
     };
-    state.store.add_silence(silence.clone()).await?;
-    caller
-        .audit(
-            &state,
-            "silence.add",
-            &silence.id,
-            format!(
-                "from alert {id} on {} for {} s: {}",
-                alert.hostname, request.duration_secs, silence.comment
-            ),
-        )
-        .await?;
-    Ok(Json(silence_view(&silence)))
+    let only = (!request.whole_device).then(|| AlertMatch {
+        alert_id: id,
+        rule: alert.rule.as_str().into(),
+        subject: alert.subject.clone(),
+    });
+    let stored = add_windows(&state, &caller, &window, only.as_ref(), "silence.add").await?;
+    let silence = stored
+        .first()
+        .ok_or_else(|| ApiError::invalid("no silence was made from this request"))?;
+    Ok(Json(silence_view(silence, now)))
 }
 
 /// The group a silence touches, for scope: its group, else its device's;
@@ -343,6 +344,7 @@ pub async fn list_silences(
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Page<SilenceView>>, ApiError> {
     let groups = groups(&state).await?;
+    let now = now_unix();
     let keyed = state
         .store
         .list_silences()
@@ -353,7 +355,12 @@ pub async fn list_silences(
             // Fleet-wide silences silence the caller's devices too: shown to all.
             None => s.device_id.is_empty(),
         })
-        .map(|s| ((number_key(s.created_at), s.id.clone()), silence_view(s)))
+        .map(|s| {
+            (
+                (number_key(s.created_at), s.id.clone()),
+                silence_view(s, now),
+            )
+        })
         .collect();
     Ok(Json(paginate(keyed, Order::Desc, &page)?))
 }
@@ -383,19 +390,20 @@ pub async fn expire_silence(
             "ending this silence needs the operator role over its groups",
         ));
     }
-    let now = now_unix();
-    if !state.store.expire_silence(&id, now).await? {
+    let audit = caller.audit_entry("silence.expire", &id, silence.comment.clone());
+    let now = audit.at;
+    if !state.store.expire_silence(&id, audit).await? {
         return Err(ApiError::conflict(format!(
             "silence {id} has already ended"
         )));
     }
-    caller
-        .audit(&state, "silence.expire", &id, silence.comment.clone())
-        .await?;
-    Ok(Json(silence_view(&Silence {
-        expired_at: Some(now),
-        ..silence
-    })))
+    Ok(Json(silence_view(
+        &Silence {
+            expired_at: Some(now),
+            ..silence
+        },
+        now,
+    )))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

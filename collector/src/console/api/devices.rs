@@ -16,7 +16,6 @@ use utoipa::{IntoParams, ToSchema};
 use super::page::{Order, Page, PageQuery, SortKey, number_key, paginate};
 use super::views::{self, DeviceDetail, DeviceSummary};
 use crate::alerts::{AlertFilter, AlertStatus};
-use crate::clock::now_unix;
 use crate::console::auth::Caller;
 use crate::console::authz::{Action, can, sees, valid_group};
 use crate::console::error::{ApiError, ErrorBody};
@@ -227,10 +226,10 @@ pub async fn retire(
 ) -> Result<Json<DeviceSummary>, ApiError> {
     let device = visible_device(&state, &caller, &id).await?;
     may_manage(&caller, &device.group)?;
-    state.store.retire_device(&id, now_unix()).await?;
-    caller
-        .audit(&state, "device.retire", &id, &device.hostname)
-        .await?;
+    let audit = caller.audit_entry("device.retire", &id, &device.hostname);
+    if !state.store.retire_device(&id, audit).await? {
+        return Err(ApiError::not_found("device", &id));
+    }
     changed(&state, &id).await
 }
 

@@ -142,22 +142,46 @@ pub fn schedule(request: &NewMaintenanceWindow, now: i64) -> Result<Schedule, St
     })
 }
 
-/// "device web-01 (a1b2c3)" or "group laptops", for audit rows.
-fn describe(device: Option<(&str, &str)>, group: &str) -> String {
-    match device {
+/// A silence made from one alert (`POST /alerts/{id}/silence`) that holds
+/// back that alert's rule and subject only, not the whole device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertMatch {
+    /// The alert it was made from, for the audit row.
+    pub alert_id: i64,
+    pub rule: String,
+    pub subject: String,
+}
+
+/// "device web-01 (a1b2c3)" or "group laptops", for audit rows; with the
+/// alert a silence was made from and its rule and subject, if any.
+fn describe(device: Option<(&str, &str)>, group: &str, only: Option<&AlertMatch>) -> String {
+    let target = match device {
         Some((id, hostname)) => format!("device {hostname} ({id})"),
         None => format!("group {group}"),
+    };
+    match only {
+        Some(only) if only.subject.is_empty() => {
+            format!("{target}, {} (from alert {})", only.rule, only.alert_id)
+        }
+        Some(only) => format!(
+            "{target}, {} on {} (from alert {})",
+            only.rule, only.subject, only.alert_id
+        ),
+        None => target,
     }
 }
 
 /// Schedules the silences a request asks for, after checking the caller's
-/// scope and rights; writes one audit row per silence under `action`
-/// (`maintenance.add` from the API, `silence.add` from a page's one-click
-/// silence). Returns the silences stored.
+/// scope and rights; each silence is stored with its audit row under
+/// `action` (`maintenance.add` from the API, `silence.add` from a page's
+/// one-click silence or an alert's silence), in one transaction. `only`
+/// narrows the silences to one alert's rule and subject. Returns the
+/// silences stored.
 pub async fn add_windows(
     state: &ConsoleState,
     caller: &Caller,
     request: &NewMaintenanceWindow,
+    only: Option<&AlertMatch>,
     action: &str,
 ) -> Result<Vec<Silence>, ApiError> {
     let now = now_unix();
@@ -203,6 +227,7 @@ pub async fn add_windows(
             .as_ref()
             .map(|d| (d.id.as_str(), d.hostname.as_str())),
         &group,
+        only,
     );
     let mut stored = Vec::with_capacity(weekly.len());
     for weekly in weekly {
@@ -214,8 +239,8 @@ pub async fn add_windows(
             } else {
                 group.clone()
             },
-            rule: String::new(),
-            subject: String::new(),
+            rule: only.map(|o| o.rule.clone()).unwrap_or_default(),
+            subject: only.map(|o| o.subject.clone()).unwrap_or_default(),
             starts_at: planned.starts_at,
             ends_at: planned.ends_at,
             weekly,
@@ -224,15 +249,12 @@ pub async fn add_windows(
             created_at: now,
             expired_at: None,
         };
-        state.store.add_silence(silence.clone()).await?;
-        caller
-            .audit(
-                state,
-                action,
-                &silence.id,
-                format!("{target}, {}: {}", window_text(&silence), silence.comment),
-            )
-            .await?;
+        let audit = caller.audit_entry(
+            action,
+            &silence.id,
+            format!("{target}, {}: {}", window_text(&silence), silence.comment),
+        );
+        state.store.add_silence(silence.clone(), audit).await?;
         stored.push(silence);
     }
     Ok(stored)
@@ -280,8 +302,9 @@ pub async fn create(
     caller: Caller,
     Json(request): Json<NewMaintenanceWindow>,
 ) -> Result<Json<Vec<SilenceView>>, ApiError> {
-    let stored = add_windows(&state, &caller, &request, "maintenance.add").await?;
-    Ok(Json(stored.iter().map(silence_view).collect()))
+    let stored = add_windows(&state, &caller, &request, None, "maintenance.add").await?;
+    let now = now_unix();
+    Ok(Json(stored.iter().map(|s| silence_view(s, now)).collect()))
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ use tokio::sync::Mutex;
 
 use forewarn_secret::Secret;
 
+use crate::causes::with_causes;
 use crate::console::config::OidcConfig;
 
 /// How long discovered provider metadata (endpoints, signing keys) is
@@ -184,7 +185,7 @@ impl OidcLogin {
             .map_err(|err| self.unreachable(err.to_string()))?;
         let metadata = ProviderMetadataWithLogout::discover_async(issuer, &self.http)
             .await
-            .map_err(|err| self.unreachable(error_chain(&err)))?;
+            .map_err(|err| self.unreachable(with_causes(&err)))?;
         *cached = Some((Instant::now(), metadata.clone()));
         Ok(metadata)
     }
@@ -248,7 +249,7 @@ impl OidcLogin {
                         .map(|d| format!(": {d}"))
                         .unwrap_or_default()
                 )),
-                other => OidcError::Exchange(error_chain(&other)),
+                other => OidcError::Exchange(with_causes(&other)),
             })?;
         let id_token = tokens.id_token().ok_or(OidcError::NoIdToken)?;
         let verified = id_token
@@ -278,7 +279,7 @@ impl OidcLogin {
             let info: UserInfoClaims<OtherClaims, CoreGenderClaim> = request
                 .request_async(&self.http)
                 .await
-                .map_err(|err| OidcError::UserInfo(error_chain(&err)))?;
+                .map_err(|err| OidcError::UserInfo(with_causes(&err)))?;
             if let Ok(Value::Object(more)) = serde_json::to_value(info) {
                 fill_missing(&mut claims, more);
             }
@@ -327,18 +328,6 @@ fn fill_missing(claims: &mut Map<String, Value>, more: Map<String, Value>) {
     for (name, value) in more {
         claims.entry(name).or_insert(value);
     }
-}
-
-/// An error with its causes, for a message a person can act on.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 #[cfg(test)]

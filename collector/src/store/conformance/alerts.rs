@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use forewarn_proto::pb;
 
-use super::enroll_d1;
+use super::{enroll_d1, entry};
 use crate::alerts::silence::Silence;
 use crate::alerts::{AlertFilter, AlertStatus};
 use crate::rules::{RuleBook, RuleId};
@@ -203,7 +203,10 @@ pub(crate) async fn silence_suppresses_notification_not_state_and_sweep_notifies
 ) {
     enroll_d1(store, "laptops").await;
     store
-        .add_silence(silence("s1", T0, Some(T0 + 600)))
+        .add_silence(
+            silence("s1", T0, Some(T0 + 600)),
+            entry(T0, "silence.add", "s1"),
+        )
         .await
         .unwrap();
     store
@@ -247,10 +250,14 @@ pub(crate) async fn silence_suppresses_notification_not_state_and_sweep_notifies
 
 pub(crate) async fn silences_are_listed_and_expired(store: &dyn Store) {
     enroll_d1(store, "laptops").await;
-    store.add_silence(silence("s1", T0, None)).await.unwrap();
-    assert!(store.expire_silence("s1", T0 + 5).await.unwrap());
-    assert!(!store.expire_silence("s1", T0 + 6).await.unwrap());
-    assert!(!store.expire_silence("nope", T0 + 6).await.unwrap());
+    store
+        .add_silence(silence("s1", T0, None), entry(T0, "silence.add", "s1"))
+        .await
+        .unwrap();
+    let expire = |at, id| store.expire_silence(id, entry(at, "silence.expire", id));
+    assert!(expire(T0 + 5, "s1").await.unwrap());
+    assert!(!expire(T0 + 6, "s1").await.unwrap());
+    assert!(!expire(T0 + 6, "nope").await.unwrap());
     let listed = store.list_silences().await.unwrap();
     assert_eq!(listed[0].expired_at, Some(T0 + 5));
     store
@@ -276,13 +283,18 @@ pub(crate) async fn acknowledgement_is_recorded_and_cleared_by_a_new_episode(sto
     let id = store.list_alerts(AlertFilter::default()).await.unwrap()[0].id;
     assert!(
         store
-            .ack_alert(id, "alice", "replacing the disk friday", T0 + 10)
+            .ack_alert(
+                id,
+                "alice",
+                "replacing the disk friday",
+                entry(T0 + 10, "alert.ack", "")
+            )
             .await
             .unwrap()
     );
     assert!(
         !store
-            .ack_alert(id + 100, "alice", "", T0 + 10)
+            .ack_alert(id + 100, "alice", "", entry(T0 + 10, "alert.ack", ""))
             .await
             .unwrap()
     );
@@ -414,7 +426,12 @@ pub(crate) async fn ticketing_failing_alert_opens_updates_and_resolves(store: &d
     );
     assert!(
         store
-            .ack_alert(id, "alice", "helpdesk is down", T0 + 1)
+            .ack_alert(
+                id,
+                "alice",
+                "helpdesk is down",
+                entry(T0 + 1, "alert.ack", "")
+            )
             .await
             .unwrap()
     );

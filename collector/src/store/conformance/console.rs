@@ -21,7 +21,8 @@ fn alice() -> UserRecord {
 }
 
 /// The audit row of a change at `at`.
-fn entry(at: i64, action: &str, target: &str) -> NewAuditEntry {
+/// An audit row by `root` at `at`, for the cases that make changes.
+pub(crate) fn entry(at: i64, action: &str, target: &str) -> NewAuditEntry {
     NewAuditEntry {
         at,
         actor: "root".into(),
@@ -296,7 +297,16 @@ pub(crate) async fn devices_move_between_groups_and_are_restored(store: &dyn Sto
             .unwrap()
     );
     assert_eq!(store.device("d1").await.unwrap().unwrap().group, "servers");
-    assert!(store.retire_device("d1", 50).await.unwrap());
+    assert!(
+        store
+            .retire_device("d1", entry(50, "device.retire", "d1"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.device("d1").await.unwrap().unwrap().retired_at,
+        Some(50)
+    );
     assert!(
         store
             .restore_device("d1", entry(60, "device.restore", "d1"))
@@ -316,8 +326,15 @@ pub(crate) async fn devices_move_between_groups_and_are_restored(store: &dyn Sto
             .await
             .unwrap()
     );
+    assert!(
+        !store
+            .retire_device("nope", entry(70, "device.retire", "nope"))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         audited(store).await,
-        ["device.move d1", "device.restore d1"]
+        ["device.move d1", "device.retire d1", "device.restore d1"],
+        "a refused change writes no audit row"
     );
 }

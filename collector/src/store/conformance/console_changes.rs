@@ -1,5 +1,7 @@
 //! Conformance cases for the console's changes whose audit row is written
-//! in the same transaction: alert notes, delivery retries, device deletion.
+//! in the same transaction: acknowledgements, alert notes, silences added
+//! and ended, delivery retries, device retirement and deletion. A change
+//! that is refused writes no row; one that is made always has its row.
 
 use super::alerts::{T0, report, rules};
 use super::enroll_d1;
@@ -101,20 +103,10 @@ pub(crate) async fn deleting_a_device_removes_what_is_kept_about_it(store: &dyn 
         .await
         .unwrap();
     store
-        .add_silence(Silence {
-            id: "s1".into(),
-            device_id: "d1".into(),
-            group: String::new(),
-            rule: String::new(),
-            subject: String::new(),
-            starts_at: T0,
-            ends_at: Some(T0 + 3600),
-            weekly: None,
-            comment: "swap".into(),
-            created_by: "olga".into(),
-            created_at: T0,
-            expired_at: None,
-        })
+        .add_silence(
+            one_hour_silence("s1", T0),
+            audit("silence.add", "s1", "disk swap"),
+        )
         .await
         .unwrap();
     let deleted = store
@@ -146,7 +138,7 @@ pub(crate) async fn deleting_a_device_removes_what_is_kept_about_it(store: &dyn 
         assert!(store.outbox_in_state(state).await.unwrap().is_empty());
     }
     let rows = audit_rows(store).await;
-    assert_eq!(rows.len(), 1);
+    assert_eq!(rows.len(), 2, "the silence's row and the deletion's");
     assert!(
         rows[0].detail.starts_with("LAPTOP-042 (removed 2 reports"),
         "{}",
@@ -159,5 +151,129 @@ pub(crate) async fn deleting_a_device_removes_what_is_kept_about_it(store: &dyn 
             .unwrap(),
         None
     );
-    assert_eq!(audit_rows(store).await.len(), 1);
+    assert_eq!(audit_rows(store).await.len(), 2);
+}
+
+fn one_hour_silence(id: &str, starts_at: i64) -> Silence {
+    Silence {
+        id: id.into(),
+        device_id: "d1".into(),
+        group: String::new(),
+        rule: String::new(),
+        subject: String::new(),
+        starts_at,
+        ends_at: Some(starts_at + 3600),
+        weekly: None,
+        comment: "disk swap".into(),
+        created_by: "olga".into(),
+        created_at: starts_at,
+        expired_at: None,
+    }
+}
+
+pub(crate) async fn an_acknowledgement_and_its_audit_row_are_written_together(store: &dyn Store) {
+    let id = firing_alert(store).await;
+    assert!(
+        !store
+            .ack_alert(id + 1000, "olga", "x", audit("alert.ack", "?", "x"))
+            .await
+            .unwrap(),
+        "no such alert"
+    );
+    assert!(audit_rows(store).await.is_empty());
+    let ack = audit("alert.ack", &id.to_string(), "ordering a disk");
+    assert!(
+        store
+            .ack_alert(id, "olga", "ordering a disk", ack.clone())
+            .await
+            .unwrap()
+    );
+    let (alert, history) = store.alert(id).await.unwrap().unwrap();
+    assert_eq!(
+        (alert.acknowledged_by.as_deref(), alert.acknowledged_at),
+        (Some("olga"), Some(T0 + 500)),
+        "acknowledged at the audit row's time"
+    );
+    assert_eq!(
+        history.last().unwrap().event.as_deref(),
+        Some("acknowledged")
+    );
+    assert_eq!(audit_rows(store).await, std::slice::from_ref(&ack));
+    store
+        .ingest_report(report(2, T0 + 600, 60), rules())
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .ack_alert(
+                id,
+                "olga",
+                "again",
+                audit("alert.ack", &id.to_string(), "again")
+            )
+            .await
+            .unwrap(),
+        "a resolved alert is not acknowledged"
+    );
+    assert_eq!(audit_rows(store).await, [ack]);
+}
+
+pub(crate) async fn silences_are_added_and_ended_with_their_audit_rows(store: &dyn Store) {
+    enroll_d1(store, "laptops").await;
+    let added = audit("silence.add", "s1", "disk swap");
+    store
+        .add_silence(one_hour_silence("s1", T0), added.clone())
+        .await
+        .unwrap();
+    assert_eq!(audit_rows(store).await, std::slice::from_ref(&added));
+    let ended = audit("silence.expire", "s1", "disk swap");
+    assert!(store.expire_silence("s1", ended.clone()).await.unwrap());
+    assert_eq!(
+        store.list_silences().await.unwrap()[0].expired_at,
+        Some(T0 + 500)
+    );
+    for (id, why) in [("s1", "already ended by hand"), ("nope", "no such silence")] {
+        assert!(
+            !store
+                .expire_silence(id, audit("silence.expire", id, ""))
+                .await
+                .unwrap(),
+            "{why}"
+        );
+    }
+    // One that ran to its end (T0 - 4000 + 3600 < T0 + 500) is not ended again.
+    let ran_out = audit("silence.add", "s2", "disk swap");
+    store
+        .add_silence(one_hour_silence("s2", T0 - 4000), ran_out.clone())
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .expire_silence("s2", audit("silence.expire", "s2", ""))
+            .await
+            .unwrap(),
+        "a silence that ran to its end"
+    );
+    let listed = store.list_silences().await.unwrap();
+    let s2 = listed.iter().find(|s| s.id == "s2").unwrap();
+    assert_eq!(s2.expired_at, None);
+    assert_eq!(audit_rows(store).await, [ran_out, ended, added]);
+}
+
+pub(crate) async fn retiring_a_device_writes_its_audit_row_with_it(store: &dyn Store) {
+    enroll_d1(store, "laptops").await;
+    assert!(
+        !store
+            .retire_device("nope", audit("device.retire", "nope", ""))
+            .await
+            .unwrap()
+    );
+    assert!(audit_rows(store).await.is_empty(), "no such device, no row");
+    let retire = audit("device.retire", "d1", "LAPTOP-042");
+    assert!(store.retire_device("d1", retire.clone()).await.unwrap());
+    assert_eq!(
+        store.device("d1").await.unwrap().unwrap().retired_at,
+        Some(T0 + 500)
+    );
+    assert_eq!(audit_rows(store).await, [retire]);
 }

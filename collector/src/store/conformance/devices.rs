@@ -171,7 +171,12 @@ pub(crate) async fn retired_and_unknown_devices_write_nothing(store: &dyn Store)
         .await
         .unwrap()
         .unwrap();
-    assert!(store.retire_device("d1", 11).await.unwrap());
+    assert!(
+        store
+            .retire_device("d1", super::entry(11, "device.retire", "d1"))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store.ingest_report(report("d1", 1), rules()).await.unwrap(),
         IngestOutcome::Retired

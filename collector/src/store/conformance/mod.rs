@@ -99,9 +99,12 @@ macro_rules! store_conformance_suite {
             alert_note_and_its_audit_row_are_written_together,
             a_failed_delivery_is_retried_once_with_its_audit_row,
             deleting_a_device_removes_what_is_kept_about_it,
+            an_acknowledgement_and_its_audit_row_are_written_together,
+            silences_are_added_and_ended_with_their_audit_rows,
+            retiring_a_device_writes_its_audit_row_with_it,
             disk_history_is_read_per_mount_point_oldest_first,
             ticket_links_are_read_by_device_and_by_alert,
-            change_mark_moves_on_reports_acks_and_silences,
+            change_mark_moves_on_reports_acks_silences_and_device_changes,
             devices_are_found_by_name_group_serial_model_and_user,
             skipped_notifications_are_not_counted_as_delivered
         );

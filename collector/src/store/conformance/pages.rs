@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use forewarn_proto::pb;
 
-use super::enroll_d1;
+use super::{enroll_d1, entry};
 use crate::alerts::silence::Silence;
 use crate::alerts::{AlertFilter, AlertStatus};
 use crate::rules::RuleBook;
@@ -137,7 +137,9 @@ pub(crate) async fn ticket_links_are_read_by_device_and_by_alert(store: &dyn Sto
     assert!(store.device_tickets("other").await.unwrap().is_empty());
 }
 
-pub(crate) async fn change_mark_moves_on_reports_acks_and_silences(store: &dyn Store) {
+pub(crate) async fn change_mark_moves_on_reports_acks_silences_and_device_changes(
+    store: &dyn Store,
+) {
     let empty = store.change_mark().await.unwrap();
     enroll_d1(store, "laptops").await;
     let enrolled = store.change_mark().await.unwrap();
@@ -175,36 +177,114 @@ pub(crate) async fn change_mark_moves_on_reports_acks_and_silences(store: &dyn S
         .expect("a disk alert");
     assert!(
         store
-            .ack_alert(alert.id, "olga", "ordering a disk", T0 + 70)
+            .ack_alert(
+                alert.id,
+                "olga",
+                "ordering a disk",
+                entry(T0 + 70, "alert.ack", "")
+            )
             .await
             .unwrap()
     );
     let acked = store.change_mark().await.unwrap();
     assert_ne!(fired, acked, "an acknowledgement");
     store
-        .add_silence(Silence {
-            id: "s1".into(),
-            device_id: "d1".into(),
-            group: String::new(),
-            rule: String::new(),
-            subject: String::new(),
-            starts_at: T0,
-            ends_at: Some(T0 + 3600),
-            weekly: None,
-            comment: "disk swap".into(),
-            created_by: "olga".into(),
-            created_at: T0,
-            expired_at: None,
-        })
+        .add_silence(
+            Silence {
+                id: "s1".into(),
+                device_id: "d1".into(),
+                group: String::new(),
+                rule: String::new(),
+                subject: String::new(),
+                starts_at: T0,
+                ends_at: Some(T0 + 3600),
+                weekly: None,
+                comment: "disk swap".into(),
+                created_by: "olga".into(),
+                created_at: T0,
+                expired_at: None,
+            },
+            entry(T0, "silence.add", "s1"),
+        )
         .await
         .unwrap();
     let silenced = store.change_mark().await.unwrap();
     assert_ne!(acked, silenced, "a silence");
-    assert!(store.expire_silence("s1", T0 + 10).await.unwrap());
-    assert_ne!(
-        silenced,
+    assert!(
+        store
+            .expire_silence("s1", entry(T0 + 10, "silence.expire", "s1"))
+            .await
+            .unwrap()
+    );
+    let ended = store.change_mark().await.unwrap();
+    assert_ne!(silenced, ended, "a silence ended");
+
+    // The devices' changes: a move alone changes no count.
+    assert!(
+        store
+            .move_device("d1", "servers", entry(T0 + 20, "device.move", "d1"))
+            .await
+            .unwrap()
+    );
+    let moved = store.change_mark().await.unwrap();
+    assert_ne!(ended, moved, "a move to another group");
+    assert!(
+        !store
+            .move_device("nope", "servers", entry(T0 + 21, "device.move", "nope"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        moved,
         store.change_mark().await.unwrap(),
-        "a silence ended"
+        "a refused move changes nothing"
+    );
+    // Retired and restored between two reads: the counts are back where they were.
+    assert!(
+        store
+            .retire_device("d1", entry(T0 + 30, "device.retire", "d1"))
+            .await
+            .unwrap()
+    );
+    let retired = store.change_mark().await.unwrap();
+    assert_ne!(moved, retired, "a retirement");
+    assert!(
+        store
+            .restore_device("d1", entry(T0 + 40, "device.restore", "d1"))
+            .await
+            .unwrap()
+    );
+    let restored = store.change_mark().await.unwrap();
+    assert_ne!(retired, restored, "a restore");
+    assert!(
+        store
+            .retire_device("d1", entry(T0 + 50, "device.retire", "d1"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .restore_device("d1", entry(T0 + 60, "device.restore", "d1"))
+            .await
+            .unwrap()
+    );
+    assert_ne!(
+        restored,
+        store.change_mark().await.unwrap(),
+        "a retirement undone before the next read"
+    );
+    let before_delete = store.change_mark().await.unwrap();
+    assert!(
+        store
+            .delete_device("d1", entry(T0 + 70, "device.delete", "d1"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_ne!(
+        before_delete,
+        store.change_mark().await.unwrap(),
+        "a deletion"
     );
 }
 

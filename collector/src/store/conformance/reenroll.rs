@@ -201,7 +201,12 @@ pub(crate) async fn reenrolling_is_refused_for_a_spent_token_or_a_retired_device
         "01"
     );
     token(store, "t2", "bb", "laptops").await;
-    assert!(store.retire_device("d1", 600).await.unwrap());
+    assert!(
+        store
+            .retire_device("d1", super::entry(600, "device.retire", "d1"))
+            .await
+            .unwrap()
+    );
     let err = store
         .reenroll_device("bb", machine("d1", "SN1", UUID, "03"), 700, 710)
         .await

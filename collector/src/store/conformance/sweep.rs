@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use forewarn_proto::pb;
 
-use super::enroll_d1;
+use super::{enroll_d1, entry};
 use crate::alerts::silence::Silence;
 use crate::alerts::{AlertFilter, AlertRecord};
 use crate::rules::config::builtin_group_overrides;
@@ -174,20 +174,23 @@ pub(crate) async fn ending_a_silence_early_notifies_what_it_held_at_the_next_swe
 ) {
     enroll_d1(store, "laptops").await;
     store
-        .add_silence(Silence {
-            id: "s1".into(),
-            device_id: "d1".into(),
-            group: String::new(),
-            rule: String::new(),
-            subject: String::new(),
-            starts_at: T0,
-            ends_at: None,
-            weekly: None,
-            comment: "disk swap".into(),
-            created_by: "it".into(),
-            created_at: T0,
-            expired_at: None,
-        })
+        .add_silence(
+            Silence {
+                id: "s1".into(),
+                device_id: "d1".into(),
+                group: String::new(),
+                rule: String::new(),
+                subject: String::new(),
+                starts_at: T0,
+                ends_at: None,
+                weekly: None,
+                comment: "disk swap".into(),
+                created_by: "it".into(),
+                created_at: T0,
+                expired_at: None,
+            },
+            entry(T0, "silence.add", "s1"),
+        )
         .await
         .unwrap();
     store
@@ -196,7 +199,12 @@ pub(crate) async fn ending_a_silence_early_notifies_what_it_held_at_the_next_swe
         .unwrap();
     let sweep = |at| store.sweep_alerts(book(), at, SweepScope::Due);
     assert_eq!(sweep(T0 + 120).await.unwrap(), 0);
-    assert!(store.expire_silence("s1", T0 + 200).await.unwrap());
+    assert!(
+        store
+            .expire_silence("s1", entry(T0 + 200, "silence.expire", "s1"))
+            .await
+            .unwrap()
+    );
     assert_eq!(sweep(T0 + 201).await.unwrap(), 1);
     let outbox = store.outbox_in_state(OutboxState::Pending).await.unwrap();
     assert_eq!(outbox.len(), 1);

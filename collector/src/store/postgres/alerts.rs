@@ -403,13 +403,15 @@ pub async fn list_silences(c: &impl GenericClient) -> PgResult<Vec<Silence>> {
     Ok(rows.iter().map(silence_from_row).collect())
 }
 
-/// Ends a silence now, in the caller's transaction; the devices with alerts
-/// it may have held back are due for the sweeper at once (their next sweep
-/// was set for its end).
+/// Ends a silence at `now`, in the caller's transaction; false if it is
+/// neither in force nor scheduled (unknown, expired, or run to its end).
+/// The devices with alerts it may have held back are due for the sweeper at
+/// once (their next sweep was set for its end).
 pub async fn expire_silence(tx: &impl GenericClient, id: &str, now: i64) -> PgResult<bool> {
     let expired = tx
         .execute(
-            &tx.prepare_cached("UPDATE silences SET expired_at = $2 WHERE id = $1 AND (expired_at IS NULL OR expired_at > $2)").await?,
+            &tx.prepare_cached("UPDATE silences SET expired_at = $2
+             WHERE id = $1 AND (expired_at IS NULL OR expired_at > $2) AND (ends_at IS NULL OR ends_at > $2)").await?,
             &[&id, &now],
         )
         .await?

@@ -53,7 +53,10 @@ fn token_from_row(row: &Row) -> ApiTokenRecord {
     }
 }
 
-async fn append_audit_in(c: &impl GenericClient, e: &NewAuditEntry) -> Result<(), StoreError> {
+pub(super) async fn append_audit_in(
+    c: &impl GenericClient,
+    e: &NewAuditEntry,
+) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO console_audit (at, actor, action, target, detail, source)
          VALUES ($1, $2, $3, $4, $5, $6)",

@@ -54,6 +54,7 @@ use super::{
     SweepScope, TokenRecord, TokenRefusal,
 };
 use crate::fleet::hardware::{HardwareIdentity, KnownMachine};
+use crate::store::console::NewAuditEntry;
 
 /// Schema migrations, applied in order and recorded in `schema_migrations`.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -450,15 +451,21 @@ impl Store for PostgresStore {
         Ok(rows.iter().map(device_from_row).collect())
     }
 
-    async fn retire_device(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        let changed = c
+    async fn retire_device(&self, id: &str, audit: NewAuditEntry) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let retired = tx
             .execute(
                 "UPDATE devices SET retired_at = COALESCE(retired_at, $2) WHERE id = $1",
-                &[&id, &now],
+                &[&id, &audit.at],
             )
-            .await?;
-        Ok(changed > 0)
+            .await?
+            > 0;
+        if retired {
+            console::append_audit_in(&*tx, &audit).await?;
+        }
+        tx.commit().await?;
+        Ok(retired)
     }
 
     async fn record_certificate(
@@ -581,17 +588,30 @@ impl Store for PostgresStore {
         Ok(pg_alerts::alert_with_history(&c, id).await?)
     }
 
-    async fn ack_alert(&self, id: i64, by: &str, note: &str, now: i64) -> Result<bool, StoreError> {
+    async fn ack_alert(
+        &self,
+        id: i64,
+        by: &str,
+        note: &str,
+        audit: NewAuditEntry,
+    ) -> Result<bool, StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let acked = pg_alerts::ack_alert(&tx, id, by, note, now).await?;
+        let acked = pg_alerts::ack_alert(&tx, id, by, note, audit.at).await?;
+        if acked {
+            console::append_audit_in(&*tx, &audit).await?;
+        }
         tx.commit().await?;
         Ok(acked)
     }
 
-    async fn add_silence(&self, silence: Silence) -> Result<(), StoreError> {
-        let c = self.client().await?;
-        Ok(pg_alerts::insert_silence(&c, &silence).await?)
+    async fn add_silence(&self, silence: Silence, audit: NewAuditEntry) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        pg_alerts::insert_silence(&tx, &silence).await?;
+        console::append_audit_in(&*tx, &audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn list_silences(&self) -> Result<Vec<Silence>, StoreError> {
@@ -599,10 +619,13 @@ impl Store for PostgresStore {
         Ok(pg_alerts::list_silences(&c).await?)
     }
 
-    async fn expire_silence(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+    async fn expire_silence(&self, id: &str, audit: NewAuditEntry) -> Result<bool, StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let expired = pg_alerts::expire_silence(&tx, id, now).await?;
+        let expired = pg_alerts::expire_silence(&tx, id, audit.at).await?;
+        if expired {
+            console::append_audit_in(&*tx, &audit).await?;
+        }
         tx.commit().await?;
         Ok(expired)
     }

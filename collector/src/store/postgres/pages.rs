@@ -97,7 +97,8 @@ impl PageReads for PostgresStore {
                     (SELECT COALESCE(MAX(last_seen_at), 0) FROM devices),
                     (SELECT COUNT(retired_at) FROM devices),
                     (SELECT COALESCE(MAX(id), 0) FROM alert_transitions),
-                    (SELECT COUNT(*) + COUNT(expired_at) FROM silences)",
+                    (SELECT COUNT(*) + COUNT(expired_at) FROM silences),
+                    (SELECT COALESCE(MAX(id), 0) FROM console_audit)",
                 &[],
             )
             .await?;
@@ -108,6 +109,7 @@ impl PageReads for PostgresStore {
             retired: row.get(3),
             alert_changes: row.get(4),
             silences: row.get(5),
+            audited: row.get(6),
         })
     }
 

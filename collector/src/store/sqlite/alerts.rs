@@ -364,12 +364,14 @@ pub fn list_silences(c: &Connection) -> rusqlite::Result<Vec<Silence>> {
     statement.query_map([], silence_from_row)?.collect()
 }
 
-/// Ends a silence now; the devices with alerts it may have held back are
-/// due for the sweeper at once (their next sweep was set for its end).
-pub fn expire_silence(c: &Connection, id: &str, now: i64) -> rusqlite::Result<bool> {
-    let tx = c.unchecked_transaction()?;
+/// Ends a silence at `now`, in the caller's transaction; false if it is
+/// neither in force nor scheduled (unknown, expired, or run to its end).
+/// The devices with alerts it may have held back are due for the sweeper at
+/// once (their next sweep was set for its end).
+pub fn expire_silence(tx: &Connection, id: &str, now: i64) -> rusqlite::Result<bool> {
     let expired = tx.execute(
-        "UPDATE silences SET expired_at = ?2 WHERE id = ?1 AND (expired_at IS NULL OR expired_at > ?2)",
+        "UPDATE silences SET expired_at = ?2
+         WHERE id = ?1 AND (expired_at IS NULL OR expired_at > ?2) AND (ends_at IS NULL OR ends_at > ?2)",
         params![id, now],
     )? > 0;
     if expired {
@@ -380,7 +382,6 @@ pub fn expire_silence(c: &Connection, id: &str, now: i64) -> rusqlite::Result<bo
             [now],
         )?;
     }
-    tx.commit()?;
     Ok(expired)
 }
 

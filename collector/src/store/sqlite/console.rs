@@ -229,7 +229,7 @@ fn touch_api_token(c: &Connection, id: &str, now: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn append_audit(c: &Connection, e: &NewAuditEntry) -> rusqlite::Result<i64> {
+pub(super) fn append_audit(c: &Connection, e: &NewAuditEntry) -> rusqlite::Result<i64> {
     c.query_row(
         "INSERT INTO console_audit (at, actor, action, target, detail, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
         params![e.at, e.actor, e.action, e.target, e.detail, e.source],
@@ -343,7 +343,7 @@ fn delete_device(c: &Connection, id: &str) -> rusqlite::Result<Option<DeletedDev
 /// Runs `change` and, when it reports a change, writes `audit`, in one
 /// transaction: a change is never stored without its audit row, nor the row
 /// without the change.
-fn audited<T>(
+pub(super) fn audited<T>(
     c: &mut Connection,
     audit: Option<&NewAuditEntry>,
     change: impl FnOnce(&Connection) -> rusqlite::Result<T>,

@@ -33,6 +33,7 @@ mod writer;
 use alerts as sqlite_alerts;
 
 use crate::fleet::hardware::{HardwareIdentity, KnownMachine};
+use crate::store::console::NewAuditEntry;
 
 use super::{
     CurrentCertificate, DeviceRecord, DiskForecastRecord, HistorySummary, IncomingReport,
@@ -405,14 +406,20 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn retire_device(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+    async fn retire_device(&self, id: &str, audit: NewAuditEntry) -> Result<bool, StoreError> {
         let id = id.to_owned();
         self.with_connection(move |c| {
-            let changed = c.execute(
-                "UPDATE devices SET retired_at = COALESCE(retired_at, ?2) WHERE id = ?1",
-                params![id, now],
-            )?;
-            Ok(changed > 0)
+            Ok(console::audited(
+                c,
+                Some(&audit),
+                |tx| {
+                    Ok(tx.execute(
+                        "UPDATE devices SET retired_at = COALESCE(retired_at, ?2) WHERE id = ?1",
+                        params![id, audit.at],
+                    )? > 0)
+                },
+                |&retired| retired,
+            )?)
         })
         .await
     }
@@ -552,20 +559,35 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn ack_alert(&self, id: i64, by: &str, note: &str, now: i64) -> Result<bool, StoreError> {
+    async fn ack_alert(
+        &self,
+        id: i64,
+        by: &str,
+        note: &str,
+        audit: NewAuditEntry,
+    ) -> Result<bool, StoreError> {
         let (by, note) = (by.to_owned(), note.to_owned());
         self.with_connection(move |c| {
-            let tx = c.transaction()?;
-            let acked = sqlite_alerts::ack_alert(&tx, id, &by, &note, now)?;
-            tx.commit()?;
-            Ok(acked)
+            Ok(console::audited(
+                c,
+                Some(&audit),
+                |tx| sqlite_alerts::ack_alert(tx, id, &by, &note, audit.at),
+                |&acked| acked,
+            )?)
         })
         .await
     }
 
-    async fn add_silence(&self, silence: Silence) -> Result<(), StoreError> {
-        self.with_connection(move |c| Ok(sqlite_alerts::insert_silence(c, &silence)?))
-            .await
+    async fn add_silence(&self, silence: Silence, audit: NewAuditEntry) -> Result<(), StoreError> {
+        self.with_connection(move |c| {
+            Ok(console::audited(
+                c,
+                Some(&audit),
+                |tx| sqlite_alerts::insert_silence(tx, &silence),
+                |()| true,
+            )?)
+        })
+        .await
     }
 
     async fn list_silences(&self) -> Result<Vec<Silence>, StoreError> {
@@ -573,10 +595,17 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn expire_silence(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+    async fn expire_silence(&self, id: &str, audit: NewAuditEntry) -> Result<bool, StoreError> {
         let id = id.to_owned();
-        self.with_connection(move |c| Ok(sqlite_alerts::expire_silence(c, &id, now)?))
-            .await
+        self.with_connection(move |c| {
+            Ok(console::audited(
+                c,
+                Some(&audit),
+                |tx| sqlite_alerts::expire_silence(tx, &id, audit.at),
+                |&expired| expired,
+            )?)
+        })
+        .await
     }
 
     async fn history_summary(&self, device_id: &str) -> Result<HistorySummary, StoreError> {

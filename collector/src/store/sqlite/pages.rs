@@ -39,7 +39,8 @@ fn change_mark(c: &Connection) -> rusqlite::Result<ChangeMark> {
             (SELECT COALESCE(MAX(last_seen_at), 0) FROM devices),
             (SELECT COUNT(retired_at) FROM devices),
             (SELECT COALESCE(MAX(id), 0) FROM alert_transitions),
-            (SELECT COUNT(*) + COUNT(expired_at) FROM silences)",
+            (SELECT COUNT(*) + COUNT(expired_at) FROM silences),
+            (SELECT COALESCE(MAX(id), 0) FROM console_audit)",
         [],
         |row| {
             Ok(ChangeMark {
@@ -49,6 +50,7 @@ fn change_mark(c: &Connection) -> rusqlite::Result<ChangeMark> {
                 retired: row.get(3)?,
                 alert_changes: row.get(4)?,
                 silences: row.get(5)?,
+                audited: row.get(6)?,
             })
         },
     )

@@ -1,6 +1,7 @@
 //! Live updates: `GET /events` is a server-sent event stream that says
 //! `change` whenever the store's [`ChangeMark`] moves (a report stored, an
-//! alert changed or acknowledged, a silence added or ended). The page then
+//! alert changed or acknowledged, a silence added or ended, a device moved,
+//! retired, restored or deleted). The page then
 //! fetches itself again and swaps its content; the event carries no data,
 //! so what a person sees is still decided by the page, within their groups.
 //!

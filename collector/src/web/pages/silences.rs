@@ -53,7 +53,9 @@ pub struct SilenceRow {
     pub matcher: String,
     pub window: String,
     pub weekly: bool,
-    pub state: &'static str,
+    /// "in force", "next: Sat 02:00 UTC", "scheduled", "ended".
+    pub state: String,
+    pub ended: bool,
     pub comment: String,
     pub created_by: String,
     pub can_end: bool,
@@ -101,14 +103,7 @@ pub fn row(
             ))
         ),
     };
-    let ended = s.expired_at.is_some_and(|t| t <= now) || s.ends_at.is_some_and(|e| e <= now);
-    let state = if ended {
-        "ended"
-    } else if s.weekly.is_none() && now < s.starts_at {
-        "scheduled"
-    } else {
-        "in force"
-    };
+    let (state, ended) = state(s, now);
     SilenceRow {
         id: s.id.clone(),
         target,
@@ -117,9 +112,43 @@ pub fn row(
         window,
         weekly: s.weekly.is_some(),
         state,
+        ended,
         comment: s.comment.clone(),
         created_by: s.created_by.clone(),
         can_end: can_end && !ended,
+    }
+}
+
+/// What a silence's row says of it at `now`, and whether it has ended:
+/// "in force" while it holds notifications back (a weekly window only
+/// inside its windows), else when it next does. Pure.
+pub fn state(s: &Silence, now: i64) -> (String, bool) {
+    if s.expired_at.is_some_and(|t| t <= now) || s.ends_at.is_some_and(|e| e <= now) {
+        return ("ended".into(), true);
+    }
+    if s.active_at(now) {
+        return ("in force".into(), false);
+    }
+    let text = match (s.next_start(now), s.weekly) {
+        (Some(next), Some(_)) => format!("next: {}", next_window(next, now)),
+        (Some(_), None) => "scheduled".into(),
+        (None, _) => "no window left before it ends".into(),
+    };
+    (text, false)
+}
+
+/// "Sat 02:00 UTC" for a time less than six days ahead, else with its date
+/// ("Sat 2027-01-09 02:00 UTC"): a day name alone is only clear within the
+/// week. Pure.
+pub fn next_window(at: i64, now: i64) -> String {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(at) else {
+        return when(Some(at));
+    };
+    let day = weekday_name(t.weekday().number_days_from_monday());
+    if at - now < 6 * 86_400 {
+        format!("{day} {:02}:{:02} UTC", t.hour(), t.minute())
+    } else {
+        format!("{day} {}", when(Some(at)))
     }
 }
 
@@ -168,7 +197,7 @@ pub async fn page(
         let group = silence_group(&groups, s);
         let can_end = can(&caller.principal, Action::Silence, group.as_deref());
         let r = row(s, &hostnames, now, can_end);
-        if r.state == "ended" {
+        if r.ended {
             ended.push(r);
         } else {
             current.push(r);
@@ -245,7 +274,7 @@ pub async fn create(
         weekly: None,
         comment: request.comment,
     };
-    let stored = add_windows(&state, &caller, &window, "silence.add").await?;
+    let stored = add_windows(&state, &caller, &window, None, "silence.add").await?;
     let id = stored.into_iter().next().map(|s| s.id).unwrap_or_default();
     Ok(Json(Created { id, ends_at: end }))
 }
@@ -299,14 +328,14 @@ mod tests {
         let hostnames = HashMap::from([("a1".to_owned(), "web-01".to_owned())]);
         let r = row(&silence("a1", ""), &hostnames, 200, true);
         assert_eq!(
-            (r.target.as_str(), r.matcher.as_str(), r.state),
+            (r.target.as_str(), r.matcher.as_str(), r.state.as_str()),
             ("device web-01", "all alerts", "in force")
         );
         assert!(r.can_end);
         let r = row(&silence("", "laptops"), &hostnames, 4000, true);
         assert_eq!(
-            (r.target.as_str(), r.state, r.can_end),
-            ("group laptops", "ended", false)
+            (r.target.as_str(), r.state.as_str(), r.ended, r.can_end),
+            ("group laptops", "ended", true, false)
         );
         let weekly = Silence {
             weekly: Some(Weekly {
@@ -320,6 +349,67 @@ mod tests {
         let r = row(&weekly, &hostnames, 200, false);
         assert_eq!(r.window, "every Sun 02:00 UTC for 120 min");
         assert_eq!(r.target, "every device");
+    }
+
+    fn at(text: &str) -> i64 {
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .unwrap()
+            .unix_timestamp()
+    }
+
+    #[test]
+    fn a_weekly_window_is_in_force_only_inside_its_windows_and_says_when_it_next_is() {
+        // Saturdays 02:00 for 2 h, from 2026-11-01.
+        let weekly = Silence {
+            starts_at: at("2026-11-01T00:00:00Z"),
+            ends_at: None,
+            weekly: Some(Weekly {
+                weekday: 5,
+                start_minute: 120,
+                duration_secs: 7200,
+            }),
+            ..silence("", "laptops")
+        };
+        let state_at = |text| state(&weekly, at(text));
+        assert_eq!(
+            state_at("2026-12-02T18:00:00Z"),
+            ("next: Sat 02:00 UTC".to_owned(), false),
+            "a Wednesday, between its windows"
+        );
+        assert_eq!(
+            state_at("2026-12-05T03:00:00Z"),
+            ("in force".to_owned(), false)
+        );
+        assert_eq!(
+            state_at("2026-12-05T04:00:00Z"),
+            ("next: Sat 2026-12-12 02:00 UTC".to_owned(), false),
+            "just closed: a week ahead, so with its date"
+        );
+        let ending = Silence {
+            ends_at: Some(at("2026-12-04T00:00:00Z")),
+            ..weekly.clone()
+        };
+        assert_eq!(
+            state(&ending, at("2026-12-02T18:00:00Z")),
+            ("no window left before it ends".to_owned(), false)
+        );
+        assert_eq!(
+            state(&ending, at("2026-12-04T00:00:00Z")),
+            ("ended".to_owned(), true)
+        );
+        let r = row(&weekly, &HashMap::new(), at("2026-12-02T18:00:00Z"), true);
+        assert_eq!(
+            (r.state.as_str(), r.ended, r.can_end),
+            ("next: Sat 02:00 UTC", false, true),
+            "a window between its openings can still be ended"
+        );
+    }
+
+    #[test]
+    fn a_one_off_silence_is_scheduled_until_its_start() {
+        let one_off = silence("a1", "");
+        assert_eq!(state(&one_off, 50), ("scheduled".to_owned(), false));
+        assert_eq!(state(&one_off, 100), ("in force".to_owned(), false));
     }
 
     #[test]
