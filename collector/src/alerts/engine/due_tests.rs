@@ -75,11 +75,14 @@ fn persist(context: &mut DeviceContext, plan: &Plan) {
     }
 }
 
+/// An alert a plan changed, and the notification it queued, if any.
+type VisibleChange = (AlertKey, Option<Event>);
+
 /// What a plan changes about the alerts people see or the engine waits on:
 /// severity, pending and clearing times, what was notified, flapping, and
 /// notifications. (The list of recent changes, kept for flapping, ages with
 /// time alone but changes nothing else until one of these moves.)
-fn visible_changes(context: &DeviceContext, plan: &Plan) -> Vec<(AlertKey, Option<Event>)> {
+fn visible_changes(context: &DeviceContext, plan: &Plan) -> Vec<VisibleChange> {
     plan.changes
         .iter()
         .filter(|change| {
@@ -174,7 +177,7 @@ fn check_due_times(
     report: &pb::StatusReport,
     last_seen: i64,
     until: i64,
-) -> Vec<(i64, Vec<(AlertKey, Option<Event>)>)> {
+) -> Vec<(i64, Vec<VisibleChange>)> {
     let mut context = quiet_device(last_seen);
     let mut dues = Vec::new();
     let mut changes = Vec::new();

@@ -143,7 +143,7 @@ async fn the_pool_opens_no_more_connections_than_configured() {
         .get(0);
     assert_eq!(open, 4, "connections the store holds on the server");
     held.pop();
-    tokio::time::timeout(Duration::from_secs(5), store.client())
+    let _handed_on = tokio::time::timeout(Duration::from_secs(5), store.client())
         .await
         .expect("a connection given back is handed on")
         .unwrap();
