@@ -20,8 +20,8 @@ use crate::console::config::ConsoleConfig;
 use crate::listen::ConnectionsConfig;
 use crate::rules::config::builtin_group_overrides;
 use crate::rules::{RuleBook, RulesConfig};
-use crate::store::StoreConfig;
 use crate::store::history::HistoryConfig;
+use crate::store::{DEFAULT_POSTGRES_CONNECTIONS, StoreConfig};
 use crate::tickets::config::TicketsConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +59,16 @@ pub struct CollectorConfig {
     /// `{ file = "PATH" }`; wins over a password in `store`.
     #[serde(default)]
     pub store_password: Option<SecretSource>,
+    /// PostgreSQL only: the most connections this collector opens to the
+    /// database at once (default 16, within 4..=1024). Ingest stores up to
+    /// four batches of reports at once, each on a connection of its own; the
+    /// sweeper, the ticket worker and the web page take one each while they
+    /// work; calls beyond the limit wait for a free connection. Size the
+    /// server's `max_connections` for this plus 2 (the locks of the sweeper
+    /// and of retention, each on a connection of its own) times the number
+    /// of collectors, plus a few admin sessions (see `docs/scaling.md`).
+    #[serde(default)]
+    pub store_max_connections: Option<usize>,
     /// Address the gRPC/mTLS port for agents listens on.
     #[serde(default = "default_agent_listen")]
     pub agent_listen: SocketAddr,
@@ -168,6 +178,11 @@ fn default_sweep_interval_secs() -> u64 {
     30
 }
 
+/// Fewer than 4 and reports wait for the sweeper and the web page (ingest
+/// alone stores 4 batches at once); more than 1024 is more than a
+/// PostgreSQL server serves well, for one collector.
+const STORE_CONNECTIONS: std::ops::RangeInclusive<usize> = 4..=1024;
+
 const MIN_CERT_VALIDITY_SECS: u64 = 30;
 const MAX_CERT_VALIDITY_SECS: u64 = 397 * 24 * 3600;
 const MIN_REPORT_INTERVAL_SECS: u32 = 1;
@@ -237,6 +252,18 @@ impl CollectorConfig {
                 problems.push("store_password: only a PostgreSQL store has a password; set `store` to its postgres:// URL or remove this".into());
             }
             problems.extend(password.problem("store_password"));
+        }
+        if let Some(connections) = self.store_max_connections {
+            if !is_postgres_url(store) {
+                problems.push("store_max_connections: only a PostgreSQL store has a connection pool; set `store` to its postgres:// URL or remove this".into());
+            }
+            if !STORE_CONNECTIONS.contains(&connections) {
+                problems.push(format!(
+                    "store_max_connections: {connections} is outside {}..={}",
+                    STORE_CONNECTIONS.start(),
+                    STORE_CONNECTIONS.end()
+                ));
+            }
         }
         if self.server_names.is_empty() {
             problems.push("server_names: must list at least one name agents connect to".into());
@@ -338,6 +365,9 @@ impl CollectorConfig {
             StoreConfig::Postgres {
                 url: self.store.clone(),
                 password: self.store_password.clone(),
+                max_connections: self
+                    .store_max_connections
+                    .unwrap_or(DEFAULT_POSTGRES_CONNECTIONS),
             }
         } else {
             StoreConfig::Sqlite {
@@ -369,6 +399,7 @@ impl Default for CollectorConfig {
             data_dir: default_data_dir(),
             store: default_store(),
             store_password: None,
+            store_max_connections: None,
             agent_listen: default_agent_listen(),
             web_listen: default_web_listen(),
             server_names: default_server_names(),
@@ -463,10 +494,16 @@ mod tests {
             "store = \"postgres://forewarn@db:5432/fleet\"\nstore_password = { file = \"pg-password\" }\n",
         )
         .unwrap();
-        let StoreConfig::Postgres { url, password } = config.store_config() else {
+        let StoreConfig::Postgres {
+            url,
+            password,
+            max_connections,
+        } = config.store_config()
+        else {
             panic!("expected a PostgreSQL store");
         };
         assert_eq!(url.expose(), "postgres://forewarn@db:5432/fleet");
+        assert_eq!(max_connections, DEFAULT_POSTGRES_CONNECTIONS);
         assert_eq!(
             password.and_then(|p| p.file),
             Some(PathBuf::from("/srv/fw/pg-password"))
@@ -474,6 +511,40 @@ mod tests {
         assert!(
             !format!("{config:?}").contains("db:5432"),
             "the URL may hold a password"
+        );
+    }
+
+    #[test]
+    fn store_max_connections_sizes_the_postgres_pool_within_its_range() {
+        let postgres = "store = \"postgres://forewarn@db:5432/fleet\"\n";
+        let config = parse(&format!("{postgres}store_max_connections = 40\n")).unwrap();
+        assert!(matches!(
+            config.store_config(),
+            StoreConfig::Postgres {
+                max_connections: 40,
+                ..
+            }
+        ));
+        for (value, problem) in [
+            (0, "store_max_connections: 0 is outside 4..=1024"),
+            (3, "store_max_connections: 3 is outside 4..=1024"),
+            (1025, "store_max_connections: 1025 is outside 4..=1024"),
+        ] {
+            let Err(ConfigError::Invalid { problems, .. }) =
+                parse(&format!("{postgres}store_max_connections = {value}\n"))
+            else {
+                panic!("{value} connections accepted");
+            };
+            assert_eq!(problems, vec![problem.to_owned()]);
+        }
+        let Err(ConfigError::Invalid { problems, .. }) = parse("store_max_connections = 8\n")
+        else {
+            panic!("a pool size for SQLite accepted");
+        };
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("store_max_connections: only a PostgreSQL store"),
+            "{problems:?}"
         );
     }
 

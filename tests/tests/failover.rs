@@ -28,6 +28,12 @@ const REPORTS: u64 = 30;
 const REPORT_EVERY: Duration = Duration::from_millis(100);
 const KILL_AFTER: Duration = Duration::from_millis(1200);
 const TIMEOUT: Duration = Duration::from_secs(60);
+/// The fleet's offline level: `warning = 0.25` (minutes) in the config.
+const OFFLINE_LEVEL_SECS: i64 = 15;
+/// How long after its level a quiet device may wait for the sweep that
+/// reports it offline: the sweep runs every second; the rest is for a
+/// loaded machine.
+const SWEEP_SLACK_SECS: i64 = 10;
 
 /// A schema of its own on the test server, dropped when this is.
 struct Schema {
@@ -253,8 +259,16 @@ fn killing_one_of_two_collectors_loses_nothing_duplicates_nothing_and_moves_the_
             ensure!(last == s.last_acked as i64, "{}: last_seq {last}", s.device_id);
         }
         // Only the survivor runs the sweeper now: every device, quiet since
-        // the load ended, is reported offline.
+        // the load ended, is reported offline. Until it is, each device must
+        // be due for the sweeper by the time it has been quiet for its
+        // offline level (`next_sweep_at` is what the sweeper goes by).
         wait_for_async("every device reported offline by the survivor", || async {
+            let late = not_due_by_their_offline_level(&db).await.ok()?;
+            if !late.is_empty() {
+                return Some(Err(anyhow::anyhow!(
+                    "devices not reported offline are not due for the sweeper by their offline level: {late:?}"
+                )));
+            }
             let offline: i64 = db
                 .query_one(
                     "SELECT count(*) FROM alerts WHERE rule = 'offline_minutes' AND severity IS NOT NULL",
@@ -263,9 +277,27 @@ fn killing_one_of_two_collectors_loses_nothing_duplicates_nothing_and_moves_the_
                 .await
                 .ok()?
                 .get(0);
-            (offline == i64::from(DEVICES)).then_some(())
+            (offline == i64::from(DEVICES)).then_some(Ok(()))
         })
-        .await
+        .await??;
+        // And each was reported offline by a sweep soon after its level,
+        // not by a later full sweep.
+        let slow: Vec<(String, i64)> = db
+            .query(
+                "SELECT d.id, a.first_seen - d.last_seen_at FROM devices d
+                 JOIN alerts a ON a.device_id = d.id AND a.rule = 'offline_minutes'
+                 WHERE a.first_seen > d.last_seen_at + $1",
+                &[&(OFFLINE_LEVEL_SECS + SWEEP_SLACK_SECS)],
+            )
+            .await?
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        ensure!(
+            slow.is_empty(),
+            "reported offline more than {SWEEP_SLACK_SECS} s after the {OFFLINE_LEVEL_SECS} s level (device, seconds quiet): {slow:?}"
+        );
+        Ok::<_, anyhow::Error>(())
     })?;
 
     // One ticket per failing backup job, none opened twice.
@@ -295,6 +327,31 @@ fn killing_one_of_two_collectors_loses_nothing_duplicates_nothing_and_moves_the_
     }
     drop(second);
     Ok(())
+}
+
+/// The devices not reported offline that are not due for the sweeper by the
+/// second their offline level is reached, with their last report, next
+/// sweep and last plan times. (A device reported offline at its only level
+/// is next due when something else changes with time, a backup job's
+/// dead-man level about a day later: that is not late.) Read in one
+/// statement, so in one snapshot: a device row and its alert as one plan
+/// left them, never a plan's device row beside the alerts from before it.
+async fn not_due_by_their_offline_level(
+    db: &tokio_postgres::Client,
+) -> Result<Vec<(String, i64, Option<i64>, Option<i64>)>> {
+    Ok(db
+        .query(
+            "SELECT d.id, d.last_seen_at, d.next_sweep_at, d.planned_at FROM devices d
+             WHERE d.last_seen_at IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.device_id = d.id
+                                 AND a.rule = 'offline_minutes' AND a.severity IS NOT NULL)
+               AND (d.next_sweep_at IS NULL OR d.next_sweep_at > d.last_seen_at + $1)",
+            &[&OFFLINE_LEVEL_SECS],
+        )
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+        .collect())
 }
 
 /// Polls an async `probe` until it returns `Some`, or fails after [`TIMEOUT`].

@@ -457,4 +457,6 @@ pub fn plan_ticketing_failing(
 }
 
 #[cfg(test)]
+mod due_tests;
+#[cfg(test)]
 mod tests;

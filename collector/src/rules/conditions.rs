@@ -154,11 +154,20 @@ impl Reading {
     }
 }
 
+/// How far past a whole second a computed crossing may fall and still count
+/// as on that second. The division that finds a crossing rounds: a level
+/// 10 s away can come out as 10.000000000000002 s, and rounded up the
+/// device would be due a second after the level is reached (the error
+/// stays below 1e-8 s for crossings within years). Counting it early costs
+/// at most one plan that finds nothing, and the next is a second later.
+const CROSSING_ROUNDING_SECS: f64 = 1e-6;
+
 /// When a value that drifts by `drift_per_sec` with time alone (minutes
 /// offline, days to a certificate's expiry) next reaches one of the rule's
 /// levels or the bound its hysteresis holds them to: from then on its
-/// severity may change without a new report. `None` for a value that does
-/// not drift or crosses nothing after `now`.
+/// severity may change without a new report. The first whole second at or
+/// after the crossing, and after `now`. `None` for a value that does not
+/// drift or crosses nothing after `now`.
 fn level_crossing(rule: &ThresholdRule, worse: Worse, reading: Reading, now: i64) -> Option<i64> {
     let Reading {
         value,
@@ -177,7 +186,7 @@ fn level_crossing(rule: &ThresholdRule, worse: Worse, reading: Reading, now: i64
         .flat_map(|level| [level, level + held_back])
         .map(|level| (level - value) / drift_per_sec)
         .filter(|secs| secs.is_finite() && *secs > 0.0)
-        .map(|secs| now.saturating_add(secs.ceil() as i64))
+        .map(|secs| now.saturating_add(((secs - CROSSING_ROUNDING_SECS).ceil() as i64).max(1)))
         .min()
 }
 

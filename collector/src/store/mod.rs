@@ -96,15 +96,26 @@ pub enum StoreConfig {
     Postgres {
         url: Secret,
         password: Option<SecretSource>,
+        /// The most connections the collector opens to the database at once.
+        max_connections: usize,
     },
 }
+
+/// Connections to PostgreSQL per collector unless configured
+/// (`store_max_connections`): ingest's batches (four at once), the sweeper,
+/// the ticket worker and the web page each at once, and room to spare.
+pub const DEFAULT_POSTGRES_CONNECTIONS: usize = 16;
 
 /// Opens the configured store and brings its schema up to date. The one
 /// place that picks a backend: the rest of the collector sees only [`Store`].
 pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
     match config {
         StoreConfig::Sqlite { path } => Ok(Arc::new(sqlite::SqliteStore::open(path)?)),
-        StoreConfig::Postgres { url, password } => {
+        StoreConfig::Postgres {
+            url,
+            password,
+            max_connections,
+        } => {
             let password = password
                 .as_ref()
                 .map(SecretSource::load)
@@ -114,7 +125,8 @@ pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
                     source: Box::new(err),
                 })?;
             Ok(Arc::new(
-                postgres::PostgresStore::open(url, password.as_ref()).await?,
+                postgres::PostgresStore::open_with_pool(url, password.as_ref(), *max_connections)
+                    .await?,
             ))
         }
     }

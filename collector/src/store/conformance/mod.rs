@@ -92,6 +92,7 @@ macro_rules! store_conformance_suite {
             devices_move_between_groups_and_are_restored,
             sweep_plans_due_devices_and_leaves_the_others_untouched,
             offline_escalates_at_the_first_sweep_after_its_minute,
+            a_sweep_at_exactly_the_offline_level_raises_it,
             ending_a_silence_early_notifies_what_it_held_at_the_next_sweep,
             an_unchanged_report_keeps_the_plan_until_something_can_change,
             an_unchanged_report_is_a_line_without_a_body,

@@ -272,3 +272,93 @@ pub(crate) async fn an_unchanged_report_keeps_the_plan_until_something_can_chang
     ingest(10, T0 + 830, 2).await.unwrap();
     assert_eq!(disk_seen().await, T0 + 820);
 }
+
+/// Rules of group `fleet` as the failover test sets them: offline after a
+/// quarter of a minute (15 s), one level, no hysteresis. The device below
+/// goes offline and back more often than flapping detection allows; here
+/// each change notifies.
+fn quarter_minute_book() -> Arc<RuleBook> {
+    let mut book = RuleBook::default();
+    let overrides = "[offline_minutes]\nwarning = 0.25\n[flapping]\ntransitions = 100";
+    let fleet = book
+        .default
+        .with_overrides(&toml::from_str(overrides).unwrap())
+        .unwrap();
+    book.groups.insert("fleet".into(), fleet);
+    Arc::new(book)
+}
+
+/// A report of a backup job that last succeeded five hours before `at`: its
+/// dead-man level (26 hours) is the next thing time alone changes once the
+/// device is reported offline.
+fn backup_report(seq: u64, at: i64) -> IncomingReport {
+    let status = pb::StatusReport {
+        seq,
+        collected_at_unix_secs: at,
+        backups: Some(pb::BackupCheck {
+            jobs: vec![pb::BackupJobStatus {
+                name: "nightly-0".into(),
+                result: pb::BackupResult::Success as i32,
+                last_run_finished_unix_secs: Some(T0 - 5 * 3600),
+                last_success_unix_secs: Some(T0 - 5 * 3600),
+                ..Default::default()
+            }],
+        }),
+        ..Default::default()
+    };
+    IncomingReport {
+        body: status.into(),
+        ..report("d1", seq, at, 0)
+    }
+}
+
+/// Whichever plan last touched the device — a report, a report that kept
+/// the last plan, a sweep raising the alert, a sweep whose clock is behind
+/// the device's last report — the device is due again no later than the
+/// second it has been quiet for its offline level, and a sweep at exactly
+/// that second raises the alert.
+pub(crate) async fn a_sweep_at_exactly_the_offline_level_raises_it(store: &dyn Store) {
+    enroll_d1(store, "fleet").await;
+    let book = quarter_minute_book();
+    let sweep = |at| store.sweep_alerts(Arc::clone(&book), at, SweepScope::Due);
+    let ingest = |seq, at| store.ingest_report(backup_report(seq, at), Arc::clone(&book));
+    let offline = || async {
+        alert_of(store, "d1", RuleId::OfflineMinutes)
+            .await
+            .and_then(|a| a.severity)
+    };
+
+    ingest(1, T0).await.unwrap();
+    assert_eq!(sweep(T0 + 14).await.unwrap(), 0);
+    assert_eq!(offline().await, None, "one second before the level");
+    assert_eq!(sweep(T0 + 15).await.unwrap(), 1, "at the level");
+    assert_eq!(offline().await, Some(Severity::Warning));
+
+    // A report after the sweep's plan is planned (it resolves the alert),
+    // and its device is due at its own level.
+    ingest(2, T0 + 20).await.unwrap();
+    assert_eq!(offline().await, None);
+    assert_eq!(sweep(T0 + 34).await.unwrap(), 0);
+    assert_eq!(sweep(T0 + 35).await.unwrap(), 1);
+
+    // An unchanged report keeps the plan of the one before: due at that
+    // report's level, then at its own.
+    ingest(3, T0 + 40).await.unwrap();
+    ingest(4, T0 + 50).await.unwrap();
+    assert_eq!(sweep(T0 + 55).await.unwrap(), 0);
+    assert_eq!(offline().await, None);
+    assert_eq!(sweep(T0 + 64).await.unwrap(), 0);
+    assert_eq!(sweep(T0 + 65).await.unwrap(), 1);
+
+    // A sweep that took its time before the device's last report was
+    // stored (another collector's, in flight) plans from that report.
+    ingest(5, T0 + 100).await.unwrap();
+    store
+        .sweep_alerts(Arc::clone(&book), T0 + 95, SweepScope::All)
+        .await
+        .unwrap();
+    assert_eq!(offline().await, None);
+    assert_eq!(sweep(T0 + 114).await.unwrap(), 0);
+    assert_eq!(sweep(T0 + 115).await.unwrap(), 1);
+    assert_eq!(offline().await, Some(Severity::Warning));
+}

@@ -49,9 +49,9 @@ mod tickets;
 use alerts as pg_alerts;
 
 use super::{
-    CurrentCertificate, DeviceRecord, DiskForecastRecord, HistorySummary, IncomingReport,
-    IngestOutcome, LatestStatus, NewDevice, NewToken, RetentionBatch, Singleton, Store, StoreError,
-    SweepScope, TokenRecord, TokenRefusal,
+    CurrentCertificate, DEFAULT_POSTGRES_CONNECTIONS, DeviceRecord, DiskForecastRecord,
+    HistorySummary, IncomingReport, IngestOutcome, LatestStatus, NewDevice, NewToken,
+    RetentionBatch, Singleton, Store, StoreError, SweepScope, TokenRecord, TokenRefusal,
 };
 use crate::fleet::hardware::{HardwareIdentity, KnownMachine};
 use crate::store::console::NewAuditEntry;
@@ -83,10 +83,6 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../../migrations/postgres/0006_outbox_skipped.sql"),
     ),
 ];
-
-/// Connections per collector: ingest, the ticket worker, the web page and
-/// the sweeper each hold one briefly; more only queue inside PostgreSQL.
-const POOL_SIZE: usize = 16;
 
 /// How long a call waits for a pooled connection, or for a new one.
 const POOL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -124,8 +120,21 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 
 impl PostgresStore {
     /// Connects to `url` (a `postgres://` URL; `password`, if given, wins
-    /// over one in the URL) and brings the schema up to date.
+    /// over one in the URL) and brings the schema up to date, with the
+    /// default pool ([`DEFAULT_POSTGRES_CONNECTIONS`]).
     pub async fn open(url: &Secret, password: Option<&Secret>) -> Result<Self, StoreError> {
+        Self::open_with_pool(url, password, DEFAULT_POSTGRES_CONNECTIONS).await
+    }
+
+    /// [`PostgresStore::open`], opening at most `max_connections` pooled
+    /// connections at once; calls beyond them wait for a free one, up to
+    /// [`POOL_TIMEOUT`]. (The lock of each singleton job this collector runs
+    /// holds one more, outside the pool: [`lease`].)
+    pub async fn open_with_pool(
+        url: &Secret,
+        password: Option<&Secret>,
+        max_connections: usize,
+    ) -> Result<Self, StoreError> {
         let target = connect::target(url, password)?;
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
@@ -137,7 +146,7 @@ impl PostgresStore {
             }
         };
         let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
+            .max_size(max_connections)
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(POOL_TIMEOUT))
             .create_timeout(Some(POOL_TIMEOUT))

@@ -121,6 +121,35 @@ mod conformance {
 }
 
 #[tokio::test]
+async fn the_pool_opens_no_more_connections_than_configured() {
+    let schema = TestSchema::create().await;
+    let store = PostgresStore::open_with_pool(&schema.url(), None, 4)
+        .await
+        .unwrap();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(store.client().await.unwrap());
+    }
+    let fifth = tokio::time::timeout(Duration::from_millis(300), store.client()).await;
+    assert!(fifth.is_err(), "a fifth connection was handed out");
+    let open: i64 = admin_client(&server_url())
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            &[&schema.name],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(open, 4, "connections the store holds on the server");
+    held.pop();
+    let _handed_on = tokio::time::timeout(Duration::from_secs(5), store.client())
+        .await
+        .expect("a connection given back is handed on")
+        .unwrap();
+}
+
+#[tokio::test]
 async fn unreachable_server_is_an_error_naming_it_without_the_password() {
     let err = PostgresStore::open(
         &Secret::new("postgres://forewarn:hunter2@127.0.0.1:1/fleet?connect_timeout=5"),
