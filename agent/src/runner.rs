@@ -373,6 +373,14 @@ impl Agent {
                 }
                 Ok(false)
             }
+            Err(status) if transport::may_be_dead(&status) => {
+                self.reconnect();
+                Err(if transport::is_unreachable(&status) {
+                    DeliveryError::Unreachable(describe(&status))
+                } else {
+                    DeliveryError::Unavailable(describe(&status))
+                })
+            }
             Err(status) => match status.code() {
                 Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
                     error!(seq, error = %status.message(), "collector refused report; dropping it");
@@ -387,6 +395,17 @@ impl Agent {
                 }
                 _ => Err(DeliveryError::Unavailable(describe(&status))),
             },
+        }
+    }
+
+    /// Drops the connection: the next call opens a new one. tonic would
+    /// otherwise keep sending on a connection the network dropped silently.
+    fn reconnect(&mut self) {
+        match connect(&self.enrolled) {
+            Ok(client) => self.client = client,
+            Err(err) => {
+                warn!(error = %err, "cannot set up a new connection to the collector; the next attempt uses the old one")
+            }
         }
     }
 

@@ -6,6 +6,13 @@
 //! while the collector cannot be reached at all it checks with a bare TCP
 //! connection ([`reachable`]) whether it is back, so delivery resumes within
 //! seconds rather than at the end of a long backoff.
+//!
+//! No HTTP/2 keep-alive pings: hyper's keep-alive timer woke every idle
+//! agent once after each report (120 s later), and, not pinging idle
+//! connections, it only ever tested a connection when a report was sent.
+//! A connection that died silently (a laptop that slept and woke on
+//! another network) is noticed by the request timeout instead, and the run
+//! loop then drops it ([`may_be_dead`]) rather than sending on it again.
 
 use std::time::Duration;
 
@@ -19,7 +26,6 @@ use crate::state::DeviceIdentity;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(120);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -98,8 +104,6 @@ pub fn channel(
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
         .tcp_nodelay(true)
-        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
-        .keep_alive_while_idle(false)
         .connect_lazy())
 }
 
@@ -150,6 +154,16 @@ pub fn is_unreachable(status: &tonic::Status) -> bool {
         source = cause.source();
     }
     false
+}
+
+/// Whether the connection `status` came over may be dead: the collector
+/// could not be reached, or the request timed out (on a connection the
+/// network dropped without a word, every request would time out until the
+/// kernel gives up on it, many minutes later).
+pub fn may_be_dead(status: &tonic::Status) -> bool {
+    let timed_out = status.code() == tonic::Code::Cancelled
+        && status.message() == tonic::TimeoutExpired(()).to_string();
+    timed_out || is_unreachable(status)
 }
 
 /// A status in one line with the transport causes tonic keeps in its source,
@@ -231,6 +245,16 @@ mod tests {
         }
         let answered = tonic::Status::unavailable("collector is shutting down");
         assert!(!is_unreachable(&answered));
+        assert!(!may_be_dead(&answered), "a collector that answers is alive");
+        assert!(may_be_dead(&status), "nothing listening");
+    }
+
+    #[test]
+    fn a_request_that_timed_out_may_have_been_sent_on_a_dead_connection() {
+        let timed_out = tonic::Status::from_error(Box::new(tonic::TimeoutExpired(())));
+        assert!(may_be_dead(&timed_out), "{timed_out:?}");
+        let cancelled_by_collector = tonic::Status::cancelled("request cancelled");
+        assert!(!may_be_dead(&cancelled_by_collector));
     }
 
     #[test]
