@@ -15,11 +15,9 @@ use std::time::Duration;
 
 use tokio::time::{Instant, sleep_until};
 use tonic::Code;
-use tonic::transport::Channel;
 use tracing::{debug, error, info, warn};
 
 use forewarn_proto::pb;
-use forewarn_proto::pb::ingest_client::IngestClient;
 
 use crate::backoff::{Backoff, jittered};
 use crate::checks::{CheckSet, Collection};
@@ -79,7 +77,7 @@ struct Agent {
     /// Writes `last-delivery.json` for `status` when it has news.
     recorder: DeliveryRecorder,
     policy: pb::Policy,
-    client: IngestClient<Channel>,
+    client: transport::Ingest,
     /// The newest report, collected and neither delivered nor spooled yet (or
     /// not spoolable: disk full); sent after the spool.
     current: Option<pb::StatusReport>,
@@ -237,7 +235,7 @@ pub async fn run_reloadable(
     Ok(())
 }
 
-fn connect(enrolled: &EnrolledState) -> Result<IngestClient<Channel>, TransportError> {
+fn connect(enrolled: &EnrolledState) -> Result<transport::Ingest, TransportError> {
     let channel = transport::channel(
         &enrolled.enrollment.collector_url,
         &enrolled.enrollment.server_name,
@@ -373,6 +371,14 @@ impl Agent {
                 }
                 Ok(false)
             }
+            Err(status) if transport::may_be_dead(&status) => {
+                self.reconnect();
+                Err(if transport::is_unreachable(&status) {
+                    DeliveryError::Unreachable(describe(&status))
+                } else {
+                    DeliveryError::Unavailable(describe(&status))
+                })
+            }
             Err(status) => match status.code() {
                 Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
                     error!(seq, error = %status.message(), "collector refused report; dropping it");
@@ -387,6 +393,17 @@ impl Agent {
                 }
                 _ => Err(DeliveryError::Unavailable(describe(&status))),
             },
+        }
+    }
+
+    /// Drops the connection: the next call opens a new one. tonic would
+    /// otherwise keep sending on a connection the network dropped silently.
+    fn reconnect(&mut self) {
+        match connect(&self.enrolled) {
+            Ok(client) => self.client = client,
+            Err(err) => {
+                warn!(error = %err, "cannot set up a new connection to the collector; the next attempt uses the old one")
+            }
         }
     }
 

@@ -6,9 +6,22 @@
 //! while the collector cannot be reached at all it checks with a bare TCP
 //! connection ([`reachable`]) whether it is back, so delivery resumes within
 //! seconds rather than at the end of a long backoff.
+//!
+//! No HTTP/2 keep-alive pings: hyper's keep-alive timer woke every idle
+//! agent once after each report (120 s later), and, not pinging idle
+//! connections, it only ever tested a connection when a report was sent.
+//! A connection that died silently (a laptop that slept and woke on
+//! another network) is noticed by the request timeout instead, and the run
+//! loop then drops it ([`may_be_dead`]) rather than sending on it again.
 
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use http_body::{Body as _, Frame, SizeHint};
+use tonic::body::Body;
+use tonic::codegen::{BoxFuture, Bytes, Service, StdError, http};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 use forewarn_proto::limits::MAX_MESSAGE_BYTES;
@@ -19,7 +32,6 @@ use crate::state::DeviceIdentity;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(120);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -98,15 +110,97 @@ pub fn channel(
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
         .tcp_nodelay(true)
-        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
-        .keep_alive_while_idle(false)
         .connect_lazy())
 }
 
-pub fn ingest_client(channel: Channel) -> IngestClient<Channel> {
-    IngestClient::new(channel)
+/// The client reports go through: each call's message sent as one frame.
+pub type Ingest = IngestClient<WholeMessage<Channel>>;
+
+pub fn ingest_client(channel: Channel) -> Ingest {
+    IngestClient::new(WholeMessage(channel))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
+
+/// Sends a unary call's message as one HTTP/2 DATA frame that ends the stream.
+///
+/// tonic streams every request body, so a report went out as HEADERS, DATA
+/// and an empty DATA frame ending the stream: three TLS records, three
+/// writes and three TCP segments per report, each handled by the collector
+/// too. A unary message is encoded whole as soon as the body is polled, so
+/// it is taken whole here and handed on as a body that says it has ended
+/// once its one frame is read: hyper then marks that frame as the end.
+/// (A gRPC request has no trailers, so none are lost.)
+#[derive(Debug, Clone)]
+pub struct WholeMessage<S>(S);
+
+impl<S, ResponseBody> Service<http::Request<Body>> for WholeMessage<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<ResponseBody>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    S::Error: Into<StdError>,
+{
+    type Response = http::Response<ResponseBody>;
+    type Error = StdError;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        // The service made ready by `poll_ready` is the one that must take the call.
+        let ready = self.0.clone();
+        let mut inner = std::mem::replace(&mut self.0, ready);
+        Box::pin(async move {
+            let (parts, mut body) = request.into_parts();
+            let mut message: Option<Bytes> = None;
+            while let Some(frame) =
+                std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+            {
+                let Ok(data) = frame?.into_data() else {
+                    continue;
+                };
+                message = Some(match message.take() {
+                    None => data,
+                    Some(before) => [before, data].concat().into(),
+                });
+            }
+            let body = Body::new(OneFrame(message));
+            inner
+                .call(http::Request::from_parts(parts, body))
+                .await
+                .map_err(Into::into)
+        })
+    }
+}
+
+/// A body of at most one frame, ended once that frame is read.
+struct OneFrame(Option<Bytes>);
+
+impl http_body::Body for OneFrame {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.0.take().map(|data| Ok(Frame::data(data))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// Not exact on purpose: an exact size would make hyper add a
+    /// content-length header, which gRPC does not use.
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
 }
 
 pub fn enrollment_client(channel: Channel) -> EnrollmentClient<Channel> {
@@ -150,6 +244,16 @@ pub fn is_unreachable(status: &tonic::Status) -> bool {
         source = cause.source();
     }
     false
+}
+
+/// Whether the connection `status` came over may be dead: the collector
+/// could not be reached, or the request timed out (on a connection the
+/// network dropped without a word, every request would time out until the
+/// kernel gives up on it, many minutes later).
+pub fn may_be_dead(status: &tonic::Status) -> bool {
+    let timed_out = status.code() == tonic::Code::Cancelled
+        && status.message() == tonic::TimeoutExpired(()).to_string();
+    timed_out || is_unreachable(status)
 }
 
 /// A status in one line with the transport causes tonic keeps in its source,
@@ -231,6 +335,73 @@ mod tests {
         }
         let answered = tonic::Status::unavailable("collector is shutting down");
         assert!(!is_unreachable(&answered));
+        assert!(!may_be_dead(&answered), "a collector that answers is alive");
+        assert!(may_be_dead(&status), "nothing listening");
+    }
+
+    #[test]
+    fn a_request_that_timed_out_may_have_been_sent_on_a_dead_connection() {
+        let timed_out = tonic::Status::from_error(Box::new(tonic::TimeoutExpired(())));
+        assert!(may_be_dead(&timed_out), "{timed_out:?}");
+        let cancelled_by_collector = tonic::Status::cancelled("request cancelled");
+        assert!(!may_be_dead(&cancelled_by_collector));
+    }
+
+    /// A body of several data frames that says it has ended only when polled empty, as tonic's does.
+    struct Chunks(Vec<&'static [u8]>);
+
+    impl http_body::Body for Chunks {
+        type Data = Bytes;
+        type Error = tonic::Status;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+            let next = (!self.0.is_empty()).then(|| self.0.remove(0));
+            Poll::Ready(next.map(|chunk| Ok(Frame::data(Bytes::from_static(chunk)))))
+        }
+    }
+
+    /// Records what the connection would be handed: each data frame, and whether the body had ended after it.
+    #[derive(Clone, Default)]
+    struct Connection(std::sync::Arc<std::sync::Mutex<Vec<(Bytes, bool)>>>);
+
+    impl Service<http::Request<Body>> for Connection {
+        type Response = http::Response<Body>;
+        type Error = Infallible;
+        type Future = BoxFuture<Self::Response, Infallible>;
+
+        fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+            let frames = self.0.clone();
+            Box::pin(async move {
+                let mut body = request.into_body();
+                while let Some(frame) =
+                    std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+                {
+                    let data = frame.unwrap().into_data().unwrap();
+                    frames.lock().unwrap().push((data, body.is_end_stream()));
+                }
+                Ok(http::Response::new(Body::empty()))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_reaches_the_connection_as_one_frame_that_ends_the_body() {
+        let connection = Connection::default();
+        let mut service = WholeMessage(connection.clone());
+        let request = http::Request::new(Body::new(Chunks(vec![b"\0\0\0\0\x03", b"abc"])));
+        std::future::poll_fn(|cx| service.poll_ready(cx))
+            .await
+            .unwrap();
+        service.call(request).await.unwrap();
+        let frames = connection.0.lock().unwrap().clone();
+        assert_eq!(frames, [(Bytes::from_static(b"\0\0\0\0\x03abc"), true)]);
     }
 
     #[test]

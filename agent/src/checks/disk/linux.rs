@@ -8,7 +8,10 @@
 //! (it flags the open file for `poll` with `POLLPRI` on every mount and
 //! unmount), so an unchanged machine costs one `poll` and one `statvfs` per
 //! filesystem a cycle. Removable devices are the ones a `usb-*` link in
-//! `/dev/disk/by-id` points to, listed again only when that folder changes.
+//! `/dev/disk/by-id` points to; the folder is looked at again only when the
+//! mount table changed (a drive's links exist before it is mounted: udev
+//! makes them as the device appears, and mounting follows), and listed
+//! again only when it changed too.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -46,8 +49,8 @@ impl MountTable {
                 self.file = None;
                 CheckError::Failed(format!("cannot read {MOUNTINFO}: {err}"))
             })?;
+            self.usb.refresh();
         }
-        self.usb.refresh();
         let mut mounts = Vec::with_capacity(self.measured.len());
         for info in &self.measured {
             let figures = match super::unix::statvfs_figures(&info.mount_point) {

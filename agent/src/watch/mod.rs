@@ -1,9 +1,13 @@
 //! Watching configured paths for changes, bounded, with a polling fallback.
 //!
-//! Native notifications (inotify, FSEvents, ReadDirectoryChangesW) are used
-//! where they work. Where they do not (network filesystems, exhausted inotify
-//! watches), the watcher falls back to polling and says so in the log, so a
-//! change is still seen within the poll interval.
+//! Native notifications are used where they work: inotify on Linux
+//! (`inotify.rs`: changes only, read by the agent's own runtime, so an idle
+//! agent is woken by nothing), FSEvents and ReadDirectoryChangesW elsewhere
+//! (through notify). Where they do not (no inotify instance or watch left:
+//! `fs.inotify.max_user_instances` / `max_user_watches`), the watcher polls
+//! instead, every [`POLL_INTERVAL`] (rare: polling is work an idle agent
+//! should not do), says so in the log once per run, and tries the native
+//! way again every [`NATIVE_RETRY`].
 //!
 //! What is watched is bounded, because a mistyped path must never make the
 //! agent watch (or poll) a whole machine:
@@ -23,46 +27,112 @@
 //! report, and a change inside a watched folder (which triggers a report)
 //! brings its new subfolders in.
 
+#[cfg(target_os = "linux")]
+mod inotify;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use notify::{Event, EventKind, PollWatcher, RecommendedWatcher, RecursiveMode, Watcher};
-use tracing::{debug, warn};
+#[cfg(not(target_os = "linux"))]
+use notify::RecommendedWatcher;
+use notify::{Event, EventKind, PollWatcher, RecursiveMode, Watcher};
+use tracing::{debug, info, warn};
 
 use crate::trigger::ReportTrigger;
 
-/// How often the fallback polls.
-pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the fallback polls. Rare on purpose: each poll lists every
+/// watched folder, and a change is also seen at the next report anyway.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(60);
+/// How often a polling watcher tries native notifications again (they run
+/// out while other programs hold them, and come back when those end).
+pub const NATIVE_RETRY: Duration = Duration::from_secs(600);
 /// Most folders one watcher covers; a bigger tree is watched in part and
 /// the rest is seen at the next report interval.
 pub const MAX_WATCHED_DIRS: usize = 1024;
 /// Depth below a configured folder that `watch_paths(.., recursive = true, ..)` covers.
 pub const DEFAULT_WATCH_DEPTH: usize = 8;
 
+/// Whether this process has said that it polls: once per run is enough.
+static POLLING_LOGGED: AtomicBool = AtomicBool::new(false);
+
+/// The native notification mechanism of this OS.
+#[cfg(target_os = "linux")]
+type Native = inotify::Inotify;
+#[cfg(not(target_os = "linux"))]
+type Native = RecommendedWatcher;
+
+/// A native watcher sending its changes to `handler`.
+fn native(handler: &Handler) -> Result<Native, String> {
+    #[cfg(target_os = "linux")]
+    let native = inotify::Inotify::new(handler.clone()).map_err(|err| err.to_string());
+    #[cfg(not(target_os = "linux"))]
+    let native = notify::recommended_watcher(handler.clone()).map_err(|err| err.to_string());
+    native
+}
+
+/// Why a path is not watched.
+#[derive(Debug)]
+enum WatchError {
+    /// The OS has no watch left for this user: polling can still cover it.
+    OutOfWatches(String),
+    Other(String),
+}
+
 /// The notification mechanism in use.
 #[derive(Debug)]
 enum Backend {
-    Native(RecommendedWatcher),
-    Polling(PollWatcher),
+    Native(Native),
+    /// Polling, since when (to try native notifications again later).
+    Polling(PollWatcher, Instant),
 }
 
 impl Backend {
-    fn watch(&mut self, path: &Path) -> notify::Result<()> {
+    fn watch(&mut self, path: &Path) -> Result<(), WatchError> {
         match self {
-            Self::Native(watcher) => watcher.watch(path, RecursiveMode::NonRecursive),
-            Self::Polling(watcher) => watcher.watch(path, RecursiveMode::NonRecursive),
+            #[cfg(target_os = "linux")]
+            Self::Native(watcher) => watcher.watch(path).map_err(|err| {
+                if err.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error()) {
+                    WatchError::OutOfWatches(err.to_string())
+                } else {
+                    WatchError::Other(err.to_string())
+                }
+            }),
+            #[cfg(not(target_os = "linux"))]
+            Self::Native(watcher) => watcher
+                .watch(path, RecursiveMode::NonRecursive)
+                .map_err(notify_error),
+            Self::Polling(watcher, _) => watcher
+                .watch(path, RecursiveMode::NonRecursive)
+                .map_err(notify_error),
         }
     }
 
     fn unwatch(&mut self, path: &Path) {
         // A folder that was deleted has already lost its watch; nothing to undo.
-        let _ = match self {
+        match self {
+            #[cfg(target_os = "linux")]
             Self::Native(watcher) => watcher.unwatch(path),
-            Self::Polling(watcher) => watcher.unwatch(path),
-        };
+            #[cfg(not(target_os = "linux"))]
+            Self::Native(watcher) => {
+                let _ = watcher.unwatch(path);
+            }
+            Self::Polling(watcher, _) => {
+                let _ = watcher.unwatch(path);
+            }
+        }
+    }
+}
+
+fn notify_error(err: notify::Error) -> WatchError {
+    let out_of_watches = matches!(err.kind, notify::ErrorKind::MaxFilesWatch)
+        || matches!(&err.kind, notify::ErrorKind::Io(io) if io.raw_os_error() == Some(28));
+    if out_of_watches {
+        WatchError::OutOfWatches(err.to_string())
+    } else {
+        WatchError::Other(err.to_string())
     }
 }
 
@@ -91,6 +161,14 @@ struct Handler {
     check: &'static str,
 }
 
+impl Handler {
+    fn saw_change(&self) {
+        self.changed.store(true, Ordering::SeqCst);
+        self.trigger.fire();
+    }
+}
+
+/// What polling (and notify's native watchers off Linux) report.
 impl notify::EventHandler for Handler {
     fn handle_event(&mut self, event: notify::Result<Event>) {
         if let Ok(event) = event
@@ -100,8 +178,7 @@ impl notify::EventHandler for Handler {
             )
         {
             debug!(check = self.check, paths = ?event.paths, "watched path changed");
-            self.changed.store(true, Ordering::SeqCst);
-            self.trigger.fire();
+            self.saw_change();
         }
     }
 }
@@ -119,7 +196,9 @@ pub fn watch_paths(
 }
 
 /// Fires `trigger` when anything at `paths`, or in their subfolders up to
-/// `depth` levels down, is created, modified or removed.
+/// `depth` levels down, is created, modified or removed. On Linux the
+/// watch runs on the caller's tokio runtime; without one nothing is
+/// watched (`None`), and changes are seen at the next report.
 pub fn watch_to_depth(
     paths: &[PathBuf],
     depth: usize,
@@ -129,17 +208,19 @@ pub fn watch_to_depth(
     if paths.is_empty() {
         return None;
     }
+    #[cfg(target_os = "linux")]
+    if tokio::runtime::Handle::try_current().is_err() {
+        debug!(check, "no async runtime: paths not watched");
+        return None;
+    }
     let handler = Handler {
         trigger,
         changed: Arc::new(AtomicBool::new(false)),
         check,
     };
-    let backend = match notify::recommended_watcher(handler.clone()) {
+    let backend = match native(&handler) {
         Ok(watcher) => Backend::Native(watcher),
-        Err(err) => {
-            warn!(check, error = %err, interval_secs = POLL_INTERVAL.as_secs(), "file watching unavailable; polling instead");
-            Backend::Polling(polling(handler.clone())?)
-        }
+        Err(err) => polling(&handler, &err)?,
     };
     let mut watcher = PathWatcher {
         backend,
@@ -154,12 +235,28 @@ pub fn watch_to_depth(
     Some(watcher)
 }
 
-fn polling(handler: Handler) -> Option<PollWatcher> {
+/// The fallback when native notifications fail with `reason`; said at
+/// WARN the first time in this run only (a busy machine may make every
+/// watcher fall back, and a log line per watcher and retry says nothing new).
+fn polling(handler: &Handler, reason: &str) -> Option<Backend> {
     let check = handler.check;
+    if POLLING_LOGGED.swap(true, Ordering::SeqCst) {
+        debug!(check, error = %reason, "file watching unavailable; polling instead");
+    } else {
+        warn!(
+            check,
+            error = %reason,
+            interval_secs = POLL_INTERVAL.as_secs(),
+            retry_native_secs = NATIVE_RETRY.as_secs(),
+            "file watching unavailable (no inotify instance or watch left?); polling instead. \
+             Raise fs.inotify.max_user_instances / max_user_watches to have changes seen at once"
+        );
+    }
     let config = notify::Config::default()
         .with_poll_interval(POLL_INTERVAL)
         .with_compare_contents(false);
-    PollWatcher::new(handler, config)
+    PollWatcher::new(handler.clone(), config)
+        .map(|watcher| Backend::Polling(watcher, Instant::now()))
         .map_err(|err| warn!(check, error = %err, "cannot poll watched paths; changes are seen at the next interval"))
         .ok()
 }
@@ -167,7 +264,31 @@ fn polling(handler: Handler) -> Option<PollWatcher> {
 impl PathWatcher {
     /// Watches what the configured paths resolve to now: new folders are
     /// added, folders gone (or replaced) are dropped (or watched again).
+    /// A watcher that has polled for [`NATIVE_RETRY`] tries native
+    /// notifications again first.
     pub fn refresh(&mut self) {
+        if let Backend::Polling(_, since) = &mut self.backend
+            && since.elapsed() >= NATIVE_RETRY
+        {
+            match native(&self.handler) {
+                Ok(native) => {
+                    info!(
+                        check = self.check,
+                        "file watching available again; polling ends"
+                    );
+                    self.backend = Backend::Native(native);
+                    self.watched.clear();
+                }
+                Err(err) => {
+                    debug!(check = self.check, error = %err, "file watching still unavailable");
+                    *since = Instant::now();
+                }
+            }
+        }
+        self.apply_targets();
+    }
+
+    fn apply_targets(&mut self) {
         let targets = watch_targets(&self.roots, self.depth, MAX_WATCHED_DIRS);
         self.covers_all = targets.len() < MAX_WATCHED_DIRS
             && self.roots.iter().all(|root| {
@@ -194,16 +315,18 @@ impl PathWatcher {
                 Ok(()) => {
                     self.watched.insert(path, identity);
                 }
-                Err(err) if matches!(self.backend, Backend::Native(_)) && out_of_watches(&err) => {
-                    warn!(check = self.check, error = %err, interval_secs = POLL_INTERVAL.as_secs(), "no inotify watches left; polling instead");
-                    let Some(polling) = polling(self.handler.clone()) else {
+                Err(WatchError::OutOfWatches(err))
+                    if matches!(self.backend, Backend::Native(_)) =>
+                {
+                    let Some(polling) = polling(&self.handler, &err) else {
+                        self.covers_all = false;
                         return;
                     };
-                    self.backend = Backend::Polling(polling);
+                    self.backend = polling;
                     self.watched.clear();
-                    return self.refresh();
+                    return self.apply_targets();
                 }
-                Err(err) => {
+                Err(WatchError::OutOfWatches(err) | WatchError::Other(err)) => {
                     self.covers_all = false;
                     debug!(check = self.check, path = %path.display(), error = %err, "cannot watch path");
                 }
@@ -223,11 +346,6 @@ impl PathWatcher {
     pub fn watched(&self) -> impl Iterator<Item = &Path> {
         self.watched.keys().map(PathBuf::as_path)
     }
-}
-
-fn out_of_watches(err: &notify::Error) -> bool {
-    matches!(err.kind, notify::ErrorKind::MaxFilesWatch)
-        || matches!(&err.kind, notify::ErrorKind::Io(io) if io.raw_os_error() == Some(28))
 }
 
 /// What to watch for `roots`: each existing root, its subfolders to `depth`
@@ -350,6 +468,48 @@ mod tests {
             !watcher.quiet_since_last_look(),
             "nothing can tell it appeared"
         );
+    }
+
+    #[tokio::test]
+    async fn reading_a_watched_folder_wakes_nothing_and_writing_it_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let status = dir.path().join("status");
+        std::fs::write(&status, b"Package: bash\n").unwrap();
+        let trigger = ReportTrigger::default();
+        let watcher = watch_to_depth(&[dir.path().into()], 0, trigger.clone(), "test").unwrap();
+        // What `apt-get` and `dpkg -l` do to /var/lib/dpkg all day.
+        for _ in 0..20 {
+            std::fs::read(&status).unwrap();
+            std::fs::read_dir(dir.path()).unwrap().for_each(drop);
+        }
+        let woken = tokio::time::timeout(Duration::from_millis(500), trigger.fired()).await;
+        assert!(woken.is_err(), "reads fired the trigger");
+        assert!(watcher.quiet_since_last_look());
+        std::fs::write(&status, b"Package: bash\nStatus: install ok installed\n").unwrap();
+        tokio::time::timeout(Duration::from_secs(5), trigger.fired())
+            .await
+            .expect("the write is seen");
+        assert!(!watcher.quiet_since_last_look());
+    }
+
+    #[tokio::test]
+    async fn a_polling_watcher_goes_back_to_native_notifications() {
+        let dir = tempfile::tempdir().unwrap();
+        let trigger = ReportTrigger::default();
+        let mut watcher = watch_to_depth(&[dir.path().into()], 0, trigger.clone(), "test").unwrap();
+        let Some(Backend::Polling(polling, _)) = polling(&watcher.handler, "test") else {
+            panic!("no polling watcher");
+        };
+        let long_ago = Instant::now().checked_sub(NATIVE_RETRY).unwrap();
+        watcher.backend = Backend::Polling(polling, long_ago);
+        watcher.watched.clear();
+        watcher.refresh();
+        assert!(matches!(watcher.backend, Backend::Native(_)));
+        assert_eq!(watcher.watched().collect::<Vec<_>>(), [dir.path()]);
+        std::fs::write(dir.path().join("new.pem"), b"x").unwrap();
+        tokio::time::timeout(Duration::from_secs(5), trigger.fired())
+            .await
+            .expect("seen at once, not at the next poll");
     }
 
     #[tokio::test]
