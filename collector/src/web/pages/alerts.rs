@@ -139,6 +139,7 @@ impl AlertQuery {
             order: AlertOrder::LastSeen,
             limit: None,
             offset: 0,
+            per_domain: false,
         })
     }
 
