@@ -115,9 +115,6 @@ pub struct FleetAlerts {
     /// ignores both); `None`: all.
     pub limit: Option<usize>,
     pub offset: usize,
-    /// Whether `limit` and `offset` count within each domain (see
-    /// [`domain`]) rather than over all: the overview's cards in one read.
-    pub per_domain: bool,
 }
 
 impl FleetAlerts {

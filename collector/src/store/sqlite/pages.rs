@@ -104,20 +104,11 @@ impl PageReads for SqliteStore {
             .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
         let offset = i64::try_from(which.offset).unwrap_or(i64::MAX);
         let order = which.order.sql();
-        // The page is cut from the alerts alone; only its rows meet their device.
-        let page = if which.per_domain {
-            format!(
-                "SELECT * FROM (SELECT a.*, ROW_NUMBER() OVER (PARTITION BY {} ORDER BY {order}) AS n
-                                FROM alerts a {FLEET_WHERE}) a
-                 WHERE n > ?8 AND (?7 < 0 OR n <= ?8 + ?7)",
-                domain_sql()
-            )
-        } else {
-            format!("SELECT * FROM alerts a {FLEET_WHERE} ORDER BY {order} LIMIT ?7 OFFSET ?8")
-        };
         self.with_connection(move |c| {
+            // The page is cut from the alerts alone; only its rows meet their device.
             let mut statement = c.prepare_cached(&format!(
-                "SELECT {ALERT_COLUMNS} FROM ({page}) a
+                "SELECT {ALERT_COLUMNS}
+                 FROM (SELECT * FROM alerts a {FLEET_WHERE} ORDER BY {order} LIMIT ?7 OFFSET ?8) a
                  LEFT JOIN devices d ON d.id = a.device_id
                  ORDER BY {order}"
             ))?;

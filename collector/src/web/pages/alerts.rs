@@ -139,7 +139,6 @@ impl AlertQuery {
             order: AlertOrder::LastSeen,
             limit: None,
             offset: 0,
-            per_domain: false,
         })
     }
 

@@ -13,6 +13,7 @@ use crate::alerts::AlertRecord;
 use crate::clock::now_unix;
 use crate::console::api::views::domain;
 use crate::console::state::ConsoleState;
+use crate::rules::RuleId;
 use crate::store::pages::{AlertOrder, FleetAlerts};
 
 /// One domain's card: how many devices and alerts need someone, the worst first.
@@ -100,44 +101,43 @@ pub async fn page(
     let principal = &caller.principal;
     let fleet = fleet::load(state.store.as_ref(), principal).await?;
     let now = now_unix();
-    let raised = |order, limit, per_domain| FleetAlerts {
+    let raised = |order, rules: Vec<RuleId>, limit| FleetAlerts {
         raised_only: true,
+        rules,
         groups: fleet::scope(principal),
         order,
         limit: Some(limit),
-        per_domain,
         ..FleetAlerts::default()
     };
-    let rows = |alerts: Vec<&AlertRecord>| -> Vec<AlertRow> {
+    let rows = |alerts: Vec<AlertRecord>| -> Vec<AlertRow> {
         alerts
-            .into_iter()
+            .iter()
             .filter(|a| fleet::sees_alert(principal, fleet.group_of(&a.device_id)))
             .map(|a| AlertRow::new(a, now))
             .collect()
     };
-    let worst = state
-        .store
-        .fleet_alerts(raised(AlertOrder::Worst, TOP, true))
-        .await?;
     let mut cards = attention(&fleet, principal.scope.is_all());
-    for card in &mut cards {
-        card.top = rows(
-            worst
-                .iter()
-                .filter(|a| domain(a.rule) == card.key)
-                .collect(),
-        );
+    for card in cards.iter_mut().filter(|c| c.alerts > 0) {
+        let rules = RuleId::ALL
+            .into_iter()
+            .filter(|r| domain(*r) == card.key)
+            .collect();
+        let worst = state
+            .store
+            .fleet_alerts(raised(AlertOrder::Worst, rules, TOP))
+            .await?;
+        card.top = rows(worst);
     }
     let newest = state
         .store
-        .fleet_alerts(raised(AlertOrder::Newest, NEWEST, false))
+        .fleet_alerts(raised(AlertOrder::Newest, Vec::new(), NEWEST))
         .await?;
     let page = OverviewPage {
         chrome: Chrome::new(&caller, "Overview", "overview"),
         devices: fleet.devices.len(),
         states: states(&fleet),
         cards,
-        newest: rows(newest.iter().collect()),
+        newest: rows(newest),
     };
     Ok(render(&page))
 }
@@ -147,7 +147,6 @@ mod tests {
     use super::*;
     use crate::alerts::AlertStatus;
     use crate::console::authz::{Role, Scope};
-    use crate::rules::RuleId;
     use crate::severity::Severity;
     use crate::store::pages::AlertCounts;
     use crate::web::pages::fleet::tests::{alert, device, principal};
