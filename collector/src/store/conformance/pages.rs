@@ -380,6 +380,9 @@ async fn two_groups_with_alerts(store: &dyn Store) -> Vec<AlertRecord> {
     store.list_alerts(AlertFilter::default()).await.unwrap()
 }
 
+/// What a filter keeps, computed here to check the store's.
+type Keeps = Box<dyn Fn(&AlertRecord) -> bool>;
+
 fn ids(alerts: &[AlertRecord]) -> Vec<i64> {
     alerts.iter().map(|a| a.id).collect()
 }
@@ -425,7 +428,7 @@ pub(crate) async fn fleet_alerts_are_filtered_ordered_and_cut_in_the_store(store
 
     // Filters, each against the same filter applied here.
     let rule = all[0].rule;
-    let cases: Vec<(FleetAlerts, Box<dyn Fn(&AlertRecord) -> bool>)> = vec![
+    let cases: Vec<(FleetAlerts, Keeps)> = vec![
         (
             FleetAlerts {
                 raised_only: true,
