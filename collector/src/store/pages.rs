@@ -2,16 +2,24 @@
 //! device's disk history (the chart), the tickets of a device or of a page
 //! of alerts (links), and a cheap mark of "something changed" that the live
 //! updates poll; and the device list's free-text search.
+//!
+//! The list pages of a fleet of thousands read what they show, not the
+//! whole fleet: alerts counted per device and domain in one grouped query
+//! ([`PageReads::alert_counts`]), and full alert rows only for the page or
+//! card shown, filtered, sorted and cut in SQL ([`PageReads::fleet_alerts`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 use forewarn_proto::pb;
 use prost::Message;
 
 use super::StoreError;
-use crate::alerts::AlertRecord;
+use crate::alerts::{AlertRecord, AlertStatus};
+use crate::console::api::views::domain;
+use crate::rules::RuleId;
 use crate::rules::forecast::DiskSample;
+use crate::severity::Severity;
 use crate::tickets::TicketRef;
 
 /// The ticket linked to an alert's current (or last) episode.
@@ -74,22 +82,171 @@ pub fn device_matches(
     host.is_some_and(|h| hit(&h.serial_number) || hit(&h.model) || hit(&h.primary_user))
 }
 
-/// Which alerts the fleet's pages read ([`PageReads::fleet_alerts`]).
+/// The order of [`PageReads::fleet_alerts`]; ties end on the alert id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AlertOrder {
+    /// Last change first (`last_seen`, then id, both descending): the alert list.
+    #[default]
+    LastSeen,
+    /// Worst first: critical, warning, info, none; then last change first;
+    /// then the lowest id: the overview's cards.
+    Worst,
+    /// Newest first (`first_seen`, then id, both descending): the
+    /// overview's newest alerts.
+    Newest,
+}
+
+/// Which alerts the fleet's pages read ([`PageReads::fleet_alerts`],
+/// [`PageReads::count_alerts`]). The default: every alert, last change first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FleetAlerts {
-    /// Only firing and acknowledged ones: what the overview and the device
-    /// list summarize (pending and resolved ones change nothing there).
+    /// Only firing and acknowledged ones: what needs someone (pending and
+    /// resolved ones change nothing on the overview and the device list).
     pub raised_only: bool,
+    /// Only alerts in this state.
+    pub state: Option<AlertStatus>,
+    /// Only alerts of this severity.
+    pub severity: Option<Severity>,
+    /// Only alerts of these rules; empty: every rule.
+    pub rules: Vec<RuleId>,
+    /// Only alerts of this device.
+    pub device_id: Option<String>,
     /// Only those of devices in these groups (the collector's own alerts
     /// have no group and are left out); `None`: every alert.
     pub groups: Option<Vec<String>>,
+    pub order: AlertOrder,
+    /// At most this many, after skipping `offset` ([`PageReads::count_alerts`]
+    /// ignores both); `None`: all.
+    pub limit: Option<usize>,
+    pub offset: usize,
+}
+
+impl FleetAlerts {
+    /// The rule ids to keep, as stored: every known rule when none is
+    /// named, so rows of rules this version no longer knows are left out
+    /// of counts as they are of lists.
+    pub fn rule_names(&self) -> Vec<&'static str> {
+        if self.rules.is_empty() {
+            RuleId::ALL.iter().map(|r| r.as_str()).collect()
+        } else {
+            self.rules.iter().map(|r| r.as_str()).collect()
+        }
+    }
+}
+
+/// The pending, firing and acknowledged alerts of one device (or of the
+/// collector itself) in one domain (see [`domain`]), counted.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AlertCounts {
+    pub device_id: String,
+    pub domain: &'static str,
+    pub pending: usize,
+    pub firing: usize,
+    pub acknowledged: usize,
+    /// Firing or acknowledged ones of critical severity.
+    pub critical: usize,
+}
+
+impl AlertCounts {
+    /// Firing or acknowledged: what needs someone.
+    pub fn raised(&self) -> usize {
+        self.firing + self.acknowledged
+    }
+
+    /// What [`PageReads::alert_counts`] answers for these alerts, counted
+    /// in Rust, sorted by device and domain. Pure; the reference the
+    /// stores are checked against and what the pages' tests count with.
+    pub fn tally(alerts: &[AlertRecord]) -> Vec<AlertCounts> {
+        let mut counts: BTreeMap<(&str, &'static str), AlertCounts> = BTreeMap::new();
+        for alert in alerts {
+            if alert.status == AlertStatus::Resolved {
+                continue;
+            }
+            let domain = domain(alert.rule);
+            let entry = counts
+                .entry((&alert.device_id, domain))
+                .or_insert_with(|| AlertCounts {
+                    device_id: alert.device_id.clone(),
+                    domain,
+                    pending: 0,
+                    firing: 0,
+                    acknowledged: 0,
+                    critical: 0,
+                });
+            match alert.status {
+                AlertStatus::Pending => entry.pending += 1,
+                AlertStatus::Firing => entry.firing += 1,
+                AlertStatus::Acknowledged => entry.acknowledged += 1,
+                AlertStatus::Resolved => {}
+            }
+            if alert.status != AlertStatus::Pending && alert.severity == Some(Severity::Critical) {
+                entry.critical += 1;
+            }
+        }
+        counts.into_values().collect()
+    }
+}
+
+/// The SQL expression (both backends) naming the domain of the rule in
+/// `a.rule`, NULL for a rule this version does not know.
+pub fn domain_sql() -> String {
+    let mut sql = String::from("CASE a.rule");
+    for rule in RuleId::ALL {
+        sql.push_str(&format!(
+            " WHEN '{}' THEN '{}'",
+            rule.as_str(),
+            domain(rule)
+        ));
+    }
+    sql.push_str(" END");
+    sql
+}
+
+/// The domain named `text` by [`domain_sql`].
+pub fn domain_named(text: &str) -> Option<&'static str> {
+    RuleId::ALL
+        .into_iter()
+        .map(domain)
+        .find(|domain| *domain == text)
+}
+
+/// The SQL expression (both backends) ranking `a.severity` for
+/// [`AlertOrder::Worst`]: critical highest, no severity lowest.
+pub const SEVERITY_RANK_SQL: &str =
+    "CASE a.severity WHEN 'critical' THEN 3 WHEN 'warning' THEN 2 WHEN 'info' THEN 1 ELSE 0 END";
+
+impl AlertOrder {
+    /// The `ORDER BY` terms of this order (both backends).
+    pub fn sql(self) -> String {
+        match self {
+            AlertOrder::LastSeen => "a.last_seen DESC, a.id DESC".into(),
+            AlertOrder::Worst => format!("{SEVERITY_RANK_SQL} DESC, a.last_seen DESC, a.id"),
+            AlertOrder::Newest => "a.first_seen DESC, a.id DESC".into(),
+        }
+    }
 }
 
 #[async_trait]
 pub trait PageReads: Send + Sync {
-    /// The alerts `which` asks for, in no order: the pages sort what they
-    /// show, and a person scoped to groups costs only their groups' rows.
+    /// The alerts `which` asks for, in its order, cut to its page: a page
+    /// reads the rows it shows, and a person scoped to groups costs only
+    /// their groups' rows.
     async fn fleet_alerts(&self, which: FleetAlerts) -> Result<Vec<AlertRecord>, StoreError>;
+
+    /// How many alerts `which` finds, all pages together.
+    async fn count_alerts(&self, which: FleetAlerts) -> Result<usize, StoreError>;
+
+    /// Pending, firing and acknowledged alerts counted per device and
+    /// domain, in one grouped query, as [`AlertCounts::tally`] counts them;
+    /// `groups` as in [`FleetAlerts::groups`].
+    async fn alert_counts(
+        &self,
+        groups: Option<Vec<String>>,
+    ) -> Result<Vec<AlertCounts>, StoreError>;
+
+    /// The note of each alert's last acknowledgement, by alert id (alerts
+    /// never acknowledged, or acknowledged without a note, are left out).
+    async fn ack_notes(&self, alert_ids: &[i64]) -> Result<HashMap<i64, String>, StoreError>;
 
     /// Disk samples of the device at or after `since`, by mount point,
     /// oldest first.

@@ -399,6 +399,10 @@ async fn measure(backend: &str, store: Arc<dyn Store>, fixture: Box<dyn std::any
         ("devices text (model)", "/devices?q=poweredge".to_owned()),
         ("device page", "/devices/dev-00005".to_owned()),
         ("alerts", "/alerts".to_owned()),
+        (
+            "alerts critical page 3",
+            "/alerts?severity=critical&page=3".to_owned(),
+        ),
         ("api fleet", "/api/v1/fleet".to_owned()),
         ("api devices", "/api/v1/devices?limit=50".to_owned()),
         (
@@ -406,6 +410,7 @@ async fn measure(backend: &str, store: Arc<dyn Store>, fixture: Box<dyn std::any
             "/api/v1/devices?q=poweredge&limit=50".to_owned(),
         ),
         ("api device", "/api/v1/devices/dev-00005".to_owned()),
+        ("api alerts", "/api/v1/alerts?limit=50".to_owned()),
     ];
     println!("{backend}: page | person | p50 ms | p99 ms | bytes ({requests} requests each)");
     for (page, path) in &pages {

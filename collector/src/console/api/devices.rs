@@ -28,7 +28,7 @@ async fn visible_devices(
     state: &ConsoleState,
     caller: &Caller,
 ) -> Result<Vec<(DeviceRecord, DeviceSummary)>, ApiError> {
-    Ok(fleet::load(state.store.as_ref(), &caller.principal, true)
+    Ok(fleet::load(state.store.as_ref(), &caller.principal)
         .await?
         .devices)
 }
@@ -65,7 +65,7 @@ pub async fn fleet(
     State(state): State<ConsoleState>,
     caller: Caller,
 ) -> Result<Json<FleetSummary>, ApiError> {
-    let fleet = fleet::load(state.store.as_ref(), &caller.principal, false).await?;
+    let fleet = fleet::load(state.store.as_ref(), &caller.principal).await?;
     let mut summary = FleetSummary {
         devices: fleet.devices.len(),
         ..FleetSummary::default()
@@ -79,12 +79,18 @@ pub async fn fleet(
                 .or_default() += 1;
         }
     }
-    for alert in &fleet.alerts {
-        if alert.status != AlertStatus::Resolved {
-            *summary
-                .alerts_by_state
-                .entry(alert.status.as_str().into())
-                .or_default() += 1;
+    for count in &fleet.counts {
+        for (state, n) in [
+            (AlertStatus::Pending, count.pending),
+            (AlertStatus::Firing, count.firing),
+            (AlertStatus::Acknowledged, count.acknowledged),
+        ] {
+            if n > 0 {
+                *summary
+                    .alerts_by_state
+                    .entry(state.as_str().into())
+                    .or_default() += n;
+            }
         }
     }
     Ok(Json(summary))

@@ -9,6 +9,7 @@ use forewarn_proto::pb;
 
 use crate::alerts::{AlertRecord, AlertStatus, AlertTransitionRecord};
 use crate::rules::RuleId;
+use crate::store::pages::AlertCounts;
 use crate::store::{DeviceRecord, DiskForecastRecord, LatestStatus};
 
 /// A device as lists show it.
@@ -62,18 +63,38 @@ fn raised(alert: &AlertRecord) -> bool {
 
 /// A device's summary from its record and its alerts (any states).
 pub fn summarize(device: &DeviceRecord, alerts: &[&AlertRecord]) -> DeviceSummary {
-    let mut problems: Vec<String> = alerts
+    let problems = alerts
         .iter()
         .filter(|a| raised(a))
-        .map(|a| domain(a.rule).to_owned())
+        .map(|a| domain(a.rule))
         .collect();
-    problems.sort();
+    let firing = alerts
+        .iter()
+        .filter(|a| a.status == AlertStatus::Firing)
+        .count();
+    summary(device, problems, firing)
+}
+
+/// A device's summary from its record and its alerts counted per domain
+/// (the lists, which do not read every alert row).
+pub fn summarize_counts(device: &DeviceRecord, counts: &[&AlertCounts]) -> DeviceSummary {
+    let problems = counts
+        .iter()
+        .filter(|c| c.raised() > 0)
+        .map(|c| c.domain)
+        .collect();
+    let firing = counts.iter().map(|c| c.firing).sum();
+    summary(device, problems, firing)
+}
+
+fn summary(device: &DeviceRecord, mut problems: Vec<&str>, firing: usize) -> DeviceSummary {
+    problems.sort_unstable();
     problems.dedup();
     let state = if device.retired_at.is_some() {
         "retired"
     } else if device.last_seen_at.is_none() {
         "never_reported"
-    } else if problems.iter().any(|p| p == "offline") {
+    } else if problems.contains(&"offline") {
         "offline"
     } else {
         "online"
@@ -88,11 +109,8 @@ pub fn summarize(device: &DeviceRecord, alerts: &[&AlertRecord]) -> DeviceSummar
         last_seen_at: device.last_seen_at,
         enrolled_at: device.enrolled_at,
         retired_at: device.retired_at,
-        problems,
-        firing_alerts: alerts
-            .iter()
-            .filter(|a| a.status == AlertStatus::Firing)
-            .count(),
+        problems: problems.into_iter().map(str::to_owned).collect(),
+        firing_alerts: firing,
     }
 }
 

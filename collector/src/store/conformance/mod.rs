@@ -107,6 +107,9 @@ macro_rules! store_conformance_suite {
             ticket_links_are_read_by_device_and_by_alert,
             change_mark_moves_on_reports_acks_silences_and_device_changes,
             devices_are_found_by_name_group_serial_model_and_user,
+            fleet_alerts_are_filtered_ordered_and_cut_in_the_store,
+            alerts_are_counted_per_device_and_domain_within_groups,
+            ack_notes_are_the_last_acknowledgements,
             skipped_notifications_are_not_counted_as_delivered
         );
     };

@@ -1,17 +1,22 @@
-//! Conformance cases for the web pages' reads: disk history, ticket links
-//! and the change mark of live updates.
+//! Conformance cases for the web pages' reads: disk history, ticket links,
+//! the change mark of live updates, and the list pages' alert reads
+//! (filtered, ordered and cut pages; counts per device and domain; notes).
 
+use std::cmp::Reverse;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use forewarn_proto::pb;
 
 use super::{enroll_d1, entry};
 use crate::alerts::silence::Silence;
-use crate::alerts::{AlertFilter, AlertStatus};
+use crate::alerts::{AlertFilter, AlertRecord, AlertStatus};
 use crate::rules::RuleBook;
+use crate::severity::Severity;
 use crate::store::ledger::NewTicket;
 use crate::store::outbox::OutboxState;
-use crate::store::{IncomingReport, Store};
+use crate::store::pages::{AlertCounts, AlertOrder, FleetAlerts};
+use crate::store::{IncomingReport, NewDevice, NewToken, Store};
 use crate::tickets::TicketRef;
 
 const T0: i64 = 1_795_000_000;
@@ -375,4 +380,232 @@ pub(crate) async fn skipped_notifications_are_not_counted_as_delivered(store: &d
     ] {
         assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
     }
+}
+
+/// `device` (host `host`) enrolled in `group` with a token of its own.
+async fn enroll_in(store: &dyn Store, device: &str, host: &str, group: &str) {
+    store
+        .create_token(NewToken {
+            id: format!("t-{device}"),
+            token_hash: format!("hash-{device}"),
+            group: group.into(),
+            created_at: 0,
+            expires_at: i64::MAX,
+            max_uses: None,
+        })
+        .await
+        .unwrap();
+    store
+        .enroll_device(
+            &format!("hash-{device}"),
+            NewDevice {
+                id: device.into(),
+                hostname: host.into(),
+                os: "linux".into(),
+                agent_version: "0.1.0".into(),
+                enrolled_at: 10,
+                cert_serial: device.into(),
+                cert_not_after: i64::MAX,
+                hardware: Default::default(),
+            },
+            10,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// Three devices in two groups with disk alerts: d1's critical and
+/// acknowledged with a note, d2's resolved, d3's a firing warning: what
+/// the list pages read.
+async fn two_groups_with_alerts(store: &dyn Store) -> Vec<AlertRecord> {
+    enroll_d1(store, "laptops").await;
+    enroll_in(store, "d2", "SRV-7", "servers").await;
+    enroll_in(store, "d3", "SRV-8", "servers").await;
+    let rules = Arc::new(RuleBook::default());
+    let of = |device: &str, seq: u64, at: i64, free: u64| {
+        let mut report = report(seq, at, free);
+        report.device_id = device.into();
+        report
+    };
+    for (device, seq, at, free) in [
+        ("d2", 1, T0, 1),
+        ("d3", 1, T0 + 5, 8),
+        ("d1", 1, T0 + 10, 8),
+        ("d1", 2, T0 + 20, 1),
+        ("d2", 2, T0 + 30, 1),
+    ] {
+        store
+            .ingest_report(of(device, seq, at, free), Arc::clone(&rules))
+            .await
+            .unwrap();
+    }
+    let alerts = store.list_alerts(AlertFilter::default()).await.unwrap();
+    assert_eq!(alerts.len(), 3, "{alerts:?}");
+    let first = alerts
+        .iter()
+        .find(|a| a.device_id == "d1")
+        .expect("d1's alert");
+    assert!(
+        store
+            .ack_alert(first.id, "olga", "ordering a disk", T0 + 40)
+            .await
+            .unwrap()
+    );
+    // d2's disk mended: its alerts resolve.
+    store
+        .ingest_report(of("d2", 3, T0 + 50, 60), rules)
+        .await
+        .unwrap();
+    store.list_alerts(AlertFilter::default()).await.unwrap()
+}
+
+/// What a filter keeps, computed here to check the store's.
+type Keeps = Box<dyn Fn(&AlertRecord) -> bool>;
+
+fn ids(alerts: &[AlertRecord]) -> Vec<i64> {
+    alerts.iter().map(|a| a.id).collect()
+}
+
+pub(crate) async fn fleet_alerts_are_filtered_ordered_and_cut_in_the_store(store: &dyn Store) {
+    let all = two_groups_with_alerts(store).await;
+    let states: Vec<AlertStatus> = all.iter().map(|a| a.status).collect();
+    assert!(
+        states.contains(&AlertStatus::Acknowledged) && states.contains(&AlertStatus::Resolved),
+        "{all:?}"
+    );
+    assert!(all.iter().any(|a| a.device_id == "d1") && all.iter().any(|a| a.device_id == "d2"));
+    let read = |which: FleetAlerts| async move { store.fleet_alerts(which).await.unwrap() };
+    let count = |which: FleetAlerts| async move { store.count_alerts(which).await.unwrap() };
+
+    // Each order, against the same order computed here.
+    let mut expected = all.clone();
+    expected.sort_by_key(|a| (Reverse(a.last_seen), Reverse(a.id)));
+    assert_eq!(ids(&read(FleetAlerts::default()).await), ids(&expected));
+    expected.sort_by_key(|a| (Reverse(a.severity), Reverse(a.last_seen), a.id));
+    let worst = FleetAlerts {
+        order: AlertOrder::Worst,
+        ..FleetAlerts::default()
+    };
+    assert_eq!(ids(&read(worst.clone()).await), ids(&expected));
+    expected.sort_by_key(|a| (Reverse(a.first_seen), Reverse(a.id)));
+    let newest = FleetAlerts {
+        order: AlertOrder::Newest,
+        ..FleetAlerts::default()
+    };
+    assert_eq!(ids(&read(newest).await), ids(&expected));
+    assert_eq!(count(FleetAlerts::default()).await, all.len());
+
+    // A page: limit and offset, after the order.
+    let page = read(FleetAlerts {
+        limit: Some(2),
+        offset: 1,
+        ..worst.clone()
+    })
+    .await;
+    let worst_ids = ids(&read(worst).await);
+    assert_eq!(ids(&page), worst_ids[1..3]);
+
+    // Filters, each against the same filter applied here.
+    let rule = all[0].rule;
+    let cases: Vec<(FleetAlerts, Keeps)> = vec![
+        (
+            FleetAlerts {
+                raised_only: true,
+                ..FleetAlerts::default()
+            },
+            Box::new(|a: &AlertRecord| {
+                matches!(a.status, AlertStatus::Firing | AlertStatus::Acknowledged)
+            }),
+        ),
+        (
+            FleetAlerts {
+                state: Some(AlertStatus::Acknowledged),
+                ..FleetAlerts::default()
+            },
+            Box::new(|a: &AlertRecord| a.status == AlertStatus::Acknowledged),
+        ),
+        (
+            FleetAlerts {
+                severity: Some(Severity::Critical),
+                ..FleetAlerts::default()
+            },
+            Box::new(|a: &AlertRecord| a.severity == Some(Severity::Critical)),
+        ),
+        (
+            FleetAlerts {
+                rules: vec![rule],
+                ..FleetAlerts::default()
+            },
+            Box::new(move |a: &AlertRecord| a.rule == rule),
+        ),
+        (
+            FleetAlerts {
+                device_id: Some("d2".into()),
+                ..FleetAlerts::default()
+            },
+            Box::new(|a: &AlertRecord| a.device_id == "d2"),
+        ),
+        (
+            FleetAlerts {
+                groups: Some(vec!["laptops".into()]),
+                ..FleetAlerts::default()
+            },
+            Box::new(|a: &AlertRecord| a.device_id == "d1"),
+        ),
+        (
+            FleetAlerts {
+                groups: Some(vec![]),
+                ..FleetAlerts::default()
+            },
+            Box::new(|_: &AlertRecord| false),
+        ),
+    ];
+    for (which, keeps) in cases {
+        let mut expected: Vec<AlertRecord> = all.iter().filter(|a| keeps(a)).cloned().collect();
+        expected.sort_by_key(|a| (Reverse(a.last_seen), Reverse(a.id)));
+        assert_eq!(ids(&read(which.clone()).await), ids(&expected), "{which:?}");
+        assert_eq!(count(which.clone()).await, expected.len(), "{which:?}");
+    }
+}
+
+pub(crate) async fn alerts_are_counted_per_device_and_domain_within_groups(store: &dyn Store) {
+    let all = two_groups_with_alerts(store).await;
+    let counts = store.alert_counts(None).await.unwrap();
+    assert_eq!(counts, AlertCounts::tally(&all));
+    assert!(
+        counts.iter().any(|c| c.acknowledged > 0 && c.critical > 0),
+        "{counts:?}"
+    );
+    let laptops: Vec<AlertRecord> = all
+        .iter()
+        .filter(|a| a.device_id == "d1")
+        .cloned()
+        .collect();
+    assert_eq!(
+        store
+            .alert_counts(Some(vec!["laptops".into()]))
+            .await
+            .unwrap(),
+        AlertCounts::tally(&laptops)
+    );
+    assert!(store.alert_counts(Some(vec![])).await.unwrap().is_empty());
+}
+
+pub(crate) async fn ack_notes_are_the_last_acknowledgements(store: &dyn Store) {
+    let all = two_groups_with_alerts(store).await;
+    let acked = all
+        .iter()
+        .find(|a| a.status == AlertStatus::Acknowledged)
+        .expect("an acknowledged alert");
+    let other = all
+        .iter()
+        .find(|a| a.id != acked.id)
+        .expect("another alert");
+    let notes = store.ack_notes(&[acked.id, other.id]).await.unwrap();
+    assert_eq!(
+        notes,
+        HashMap::from([(acked.id, "ordering a disk".to_owned())])
+    );
+    assert!(store.ack_notes(&[]).await.unwrap().is_empty());
 }

@@ -1,6 +1,6 @@
 //! SQL for the web pages' reads on PostgreSQL ([`PageReads`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 use tokio_postgres::Row;
@@ -10,7 +10,10 @@ use super::alerts::{ALERT_COLUMNS, alert_from_row};
 use crate::alerts::AlertRecord;
 use crate::rules::forecast::DiskSample;
 use crate::store::StoreError;
-use crate::store::pages::{ChangeMark, FleetAlerts, PageReads, TicketLink, device_matches};
+use crate::store::pages::{
+    AlertCounts, ChangeMark, FleetAlerts, PageReads, TicketLink, device_matches, domain_named,
+    domain_sql,
+};
 use crate::tickets::TicketRef;
 
 const LINK_COLUMNS: &str = "a.alert_id, t.device_id, t.connector, t.external_id, t.url, t.opened_at, t.closed_at, t.closed_as";
@@ -30,21 +33,126 @@ fn link_from_row(row: &Row) -> TicketLink {
     }
 }
 
+/// The `WHERE` of [`FleetAlerts`] over `alerts a`, reading $1 to $6 in the
+/// order `fleet_alerts` and `count_alerts` pass them. The groups bound the
+/// alerts' device ids (a semi-join), not a join's column: the planner then
+/// reads the few devices of the groups once instead of a device per alert.
+const FLEET_WHERE: &str = "WHERE (NOT $1 OR a.state IN ('firing', 'acknowledged'))
+       AND ($2::TEXT IS NULL OR a.state = $2)
+       AND ($3::TEXT IS NULL OR a.severity = $3)
+       AND a.rule = ANY($4)
+       AND ($5::TEXT IS NULL OR a.device_id = $5)
+       AND ($6::TEXT[] IS NULL OR a.device_id IN (SELECT id FROM devices WHERE group_name = ANY($6)))";
+
+/// A count from SQL as a `usize`.
+fn count(row: &Row, i: usize) -> usize {
+    usize::try_from(row.get::<_, i64>(i)).unwrap_or(0)
+}
+
 #[async_trait]
 impl PageReads for PostgresStore {
     async fn fleet_alerts(&self, which: FleetAlerts) -> Result<Vec<AlertRecord>, StoreError> {
         let c = self.client().await?;
+        let limit = which.limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        let offset = i64::try_from(which.offset).unwrap_or(i64::MAX);
         let rows = c
             .query(
+                // The page is cut from the alerts alone; only its rows meet their device.
                 &format!(
-                    "SELECT {ALERT_COLUMNS} FROM alerts a LEFT JOIN devices d ON d.id = a.device_id
-                     WHERE (NOT $1 OR a.state IN ('firing', 'acknowledged'))
-                       AND ($2::TEXT[] IS NULL OR d.group_name = ANY($2))"
+                    "SELECT {ALERT_COLUMNS}
+                     FROM (SELECT * FROM alerts a {FLEET_WHERE} ORDER BY {order} LIMIT $7 OFFSET $8) a
+                     LEFT JOIN devices d ON d.id = a.device_id
+                     ORDER BY {order}",
+                    order = which.order.sql()
                 ),
-                &[&which.raised_only, &which.groups],
+                &[
+                    &which.raised_only,
+                    &which.state.map(|s| s.as_str()),
+                    &which.severity.map(|s| s.as_str()),
+                    &which.rule_names(),
+                    &which.device_id,
+                    &which.groups,
+                    &limit,
+                    &offset,
+                ],
             )
             .await?;
         Ok(rows.iter().filter_map(alert_from_row).collect())
+    }
+
+    async fn count_alerts(&self, which: FleetAlerts) -> Result<usize, StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_one(
+                &format!("SELECT COUNT(*) FROM alerts a {FLEET_WHERE}"),
+                &[
+                    &which.raised_only,
+                    &which.state.map(|s| s.as_str()),
+                    &which.severity.map(|s| s.as_str()),
+                    &which.rule_names(),
+                    &which.device_id,
+                    &which.groups,
+                ],
+            )
+            .await?;
+        Ok(count(&row, 0))
+    }
+
+    async fn alert_counts(
+        &self,
+        groups: Option<Vec<String>>,
+    ) -> Result<Vec<AlertCounts>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT a.device_id, {} AS domain,
+                            COUNT(*) FILTER (WHERE a.state = 'pending'),
+                            COUNT(*) FILTER (WHERE a.state = 'firing'),
+                            COUNT(*) FILTER (WHERE a.state = 'acknowledged'),
+                            COUNT(*) FILTER (WHERE a.state <> 'pending' AND a.severity = 'critical')
+                     FROM alerts a
+                     WHERE a.state IN ('pending', 'firing', 'acknowledged')
+                       AND ($1::TEXT[] IS NULL
+                            OR a.device_id IN (SELECT id FROM devices WHERE group_name = ANY($1)))
+                     GROUP BY a.device_id, domain
+                     ORDER BY a.device_id, domain",
+                    domain_sql()
+                ),
+                &[&groups],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                Some(AlertCounts {
+                    device_id: row.get(0),
+                    domain: domain_named(row.get::<_, Option<&str>>(1)?)?,
+                    pending: count(row, 2),
+                    firing: count(row, 3),
+                    acknowledged: count(row, 4),
+                    critical: count(row, 5),
+                })
+            })
+            .collect())
+    }
+
+    async fn ack_notes(&self, alert_ids: &[i64]) -> Result<HashMap<i64, String>, StoreError> {
+        if alert_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT t.alert_id, t.note FROM alert_transitions t
+                 WHERE t.id IN (SELECT MAX(id) FROM alert_transitions
+                                WHERE event = 'acknowledged' AND alert_id = ANY($1)
+                                GROUP BY alert_id)
+                   AND t.note IS NOT NULL",
+                &[&alert_ids],
+            )
+            .await?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 
     async fn disk_history(

@@ -1,6 +1,6 @@
 //! SQL for the web pages' reads on SQLite ([`PageReads`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 use rusqlite::types::ValueRef;
@@ -11,7 +11,10 @@ use super::alerts::{ALERT_COLUMNS, alert_from_row};
 use crate::alerts::AlertRecord;
 use crate::rules::forecast::DiskSample;
 use crate::store::StoreError;
-use crate::store::pages::{ChangeMark, FleetAlerts, PageReads, TicketLink, device_matches};
+use crate::store::pages::{
+    AlertCounts, ChangeMark, FleetAlerts, PageReads, TicketLink, device_matches, domain_named,
+    domain_sql,
+};
 use crate::tickets::TicketRef;
 
 const LINK_COLUMNS: &str = "a.alert_id, t.device_id, t.connector, t.external_id, t.url, t.opened_at, t.closed_at, t.closed_as";
@@ -29,6 +32,43 @@ fn link_from_row(row: &Row<'_>) -> rusqlite::Result<TicketLink> {
         closed_at: row.get(6)?,
         closed_as: row.get(7)?,
     })
+}
+
+/// The `WHERE` of [`FleetAlerts`] over `alerts a`, reading ?1 to ?6 of
+/// [`fleet_params`]. The groups bound the alerts' device ids (a
+/// semi-join), not a join's column: the planners then read the few devices
+/// of the groups once instead of looking up a device per alert. Lists travel as JSON arrays: one
+/// statement for any number of groups or rules.
+const FLEET_WHERE: &str = "WHERE (NOT ?1 OR a.state IN ('firing', 'acknowledged'))
+       AND (?2 IS NULL OR a.state = ?2)
+       AND (?3 IS NULL OR a.severity = ?3)
+       AND a.rule IN (SELECT value FROM json_each(?4))
+       AND (?5 IS NULL OR a.device_id = ?5)
+       AND (?6 IS NULL OR a.device_id IN
+            (SELECT id FROM devices WHERE group_name IN (SELECT value FROM json_each(?6))))";
+
+fn json_list<T: serde::Serialize>(items: &[T]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+type FleetParams = (
+    bool,
+    Option<&'static str>,
+    Option<&'static str>,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+fn fleet_params(which: &FleetAlerts) -> FleetParams {
+    (
+        which.raised_only,
+        which.state.map(|s| s.as_str()),
+        which.severity.map(|s| s.as_str()),
+        json_list(&which.rule_names()),
+        which.device_id.clone(),
+        which.groups.as_deref().map(json_list),
+    )
 }
 
 fn change_mark(c: &Connection) -> rusqlite::Result<ChangeMark> {
@@ -59,21 +99,110 @@ fn change_mark(c: &Connection) -> rusqlite::Result<ChangeMark> {
 #[async_trait]
 impl PageReads for SqliteStore {
     async fn fleet_alerts(&self, which: FleetAlerts) -> Result<Vec<AlertRecord>, StoreError> {
-        // The groups travel as one JSON array, like the ids of alert_tickets.
-        let groups = which
-            .groups
-            .map(|groups| serde_json::to_string(&groups).unwrap_or_else(|_| "[]".into()));
+        let (raised, state, severity, rules, device, groups) = fleet_params(&which);
+        // SQLite reads a negative LIMIT as none.
+        let limit = which
+            .limit
+            .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        let offset = i64::try_from(which.offset).unwrap_or(i64::MAX);
+        let order = which.order.sql();
         self.with_connection(move |c| {
+            // The page is cut from the alerts alone; only its rows meet their device.
             let mut statement = c.prepare_cached(&format!(
-                "SELECT {ALERT_COLUMNS} FROM alerts a LEFT JOIN devices d ON d.id = a.device_id
-                 WHERE (NOT ?1 OR a.state IN ('firing', 'acknowledged'))
-                   AND (?2 IS NULL OR d.group_name IN (SELECT value FROM json_each(?2)))"
+                "SELECT {ALERT_COLUMNS}
+                 FROM (SELECT * FROM alerts a {FLEET_WHERE} ORDER BY {order} LIMIT ?7 OFFSET ?8) a
+                 LEFT JOIN devices d ON d.id = a.device_id
+                 ORDER BY {order}"
             ))?;
             let mut alerts = Vec::new();
-            for alert in statement.query_map(params![which.raised_only, groups], alert_from_row)? {
+            let rows = statement.query_map(
+                params![
+                    raised, state, severity, rules, device, groups, limit, offset
+                ],
+                alert_from_row,
+            )?;
+            for alert in rows {
                 alerts.extend(alert?);
             }
             Ok(alerts)
+        })
+        .await
+    }
+
+    async fn count_alerts(&self, which: FleetAlerts) -> Result<usize, StoreError> {
+        let (raised, state, severity, rules, device, groups) = fleet_params(&which);
+        self.with_connection(move |c| {
+            let count: i64 = c
+                .prepare_cached(&format!("SELECT COUNT(*) FROM alerts a {FLEET_WHERE}"))?
+                .query_row(
+                    params![raised, state, severity, rules, device, groups],
+                    |row| row.get(0),
+                )?;
+            Ok(usize::try_from(count).unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn alert_counts(
+        &self,
+        groups: Option<Vec<String>>,
+    ) -> Result<Vec<AlertCounts>, StoreError> {
+        let groups = groups.as_deref().map(json_list);
+        let domain = domain_sql();
+        self.with_connection(move |c| {
+            let mut statement = c.prepare_cached(&format!(
+                "SELECT a.device_id, {domain} AS domain,
+                        SUM(a.state = 'pending'), SUM(a.state = 'firing'),
+                        SUM(a.state = 'acknowledged'),
+                        SUM(a.state <> 'pending' AND a.severity = 'critical')
+                 FROM alerts a
+                 WHERE a.state IN ('pending', 'firing', 'acknowledged')
+                   AND (?1 IS NULL OR a.device_id IN
+                        (SELECT id FROM devices WHERE group_name IN (SELECT value FROM json_each(?1))))
+                 GROUP BY a.device_id, domain
+                 ORDER BY a.device_id, domain"
+            ))?;
+            let mut rows = statement.query([groups])?;
+            let mut counts = Vec::new();
+            let count = |row: &Row<'_>, i: usize| -> rusqlite::Result<usize> {
+                Ok(usize::try_from(row.get::<_, i64>(i)?).unwrap_or(0))
+            };
+            while let Some(row) = rows.next()? {
+                let Some(domain) = domain_named(&row.get::<_, String>(1)?) else {
+                    continue;
+                };
+                counts.push(AlertCounts {
+                    device_id: row.get(0)?,
+                    domain,
+                    pending: count(row, 2)?,
+                    firing: count(row, 3)?,
+                    acknowledged: count(row, 4)?,
+                    critical: count(row, 5)?,
+                });
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn ack_notes(&self, alert_ids: &[i64]) -> Result<HashMap<i64, String>, StoreError> {
+        if alert_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids = json_list(alert_ids);
+        self.with_connection(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT t.alert_id, t.note FROM alert_transitions t
+                 WHERE t.id IN (SELECT MAX(id) FROM alert_transitions
+                                WHERE event = 'acknowledged'
+                                  AND alert_id IN (SELECT value FROM json_each(?1))
+                                GROUP BY alert_id)
+                   AND t.note IS NOT NULL",
+            )?;
+            let notes = statement
+                .query_map([&ids], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<rusqlite::Result<HashMap<_, _>>>()?;
+            Ok(notes)
         })
         .await
     }
@@ -108,7 +237,7 @@ impl PageReads for SqliteStore {
             return Ok(Vec::new());
         }
         // The ids travel as one JSON array: one statement for any page size.
-        let ids = serde_json::to_string(alert_ids).unwrap_or_else(|_| "[]".into());
+        let ids = json_list(alert_ids);
         self.with_connection(move |c| {
             let mut statement = c.prepare_cached(&format!(
                 "SELECT {LINK_COLUMNS} FROM alert_tickets a JOIN tickets t ON t.id = a.ticket_id

@@ -8,15 +8,18 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::fleet::{self, raised};
+use super::fleet;
 use super::format::{self, ago, when};
 use super::{Chrome, PageError, SignedIn, render};
 use crate::alerts::{AlertRecord, AlertStatus};
 use crate::clock::now_unix;
 use crate::console::api::views::domain;
+use crate::console::authz::sees;
 use crate::console::state::ConsoleState;
 use crate::rules::RuleId;
-use crate::store::pages::TicketLink;
+use crate::severity::Severity;
+use crate::store::pages::{AlertOrder, FleetAlerts, TicketLink};
+use crate::store::{DeviceRecord, Store, StoreError};
 
 /// An alert as lists show it.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,38 +106,91 @@ pub struct AlertQuery {
 pub const PAGE_SIZE: usize = 100;
 
 impl AlertQuery {
-    fn keeps(&self, a: &AlertRecord, group: Option<&str>) -> bool {
-        let state_ok = match self.state.as_str() {
-            "" | "open" => raised(a),
-            "all" => true,
-            s => a.status.as_str() == s,
+    /// What the store is asked for, over the groups `scope` (see
+    /// [`fleet::scope`]), free text aside, newest change first; `None`
+    /// when the filters name a state, severity or rule that does not exist
+    /// (nothing matches). Pure.
+    pub fn store_filter(&self, scope: Option<Vec<String>>) -> Option<FleetAlerts> {
+        let (raised_only, state) = match self.state.as_str() {
+            "" | "open" => (true, None),
+            "all" => (false, None),
+            s => (false, Some(AlertStatus::parse(s)?)),
         };
+        let severity = match self.severity.as_str() {
+            "" => None,
+            s => Some(Severity::parse(s)?),
+        };
+        let rules = match self.rule.as_str() {
+            "" => Vec::new(),
+            r => vec![RuleId::parse(r)?],
+        };
+        let groups = match (self.group.as_str(), scope) {
+            ("", scope) => scope,
+            (group, None) => Some(vec![group.to_owned()]),
+            (group, Some(scope)) => Some(scope.into_iter().filter(|g| g == group).collect()),
+        };
+        Some(FleetAlerts {
+            raised_only,
+            state,
+            severity,
+            rules,
+            device_id: Some(self.device.clone()).filter(|d| !d.is_empty()),
+            groups,
+            order: AlertOrder::LastSeen,
+            limit: None,
+            offset: 0,
+        })
+    }
+
+    /// Whether `a` holds the free text (case-insensitive) in its hostname,
+    /// subject or summary; true without free text. Pure.
+    pub fn text_matches(&self, a: &AlertRecord) -> bool {
         let needle = self.q.trim().to_lowercase();
-        state_ok
-            && (self.severity.is_empty()
-                || a.severity.map(|s| s.as_str()) == Some(self.severity.as_str()))
-            && (self.rule.is_empty() || a.rule.as_str() == self.rule)
-            && (self.group.is_empty() || group == Some(self.group.as_str()))
-            && (self.device.is_empty() || a.device_id == self.device)
-            && (needle.is_empty()
-                || [&a.hostname, &a.subject, &a.subject_name, &a.summary]
-                    .iter()
-                    .any(|t| t.to_lowercase().contains(&needle)))
+        needle.is_empty()
+            || [&a.hostname, &a.subject, &a.subject_name, &a.summary]
+                .iter()
+                .any(|t| t.to_lowercase().contains(&needle))
     }
 }
 
-/// The alerts `query` keeps, newest change first. Pure.
-pub fn select<'a>(
-    alerts: &'a [AlertRecord],
-    groups: &HashMap<&str, &str>,
+/// The total and the alerts of page `page` (from 1, clamped to the pages
+/// there are) that `query` finds over the groups `scope`. Without free
+/// text the store counts and cuts the page; with it, the filtered alerts
+/// are read and searched here.
+async fn find(
+    store: &dyn Store,
     query: &AlertQuery,
-) -> Vec<&'a AlertRecord> {
-    let mut kept: Vec<&AlertRecord> = alerts
-        .iter()
-        .filter(|a| query.keeps(a, groups.get(a.device_id.as_str()).copied()))
+    scope: Option<Vec<String>>,
+) -> Result<(usize, usize, Vec<AlertRecord>), StoreError> {
+    let Some(filter) = query.store_filter(scope) else {
+        return Ok((0, 1, Vec::new()));
+    };
+    let page_of = |total: usize| {
+        let pages = total.div_ceil(PAGE_SIZE).max(1);
+        query.page.unwrap_or(1).clamp(1, pages)
+    };
+    if query.q.trim().is_empty() {
+        let total = store.count_alerts(filter.clone()).await?;
+        let page = page_of(total);
+        let shown = store
+            .fleet_alerts(FleetAlerts {
+                limit: Some(PAGE_SIZE),
+                offset: (page - 1) * PAGE_SIZE,
+                ..filter
+            })
+            .await?;
+        return Ok((total, page, shown));
+    }
+    let mut kept = store.fleet_alerts(filter).await?;
+    kept.retain(|a| query.text_matches(a));
+    let total = kept.len();
+    let page = page_of(total);
+    let shown = kept
+        .into_iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
         .collect();
-    kept.sort_by_key(|a| (std::cmp::Reverse(a.last_seen), std::cmp::Reverse(a.id)));
-    kept
+    Ok((total, page, shown))
 }
 
 #[derive(Template)]
@@ -172,39 +228,44 @@ pub async fn page(
     SignedIn(caller): SignedIn,
     Query(query): Query<AlertQuery>,
 ) -> Result<Response, PageError> {
-    // Pending and resolved alerts are read only when the filter may show them.
-    let raised_only = matches!(
-        query.state.as_str(),
-        "" | "open" | "firing" | "acknowledged"
-    );
-    let fleet = fleet::load(state.store.as_ref(), &caller.principal, raised_only).await?;
-    let now = now_unix();
-    let groups: HashMap<&str, &str> = fleet
-        .devices
-        .iter()
-        .map(|(d, _)| (d.id.as_str(), d.group.as_str()))
-        .collect();
-    let kept = select(&fleet.alerts, &groups, &query);
-    let total = kept.len();
+    let principal = &caller.principal;
+    let (total, page, shown) = find(state.store.as_ref(), &query, fleet::scope(principal)).await?;
     let pages = total.div_ceil(PAGE_SIZE).max(1);
-    let page = query.page.unwrap_or(1).clamp(1, pages);
-    let shown: Vec<&AlertRecord> = kept
+    let now = now_unix();
+    let devices: Vec<DeviceRecord> = state
+        .store
+        .list_devices()
+        .await?
         .into_iter()
-        .skip((page - 1) * PAGE_SIZE)
-        .take(PAGE_SIZE)
+        .filter(|d| sees(principal, &d.group))
+        .collect();
+    let groups: HashMap<&str, &str> = devices
+        .iter()
+        .map(|d| (d.id.as_str(), d.group.as_str()))
+        .collect();
+    // The store read only the caller's groups; this still decides.
+    let shown: Vec<&AlertRecord> = shown
+        .iter()
+        .filter(|a| fleet::sees_alert(principal, groups.get(a.device_id.as_str()).copied()))
         .collect();
     let ids: Vec<i64> = shown.iter().map(|a| a.id).collect();
     let links = state.store.alert_tickets(&ids).await?;
     let links: HashMap<i64, &TicketLink> = links.iter().map(|l| (l.alert_id, l)).collect();
-    let mut rows = Vec::with_capacity(shown.len());
-    for alert in shown {
-        let mut row = AlertRow::new(alert, now).with_ticket(&links);
-        if alert.acknowledged_by.is_some() {
-            row.ack_note = ack_note(&state, alert.id).await?;
-        }
-        rows.push(row);
-    }
-    let mut group_names: Vec<String> = fleet.devices.iter().map(|(d, _)| d.group.clone()).collect();
+    let acknowledged: Vec<i64> = shown
+        .iter()
+        .filter(|a| a.acknowledged_by.is_some())
+        .map(|a| a.id)
+        .collect();
+    let mut notes = state.store.ack_notes(&acknowledged).await?;
+    let rows = shown
+        .into_iter()
+        .map(|alert| {
+            let mut row = AlertRow::new(alert, now).with_ticket(&links);
+            row.ack_note = notes.remove(&alert.id);
+            row
+        })
+        .collect();
+    let mut group_names: Vec<String> = devices.iter().map(|d| d.group.clone()).collect();
     group_names.sort();
     group_names.dedup();
     let page = AlertsPage {
@@ -222,17 +283,6 @@ pub async fn page(
     Ok(render(&page))
 }
 
-/// The note of an alert's last acknowledgement.
-pub async fn ack_note(state: &ConsoleState, id: i64) -> Result<Option<String>, PageError> {
-    Ok(state.store.alert(id).await?.and_then(|(_, history)| {
-        history
-            .iter()
-            .rev()
-            .find(|t| t.event.as_deref() == Some("acknowledged"))
-            .and_then(|t| t.note.clone())
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,44 +296,92 @@ mod tests {
     }
 
     #[test]
-    fn open_alerts_are_the_default_and_newest_come_first() {
-        let alerts = vec![
-            alert(1, "d1", RuleId::BackupFailed, AlertStatus::Firing),
-            alert(2, "d1", RuleId::DiskFreePercent, AlertStatus::Resolved),
-            alert(3, "d2", RuleId::BackupFailed, AlertStatus::Acknowledged),
-            alert(4, "d2", RuleId::RebootPending, AlertStatus::Pending),
-        ];
-        let groups = HashMap::from([("d1", "alpha"), ("d2", "beta")]);
-        let ids = |q: &AlertQuery| {
-            select(&alerts, &groups, q)
-                .iter()
-                .map(|a| a.id)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(ids(&query("")), [3, 1]);
-        assert_eq!(ids(&query("all")), [4, 3, 2, 1]);
-        assert_eq!(ids(&query("resolved")), [2]);
-        assert_eq!(ids(&query("pending")), [4]);
+    fn open_alerts_are_the_default_and_filters_become_the_stores() {
+        let open = query("").store_filter(None).unwrap();
+        assert!(open.raised_only && open.state.is_none());
+        assert_eq!(open.order, AlertOrder::LastSeen, "newest change first");
+        assert_eq!(query("open").store_filter(None), Some(open));
+        let all = query("all").store_filter(None).unwrap();
+        assert!(!all.raised_only && all.state.is_none());
+        assert_eq!(
+            query("pending").store_filter(None).unwrap().state,
+            Some(AlertStatus::Pending)
+        );
+        let narrow = AlertQuery {
+            severity: "critical".into(),
+            rule: "backup_failed".into(),
+            device: "d2".into(),
+            ..query("resolved")
+        }
+        .store_filter(None)
+        .unwrap();
+        assert_eq!(
+            (
+                narrow.state,
+                narrow.severity,
+                narrow.rules,
+                narrow.device_id.as_deref()
+            ),
+            (
+                Some(AlertStatus::Resolved),
+                Some(Severity::Critical),
+                vec![RuleId::BackupFailed],
+                Some("d2")
+            )
+        );
+        for unknown in [
+            query("snoozed"),
+            AlertQuery {
+                severity: "dire".into(),
+                ..query("")
+            },
+            AlertQuery {
+                rule: "no_such_rule".into(),
+                ..query("")
+            },
+        ] {
+            assert_eq!(unknown.store_filter(None), None, "{unknown:?}");
+        }
+    }
+
+    #[test]
+    fn the_group_filter_stays_inside_the_callers_groups() {
         let beta = AlertQuery {
             group: "beta".into(),
             ..query("all")
         };
-        assert_eq!(ids(&beta), [4, 3]);
-        let text = AlertQuery {
-            q: "ALERT 1".into(),
-            ..query("all")
-        };
+        let scope = || Some(vec!["alpha".to_owned(), "beta".to_owned()]);
         assert_eq!(
-            ids(&text),
-            [1],
-            "free text is case-insensitive over the summary"
+            beta.store_filter(None).unwrap().groups,
+            Some(vec!["beta".to_owned()])
         );
-        let rule = AlertQuery {
-            rule: "backup_failed".into(),
-            device: "d2".into(),
-            ..query("all")
+        assert_eq!(
+            beta.store_filter(scope()).unwrap().groups,
+            Some(vec!["beta".to_owned()])
+        );
+        assert_eq!(
+            beta.store_filter(Some(vec!["alpha".to_owned()]))
+                .unwrap()
+                .groups,
+            Some(vec![]),
+            "another group's alerts: none"
+        );
+        assert_eq!(query("").store_filter(scope()).unwrap().groups, scope());
+        assert_eq!(query("").store_filter(None).unwrap().groups, None);
+    }
+
+    #[test]
+    fn free_text_is_case_insensitive_over_host_subject_and_summary() {
+        let mut a = alert(1, "d1", RuleId::BackupFailed, AlertStatus::Firing);
+        a.subject_name = "Nightly Job".into();
+        let text = |q: &str| AlertQuery {
+            q: q.into(),
+            ..query("")
         };
-        assert_eq!(ids(&rule), [3]);
+        for q in ["ALERT 1", "host-D1", " nightly job ", ""] {
+            assert!(text(q).text_matches(&a), "{q:?}");
+        }
+        assert!(!text("alert 2").text_matches(&a));
     }
 
     #[test]

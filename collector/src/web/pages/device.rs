@@ -12,7 +12,7 @@ use axum::response::Response;
 
 use forewarn_proto::pb;
 
-use super::alerts::{AlertRow, ack_note};
+use super::alerts::AlertRow;
 use super::chart::{self, DiskChart};
 use super::format::{ago, gib, when};
 use super::{Chrome, PageError, SignedIn, render};
@@ -270,16 +270,22 @@ pub async fn page(
         .await?;
     let tickets = state.store.device_tickets(&id).await?;
     let links: HashMap<i64, &TicketLink> = tickets.iter().map(|l| (l.alert_id, l)).collect();
-    let mut rows = Vec::with_capacity(alerts.len());
+    let acknowledged: Vec<i64> = alerts
+        .iter()
+        .filter(|a| a.acknowledged_by.is_some())
+        .map(|a| a.id)
+        .collect();
+    let mut notes = state.store.ack_notes(&acknowledged).await?;
     let mut sorted: Vec<_> = alerts.iter().collect();
     sorted.sort_by_key(|a| (fleet_order(a), std::cmp::Reverse(a.last_seen)));
-    for alert in sorted {
-        let mut row = AlertRow::new(alert, now).with_ticket(&links);
-        if alert.acknowledged_by.is_some() {
-            row.ack_note = ack_note(&state, alert.id).await?;
-        }
-        rows.push(row);
-    }
+    let rows: Vec<AlertRow> = sorted
+        .into_iter()
+        .map(|alert| {
+            let mut row = AlertRow::new(alert, now).with_ticket(&links);
+            row.ack_note = notes.remove(&alert.id);
+            row
+        })
+        .collect();
     let facts = report
         .host
         .as_ref()

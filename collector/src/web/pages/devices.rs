@@ -193,7 +193,7 @@ pub async fn page(
     SignedIn(caller): SignedIn,
     Query(query): Query<DeviceQuery>,
 ) -> Result<Response, PageError> {
-    let fleet = fleet::load(state.store.as_ref(), &caller.principal, true).await?;
+    let fleet = fleet::load(state.store.as_ref(), &caller.principal).await?;
     let found = match query.text() {
         Some(text) => Some(state.store.search_devices(text).await?),
         None => None,
@@ -244,6 +244,7 @@ mod tests {
     use crate::alerts::AlertStatus;
     use crate::console::authz::{Role, Scope};
     use crate::rules::RuleId;
+    use crate::store::pages::AlertCounts;
     use crate::web::pages::fleet::tests::{alert, device, principal};
     use crate::web::pages::fleet::visible;
 
@@ -259,7 +260,7 @@ mod tests {
         visible(
             &principal(Role::Viewer, Scope::All),
             vec![web, mac, retired],
-            vec![alert(1, "w1", RuleId::BackupFailed, AlertStatus::Firing)],
+            AlertCounts::tally(&[alert(1, "w1", RuleId::BackupFailed, AlertStatus::Firing)]),
         )
         .devices
     }

@@ -1,21 +1,35 @@
 //! The part of the fleet a signed-in person may see: devices of their
-//! groups with summaries, and the alerts of those devices (the collector's
-//! own alerts only for people over all groups). Every page reads through
-//! here, so an out-of-scope device is absent from every list and count.
+//! groups with summaries, and the alerts of those devices counted per device
+//! and domain (the collector's own alerts only for people over all groups).
+//! Every list page reads through here, so an out-of-scope device is absent
+//! from every list and count. Full alert rows are read by each page for
+//! what it shows only ([`scope`] bounds those reads the same way).
 
 use std::collections::HashMap;
 
 use crate::alerts::{AlertRecord, AlertStatus};
 use crate::console::api::views::{self, DeviceSummary};
 use crate::console::authz::{Action, Principal, Scope, can, sees};
-use crate::store::pages::FleetAlerts;
+use crate::store::pages::AlertCounts;
 use crate::store::{DeviceRecord, Store, StoreError};
 
 #[derive(Debug, Default)]
 pub struct Fleet {
     pub devices: Vec<(DeviceRecord, DeviceSummary)>,
-    /// Visible alerts: every state, or only raised ones (see [`load`]).
-    pub alerts: Vec<AlertRecord>,
+    /// Visible pending, firing and acknowledged alerts, counted per device
+    /// and domain.
+    pub counts: Vec<AlertCounts>,
+}
+
+impl Fleet {
+    /// The group of a visible device (`None`: the collector itself, or a
+    /// device out of sight or gone).
+    pub fn group_of(&self, device_id: &str) -> Option<&str> {
+        self.devices
+            .iter()
+            .find(|(d, _)| d.id == device_id)
+            .map(|(d, _)| d.group.as_str())
+    }
 }
 
 /// The group of every device (visible or not), to place alerts.
@@ -27,59 +41,55 @@ pub fn sees_alert(principal: &Principal, group: Option<&str>) -> bool {
     can(principal, Action::Read, group)
 }
 
-/// Keeps what `principal` may see of `devices` and `alerts`. Pure.
+/// The groups whose alerts `principal` may read, as the store's reads take
+/// them (`None`: every alert).
+pub fn scope(principal: &Principal) -> Option<Vec<String>> {
+    match &principal.scope {
+        Scope::All => None,
+        Scope::Groups(groups) => Some(groups.iter().cloned().collect()),
+    }
+}
+
+/// Keeps what `principal` may see of `devices` and of the alert `counts`,
+/// and summarizes each device from its counts. Pure.
 pub fn visible(
     principal: &Principal,
     devices: Vec<DeviceRecord>,
-    alerts: Vec<AlertRecord>,
+    counts: Vec<AlertCounts>,
 ) -> Fleet {
     let groups: Groups = devices
         .iter()
         .map(|d| (d.id.clone(), d.group.clone()))
         .collect();
-    let alerts: Vec<AlertRecord> = alerts
+    let counts: Vec<AlertCounts> = counts
         .into_iter()
-        .filter(|a| sees_alert(principal, groups.get(&a.device_id).map(String::as_str)))
+        .filter(|c| sees_alert(principal, groups.get(&c.device_id).map(String::as_str)))
         .collect();
-    let mut by_device: HashMap<&str, Vec<&AlertRecord>> = HashMap::new();
-    for alert in &alerts {
-        by_device.entry(&alert.device_id).or_default().push(alert);
+    let mut by_device: HashMap<&str, Vec<&AlertCounts>> = HashMap::new();
+    for count in &counts {
+        by_device.entry(&count.device_id).or_default().push(count);
     }
     let devices = devices
         .into_iter()
         .filter(|d| sees(principal, &d.group))
         .map(|d| {
-            let summary = views::summarize(
+            let summary = views::summarize_counts(
                 &d,
                 by_device.get(d.id.as_str()).map_or(&[][..], Vec::as_slice),
             );
             (d, summary)
         })
         .collect();
-    Fleet { devices, alerts }
+    Fleet { devices, counts }
 }
 
-/// Loads the devices and alerts `principal` may see; with `raised_only`,
-/// only firing and acknowledged alerts (enough for device summaries). The
-/// store leaves out other groups' alerts already; [`visible`] still
-/// decides.
-pub async fn load(
-    store: &dyn Store,
-    principal: &Principal,
-    raised_only: bool,
-) -> Result<Fleet, StoreError> {
+/// Loads the devices `principal` may see with their summaries, and the
+/// counts of their alerts. The store leaves out other groups' alerts
+/// already; [`visible`] still decides.
+pub async fn load(store: &dyn Store, principal: &Principal) -> Result<Fleet, StoreError> {
     let devices = store.list_devices().await?;
-    let groups = match &principal.scope {
-        Scope::All => None,
-        Scope::Groups(groups) => Some(groups.iter().cloned().collect()),
-    };
-    let alerts = store
-        .fleet_alerts(FleetAlerts {
-            raised_only,
-            groups,
-        })
-        .await?;
-    Ok(visible(principal, devices, alerts))
+    let counts = store.alert_counts(scope(principal)).await?;
+    Ok(visible(principal, devices, counts))
 }
 
 /// Firing or acknowledged: what still needs someone.
@@ -161,7 +171,7 @@ pub(crate) mod tests {
             ),
         ];
         let scoped = principal(Role::Operator, Scope::from_stored("alpha"));
-        let fleet = visible(&scoped, devices.clone(), alerts.clone());
+        let fleet = visible(&scoped, devices.clone(), AlertCounts::tally(&alerts));
         assert_eq!(
             fleet
                 .devices
@@ -170,12 +180,19 @@ pub(crate) mod tests {
                 .collect::<Vec<_>>(),
             ["a1"]
         );
-        assert_eq!(fleet.alerts.iter().map(|a| a.id).collect::<Vec<_>>(), [1]);
+        assert_eq!(
+            fleet
+                .counts
+                .iter()
+                .map(|c| c.device_id.as_str())
+                .collect::<Vec<_>>(),
+            ["a1"]
+        );
         assert_eq!(fleet.devices[0].1.problems, ["backups"]);
 
         let all = principal(Role::Viewer, Scope::All);
-        let fleet = visible(&all, devices, alerts);
+        let fleet = visible(&all, devices, AlertCounts::tally(&alerts));
         assert_eq!(fleet.devices.len(), 2);
-        assert_eq!(fleet.alerts.len(), 3, "the collector's own alert too");
+        assert_eq!(fleet.counts.len(), 3, "the collector's own alert too");
     }
 }

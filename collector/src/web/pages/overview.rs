@@ -7,12 +7,14 @@ use axum::extract::State;
 use axum::response::Response;
 
 use super::alerts::AlertRow;
-use super::fleet::{self, Fleet, raised};
+use super::fleet::{self, Fleet};
 use super::{Chrome, PageError, SignedIn, render};
+use crate::alerts::AlertRecord;
 use crate::clock::now_unix;
 use crate::console::api::views::domain;
 use crate::console::state::ConsoleState;
-use crate::severity::Severity;
+use crate::rules::RuleId;
+use crate::store::pages::{AlertOrder, FleetAlerts};
 
 /// One domain's card: how many devices and alerts need someone, the worst first.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +24,8 @@ pub struct DomainCard {
     pub devices: usize,
     pub alerts: usize,
     pub critical: usize,
-    /// The first few raised alerts, critical and newest first.
+    /// The first few raised alerts, critical and newest first (filled in
+    /// by the page from the store, [`AlertOrder::Worst`]).
     pub top: Vec<AlertRow>,
 }
 
@@ -38,41 +41,27 @@ const DOMAINS: [(&str, &str); 6] = [
 /// How many alerts each card lists.
 const TOP: usize = 5;
 
-/// The cards, from the visible fleet at `now`. Pure.
-pub fn attention(fleet: &Fleet, now: i64, show_ticketing: bool) -> Vec<DomainCard> {
+/// How many of the newest alerts the page lists.
+const NEWEST: usize = 15;
+
+/// The cards without their alerts, from the visible fleet's counts. Pure.
+pub fn attention(fleet: &Fleet, show_ticketing: bool) -> Vec<DomainCard> {
     DOMAINS
         .iter()
         .filter(|(key, _)| show_ticketing || *key != "ticketing")
         .map(|&(key, label)| {
-            let mut raised: Vec<_> = fleet
-                .alerts
+            let raised = fleet
+                .counts
                 .iter()
-                .filter(|a| raised(a) && domain(a.rule) == key)
-                .collect();
-            raised.sort_by_key(|a| {
-                (
-                    std::cmp::Reverse(a.severity),
-                    std::cmp::Reverse(a.last_seen),
-                    a.id,
-                )
-            });
-            let mut devices: Vec<&str> = raised.iter().map(|a| a.device_id.as_str()).collect();
-            devices.sort_unstable();
-            devices.dedup();
+                .filter(|c| c.domain == key && c.raised() > 0);
             DomainCard {
                 key,
                 label,
-                devices: devices.len(),
-                alerts: raised.len(),
-                critical: raised
-                    .iter()
-                    .filter(|a| a.severity == Some(Severity::Critical))
-                    .count(),
-                top: raised
-                    .iter()
-                    .take(TOP)
-                    .map(|a| AlertRow::new(a, now))
-                    .collect(),
+                // One count per device and domain: each is one device.
+                devices: raised.clone().count(),
+                alerts: raised.clone().map(|c| c.raised()).sum(),
+                critical: raised.map(|c| c.critical).sum(),
+                top: Vec::new(),
             }
         })
         .collect()
@@ -109,20 +98,46 @@ pub async fn page(
     State(state): State<ConsoleState>,
     SignedIn(caller): SignedIn,
 ) -> Result<Response, PageError> {
-    let fleet = fleet::load(state.store.as_ref(), &caller.principal, true).await?;
+    let principal = &caller.principal;
+    let fleet = fleet::load(state.store.as_ref(), principal).await?;
     let now = now_unix();
-    let mut newest: Vec<_> = fleet.alerts.iter().filter(|a| raised(a)).collect();
-    newest.sort_by_key(|a| (std::cmp::Reverse(a.first_seen), std::cmp::Reverse(a.id)));
+    let raised = |order, rules: Vec<RuleId>, limit| FleetAlerts {
+        raised_only: true,
+        rules,
+        groups: fleet::scope(principal),
+        order,
+        limit: Some(limit),
+        ..FleetAlerts::default()
+    };
+    let rows = |alerts: Vec<AlertRecord>| -> Vec<AlertRow> {
+        alerts
+            .iter()
+            .filter(|a| fleet::sees_alert(principal, fleet.group_of(&a.device_id)))
+            .map(|a| AlertRow::new(a, now))
+            .collect()
+    };
+    let mut cards = attention(&fleet, principal.scope.is_all());
+    for card in cards.iter_mut().filter(|c| c.alerts > 0) {
+        let rules = RuleId::ALL
+            .into_iter()
+            .filter(|r| domain(*r) == card.key)
+            .collect();
+        let worst = state
+            .store
+            .fleet_alerts(raised(AlertOrder::Worst, rules, TOP))
+            .await?;
+        card.top = rows(worst);
+    }
+    let newest = state
+        .store
+        .fleet_alerts(raised(AlertOrder::Newest, Vec::new(), NEWEST))
+        .await?;
     let page = OverviewPage {
         chrome: Chrome::new(&caller, "Overview", "overview"),
         devices: fleet.devices.len(),
         states: states(&fleet),
-        cards: attention(&fleet, now, caller.principal.scope.is_all()),
-        newest: newest
-            .into_iter()
-            .take(15)
-            .map(|a| AlertRow::new(a, now))
-            .collect(),
+        cards,
+        newest: rows(newest),
     };
     Ok(render(&page))
 }
@@ -132,7 +147,8 @@ mod tests {
     use super::*;
     use crate::alerts::AlertStatus;
     use crate::console::authz::{Role, Scope};
-    use crate::rules::RuleId;
+    use crate::severity::Severity;
+    use crate::store::pages::AlertCounts;
     use crate::web::pages::fleet::tests::{alert, device, principal};
     use crate::web::pages::fleet::visible;
 
@@ -160,9 +176,9 @@ mod tests {
         let fleet = visible(
             &principal(Role::Viewer, Scope::All),
             vec![device("d1", "a"), device("d2", "a")],
-            alerts,
+            AlertCounts::tally(&alerts),
         );
-        let cards = attention(&fleet, 100, false);
+        let cards = attention(&fleet, false);
         assert_eq!(
             cards.iter().map(|c| c.key).collect::<Vec<_>>(),
             ["disks", "patches", "certificates", "backups", "offline"],
@@ -173,16 +189,15 @@ mod tests {
             (backups.devices, backups.alerts, backups.critical),
             (2, 3, 2)
         );
-        assert_eq!(
-            backups.top.iter().map(|r| r.id).collect::<Vec<_>>(),
-            [2, 1, 4],
-            "critical first, then newest"
-        );
         let disks = cards.iter().find(|c| c.key == "disks").unwrap();
         assert_eq!(disks.alerts, 0, "resolved alerts need no one");
         let certificates = cards.iter().find(|c| c.key == "certificates").unwrap();
-        assert_eq!(certificates.alerts, 0, "pending alerts have not fired yet");
-        assert_eq!(attention(&fleet, 100, true).len(), 6);
+        assert_eq!(
+            (certificates.devices, certificates.alerts),
+            (0, 0),
+            "pending alerts have not fired yet"
+        );
+        assert_eq!(attention(&fleet, true).len(), 6);
     }
 
     #[test]
@@ -194,7 +209,7 @@ mod tests {
         let fleet = visible(
             &principal(Role::Viewer, Scope::All),
             vec![device("d1", "a"), device("d2", "b"), retired, never],
-            vec![alert(1, "d2", RuleId::OfflineMinutes, AlertStatus::Firing)],
+            AlertCounts::tally(&[alert(1, "d2", RuleId::OfflineMinutes, AlertStatus::Firing)]),
         );
         assert_eq!(
             states(&fleet),
