@@ -24,11 +24,9 @@ use rand::Rng;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tonic::transport::Channel;
 
 use forewarn_agent::clock::now_unix;
 use forewarn_agent::transport::{self, TransportError};
-use forewarn_proto::pb::ingest_client::IngestClient;
 
 use crate::identities::Enrolled;
 use crate::stats::Tally;
@@ -58,7 +56,7 @@ impl Plan {
 pub struct ConnectedDevice {
     enrolled: Enrolled,
     device: Device,
-    client: IngestClient<Channel>,
+    client: transport::Ingest,
     boot_id: u64,
     seq: u64,
 }

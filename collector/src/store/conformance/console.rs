@@ -20,7 +20,6 @@ fn alice() -> UserRecord {
     }
 }
 
-/// The audit row of a change at `at`.
 /// An audit row by `root` at `at`, for the cases that make changes.
 pub(crate) fn entry(at: i64, action: &str, target: &str) -> NewAuditEntry {
     NewAuditEntry {

@@ -448,7 +448,12 @@ async fn two_groups_with_alerts(store: &dyn Store) -> Vec<AlertRecord> {
         .expect("d1's alert");
     assert!(
         store
-            .ack_alert(first.id, "olga", "ordering a disk", T0 + 40)
+            .ack_alert(
+                first.id,
+                "olga",
+                "ordering a disk",
+                entry(T0 + 40, "alert.ack", &first.id.to_string()),
+            )
             .await
             .unwrap()
     );
