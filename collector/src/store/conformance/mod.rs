@@ -33,10 +33,29 @@ use super::{NewDevice, NewToken, Store};
 
 /// Enrolls device `d1` (host LAPTOP-042) in `group`, with token `t1`.
 pub(crate) async fn enroll_d1(store: &dyn Store, group: &str) {
+    enroll_with_token(store, ("t1", "aa"), "d1", "LAPTOP-042", group, "01").await;
+}
+
+/// `device` (host `host`) enrolled in `group` with a token of its own.
+pub(crate) async fn enroll_in(store: &dyn Store, device: &str, host: &str, group: &str) {
+    let (id, hash) = (format!("t-{device}"), format!("hash-{device}"));
+    enroll_with_token(store, (&id, &hash), device, host, group, device).await;
+}
+
+/// Creates the token `(id, hash)` for `group` and enrolls `device` with it
+/// at time 10, its certificate serial `serial`.
+async fn enroll_with_token(
+    store: &dyn Store,
+    (token_id, token_hash): (&str, &str),
+    device: &str,
+    host: &str,
+    group: &str,
+    serial: &str,
+) {
     store
         .create_token(NewToken {
-            id: "t1".into(),
-            token_hash: "aa".into(),
+            id: token_id.into(),
+            token_hash: token_hash.into(),
             group: group.into(),
             created_at: 0,
             expires_at: i64::MAX,
@@ -46,14 +65,14 @@ pub(crate) async fn enroll_d1(store: &dyn Store, group: &str) {
         .unwrap();
     store
         .enroll_device(
-            "aa",
+            token_hash,
             NewDevice {
-                id: "d1".into(),
-                hostname: "LAPTOP-042".into(),
+                id: device.into(),
+                hostname: host.into(),
                 os: "linux".into(),
                 agent_version: "0.1.0".into(),
                 enrolled_at: 10,
-                cert_serial: "01".into(),
+                cert_serial: serial.into(),
                 cert_not_after: i64::MAX,
                 hardware: Default::default(),
             },

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use forewarn_proto::pb;
 
-use super::{enroll_d1, entry};
+use super::{enroll_d1, enroll_in, entry};
 use crate::alerts::silence::Silence;
 use crate::alerts::{AlertFilter, AlertRecord, AlertStatus};
 use crate::rules::RuleBook;
@@ -16,7 +16,7 @@ use crate::severity::Severity;
 use crate::store::ledger::NewTicket;
 use crate::store::outbox::OutboxState;
 use crate::store::pages::{AlertCounts, AlertOrder, FleetAlerts};
-use crate::store::{IncomingReport, NewDevice, NewToken, Store};
+use crate::store::{IncomingReport, Store};
 use crate::tickets::TicketRef;
 
 const T0: i64 = 1_795_000_000;
@@ -380,39 +380,6 @@ pub(crate) async fn skipped_notifications_are_not_counted_as_delivered(store: &d
     ] {
         assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
     }
-}
-
-/// `device` (host `host`) enrolled in `group` with a token of its own.
-async fn enroll_in(store: &dyn Store, device: &str, host: &str, group: &str) {
-    store
-        .create_token(NewToken {
-            id: format!("t-{device}"),
-            token_hash: format!("hash-{device}"),
-            group: group.into(),
-            created_at: 0,
-            expires_at: i64::MAX,
-            max_uses: None,
-        })
-        .await
-        .unwrap();
-    store
-        .enroll_device(
-            &format!("hash-{device}"),
-            NewDevice {
-                id: device.into(),
-                hostname: host.into(),
-                os: "linux".into(),
-                agent_version: "0.1.0".into(),
-                enrolled_at: 10,
-                cert_serial: device.into(),
-                cert_not_after: i64::MAX,
-                hardware: Default::default(),
-            },
-            10,
-        )
-        .await
-        .unwrap()
-        .unwrap();
 }
 
 /// Three devices in two groups with disk alerts: d1's critical and
