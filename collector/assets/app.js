@@ -334,8 +334,9 @@
         // The series ends at the end of the chosen day, UTC.
         if (form.ends.value) body.ends_at = Math.floor(Date.parse(form.ends.value + "T23:59:59Z") / 1000);
         const created = await api("POST", "/api/v1/maintenance-windows", body);
-        say("Weekly window created: one silence for each of " + created.length + " day(s).");
+        // Announce once the list shows the new rows, so "created" is what the reader sees.
         await refresh(true);
+        say("Weekly window created: one silence for each of " + created.length + " day(s).");
       }
     } catch (err) {
       if (result) result.textContent = "Could not do that: " + err.message;

@@ -156,8 +156,11 @@ try {
   await page.locator("#live", { hasText: "Weekly window created" }).waitFor({ timeout: TIMEOUT });
   for (const day of ["Sat", "Sun"]) {
     const row = page.locator("table.silences tr", { hasText: `every ${day} 01:30 UTC for 240 min` });
+    await row.first().waitFor({ timeout: TIMEOUT });
     check((await row.count()) === 1, `one weekly window on ${day}`);
-    check((await row.innerText()).includes("patch night"), `the ${day} window keeps its comment`);
+    const rowText = await row.innerText();
+    check(rowText.includes("patch night"), `the ${day} window keeps its comment`);
+    check(rowText.includes(`next: ${day} `) || rowText.includes("in force"), `the ${day} window says when it next holds: ${rowText}`);
   }
   await shoot(page, "silences");
   ok("create a weekly maintenance window");
