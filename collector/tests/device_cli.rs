@@ -45,14 +45,23 @@ async fn fleet(store: &dyn Store) {
     let now = forewarn_collector::clock::now_unix();
     for group in ["lab", "servers", "laptops"] {
         store
-            .create_token(NewToken {
-                id: format!("t-{group}"),
-                token_hash: format!("hash-{group}"),
-                group: group.into(),
-                created_at: 0,
-                expires_at: i64::MAX,
-                max_uses: None,
-            })
+            .create_token(
+                NewToken {
+                    id: format!("t-{group}"),
+                    token_hash: format!("hash-{group}"),
+                    group: group.into(),
+                    created_at: 0,
+                    expires_at: i64::MAX,
+                    max_uses: None,
+                },
+                forewarn_collector::console::auth::audit_entry(
+                    "test",
+                    "enrollment_token.create",
+                    "",
+                    "",
+                    "test",
+                ),
+            )
             .await
             .unwrap();
     }

@@ -127,6 +127,7 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
                 "demo",
                 Duration::from_secs(3600),
                 Some(1),
+                Some("demo"),
                 &mut token_output,
             )
             .await?;

@@ -98,6 +98,8 @@ pub enum AdminError {
         "--expires must be above zero: such a token has expired before anyone can use it; e.g. 7d"
     )]
     TokenLifetime,
+    #[error("a token with the same id or secret exists already: run the command again")]
+    TokenTaken,
     #[error("who is this? $USER is not set: pass --by NAME")]
     NoActor,
     #[error("alert {id} is {state}: only a firing alert can be acknowledged")]

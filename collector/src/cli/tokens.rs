@@ -11,6 +11,7 @@ use clap::Subcommand;
 use super::AdminError;
 use super::format_time;
 use crate::clock::now_unix;
+use crate::store::console::NewAuditEntry;
 use crate::store::{NewToken, Store};
 use crate::tokens;
 
@@ -27,11 +28,20 @@ pub enum TokenCommand {
         /// How many devices may enroll with it (default: unlimited until expiry).
         #[arg(long)]
         uses: Option<u32>,
+        /// Who makes it, for the audit log (default: $USER; without either
+        /// the row names the command line only).
+        #[arg(long, env = "USER")]
+        by: Option<String>,
     },
     /// List tokens (never their secrets).
     List,
     /// Revoke a token by id.
-    Revoke { id: String },
+    Revoke {
+        id: String,
+        /// Who revokes it, for the audit log (default: $USER).
+        #[arg(long, env = "USER")]
+        by: Option<String>,
+    },
 }
 
 pub async fn run(
@@ -44,11 +54,12 @@ pub async fn run(
             group,
             expires,
             uses,
-        } => create_token(store, &group, expires, uses, out)
+            by,
+        } => create_token(store, &group, expires, uses, by.as_deref(), out)
             .await
             .map(drop),
         TokenCommand::List => list_tokens(store, out).await,
-        TokenCommand::Revoke { id } => revoke_token(store, &id, out).await,
+        TokenCommand::Revoke { id, by } => revoke_token(store, &id, by.as_deref(), out).await,
     }
 }
 
@@ -84,12 +95,26 @@ fn valid_group(group: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-/// Creates a token and writes its secret, which is shown only this once.
+/// The audit row of a token change made now from the command line by `by`.
+/// Tokens are also made by install scripts that name no one (and `token
+/// create` has always worked without a name), so without `by` the row names
+/// the command line alone rather than refusing.
+fn audit_entry(by: Option<&str>, action: &str, target: &str, detail: &str) -> NewAuditEntry {
+    let by = by.map(str::trim).filter(|by| !by.is_empty());
+    NewAuditEntry {
+        actor: by.map_or("cli".to_owned(), |by| format!("cli:{by}")),
+        ..super::users::audit_entry("", action, target, detail)
+    }
+}
+
+/// Creates a token (with its audit row) and writes its secret, which is
+/// shown only this once.
 pub async fn create_token(
     store: &dyn Store,
     group: &str,
     expires_in: Duration,
     max_uses: Option<u32>,
+    by: Option<&str>,
     out: &mut impl Write,
 ) -> Result<String, AdminError> {
     if !valid_group(group) {
@@ -104,23 +129,31 @@ pub async fn create_token(
     let generated = tokens::generate();
     let now = now_unix();
     let expires_at = now.saturating_add(i64::try_from(expires_in.as_secs()).unwrap_or(i64::MAX));
-    store
-        .create_token(NewToken {
-            id: generated.id.clone(),
-            token_hash: tokens::hash(&generated.secret),
-            group: group.to_owned(),
-            created_at: now,
-            expires_at,
-            max_uses,
-        })
-        .await?;
+    let uses = max_uses.map_or("unlimited".to_owned(), |n| n.to_string());
+    let audit = audit_entry(
+        by,
+        "enrollment_token.create",
+        &generated.id,
+        &format!("group {group}, expires {expires_at}, uses {uses}"),
+    );
+    let token = NewToken {
+        id: generated.id.clone(),
+        token_hash: tokens::hash(&generated.secret),
+        group: group.to_owned(),
+        created_at: now,
+        expires_at,
+        max_uses,
+    };
+    if !store.create_token(token, audit).await? {
+        return Err(AdminError::TokenTaken);
+    }
     writeln!(out, "{}", generated.secret)?;
     writeln!(
         out,
         "# token id {} for group {group}, expires {}, uses: {}. The secret above is not shown again.",
         generated.id,
         format_time(expires_at),
-        max_uses.map_or("unlimited".to_owned(), |n| n.to_string())
+        uses
     )?;
     Ok(generated.secret)
 }
@@ -161,9 +194,11 @@ pub async fn list_tokens(store: &dyn Store, out: &mut impl Write) -> Result<(), 
 pub async fn revoke_token(
     store: &dyn Store,
     id: &str,
+    by: Option<&str>,
     out: &mut impl Write,
 ) -> Result<(), AdminError> {
-    if !store.revoke_token(id, now_unix()).await? {
+    let audit = audit_entry(by, "enrollment_token.revoke", id, "");
+    if !store.revoke_token(id, audit).await? {
         return Err(AdminError::NotFound {
             kind: "token",
             id: id.to_owned(),
@@ -176,7 +211,44 @@ pub async fn revoke_token(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::console::{AuditQuery, ConsoleStore};
     use crate::store::sqlite::SqliteStore;
+
+    #[tokio::test]
+    async fn made_and_revoked_tokens_are_audited_with_who_if_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+        let day = Duration::from_secs(86_400);
+        create_token(&store, "lab", day, None, Some("ana"), &mut Vec::new())
+            .await
+            .unwrap();
+        let id = store.list_tokens().await.unwrap()[0].id.clone();
+        revoke_token(&store, &id, None, &mut Vec::new())
+            .await
+            .unwrap();
+        let err = revoke_token(&store, "nope", Some("ana"), &mut Vec::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AdminError::NotFound { .. }), "{err}");
+        let rows: Vec<(String, String, String)> = store
+            .list_audit(AuditQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.entry.actor, a.entry.action, a.entry.target))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("cli".into(), "enrollment_token.revoke".into(), id.clone()),
+                ("cli:ana".into(), "enrollment_token.create".into(), id),
+            ],
+            "newest first; nothing for the token that is not there"
+        );
+    }
 
     #[tokio::test]
     async fn token_secret_is_printed_once_and_never_listed() {
@@ -188,6 +260,7 @@ mod tests {
             "laptops",
             Duration::from_secs(3600),
             Some(1),
+            Some("ana"),
             &mut created,
         )
         .await
@@ -205,7 +278,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("db")).unwrap();
         let mut out = Vec::new();
-        let err = create_token(&store, "a b", Duration::from_secs(1), None, &mut out)
+        let err = create_token(&store, "a b", Duration::from_secs(1), None, None, &mut out)
             .await
             .unwrap_err();
         assert!(matches!(err, AdminError::InvalidGroup(_)));
@@ -216,7 +289,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("db")).unwrap();
         let mut out = Vec::new();
-        let err = create_token(&store, "laptops", Duration::ZERO, None, &mut out)
+        let err = create_token(&store, "laptops", Duration::ZERO, None, None, &mut out)
             .await
             .unwrap_err();
         assert!(matches!(err, AdminError::TokenLifetime), "{err}");
@@ -250,6 +323,7 @@ mod tests {
             &store,
             "servers",
             Duration::from_secs(3600),
+            None,
             None,
             &mut Vec::new(),
         )

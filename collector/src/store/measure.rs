@@ -84,14 +84,23 @@ pub(crate) fn device_id(device: usize) -> String {
 /// Enrolls `devices` laptops in group "laptops".
 pub(crate) async fn enroll(store: &dyn Store, devices: usize) {
     store
-        .create_token(NewToken {
-            id: "measure".into(),
-            token_hash: "measure".into(),
-            group: "laptops".into(),
-            created_at: 0,
-            expires_at: i64::MAX,
-            max_uses: None,
-        })
+        .create_token(
+            NewToken {
+                id: "measure".into(),
+                token_hash: "measure".into(),
+                group: "laptops".into(),
+                created_at: 0,
+                expires_at: i64::MAX,
+                max_uses: None,
+            },
+            crate::console::auth::audit_entry(
+                "measure",
+                "enrollment_token.create",
+                "measure",
+                "",
+                "test",
+            ),
+        )
         .await
         .unwrap();
     for device in 0..devices {

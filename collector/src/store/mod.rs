@@ -407,10 +407,15 @@ pub trait Store:
 {
     /// Answers when the database does (`SELECT 1`), for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
-    async fn create_token(&self, token: NewToken) -> Result<(), StoreError>;
+    /// Inserts an enrollment token and writes `audit`, in one transaction;
+    /// false (and no audit row) if its id is taken.
+    async fn create_token(&self, token: NewToken, audit: NewAuditEntry)
+    -> Result<bool, StoreError>;
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
-    /// Returns false if no such token exists.
-    async fn revoke_token(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Revokes an enrollment token at `audit.at` (a revoked one keeps its
+    /// first time) and writes `audit`, in one transaction; false (and no
+    /// audit row) if no such token.
+    async fn revoke_token(&self, id: &str, audit: NewAuditEntry) -> Result<bool, StoreError>;
     /// Spends one use of the token and inserts the device, in one transaction.
     async fn enroll_device(
         &self,

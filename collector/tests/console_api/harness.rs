@@ -199,14 +199,23 @@ pub fn hostnames(page: &Value) -> Vec<String> {
 
 pub async fn enroll(store: &dyn Store, token: &str, group: &str, id: &str, hostname: &str) {
     store
-        .create_token(NewToken {
-            id: token.into(),
-            token_hash: format!("hash-{token}"),
-            group: group.into(),
-            created_at: 0,
-            expires_at: i64::MAX,
-            max_uses: None,
-        })
+        .create_token(
+            NewToken {
+                id: token.into(),
+                token_hash: format!("hash-{token}"),
+                group: group.into(),
+                created_at: 0,
+                expires_at: i64::MAX,
+                max_uses: None,
+            },
+            forewarn_collector::console::auth::audit_entry(
+                HARNESS,
+                "enrollment_token.create",
+                token,
+                "",
+                "test",
+            ),
+        )
         .await
         .unwrap();
     store

@@ -181,14 +181,23 @@ fn report(device: usize, stage: u64, at: i64) -> IncomingReport {
 async fn seed(store: &Arc<dyn Store>, devices: usize, now: i64) {
     for group in GROUPS {
         store
-            .create_token(NewToken {
-                id: format!("t-{group}"),
-                token_hash: format!("hash-{group}"),
-                group: group.into(),
-                created_at: 0,
-                expires_at: i64::MAX,
-                max_uses: None,
-            })
+            .create_token(
+                NewToken {
+                    id: format!("t-{group}"),
+                    token_hash: format!("hash-{group}"),
+                    group: group.into(),
+                    created_at: 0,
+                    expires_at: i64::MAX,
+                    max_uses: None,
+                },
+                forewarn_collector::console::auth::audit_entry(
+                    "measure",
+                    "enrollment_token.create",
+                    "",
+                    "",
+                    "test",
+                ),
+            )
             .await
             .unwrap();
     }

@@ -217,14 +217,23 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap());
         store
-            .create_token(NewToken {
-                id: "t1".into(),
-                token_hash: "aa".into(),
-                group: "laptops".into(),
-                created_at: 0,
-                expires_at: i64::MAX,
-                max_uses: None,
-            })
+            .create_token(
+                NewToken {
+                    id: "t1".into(),
+                    token_hash: "aa".into(),
+                    group: "laptops".into(),
+                    created_at: 0,
+                    expires_at: i64::MAX,
+                    max_uses: None,
+                },
+                forewarn_collector::console::auth::audit_entry(
+                    "test",
+                    "enrollment_token.create",
+                    "",
+                    "",
+                    "test",
+                ),
+            )
             .await
             .unwrap();
         for id in ["d1", "d2"] {

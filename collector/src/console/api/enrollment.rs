@@ -100,7 +100,7 @@ pub struct CreatedEnrollmentToken {
 
 /// Make an enrollment token for a group (admin of that group).
 #[utoipa::path(post, path = "/enrollment-tokens", tag = "enrollment", request_body = NewEnrollmentToken,
-    responses((status = 200, body = CreatedEnrollmentToken), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = CreatedEnrollmentToken), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
     State(state): State<ConsoleState>,
     caller: Caller,
@@ -139,21 +139,22 @@ pub async fn create(
         expires_at: now + request.expires_in_secs,
         max_uses: request.max_uses,
     };
-    state.store.create_token(record.clone()).await?;
-    caller
-        .audit(
-            &state,
-            "enrollment_token.create",
-            &record.id,
-            format!(
-                "group {group}, expires {}, uses {}",
-                record.expires_at,
-                record
-                    .max_uses
-                    .map_or("unlimited".to_owned(), |n| n.to_string())
-            ),
-        )
-        .await?;
+    let audit = caller.audit_entry(
+        "enrollment_token.create",
+        &record.id,
+        format!(
+            "group {group}, expires {}, uses {}",
+            record.expires_at,
+            record
+                .max_uses
+                .map_or("unlimited".to_owned(), |n| n.to_string())
+        ),
+    );
+    if !state.store.create_token(record.clone(), audit).await? {
+        return Err(ApiError::conflict(
+            "a token with the same id or secret exists already: ask for another one",
+        ));
+    }
     let view = TokenRecord {
         id: record.id,
         group: record.group,
@@ -197,15 +198,14 @@ pub async fn revoke(
     }
     let now = now_unix();
     if token.revoked_at.is_none() {
-        state.store.revoke_token(&id, now).await?;
-        caller
-            .audit(
-                &state,
-                "enrollment_token.revoke",
-                &id,
-                format!("group {}", token.group),
-            )
-            .await?;
+        let audit = caller.audit_entry(
+            "enrollment_token.revoke",
+            &id,
+            format!("group {}", token.group),
+        );
+        if !state.store.revoke_token(&id, audit).await? {
+            return Err(ApiError::not_found("enrollment token", &id));
+        }
     }
     Ok(Json(token_view(
         &find(state.store.list_tokens().await?)?,

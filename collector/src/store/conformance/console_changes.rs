@@ -1,15 +1,16 @@
 //! Conformance cases for the console's changes whose audit row is written
 //! in the same transaction: acknowledgements, alert notes, silences added
-//! and ended, delivery retries, device retirement and deletion. A change
-//! that is refused writes no row; one that is made always has its row.
+//! and ended, delivery retries, device retirement and deletion, enrollment
+//! tokens made and revoked. A change that is refused writes no row; one
+//! that is made always has its row.
 
 use super::alerts::{T0, report, rules};
 use super::enroll_d1;
 use crate::alerts::AlertFilter;
 use crate::alerts::silence::Silence;
-use crate::store::Store;
 use crate::store::console::{AuditQuery, NewAuditEntry};
 use crate::store::outbox::OutboxState;
+use crate::store::{NewToken, Store};
 
 fn audit(action: &str, target: &str, detail: &str) -> NewAuditEntry {
     NewAuditEntry {
@@ -22,8 +23,19 @@ fn audit(action: &str, target: &str, detail: &str) -> NewAuditEntry {
     }
 }
 
-/// Every audit row, newest first.
+/// Every audit row, newest first, but those of enrollment tokens: the
+/// cases enroll their devices first, and [`enrollment_tokens_are_made_and_revoked_with_their_audit_rows`]
+/// checks those rows.
 pub(super) async fn audit_rows(store: &dyn Store) -> Vec<NewAuditEntry> {
+    all_audit_rows(store)
+        .await
+        .into_iter()
+        .filter(|a| !a.action.starts_with("enrollment_token."))
+        .collect()
+}
+
+/// Every audit row, newest first.
+async fn all_audit_rows(store: &dyn Store) -> Vec<NewAuditEntry> {
     store
         .list_audit(AuditQuery {
             limit: 100,
@@ -276,4 +288,58 @@ pub(crate) async fn retiring_a_device_writes_its_audit_row_with_it(store: &dyn S
         Some(T0 + 500)
     );
     assert_eq!(audit_rows(store).await, [retire]);
+}
+
+pub(crate) async fn enrollment_tokens_are_made_and_revoked_with_their_audit_rows(
+    store: &dyn Store,
+) {
+    let token = |id: &str, hash: &str| NewToken {
+        id: id.into(),
+        token_hash: hash.into(),
+        group: "laptops".into(),
+        created_at: T0,
+        expires_at: T0 + 3600,
+        max_uses: None,
+    };
+    let made = audit("enrollment_token.create", "t1", "group laptops");
+    assert!(
+        store
+            .create_token(token("t1", "aa"), made.clone())
+            .await
+            .unwrap()
+    );
+    // The same id or the same secret again: refused, no token, no row.
+    for (id, hash) in [("t1", "bb"), ("t2", "aa")] {
+        assert!(
+            !store
+                .create_token(
+                    token(id, hash),
+                    audit("enrollment_token.create", id, "again")
+                )
+                .await
+                .unwrap(),
+            "{id} {hash}"
+        );
+    }
+    assert_eq!(store.list_tokens().await.unwrap().len(), 1);
+    assert_eq!(all_audit_rows(store).await, std::slice::from_ref(&made));
+
+    let revoked = NewAuditEntry {
+        at: T0 + 600,
+        ..audit("enrollment_token.revoke", "t1", "group laptops")
+    };
+    assert!(store.revoke_token("t1", revoked.clone()).await.unwrap());
+    assert!(
+        !store
+            .revoke_token("nope", audit("enrollment_token.revoke", "nope", ""))
+            .await
+            .unwrap(),
+        "no such token, no row"
+    );
+    assert_eq!(
+        store.list_tokens().await.unwrap()[0].revoked_at,
+        Some(T0 + 600),
+        "revoked at the audit row's time"
+    );
+    assert_eq!(all_audit_rows(store).await, [revoked, made]);
 }

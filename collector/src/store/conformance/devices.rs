@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::console::entry;
 use crate::rules::RuleBook;
 use crate::store::{IncomingReport, IngestOutcome, NewDevice, NewToken, Store, TokenRefusal};
 
@@ -14,14 +15,17 @@ fn rules() -> Arc<RuleBook> {
 /// Creates token `t1` (hash `aa`) for group `laptops`.
 async fn create_token(store: &dyn Store, max_uses: Option<u32>, expires_at: i64) {
     store
-        .create_token(NewToken {
-            id: "t1".into(),
-            token_hash: HASH.into(),
-            group: "laptops".into(),
-            created_at: 0,
-            expires_at,
-            max_uses,
-        })
+        .create_token(
+            NewToken {
+                id: "t1".into(),
+                token_hash: HASH.into(),
+                group: "laptops".into(),
+                created_at: 0,
+                expires_at,
+                max_uses,
+            },
+            entry(0, "enrollment_token.create", "t1"),
+        )
         .await
         .unwrap();
 }
@@ -70,7 +74,12 @@ pub(crate) async fn expired_and_revoked_tokens_are_refused(store: &dyn Store) {
         store.enroll_device(HASH, device("d1"), 100).await.unwrap(),
         Err(TokenRefusal::Expired)
     );
-    assert!(store.revoke_token("t1", 50).await.unwrap());
+    assert!(
+        store
+            .revoke_token("t1", entry(50, "enrollment_token.revoke", "t1"))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store.enroll_device(HASH, device("d1"), 60).await.unwrap(),
         Err(TokenRefusal::Revoked)
@@ -173,7 +182,7 @@ pub(crate) async fn retired_and_unknown_devices_write_nothing(store: &dyn Store)
         .unwrap();
     assert!(
         store
-            .retire_device("d1", super::entry(11, "device.retire", "d1"))
+            .retire_device("d1", entry(11, "device.retire", "d1"))
             .await
             .unwrap()
     );

@@ -53,14 +53,17 @@ async fn enroll_with_token(
     serial: &str,
 ) {
     store
-        .create_token(NewToken {
-            id: token_id.into(),
-            token_hash: token_hash.into(),
-            group: group.into(),
-            created_at: 0,
-            expires_at: i64::MAX,
-            max_uses: None,
-        })
+        .create_token(
+            NewToken {
+                id: token_id.into(),
+                token_hash: token_hash.into(),
+                group: group.into(),
+                created_at: 0,
+                expires_at: i64::MAX,
+                max_uses: None,
+            },
+            entry(0, "enrollment_token.create", token_id),
+        )
         .await
         .unwrap();
     store
@@ -122,6 +125,7 @@ macro_rules! store_conformance_suite {
             an_acknowledgement_and_its_audit_row_are_written_together,
             silences_are_added_and_ended_with_their_audit_rows,
             retiring_a_device_writes_its_audit_row_with_it,
+            enrollment_tokens_are_made_and_revoked_with_their_audit_rows,
             disk_history_is_read_per_mount_point_oldest_first,
             ticket_links_are_read_by_device_and_by_alert,
             change_mark_moves_on_reports_acks_silences_and_device_changes,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use forewarn_proto::pb;
 
+use super::console::entry;
 use crate::fleet::certificate::superseded;
 use crate::fleet::hardware::HardwareIdentity;
 use crate::rules::RuleBook;
@@ -17,14 +18,17 @@ const UUID: &str = "4c4c4544-0042-3510-8052-b4c04f4e3332";
 
 async fn token(store: &dyn Store, id: &str, hash: &str, group: &str) {
     store
-        .create_token(NewToken {
-            id: id.into(),
-            token_hash: hash.into(),
-            group: group.into(),
-            created_at: 0,
-            expires_at: i64::MAX,
-            max_uses: None,
-        })
+        .create_token(
+            NewToken {
+                id: id.into(),
+                token_hash: hash.into(),
+                group: group.into(),
+                created_at: 0,
+                expires_at: i64::MAX,
+                max_uses: None,
+            },
+            entry(0, "enrollment_token.create", ""),
+        )
         .await
         .unwrap();
 }
@@ -169,14 +173,17 @@ pub(crate) async fn reenrolling_is_refused_for_a_spent_token_or_a_retired_device
     store: &dyn Store,
 ) {
     store
-        .create_token(NewToken {
-            id: "t1".into(),
-            token_hash: "aa".into(),
-            group: "laptops".into(),
-            created_at: 0,
-            expires_at: i64::MAX,
-            max_uses: Some(1),
-        })
+        .create_token(
+            NewToken {
+                id: "t1".into(),
+                token_hash: "aa".into(),
+                group: "laptops".into(),
+                created_at: 0,
+                expires_at: i64::MAX,
+                max_uses: Some(1),
+            },
+            entry(0, "enrollment_token.create", ""),
+        )
         .await
         .unwrap();
     store
@@ -203,7 +210,7 @@ pub(crate) async fn reenrolling_is_refused_for_a_spent_token_or_a_retired_device
     token(store, "t2", "bb", "laptops").await;
     assert!(
         store
-            .retire_device("d1", super::entry(600, "device.retire", "d1"))
+            .retire_device("d1", entry(600, "device.retire", "d1"))
             .await
             .unwrap()
     );

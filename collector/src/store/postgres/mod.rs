@@ -317,22 +317,33 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn create_token(&self, token: NewToken) -> Result<(), StoreError> {
-        let c = self.client().await?;
-        c.execute(
-            "INSERT INTO enrollment_tokens (id, token_hash, group_name, created_at, expires_at, max_uses)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                &token.id,
-                &token.token_hash,
-                &token.group,
-                &token.created_at,
-                &token.expires_at,
-                &token.max_uses.map(i64::from),
-            ],
-        )
-        .await?;
-        Ok(())
+    async fn create_token(
+        &self,
+        token: NewToken,
+        audit: NewAuditEntry,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let created = tx
+            .execute(
+                "INSERT INTO enrollment_tokens (id, token_hash, group_name, created_at, expires_at, max_uses)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                &[
+                    &token.id,
+                    &token.token_hash,
+                    &token.group,
+                    &token.created_at,
+                    &token.expires_at,
+                    &token.max_uses.map(i64::from),
+                ],
+            )
+            .await?
+            > 0;
+        if created {
+            console::append_audit_in(&*tx, &audit).await?;
+        }
+        tx.commit().await?;
+        Ok(created)
     }
 
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
@@ -360,15 +371,21 @@ impl Store for PostgresStore {
             .collect())
     }
 
-    async fn revoke_token(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        let changed = c
+    async fn revoke_token(&self, id: &str, audit: NewAuditEntry) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let revoked = tx
             .execute(
                 "UPDATE enrollment_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
-                &[&id, &now],
+                &[&id, &audit.at],
             )
-            .await?;
-        Ok(changed > 0)
+            .await?
+            > 0;
+        if revoked {
+            console::append_audit_in(&*tx, &audit).await?;
+        }
+        tx.commit().await?;
+        Ok(revoked)
     }
 
     async fn enroll_device(

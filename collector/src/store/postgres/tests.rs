@@ -388,14 +388,17 @@ async fn collectors_reenrolling_at_once_never_spend_a_token_use_twice() {
     enroll_d1(&a, "laptops").await;
     for round in 0..20 {
         let hash = format!("single-use-{round}");
-        a.create_token(NewToken {
-            id: format!("t-{round}"),
-            token_hash: hash.clone(),
-            group: "laptops".into(),
-            created_at: 0,
-            expires_at: i64::MAX,
-            max_uses: Some(1),
-        })
+        a.create_token(
+            NewToken {
+                id: format!("t-{round}"),
+                token_hash: hash.clone(),
+                group: "laptops".into(),
+                created_at: 0,
+                expires_at: i64::MAX,
+                max_uses: Some(1),
+            },
+            crate::console::auth::audit_entry("test", "enrollment_token.create", "", "", "test"),
+        )
         .await
         .unwrap();
         // The re-imaged machine's retry reached the other collector while

@@ -270,13 +270,24 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn create_token(&self, token: NewToken) -> Result<(), StoreError> {
+    async fn create_token(
+        &self,
+        token: NewToken,
+        audit: NewAuditEntry,
+    ) -> Result<bool, StoreError> {
         self.with_connection(move |c| {
-            c.execute(
-                "INSERT INTO enrollment_tokens (id, token_hash, group_name, created_at, expires_at, max_uses) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![token.id, token.token_hash, token.group, token.created_at, token.expires_at, token.max_uses],
-            )?;
-            Ok(())
+            Ok(console::audited(
+                c,
+                Some(&audit),
+                |tx| {
+                    Ok(tx.execute(
+                        "INSERT INTO enrollment_tokens (id, token_hash, group_name, created_at, expires_at, max_uses)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                        params![token.id, token.token_hash, token.group, token.created_at, token.expires_at, token.max_uses],
+                    )? > 0)
+                },
+                |&created| created,
+            )?)
         })
         .await
     }
@@ -302,14 +313,20 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn revoke_token(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+    async fn revoke_token(&self, id: &str, audit: NewAuditEntry) -> Result<bool, StoreError> {
         let id = id.to_owned();
         self.with_connection(move |c| {
-            let changed = c.execute(
-                "UPDATE enrollment_tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
-                params![id, now],
-            )?;
-            Ok(changed > 0)
+            Ok(console::audited(
+                c,
+                Some(&audit),
+                |tx| {
+                    Ok(tx.execute(
+                        "UPDATE enrollment_tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+                        params![id, audit.at],
+                    )? > 0)
+                },
+                |&revoked| revoked,
+            )?)
         })
         .await
     }
