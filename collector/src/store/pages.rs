@@ -85,6 +85,12 @@ pub fn device_matches(
 /// The order of [`PageReads::fleet_alerts`]; ties end on the alert id.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum AlertOrder {
+    /// One column, then the id, both ascending or both descending: the
+    /// API's sorts, whose pages follow a keyset ([`FleetAlerts::after`]).
+    Keyed {
+        column: AlertColumn,
+        descending: bool,
+    },
     /// Last change first (`last_seen`, then id, both descending): the alert list.
     #[default]
     LastSeen,
@@ -94,6 +100,36 @@ pub enum AlertOrder {
     /// Newest first (`first_seen`, then id, both descending): the
     /// overview's newest alerts.
     Newest,
+}
+
+/// The column an [`AlertOrder::Keyed`] order sorts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertColumn {
+    LastSeen,
+    FirstSeen,
+    /// By [`severity_rank`]: none, info, warning, critical.
+    Severity,
+}
+
+impl AlertColumn {
+    /// The SQL expression of this column over `alerts a` (both backends).
+    fn sql(self) -> &'static str {
+        match self {
+            AlertColumn::LastSeen => "a.last_seen",
+            AlertColumn::FirstSeen => "a.first_seen",
+            AlertColumn::Severity => SEVERITY_RANK_SQL,
+        }
+    }
+
+    /// This column's value for `alert`, as [`AlertColumn::sql`] reads it:
+    /// what a keyset cursor holds.
+    pub fn value(self, alert: &AlertRecord) -> i64 {
+        match self {
+            AlertColumn::LastSeen => alert.last_seen,
+            AlertColumn::FirstSeen => alert.first_seen,
+            AlertColumn::Severity => severity_rank(alert.severity),
+        }
+    }
 }
 
 /// Which alerts the fleet's pages read ([`PageReads::fleet_alerts`],
@@ -114,7 +150,16 @@ pub struct FleetAlerts {
     /// Only those of devices in these groups (the collector's own alerts
     /// have no group and are left out); `None`: every alert.
     pub groups: Option<Vec<String>>,
+    /// Only alerts last seen at or after this time (Unix seconds).
+    pub last_seen_from: Option<i64>,
+    /// Only alerts last seen before this time.
+    pub last_seen_before: Option<i64>,
     pub order: AlertOrder,
+    /// Only those after this `(column value, id)` in an
+    /// [`AlertOrder::Keyed`] order (ignored by the others and by
+    /// [`PageReads::count_alerts`]): the next page starts right after the
+    /// last row of the previous one, whatever changed meanwhile.
+    pub after: Option<(i64, i64)>,
     /// At most this many, after skipping `offset` ([`PageReads::count_alerts`]
     /// ignores both); `None`: all.
     pub limit: Option<usize>,
@@ -215,10 +260,40 @@ pub fn domain_named(text: &str) -> Option<&'static str> {
 pub const SEVERITY_RANK_SQL: &str =
     "CASE a.severity WHEN 'critical' THEN 3 WHEN 'warning' THEN 2 WHEN 'info' THEN 1 ELSE 0 END";
 
+/// A severity's rank, as [`SEVERITY_RANK_SQL`] computes it.
+pub fn severity_rank(severity: Option<Severity>) -> i64 {
+    match severity {
+        Some(Severity::Critical) => 3,
+        Some(Severity::Warning) => 2,
+        Some(Severity::Info) => 1,
+        None => 0,
+    }
+}
+
+impl FleetAlerts {
+    /// The keyset condition of [`FleetAlerts::after`] (`AND ...`, both
+    /// backends), comparing with the placeholders `value` and `id`; empty
+    /// when there is none.
+    pub fn after_sql(&self, value: &str, id: &str) -> String {
+        match (self.order, self.after) {
+            (AlertOrder::Keyed { column, descending }, Some(_)) => format!(
+                " AND ({}, a.id) {} ({value}, {id})",
+                column.sql(),
+                if descending { "<" } else { ">" }
+            ),
+            _ => String::new(),
+        }
+    }
+}
+
 impl AlertOrder {
     /// The `ORDER BY` terms of this order (both backends).
     pub fn sql(self) -> String {
         match self {
+            AlertOrder::Keyed { column, descending } => {
+                let direction = if descending { "DESC" } else { "ASC" };
+                format!("{} {direction}, a.id {direction}", column.sql())
+            }
             AlertOrder::LastSeen => "a.last_seen DESC, a.id DESC".into(),
             AlertOrder::Worst => format!("{SEVERITY_RANK_SQL} DESC, a.last_seen DESC, a.id"),
             AlertOrder::Newest => "a.first_seen DESC, a.id DESC".into(),

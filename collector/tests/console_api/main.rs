@@ -701,3 +701,59 @@ async fn a_request_the_api_cannot_read_gets_the_one_error_shape() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["code"], "invalid", "{body}");
 }
+
+#[tokio::test]
+async fn the_alert_list_pages_with_a_cursor_and_names_what_it_does_not_know() {
+    let console = Console::start(|_| {}).await;
+    console.add_user("ana", Role::Admin, &["*"]).await;
+    console.add_user("olga", Role::Operator, &["servers"]).await;
+    let ana = console.login("ana").await;
+    let (status, all) = console
+        .call(&ana, Method::GET, "/alerts?sort=first_seen&order=asc", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    let every: Vec<Value> = all["items"].as_array().unwrap().clone();
+    assert_eq!((every.len(), all["total"].clone()), (2, json!(2)));
+    assert!(all["next_cursor"].is_null());
+
+    let mut paged = Vec::new();
+    let mut path = "/alerts?sort=first_seen&order=asc&limit=1".to_owned();
+    loop {
+        let (status, page) = console.call(&ana, Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(page["total"], 2, "every page counts them all");
+        paged.extend(page["items"].as_array().unwrap().clone());
+        match page["next_cursor"].as_str() {
+            Some(cursor) => {
+                path = format!("/alerts?sort=first_seen&order=asc&limit=1&cursor={cursor}")
+            }
+            None => break,
+        }
+    }
+    assert_eq!(
+        paged, every,
+        "one at a time, the same alerts in the same order"
+    );
+
+    let olga = console.login("olga").await;
+    let (_, servers) = console.call(&olga, Method::GET, "/alerts", None).await;
+    assert_eq!(servers["total"], 1);
+    assert_eq!(servers["items"][0]["device_id"], "s1");
+    let (_, other_group) = console
+        .call(&olga, Method::GET, "/alerts?group=laptops", None)
+        .await;
+    assert_eq!(other_group["total"], 0, "{other_group}");
+
+    let (status, unknown) = console
+        .call(&ana, Method::GET, "/alerts?rule=disk_ful", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{unknown}");
+    assert!(
+        unknown.to_string().contains("disk_free_percent"),
+        "names the rules it knows: {unknown}"
+    );
+    let (status, bad_cursor) = console
+        .call(&ana, Method::GET, "/alerts?cursor=zz", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad_cursor}");
+}

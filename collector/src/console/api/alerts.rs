@@ -13,17 +13,22 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::maintenance::{AlertMatch, NewMaintenanceWindow, add_windows};
-use super::page::{Order, Page, PageQuery, SortKey, number_key, paginate};
+use super::page::{
+    Order, Page, PageQuery, limit, number_cursor, number_key, numbers_of_cursor, paginate,
+};
 use super::views::{self, AlertHistoryEntry, AlertView};
 use crate::alerts::engine::COLLECTOR_DEVICE_ID;
 use crate::alerts::silence::Silence;
-use crate::alerts::{AlertFilter, AlertRecord, AlertStatus};
+use crate::alerts::{AlertRecord, AlertStatus};
 use crate::clock::now_unix;
 use crate::console::auth::Caller;
 use crate::console::authz::{Action, Principal, can};
 use crate::console::error::{ApiError, ErrorBody};
 use crate::console::state::ConsoleState;
+use crate::rules::RuleId;
 use crate::severity::Severity;
+use crate::store::pages::{AlertColumn, AlertOrder, FleetAlerts};
+use crate::web::pages::fleet;
 
 /// Device id to group, for every device.
 pub(super) async fn groups(state: &ConsoleState) -> Result<HashMap<String, String>, ApiError> {
@@ -67,7 +72,25 @@ pub struct AlertQuery {
     pub order: Option<Order>,
 }
 
+/// The groups whose alerts `principal` reads when `asked` names one or
+/// none (`None`: every alert, the collector's own too). Pure.
+fn readable_groups(principal: &Principal, asked: Option<&str>) -> Option<Vec<String>> {
+    match asked {
+        Some(group) => Some(
+            sees_alert(principal, Some(group))
+                .then(|| group.to_owned())
+                .into_iter()
+                .collect(),
+        ),
+        None => fleet::scope(principal),
+    }
+}
+
 /// Alerts of the caller's groups, filtered and sorted.
+///
+/// Filtered, sorted and cut in the store: the page is read with one row
+/// more than asked (is there a next one?) after the cursor's
+/// `(sort value, id)`, and counted in a second query.
 #[utoipa::path(get, path = "/alerts", tag = "alerts", params(AlertQuery, PageQuery),
     responses((status = 200, body = Page<AlertView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn list(
@@ -98,45 +121,62 @@ pub async fn list(
             })
         })
         .transpose()?;
-    let sort = query.sort.as_deref().unwrap_or("last_seen");
-    if !matches!(sort, "last_seen" | "first_seen" | "severity") {
-        return Err(ApiError::invalid(format!(
-            "sort {sort:?} is not known: use last_seen, first_seen or severity"
-        )));
-    }
-    let groups = groups(&state).await?;
-    let alerts = state
-        .store
-        .list_alerts(AlertFilter {
-            status,
-            severity,
-            device_id: query.device.clone(),
+    let rule = query
+        .rule
+        .as_deref()
+        .map(|r| {
+            RuleId::parse(r).ok_or_else(|| {
+                let known: Vec<&str> = RuleId::ALL.iter().map(|r| r.as_str()).collect();
+                ApiError::invalid(format!(
+                    "rule {r:?} is not known: use one of {}",
+                    known.join(", ")
+                ))
+            })
         })
-        .await?;
-    let keyed: Vec<(SortKey, AlertView)> = alerts
-        .iter()
-        .filter(|a| {
-            let group = alert_group(&groups, a);
-            sees_alert(&caller.principal, group)
-                && query.group.as_deref().is_none_or(|g| Some(g) == group)
-                && query.rule.as_deref().is_none_or(|r| r == a.rule.as_str())
-                && query.since.is_none_or(|t| a.last_seen >= t)
-                && query.until.is_none_or(|t| a.last_seen < t)
-        })
-        .map(|a| {
-            let value = match sort {
-                "first_seen" => number_key(a.first_seen),
-                "severity" => number_key(a.severity.map_or(-1, |s| s as i64)),
-                _ => number_key(a.last_seen),
-            };
-            ((value, number_key(a.id)), views::alert_view(a))
-        })
-        .collect();
-    Ok(Json(paginate(
-        keyed,
-        query.order.unwrap_or(Order::Desc),
-        &page,
-    )?))
+        .transpose()?;
+    let column = match query.sort.as_deref().unwrap_or("last_seen") {
+        "last_seen" => AlertColumn::LastSeen,
+        "first_seen" => AlertColumn::FirstSeen,
+        "severity" => AlertColumn::Severity,
+        other => {
+            return Err(ApiError::invalid(format!(
+                "sort {other:?} is not known: use last_seen, first_seen or severity"
+            )));
+        }
+    };
+    let limit = limit(&page)?;
+    let after = page.cursor.as_deref().map(numbers_of_cursor).transpose()?;
+    let which = FleetAlerts {
+        state: status,
+        severity,
+        rules: rule.into_iter().collect(),
+        device_id: query.device.clone(),
+        groups: readable_groups(&caller.principal, query.group.as_deref()),
+        last_seen_from: query.since,
+        last_seen_before: query.until,
+        order: AlertOrder::Keyed {
+            column,
+            descending: query.order.unwrap_or(Order::Desc) == Order::Desc,
+        },
+        after,
+        limit: Some(limit + 1),
+        ..FleetAlerts::default()
+    };
+    let (mut alerts, total) = tokio::try_join!(
+        state.store.fleet_alerts(which.clone()),
+        state.store.count_alerts(which)
+    )?;
+    let next_cursor = if alerts.len() > limit {
+        alerts.truncate(limit);
+        alerts.last().map(|a| number_cursor(column.value(a), a.id))
+    } else {
+        None
+    };
+    Ok(Json(Page {
+        items: alerts.iter().map(views::alert_view).collect(),
+        total: Some(total),
+        next_cursor,
+    }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -64,18 +64,46 @@ fn decode_cursor(text: &str) -> Result<SortKey, ApiError> {
     Ok((value.to_owned(), id.to_owned()))
 }
 
-/// Sorts `items` by key in `order` and cuts the page `query` asks for.
-pub fn paginate<T>(
-    mut items: Vec<(SortKey, T)>,
-    order: Order,
-    query: &PageQuery,
-) -> Result<Page<T>, ApiError> {
+/// The page size `query` asks for, checked.
+pub fn limit(query: &PageQuery) -> Result<usize, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::invalid(format!(
             "limit {limit} is out of range: use 1 to {MAX_LIMIT}"
         )));
     }
+    Ok(limit)
+}
+
+/// The cursor after an item whose sort value and id are numbers, for a
+/// list the store pages itself (same form as [`paginate`]'s).
+pub fn number_cursor(value: i64, id: i64) -> String {
+    encode_cursor(&(number_key(value), number_key(id)))
+}
+
+/// The `(value, id)` of a cursor made by [`number_cursor`].
+pub fn numbers_of_cursor(text: &str) -> Result<(i64, i64), ApiError> {
+    let (value, id) = decode_cursor(text)?;
+    let number = |key: &str| {
+        key.parse::<i128>()
+            .ok()
+            .and_then(|n| i64::try_from(n + i128::from(i64::MIN)).ok())
+            .ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "cursor {text:?} is not one this list gave out: start again without a cursor"
+                ))
+            })
+    };
+    Ok((number(&value)?, number(&id)?))
+}
+
+/// Sorts `items` by key in `order` and cuts the page `query` asks for.
+pub fn paginate<T>(
+    mut items: Vec<(SortKey, T)>,
+    order: Order,
+    query: &PageQuery,
+) -> Result<Page<T>, ApiError> {
+    let limit = limit(query)?;
     let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
     items.sort_by(|a, b| match order {
         Order::Asc => a.0.cmp(&b.0),
@@ -158,6 +186,24 @@ mod tests {
         .unwrap();
         assert_eq!(next.items, ["b", "a"]);
         assert_eq!(next.next_cursor, None);
+    }
+
+    #[test]
+    fn number_cursors_read_back_what_they_hold() {
+        for (value, id) in [
+            (0, 1),
+            (-5, 7),
+            (i64::MIN, i64::MAX),
+            (1_700_000_000, 20_001),
+        ] {
+            assert_eq!(
+                numbers_of_cursor(&number_cursor(value, id)).unwrap(),
+                (value, id)
+            );
+        }
+        let text_keyed = encode_cursor(&("laptop-042".into(), "d1".into()));
+        assert!(numbers_of_cursor(&text_keyed).is_err());
+        assert!(numbers_of_cursor("zz").is_err());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::rules::RuleBook;
 use crate::severity::Severity;
 use crate::store::ledger::NewTicket;
 use crate::store::outbox::OutboxState;
-use crate::store::pages::{AlertCounts, AlertOrder, FleetAlerts};
+use crate::store::pages::{AlertColumn, AlertCounts, AlertOrder, FleetAlerts};
 use crate::store::{IncomingReport, Store};
 use crate::tickets::TicketRef;
 
@@ -478,8 +478,40 @@ pub(crate) async fn fleet_alerts_are_filtered_ordered_and_cut_in_the_store(store
     let worst_ids = ids(&read(worst).await);
     assert_eq!(ids(&page), worst_ids[1..3]);
 
+    // The API's keyed orders, a row at a time after the last one read.
+    for column in [
+        AlertColumn::LastSeen,
+        AlertColumn::FirstSeen,
+        AlertColumn::Severity,
+    ] {
+        for descending in [false, true] {
+            let mut expected = all.clone();
+            expected.sort_by_key(|a| (column.value(a), a.id));
+            if descending {
+                expected.reverse();
+            }
+            let mut which = FleetAlerts {
+                order: AlertOrder::Keyed { column, descending },
+                limit: Some(1),
+                ..FleetAlerts::default()
+            };
+            let mut paged = Vec::new();
+            loop {
+                let mut page = read(which.clone()).await;
+                let Some(last) = page.pop() else { break };
+                assert!(page.is_empty(), "one row at a time");
+                which.after = Some((column.value(&last), last.id));
+                paged.push(last);
+                assert!(paged.len() <= all.len(), "{column:?} repeats");
+            }
+            assert_eq!(ids(&paged), ids(&expected), "{column:?} {descending}");
+            assert_eq!(count(which).await, all.len(), "counts ignore the keyset");
+        }
+    }
+
     // Filters, each against the same filter applied here.
     let rule = all[0].rule;
+    let middle = all[all.len() / 2].last_seen;
     let cases: Vec<(FleetAlerts, Keeps)> = vec![
         (
             FleetAlerts {
@@ -531,6 +563,20 @@ pub(crate) async fn fleet_alerts_are_filtered_ordered_and_cut_in_the_store(store
                 ..FleetAlerts::default()
             },
             Box::new(|_: &AlertRecord| false),
+        ),
+        (
+            FleetAlerts {
+                last_seen_from: Some(middle),
+                ..FleetAlerts::default()
+            },
+            Box::new(move |a: &AlertRecord| a.last_seen >= middle),
+        ),
+        (
+            FleetAlerts {
+                last_seen_before: Some(middle),
+                ..FleetAlerts::default()
+            },
+            Box::new(move |a: &AlertRecord| a.last_seen < middle),
         ),
     ];
     for (which, keeps) in cases {

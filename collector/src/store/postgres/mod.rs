@@ -82,6 +82,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../../../migrations/postgres/0006_outbox_skipped.sql"),
     ),
+    (
+        7,
+        include_str!("../../../migrations/postgres/0007_alert_list_indexes.sql"),
+    ),
 ];
 
 /// How long a call waits for a pooled connection, or for a new one.

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use super::PostgresStore;
 use super::alerts::{ALERT_COLUMNS, alert_from_row};
@@ -33,8 +34,8 @@ fn link_from_row(row: &Row) -> TicketLink {
     }
 }
 
-/// The `WHERE` of [`FleetAlerts`] over `alerts a`, reading $1 to $6 in the
-/// order `fleet_alerts` and `count_alerts` pass them. The groups bound the
+/// The `WHERE` of [`FleetAlerts`] over `alerts a`, reading $1 to $8 of
+/// [`fleet_params`]. The groups bound the
 /// alerts' device ids (a semi-join), not a join's column: the planner then
 /// reads the few devices of the groups once instead of a device per alert.
 const FLEET_WHERE: &str = "WHERE (NOT $1 OR a.state IN ('firing', 'acknowledged'))
@@ -42,7 +43,49 @@ const FLEET_WHERE: &str = "WHERE (NOT $1 OR a.state IN ('firing', 'acknowledged'
        AND ($3::TEXT IS NULL OR a.severity = $3)
        AND a.rule = ANY($4)
        AND ($5::TEXT IS NULL OR a.device_id = $5)
-       AND ($6::TEXT[] IS NULL OR a.device_id IN (SELECT id FROM devices WHERE group_name = ANY($6)))";
+       AND ($6::TEXT[] IS NULL OR a.device_id IN (SELECT id FROM devices WHERE group_name = ANY($6)))
+       AND ($7::BIGINT IS NULL OR a.last_seen >= $7)
+       AND ($8::BIGINT IS NULL OR a.last_seen < $8)";
+
+/// The values of [`FLEET_WHERE`]'s $1 to $8.
+struct FleetParams {
+    raised_only: bool,
+    state: Option<&'static str>,
+    severity: Option<&'static str>,
+    rules: Vec<&'static str>,
+    device_id: Option<String>,
+    groups: Option<Vec<String>>,
+    last_seen_from: Option<i64>,
+    last_seen_before: Option<i64>,
+}
+
+impl FleetParams {
+    fn of(which: &FleetAlerts) -> Self {
+        Self {
+            raised_only: which.raised_only,
+            state: which.state.map(|s| s.as_str()),
+            severity: which.severity.map(|s| s.as_str()),
+            rules: which.rule_names(),
+            device_id: which.device_id.clone(),
+            groups: which.groups.clone(),
+            last_seen_from: which.last_seen_from,
+            last_seen_before: which.last_seen_before,
+        }
+    }
+
+    fn values(&self) -> [&(dyn ToSql + Sync); 8] {
+        [
+            &self.raised_only,
+            &self.state,
+            &self.severity,
+            &self.rules,
+            &self.device_id,
+            &self.groups,
+            &self.last_seen_from,
+            &self.last_seen_before,
+        ]
+    }
+}
 
 /// A count from SQL as a `usize`.
 fn count(row: &Row, i: usize) -> usize {
@@ -55,26 +98,25 @@ impl PageReads for PostgresStore {
         let c = self.client().await?;
         let limit = which.limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
         let offset = i64::try_from(which.offset).unwrap_or(i64::MAX);
+        let (after_value, after_id) = which.after.unzip();
+        let after = which.after_sql("$11::BIGINT", "$12::BIGINT");
+        let fleet = FleetParams::of(&which);
+        let mut values: Vec<&(dyn ToSql + Sync)> = fleet.values().to_vec();
+        values.extend([&limit as &(dyn ToSql + Sync), &offset]);
+        if !after.is_empty() {
+            values.extend([&after_value as &(dyn ToSql + Sync), &after_id]);
+        }
         let rows = c
             .query(
                 // The page is cut from the alerts alone; only its rows meet their device.
                 &format!(
                     "SELECT {ALERT_COLUMNS}
-                     FROM (SELECT * FROM alerts a {FLEET_WHERE} ORDER BY {order} LIMIT $7 OFFSET $8) a
+                     FROM (SELECT * FROM alerts a {FLEET_WHERE}{after} ORDER BY {order} LIMIT $9 OFFSET $10) a
                      LEFT JOIN devices d ON d.id = a.device_id
                      ORDER BY {order}",
                     order = which.order.sql()
                 ),
-                &[
-                    &which.raised_only,
-                    &which.state.map(|s| s.as_str()),
-                    &which.severity.map(|s| s.as_str()),
-                    &which.rule_names(),
-                    &which.device_id,
-                    &which.groups,
-                    &limit,
-                    &offset,
-                ],
+                &values,
             )
             .await?;
         Ok(rows.iter().filter_map(alert_from_row).collect())
@@ -85,14 +127,7 @@ impl PageReads for PostgresStore {
         let row = c
             .query_one(
                 &format!("SELECT COUNT(*) FROM alerts a {FLEET_WHERE}"),
-                &[
-                    &which.raised_only,
-                    &which.state.map(|s| s.as_str()),
-                    &which.severity.map(|s| s.as_str()),
-                    &which.rule_names(),
-                    &which.device_id,
-                    &which.groups,
-                ],
+                &FleetParams::of(&which).values(),
             )
             .await?;
         Ok(count(&row, 0))
@@ -115,14 +150,16 @@ impl PageReads for PostgresStore {
                      WHERE a.state IN ('pending', 'firing', 'acknowledged')
                        AND ($1::TEXT[] IS NULL
                             OR a.device_id IN (SELECT id FROM devices WHERE group_name = ANY($1)))
-                     GROUP BY a.device_id, domain
-                     ORDER BY a.device_id, domain",
+                     GROUP BY a.device_id, domain",
                     domain_sql()
                 ),
                 &[&groups],
             )
             .await?;
-        Ok(rows
+        // Sorted here, in byte order: a sort in SQL would compare every
+        // device id under the database's collation, the larger part of the
+        // read's time with thousands of devices.
+        let mut counts: Vec<AlertCounts> = rows
             .iter()
             .filter_map(|row| {
                 Some(AlertCounts {
@@ -134,7 +171,9 @@ impl PageReads for PostgresStore {
                     critical: count(row, 5),
                 })
             })
-            .collect())
+            .collect();
+        counts.sort();
+        Ok(counts)
     }
 
     async fn ack_notes(&self, alert_ids: &[i64]) -> Result<HashMap<i64, String>, StoreError> {

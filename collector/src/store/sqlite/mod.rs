@@ -88,6 +88,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         12,
         include_str!("../../../migrations/sqlite/0012_outbox_skipped.sql"),
     ),
+    (
+        13,
+        include_str!("../../../migrations/sqlite/0013_alert_list_indexes.sql"),
+    ),
 ];
 
 /// Devices the sweeper plans in one transaction.

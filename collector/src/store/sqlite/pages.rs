@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
-use rusqlite::types::ValueRef;
-use rusqlite::{Connection, Row, params};
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{Connection, Row, params_from_iter};
 
 use super::SqliteStore;
 use super::alerts::{ALERT_COLUMNS, alert_from_row};
@@ -34,7 +34,7 @@ fn link_from_row(row: &Row<'_>) -> rusqlite::Result<TicketLink> {
     })
 }
 
-/// The `WHERE` of [`FleetAlerts`] over `alerts a`, reading ?1 to ?6 of
+/// The `WHERE` of [`FleetAlerts`] over `alerts a`, reading ?1 to ?8 of
 /// [`fleet_params`]. The groups bound the alerts' device ids (a
 /// semi-join), not a join's column: the planners then read the few devices
 /// of the groups once instead of looking up a device per alert. Lists travel as JSON arrays: one
@@ -45,30 +45,28 @@ const FLEET_WHERE: &str = "WHERE (NOT ?1 OR a.state IN ('firing', 'acknowledged'
        AND a.rule IN (SELECT value FROM json_each(?4))
        AND (?5 IS NULL OR a.device_id = ?5)
        AND (?6 IS NULL OR a.device_id IN
-            (SELECT id FROM devices WHERE group_name IN (SELECT value FROM json_each(?6))))";
+            (SELECT id FROM devices WHERE group_name IN (SELECT value FROM json_each(?6))))
+       AND (?7 IS NULL OR a.last_seen >= ?7)
+       AND (?8 IS NULL OR a.last_seen < ?8)";
 
 fn json_list<T: serde::Serialize>(items: &[T]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
 
-type FleetParams = (
-    bool,
-    Option<&'static str>,
-    Option<&'static str>,
-    String,
-    Option<String>,
-    Option<String>,
-);
-
-fn fleet_params(which: &FleetAlerts) -> FleetParams {
-    (
-        which.raised_only,
-        which.state.map(|s| s.as_str()),
-        which.severity.map(|s| s.as_str()),
-        json_list(&which.rule_names()),
-        which.device_id.clone(),
-        which.groups.as_deref().map(json_list),
-    )
+/// The values of [`FLEET_WHERE`]'s ?1 to ?8.
+fn fleet_params(which: &FleetAlerts) -> Vec<Value> {
+    let text = |t: Option<&str>| t.map_or(Value::Null, |t| Value::Text(t.to_owned()));
+    let number = |n: Option<i64>| n.map_or(Value::Null, Value::Integer);
+    vec![
+        Value::Integer(which.raised_only.into()),
+        text(which.state.map(|s| s.as_str())),
+        text(which.severity.map(|s| s.as_str())),
+        Value::Text(json_list(&which.rule_names())),
+        text(which.device_id.as_deref()),
+        text(which.groups.as_deref().map(json_list).as_deref()),
+        number(which.last_seen_from),
+        number(which.last_seen_before),
+    ]
 }
 
 fn change_mark(c: &Connection) -> rusqlite::Result<ChangeMark> {
@@ -99,28 +97,31 @@ fn change_mark(c: &Connection) -> rusqlite::Result<ChangeMark> {
 #[async_trait]
 impl PageReads for SqliteStore {
     async fn fleet_alerts(&self, which: FleetAlerts) -> Result<Vec<AlertRecord>, StoreError> {
-        let (raised, state, severity, rules, device, groups) = fleet_params(&which);
+        let mut values = fleet_params(&which);
         // SQLite reads a negative LIMIT as none.
-        let limit = which
-            .limit
-            .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
-        let offset = i64::try_from(which.offset).unwrap_or(i64::MAX);
+        values.push(Value::Integer(
+            which
+                .limit
+                .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX)),
+        ));
+        values.push(Value::Integer(
+            i64::try_from(which.offset).unwrap_or(i64::MAX),
+        ));
+        let after = which.after_sql("?11", "?12");
+        if let (false, Some((value, id))) = (after.is_empty(), which.after) {
+            values.extend([Value::Integer(value), Value::Integer(id)]);
+        }
         let order = which.order.sql();
         self.with_connection(move |c| {
             // The page is cut from the alerts alone; only its rows meet their device.
             let mut statement = c.prepare_cached(&format!(
                 "SELECT {ALERT_COLUMNS}
-                 FROM (SELECT * FROM alerts a {FLEET_WHERE} ORDER BY {order} LIMIT ?7 OFFSET ?8) a
+                 FROM (SELECT * FROM alerts a {FLEET_WHERE}{after} ORDER BY {order} LIMIT ?9 OFFSET ?10) a
                  LEFT JOIN devices d ON d.id = a.device_id
                  ORDER BY {order}"
             ))?;
             let mut alerts = Vec::new();
-            let rows = statement.query_map(
-                params![
-                    raised, state, severity, rules, device, groups, limit, offset
-                ],
-                alert_from_row,
-            )?;
+            let rows = statement.query_map(params_from_iter(values), alert_from_row)?;
             for alert in rows {
                 alerts.extend(alert?);
             }
@@ -130,14 +131,11 @@ impl PageReads for SqliteStore {
     }
 
     async fn count_alerts(&self, which: FleetAlerts) -> Result<usize, StoreError> {
-        let (raised, state, severity, rules, device, groups) = fleet_params(&which);
+        let values = fleet_params(&which);
         self.with_connection(move |c| {
             let count: i64 = c
                 .prepare_cached(&format!("SELECT COUNT(*) FROM alerts a {FLEET_WHERE}"))?
-                .query_row(
-                    params![raised, state, severity, rules, device, groups],
-                    |row| row.get(0),
-                )?;
+                .query_row(params_from_iter(values), |row| row.get(0))?;
             Ok(usize::try_from(count).unwrap_or(0))
         })
         .await

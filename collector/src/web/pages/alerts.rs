@@ -137,8 +137,7 @@ impl AlertQuery {
             device_id: Some(self.device.clone()).filter(|d| !d.is_empty()),
             groups,
             order: AlertOrder::LastSeen,
-            limit: None,
-            offset: 0,
+            ..FleetAlerts::default()
         })
     }
 

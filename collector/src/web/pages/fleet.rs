@@ -87,8 +87,9 @@ pub fn visible(
 /// counts of their alerts. The store leaves out other groups' alerts
 /// already; [`visible`] still decides.
 pub async fn load(store: &dyn Store, principal: &Principal) -> Result<Fleet, StoreError> {
-    let devices = store.list_devices().await?;
-    let counts = store.alert_counts(scope(principal)).await?;
+    // Two reads at once: on PostgreSQL each takes a pooled connection.
+    let (devices, counts) =
+        tokio::try_join!(store.list_devices(), store.alert_counts(scope(principal)))?;
     Ok(visible(principal, devices, counts))
 }
 
