@@ -5,6 +5,7 @@
 mod changes;
 mod connectors;
 mod harness;
+mod live;
 mod measure;
 
 use std::collections::BTreeSet;
