@@ -17,9 +17,9 @@ use super::page::{
     Order, Page, PageQuery, limit, number_cursor, number_key, numbers_of_cursor, paginate,
 };
 use super::views::{self, AlertHistoryEntry, AlertView};
+use crate::alerts::AlertStatus;
 use crate::alerts::engine::COLLECTOR_DEVICE_ID;
 use crate::alerts::silence::Silence;
-use crate::alerts::{AlertRecord, AlertStatus};
 use crate::clock::now_unix;
 use crate::console::auth::Caller;
 use crate::console::authz::{Action, Principal, can};
@@ -39,12 +39,6 @@ pub(super) async fn groups(state: &ConsoleState) -> Result<HashMap<String, Strin
         .into_iter()
         .map(|d| (d.id, d.group))
         .collect())
-}
-
-/// The group an alert belongs to; `None` for the collector's own alerts,
-/// which only callers over all groups see.
-fn alert_group<'a>(groups: &'a HashMap<String, String>, alert: &AlertRecord) -> Option<&'a str> {
-    groups.get(&alert.device_id).map(String::as_str)
 }
 
 fn sees_alert(principal: &Principal, group: Option<&str>) -> bool {
@@ -190,11 +184,12 @@ async fn visible_alert(
     caller: &Caller,
     id: i64,
 ) -> Result<(AlertDetail, Option<String>), ApiError> {
-    let groups = groups(state).await?;
     let Some((alert, history)) = state.store.alert(id).await? else {
         return Err(ApiError::not_found("alert", &id.to_string()));
     };
-    let group = alert_group(&groups, &alert).map(str::to_owned);
+    // Its device's group (one device read, not the fleet); `None` for the
+    // collector's own alerts, which only callers over all groups see.
+    let group = state.store.device(&alert.device_id).await?.map(|d| d.group);
     if !sees_alert(&caller.principal, group.as_deref()) {
         return Err(ApiError::not_found("alert", &id.to_string()));
     }
