@@ -10,9 +10,10 @@
 //!   on loopback, in this process) probed with a full handshake;
 //! - `disk_report` and `certificates_200_watched_report`: the disk check
 //!   alone, and disks plus the same 200 certificate files watched (the
-//!   default), each through what the run loop does every cycle: build the
-//!   report with its host facts, keep it for a retry and encode it for the
-//!   wire. Their difference is the per-cycle cost of 200 unchanged
+//!   default), each through what the run loop does every cycle
+//!   ([`Reporter::encoded`]: build the report with its host facts, encode it
+//!   once for the wire and the spool, give back what the next cycle can
+//!   reuse). Their difference is the per-cycle cost of 200 unchanged
 //!   certificates that the footprint script measures in the running agent.
 //!
 //! Run with `cargo bench -p forewarn-agent --bench cycle`; the footprint
@@ -29,7 +30,6 @@ use forewarn_agent::report::Reporter;
 use forewarn_agent::state::StateDir;
 use forewarn_agent::trigger::ReportTrigger;
 use forewarn_proto::pb;
-use prost::Message;
 
 const CERTIFICATES: usize = 200;
 
@@ -157,12 +157,8 @@ async fn report_cycle(
     checks: &mut CheckSet,
     policy: &pb::Policy,
 ) -> usize {
-    let report = reporter.snapshot(checks, policy, 1, "bench").await;
-    // Kept for a retry while a copy is sent, which tonic encodes.
-    let sent = report.clone();
-    let encoded = sent.encode_to_vec();
-    drop((report, sent));
-    encoded.len()
+    let report = reporter.encoded(checks, policy, 1, "bench", 1).await;
+    report.bytes.len()
 }
 
 fn report(c: &mut Criterion) {
