@@ -47,8 +47,8 @@ pub struct CheckOutcome {
 }
 
 impl LastDelivery {
-    /// The record for `report`, delivered now ([`DeliveryRecorder::record`]
-    /// stamps the time it is written).
+    /// The record for `report`, delivered now; [`DeliveryRecorder::record`]
+    /// stamps it again with the time the collector acknowledged it.
     pub fn of(report: &pb::StatusReport) -> Self {
         let checks = report
             .check_runs

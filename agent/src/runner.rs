@@ -90,7 +90,7 @@ struct Agent {
 
 /// The collector's calls, over one channel.
 struct Client {
-    /// Renewal (and the generated client's other calls).
+    /// The generated client, for renewal.
     ingest: transport::Ingest,
     /// Reports, sent as encoded once.
     reports: transport::ReportSender,
