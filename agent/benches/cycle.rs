@@ -7,7 +7,14 @@
 //!   (one certificate and its key each, as servers keep them) and one bundle
 //!   of the same 200, so dedup by fingerprint is in the cycle;
 //! - `tls_probe_cycle`: disks plus one TLS endpoint (a real rustls server
-//!   on loopback, in this process) probed with a full handshake.
+//!   on loopback, in this process) probed with a full handshake;
+//! - `disk_report` and `certificates_200_watched_report`: the disk check
+//!   alone, and disks plus the same 200 certificate files watched (the
+//!   default), each through what the run loop does every cycle
+//!   ([`Reporter::encoded`]: build the report with its host facts, encode it
+//!   once for the wire and the spool, give back what the next cycle can
+//!   reuse). Their difference is the per-cycle cost of 200 unchanged
+//!   certificates that the footprint script measures in the running agent.
 //!
 //! Run with `cargo bench -p forewarn-agent --bench cycle`; the footprint
 //! script (`agent/benches/footprint.py`) measures the same cycles in the
@@ -19,6 +26,7 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use forewarn_agent::checks::{CheckSet, Collection};
 use forewarn_agent::config::AgentConfig;
+use forewarn_agent::report::Reporter;
 use forewarn_agent::state::StateDir;
 use forewarn_agent::trigger::ReportTrigger;
 use forewarn_proto::pb;
@@ -143,5 +151,54 @@ fn cycle(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, cycle);
+/// A report as the run loop makes it each cycle, ready for the wire.
+async fn report_cycle(
+    reporter: &mut Reporter,
+    checks: &mut CheckSet,
+    policy: &pb::Policy,
+) -> usize {
+    let report = reporter.encoded(checks, policy, 1, "bench", 1).await;
+    report.bytes.len()
+}
+
+fn report(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let policy = pb::Policy::default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_certificates(dir.path());
+    let no_patches = "[checks.patches]\npackage_manager = \"none\"\n";
+    let cases = [
+        ("disk_report", no_patches.to_owned()),
+        (
+            "certificates_200_watched_report",
+            format!(
+                "{no_patches}[checks.certificates]\npaths = [{:?}]\n",
+                dir.path().display().to_string()
+            ),
+        ),
+    ];
+    for (name, toml) in cases {
+        let mut checks = runtime.block_on(async { checks(&toml, dir.path()) });
+        let mut reporter = Reporter::default();
+        // The first cycle walks and parses the files; later ones find the watch quiet.
+        runtime.block_on(report_cycle(&mut reporter, &mut checks, &policy));
+        let mut first = pb::StatusReport::default();
+        runtime.block_on(checks.collect(&policy, &mut first));
+        if name.starts_with("certificates") {
+            let found = first
+                .certificates
+                .as_ref()
+                .map_or(0, |c| c.certificates.len());
+            assert_eq!(found, CERTIFICATES, "every certificate found once");
+        }
+        c.bench_function(name, |b| {
+            b.iter(|| runtime.block_on(report_cycle(&mut reporter, &mut checks, &policy)));
+        });
+    }
+}
+
+criterion_group!(benches, cycle, report);
 criterion_main!(benches);

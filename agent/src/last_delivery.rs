@@ -47,7 +47,8 @@ pub struct CheckOutcome {
 }
 
 impl LastDelivery {
-    /// The record for `report`, delivered now.
+    /// The record for `report`, delivered now; [`DeliveryRecorder::record`]
+    /// stamps it again with the time the collector acknowledged it.
     pub fn of(report: &pb::StatusReport) -> Self {
         let checks = report
             .check_runs
@@ -70,7 +71,7 @@ impl LastDelivery {
             })
             .collect();
         Self {
-            delivered_at_unix_secs: time::OffsetDateTime::now_utc().unix_timestamp(),
+            delivered_at_unix_secs: crate::clock::now_unix(),
             seq: report.seq,
             collected_at_unix_secs: report.collected_at_unix_secs,
             checks,
@@ -122,10 +123,11 @@ impl DeliveryRecorder {
         }
     }
 
-    /// Saves `delivery` if it is [`due`](Self::due); a failed write is tried again next time.
+    /// Saves `delivery`, delivered now, if it is [`due`](Self::due); a
+    /// failed write is tried again next time.
     pub fn record(
         &mut self,
-        delivery: LastDelivery,
+        delivery: &LastDelivery,
         state: &StateDir,
         now: Instant,
     ) -> Result<(), StateError> {
@@ -133,6 +135,10 @@ impl DeliveryRecorder {
             return Ok(());
         }
         self.written = None;
+        let delivery = LastDelivery {
+            delivered_at_unix_secs: crate::clock::now_unix(),
+            ..delivery.clone()
+        };
         delivery.save(state)?;
         self.written = Some((delivery.checks, now));
         Ok(())
@@ -196,16 +202,16 @@ mod tests {
         };
         let start = Instant::now();
         let mut recorder = DeliveryRecorder::default();
-        recorder.record(ok(1), &state, start).unwrap();
+        recorder.record(&ok(1), &state, start).unwrap();
         recorder
-            .record(ok(2), &state, start + Duration::from_secs(1))
+            .record(&ok(2), &state, start + Duration::from_secs(1))
             .unwrap();
         assert_eq!(LastDelivery::load(&state).unwrap().unwrap().seq, 1);
 
         let mut failed = ok(3);
         failed.checks[0].ok = false;
         recorder
-            .record(failed, &state, start + Duration::from_secs(2))
+            .record(&failed, &state, start + Duration::from_secs(2))
             .unwrap();
         assert_eq!(
             LastDelivery::load(&state).unwrap().unwrap().seq,
@@ -214,10 +220,10 @@ mod tests {
         );
 
         recorder
-            .record(ok(4), &state, start + Duration::from_secs(3))
+            .record(&ok(4), &state, start + Duration::from_secs(3))
             .unwrap();
         recorder
-            .record(ok(5), &state, start + Duration::from_secs(4))
+            .record(&ok(5), &state, start + Duration::from_secs(4))
             .unwrap();
         assert_eq!(
             LastDelivery::load(&state).unwrap().unwrap().seq,
@@ -226,7 +232,7 @@ mod tests {
         );
         recorder
             .record(
-                ok(6),
+                &ok(6),
                 &state,
                 start + Duration::from_secs(3) + REWRITE_AFTER,
             )

@@ -3,9 +3,12 @@
 use std::time::{Duration, Instant};
 
 use forewarn_proto::pb;
+use prost::Message;
+use prost::bytes::Bytes;
 
 use crate::checks::CheckSet;
 use crate::facts::host_facts;
+use crate::last_delivery::LastDelivery;
 
 /// How long host facts other than the hostname are reused. They change with
 /// an OS upgrade or new hardware, which restarts the agent anyway; reading
@@ -22,6 +25,37 @@ pub async fn snapshot(
     Reporter::default()
         .snapshot(checks, policy, seq, device_id)
         .await
+}
+
+/// A report encoded once: the same bytes are sent and, when sending fails,
+/// spooled, so a report kept for a retry is neither copied nor encoded again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedReport {
+    pub seq: u64,
+    /// The protobuf encoding of the `StatusReport`.
+    pub bytes: Bytes,
+    /// Its record for `forewarn-agent status`, written when the collector has it.
+    pub delivery: LastDelivery,
+}
+
+impl EncodedReport {
+    pub fn new(report: &pb::StatusReport) -> Self {
+        Self {
+            seq: report.seq,
+            bytes: report.encode_to_vec().into(),
+            delivery: LastDelivery::of(report),
+        }
+    }
+
+    /// A report encoded earlier (read back from the spool).
+    pub fn decode(bytes: Bytes) -> Result<Self, prost::DecodeError> {
+        let report = pb::StatusReport::decode(bytes.clone())?;
+        Ok(Self {
+            seq: report.seq,
+            bytes,
+            delivery: LastDelivery::of(&report),
+        })
+    }
 }
 
 /// Builds the reports of a running agent, reusing what does not change
@@ -52,6 +86,23 @@ impl Reporter {
         };
         checks.collect(policy, &mut report).await;
         report
+    }
+
+    /// A snapshot of the running agent's cycle `seq`, encoded; the sections
+    /// that can serve again go back to `checks`.
+    pub async fn encoded(
+        &mut self,
+        checks: &mut CheckSet,
+        policy: &pb::Policy,
+        seq: u64,
+        device_id: &str,
+        boot_id: u64,
+    ) -> EncodedReport {
+        let mut report = self.snapshot(checks, policy, seq, device_id).await;
+        report.boot_id = boot_id;
+        let encoded = EncodedReport::new(&report);
+        checks.reclaim(report);
+        encoded
     }
 
     async fn facts(&mut self) -> pb::HostFacts {

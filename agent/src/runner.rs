@@ -23,8 +23,8 @@ use crate::backoff::{Backoff, jittered};
 use crate::checks::{CheckSet, Collection};
 use crate::config::AgentConfig;
 use crate::enroll::{EnrollError, certificate_request};
-use crate::last_delivery::{DeliveryRecorder, LastDelivery};
-use crate::report::Reporter;
+use crate::last_delivery::DeliveryRecorder;
+use crate::report::{EncodedReport, Reporter};
 use crate::spool::Spool;
 use crate::state::{DeviceIdentity, EnrolledState, Sequence, StateDir, StateError};
 use crate::transport::{self, CollectorAddress, TransportError, describe};
@@ -77,15 +77,23 @@ struct Agent {
     /// Writes `last-delivery.json` for `status` when it has news.
     recorder: DeliveryRecorder,
     policy: pb::Policy,
-    client: transport::Ingest,
+    client: Client,
     /// The newest report, collected and neither delivered nor spooled yet (or
     /// not spoolable: disk full); sent after the spool.
-    current: Option<pb::StatusReport>,
+    current: Option<EncodedReport>,
     /// Spooled reports delivered since the spool last filled, logged once it is empty.
     delivered_from_spool: usize,
     /// Drawn at each start and sent in every report, so the collector tells a
     /// restarted numbering (restored or unwritable state) from a replay.
     boot_id: u64,
+}
+
+/// The collector's calls, over one channel.
+struct Client {
+    /// The generated client, for renewal.
+    ingest: transport::Ingest,
+    /// Reports, sent as encoded once.
+    reports: transport::ReportSender,
 }
 
 /// Where delivery stands between attempts.
@@ -235,14 +243,17 @@ pub async fn run_reloadable(
     Ok(())
 }
 
-fn connect(enrolled: &EnrolledState) -> Result<transport::Ingest, TransportError> {
+fn connect(enrolled: &EnrolledState) -> Result<Client, TransportError> {
     let channel = transport::channel(
         &enrolled.enrollment.collector_url,
         &enrolled.enrollment.server_name,
         &enrolled.ca_pem,
         Some(&enrolled.identity),
     )?;
-    Ok(transport::ingest_client(channel))
+    Ok(Client {
+        ingest: transport::ingest_client(channel.clone()),
+        reports: transport::ReportSender::new(channel),
+    })
 }
 
 impl Agent {
@@ -271,17 +282,14 @@ impl Agent {
         }
         let report = self
             .reporter
-            .snapshot(
+            .encoded(
                 &mut self.checks,
                 &self.policy,
                 seq,
                 &self.enrolled.enrollment.device_id,
+                self.boot_id,
             )
             .await;
-        let report = pb::StatusReport {
-            boot_id: self.boot_id,
-            ..report
-        };
         debug!(seq, "report collected");
         // A report that was neither sent nor spooled is replaced: the newest state is worth the most.
         self.current = Some(report);
@@ -327,7 +335,7 @@ impl Agent {
 
     async fn send_pending(&mut self) -> Result<(), DeliveryError> {
         while let Some(spooled) = self.spool.oldest() {
-            if self.send(spooled.report).await? {
+            if self.send(&spooled.report).await? {
                 // Refused for good: drop it so it cannot block newer reports.
                 self.spool.remove(spooled.seq);
             } else {
@@ -341,25 +349,27 @@ impl Agent {
             );
             self.delivered_from_spool = 0;
         }
-        if let Some(report) = self.current.clone() {
-            self.send(report).await?;
-            self.current = None;
+        if let Some(report) = self.current.take()
+            && let Err(err) = self.send(&report).await
+        {
+            self.current = Some(report);
+            return Err(err);
         }
         Ok(())
     }
 
     /// Sends one report. Ok(true) means the collector refused this report permanently.
-    async fn send(&mut self, report: pb::StatusReport) -> Result<bool, DeliveryError> {
+    async fn send(&mut self, report: &EncodedReport) -> Result<bool, DeliveryError> {
         let seq = report.seq;
-        let delivered = LastDelivery::of(&report);
-        match self.client.report(report).await {
+        match self.client.reports.report(report.bytes.clone()).await {
             Ok(response) => {
                 let ack = response.into_inner();
                 self.spool.acknowledge(ack.acked_seq.max(seq));
-                if let Err(err) =
-                    self.recorder
-                        .record(delivered, &self.state_dir, std::time::Instant::now())
-                {
+                if let Err(err) = self.recorder.record(
+                    &report.delivery,
+                    &self.state_dir,
+                    std::time::Instant::now(),
+                ) {
                     warn!(error = %err, "cannot record the delivery for `forewarn-agent status`");
                 }
                 if let Some(policy) = ack.policy {
@@ -423,6 +433,7 @@ impl Agent {
         let csr_pem = certificate_request(&key)?;
         let response = self
             .client
+            .ingest
             .renew(pb::RenewRequest { csr_pem })
             .await
             .map_err(|status| RenewError::Refused(describe(&status)))?

@@ -16,11 +16,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use forewarn_proto::pb;
-use prost::Message;
+use prost::bytes::Bytes;
 use tracing::warn;
 
 use crate::config::SpoolConfig;
+use crate::report::EncodedReport;
 use crate::state::{StateError, write_atomically};
 
 const MAGIC: &[u8; 4] = b"FWS1";
@@ -38,8 +38,9 @@ pub struct Spool {
 /// One spooled report, ready to send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpooledReport {
+    /// The sequence number its file is named by.
     pub seq: u64,
-    pub report: pb::StatusReport,
+    pub report: EncodedReport,
 }
 
 impl Spool {
@@ -70,13 +71,13 @@ impl Spool {
     }
 
     /// Adds a report, then drops the oldest until the spool is within bounds.
-    pub fn push(&mut self, report: &pb::StatusReport) -> Result<(), StateError> {
-        let body = report.encode_to_vec();
+    pub fn push(&mut self, report: &EncodedReport) -> Result<(), StateError> {
+        let body = &report.bytes;
         let mut bytes = Vec::with_capacity(HEADER_LEN + body.len());
         bytes.extend_from_slice(MAGIC);
         bytes.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes());
-        bytes.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-        bytes.extend_from_slice(&body);
+        bytes.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+        bytes.extend_from_slice(body);
         write_atomically(&self.path_for(report.seq), &bytes)?;
         self.index.insert(report.seq, bytes.len() as u64);
         self.enforce_bounds();
@@ -151,33 +152,35 @@ fn list(dir: &Path) -> BTreeMap<u64, u64> {
         .collect()
 }
 
-fn read_entry(path: &Path) -> Result<pb::StatusReport, &'static str> {
-    let bytes = std::fs::read(path).map_err(|_| "unreadable")?;
+fn read_entry(path: &Path) -> Result<EncodedReport, &'static str> {
+    let mut bytes = Bytes::from(std::fs::read(path).map_err(|_| "unreadable")?);
     if bytes.len() < HEADER_LEN || &bytes[..4] != MAGIC {
         return Err("bad header");
     }
     let len = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize;
     let crc = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-    let body = &bytes[HEADER_LEN..];
+    let body = bytes.split_off(HEADER_LEN);
     if body.len() != len {
         return Err("truncated");
     }
-    if crc32fast::hash(body) != crc {
+    if crc32fast::hash(&body) != crc {
         return Err("checksum mismatch");
     }
-    pb::StatusReport::decode(body).map_err(|_| "not a report")
+    EncodedReport::decode(body).map_err(|_| "not a report")
 }
 
 #[cfg(test)]
 mod tests {
+    use forewarn_proto::pb;
+
     use super::*;
 
-    fn report(seq: u64) -> pb::StatusReport {
-        pb::StatusReport {
+    fn report(seq: u64) -> EncodedReport {
+        EncodedReport::new(&pb::StatusReport {
             seq,
             collected_at_unix_secs: 1_700_000_000 + seq as i64,
             ..Default::default()
-        }
+        })
     }
 
     fn spool(dir: &Path, max_reports: usize) -> Spool {
@@ -202,7 +205,9 @@ mod tests {
         assert_eq!(reopened.oldest().unwrap().seq, 1);
         assert_eq!(reopened.max_seq(), 3);
         reopened.acknowledge(2);
-        assert_eq!(reopened.oldest().unwrap().report, report(3));
+        let oldest = reopened.oldest().unwrap().report;
+        assert_eq!(oldest.bytes, report(3).bytes);
+        assert_eq!(oldest.delivery.collected_at_unix_secs, 1_700_000_003);
     }
 
     #[test]

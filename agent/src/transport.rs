@@ -20,11 +20,16 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http_body::{Body as _, Frame, SizeHint};
+use prost::bytes::BufMut;
 use tonic::body::Body;
+use tonic::client::Grpc;
+use tonic::codec::{Codec, EncodeBuf, Encoder};
 use tonic::codegen::{BoxFuture, Bytes, Service, StdError, http};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
+use forewarn_proto::codec::WireCodec;
 use forewarn_proto::limits::MAX_MESSAGE_BYTES;
+use forewarn_proto::pb;
 use forewarn_proto::pb::enrollment_client::EnrollmentClient;
 use forewarn_proto::pb::ingest_client::IngestClient;
 
@@ -120,6 +125,85 @@ pub fn ingest_client(channel: Channel) -> Ingest {
     IngestClient::new(WholeMessage(channel))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
+
+/// `Ingest.Report` for reports already encoded: the run loop encodes each
+/// report once, and the same bytes go to the collector and, when that
+/// fails, to the spool, so a report kept for a retry is not copied or
+/// encoded again. On the wire it is the generated client's call.
+#[derive(Debug, Clone)]
+pub struct ReportSender(Grpc<WholeMessage<Channel>>);
+
+/// The method [`ReportSender`] calls, as the generated client names it.
+const REPORT_PATH: &str = "/forewarn.v1.Ingest/Report";
+
+impl ReportSender {
+    pub fn new(channel: Channel) -> Self {
+        Self(
+            Grpc::new(WholeMessage(channel))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+    }
+
+    /// Sends `report`, the protobuf encoding of a `StatusReport`.
+    pub async fn report(
+        &mut self,
+        report: Bytes,
+    ) -> Result<tonic::Response<pb::ReportAck>, tonic::Status> {
+        report_encoded(&mut self.0, report).await
+    }
+}
+
+async fn report_encoded<S>(
+    grpc: &mut Grpc<S>,
+    report: Bytes,
+) -> Result<tonic::Response<pb::ReportAck>, tonic::Status>
+where
+    S: tonic::client::GrpcService<Body>,
+    S::Error: Into<StdError>,
+    S::ResponseBody: http_body::Body<Data = Bytes> + Send + 'static,
+    <S::ResponseBody as http_body::Body>::Error: Into<StdError>,
+{
+    grpc.ready()
+        .await
+        .map_err(|err| tonic::Status::unknown(format!("Service was not ready: {}", err.into())))?;
+    let mut request = tonic::Request::new(report);
+    request
+        .extensions_mut()
+        .insert(tonic::GrpcMethod::new("forewarn.v1.Ingest", "Report"));
+    let path = http::uri::PathAndQuery::from_static(REPORT_PATH);
+    grpc.unary(request, path, EncodedCodec).await
+}
+
+/// Writes a message already encoded as it is; reads the answer as the
+/// generated client does.
+#[derive(Debug, Clone, Copy, Default)]
+struct EncodedCodec;
+
+impl Codec for EncodedCodec {
+    type Encode = Bytes;
+    type Decode = pb::ReportAck;
+    type Encoder = EncodedCodec;
+    type Decoder = <WireCodec<pb::StatusReport, pb::ReportAck> as Codec>::Decoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        EncodedCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        WireCodec::<pb::StatusReport, pb::ReportAck>::default().decoder()
+    }
+}
+
+impl Encoder for EncodedCodec {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
 }
 
 /// Sends a unary call's message as one HTTP/2 DATA frame that ends the stream.
@@ -320,7 +404,7 @@ mod tests {
         let url = format!("https://127.0.0.1:{port}");
         let mut client = ingest_client(channel(&url, "127.0.0.1", &ca.pem(), None).unwrap());
         let status = client
-            .report(forewarn_proto::pb::StatusReport::default())
+            .report(pb::StatusReport::default())
             .await
             .unwrap_err();
         assert!(is_unreachable(&status), "{status:?}");
@@ -402,6 +486,63 @@ mod tests {
         service.call(request).await.unwrap();
         let frames = connection.0.lock().unwrap().clone();
         assert_eq!(frames, [(Bytes::from_static(b"\0\0\0\0\x03abc"), true)]);
+    }
+
+    /// A request's path and body.
+    type Request = (String, Vec<u8>);
+
+    /// Records each request, answering nothing.
+    #[derive(Clone, Default)]
+    struct Requests(std::sync::Arc<std::sync::Mutex<Vec<Request>>>);
+
+    impl Service<http::Request<Body>> for Requests {
+        type Response = http::Response<Body>;
+        type Error = Infallible;
+        type Future = BoxFuture<Self::Response, Infallible>;
+
+        fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+            let requests = self.0.clone();
+            Box::pin(async move {
+                let path = request.uri().path().to_owned();
+                let mut body = request.into_body();
+                let mut bytes = Vec::new();
+                while let Some(frame) =
+                    std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+                {
+                    bytes.extend_from_slice(&frame.unwrap().into_data().unwrap());
+                }
+                requests.lock().unwrap().push((path, bytes));
+                Ok(http::Response::new(Body::empty()))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn an_encoded_report_goes_out_as_the_generated_client_sends_the_report() {
+        use prost::Message;
+        let report = pb::StatusReport {
+            seq: 7,
+            claimed_device_id: "device-7".into(),
+            ..Default::default()
+        };
+        let generated = Requests::default();
+        let _ = IngestClient::new(WholeMessage(generated.clone()))
+            .report(report.clone())
+            .await;
+        let encoded = Requests::default();
+        let _ = report_encoded(
+            &mut Grpc::new(WholeMessage(encoded.clone())),
+            report.encode_to_vec().into(),
+        )
+        .await;
+        let sent = encoded.0.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].0, "/forewarn.v1.Ingest/Report");
+        assert_eq!(sent, *generated.0.lock().unwrap());
     }
 
     #[test]

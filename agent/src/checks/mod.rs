@@ -200,6 +200,22 @@ impl CheckSet {
             });
         }
     }
+
+    /// Takes back from the report of the last [`collect`](Self::collect),
+    /// once it is encoded, the sections a check can hand out again while
+    /// nothing changes (the certificates), so the next cycle moves them
+    /// into its report instead of copying them.
+    pub fn reclaim(&mut self, report: pb::StatusReport) {
+        let Some(section) = report.certificates else {
+            return;
+        };
+        for check in &mut self.checks {
+            if let Check::Certificates(check) = check {
+                check.reclaim(section);
+                return;
+            }
+        }
+    }
 }
 
 /// Runs a check's collection, turning a panic into that check's error: a

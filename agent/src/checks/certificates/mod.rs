@@ -45,8 +45,24 @@ pub const CHECK_NAME: &str = forewarn_proto::CheckKind::Certificates.as_str();
 /// elsewhere, rewritten in place) is seen within this time.
 const WALK_QUIET_PATHS_EVERY: Duration = Duration::from_secs(300);
 
-/// What the files gave last walk: certificates by fingerprint, and errors.
-type FromFiles = (BTreeMap<String, pb::CertificateStatus>, Vec<pb::CheckError>);
+/// What the files gave at a walk: certificates by fingerprint, and errors.
+#[derive(Debug, Default)]
+struct FromFiles {
+    certificates: BTreeMap<String, pb::CertificateStatus>,
+    errors: Vec<pb::CheckError>,
+    /// When the walk was; None before the first walk.
+    walked_at: Option<Instant>,
+}
+
+impl FromFiles {
+    /// Whether both walks happened and found the same certificates and errors.
+    fn same_as(&self, other: &Self) -> bool {
+        self.walked_at.is_some()
+            && other.walked_at.is_some()
+            && self.certificates == other.certificates
+            && self.errors == other.errors
+    }
+}
 
 /// Local settings of the certificate check.
 #[derive(Debug, Clone, Deserialize)]
@@ -191,9 +207,17 @@ pub struct CertificateCheck {
     described: HashMap<String, pb::CertificateStatus>,
     /// Each endpoint's addresses from its last probe, by position in `endpoints`.
     addresses: Vec<Option<tls::KnownAddresses>>,
-    /// What the files gave at the last walk, and when that was: while the
-    /// watch says nothing changed, the paths are not walked again.
-    from_files: Option<(FromFiles, Instant)>,
+    /// What the files gave at the last walk: while the watch says nothing
+    /// changed, the paths are not walked again.
+    from_files: FromFiles,
+    /// The section last handed out, given back by [`reclaim`](Self::reclaim)
+    /// once its report was encoded; handed out again while the files give
+    /// the same, so a quiet cycle moves 200 certificates instead of copying
+    /// them. Only kept when files are the only source.
+    kept: Option<pb::CertificateCheck>,
+    /// Whether a section built from the current `from_files` is out in a
+    /// report, so one given back may be kept.
+    lent: bool,
 }
 
 impl CertificateCheck {
@@ -212,7 +236,9 @@ impl CertificateCheck {
             files: HashMap::new(),
             described: HashMap::new(),
             addresses: Vec::new(),
-            from_files: None,
+            from_files: FromFiles::default(),
+            kept: None,
+            lent: false,
         };
         check.set_watching(true);
         check
@@ -226,7 +252,7 @@ impl CertificateCheck {
         }
         self.watching = on;
         // A new watch has seen nothing yet: what the last one saw is no guide.
-        self.from_files = None;
+        self.forget_files();
         self.watcher = if on {
             watch_to_depth(
                 &self.config.paths,
@@ -243,13 +269,30 @@ impl CertificateCheck {
     pub async fn collect(
         &mut self,
     ) -> Result<(pb::CertificateCheck, Vec<pb::CheckError>), CheckError> {
+        self.refresh_files();
+        let from_files = &self.from_files;
+        if self.reads_files_only() {
+            let section = match self.kept.take() {
+                Some(kept) => kept,
+                None => pb::CertificateCheck {
+                    certificates: from_files
+                        .certificates
+                        .values()
+                        .take(MAX_CERTIFICATES)
+                        .cloned()
+                        .collect(),
+                    endpoints: Vec::new(),
+                },
+            };
+            self.lent = true;
+            return Ok((section, from_files.errors.clone()));
+        }
         let mut found = Found {
+            certificates: from_files.certificates.clone(),
+            errors: from_files.errors.clone(),
             previous: std::mem::take(&mut self.described),
             ..Found::default()
         };
-        let (certificates, errors) = self.read_paths();
-        found.certificates = certificates;
-        found.errors = errors;
         for keychain in &self.config.keychains {
             self.read_keychain(keychain, &mut found).await;
         }
@@ -278,20 +321,58 @@ impl CertificateCheck {
         ))
     }
 
-    /// The certificates and errors of the files: last walk's while the
-    /// watch has seen no change (and the last walk is recent), else a walk
-    /// that reads and parses only files whose stamp moved.
-    fn read_paths(&mut self) -> FromFiles {
+    /// Takes back the section of the report last collected, once that
+    /// report is encoded: the next quiet cycle hands it out again. A section
+    /// from before the files changed, or from other sources, is dropped.
+    pub fn reclaim(&mut self, section: pb::CertificateCheck) {
+        if self.lent && self.reads_files_only() {
+            self.kept = Some(section);
+        }
+        self.lent = false;
+    }
+
+    /// Whether files are the only source: no keychain, store or endpoint,
+    /// whose answers can change without a file changing.
+    fn reads_files_only(&self) -> bool {
+        self.config.keychains.is_empty()
+            && self.config.endpoints.is_empty()
+            && (cfg!(not(windows)) || self.config.windows_stores.is_empty())
+    }
+
+    /// Drops what the files gave and every section built from it.
+    fn forget_files(&mut self) {
+        self.from_files = FromFiles::default();
+        self.kept = None;
+        self.lent = false;
+    }
+
+    /// Brings `from_files` up to date. It is kept while the watch has seen
+    /// no change (and the last walk is recent); else the paths are walked,
+    /// reading and parsing only files whose stamp moved, and what was built
+    /// from it is dropped if the walk found something else.
+    fn refresh_files(&mut self) {
         let quiet = self
             .watcher
             .as_ref()
             .is_some_and(PathWatcher::quiet_since_last_look);
-        if let Some((from_files, walked_at)) = &self.from_files
-            && quiet
-            && walked_at.elapsed() < WALK_QUIET_PATHS_EVERY
-        {
-            return from_files.clone();
+        let recent = self
+            .from_files
+            .walked_at
+            .is_some_and(|at| at.elapsed() < WALK_QUIET_PATHS_EVERY);
+        if quiet && recent {
+            return;
         }
+        let walked = self.walk();
+        if self.from_files.same_as(&walked) {
+            self.from_files.walked_at = walked.walked_at;
+        } else {
+            self.forget_files();
+            self.from_files = walked;
+        }
+    }
+
+    /// Walks the paths, reading and parsing only files whose stamp moved.
+    fn walk(&mut self) -> FromFiles {
         let walked_at = Instant::now();
         if let Some(watcher) = &mut self.watcher {
             watcher.refresh();
@@ -325,11 +406,11 @@ impl CertificateCheck {
             }
         }
         self.files = parsed;
-        let from_files = (found.certificates, found.errors);
-        if self.watcher.is_some() {
-            self.from_files = Some((from_files.clone(), walked_at));
+        FromFiles {
+            certificates: found.certificates,
+            errors: found.errors,
+            walked_at: Some(walked_at),
         }
-        from_files
     }
 
     async fn read_keychain(&self, keychain: &str, found: &mut Found) {

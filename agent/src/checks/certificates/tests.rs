@@ -604,3 +604,116 @@ async fn a_watched_folder_is_not_walked_while_quiet_and_a_renewal_is_seen_after_
         "the renewed certificate is reported"
     );
 }
+
+/// Marks every certificate of `section`, so a section handed out again shows.
+fn marked(mut section: pb::CertificateCheck) -> pb::CertificateCheck {
+    for certificate in &mut section.certificates {
+        certificate.issuer = "kept".into();
+    }
+    section
+}
+
+fn subjects(section: &pb::CertificateCheck) -> Vec<&str> {
+    let mut subjects: Vec<&str> = section
+        .certificates
+        .iter()
+        .map(|c| c.subject.as_str())
+        .collect();
+    subjects.sort_unstable();
+    subjects
+}
+
+#[tokio::test]
+async fn a_section_given_back_serves_while_quiet_and_changed_added_and_removed_files_replace_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site.pem");
+    std::fs::write(&site, certificate(&["site.test"], 10, None).0.pem()).unwrap();
+    let trigger = ReportTrigger::default();
+    let mut check = CertificateCheck::new(
+        CertificatesConfig {
+            watch: true,
+            ..config(vec![dir.path().into()])
+        },
+        Arc::new(ScriptedCommandRunner::default()),
+        &trigger,
+    );
+    let (first, _) = check.collect().await.unwrap();
+    check.reclaim(marked(first.clone()));
+    let (quiet, _) = check.collect().await.unwrap();
+    assert_eq!(
+        quiet,
+        marked(first.clone()),
+        "the section given back, moved"
+    );
+
+    let renew = || std::fs::write(&site, certificate(&["site.test"], 90, None).0.pem()).unwrap();
+    let add = || {
+        let other = certificate(&["other.test"], 30, None).0.pem();
+        std::fs::write(dir.path().join("other.crt"), other).unwrap();
+    };
+    let remove = || std::fs::remove_file(&site).unwrap();
+    // What is done to the folder, and the subjects found after it.
+    type Change<'a> = (&'a str, &'a dyn Fn(), &'a [&'a str]);
+    let changes: [Change<'_>; 3] = [
+        ("renewed", &renew, &["CN=site.test"]),
+        ("added", &add, &["CN=other.test", "CN=site.test"]),
+        ("removed", &remove, &["CN=other.test"]),
+    ];
+    let mut before = quiet;
+    for (change, make, expected) in changes {
+        check.reclaim(marked(before.clone()));
+        make();
+        tokio::time::timeout(Duration::from_secs(5), trigger.fired())
+            .await
+            .unwrap_or_else(|_| panic!("{change}: seen by the watch"));
+        let (after, _) = check.collect().await.unwrap();
+        assert!(
+            after.certificates.iter().all(|c| c.issuer != "kept"),
+            "{change}: built again, not the section given back"
+        );
+        assert_eq!(subjects(&after), expected, "{change}");
+        let fingerprints = |s: &pb::CertificateCheck| {
+            let mut all: Vec<String> = s
+                .certificates
+                .iter()
+                .map(|c| c.sha256_fingerprint.clone())
+                .collect();
+            all.sort();
+            all
+        };
+        assert_ne!(fingerprints(&after), fingerprints(&before), "{change}");
+        before = after;
+    }
+}
+
+#[tokio::test]
+async fn a_section_given_back_is_not_used_when_a_keychain_is_read_too() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("site.pem"),
+        certificate(&["site.test"], 10, None).0.pem(),
+    )
+    .unwrap();
+    let runner = ScriptedCommandRunner::default();
+    let keychain = "/Library/Keychains/System.keychain";
+    runner.answer(
+        &["security", "find-certificate", "-a", "-p", keychain],
+        0,
+        &certificate(&["store.test"], 10, None).0.pem(),
+        "",
+    );
+    let mut check = CertificateCheck::new(
+        CertificatesConfig {
+            keychains: vec![keychain.into()],
+            ..config(vec![dir.path().into()])
+        },
+        Arc::new(runner),
+        &ReportTrigger::default(),
+    );
+    let (first, _) = check.collect().await.unwrap();
+    assert_eq!(first.certificates.len(), 2);
+    check.reclaim(marked(first));
+    let (second, _) = check.collect().await.unwrap();
+    assert_eq!(second.certificates.len(), 2);
+    assert!(second.certificates.iter().all(|c| c.issuer != "kept"));
+}
