@@ -7,6 +7,11 @@ use clap::Parser;
 
 use forewarn_collector::cli::{self, Cli};
 
+/// Ingest allocates per report (the decoded report's strings and lists);
+/// mimalloc serves that in a fraction of glibc malloc's CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()

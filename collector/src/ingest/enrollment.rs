@@ -16,7 +16,7 @@ use forewarn_proto::pb;
 use forewarn_proto::pb::enrollment_server::Enrollment;
 
 use super::enroll_throttle::EnrollThrottle;
-use super::{IngestContext, IngestError, now_unix, validate};
+use super::{IngestContext, IngestError, identity, now_unix, validate};
 use crate::fleet::hardware::{self, HardwareIdentity, KnownMachine, MatchBasis};
 use crate::store::NewDevice;
 use crate::tokens;
@@ -179,7 +179,7 @@ impl Enrollment for EnrollmentService {
         &self,
         request: Request<pb::EnrollRequest>,
     ) -> Result<Response<pb::EnrollResponse>, Status> {
-        let source = request.remote_addr().map(|addr| addr.ip());
+        let source = identity::remote_addr(&request).map(|addr| addr.ip());
         Ok(Response::new(
             self.enroll_from(source, request.into_inner()).await?,
         ))

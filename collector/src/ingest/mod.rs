@@ -29,6 +29,7 @@ use crate::store::Store;
 
 pub use enrollment::EnrollmentService;
 pub use error::IngestError;
+pub use identity::AgentPeer;
 pub use latency::{BUCKETS_SECS, LatencySnapshot};
 pub use metrics::{IngestCounts, IngestMetrics, ReportResult};
 pub use report::IngestService;

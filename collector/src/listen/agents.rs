@@ -8,28 +8,39 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustls::RootCertStore;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::server::Connected;
 use tracing::debug;
+
+use crate::ingest::AgentPeer;
 
 use super::ConnectionsConfig;
 use super::fd_limit::{FdBudget, OpenConnection, is_out_of_descriptors};
 use super::guarded::Guarded;
 use super::slots::SlotPool;
 
-/// An agent connection after its TLS handshake.
-pub type AgentConnection = Guarded<TlsStream<TcpStream>>;
+/// An agent connection after its TLS handshake, with its peer as read then.
+#[derive(Debug)]
+pub struct AgentConnection {
+    stream: Guarded<TlsStream<TcpStream>>,
+    peer: AgentPeer,
+}
 
 /// Pause after an accept error, so a persistent one never spins the loop.
 pub(crate) const ACCEPT_RETRY: Duration = Duration::from_millis(50);
@@ -188,15 +199,65 @@ impl AgentListener {
                     return;
                 }
             };
-            let is_device = tls.get_ref().1.peer_certificates().is_some();
-            let connection = if is_device {
+            let peer = AgentPeer::after_handshake(Some(peer), tls.get_ref().1.peer_certificates());
+            let stream = if peer.has_certificate() {
                 drop(slot);
                 Guarded::new(tls, idle_timeout, None, open)
             } else {
                 Guarded::new(tls, handshake_timeout, Some(slot), open)
             };
+            let connection = AgentConnection { stream, peer };
             // Err only when the server is stopping.
             let _ = handed_over.send(Ok(connection)).await;
         }
+    }
+}
+
+/// Every request on the connection gets its [`AgentPeer`].
+impl Connected for AgentConnection {
+    type ConnectInfo = AgentPeer;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.peer.clone()
+    }
+}
+
+impl AsyncRead for AgentConnection {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for AgentConnection {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
