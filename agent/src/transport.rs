@@ -447,9 +447,13 @@ mod tests {
         }
     }
 
-    /// Records what the connection would be handed: each data frame, and whether the body had ended after it.
+    /// One request as the connection would be handed it: its path, and each
+    /// data frame with whether the body had ended after it.
+    type Request = (String, Vec<(Bytes, bool)>);
+
+    /// Records each request, answering nothing.
     #[derive(Clone, Default)]
-    struct Connection(std::sync::Arc<std::sync::Mutex<Vec<(Bytes, bool)>>>);
+    struct Connection(std::sync::Arc<std::sync::Mutex<Vec<Request>>>);
 
     impl Service<http::Request<Body>> for Connection {
         type Response = http::Response<Body>;
@@ -461,15 +465,18 @@ mod tests {
         }
 
         fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-            let frames = self.0.clone();
+            let requests = self.0.clone();
             Box::pin(async move {
+                let path = request.uri().path().to_owned();
                 let mut body = request.into_body();
+                let mut frames = Vec::new();
                 while let Some(frame) =
                     std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
                 {
                     let data = frame.unwrap().into_data().unwrap();
-                    frames.lock().unwrap().push((data, body.is_end_stream()));
+                    frames.push((data, body.is_end_stream()));
                 }
+                requests.lock().unwrap().push((path, frames));
                 Ok(http::Response::new(Body::empty()))
             })
         }
@@ -484,41 +491,12 @@ mod tests {
             .await
             .unwrap();
         service.call(request).await.unwrap();
-        let frames = connection.0.lock().unwrap().clone();
-        assert_eq!(frames, [(Bytes::from_static(b"\0\0\0\0\x03abc"), true)]);
-    }
-
-    /// A request's path and body.
-    type Request = (String, Vec<u8>);
-
-    /// Records each request, answering nothing.
-    #[derive(Clone, Default)]
-    struct Requests(std::sync::Arc<std::sync::Mutex<Vec<Request>>>);
-
-    impl Service<http::Request<Body>> for Requests {
-        type Response = http::Response<Body>;
-        type Error = Infallible;
-        type Future = BoxFuture<Self::Response, Infallible>;
-
-        fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-            Poll::Ready(Ok(()))
-        }
-
-        fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-            let requests = self.0.clone();
-            Box::pin(async move {
-                let path = request.uri().path().to_owned();
-                let mut body = request.into_body();
-                let mut bytes = Vec::new();
-                while let Some(frame) =
-                    std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
-                {
-                    bytes.extend_from_slice(&frame.unwrap().into_data().unwrap());
-                }
-                requests.lock().unwrap().push((path, bytes));
-                Ok(http::Response::new(Body::empty()))
-            })
-        }
+        let requests = connection.0.lock().unwrap().clone();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(
+            requests[0].1,
+            [(Bytes::from_static(b"\0\0\0\0\x03abc"), true)]
+        );
     }
 
     #[tokio::test]
@@ -529,11 +507,11 @@ mod tests {
             claimed_device_id: "device-7".into(),
             ..Default::default()
         };
-        let generated = Requests::default();
+        let generated = Connection::default();
         let _ = IngestClient::new(WholeMessage(generated.clone()))
             .report(report.clone())
             .await;
-        let encoded = Requests::default();
+        let encoded = Connection::default();
         let _ = report_encoded(
             &mut Grpc::new(WholeMessage(encoded.clone())),
             report.encode_to_vec().into(),
