@@ -1,6 +1,7 @@
 //! SQL for the console on PostgreSQL: users, sessions, API tokens, audit rows.
 
 use async_trait::async_trait;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row};
 
 use super::PostgresStore;
@@ -64,6 +65,27 @@ pub(super) async fn append_audit_in(
     )
     .await?;
     Ok(())
+}
+
+impl PostgresStore {
+    /// One change and, when it touched a row, its audit row, in one
+    /// transaction: a refused change leaves no audit row, a done one always
+    /// has its row. Answers whether the change touched a row.
+    pub(super) async fn execute_audited(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        audit: &NewAuditEntry,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let changed = tx.execute(sql, params).await? > 0;
+        if changed {
+            append_audit_in(&*tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
 }
 
 async fn delete_device_in(
@@ -135,28 +157,20 @@ impl ConsoleStore for PostgresStore {
         user: UserRecord,
         audit: NewAuditEntry,
     ) -> Result<bool, StoreError> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        let created = tx
-            .execute(
-                &format!("INSERT INTO console_users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (username) DO NOTHING"),
-                &[
-                    &user.username,
-                    &user.role.as_str(),
-                    &user.scope.to_stored(),
-                    &user.password_hash,
-                    &user.created_at,
-                    &user.disabled_at,
-                    &user.password_set_at,
-                ],
-            )
-            .await?
-            > 0;
-        if created {
-            append_audit_in(&*tx, &audit).await?;
-        }
-        tx.commit().await?;
-        Ok(created)
+        self.execute_audited(
+            &format!("INSERT INTO console_users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (username) DO NOTHING"),
+            &[
+                &user.username,
+                &user.role.as_str(),
+                &user.scope.to_stored(),
+                &user.password_hash,
+                &user.created_at,
+                &user.disabled_at,
+                &user.password_set_at,
+            ],
+            &audit,
+        )
+        .await
     }
 
     async fn user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
@@ -365,20 +379,12 @@ impl ConsoleStore for PostgresStore {
     }
 
     async fn revoke_api_token(&self, id: &str, audit: NewAuditEntry) -> Result<bool, StoreError> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        let revoked = tx
-            .execute(
-                "UPDATE console_api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
-                &[&id, &audit.at],
-            )
-            .await?
-            > 0;
-        if revoked {
-            append_audit_in(&*tx, &audit).await?;
-        }
-        tx.commit().await?;
-        Ok(revoked)
+        self.execute_audited(
+            "UPDATE console_api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+            &[&id, &audit.at],
+            &audit,
+        )
+        .await
     }
 
     async fn touch_api_token(&self, id: &str, now: i64) -> Result<(), StoreError> {
@@ -448,38 +454,22 @@ impl ConsoleStore for PostgresStore {
         group: &str,
         audit: NewAuditEntry,
     ) -> Result<bool, StoreError> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        let moved = tx
-            .execute(
-                // Its next report is planned under the group's rules.
-                "UPDATE devices SET group_name = $2, planned_at = NULL WHERE id = $1",
-                &[&id, &group],
-            )
-            .await?
-            > 0;
-        if moved {
-            append_audit_in(&*tx, &audit).await?;
-        }
-        tx.commit().await?;
-        Ok(moved)
+        self.execute_audited(
+            // Its next report is planned under the group's rules.
+            "UPDATE devices SET group_name = $2, planned_at = NULL WHERE id = $1",
+            &[&id, &group],
+            &audit,
+        )
+        .await
     }
 
     async fn restore_device(&self, id: &str, audit: NewAuditEntry) -> Result<bool, StoreError> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        let restored = tx
-            .execute(
-                "UPDATE devices SET retired_at = NULL, planned_at = NULL WHERE id = $1",
-                &[&id],
-            )
-            .await?
-            > 0;
-        if restored {
-            append_audit_in(&*tx, &audit).await?;
-        }
-        tx.commit().await?;
-        Ok(restored)
+        self.execute_audited(
+            "UPDATE devices SET retired_at = NULL, planned_at = NULL WHERE id = $1",
+            &[&id],
+            &audit,
+        )
+        .await
     }
 
     async fn note_alert(
@@ -489,40 +479,24 @@ impl ConsoleStore for PostgresStore {
         note: &str,
         audit: NewAuditEntry,
     ) -> Result<bool, StoreError> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        let added = tx
-            .execute(
-                "INSERT INTO alert_transitions (alert_id, at, from_severity, to_severity, event, value, summary, actor, note)
-                 SELECT id, $2, severity, severity, 'note', value, summary, $3, $4 FROM alerts WHERE id = $1",
-                &[&id, &audit.at, &by, &note],
-            )
-            .await?
-            > 0;
-        if added {
-            append_audit_in(&*tx, &audit).await?;
-        }
-        tx.commit().await?;
-        Ok(added)
+        self.execute_audited(
+            "INSERT INTO alert_transitions (alert_id, at, from_severity, to_severity, event, value, summary, actor, note)
+             SELECT id, $2, severity, severity, 'note', value, summary, $3, $4 FROM alerts WHERE id = $1",
+            &[&id, &audit.at, &by, &note],
+            &audit,
+        )
+        .await
     }
 
     async fn retry_delivery(&self, id: i64, audit: NewAuditEntry) -> Result<bool, StoreError> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        let retried = tx
-            .execute(
-                "UPDATE alert_outbox SET state = 'pending', attempts = 0, next_attempt_at = $2, claimed_until = NULL
-                 WHERE id = $1 AND state = 'failed' AND NOT EXISTS (SELECT 1 FROM alert_outbox later
-                   WHERE later.alert_id = alert_outbox.alert_id AND later.id > alert_outbox.id)",
-                &[&id, &audit.at],
-            )
-            .await?
-            > 0;
-        if retried {
-            append_audit_in(&*tx, &audit).await?;
-        }
-        tx.commit().await?;
-        Ok(retried)
+        self.execute_audited(
+            "UPDATE alert_outbox SET state = 'pending', attempts = 0, next_attempt_at = $2, claimed_until = NULL
+             WHERE id = $1 AND state = 'failed' AND NOT EXISTS (SELECT 1 FROM alert_outbox later
+               WHERE later.alert_id = alert_outbox.alert_id AND later.id > alert_outbox.id)",
+            &[&id, &audit.at],
+            &audit,
+        )
+        .await
     }
 
     async fn delete_device(

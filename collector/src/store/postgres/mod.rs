@@ -326,10 +326,7 @@ impl Store for PostgresStore {
         token: NewToken,
         audit: NewAuditEntry,
     ) -> Result<bool, StoreError> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        let created = tx
-            .execute(
+        self.execute_audited(
                 "INSERT INTO enrollment_tokens (id, token_hash, group_name, created_at, expires_at, max_uses)
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
                 &[
@@ -340,14 +337,9 @@ impl Store for PostgresStore {
                     &token.expires_at,
                     &token.max_uses.map(i64::from),
                 ],
-            )
-            .await?
-            > 0;
-        if created {
-            console::append_audit_in(&*tx, &audit).await?;
-        }
-        tx.commit().await?;
-        Ok(created)
+            &audit,
+        )
+        .await
     }
 
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
@@ -376,20 +368,12 @@ impl Store for PostgresStore {
     }
 
     async fn revoke_token(&self, id: &str, audit: NewAuditEntry) -> Result<bool, StoreError> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        let revoked = tx
-            .execute(
-                "UPDATE enrollment_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
-                &[&id, &audit.at],
-            )
-            .await?
-            > 0;
-        if revoked {
-            console::append_audit_in(&*tx, &audit).await?;
-        }
-        tx.commit().await?;
-        Ok(revoked)
+        self.execute_audited(
+            "UPDATE enrollment_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+            &[&id, &audit.at],
+            &audit,
+        )
+        .await
     }
 
     async fn enroll_device(
@@ -482,20 +466,12 @@ impl Store for PostgresStore {
     }
 
     async fn retire_device(&self, id: &str, audit: NewAuditEntry) -> Result<bool, StoreError> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        let retired = tx
-            .execute(
-                "UPDATE devices SET retired_at = COALESCE(retired_at, $2) WHERE id = $1",
-                &[&id, &audit.at],
-            )
-            .await?
-            > 0;
-        if retired {
-            console::append_audit_in(&*tx, &audit).await?;
-        }
-        tx.commit().await?;
-        Ok(retired)
+        self.execute_audited(
+            "UPDATE devices SET retired_at = COALESCE(retired_at, $2) WHERE id = $1",
+            &[&id, &audit.at],
+            &audit,
+        )
+        .await
     }
 
     async fn record_certificate(
