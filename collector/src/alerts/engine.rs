@@ -62,7 +62,8 @@ pub struct DeviceContext {
     pub alerts: BTreeMap<AlertKey, StoredAlert>,
     /// Silences that may be in force at `now` (the engine checks each).
     pub silences: Vec<Silence>,
-    /// Disk samples by mount point since [`disk_history_since`].
+    /// Disk samples by mount point since [`disk_history_since`], or as many
+    /// of them as forecast the same (`store::history::forecast_reads`).
     pub disk_history: BTreeMap<String, Vec<DiskSample>>,
 }
 

@@ -11,6 +11,11 @@
 //! hour up to `hourly_days`, then of each day up to `daily_days`; the sample
 //! kept is a real one (its own time and bytes), so a day's minimum, the
 //! largest size and the newest value are the same on thinned history.
+//!
+//! Every backend also keeps each filesystem's fullest sample of each day (UTC)
+//! as a *day row*, updated as samples are written; the forecast reads those
+//! instead of two weeks of samples (see [`ForecastReads`]), so its cost does
+//! not grow with the history a device has.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 use forewarn_proto::pb;
 
-use crate::rules::DiskSample;
+use crate::rules::{DiskSample, RulesConfig};
 
 pub const HOUR_SECS: i64 = 3_600;
 pub const DAY_SECS: i64 = 24 * HOUR_SECS;
@@ -189,6 +194,80 @@ pub fn thin_all(
             (mount, kept)
         })
         .collect()
+}
+
+/// The report's filesystems as disk-history columns by mount point, sizes in
+/// the stores' signed 64 bits: a mount point named twice counts once, as its
+/// last entry (a sample's key is device, mount point and time).
+pub fn disk_sample_columns(disks: &pb::DiskCheck) -> BTreeMap<&str, (i64, i64)> {
+    disks
+        .filesystems
+        .iter()
+        .map(|fs| {
+            (
+                fs.mount_point.as_str(),
+                (
+                    i64::try_from(fs.total_bytes).unwrap_or(i64::MAX),
+                    i64::try_from(fs.available_bytes).unwrap_or(i64::MAX),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// The start (UTC midnight) of the day holding `at`: the key of its day row.
+pub fn day_of(at: i64) -> i64 {
+    at.div_euclid(DAY_SECS) * DAY_SECS
+}
+
+/// What a backend reads for the disk forecast at `now`. The forecast uses, of
+/// a filesystem's samples in its window, only each day's fullest one (the
+/// earliest of equals), the largest size and the newest one; so when it
+/// buckets by day, the day rows of the whole days in the window, the samples
+/// of the part-day where the window starts and the newest sample forecast
+/// exactly what every sample does, from a few dozen rows instead of
+/// thousands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForecastReads {
+    /// Where the window starts: samples before it are not read.
+    pub since: i64,
+    /// The first midnight at or after `since`: day rows from here on, samples
+    /// in `[since, whole_days_from)`.
+    pub whole_days_from: i64,
+    /// The newest sample of each filesystem at or before this is read too.
+    pub newest_until: i64,
+}
+
+/// How the forecast's history is read at `now`; `None` when the forecast does
+/// not bucket by day (`[rules.disk_forecast] bucket_secs` changed), and every
+/// sample since [`crate::alerts::engine::disk_history_since`] is read instead.
+pub fn forecast_reads(rules: &RulesConfig, now: i64) -> Option<ForecastReads> {
+    if rules.disk_forecast.bucket_secs != DAY_SECS as u64 {
+        return None;
+    }
+    let since = crate::alerts::engine::disk_history_since(rules, now);
+    Some(ForecastReads {
+        since,
+        whole_days_from: day_of(since.saturating_add(DAY_SECS - 1)),
+        newest_until: now,
+    })
+}
+
+/// Day rows, part-day samples and newest samples (as read for
+/// [`ForecastReads`], in any order and possibly repeated) by mount point,
+/// oldest first: the forecast's input.
+pub fn forecast_samples(
+    rows: impl IntoIterator<Item = (String, DiskSample)>,
+) -> BTreeMap<String, Vec<DiskSample>> {
+    let mut history: BTreeMap<String, Vec<DiskSample>> = BTreeMap::new();
+    for (mount, sample) in rows {
+        history.entry(mount).or_default().push(sample);
+    }
+    for samples in history.values_mut() {
+        samples.sort_by_key(|s| (s.at, s.available_bytes, s.total_bytes));
+        samples.dedup();
+    }
+    history
 }
 
 #[cfg(test)]

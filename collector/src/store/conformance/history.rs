@@ -8,7 +8,7 @@ use prost::Message;
 use forewarn_proto::pb;
 
 use super::enroll_d1;
-use crate::rules::forecast::forecast_state;
+use crate::rules::forecast::{ForecastState, forecast_state};
 use crate::rules::{DiskSample, RuleBook};
 use crate::store::history::{DAY_SECS, HOUR_SECS, HistoryConfig};
 use crate::store::{HistorySummary, IncomingReport, Store, retention};
@@ -172,4 +172,57 @@ pub(crate) async fn retention_bounds_history_and_keeps_the_forecast(store: &dyn 
     for forecast in forecasts {
         assert_eq!(forecast.description, expected, "{}", forecast.mount_point);
     }
+}
+
+/// The forecast reads day rows, the part-day where its window starts and the
+/// newest sample (`history::forecast_reads`); whatever every raw sample
+/// forecasts, the store forecasts too, at every report as the window moves
+/// through a day. Each day's fullest moment is a short dip at midnight that
+/// deepens day by day, off a straight line, towards full within the last two
+/// days (forecast to the hour), while the rest of the day fills slowly: a
+/// wrong day row (the last sample) or a part-day left out forecasts otherwise.
+pub(crate) async fn forecast_from_day_rows_matches_every_sample_as_the_window_moves(
+    store: &dyn Store,
+) {
+    enroll_d1(store, "laptops").await;
+    let free = |at: i64| {
+        let day = ((at - T0) / DAY_SECS) as u64;
+        let hour = ((at - T0) % DAY_SECS / HOUR_SECS) as u64;
+        if hour == 0 {
+            let noise = [0, 6, 2, 9, 4][day as usize % 5];
+            28 * GIB - 17 * GIB / 10 * day + noise * GIB / 10
+        } else {
+            80 * GIB - GIB / 10 * day - GIB / 100 * hour
+        }
+    };
+    let rule = RuleBook::default().default.disk_forecast;
+    let end = T0 + 17 * DAY_SECS;
+    let mut raw: Vec<DiskSample> = Vec::new();
+    let mut filling = 0;
+    for (seq, at) in (T0..end).step_by(HOUR_SECS as usize).enumerate() {
+        raw.push(DiskSample {
+            at,
+            total_bytes: 100 * GIB,
+            available_bytes: free(at),
+        });
+        store
+            .ingest_report(report(seq as u64 + 1, at, free(at)), rules())
+            .await
+            .unwrap();
+        if at < end - 2 * DAY_SECS {
+            continue;
+        }
+        let expected = forecast_state(&rule, &raw, at + 1);
+        filling += usize::from(matches!(expected, ForecastState::FullIn(_)));
+        for forecast in store.disk_forecasts("d1").await.unwrap() {
+            assert_eq!(
+                forecast.description,
+                expected.describe(),
+                "{} at T0{:+} s",
+                forecast.mount_point,
+                at - T0
+            );
+        }
+    }
+    assert!(filling > 0, "the dips forecast a full disk");
 }

@@ -27,9 +27,9 @@ fn every_five_minutes(days: i64, free: impl Fn(i64) -> f64) -> Vec<DiskSample> {
         .collect()
 }
 
-/// What ingest writes of `raw` (a sample when the numbers move, else once an
-/// hour) and what retention leaves of it at `NOW` with `config`.
-fn kept(raw: &[DiskSample], config: &HistoryConfig) -> Vec<DiskSample> {
+/// What ingest writes of `raw`: a sample when the numbers move, else once an
+/// hour.
+fn written(raw: &[DiskSample]) -> Vec<DiskSample> {
     let mut written: Vec<DiskSample> = Vec::new();
     for sample in raw {
         let changed = written.last().is_none_or(|last| {
@@ -39,6 +39,12 @@ fn kept(raw: &[DiskSample], config: &HistoryConfig) -> Vec<DiskSample> {
             written.push(*sample);
         }
     }
+    written
+}
+
+/// What retention leaves at `NOW` with `config` of what ingest wrote of `raw`.
+fn kept(raw: &[DiskSample], config: &HistoryConfig) -> Vec<DiskSample> {
+    let written = written(raw);
     let cut = config.cutoffs(NOW);
     let (old, recent): (Vec<_>, Vec<_>) = written.into_iter().partition(|s| s.at < cut.raw_before);
     let (older, old): (Vec<_>, Vec<_>) = old.into_iter().partition(|s| s.at < cut.hourly_before);
@@ -152,6 +158,84 @@ fn thinned_history_forecasts_exactly_what_raw_history_forecasts() {
             );
         }
     }
+}
+
+/// What a backend reads for [`ForecastReads`] at `now`: the day rows (each
+/// day's fullest written sample, kept as samples are written), the kept
+/// samples of the part-day and the newest kept sample.
+fn reads(raw: &[DiskSample], config: &HistoryConfig, now: i64) -> Vec<DiskSample> {
+    let reads = forecast_reads(&RulesConfig::default(), now).expect("the default buckets by day");
+    let kept = kept(raw, config);
+    let mut rows: Vec<(String, DiskSample)> = thin(&written(raw), DAY_SECS)
+        .into_iter()
+        .filter(|day| day_of(day.at) >= reads.whole_days_from)
+        .chain(
+            kept.iter()
+                .filter(|s| (reads.since..reads.whole_days_from).contains(&s.at))
+                .copied(),
+        )
+        .map(|s| ("/".to_owned(), s))
+        .collect();
+    let newest = kept
+        .iter()
+        .filter(|s| (reads.since..=reads.newest_until).contains(&s.at))
+        .max_by_key(|s| s.at);
+    rows.extend(newest.map(|s| ("/".to_owned(), *s)));
+    forecast_samples(rows).remove("/").unwrap_or_default()
+}
+
+#[test]
+fn day_rows_with_the_part_day_and_the_newest_sample_forecast_what_every_sample_forecasts() {
+    let rule = RulesConfig::default().disk_forecast;
+    // The window starting mid-day, at a midnight, and a device gone quiet.
+    let nows = [
+        NOW,
+        day_of(NOW) + DAY_SECS,
+        NOW + 3 * DAY_SECS + 5 * HOUR_SECS,
+    ];
+    for config in [
+        HistoryConfig::default(),
+        HistoryConfig {
+            raw_days: 1,
+            ..HistoryConfig::default()
+        },
+    ] {
+        for (name, days, free) in shapes() {
+            let raw = every_five_minutes(days, free);
+            for now in nows {
+                let read = reads(&raw, &config, now);
+                if days > 2 && now == NOW {
+                    assert!(read.len() < 60, "{name}: read {} rows", read.len());
+                }
+                assert_eq!(
+                    forecast_state(&rule, &read, now),
+                    forecast_state(&rule, &raw, now),
+                    "{name} at NOW{:+} s with {config:?}",
+                    now - NOW
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn forecasts_bucketed_other_than_by_day_read_every_sample() {
+    let mut rules = RulesConfig::default();
+    assert!(forecast_reads(&rules, NOW).is_some());
+    rules.disk_forecast.bucket_secs = 6 * HOUR_SECS as u64;
+    assert_eq!(forecast_reads(&rules, NOW), None);
+}
+
+#[test]
+fn the_window_s_whole_days_start_at_the_first_midnight_in_it() {
+    let rules = RulesConfig::default();
+    let window = rules.disk_forecast.window_secs as i64;
+    let mid_day = forecast_reads(&rules, NOW).unwrap();
+    assert_eq!(mid_day.since, NOW - window);
+    assert_eq!(mid_day.whole_days_from, day_of(NOW - window) + DAY_SECS);
+    let midnight = day_of(NOW) + window;
+    let at_midnight = forecast_reads(&rules, midnight).unwrap();
+    assert_eq!(at_midnight.whole_days_from, at_midnight.since);
 }
 
 #[test]

@@ -15,6 +15,7 @@ use crate::alerts::silence::{Silence, Weekly};
 use crate::alerts::{AlertFilter, AlertRecord, AlertStatus, AlertTransitionRecord};
 use crate::rules::forecast::ForecastState;
 use crate::rules::{AlertKey, AlertState, DiskSample, Event, RuleId, RulesConfig, Severity};
+use crate::store::history;
 use crate::store::outbox::{OutboxEvent, OutboxState};
 use crate::store::{DeviceRecord, DiskForecastRecord, StoreError};
 
@@ -49,6 +50,58 @@ pub(super) async fn disk_history(
             });
     }
     Ok(history)
+}
+
+/// The disk history the forecast judges at `now` (see
+/// [`history::forecast_reads`]), in one statement: day rows, the part-day
+/// where the window starts and each filesystem's newest sample; every sample
+/// in the window when the forecast does not bucket by day.
+async fn forecast_history(
+    tx: &impl GenericClient,
+    device_id: &str,
+    rules: &RulesConfig,
+    now: i64,
+) -> PgResult<BTreeMap<String, Vec<DiskSample>>> {
+    let Some(reads) = history::forecast_reads(rules, now) else {
+        return disk_history(tx, device_id, engine::disk_history_since(rules, now)).await;
+    };
+    let rows = tx
+        .query(
+            &tx.prepare_cached(
+                "WITH window_rows AS (
+                     SELECT mount_point, at, total_bytes, available_bytes FROM disk_days
+                     WHERE device_id = $1 AND day >= $3
+                     UNION ALL
+                     SELECT mount_point, at, total_bytes, available_bytes FROM disk_samples
+                     WHERE device_id = $1 AND at >= $2 AND at < $3)
+                 SELECT * FROM window_rows
+                 UNION ALL
+                 SELECT m.mount_point, newest.*
+                 FROM (SELECT DISTINCT mount_point FROM window_rows) AS m
+                 CROSS JOIN LATERAL (
+                     SELECT at, total_bytes, available_bytes FROM disk_samples
+                     WHERE device_id = $1 AND mount_point = m.mount_point AND at >= $2 AND at <= $4
+                     ORDER BY at DESC LIMIT 1) AS newest",
+            )
+            .await?,
+            &[
+                &device_id,
+                &reads.since,
+                &reads.whole_days_from,
+                &reads.newest_until,
+            ],
+        )
+        .await?;
+    Ok(history::forecast_samples(rows.into_iter().map(|row| {
+        (
+            row.get::<_, String>(0),
+            DiskSample {
+                at: row.get(1),
+                total_bytes: row.get::<_, i64>(2).max(0) as u64,
+                available_bytes: row.get::<_, i64>(3).max(0) as u64,
+            },
+        )
+    })))
 }
 
 fn severity_column(severity: Option<Severity>) -> Option<&'static str> {
@@ -139,7 +192,7 @@ pub async fn plan_device(
         },
         alerts: stored_alerts(tx, &device.id).await?,
         silences: active_silences(tx, now).await?,
-        disk_history: disk_history(tx, &device.id, engine::disk_history_since(rules, now)).await?,
+        disk_history: forecast_history(tx, &device.id, rules, now).await?,
     };
     let plan = engine::plan_device(rules, &context, report, now);
     persist_plan(tx, &device.id, &plan).await?;

@@ -132,6 +132,7 @@ async fn delete_device_in(
             .await?;
     }
     for sql in [
+        "DELETE FROM disk_days WHERE device_id = $1",
         "DELETE FROM disk_forecasts WHERE device_id = $1",
         "DELETE FROM device_status WHERE device_id = $1",
         "DELETE FROM devices WHERE id = $1",

@@ -216,7 +216,10 @@ pub async fn ingest(
     }))
 }
 
-/// Appends the report's filesystems to the disk history (retention thins it).
+/// Appends the report's filesystems to the disk history (retention thins it)
+/// and folds each into its day row (the day's fullest sample, the earliest of
+/// equals, with the day's largest size; see [`history::forecast_reads`]), in
+/// one statement.
 async fn record_disk_samples(
     tx: &impl GenericClient,
     device_id: &str,
@@ -226,27 +229,37 @@ async fn record_disk_samples(
     let Some(disks) = &report.disks else {
         return Ok(());
     };
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (device_id, mount_point, at) DO UPDATE SET
-               total_bytes = excluded.total_bytes, available_bytes = excluded.available_bytes",
+    let filesystems = history::disk_sample_columns(disks);
+    let mounts: Vec<&str> = filesystems.keys().copied().collect();
+    let (totals, available): (Vec<i64>, Vec<i64>) = filesystems.values().copied().unzip();
+    tx.execute(
+        &tx.prepare_cached(
+            "WITH sample AS (
+                 INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes)
+                 SELECT $1, m, $2, t, a FROM unnest($4::text[], $5::bigint[], $6::bigint[]) AS f (m, t, a)
+                 ON CONFLICT (device_id, mount_point, at) DO UPDATE SET
+                   total_bytes = excluded.total_bytes, available_bytes = excluded.available_bytes)
+             INSERT INTO disk_days (device_id, mount_point, day, at, total_bytes, available_bytes)
+             SELECT $1, m, $3, $2, t, a FROM unnest($4::text[], $5::bigint[], $6::bigint[]) AS f (m, t, a)
+             ON CONFLICT (device_id, mount_point, day) DO UPDATE SET
+               at = CASE WHEN excluded.available_bytes < disk_days.available_bytes
+                           OR (excluded.available_bytes = disk_days.available_bytes
+                               AND excluded.at < disk_days.at)
+                         THEN excluded.at ELSE disk_days.at END,
+               available_bytes = LEAST(disk_days.available_bytes, excluded.available_bytes),
+               total_bytes = GREATEST(disk_days.total_bytes, excluded.total_bytes)",
         )
-        .await?;
-    for fs in &disks.filesystems {
-        tx.execute(
-            &insert,
-            &[
-                &device_id,
-                &fs.mount_point,
-                &at,
-                &i64::try_from(fs.total_bytes).unwrap_or(i64::MAX),
-                &i64::try_from(fs.available_bytes).unwrap_or(i64::MAX),
-            ],
-        )
-        .await?;
-    }
+        .await?,
+        &[
+            &device_id,
+            &at,
+            &history::day_of(at),
+            &mounts,
+            &totals,
+            &available,
+        ],
+    )
+    .await?;
     Ok(())
 }
 
@@ -287,6 +300,13 @@ pub async fn retain(
                 &[&id, &cutoffs.daily_before],
             )
             .await?;
+        // A day before the hourly cut-off lies before every forecast window.
+        tx.execute(
+            &tx.prepare_cached("DELETE FROM disk_days WHERE device_id = $1 AND day < $2")
+                .await?,
+            &[&id, &cutoffs.hourly_before],
+        )
+        .await?;
         tx.execute(
             &tx.prepare_cached(
                 "UPDATE devices SET disk_hourly_until = GREATEST(disk_hourly_until, $2),

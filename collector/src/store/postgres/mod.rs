@@ -86,6 +86,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../../../migrations/postgres/0007_alert_list_indexes.sql"),
     ),
+    (
+        8,
+        include_str!("../../../migrations/postgres/0008_disk_days.sql"),
+    ),
 ];
 
 /// How long a call waits for a pooled connection, or for a new one.

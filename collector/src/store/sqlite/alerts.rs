@@ -13,6 +13,7 @@ use crate::alerts::silence::{Silence, Weekly};
 use crate::alerts::{AlertFilter, AlertRecord, AlertStatus, AlertTransitionRecord};
 use crate::rules::forecast::ForecastState;
 use crate::rules::{AlertKey, AlertState, DiskSample, Event, RuleId, RulesConfig, Severity};
+use crate::store::history;
 use crate::store::outbox::{OutboxEvent, OutboxState};
 use crate::store::{DeviceRecord, DiskForecastRecord, StoreError};
 
@@ -43,6 +44,57 @@ pub(super) fn disk_history(
         history.entry(mount).or_default().push(sample);
     }
     Ok(history)
+}
+
+/// The disk history the forecast judges at `now` (see
+/// [`history::forecast_reads`]): day rows, the part-day where the window
+/// starts and each filesystem's newest sample; every sample in the window
+/// when the forecast does not bucket by day.
+fn forecast_history(
+    tx: &Connection,
+    device_id: &str,
+    rules: &RulesConfig,
+    now: i64,
+) -> rusqlite::Result<BTreeMap<String, Vec<DiskSample>>> {
+    let Some(reads) = history::forecast_reads(rules, now) else {
+        return disk_history(tx, device_id, engine::disk_history_since(rules, now));
+    };
+    let mut statement = tx.prepare_cached(
+        "WITH window_rows AS (
+             SELECT mount_point, at, total_bytes, available_bytes FROM disk_days
+             WHERE device_id = ?1 AND day >= ?3
+             UNION ALL
+             SELECT mount_point, at, total_bytes, available_bytes FROM disk_samples
+             WHERE device_id = ?1 AND at >= ?2 AND at < ?3)
+         SELECT * FROM window_rows
+         UNION ALL
+         SELECT s.mount_point, s.at, s.total_bytes, s.available_bytes
+         FROM (SELECT DISTINCT mount_point FROM window_rows) AS m
+         JOIN disk_samples AS s ON s.device_id = ?1 AND s.mount_point = m.mount_point
+           AND s.at = (SELECT MAX(at) FROM disk_samples WHERE device_id = ?1
+                       AND mount_point = m.mount_point AND at >= ?2 AND at <= ?4)",
+    )?;
+    let rows = statement.query_map(
+        params![
+            device_id,
+            reads.since,
+            reads.whole_days_from,
+            reads.newest_until
+        ],
+        |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                DiskSample {
+                    at: row.get(1)?,
+                    total_bytes: row.get::<_, i64>(2)?.max(0) as u64,
+                    available_bytes: row.get::<_, i64>(3)?.max(0) as u64,
+                },
+            ))
+        },
+    )?;
+    Ok(history::forecast_samples(
+        rows.collect::<rusqlite::Result<Vec<_>>>()?,
+    ))
 }
 
 fn severity_column(severity: Option<Severity>) -> Option<&'static str> {
@@ -116,7 +168,7 @@ fn device_context(
         },
         alerts: stored_alerts(tx, &device.id)?,
         silences: active_silences(tx, now)?,
-        disk_history: disk_history(tx, &device.id, engine::disk_history_since(rules, now))?,
+        disk_history: forecast_history(tx, &device.id, rules, now)?,
     })
 }
 

@@ -334,6 +334,7 @@ fn delete_device(c: &Connection, id: &str) -> rusqlite::Result<Option<DeletedDev
         tickets: delete("DELETE FROM tickets WHERE device_id = ?1")?,
         silences: delete("DELETE FROM silences WHERE device_id = ?1")?,
     };
+    delete("DELETE FROM disk_days WHERE device_id = ?1")?;
     delete("DELETE FROM disk_forecasts WHERE device_id = ?1")?;
     delete("DELETE FROM device_status WHERE device_id = ?1")?;
     delete("DELETE FROM devices WHERE id = ?1")?;

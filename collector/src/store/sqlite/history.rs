@@ -37,6 +37,9 @@ pub fn retain(
         batch.samples_deleted += tx
             .prepare_cached("DELETE FROM disk_samples WHERE device_id = ?1 AND at < ?2")?
             .execute(params![id, cutoffs.daily_before])? as u64;
+        // A day before the hourly cut-off lies before every forecast window.
+        tx.prepare_cached("DELETE FROM disk_days WHERE device_id = ?1 AND day < ?2")?
+            .execute(params![id, cutoffs.hourly_before])?;
         tx.prepare_cached(
             "UPDATE devices SET disk_hourly_until = ?2, disk_daily_until = MAX(disk_daily_until, ?3) WHERE id = ?1",
         )?

@@ -199,7 +199,9 @@ pub fn ingest(
     })
 }
 
-/// Appends the report's filesystems to the disk history (retention thins it).
+/// Appends the report's filesystems to the disk history (retention thins it)
+/// and folds each into its day row (the day's fullest sample, the earliest of
+/// equals, with the day's largest size; see [`history::forecast_reads`]).
 fn record_disk_samples(
     c: &Connection,
     device_id: &str,
@@ -215,14 +217,27 @@ fn record_disk_samples(
          ON CONFLICT (device_id, mount_point, at) DO UPDATE SET
            total_bytes = excluded.total_bytes, available_bytes = excluded.available_bytes",
     )?;
-    for fs in &disks.filesystems {
-        insert.execute(params![
+    let mut fold_day = c.prepare_cached(
+        "INSERT INTO disk_days (device_id, mount_point, day, at, total_bytes, available_bytes)
+         VALUES (?1, ?2, ?6, ?3, ?4, ?5)
+         ON CONFLICT (device_id, mount_point, day) DO UPDATE SET
+           at = CASE WHEN excluded.available_bytes < available_bytes
+                       OR (excluded.available_bytes = available_bytes AND excluded.at < at)
+                     THEN excluded.at ELSE at END,
+           available_bytes = MIN(available_bytes, excluded.available_bytes),
+           total_bytes = MAX(total_bytes, excluded.total_bytes)",
+    )?;
+    for (mount_point, (total, available)) in history::disk_sample_columns(disks) {
+        let sample = params![
             device_id,
-            fs.mount_point,
+            mount_point,
             at,
-            i64::try_from(fs.total_bytes).unwrap_or(i64::MAX),
-            i64::try_from(fs.available_bytes).unwrap_or(i64::MAX),
-        ])?;
+            total,
+            available,
+            history::day_of(at)
+        ];
+        insert.execute(&sample[..5])?;
+        fold_day.execute(sample)?;
     }
     Ok(())
 }

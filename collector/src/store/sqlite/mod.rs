@@ -92,6 +92,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         13,
         include_str!("../../../migrations/sqlite/0013_alert_list_indexes.sql"),
     ),
+    (
+        14,
+        include_str!("../../../migrations/sqlite/0014_disk_days.sql"),
+    ),
 ];
 
 /// Devices the sweeper plans in one transaction.
