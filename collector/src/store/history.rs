@@ -226,7 +226,9 @@ pub fn day_of(at: i64) -> i64 {
 /// buckets by day, the day rows of the whole days in the window, the samples
 /// of the part-day where the window starts and the newest sample forecast
 /// exactly what every sample does, from a few dozen rows instead of
-/// thousands.
+/// thousands. Samples are read only for filesystems with a day row in the
+/// window (by device and mount point, as they are keyed): one without has
+/// not been reported for the whole of it, and only reported ones are judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ForecastReads {
     /// Where the window starts: samples before it are not read.

@@ -54,8 +54,8 @@ pub(super) async fn disk_history(
 
 /// The disk history the forecast judges at `now` (see
 /// [`history::forecast_reads`]), in one statement: day rows, the part-day
-/// where the window starts and each filesystem's newest sample; every sample
-/// in the window when the forecast does not bucket by day.
+/// where the window starts and the newest sample of each filesystem with day
+/// rows; every sample in the window when the forecast does not bucket by day.
 async fn forecast_history(
     tx: &impl GenericClient,
     device_id: &str,
@@ -68,16 +68,18 @@ async fn forecast_history(
     let rows = tx
         .query(
             &tx.prepare_cached(
-                "WITH window_rows AS (
+                "WITH days AS (
                      SELECT mount_point, at, total_bytes, available_bytes FROM disk_days
-                     WHERE device_id = $1 AND day >= $3
-                     UNION ALL
-                     SELECT mount_point, at, total_bytes, available_bytes FROM disk_samples
-                     WHERE device_id = $1 AND at >= $2 AND at < $3)
-                 SELECT * FROM window_rows
+                     WHERE device_id = $1 AND day >= $3),
+                 mounts AS (SELECT DISTINCT mount_point FROM days)
+                 SELECT * FROM days
+                 UNION ALL
+                 SELECT s.mount_point, s.at, s.total_bytes, s.available_bytes
+                 FROM mounts AS m JOIN disk_samples AS s ON s.device_id = $1
+                   AND s.mount_point = m.mount_point AND s.at >= $2 AND s.at < $3
                  UNION ALL
                  SELECT m.mount_point, newest.*
-                 FROM (SELECT DISTINCT mount_point FROM window_rows) AS m
+                 FROM mounts AS m
                  CROSS JOIN LATERAL (
                      SELECT at, total_bytes, available_bytes FROM disk_samples
                      WHERE device_id = $1 AND mount_point = m.mount_point AND at >= $2 AND at <= $4

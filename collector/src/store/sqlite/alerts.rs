@@ -47,9 +47,11 @@ pub(super) fn disk_history(
 }
 
 /// The disk history the forecast judges at `now` (see
-/// [`history::forecast_reads`]): day rows, the part-day where the window
-/// starts and each filesystem's newest sample; every sample in the window
-/// when the forecast does not bucket by day.
+/// [`history::forecast_reads`]): day rows, then per filesystem with day rows
+/// the part-day where the window starts and its newest sample, each a search
+/// by device and mount point (one statement for all of it let SQLite walk
+/// every sample of the device); every sample in the window when the
+/// forecast does not bucket by day.
 fn forecast_history(
     tx: &Connection,
     device_id: &str,
@@ -59,42 +61,51 @@ fn forecast_history(
     let Some(reads) = history::forecast_reads(rules, now) else {
         return disk_history(tx, device_id, engine::disk_history_since(rules, now));
     };
-    let mut statement = tx.prepare_cached(
-        "WITH window_rows AS (
-             SELECT mount_point, at, total_bytes, available_bytes FROM disk_days
-             WHERE device_id = ?1 AND day >= ?3
-             UNION ALL
-             SELECT mount_point, at, total_bytes, available_bytes FROM disk_samples
-             WHERE device_id = ?1 AND at >= ?2 AND at < ?3)
-         SELECT * FROM window_rows
-         UNION ALL
-         SELECT s.mount_point, s.at, s.total_bytes, s.available_bytes
-         FROM (SELECT DISTINCT mount_point FROM window_rows) AS m
-         JOIN disk_samples AS s ON s.device_id = ?1 AND s.mount_point = m.mount_point
-           AND s.at = (SELECT MAX(at) FROM disk_samples WHERE device_id = ?1
-                       AND mount_point = m.mount_point AND at >= ?2 AND at <= ?4)",
+    let sample = |row: &Row, first: usize| -> rusqlite::Result<DiskSample> {
+        Ok(DiskSample {
+            at: row.get(first)?,
+            total_bytes: row.get::<_, i64>(first + 1)?.max(0) as u64,
+            available_bytes: row.get::<_, i64>(first + 2)?.max(0) as u64,
+        })
+    };
+    let mut rows: Vec<(String, DiskSample)> = tx
+        .prepare_cached(
+            "SELECT mount_point, at, total_bytes, available_bytes FROM disk_days
+             WHERE device_id = ?1 AND day >= ?2",
+        )?
+        .query_map(params![device_id, reads.whole_days_from], |row| {
+            Ok((row.get(0)?, sample(row, 1)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mounts: std::collections::BTreeSet<String> =
+        rows.iter().map(|(mount, _)| mount.clone()).collect();
+    let mut part_day = tx.prepare_cached(
+        "SELECT at, total_bytes, available_bytes FROM disk_samples
+         WHERE device_id = ?1 AND mount_point = ?2 AND at >= ?3 AND at < ?4",
     )?;
-    let rows = statement.query_map(
-        params![
-            device_id,
-            reads.since,
-            reads.whole_days_from,
-            reads.newest_until
-        ],
-        |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                DiskSample {
-                    at: row.get(1)?,
-                    total_bytes: row.get::<_, i64>(2)?.max(0) as u64,
-                    available_bytes: row.get::<_, i64>(3)?.max(0) as u64,
-                },
-            ))
-        },
+    let mut newest = tx.prepare_cached(
+        "SELECT at, total_bytes, available_bytes FROM disk_samples
+         WHERE device_id = ?1 AND mount_point = ?2 AND at >= ?3 AND at <= ?4
+         ORDER BY at DESC LIMIT 1",
     )?;
-    Ok(history::forecast_samples(
-        rows.collect::<rusqlite::Result<Vec<_>>>()?,
-    ))
+    for mount in mounts {
+        for read in part_day.query_map(
+            params![device_id, mount, reads.since, reads.whole_days_from],
+            |row| sample(row, 0),
+        )? {
+            rows.push((mount.clone(), read?));
+        }
+        if let Some(read) = newest
+            .query_row(
+                params![device_id, mount, reads.since, reads.newest_until],
+                |row| sample(row, 0),
+            )
+            .optional()?
+        {
+            rows.push((mount, read));
+        }
+    }
+    Ok(history::forecast_samples(rows))
 }
 
 fn severity_column(severity: Option<Severity>) -> Option<&'static str> {

@@ -97,7 +97,7 @@ fn report(device: usize, seq: u64, at: i64) -> IncomingReport {
 }
 
 /// Enrolls `devices` laptops, writes 14 days of 5-minute disk samples for
-/// both filesystems of each (one transaction), then stores each device's
+/// both filesystems of each with their day rows (one transaction), then stores each device's
 /// latest report through ingest, so the engine sets when each is due.
 async fn seed(store: &SqliteStore, devices: usize, rules: &Arc<RuleBook>) {
     measure::enroll(store, devices).await;
@@ -127,6 +127,13 @@ async fn seed(store: &SqliteStore, devices: usize, rules: &Arc<RuleBook>) {
                     }
                 }
             }
+            // The day rows of those samples, as the migration that added
+            // day rows fills them from samples already stored.
+            let migration = include_str!("../../../migrations/sqlite/0014_disk_days.sql");
+            let fill = migration
+                .find("INSERT INTO disk_days")
+                .expect("the migration fills day rows");
+            tx.execute_batch(&migration[fill..])?;
             tx.commit()?;
             Ok(())
         })
