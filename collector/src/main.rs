@@ -21,6 +21,8 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    #[cfg(target_os = "linux")]
+    disable_transparent_huge_pages();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -37,5 +39,19 @@ fn main() -> ExitCode {
             }
             None => ExitCode::SUCCESS,
         },
+    }
+}
+
+/// Transparent huge pages off for this process. mimalloc asks for them on
+/// its arenas (`madvise(MADV_HUGEPAGE)`), and a 2 MiB page is resident as a
+/// whole once any byte of it is touched; the buffers of thousands of idle
+/// agent connections are spread thinly over the heap, so most of each huge
+/// page was resident without use. With 19,744 connected, idle agents VmRSS
+/// was 1,105 MiB (748 MiB of it in huge pages), 911 MiB without them.
+/// Applies to memory touched from here on, which is nearly all of it.
+#[cfg(target_os = "linux")]
+fn disable_transparent_huge_pages() {
+    if let Err(err) = rustix::thread::disable_transparent_huge_pages(true) {
+        tracing::warn!(error = %err, "cannot turn transparent huge pages off; memory per idle connection will be higher");
     }
 }
