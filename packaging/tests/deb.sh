@@ -90,7 +90,9 @@ DEVICE_ID="$(sed -n 's/^device_id = "\(.*\)"$/\1/p' "$CHROOT/var/lib/forewarn-ag
 [[ -L "$CHROOT/etc/systemd/system/multi-user.target.wants/forewarn-agent.service" ]] ||
     echo "note: systemctl is not in the minbase chroot, so the unit was not enabled there"
 # No systemd as PID 1 here: start the service's command as the unit would.
-in_chroot /usr/bin/forewarn-agent run >"$WORK/agent.log" 2>&1 &
+# chroot itself in the background (not the in_chroot function, whose subshell
+# would be the PID killed, leaving the agent running): chroot execs the agent.
+chroot "$CHROOT" /usr/bin/forewarn-agent run >"$WORK/agent.log" 2>&1 &
 AGENT_PID=$!
 wait_reported "$DEVICE_ID" 60 || fail "device $DEVICE_ID never reported: $(tail -n5 "$WORK/agent.log")"
 t1=$(now_ms)
