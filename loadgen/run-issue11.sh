@@ -17,7 +17,8 @@
 #           the collector wrote to storage per report (/proc/PID/io).
 #   held    HELD (20,000) agents connected and idle: collector RSS and CPU per
 #           minute while they hold their connections (two load generators,
-#           each holding half). HELD is lowered to fit the open file limit.
+#           each holding half), from when the collector has settled after
+#           their first reports. HELD is lowered to fit the open file limit.
 #   two     loadgen/run-two-collectors.sh: one vs two current collectors on
 #           one PostgreSQL.
 #   store   the ignored store measurements (debug build): bytes per device per
@@ -214,11 +215,24 @@ max_unauthenticated_per_source = 512"
     wait_for_line "$dir/loadgen-$i.err" "devices connected" "${lpids[$i]}" || {
       echo "forewarn-loadgen $i failed for $label:" >&2; cat "$dir/loadgen-$i.err" >&2; exit 1; }
   done
-  echo "   enrolled, connected and first reports in $((SECONDS - started)) s; settling 10 s"
-  sleep 10
+  echo "   enrolled, connected and first reports in $((SECONDS - started)) s"
   local established cpu0 cpu1 ticks
-  established=$(ss -Htn state established "( sport = :$cport )" | wc -l)
   ticks=$(getconf CLK_TCK)
+  # The collector is still busy for a while after the last first report
+  # (about 20 s at 20,000 agents): the idle window starts once 10 s pass on
+  # less than 5 % of a core, or after 180 s.
+  local settle_started=$SECONDS before after
+  after=$(awk '{print $14 + $15}' "/proc/$cpid/stat")
+  while :; do
+    before=$after
+    sleep 10
+    after=$(awk '{print $14 + $15}' "/proc/$cpid/stat")
+    if (( (after - before) * 20 < ticks * 10 || SECONDS - settle_started >= 180 )); then
+      break
+    fi
+  done
+  echo "   settled after $((SECONDS - settle_started)) s (the collector's work after the first reports)"
+  established=$(ss -Htn state established "( sport = :$cport )" | wc -l)
   cpu0=$(awk '{print $14 + $15}' "/proc/$cpid/stat")
   sleep "$held_window"
   cpu1=$(awk '{print $14 + $15}' "/proc/$cpid/stat")
