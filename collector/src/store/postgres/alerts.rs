@@ -43,13 +43,18 @@ pub(super) async fn disk_history(
         history
             .entry(row.get::<_, String>(0))
             .or_default()
-            .push(DiskSample {
-                at: row.get(1),
-                total_bytes: row.get::<_, i64>(2).max(0) as u64,
-                available_bytes: row.get::<_, i64>(3).max(0) as u64,
-            });
+            .push(disk_sample(&row));
     }
     Ok(history)
+}
+
+/// A disk sample from a row `mount_point, at, total_bytes, available_bytes`.
+fn disk_sample(row: &Row) -> DiskSample {
+    DiskSample {
+        at: row.get(1),
+        total_bytes: row.get::<_, i64>(2).max(0) as u64,
+        available_bytes: row.get::<_, i64>(3).max(0) as u64,
+    }
 }
 
 /// The disk history the forecast judges at `now` (see
@@ -94,16 +99,10 @@ async fn forecast_history(
             ],
         )
         .await?;
-    Ok(history::forecast_samples(rows.into_iter().map(|row| {
-        (
-            row.get::<_, String>(0),
-            DiskSample {
-                at: row.get(1),
-                total_bytes: row.get::<_, i64>(2).max(0) as u64,
-                available_bytes: row.get::<_, i64>(3).max(0) as u64,
-            },
-        )
-    })))
+    Ok(history::forecast_samples(
+        rows.iter()
+            .map(|row| (row.get::<_, String>(0), disk_sample(row))),
+    ))
 }
 
 fn severity_column(severity: Option<Severity>) -> Option<&'static str> {

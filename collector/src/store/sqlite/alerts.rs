@@ -30,20 +30,23 @@ pub(super) fn disk_history(
     )?;
     let mut history: BTreeMap<String, Vec<DiskSample>> = BTreeMap::new();
     let rows = statement.query_map(params![device_id, since], |row| {
-        Ok((
-            row.get::<_, String>(0)?,
-            DiskSample {
-                at: row.get(1)?,
-                total_bytes: row.get::<_, i64>(2)?.max(0) as u64,
-                available_bytes: row.get::<_, i64>(3)?.max(0) as u64,
-            },
-        ))
+        Ok((row.get::<_, String>(0)?, disk_sample(row, 1)?))
     })?;
     for row in rows {
         let (mount, sample) = row?;
         history.entry(mount).or_default().push(sample);
     }
     Ok(history)
+}
+
+/// A disk sample from the row's columns `at, total_bytes, available_bytes`
+/// starting at `first`.
+fn disk_sample(row: &Row, first: usize) -> rusqlite::Result<DiskSample> {
+    Ok(DiskSample {
+        at: row.get(first)?,
+        total_bytes: row.get::<_, i64>(first + 1)?.max(0) as u64,
+        available_bytes: row.get::<_, i64>(first + 2)?.max(0) as u64,
+    })
 }
 
 /// The disk history the forecast judges at `now` (see
@@ -61,20 +64,13 @@ fn forecast_history(
     let Some(reads) = history::forecast_reads(rules, now) else {
         return disk_history(tx, device_id, engine::disk_history_since(rules, now));
     };
-    let sample = |row: &Row, first: usize| -> rusqlite::Result<DiskSample> {
-        Ok(DiskSample {
-            at: row.get(first)?,
-            total_bytes: row.get::<_, i64>(first + 1)?.max(0) as u64,
-            available_bytes: row.get::<_, i64>(first + 2)?.max(0) as u64,
-        })
-    };
     let mut rows: Vec<(String, DiskSample)> = tx
         .prepare_cached(
             "SELECT mount_point, at, total_bytes, available_bytes FROM disk_days
              WHERE device_id = ?1 AND day >= ?2",
         )?
         .query_map(params![device_id, reads.whole_days_from], |row| {
-            Ok((row.get(0)?, sample(row, 1)?))
+            Ok((row.get(0)?, disk_sample(row, 1)?))
         })?
         .collect::<rusqlite::Result<_>>()?;
     let mounts: std::collections::BTreeSet<String> =
@@ -91,14 +87,14 @@ fn forecast_history(
     for mount in mounts {
         for read in part_day.query_map(
             params![device_id, mount, reads.since, reads.whole_days_from],
-            |row| sample(row, 0),
+            |row| disk_sample(row, 0),
         )? {
             rows.push((mount.clone(), read?));
         }
         if let Some(read) = newest
             .query_row(
                 params![device_id, mount, reads.since, reads.newest_until],
-                |row| sample(row, 0),
+                |row| disk_sample(row, 0),
             )
             .optional()?
         {
