@@ -127,12 +127,26 @@ pub struct Cutoffs {
     pub daily_before: i64,
 }
 
-/// What the report says, without what moves in every report (its numbering,
-/// its time, the policy it ran and how long each check took): equal for two
-/// reports that change nothing. The first 8 bytes of a SHA-256, stable across
-/// versions, so it can be stored. The moving fields are cleared for the
-/// hash and put back (no copy of the report is made).
-pub fn fingerprint(status: &mut pb::StatusReport) -> i64 {
+/// Two fingerprints of a report, the first 8 bytes of SHA-256 digests,
+/// stable across versions so they can be stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprints {
+    /// What the report says, without what moves in every report (its
+    /// numbering, its time, the policy it ran and how long each check took):
+    /// equal for two reports that change nothing, so the second is not
+    /// stored again as the device's status.
+    pub status: i64,
+    /// The same without the filesystems' usage numbers (sizes, free bytes
+    /// and inodes), which move in nearly every report of a device in use:
+    /// equal for two reports whose only change is usage, so the second's
+    /// history line has no body ([`disk_samples`](disk_sample_columns) keep
+    /// the sizes and available bytes).
+    pub content: i64,
+}
+
+/// The report's [`Fingerprints`]. The moving fields are cleared for the hash
+/// and put back (no copy of the report is made).
+pub fn fingerprints(status: &mut pb::StatusReport) -> Fingerprints {
     let seq = std::mem::take(&mut status.seq);
     let collected_at = std::mem::take(&mut status.collected_at_unix_secs);
     let boot_id = std::mem::take(&mut status.boot_id);
@@ -142,7 +156,28 @@ pub fn fingerprint(status: &mut pb::StatusReport) -> i64 {
         .iter_mut()
         .map(|run| std::mem::take(&mut run.duration_ms))
         .collect();
-    let digest = Sha256::digest(status.encode_to_vec());
+    let usage: Vec<[Option<u64>; 5]> = filesystems(status).iter_mut().map(take_usage).collect();
+    let content = Sha256::digest(status.encode_to_vec());
+    let mut with_usage = Sha256::new_with_prefix(content);
+    for numbers in &usage {
+        for number in numbers {
+            // Present and absent inode counts hash apart.
+            match number {
+                Some(n) => {
+                    with_usage.update([1]);
+                    with_usage.update(n.to_be_bytes());
+                }
+                None => with_usage.update([0]),
+            }
+        }
+    }
+    let fingerprints = Fingerprints {
+        status: first_eight(&with_usage.finalize()),
+        content: first_eight(&content),
+    };
+    for (filesystem, numbers) in filesystems(status).iter_mut().zip(usage) {
+        put_usage(filesystem, numbers);
+    }
     status.seq = seq;
     status.collected_at_unix_secs = collected_at;
     status.boot_id = boot_id;
@@ -150,6 +185,36 @@ pub fn fingerprint(status: &mut pb::StatusReport) -> i64 {
     for (run, duration) in status.check_runs.iter_mut().zip(durations) {
         run.duration_ms = duration;
     }
+    fingerprints
+}
+
+fn filesystems(status: &mut pb::StatusReport) -> &mut [pb::DiskStatus] {
+    status
+        .disks
+        .as_mut()
+        .map_or(&mut [][..], |disks| disks.filesystems.as_mut_slice())
+}
+
+fn take_usage(filesystem: &mut pb::DiskStatus) -> [Option<u64>; 5] {
+    [
+        Some(std::mem::take(&mut filesystem.total_bytes)),
+        Some(std::mem::take(&mut filesystem.free_bytes)),
+        Some(std::mem::take(&mut filesystem.available_bytes)),
+        filesystem.inodes_total.take(),
+        filesystem.inodes_free.take(),
+    ]
+}
+
+fn put_usage(filesystem: &mut pb::DiskStatus, numbers: [Option<u64>; 5]) {
+    let [total, free, available, inodes_total, inodes_free] = numbers;
+    filesystem.total_bytes = total.unwrap_or_default();
+    filesystem.free_bytes = free.unwrap_or_default();
+    filesystem.available_bytes = available.unwrap_or_default();
+    filesystem.inodes_total = inodes_total;
+    filesystem.inodes_free = inodes_free;
+}
+
+fn first_eight(digest: &[u8]) -> i64 {
     i64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 has 32 bytes"))
 }
 

@@ -66,6 +66,11 @@ pub(crate) trait Probe: Send + Sync {
     /// `VACUUM` of the store's tables, as autovacuum (on by default) runs it,
     /// so the space of deleted and updated rows is reused.
     async fn housekeeping(&self) {}
+    /// Where the bytes are, one line per relation, largest first; empty
+    /// where the backend has no such breakdown.
+    async fn breakdown(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// CPU time of this process so far, every thread included — also threads
@@ -345,6 +350,7 @@ pub(crate) async fn month_of_reports(
     let mut raw_root: Vec<DiskSample> = Vec::new();
     let mut per_device_at_day = Vec::new();
     let mut next_retention = T0 + config.retention_interval_secs as i64;
+    let mut compaction = retention::Compaction::default();
     let (cpu, wall) = (probe.cpu().await, Instant::now());
     let rounds = days * DAY_SECS / INTERVAL;
     for round in 0..rounds {
@@ -357,6 +363,10 @@ pub(crate) async fn month_of_reports(
         });
         if at >= next_retention {
             retention::round(store.as_ref(), &config, at).await.unwrap();
+            compaction
+                .after_round(store.as_ref(), &config, at)
+                .await
+                .unwrap();
             probe.housekeeping().await;
             next_retention += config.retention_interval_secs as i64;
         }
@@ -373,6 +383,9 @@ pub(crate) async fn month_of_reports(
         }
     }
     let (cpu, wall) = (probe.cpu().await.saturating_sub(cpu), wall.elapsed());
+    for line in probe.breakdown().await {
+        println!("measured: {}: {line}", probe.backend());
+    }
 
     // The forecast on the thinned history, after one more round of retention
     // and one more report, against the forecast of every raw sample.
@@ -681,6 +694,40 @@ mod postgres {
                 .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
                 .sum();
             process_cpu() + Duration::from_nanos(server)
+        }
+
+        async fn breakdown(&self) -> Vec<String> {
+            let rows = self
+                .admin
+                .query(
+                    "SELECT c.relname::TEXT, c.relkind::TEXT,
+                       pg_relation_size(c.oid, 'main'), pg_relation_size(c.oid, 'fsm'),
+                       pg_relation_size(c.oid, 'vm'), COALESCE(c.reltuples, 0)::BIGINT
+                     FROM pg_class c
+                     WHERE c.relnamespace = $1::TEXT::regnamespace
+                        OR c.oid IN (SELECT reltoastrelid FROM pg_class
+                                     WHERE relnamespace = $1::TEXT::regnamespace)
+                        OR c.oid IN (SELECT i.indexrelid FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
+                                     WHERE t.relnamespace = $1::TEXT::regnamespace AND t.relkind = 't')
+                     ORDER BY pg_total_relation_size(c.oid) DESC",
+                    &[&self.name],
+                )
+                .await
+                .unwrap();
+            rows.iter()
+                .filter(|row| row.get::<_, i64>(2) > 0)
+                .map(|row| {
+                    format!(
+                        "{} ({}): main {} KB, free-space map {} KB, visibility map {} KB, ~{} rows",
+                        row.get::<_, String>(0),
+                        row.get::<_, String>(1),
+                        row.get::<_, i64>(2) / 1024,
+                        row.get::<_, i64>(3) / 1024,
+                        row.get::<_, i64>(4) / 1024,
+                        row.get::<_, i64>(5)
+                    )
+                })
+                .collect()
         }
 
         async fn housekeeping(&self) {

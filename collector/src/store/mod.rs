@@ -331,6 +331,45 @@ impl OpenedReport {
     }
 }
 
+/// An [`IncomingReport`] made ready for a store's transaction: its body
+/// decoded and fingerprinted before the transaction, so that work holds
+/// neither SQLite's one writer nor a PostgreSQL device row lock.
+#[derive(Debug)]
+pub(crate) struct ReadyReport {
+    pub device_id: String,
+    pub seq: u64,
+    pub boot_id: u64,
+    pub collected_at: i64,
+    pub received_at: i64,
+    pub hostname: String,
+    pub os: String,
+    pub agent_version: String,
+    pub body: OpenedReport,
+    /// The body's [`history::fingerprints`]; `None` if it does not decode.
+    pub fingerprints: Option<history::Fingerprints>,
+    pub certificate: Option<PresentedCertificate>,
+}
+
+impl IncomingReport {
+    pub(crate) fn ready(self) -> ReadyReport {
+        let mut body = self.body.open(&self.device_id);
+        let fingerprints = body.status.as_mut().map(history::fingerprints);
+        ReadyReport {
+            device_id: self.device_id,
+            seq: self.seq,
+            boot_id: self.boot_id,
+            collected_at: self.collected_at,
+            received_at: self.received_at,
+            hostname: self.hostname,
+            os: self.os,
+            agent_version: self.agent_version,
+            body,
+            fingerprints,
+            certificate: self.certificate,
+        }
+    }
+}
+
 /// The certificate a device presented, as far as telling a replaced one
 /// goes (see [`crate::fleet::certificate::superseded`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -515,6 +554,12 @@ pub trait Store:
         after: &str,
         devices: usize,
     ) -> Result<RetentionBatch, StoreError>;
+    /// Gives back the space thinning leaves unusable, once a day of
+    /// retention (see [`retention::Compaction`]): nothing to do where the
+    /// database merges emptied pages itself (SQLite).
+    async fn compact_history(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Whether this collector runs `job` now, of all collectors sharing the
     /// store: takes the job if no one holds it, and keeps it until this
     /// store is dropped or its hold breaks. Ask before each run; a `false`

@@ -22,6 +22,7 @@ pub async fn run(store: Arc<dyn Store>, config: HistoryConfig, shutdown: impl Fu
         tokio::time::interval(Duration::from_secs(config.retention_interval_secs.max(1)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
+    let mut compaction = Compaction::default();
     loop {
         tokio::select! {
             () = &mut shutdown => return,
@@ -35,13 +36,51 @@ pub async fn run(store: Arc<dyn Store>, config: HistoryConfig, shutdown: impl Fu
                 continue;
             }
         }
+        let now = now_unix();
         tokio::select! {
             () = &mut shutdown => return,
-            result = round(store.as_ref(), &config, now_unix()) => match result {
+            result = round(store.as_ref(), &config, now) => match result {
                 Ok(done) => info!(reports_deleted = done.0, samples_deleted = done.1, "history retention round done"),
-                Err(err) => warn!(error = %err, "history retention stopped part way; the next round continues"),
+                Err(err) => {
+                    warn!(error = %err, "history retention stopped part way; the next round continues");
+                    continue;
+                }
             }
         }
+        tokio::select! {
+            () = &mut shutdown => return,
+            result = compaction.after_round(store.as_ref(), &config, now) => match result {
+                Ok(true) => info!("history storage compacted after the day's retention"),
+                Ok(false) => {}
+                Err(err) => warn!(error = %err, "compacting history storage failed; retried after the next round"),
+            }
+        }
+    }
+}
+
+/// Runs [`Store::compact_history`] after the first retention round of each
+/// day of history thinned (the hourly cut-off moves once a UTC day), and
+/// after the first round this collector runs.
+#[derive(Debug, Default)]
+pub struct Compaction {
+    done_for: Option<i64>,
+}
+
+impl Compaction {
+    /// Whether it compacted.
+    pub async fn after_round(
+        &mut self,
+        store: &dyn Store,
+        config: &HistoryConfig,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let day = config.cutoffs(now).hourly_before;
+        if self.done_for == Some(day) {
+            return Ok(false);
+        }
+        store.compact_history().await?;
+        self.done_for = Some(day);
+        Ok(true)
     }
 }
 

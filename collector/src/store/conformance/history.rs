@@ -91,7 +91,8 @@ pub(crate) async fn an_unchanged_report_is_a_line_without_a_body(store: &dyn Sto
         .ingest_report(report(3, T0 + HOUR_SECS, free), rules())
         .await
         .unwrap();
-    // A change is stored whole, with its samples.
+    // A change of disk usage alone becomes the latest status, with its
+    // samples; its history line has no body (the samples keep the numbers).
     store
         .ingest_report(report(4, T0 + HOUR_SECS + 300, free - GIB), rules())
         .await
@@ -100,7 +101,7 @@ pub(crate) async fn an_unchanged_report_is_a_line_without_a_body(store: &dyn Sto
         store.history_summary("d1").await.unwrap(),
         HistorySummary {
             reports: 4,
-            bodies: 2,
+            bodies: 1,
             disk_samples: 6
         }
     );
@@ -109,6 +110,29 @@ pub(crate) async fn an_unchanged_report_is_a_line_without_a_body(store: &dyn Sto
         latest.encoded,
         status(4, T0 + HOUR_SECS + 300, free - GIB).encode_to_vec()
     );
+    // Any other change is stored whole, in history too.
+    let mut remounted = status(5, T0 + HOUR_SECS + 600, free - GIB);
+    remounted.disks.as_mut().unwrap().filesystems[1].read_only = true;
+    store
+        .ingest_report(
+            IncomingReport {
+                body: remounted.encode_to_vec().into(),
+                ..report(5, T0 + HOUR_SECS + 600, free - GIB)
+            },
+            rules(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.history_summary("d1").await.unwrap(),
+        HistorySummary {
+            reports: 5,
+            bodies: 2,
+            disk_samples: 8
+        }
+    );
+    let latest = store.latest_status("d1").await.unwrap().unwrap();
+    assert_eq!(latest.encoded, remounted.encode_to_vec());
 }
 
 pub(crate) async fn retention_bounds_history_and_keeps_the_forecast(store: &dyn Store) {

@@ -282,7 +282,7 @@ fn an_unchanged_report_samples_disks_once_an_hour() {
 }
 
 #[test]
-fn fingerprint_ignores_numbering_time_and_check_durations_only() {
+fn fingerprints_ignore_numbering_time_and_check_durations_only() {
     let report = |seq, at, duration_ms, free| pb::StatusReport {
         seq,
         collected_at_unix_secs: at,
@@ -294,6 +294,8 @@ fn fingerprint_ignores_numbering_time_and_check_durations_only() {
                 total_bytes: 100,
                 free_bytes: free,
                 available_bytes: free,
+                inodes_total: Some(1_000),
+                inodes_free: Some(free * 3),
                 ..Default::default()
             }],
         }),
@@ -305,10 +307,44 @@ fn fingerprint_ignores_numbering_time_and_check_durations_only() {
         ..Default::default()
     };
     let mut sent = report(1, 100, 40, 50);
-    let first = fingerprint(&mut sent);
+    let first = fingerprints(&mut sent);
     assert_eq!(sent, report(1, 100, 40, 50), "the report is left as it was");
-    assert_eq!(first, fingerprint(&mut report(2, 400, 55, 50)));
-    assert_ne!(first, fingerprint(&mut report(2, 400, 40, 49)));
+    assert_eq!(first, fingerprints(&mut report(2, 400, 55, 50)));
+    let used_more = fingerprints(&mut report(2, 400, 40, 49));
+    assert_ne!(first.status, used_more.status);
+    assert_eq!(
+        first.content, used_more.content,
+        "usage alone is no content change"
+    );
+
+    // Each usage number counts for the status, none for the content; an
+    // absent inode count differs from a zero one.
+    let changes: [fn(&mut pb::DiskStatus); 6] = [
+        |fs| fs.total_bytes += 1,
+        |fs| fs.free_bytes += 1,
+        |fs| fs.available_bytes += 1,
+        |fs| fs.inodes_total = Some(0),
+        |fs| fs.inodes_free = None,
+        |fs| fs.inodes_total = None,
+    ];
+    for change in changes {
+        let mut changed = report(1, 100, 40, 50);
+        change(&mut changed.disks.as_mut().unwrap().filesystems[0]);
+        let kept = changed.clone();
+        let changed_fingerprints = fingerprints(&mut changed);
+        assert_eq!(changed, kept, "the report is left as it was");
+        assert_ne!(first.status, changed_fingerprints.status, "{kept:?}");
+        assert_eq!(first.content, changed_fingerprints.content, "{kept:?}");
+    }
+    // Anything else about a filesystem is content.
+    let mut read_only = report(1, 100, 40, 50);
+    read_only.disks.as_mut().unwrap().filesystems[0].read_only = true;
+    let read_only = fingerprints(&mut read_only);
+    assert_ne!(first.status, read_only.status);
+    assert_ne!(first.content, read_only.content);
+    let mut renamed = report(1, 100, 40, 50);
+    renamed.disks.as_mut().unwrap().filesystems[0].mount_point = "/home".into();
+    assert_ne!(first.content, fingerprints(&mut renamed).content);
 }
 
 #[test]

@@ -20,7 +20,7 @@ use tracing::error;
 
 use super::ingest;
 use crate::rules::RuleBook;
-use crate::store::{IncomingReport, IngestOutcome, StoreError};
+use crate::store::{IncomingReport, IngestOutcome, ReadyReport, StoreError};
 
 /// At most this many reports share one transaction: bounds how long a batch
 /// holds its device rows.
@@ -32,7 +32,7 @@ const BATCHES_AT_ONCE: usize = 4;
 type Answer = oneshot::Sender<Result<IngestOutcome, StoreError>>;
 
 struct Job {
-    report: IncomingReport,
+    report: ReadyReport,
     rules: Arc<RuleBook>,
     answer: Answer,
 }
@@ -62,7 +62,7 @@ impl IngestQueue {
         let (answer, answered) = oneshot::channel();
         self.jobs
             .send(Job {
-                report,
+                report: report.ready(),
                 rules,
                 answer,
             })
@@ -137,7 +137,7 @@ async fn store_batch(pool: &Pool, mut batch: Vec<Job>) {
 /// rolled back (with its row lock) if there was nothing to write or it failed.
 async fn in_savepoint(
     tx: &mut Transaction<'_>,
-    report: IncomingReport,
+    report: ReadyReport,
     rules: &RuleBook,
 ) -> Result<IngestOutcome, StoreError> {
     let savepoint = tx.transaction().await?;

@@ -18,7 +18,7 @@ use crate::rules::{DiskSample, RuleBook};
 use crate::store::history::{self, Cutoffs, DAY_SECS, HOUR_SECS};
 use crate::store::seq::{self, IncomingSeq, SeqVerdict, StoredSeq};
 use crate::store::{
-    CurrentCertificate, DeviceRecord, IncomingReport, IngestOutcome, RetentionBatch, StoreError,
+    CurrentCertificate, DeviceRecord, IngestOutcome, ReadyReport, RetentionBatch, StoreError,
 };
 
 type PgResult<T> = Result<T, tokio_postgres::Error>;
@@ -29,6 +29,7 @@ struct Known {
     boot_id: u64,
     collected_at: Option<i64>,
     fingerprint: Option<i64>,
+    content_fingerprint: Option<i64>,
     disks_sampled_at: Option<i64>,
     next_sweep_at: Option<i64>,
     planned_at: Option<i64>,
@@ -40,7 +41,7 @@ async fn lock_known(tx: &impl GenericClient, id: &str) -> PgResult<Option<Known>
         .query_opt(
             &tx.prepare_cached(&format!(
                 "SELECT {DEVICE_COLUMNS}, last_boot_id, last_collected_at, status_fingerprint, disks_sampled_at,
-                   next_sweep_at, planned_at, reenrolled_cert_not_before
+                   next_sweep_at, planned_at, reenrolled_cert_not_before, content_fingerprint
                  FROM devices WHERE id = $1 FOR UPDATE"
             )).await?,
             &[&id],
@@ -51,6 +52,7 @@ async fn lock_known(tx: &impl GenericClient, id: &str) -> PgResult<Option<Known>
         boot_id: row.get::<_, i64>(11) as u64,
         collected_at: row.get(12),
         fingerprint: row.get(13),
+        content_fingerprint: row.get(18),
         disks_sampled_at: row.get(14),
         next_sweep_at: row.get(15),
         planned_at: row.get(16),
@@ -66,7 +68,7 @@ async fn lock_known(tx: &impl GenericClient, id: &str) -> PgResult<Option<Known>
 /// replay, stale report).
 pub async fn ingest(
     tx: &impl GenericClient,
-    report: IncomingReport,
+    report: ReadyReport,
     rules: &RuleBook,
 ) -> Result<Result<IngestOutcome, IngestOutcome>, StoreError> {
     let Some(known) = lock_known(tx, &report.device_id).await? else {
@@ -115,9 +117,13 @@ pub async fn ingest(
     let seq = i64::try_from(report.seq)
         .map_err(|_| StoreError::Task(format!("seq {} out of range", report.seq)))?;
     let boot_id = report.boot_id as i64;
-    let mut body = report.body.open(&report.device_id);
-    let fingerprint = body.status.as_mut().map(history::fingerprint);
+    let body = report.body;
+    let fingerprint = report.fingerprints.map(|f| f.status);
+    let content_fingerprint = report.fingerprints.map(|f| f.content);
     let changed = fingerprint.is_none() || fingerprint != known.fingerprint;
+    // A change of disk usage alone leaves a history line without a body.
+    let content_changed =
+        content_fingerprint.is_none() || content_fingerprint != known.content_fingerprint;
     let status = body.status.as_ref();
     let sample_disks = status.is_some_and(|s| s.disks.is_some())
         && history::disks_due(changed, known.disks_sampled_at, report.collected_at);
@@ -160,7 +166,7 @@ pub async fn ingest(
         &tx.prepare_cached(
             "UPDATE devices SET hostname = $2, os = $3, agent_version = $4, last_seen_at = $5,
            last_seq = $6, last_boot_id = $7, last_collected_at = $8, status_fingerprint = $9,
-           disks_sampled_at = $10, next_sweep_at = $11, planned_at = $5
+           disks_sampled_at = $10, next_sweep_at = $11, planned_at = $5, content_fingerprint = $12
          WHERE id = $1",
         )
         .await?,
@@ -176,16 +182,18 @@ pub async fn ingest(
             &fingerprint,
             &disks_sampled_at,
             &planned.next_sweep_at,
+            &content_fingerprint,
         ],
     )
     .await?;
-    // An unchanged report's history line has no body.
-    let encoded = if changed {
+    let encoded = if changed || content_changed {
         body.encoded()
     } else {
         Cow::Borrowed(&[][..])
     };
     let encoded: &[u8] = &encoded;
+    // A history line has a body only when more than disk usage changed.
+    let history_body = if content_changed { encoded } else { &[][..] };
     if changed {
         tx.execute(
             &tx.prepare_cached("INSERT INTO device_status (device_id, seq, collected_at, received_at, report) VALUES ($1, $2, $3, $4, $5)
@@ -199,7 +207,7 @@ pub async fn ingest(
         &tx.prepare_cached("INSERT INTO status_history (device_id, boot_id, seq, collected_at, received_at, report) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (device_id, boot_id, seq) DO UPDATE SET collected_at = excluded.collected_at,
            received_at = excluded.received_at, report = excluded.report").await?,
-        &[&report.device_id, &boot_id, &seq, &report.collected_at, &report.received_at, &encoded],
+        &[&report.device_id, &boot_id, &seq, &report.collected_at, &report.received_at, &history_body],
     )
     .await?;
     let notifications = planned.notifications;
@@ -415,4 +423,28 @@ async fn thin(
         }
     }
     Ok(read - kept_count)
+}
+
+/// Rebuilds the disk samples' index without blocking writes. Thinning
+/// deletes most but not all keys of each range, and PostgreSQL reuses only
+/// index pages left empty, so the index grew to several times its size (a
+/// pattern PostgreSQL's manual, "Routine Reindexing", names). An index left
+/// invalid by a rebuild that was interrupted is dropped first.
+pub async fn rebuild_disk_sample_index(c: &impl GenericClient) -> PgResult<()> {
+    let leftovers = c
+        .query(
+            "SELECT quote_ident(n.nspname) || '.' || quote_ident(ix.relname)
+             FROM pg_index i JOIN pg_class ix ON ix.oid = i.indexrelid
+               JOIN pg_namespace n ON n.oid = ix.relnamespace
+             WHERE i.indrelid = 'disk_samples'::regclass AND NOT i.indisvalid",
+            &[],
+        )
+        .await?;
+    for leftover in leftovers {
+        let name: String = leftover.get(0);
+        c.batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {name}"))
+            .await?;
+    }
+    c.batch_execute("REINDEX TABLE CONCURRENTLY disk_samples")
+        .await
 }

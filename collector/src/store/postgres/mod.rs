@@ -90,6 +90,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../../migrations/postgres/0008_disk_days.sql"),
     ),
+    (
+        9,
+        include_str!("../../../migrations/postgres/0009_content_fingerprint.sql"),
+    ),
 ];
 
 /// How long a call waits for a pooled connection, or for a new one.
@@ -668,6 +672,12 @@ impl Store for PostgresStore {
         let batch = ingest::retain(&tx, cutoffs, after, devices).await?;
         tx.commit().await?;
         Ok(batch)
+    }
+
+    async fn compact_history(&self) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        ingest::rebuild_disk_sample_index(&c).await?;
+        Ok(())
     }
 
     async fn hold_singleton(&self, job: Singleton) -> Result<bool, StoreError> {

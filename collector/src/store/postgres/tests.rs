@@ -428,3 +428,100 @@ async fn collectors_reenrolling_at_once_never_spend_a_token_use_twice() {
         assert_eq!(token.uses, 1, "round {round}");
     }
 }
+
+/// Size and validity of the disk samples' indexes: (bytes, all valid).
+async fn disk_sample_index(store: &PostgresStore) -> (i64, bool) {
+    let row = store
+        .client()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT COALESCE(SUM(pg_relation_size(indexrelid)), 0)::BIGINT, bool_and(indisvalid)
+             FROM pg_index WHERE indrelid = 'disk_samples'::regclass",
+            &[],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+#[tokio::test]
+async fn compaction_rebuilds_the_disk_sample_index_thinning_left_sparse() {
+    use crate::store::history::{DAY_SECS, HOUR_SECS, HistoryConfig};
+    use crate::store::retention;
+
+    let (_schema, store) = fresh().await;
+    enroll_d1(&store, "laptops").await;
+    let t0 = 1_795_000_000 - 1_795_000_000 % DAY_SECS;
+    // Ten days of 5-minute samples on four filesystems.
+    store
+        .client()
+        .await
+        .unwrap()
+        .execute(
+            "INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes)
+             SELECT 'd1', '/volume/' || m, $1::BIGINT + k * 300, 1000, 1000 - k
+             FROM generate_series(1, 4) AS m, generate_series(0, 2879) AS k",
+            &[&t0],
+        )
+        .await
+        .unwrap();
+    let config = HistoryConfig::default();
+    let now = t0 + 10 * DAY_SECS;
+    let (_, thinned) = retention::round(&store, &config, now).await.unwrap();
+    assert!(thinned > 4 * 2_000, "retention thinned {thinned} samples");
+    // An index a rebuild left invalid when it was interrupted (here: a
+    // unique index that cannot be built).
+    let failed = store
+        .client()
+        .await
+        .unwrap()
+        .batch_execute(
+            "CREATE UNIQUE INDEX CONCURRENTLY disk_samples_pkey_ccnew ON disk_samples (device_id)",
+        )
+        .await;
+    assert!(failed.is_err(), "the leftover index must fail to build");
+    let (sparse, valid) = disk_sample_index(&store).await;
+    assert!(!valid, "the leftover index is there and invalid");
+
+    let mut compaction = retention::Compaction::default();
+    assert!(compaction.after_round(&store, &config, now).await.unwrap());
+    let (compacted, valid) = disk_sample_index(&store).await;
+    assert!(valid, "the leftover index is gone, the rebuilt one valid");
+    assert!(
+        compacted * 2 < sparse,
+        "index {sparse} bytes before compaction, {compacted} after"
+    );
+    // Reads and writes go on through the rebuilt index.
+    let before = store.history_summary("d1").await.unwrap();
+    store
+        .client()
+        .await
+        .unwrap()
+        .execute(
+            "INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes)
+             VALUES ('d1', '/volume/1', $1, 1000, 1) ON CONFLICT (device_id, mount_point, at) DO NOTHING",
+            &[&now],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.history_summary("d1").await.unwrap().disk_samples,
+        before.disk_samples + 1
+    );
+    // Once per day of history thinned.
+    let later = now + HOUR_SECS;
+    assert!(
+        !compaction
+            .after_round(&store, &config, later)
+            .await
+            .unwrap()
+    );
+    let next_day = now + DAY_SECS;
+    assert!(
+        compaction
+            .after_round(&store, &config, next_day)
+            .await
+            .unwrap()
+    );
+}

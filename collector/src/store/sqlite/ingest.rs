@@ -17,7 +17,7 @@ use crate::fleet::certificate;
 use crate::rules::RuleBook;
 use crate::store::history;
 use crate::store::seq::{self, IncomingSeq, SeqVerdict, StoredSeq};
-use crate::store::{CurrentCertificate, DeviceRecord, IncomingReport, IngestOutcome, StoreError};
+use crate::store::{CurrentCertificate, DeviceRecord, IngestOutcome, ReadyReport, StoreError};
 
 /// What the device row says before this report.
 struct Known {
@@ -25,6 +25,7 @@ struct Known {
     boot_id: u64,
     collected_at: Option<i64>,
     fingerprint: Option<i64>,
+    content_fingerprint: Option<i64>,
     disks_sampled_at: Option<i64>,
     next_sweep_at: Option<i64>,
     planned_at: Option<i64>,
@@ -34,7 +35,7 @@ struct Known {
 fn known(c: &Connection, id: &str) -> rusqlite::Result<Option<Known>> {
     let mut statement = c.prepare_cached(&format!(
         "SELECT {DEVICE_COLUMNS}, last_boot_id, last_collected_at, status_fingerprint, disks_sampled_at,
-           next_sweep_at, planned_at, reenrolled_cert_not_before
+           next_sweep_at, planned_at, reenrolled_cert_not_before, content_fingerprint
          FROM devices WHERE id = ?1"
     ))?;
     statement
@@ -44,6 +45,7 @@ fn known(c: &Connection, id: &str) -> rusqlite::Result<Option<Known>> {
                 boot_id: row.get::<_, i64>(11)? as u64,
                 collected_at: row.get(12)?,
                 fingerprint: row.get(13)?,
+                content_fingerprint: row.get(18)?,
                 disks_sampled_at: row.get(14)?,
                 next_sweep_at: row.get(15)?,
                 planned_at: row.get(16)?,
@@ -58,7 +60,7 @@ fn known(c: &Connection, id: &str) -> rusqlite::Result<Option<Known>> {
 
 pub fn ingest(
     c: &Connection,
-    report: IncomingReport,
+    report: ReadyReport,
     rules: &RuleBook,
 ) -> Result<IngestOutcome, StoreError> {
     let Some(known) = known(c, &report.device_id)? else {
@@ -106,9 +108,13 @@ pub fn ingest(
     }
     let seq = i64::try_from(report.seq)
         .map_err(|_| StoreError::Task(format!("seq {} out of range", report.seq)))?;
-    let mut body = report.body.open(&report.device_id);
-    let fingerprint = body.status.as_mut().map(history::fingerprint);
+    let body = report.body;
+    let fingerprint = report.fingerprints.map(|f| f.status);
+    let content_fingerprint = report.fingerprints.map(|f| f.content);
     let changed = fingerprint.is_none() || fingerprint != known.fingerprint;
+    // A change of disk usage alone leaves a history line without a body.
+    let content_changed =
+        content_fingerprint.is_none() || content_fingerprint != known.content_fingerprint;
     let status = body.status.as_ref();
     let sample_disks = status.is_some_and(|s| s.disks.is_some())
         && history::disks_due(changed, known.disks_sampled_at, report.collected_at);
@@ -144,7 +150,7 @@ pub fn ingest(
     c.prepare_cached(
         "UPDATE devices SET hostname = ?2, os = ?3, agent_version = ?4, last_seen_at = ?5,
            last_seq = ?6, last_boot_id = ?7, last_collected_at = ?8, status_fingerprint = ?9,
-           disks_sampled_at = ?10, next_sweep_at = ?11, planned_at = ?5
+           disks_sampled_at = ?10, next_sweep_at = ?11, planned_at = ?5, content_fingerprint = ?12
          WHERE id = ?1",
     )?
     .execute(params![
@@ -163,14 +169,16 @@ pub fn ingest(
             known.disks_sampled_at
         },
         planned.next_sweep_at,
+        content_fingerprint,
     ])?;
-    // An unchanged report's history line has no body.
-    let encoded = if changed {
+    let encoded = if changed || content_changed {
         body.encoded()
     } else {
         Cow::Borrowed(&[][..])
     };
     let encoded: &[u8] = &encoded;
+    // A history line has a body only when more than disk usage changed.
+    let history_body = if content_changed { encoded } else { &[][..] };
     if changed {
         c.prepare_cached(
             "INSERT INTO device_status (device_id, seq, collected_at, received_at, report) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -184,7 +192,7 @@ pub fn ingest(
          ON CONFLICT (device_id, boot_id, seq) DO UPDATE SET collected_at = excluded.collected_at,
            received_at = excluded.received_at, report = excluded.report",
     )?
-    .execute(params![report.device_id, report.boot_id as i64, seq, report.collected_at, report.received_at, encoded])?;
+    .execute(params![report.device_id, report.boot_id as i64, seq, report.collected_at, report.received_at, history_body])?;
     let notifications = planned.notifications;
     Ok(match verdict {
         SeqVerdict::Renumbered => IngestOutcome::Renumbered {

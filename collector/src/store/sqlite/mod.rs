@@ -96,6 +96,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         14,
         include_str!("../../../migrations/sqlite/0014_disk_days.sql"),
     ),
+    (
+        15,
+        include_str!("../../../migrations/sqlite/0015_content_fingerprint.sql"),
+    ),
 ];
 
 /// Devices the sweeper plans in one transaction.
@@ -471,6 +475,7 @@ impl Store for SqliteStore {
         report: IncomingReport,
         rules: Arc<RuleBook>,
     ) -> Result<IngestOutcome, StoreError> {
+        let report = report.ready();
         self.writer
             .batched(move |c| ingest::ingest(c, report, &rules))
             .await
