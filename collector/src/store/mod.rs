@@ -336,36 +336,22 @@ impl OpenedReport {
 /// neither SQLite's one writer nor a PostgreSQL device row lock.
 #[derive(Debug)]
 pub(crate) struct ReadyReport {
-    pub device_id: String,
-    pub seq: u64,
-    pub boot_id: u64,
-    pub collected_at: i64,
-    pub received_at: i64,
-    pub hostname: String,
-    pub os: String,
-    pub agent_version: String,
+    /// The report; its `body` was moved to [`Self::body`] and is left empty.
+    pub report: IncomingReport,
     pub body: OpenedReport,
     /// The body's [`history::fingerprints`]; `None` if it does not decode.
     pub fingerprints: Option<history::Fingerprints>,
-    pub certificate: Option<PresentedCertificate>,
 }
 
 impl IncomingReport {
-    pub(crate) fn ready(self) -> ReadyReport {
-        let mut body = self.body.open(&self.device_id);
+    pub(crate) fn ready(mut self) -> ReadyReport {
+        let body = std::mem::replace(&mut self.body, ReportBody::Encoded(Vec::new()));
+        let mut body = body.open(&self.device_id);
         let fingerprints = body.status.as_mut().map(history::fingerprints);
         ReadyReport {
-            device_id: self.device_id,
-            seq: self.seq,
-            boot_id: self.boot_id,
-            collected_at: self.collected_at,
-            received_at: self.received_at,
-            hostname: self.hostname,
-            os: self.os,
-            agent_version: self.agent_version,
+            report: self,
             body,
             fingerprints,
-            certificate: self.certificate,
         }
     }
 }

@@ -99,7 +99,7 @@ async fn run(pool: Pool, mut queue: mpsc::UnboundedReceiver<Job>) {
 /// Stores a batch in one transaction and answers each report.
 async fn store_batch(pool: &Pool, mut batch: Vec<Job>) {
     // One lock order for every batch (stable: a device's reports keep theirs).
-    batch.sort_by(|a, b| a.report.device_id.cmp(&b.report.device_id));
+    batch.sort_by(|a, b| a.report.report.device_id.cmp(&b.report.report.device_id));
     let mut client = match pool.get().await {
         Ok(client) => client,
         Err(err) => return refuse(batch, &format!("no database connection: {err}")),

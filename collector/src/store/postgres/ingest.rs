@@ -68,9 +68,14 @@ async fn lock_known(tx: &impl GenericClient, id: &str) -> PgResult<Option<Known>
 /// replay, stale report).
 pub async fn ingest(
     tx: &impl GenericClient,
-    report: ReadyReport,
+    ready: ReadyReport,
     rules: &RuleBook,
 ) -> Result<Result<IngestOutcome, IngestOutcome>, StoreError> {
+    let ReadyReport {
+        report,
+        body,
+        fingerprints,
+    } = ready;
     let Some(known) = lock_known(tx, &report.device_id).await? else {
         return Ok(Err(IngestOutcome::UnknownDevice));
     };
@@ -117,9 +122,8 @@ pub async fn ingest(
     let seq = i64::try_from(report.seq)
         .map_err(|_| StoreError::Task(format!("seq {} out of range", report.seq)))?;
     let boot_id = report.boot_id as i64;
-    let body = report.body;
-    let fingerprint = report.fingerprints.map(|f| f.status);
-    let content_fingerprint = report.fingerprints.map(|f| f.content);
+    let fingerprint = fingerprints.map(|f| f.status);
+    let content_fingerprint = fingerprints.map(|f| f.content);
     let changed = fingerprint.is_none() || fingerprint != known.fingerprint;
     // A change of disk usage alone leaves a history line without a body.
     let content_changed =

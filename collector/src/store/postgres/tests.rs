@@ -445,6 +445,23 @@ async fn disk_sample_index(store: &PostgresStore) -> (i64, bool) {
     (row.get(0), row.get(1))
 }
 
+/// Inserts the rows `rows` (a query of five columns, `$1` the time) into
+/// `disk_samples`.
+async fn insert_disk_samples(store: &PostgresStore, rows: &str, at: i64) {
+    store
+        .client()
+        .await
+        .unwrap()
+        .execute(
+            &format!(
+                "INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes) {rows}"
+            ),
+            &[&at],
+        )
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn compaction_rebuilds_the_disk_sample_index_thinning_left_sparse() {
     use crate::store::history::{DAY_SECS, HOUR_SECS, HistoryConfig};
@@ -454,18 +471,13 @@ async fn compaction_rebuilds_the_disk_sample_index_thinning_left_sparse() {
     enroll_d1(&store, "laptops").await;
     let t0 = 1_795_000_000 - 1_795_000_000 % DAY_SECS;
     // Ten days of 5-minute samples on four filesystems.
-    store
-        .client()
-        .await
-        .unwrap()
-        .execute(
-            "INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes)
-             SELECT 'd1', '/volume/' || m, $1::BIGINT + k * 300, 1000, 1000 - k
-             FROM generate_series(1, 4) AS m, generate_series(0, 2879) AS k",
-            &[&t0],
-        )
-        .await
-        .unwrap();
+    insert_disk_samples(
+        &store,
+        "SELECT 'd1', '/volume/' || m, $1::BIGINT + k * 300, 1000, 1000 - k
+         FROM generate_series(1, 4) AS m, generate_series(0, 2879) AS k",
+        t0,
+    )
+    .await;
     let config = HistoryConfig::default();
     let now = t0 + 10 * DAY_SECS;
     let (_, thinned) = retention::round(&store, &config, now).await.unwrap();
@@ -494,17 +506,12 @@ async fn compaction_rebuilds_the_disk_sample_index_thinning_left_sparse() {
     );
     // Reads and writes go on through the rebuilt index.
     let before = store.history_summary("d1").await.unwrap();
-    store
-        .client()
-        .await
-        .unwrap()
-        .execute(
-            "INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes)
-             VALUES ('d1', '/volume/1', $1, 1000, 1) ON CONFLICT (device_id, mount_point, at) DO NOTHING",
-            &[&now],
-        )
-        .await
-        .unwrap();
+    insert_disk_samples(
+        &store,
+        "VALUES ('d1', '/volume/1', $1::BIGINT, 1000, 1)",
+        now,
+    )
+    .await;
     assert_eq!(
         store.history_summary("d1").await.unwrap().disk_samples,
         before.disk_samples + 1

@@ -60,9 +60,14 @@ fn known(c: &Connection, id: &str) -> rusqlite::Result<Option<Known>> {
 
 pub fn ingest(
     c: &Connection,
-    report: ReadyReport,
+    ready: ReadyReport,
     rules: &RuleBook,
 ) -> Result<IngestOutcome, StoreError> {
+    let ReadyReport {
+        report,
+        body,
+        fingerprints,
+    } = ready;
     let Some(known) = known(c, &report.device_id)? else {
         return Ok(IngestOutcome::UnknownDevice);
     };
@@ -108,9 +113,8 @@ pub fn ingest(
     }
     let seq = i64::try_from(report.seq)
         .map_err(|_| StoreError::Task(format!("seq {} out of range", report.seq)))?;
-    let body = report.body;
-    let fingerprint = report.fingerprints.map(|f| f.status);
-    let content_fingerprint = report.fingerprints.map(|f| f.content);
+    let fingerprint = fingerprints.map(|f| f.status);
+    let content_fingerprint = fingerprints.map(|f| f.content);
     let changed = fingerprint.is_none() || fingerprint != known.fingerprint;
     // A change of disk usage alone leaves a history line without a body.
     let content_changed =
