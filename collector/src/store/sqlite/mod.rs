@@ -105,6 +105,9 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// Devices the sweeper plans in one transaction.
 const SWEEP_BATCH_DEVICES: usize = 50;
 
+/// WAL pages (4 KiB each) between automatic checkpoints.
+const WAL_CHECKPOINT_PAGES: i64 = 10_000;
+
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: writer::Writer,
@@ -127,6 +130,12 @@ impl SqliteStore {
         // An ack means the report is on disk: each commit syncs the WAL. Group
         // commit (see `writer`) shares that cost among the reports of a batch.
         connection.pragma_update(None, "synchronous", "FULL")?;
+        // Checkpoint (copy the WAL into the database) every ~40 MB of WAL
+        // instead of SQLite's 4 MB: a page written again and again under load
+        // (a device's row, an index leaf) is copied once per checkpoint, so
+        // fewer copies. Measured at 1,000 devices: 16.0 instead of 19.9 KB
+        // written to storage per report. The WAL file stays at that size.
+        connection.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         // Off while migrating: a migration may rebuild a table that others
         // reference (SQLite cannot alter constraints); checked before commit.
