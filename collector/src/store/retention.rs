@@ -52,7 +52,7 @@ pub async fn run(store: Arc<dyn Store>, config: HistoryConfig, shutdown: impl Fu
             result = compaction.after_round(store.as_ref(), &config, now) => match result {
                 Ok(true) => info!("history storage compacted after the day's retention"),
                 Ok(false) => {}
-                Err(err) => warn!(error = %err, "compacting history storage failed; retried after the next round"),
+                Err(err) => warn!(error = %err, "compacting history storage failed (on PostgreSQL: REINDEX TABLE CONCURRENTLY disk_samples, which the collector's database user must own); retried after the next retention round"),
             }
         }
     }
