@@ -144,6 +144,31 @@ pub struct Fingerprints {
     pub content: i64,
 }
 
+/// What a report changed against the device's stored fingerprints; a report
+/// that does not decode (no fingerprints) or a device with none stored
+/// counts as changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Changes {
+    /// Stored as the device's latest status.
+    pub status: bool,
+    /// More than disk usage: its history line gets a body.
+    pub content: bool,
+}
+
+impl Changes {
+    pub fn between(
+        report: Option<Fingerprints>,
+        stored_status: Option<i64>,
+        stored_content: Option<i64>,
+    ) -> Self {
+        let differs = |now: Option<i64>, stored: Option<i64>| now.is_none() || now != stored;
+        Self {
+            status: differs(report.map(|f| f.status), stored_status),
+            content: differs(report.map(|f| f.content), stored_content),
+        }
+    }
+}
+
 /// The report's [`Fingerprints`]. The moving fields are cleared for the hash
 /// and put back (no copy of the report is made).
 pub fn fingerprints(status: &mut pb::StatusReport) -> Fingerprints {

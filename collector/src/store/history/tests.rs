@@ -361,3 +361,38 @@ fn history_settings_that_would_starve_the_forecast_are_refused() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn changes_tell_a_new_status_from_new_content() {
+    let report = Some(Fingerprints {
+        status: 1,
+        content: 2,
+    });
+    let changes = |status, content| Changes::between(report, status, content);
+    let both = Changes {
+        status: true,
+        content: true,
+    };
+    assert_eq!(changes(None, None), both, "nothing stored yet");
+    assert_eq!(
+        Changes::between(None, Some(1), Some(2)),
+        both,
+        "undecodable"
+    );
+    assert_eq!(
+        changes(Some(1), Some(2)),
+        Changes {
+            status: false,
+            content: false
+        }
+    );
+    assert_eq!(
+        changes(Some(9), Some(2)),
+        Changes {
+            status: true,
+            content: false
+        },
+        "disk usage alone"
+    );
+    assert_eq!(changes(Some(9), Some(9)), both);
+}

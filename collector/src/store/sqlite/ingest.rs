@@ -115,10 +115,10 @@ pub fn ingest(
         .map_err(|_| StoreError::Task(format!("seq {} out of range", report.seq)))?;
     let fingerprint = fingerprints.map(|f| f.status);
     let content_fingerprint = fingerprints.map(|f| f.content);
-    let changed = fingerprint.is_none() || fingerprint != known.fingerprint;
-    // A change of disk usage alone leaves a history line without a body.
-    let content_changed =
-        content_fingerprint.is_none() || content_fingerprint != known.content_fingerprint;
+    let history::Changes {
+        status: changed,
+        content: content_changed,
+    } = history::Changes::between(fingerprints, known.fingerprint, known.content_fingerprint);
     let status = body.status.as_ref();
     let sample_disks = status.is_some_and(|s| s.disks.is_some())
         && history::disks_due(changed, known.disks_sampled_at, report.collected_at);
