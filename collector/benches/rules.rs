@@ -9,7 +9,10 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
-use forewarn_collector::rules::{DeviceInput, DiskSample, RulesConfig, evaluate};
+use forewarn_collector::rules::forecast::disk_forecasts;
+use forewarn_collector::rules::{
+    AlertKey, AlertState, DeviceInput, DiskSample, RulesConfig, Transition, evaluate,
+};
 use forewarn_proto::pb;
 
 const NOW: i64 = 1_795_000_000;
@@ -98,46 +101,45 @@ fn history() -> BTreeMap<String, Vec<DiskSample>> {
         .collect()
 }
 
-fn bench(c: &mut Criterion) {
-    let rules = RulesConfig::default();
-    let report = report();
-    let history = history();
+/// The forecasts and then every rule, as the alert engine plans a report.
+fn plan(
+    rules: &RulesConfig,
+    previous: &BTreeMap<AlertKey, AlertState>,
+    report: &pb::StatusReport,
+    history: &BTreeMap<String, Vec<DiskSample>>,
+    now: i64,
+) -> Vec<Transition> {
+    let forecasts = disk_forecasts(rules, report, history, now);
     let device = DeviceInput {
         device_id: "dev-1",
         hostname: "SRV-DB-01",
         last_seen_at: Some(NOW),
-        report: Some(&report),
-        disk_history: &history,
+        report: Some(report),
+        disk_forecasts: &forecasts,
     };
-    let first = evaluate(&rules, &BTreeMap::new(), &device, &|_| false, NOW);
+    evaluate(rules, previous, &device, &|_| false, now)
+}
+
+fn bench(c: &mut Criterion) {
+    let rules = RulesConfig::default();
+    let report = report();
+    let history = history();
+    let first = plan(&rules, &BTreeMap::new(), &report, &history, NOW);
     let previous: BTreeMap<_, _> = first.into_iter().map(|t| (t.key, t.state)).collect();
     c.bench_function("evaluate/first_report", |b| {
-        b.iter(|| {
-            evaluate(
-                &rules,
-                &BTreeMap::new(),
-                black_box(&device),
-                &|_| false,
-                NOW,
-            )
-        })
+        b.iter(|| plan(&rules, &BTreeMap::new(), black_box(&report), &history, NOW))
     });
     c.bench_function("evaluate/steady_state", |b| {
-        b.iter(|| evaluate(&rules, &previous, black_box(&device), &|_| false, NOW + 300))
+        b.iter(|| plan(&rules, &previous, black_box(&report), &history, NOW + 300))
     });
     let no_history = BTreeMap::new();
-    let without_forecast = DeviceInput {
-        device_id: "dev-1",
-        disk_history: &no_history,
-        ..device
-    };
     c.bench_function("evaluate/without_disk_history", |b| {
         b.iter(|| {
-            evaluate(
+            plan(
                 &rules,
                 &previous,
-                black_box(&without_forecast),
-                &|_| false,
+                black_box(&report),
+                &no_history,
                 NOW + 300,
             )
         })

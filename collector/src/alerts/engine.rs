@@ -16,7 +16,7 @@ use super::AlertStatus;
 use super::notification::{DeviceDetails, Notification};
 use super::silence::Silence;
 use super::texts;
-use crate::rules::forecast::{ForecastState, disk_forecasts};
+use crate::rules::forecast::{ForecastState, disk_forecasts, shown_forecasts};
 use crate::rules::{
     AlertKey, AlertState, DeviceInput, DiskSample, Event, RuleId, RulesConfig, Transition,
     evaluate, next_change_at,
@@ -158,12 +158,15 @@ pub fn plan_device(
             .iter()
             .any(|s| s.covers(&device.id, &device.group, key, now))
     };
+    let disk_forecasts = report
+        .map(|r| disk_forecasts(rules, r, &context.disk_history, now))
+        .unwrap_or_default();
     let input = DeviceInput {
         device_id: &device.id,
         hostname: &device.hostname,
         last_seen_at: device.last_seen_at,
         report,
-        disk_history: &context.disk_history,
+        disk_forecasts: &disk_forecasts,
     };
     let details = report.and_then(|r| r.host.as_ref()).map(|host| {
         let mut details = DeviceDetails::from_host(host);
@@ -189,7 +192,7 @@ pub fn plan_device(
         .collect();
     let forecasts = report
         .filter(|r| r.disks.is_some())
-        .map(|r| disk_forecasts(rules, r, &context.disk_history, now));
+        .map(|r| shown_forecasts(rules, r, &disk_forecasts, now));
     Plan {
         changes,
         forecasts,

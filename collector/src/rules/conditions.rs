@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use forewarn_proto::{CheckKind, pb};
 
 use super::config::{FlagRule, RulesConfig, ThresholdRule};
-use super::forecast::{ForecastState, forecast_state};
+use super::forecast::ForecastState;
 use super::{AlertKey, AlertState, Condition, DeviceInput, RuleId, Severity, Timing};
 
 /// The part of a report a rule reads; alerts of a section the report lacks are left alone.
@@ -538,10 +538,10 @@ fn measure_disks(m: &mut Measurer<'_>, disks: &pb::DiskCheck, device: &DeviceInp
                 },
             );
         }
-        let Some(samples) = device.disk_history.get(mount) else {
+        let Some(&state) = device.disk_forecasts.get(mount) else {
             continue;
         };
-        match forecast_state(&rules.disk_forecast, samples, now) {
+        match state {
             ForecastState::FullIn(prediction) => {
                 let days = prediction.secs_until_full / 86_400.0;
                 let full_at = now.saturating_add(prediction.secs_until_full as i64);

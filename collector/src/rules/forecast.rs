@@ -13,6 +13,8 @@
 //!    median distance of the buckets from the line exceeds
 //!    `max_residual_percent` of the filesystem (no trend worth the name).
 
+use std::collections::BTreeMap;
+
 use super::config::ForecastRule;
 
 /// One observation of a filesystem, from the disk-history table.
@@ -95,7 +97,7 @@ pub fn forecast_state(rule: &ForecastRule, samples: &[DiskSample], now: i64) -> 
         return needs(0);
     };
     // Bucket index -> (time of the minimum, minimum available).
-    let mut buckets: std::collections::BTreeMap<i64, (i64, u64)> = Default::default();
+    let mut buckets: BTreeMap<i64, (i64, u64)> = Default::default();
     for sample in samples.iter().filter(|s| s.at >= since && s.at <= now) {
         let bucket = buckets
             .entry(sample.at.div_euclid(bucket_secs))
@@ -152,28 +154,54 @@ fn fit(
     })
 }
 
-/// The forecast of every filesystem of a disk report that the disk rules
-/// judge and that has history, by mount point; empty without a disk section.
+/// The filesystems of a report that the disk rules judge, in report order:
+/// writable, with a size, not excluded.
+pub fn judged_filesystems<'a>(
+    rules: &'a super::RulesConfig,
+    report: &'a forewarn_proto::pb::StatusReport,
+) -> impl Iterator<Item = &'a forewarn_proto::pb::DiskStatus> {
+    report
+        .disks
+        .iter()
+        .flat_map(|disks| &disks.filesystems)
+        .filter(|fs| fs.total_bytes > 0 && !fs.read_only)
+        .filter(|fs| rules.disks.judges(&fs.mount_point, &fs.filesystem))
+}
+
+/// The forecast of every judged filesystem of a report that has history, by
+/// mount point; empty without a disk section.
 pub fn disk_forecasts(
     rules: &super::RulesConfig,
     report: &forewarn_proto::pb::StatusReport,
-    history: &std::collections::BTreeMap<String, Vec<DiskSample>>,
+    history: &BTreeMap<String, Vec<DiskSample>>,
     now: i64,
-) -> Vec<(String, ForecastState)> {
-    let Some(disks) = &report.disks else {
-        return Vec::new();
-    };
-    disks
-        .filesystems
-        .iter()
-        .filter(|fs| fs.total_bytes > 0 && !fs.read_only)
-        .filter(|fs| rules.disks.judges(&fs.mount_point, &fs.filesystem))
-        .map(|fs| {
-            let samples = history.get(&fs.mount_point).map_or(&[][..], Vec::as_slice);
-            (
+) -> BTreeMap<String, ForecastState> {
+    judged_filesystems(rules, report)
+        .filter_map(|fs| {
+            let samples = history.get(&fs.mount_point)?;
+            Some((
                 fs.mount_point.clone(),
                 forecast_state(&rules.disk_forecast, samples, now),
-            )
+            ))
+        })
+        .collect()
+}
+
+/// What the device page shows for each judged filesystem of a report, in
+/// report order: its forecast, or how much history one needs.
+pub fn shown_forecasts(
+    rules: &super::RulesConfig,
+    report: &forewarn_proto::pb::StatusReport,
+    forecasts: &BTreeMap<String, ForecastState>,
+    now: i64,
+) -> Vec<(String, ForecastState)> {
+    judged_filesystems(rules, report)
+        .map(|fs| {
+            let state = forecasts
+                .get(&fs.mount_point)
+                .copied()
+                .unwrap_or_else(|| forecast_state(&rules.disk_forecast, &[], now));
+            (fs.mount_point.clone(), state)
         })
         .collect()
 }

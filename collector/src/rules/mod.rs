@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use forewarn_proto::pb;
 
 pub use config::RulesConfig;
-pub use forecast::DiskSample;
+pub use forecast::{DiskSample, ForecastState};
 
 pub use crate::severity::Severity;
 
@@ -234,8 +234,10 @@ pub struct DeviceInput<'a> {
     pub hostname: &'a str,
     pub last_seen_at: Option<i64>,
     pub report: Option<&'a pb::StatusReport>,
-    /// Disk samples by mount point, for the forecast.
-    pub disk_history: &'a BTreeMap<String, Vec<DiskSample>>,
+    /// The disk-full forecast of each judged filesystem with history, by
+    /// mount point ([`forecast::disk_forecasts`]): computed once per plan,
+    /// for the forecast rule and for what the device page shows.
+    pub disk_forecasts: &'a BTreeMap<String, ForecastState>,
 }
 
 /// Evaluates every rule for one device.

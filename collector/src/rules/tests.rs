@@ -141,7 +141,7 @@ impl Run {
             hostname: "LAPTOP-042",
             last_seen_at: s.last_seen,
             report: s.report.as_ref(),
-            disk_history: &history,
+            disk_forecasts: &history,
         };
         let transitions = evaluate(&self.rules, &self.states, &device, &|_| false, s.at);
         let mut events: Vec<(RuleId, String, Event)> = transitions
@@ -556,7 +556,7 @@ fn silenced_alert_records_state_and_notifies_when_the_silence_ends() {
         hostname: "h",
         last_seen_at: Some(T0),
         report: Some(&report),
-        disk_history: &history,
+        disk_forecasts: &history,
     };
     let silenced = evaluate(&rules, &BTreeMap::new(), &device, &|_| true, T0);
     assert!(silenced.iter().all(|t| t.event.is_none()));
@@ -604,7 +604,7 @@ proptest! {
             r.disks.as_mut().unwrap().filesystems[0].available_bytes = (v / 100.0 * (100 * GIB) as f64) as u64;
             r
         })) {
-            let device = DeviceInput { device_id: "dev-1", hostname: "h", last_seen_at: Some(at), report: Some(&report), disk_history: &history };
+            let device = DeviceInput { device_id: "dev-1", hostname: "h", last_seen_at: Some(at), report: Some(&report), disk_forecasts: &history };
             for t in evaluate(&rules, &states, &device, &|_| false, at) {
                 events += usize::from(t.event.is_some());
                 states.insert(t.key, t.state);
@@ -675,7 +675,7 @@ fn events_with_time_alone(
         hostname: "LAPTOP-042",
         last_seen_at: Some(last_seen),
         report: Some(report),
-        disk_history: &history,
+        disk_forecasts: &history,
     };
     let mut states = BTreeMap::new();
     let mut events = Vec::new();

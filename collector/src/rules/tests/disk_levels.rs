@@ -27,7 +27,7 @@ fn disk_free(rules: &RulesConfig, report: &pb::StatusReport) -> Option<Condition
         hostname: "LAPTOP-042",
         last_seen_at: Some(T0),
         report: Some(report),
-        disk_history: &history,
+        disk_forecasts: &history,
     };
     evaluate(rules, &BTreeMap::new(), &device, &|_| false, T0)
         .into_iter()
