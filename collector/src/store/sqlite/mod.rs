@@ -100,6 +100,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../../migrations/sqlite/0015_content_fingerprint.sql"),
     ),
+    (
+        16,
+        include_str!("../../../migrations/sqlite/0016_disk_history_without_rowid.sql"),
+    ),
 ];
 
 /// Devices the sweeper plans in one transaction.
