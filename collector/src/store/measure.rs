@@ -9,9 +9,9 @@
 //!   runs it (and on PostgreSQL a `VACUUM` after each round, standing in
 //!   for autovacuum, which a simulated month outruns), and whether the disk forecast on the thinned history is the
 //!   forecast of the raw one.
-//! - [`ingest_after_history`]: ingest CPU per report on a store holding 14
-//!   days of history (what retention leaves: 2 days raw, then hourly) against
-//!   a fresh store, in one run.
+//! - [`ingest_after_history`]: ingest CPU per report on stores holding 14
+//!   and 28 days of history (what retention leaves: 2 days raw, then hourly)
+//!   against a fresh store, in one run.
 //! - [`sweep_fleet`]: one sweep's CPU at 2,000 devices.
 //!
 //! The SQLite cases live in `store/sqlite/measure.rs`, the PostgreSQL cases
@@ -473,19 +473,20 @@ pub(crate) async fn month_of_reports(
     );
 }
 
-/// Gives `store` the history `devices` laptops have after 14 days, as
-/// retention leaves it: a report an hour from 14 to 2 days before `now`
-/// (what hourly thinning keeps of the disk samples), then one every 5
-/// minutes; then a retention round at `now`.
-pub(crate) async fn seed_two_weeks(
+/// Gives `store` the history `devices` laptops have after `days` days, as
+/// retention leaves it: a report an hour until 2 days before `now` (what
+/// hourly thinning keeps of the disk samples), then one every 5 minutes;
+/// then a retention round at `now`.
+pub(crate) async fn seed_history(
     store: &Arc<dyn Store>,
     laptops: &mut [Laptop],
     now: i64,
+    days: i64,
     rules: &Arc<RuleBook>,
 ) {
     let config = HistoryConfig::default();
     let raw_from = now - i64::from(config.raw_days) * DAY_SECS;
-    let mut at = now - 14 * DAY_SECS;
+    let mut at = now - days * DAY_SECS;
     while at < now {
         report_round(store, laptops, at, rules).await;
         at += if at < raw_from { HOUR_SECS } else { INTERVAL };
@@ -495,74 +496,99 @@ pub(crate) async fn seed_two_weeks(
         .unwrap();
 }
 
-/// What `rounds` rounds of 5-minute reports from every laptop cost: CPU per
-/// report and reports per second of wall time.
-async fn ingest_cost(
-    store: &Arc<dyn Store>,
-    probe: &dyn Probe,
-    laptops: &mut [Laptop],
-    from: i64,
-    rounds: i64,
-    rules: &Arc<RuleBook>,
-) -> (Duration, f64) {
-    let (cpu, wall) = (probe.cpu().await, Instant::now());
-    for round in 0..rounds {
-        report_round(store, laptops, from + round * INTERVAL, rules).await;
-    }
-    let reports = (rounds as usize * laptops.len()) as u32;
-    let (cpu, wall) = (probe.cpu().await.saturating_sub(cpu), wall.elapsed());
-    (
-        cpu / reports.max(1),
-        f64::from(reports) / wall.as_secs_f64(),
-    )
+/// One store of [`ingest_after_history`]: its laptops, their history, and
+/// what its reports cost so far.
+struct HistoryCase<'a> {
+    store: Arc<dyn Store>,
+    probe: &'a dyn Probe,
+    days: i64,
+    laptops: Vec<Laptop>,
+    cpu: Duration,
+    wall: Duration,
 }
 
-/// Ingest on `seeded` after [`seed_two_weeks`] against ingest on `fresh`
-/// (the same devices, no history), the same reports, in one run.
+/// Ingest on stores holding 14 and 28 days of history against a fresh one
+/// (the same devices, one report each), the same reports, in one run: the
+/// stores take turns a round of reports at a time, so drift in the machine
+/// is shared. The forecast reads at most its window (14 days), so 28 days
+/// must cost what 14 do; against the fresh store, what is left is the
+/// forecast itself (the fresh devices have no trend to fit yet).
 pub(crate) async fn ingest_after_history(
-    fresh: (Arc<dyn Store>, &dyn Probe),
-    seeded: (Arc<dyn Store>, &dyn Probe),
+    stores: [(Arc<dyn Store>, &dyn Probe); 3],
     devices: usize,
 ) {
     let rules = Arc::new(RuleBook::default());
-    let now = T0 + 14 * DAY_SECS;
-    let rounds = env_count("FOREWARN_MEASURE_ROUNDS", 12) as i64;
-    let started = Instant::now();
-    let mut old: Vec<Laptop> = (0..devices).map(|d| Laptop::new(d, 1.0)).collect();
-    enroll(seeded.0.as_ref(), devices).await;
-    seed_two_weeks(&seeded.0, &mut old, now, &rules).await;
-    let summary = seeded.0.history_summary(&device_id(0)).await.unwrap();
-    println!(
-        "{}: seeded {devices} laptops with 14 days of history in {:.0?} ({} lines, {} disk samples per device)",
-        seeded.1.backend(),
-        started.elapsed(),
-        summary.reports,
-        summary.disk_samples
-    );
-    let mut new: Vec<Laptop> = (0..devices).map(|d| Laptop::new(d, 1.0)).collect();
-    enroll(fresh.0.as_ref(), devices).await;
-    // One report each first, so both stores measure devices that have reported.
-    report_round(&fresh.0, &mut new, now - INTERVAL, &rules).await;
-    // Both at rest, as a collector's database is between bursts: SQLite's
+    let now = T0 + 28 * DAY_SECS;
+    let rounds = env_count("FOREWARN_MEASURE_ROUNDS", 36) as i64;
+    let mut cases = Vec::new();
+    for ((store, probe), days) in stores.into_iter().zip([0, 14, 28]) {
+        let started = Instant::now();
+        let mut laptops: Vec<Laptop> = (0..devices).map(|d| Laptop::new(d, 1.0)).collect();
+        enroll(store.as_ref(), devices).await;
+        seed_history(&store, &mut laptops, now - INTERVAL, days, &rules).await;
+        // A fresh device has reported once, as the others have.
+        report_round(&store, &mut laptops, now - INTERVAL, &rules).await;
+        let summary = store.history_summary(&device_id(0)).await.unwrap();
+        println!(
+            "{}: seeded {devices} laptops with {days} days of history in {:.0?} ({} lines, {} disk samples per device)",
+            probe.backend(),
+            started.elapsed(),
+            summary.reports,
+            summary.disk_samples
+        );
+        cases.push(HistoryCase {
+            store,
+            probe,
+            days,
+            laptops,
+            cpu: Duration::ZERO,
+            wall: Duration::ZERO,
+        });
+    }
+    // Each at rest, as a collector's database is between bursts: SQLite's
     // write-ahead log checkpointed, PostgreSQL vacuumed as autovacuum would
     // have after retention's deletes. Otherwise the seeding's checkpoint and
     // dead index entries are charged to the first reports measured.
-    for probe in [fresh.1, seeded.1] {
-        probe.bytes().await;
-        probe.housekeeping().await;
+    for case in &cases {
+        case.probe.bytes().await;
+        case.probe.housekeeping().await;
     }
-    let (fresh_cpu, fresh_rate) =
-        ingest_cost(&fresh.0, fresh.1, &mut new, now, rounds, &rules).await;
-    let (seeded_cpu, seeded_rate) =
-        ingest_cost(&seeded.0, seeded.1, &mut old, now, rounds, &rules).await;
+    for round in 0..rounds {
+        for case in &mut cases {
+            let (cpu, wall) = (case.probe.cpu().await, Instant::now());
+            report_round(
+                &case.store,
+                &mut case.laptops,
+                now + round * INTERVAL,
+                &rules,
+            )
+            .await;
+            case.cpu += case.probe.cpu().await.saturating_sub(cpu);
+            case.wall += wall.elapsed();
+        }
+    }
+    let reports = (rounds as usize * devices) as u32;
+    let per_report = |case: &HistoryCase<'_>| case.cpu.as_secs_f64() * 1000.0 / f64::from(reports);
+    let rate = |case: &HistoryCase<'_>| f64::from(reports) / case.wall.as_secs_f64();
+    let fresh = &cases[0];
+    for case in &cases[1..] {
+        println!(
+            "measured: {}: ingest CPU per report with {} days of history {:.3} ms vs fresh {:.3} ms \
+             ({:.2}x); {:.0} vs {:.0} reports/s one round at a time \
+             ({devices} laptops x {rounds} rounds, every report moving its disks, {BUILD})",
+            case.probe.backend(),
+            case.days,
+            per_report(case),
+            per_report(fresh),
+            per_report(case) / per_report(fresh).max(1e-9),
+            rate(case),
+            rate(fresh),
+        );
+    }
     println!(
-        "measured: {}: ingest CPU per report with 14 days of history {:.3} ms vs fresh {:.3} ms \
-         ({:.2}x; goal unchanged); {seeded_rate:.0} vs {fresh_rate:.0} reports/s one round at a time \
-         ({devices} laptops x {rounds} rounds, every report moving its disks, {BUILD})",
-        seeded.1.backend(),
-        seeded_cpu.as_secs_f64() * 1000.0,
-        fresh_cpu.as_secs_f64() * 1000.0,
-        seeded_cpu.as_secs_f64() / fresh_cpu.as_secs_f64().max(1e-9)
+        "measured: {}: ingest CPU per report with 28 days of history vs 14: {:.2}x (goal: unchanged)",
+        fresh.probe.backend(),
+        per_report(&cases[2]) / per_report(&cases[1]).max(1e-9)
     );
 }
 
@@ -778,16 +804,24 @@ mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "a measurement run by hand (minutes); see the module docs"]
     async fn postgres_ingest_with_two_weeks_of_history() {
-        let (fresh, seeded) = (Schema::create().await, Schema::create().await);
+        let schemas = [
+            Schema::create().await,
+            Schema::create().await,
+            Schema::create().await,
+        ];
         let devices = env_count("FOREWARN_MEASURE_HISTORY_DEVICES", 50);
         ingest_after_history(
-            (fresh.open().await, &fresh),
-            (seeded.open().await, &seeded),
+            [
+                (schemas[0].open().await, &schemas[0]),
+                (schemas[1].open().await, &schemas[1]),
+                (schemas[2].open().await, &schemas[2]),
+            ],
             devices,
         )
         .await;
-        fresh.drop_schema().await;
-        seeded.drop_schema().await;
+        for schema in schemas {
+            schema.drop_schema().await;
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -300,9 +300,18 @@ async fn month_of_reports_per_device() {
 async fn ingest_with_two_weeks_of_history() {
     let dir = tempfile::tempdir().unwrap();
     let (fresh, fresh_probe) = SqliteProbe::open(dir.path().join("fresh.sqlite3"));
-    let (seeded, seeded_probe) = SqliteProbe::open(dir.path().join("seeded.sqlite3"));
+    let (two_weeks, two_weeks_probe) = SqliteProbe::open(dir.path().join("14-days.sqlite3"));
+    let (four_weeks, four_weeks_probe) = SqliteProbe::open(dir.path().join("28-days.sqlite3"));
     let devices = env_count("FOREWARN_MEASURE_HISTORY_DEVICES", 50);
-    measure::ingest_after_history((fresh, &fresh_probe), (seeded, &seeded_probe), devices).await;
+    measure::ingest_after_history(
+        [
+            (fresh, &fresh_probe),
+            (two_weeks, &two_weeks_probe),
+            (four_weeks, &four_weeks_probe),
+        ],
+        devices,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
