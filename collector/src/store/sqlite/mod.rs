@@ -747,6 +747,33 @@ pub(crate) mod tests {
         (dir, store)
     }
 
+    #[tokio::test]
+    async fn a_cached_statement_is_not_compiled_again_when_taken_from_the_cache() {
+        let (_dir, store) = fresh().await;
+        // The shape of the forecast's newest-sample query: a range with
+        // ORDER BY ... LIMIT, whose plan SQLite would otherwise tune to the
+        // bound values.
+        const NEWEST: &str = "SELECT at FROM disk_samples
+             WHERE device_id = ?1 AND mount_point = ?2 AND at >= ?3 AND at <= ?4
+             ORDER BY at DESC LIMIT 1";
+        let recompiled = store
+            .with_connection(|c| {
+                for round in 0..3_i64 {
+                    let mut statement = c.prepare_cached(NEWEST)?;
+                    statement
+                        .query_row(params!["d1", "/", round, 1_000 + round], |row| {
+                            row.get::<_, i64>(0)
+                        })
+                        .optional()?;
+                }
+                Ok(c.prepare_cached(NEWEST)?
+                    .get_status(rusqlite::StatementStatus::RePrepare))
+            })
+            .await
+            .unwrap();
+        assert_eq!(recompiled, 0, "the statement was compiled again");
+    }
+
     mod conformance {
         use super::fresh;
 
