@@ -579,23 +579,29 @@ pub fn claim_outbox(
     now: i64,
 ) -> rusqlite::Result<Vec<OutboxEvent>> {
     let until = now.saturating_add(i64::try_from(lease_secs).unwrap_or(i64::MAX));
-    let ids: Vec<i64> = {
-        let mut statement = tx.prepare_cached(
-            "SELECT id FROM alert_outbox o
-             WHERE ((state = 'pending' AND next_attempt_at <= ?1)
-                 OR (state = 'claimed' AND claimed_until <= ?1))
+    let limit_param = i64::try_from(limit).unwrap_or(i64::MAX);
+    // Pending rows that are due and rows whose lease ran out, each walked in
+    // id order on the queue index (migration 0017) up to the batch size; the
+    // first `limit` of both by id are claimed.
+    let mut ids: Vec<i64> = Vec::with_capacity(limit);
+    for ready in [
+        "o.state = 'pending' AND o.next_attempt_at <= ?1",
+        "o.state = 'claimed' AND o.claimed_until <= ?1",
+    ] {
+        let mut statement = tx.prepare_cached(&format!(
+            "SELECT id FROM alert_outbox o INDEXED BY alert_outbox_queue
+             WHERE {ready}
                AND NOT EXISTS (SELECT 1 FROM alert_outbox e
                    WHERE e.alert_id = o.alert_id AND e.id < o.id
                      AND e.state IN ('pending', 'claimed'))
-             ORDER BY id LIMIT ?2",
-        )?;
-        statement
-            .query_map(
-                params![now, i64::try_from(limit).unwrap_or(i64::MAX)],
-                |row| row.get(0),
-            )?
-            .collect::<rusqlite::Result<_>>()?
-    };
+             ORDER BY o.id LIMIT ?2"
+        ))?;
+        for id in statement.query_map(params![now, limit_param], |row| row.get(0))? {
+            ids.push(id?);
+        }
+    }
+    ids.sort_unstable();
+    ids.truncate(limit);
     let mut claimed = Vec::with_capacity(ids.len());
     for id in ids {
         claimed.push(tx.query_row(

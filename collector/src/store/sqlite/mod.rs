@@ -105,6 +105,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("../../../migrations/sqlite/0016_disk_history_without_rowid.sql"),
     ),
+    (
+        17,
+        include_str!("../../../migrations/sqlite/0017_outbox_queue_index.sql"),
+    ),
 ];
 
 /// Devices the sweeper plans in one transaction.
@@ -700,13 +704,18 @@ impl OutboxDelivery for SqliteStore {
         .await
     }
 
+    // A delivery's outcome is group-committed like a report: the worker
+    // delivers a claimed batch in parallel, and their outcomes share one
+    // transaction (and one sync) instead of one each.
     async fn mark_skipped(&self, id: i64, now: i64) -> Result<(), StoreError> {
-        self.with_connection(move |c| Ok(sqlite_alerts::mark_skipped(c, id, now)?))
+        self.writer
+            .batched(move |c| Ok(sqlite_alerts::mark_skipped(c, id, now)?))
             .await
     }
 
     async fn mark_delivered(&self, id: i64, now: i64) -> Result<(), StoreError> {
-        self.with_connection(move |c| Ok(sqlite_alerts::mark_delivered(c, id, now)?))
+        self.writer
+            .batched(move |c| Ok(sqlite_alerts::mark_delivered(c, id, now)?))
             .await
     }
 
@@ -717,7 +726,8 @@ impl OutboxDelivery for SqliteStore {
         retry_at: Option<i64>,
     ) -> Result<(), StoreError> {
         let error = error.to_owned();
-        self.with_connection(move |c| Ok(sqlite_alerts::mark_failed(c, id, &error, retry_at)?))
+        self.writer
+            .batched(move |c| Ok(sqlite_alerts::mark_failed(c, id, &error, retry_at)?))
             .await
     }
 

@@ -139,7 +139,8 @@ fn prune_delivered_batch(
 
 fn outbox_backlog(c: &Connection) -> rusqlite::Result<(u64, Option<i64>)> {
     c.query_row(
-        "SELECT COUNT(*), MIN(created_at) FROM alert_outbox WHERE state IN ('pending', 'claimed')",
+        "SELECT COUNT(*), MIN(created_at) FROM alert_outbox INDEXED BY alert_outbox_queue
+         WHERE state IN ('pending', 'claimed')",
         [],
         |row| Ok((row.get::<_, i64>(0)?.max(0) as u64, row.get(1)?)),
     )

@@ -2,13 +2,14 @@
 //!
 //! Every store call is a job sent to this thread over a channel and answered
 //! on a oneshot, so no call parks a thread of tokio's blocking pool on a
-//! mutex. Reports are group-committed: the reports queued while the previous
-//! transaction committed (or calls ran) are stored together in one transaction, each in a
-//! savepoint of its own (a report that fails rolls back alone), and each
-//! report is answered only after that transaction committed, so an ack still
-//! means the report is on disk (`synchronous = FULL`). Under load the cost of
-//! a commit (the WAL sync) is shared by the whole batch; when idle, a batch
-//! is one report and nothing waits.
+//! mutex. Reports and ticket delivery outcomes are group-committed: those
+//! queued while the previous transaction committed (or calls ran) are
+//! written together in one transaction, each in a savepoint of its own (one
+//! that fails rolls back alone), and each is answered only after that
+//! transaction committed, so an ack still means the report is on disk
+//! (`synchronous = FULL`). Under load the cost of a commit (the WAL sync) is
+//! shared by the whole batch; when idle, a batch is one write and nothing
+//! waits.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
@@ -19,7 +20,7 @@ use tracing::error;
 
 use crate::store::StoreError;
 
-/// At most this many reports share one transaction: bounds how long the
+/// At most this many batched writes share one transaction: bounds how long the
 /// database stays locked for other processes (the command line).
 const MAX_BATCH: usize = 512;
 
@@ -96,7 +97,7 @@ impl Writer {
             Box::new(move |commit_error: Option<&str>| {
                 let result = match commit_error {
                     Some(err) => result.and(Err(StoreError::Task(format!(
-                        "the database did not commit the batch this report was in: {err}"
+                        "the database did not commit the batch this write was in: {err}"
                     )))),
                     None => result,
                 };
@@ -139,7 +140,7 @@ fn in_savepoint<T>(
     }
 }
 
-/// Takes what is queued: the reports go into one transaction, then the
+/// Takes what is queued: the batched writes go into one transaction, then the
 /// calls run, each alone. A call does not end the batch it arrived in (a
 /// report's certificate check comes just before it), or every report would
 /// get a transaction and a sync of its own.
@@ -167,7 +168,7 @@ fn run(mut connection: Connection, queue: mpsc::Receiver<Job>) {
     }
 }
 
-/// Runs the queued reports in one transaction and answers them.
+/// Runs the queued writes in one transaction and answers them.
 fn commit_batch(connection: &mut Connection, batch: &mut Vec<Batched>) {
     if batch.is_empty() {
         return;
@@ -177,7 +178,7 @@ fn commit_batch(connection: &mut Connection, batch: &mut Vec<Batched>) {
         Ok(tx) => tx,
         Err(err) => {
             let message = err.to_string();
-            error!(error = %message, reports = jobs.len(), "cannot start a database transaction; the reports waiting for it are refused");
+            error!(error = %message, writes = jobs.len(), "cannot start a database transaction; the reports and delivery outcomes waiting for it are refused (agents send their reports again, deliveries are retried after their lease)");
             for job in jobs {
                 job(Err(&message))(None);
             }
@@ -189,7 +190,9 @@ fn commit_batch(connection: &mut Connection, batch: &mut Vec<Batched>) {
         match catch_unwind(AssertUnwindSafe(|| job(Ok(&tx)))) {
             Ok(answer) => answers.push(answer),
             Err(_) => {
-                error!("storing a report panicked; its caller gets an error");
+                error!(
+                    "a batched write (a report or a delivery outcome) panicked; its caller gets an error"
+                );
                 // Its savepoint may still be open: undo what it wrote.
                 let _ = tx.execute_batch("ROLLBACK TO report; RELEASE report");
             }
@@ -197,7 +200,7 @@ fn commit_batch(connection: &mut Connection, batch: &mut Vec<Batched>) {
     }
     let commit_error = tx.commit().err().map(|err| err.to_string());
     if let Some(err) = &commit_error {
-        error!(error = %err, reports = answers.len(), "a batch of reports did not commit; each is refused and its agent sends it again");
+        error!(error = %err, writes = answers.len(), "a batch of writes did not commit; each is refused (agents send their reports again, deliveries are retried after their lease)");
     }
     for answer in answers {
         answer(commit_error.as_deref());
