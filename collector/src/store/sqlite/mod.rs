@@ -836,6 +836,78 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
+    async fn disk_history_keeps_its_rows_when_rebuilt_without_rowid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        {
+            // A database as the previous release left it: migrations 1-15,
+            // with a device's disk samples and day rows.
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+            )
+            .unwrap();
+            for (version, sql) in &MIGRATIONS[..15] {
+                c.execute_batch(sql).unwrap();
+                c.execute("INSERT INTO schema_migrations VALUES (?1, 0)", [version])
+                    .unwrap();
+            }
+            c.execute_batch(
+                "INSERT INTO enrollment_tokens (id, token_hash, group_name, created_at, expires_at) VALUES ('t1', 'aa', 'laptops', 0, 100);
+                 INSERT INTO devices (id, group_name, hostname, os, agent_version, enrolled_at, token_id, cert_serial, cert_not_after)
+                   VALUES ('d1', 'laptops', 'host', 'linux', '0.1.0', 10, 't1', '01', 1000);
+                 INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes)
+                   VALUES ('d1', '/', 86400, 100, 60), ('d1', '/', 90000, 100, 55), ('d1', '/home', 86400, 500, 400);
+                 INSERT INTO disk_days (device_id, mount_point, day, at, total_bytes, available_bytes)
+                   VALUES ('d1', '/', 86400, 90000, 100, 55), ('d1', '/home', 86400, 86400, 500, 400);",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let (samples, days, rowid) = store
+            .with_connection(|c| {
+                let samples: Vec<(String, i64, i64)> = c
+                    .prepare("SELECT mount_point, at, available_bytes FROM disk_samples ORDER BY mount_point, at")?
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let days: Vec<(String, i64, i64)> = c
+                    .prepare("SELECT mount_point, at, available_bytes FROM disk_days ORDER BY mount_point")?
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let rowid = c.prepare("SELECT rowid FROM disk_samples").is_ok();
+                Ok((samples, days, rowid))
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            samples,
+            [
+                ("/".to_owned(), 86400, 60),
+                ("/".to_owned(), 90000, 55),
+                ("/home".to_owned(), 86400, 400)
+            ]
+        );
+        assert_eq!(
+            days,
+            [
+                ("/".to_owned(), 90000, 55),
+                ("/home".to_owned(), 86400, 400)
+            ]
+        );
+        assert!(!rowid, "disk_samples is a WITHOUT ROWID table");
+        // The rebuilt tables still refer to their device.
+        let orphan = store
+            .with_connection(|c| {
+                Ok(c.execute(
+                    "INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes) VALUES ('nobody', '/', 0, 1, 1)",
+                    [],
+                )?)
+            })
+            .await;
+        assert!(orphan.is_err(), "{orphan:?}");
+    }
+
+    #[tokio::test]
     async fn reopening_keeps_data_and_does_not_rerun_migrations() {
         let (dir, store) = store_with_device("laptops").await;
         drop(store);
