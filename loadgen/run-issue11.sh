@@ -22,8 +22,8 @@
 #   two     loadgen/run-two-collectors.sh: one vs two current collectors on
 #           one PostgreSQL.
 #   store   the ignored store measurements (debug build): bytes per device per
-#           month at a 5-minute interval with retention, ingest on 14 days of
-#           history vs fresh, one sweep at 2,000 devices on SQLite and
+#           month at a 5-minute interval with retention, ingest on 14 and 28
+#           days of history vs fresh, one sweep at 2,000 devices on SQLite and
 #           PostgreSQL, sweep and CLI on 14 days of history.
 #
 # Environment: DURATION (each measured window, default 60s), SMALL, LARGE,
