@@ -790,25 +790,37 @@ pub(crate) mod tests {
         crate::store::conformance::store_conformance_suite!(fresh());
     }
 
+    /// A database file at `path` with the first `version` migrations applied
+    /// (as a release that had only those left it) and device `d1` enrolled.
+    fn database_after_migration(path: &Path, version: usize) -> Connection {
+        let c = Connection::open(path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .unwrap();
+        for (version, sql) in &MIGRATIONS[..version] {
+            c.execute_batch(sql).unwrap();
+            c.execute("INSERT INTO schema_migrations VALUES (?1, 0)", [version])
+                .unwrap();
+        }
+        c.execute_batch(
+            "INSERT INTO enrollment_tokens (id, token_hash, group_name, created_at, expires_at) VALUES ('t1', 'aa', 'laptops', 0, 100);
+             INSERT INTO devices (id, group_name, hostname, os, agent_version, enrolled_at, token_id, cert_serial, cert_not_after)
+               VALUES ('d1', 'laptops', 'host', 'linux', '0.1.0', 10, 't1', '01', 1000);",
+        )
+        .unwrap();
+        c
+    }
+
     #[tokio::test]
     async fn tickets_migration_keeps_existing_alerts_and_their_outbox_rows() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite3");
         {
             // A database as the previous release left it: migrations 1 and 2, with an alert.
-            let c = Connection::open(&path).unwrap();
+            let c = database_after_migration(&path, 2);
             c.execute_batch(
-                "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL);
-                 INSERT INTO schema_migrations VALUES (1, 0), (2, 0);",
-            )
-            .unwrap();
-            c.execute_batch(MIGRATIONS[0].1).unwrap();
-            c.execute_batch(MIGRATIONS[1].1).unwrap();
-            c.execute_batch(
-                "INSERT INTO enrollment_tokens (id, token_hash, group_name, created_at, expires_at) VALUES ('t1', 'aa', 'laptops', 0, 100);
-                 INSERT INTO devices (id, group_name, hostname, os, agent_version, enrolled_at, token_id, cert_serial, cert_not_after)
-                   VALUES ('d1', 'laptops', 'host', 'linux', '0.1.0', 10, 't1', '01', 1000);
-                 INSERT INTO alerts (id, device_id, rule, subject, state, severity, first_seen, last_seen, summary)
+                "INSERT INTO alerts (id, device_id, rule, subject, state, severity, first_seen, last_seen, summary)
                    VALUES (7, 'd1', 'backup_failed', 'nightly', 'firing', 'warning', 20, 20, 'Backup job nightly failed');
                  INSERT INTO alert_outbox (alert_id, event, payload, created_at, next_attempt_at)
                    VALUES (7, 'opened', '{}', 20, 20);",
@@ -842,21 +854,9 @@ pub(crate) mod tests {
         {
             // A database as the previous release left it: migrations 1-15,
             // with a device's disk samples and day rows.
-            let c = Connection::open(&path).unwrap();
+            let c = database_after_migration(&path, 15);
             c.execute_batch(
-                "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-            )
-            .unwrap();
-            for (version, sql) in &MIGRATIONS[..15] {
-                c.execute_batch(sql).unwrap();
-                c.execute("INSERT INTO schema_migrations VALUES (?1, 0)", [version])
-                    .unwrap();
-            }
-            c.execute_batch(
-                "INSERT INTO enrollment_tokens (id, token_hash, group_name, created_at, expires_at) VALUES ('t1', 'aa', 'laptops', 0, 100);
-                 INSERT INTO devices (id, group_name, hostname, os, agent_version, enrolled_at, token_id, cert_serial, cert_not_after)
-                   VALUES ('d1', 'laptops', 'host', 'linux', '0.1.0', 10, 't1', '01', 1000);
-                 INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes)
+                "INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes)
                    VALUES ('d1', '/', 86400, 100, 60), ('d1', '/', 90000, 100, 55), ('d1', '/home', 86400, 500, 400);
                  INSERT INTO disk_days (device_id, mount_point, day, at, total_bytes, available_bytes)
                    VALUES ('d1', '/', 86400, 90000, 100, 55), ('d1', '/home', 86400, 86400, 500, 400);",
