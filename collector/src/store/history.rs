@@ -313,18 +313,21 @@ pub fn day_of(at: i64) -> i64 {
 /// What a backend reads for the disk forecast at `now`. The forecast uses, of
 /// a filesystem's samples in its window, only each day's fullest one (the
 /// earliest of equals), the largest size and the newest one; so when it
-/// buckets by day, the day rows of the whole days in the window, the samples
-/// of the part-day where the window starts and the newest sample forecast
-/// exactly what every sample does, from a few dozen rows instead of
-/// thousands. Samples are read only for filesystems with a day row in the
-/// window (by device and mount point, as they are keyed): one without has
-/// not been reported for the whole of it, and only reported ones are judged.
+/// buckets by day, the day rows of the window forecast exactly what every
+/// sample does, from a few dozen rows instead of thousands
+/// ([`from_day_rows`]). Only where a day row cannot stand in for samples are
+/// samples read: the part-day where the window starts, when that day's
+/// fullest sample lies before the window, and the newest sample, when the
+/// newest day row does not know it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ForecastReads {
     /// Where the window starts: samples before it are not read.
     pub since: i64,
-    /// The first midnight at or after `since`: day rows from here on, samples
-    /// in `[since, whole_days_from)`.
+    /// The day holding `since`: day rows from here on are read.
+    pub first_day: i64,
+    /// The first midnight at or after `since`: the days from here on are
+    /// whole in the window; samples in `[since, whole_days_from)` are the
+    /// part-day.
     pub whole_days_from: i64,
     /// The newest sample of each filesystem at or before this is read too.
     pub newest_until: i64,
@@ -340,26 +343,98 @@ pub fn forecast_reads(rules: &RulesConfig, now: i64) -> Option<ForecastReads> {
     let since = crate::alerts::engine::disk_history_since(rules, now);
     Some(ForecastReads {
         since,
+        first_day: day_of(since),
         whole_days_from: day_of(since.saturating_add(DAY_SECS - 1)),
         newest_until: now,
     })
 }
 
-/// Day rows, part-day samples and newest samples (as read for
-/// [`ForecastReads`], in any order and possibly repeated) by mount point,
-/// oldest first: the forecast's input.
-pub fn forecast_samples(
-    rows: impl IntoIterator<Item = (String, DiskSample)>,
-) -> BTreeMap<String, Vec<DiskSample>> {
-    let mut history: BTreeMap<String, Vec<DiskSample>> = BTreeMap::new();
-    for (mount, sample) in rows {
-        history.entry(mount).or_default().push(sample);
+/// One filesystem's day row as the forecast reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayRow {
+    /// The day's start (UTC midnight).
+    pub day: i64,
+    /// The day's fullest sample (the earliest of equals), carrying the day's
+    /// largest size.
+    pub fullest: DiskSample,
+    /// The day's newest sample; `None` when not known (a row older than the
+    /// column), and then the samples are read.
+    pub newest: Option<DiskSample>,
+}
+
+/// One filesystem's forecast input as far as its day rows give it, and which
+/// samples a backend still has to read for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FromDayRows {
+    pub samples: Vec<DiskSample>,
+    /// Read the samples in `[since, whole_days_from)`.
+    pub read_part_day: bool,
+    /// Read the newest sample in `[since, newest_until]`.
+    pub read_newest: bool,
+}
+
+/// The forecast's input at `reads` from the day rows from
+/// [`ForecastReads::first_day`] on, by mount point. A filesystem without a
+/// day row from `whole_days_from` on is left out: it has not been reported
+/// for the whole of the window's later part, and only reported ones are
+/// judged. A day row stands in for:
+/// - a whole day: its fullest sample and largest size are all the forecast
+///   takes of that day;
+/// - the part-day where the window starts, when the day's fullest sample
+///   lies inside the window (so it is the part-day's fullest too) and the
+///   day's largest size is no larger than a later day's (so the window's
+///   largest size is the same either way);
+/// - the newest sample, when it is the newest day's and not after `now`.
+pub fn from_day_rows(
+    reads: &ForecastReads,
+    rows: impl IntoIterator<Item = (String, DayRow)>,
+) -> BTreeMap<String, FromDayRows> {
+    let mut by_mount: BTreeMap<String, Vec<DayRow>> = BTreeMap::new();
+    for (mount, row) in rows {
+        by_mount.entry(mount).or_default().push(row);
     }
-    for samples in history.values_mut() {
-        samples.sort_by_key(|s| (s.at, s.available_bytes, s.total_bytes));
-        samples.dedup();
-    }
-    history
+    by_mount
+        .into_iter()
+        .filter_map(|(mount, rows)| {
+            let whole: Vec<&DayRow> = rows
+                .iter()
+                .filter(|row| row.day >= reads.whole_days_from)
+                .collect();
+            let newest_day = whole.iter().max_by_key(|row| row.day)?;
+            let newest = newest_day
+                .newest
+                .filter(|newest| (reads.since..=reads.newest_until).contains(&newest.at));
+            let largest = whole.iter().map(|row| row.fullest.total_bytes).max();
+            let part_day = rows
+                .iter()
+                .find(|row| row.day == reads.first_day && reads.first_day < reads.whole_days_from);
+            let part_day_stands_in = part_day.map(|row| {
+                (reads.since..=reads.newest_until).contains(&row.fullest.at)
+                    && Some(row.fullest.total_bytes) <= largest
+            });
+            let mut samples: Vec<DiskSample> = whole.iter().map(|row| row.fullest).collect();
+            samples.extend(newest);
+            if part_day_stands_in == Some(true) {
+                samples.extend(part_day.map(|row| row.fullest));
+            }
+            Some((
+                mount,
+                FromDayRows {
+                    samples,
+                    read_part_day: part_day_stands_in == Some(false),
+                    read_newest: newest.is_none(),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// A filesystem's forecast input (day rows and samples, as read, in any
+/// order and possibly repeated), oldest first without repeats.
+pub fn forecast_order(mut samples: Vec<DiskSample>) -> Vec<DiskSample> {
+    samples.sort_by_key(|s| (s.at, s.available_bytes, s.total_bytes));
+    samples.dedup();
+    samples
 }
 
 #[cfg(test)]

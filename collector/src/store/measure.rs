@@ -9,9 +9,9 @@
 //!   runs it (and on PostgreSQL a `VACUUM` after each round, standing in
 //!   for autovacuum, which a simulated month outruns), and whether the disk forecast on the thinned history is the
 //!   forecast of the raw one.
-//! - [`ingest_after_history`]: ingest CPU per report on stores holding 14
-//!   and 28 days of history (what retention leaves: 2 days raw, then hourly)
-//!   against a fresh store, in one run.
+//! - [`ingest_after_history`]: ingest CPU per report, then sweep CPU per
+//!   device, on stores holding 14 and 28 days of history (what retention
+//!   leaves: 2 days raw, then hourly) against a fresh store, in one run.
 //! - [`sweep_fleet`]: one sweep's CPU at 2,000 devices.
 //!
 //! The SQLite cases live in `store/sqlite/measure.rs`, the PostgreSQL cases
@@ -507,10 +507,10 @@ struct HistoryCase<'a> {
     wall: Duration,
 }
 
-/// Ingest on stores holding 14 and 28 days of history against a fresh one
-/// (the same devices, one report each), the same reports, in one run: the
-/// stores take turns a round of reports at a time, so drift in the machine
-/// is shared. The forecast reads at most its window (14 days), so 28 days
+/// Ingest, then sweeps ([`sweep_after_history`]), on stores holding 14 and
+/// 28 days of history against a fresh one (the same devices, one report
+/// each), the same reports, in one run: the stores take turns a round of
+/// reports at a time, so drift in the machine is shared. The forecast reads at most its window (14 days), so 28 days
 /// must cost what 14 do; against the fresh store, what is left is the
 /// forecast itself (the fresh devices have no trend to fit yet).
 pub(crate) async fn ingest_after_history(
@@ -590,6 +590,40 @@ pub(crate) async fn ingest_after_history(
         fresh.probe.backend(),
         per_report(&cases[2]) / per_report(&cases[1]).max(1e-9)
     );
+    sweep_after_history(&cases, now + rounds * INTERVAL, &rules).await;
+}
+
+/// Sweeps of every device (what the sweeper does once at start, and what a
+/// device due does) on the stores of [`ingest_after_history`], taking turns:
+/// each device is planned with its history, so the forecast's reads and fit
+/// are what differ.
+async fn sweep_after_history(cases: &[HistoryCase<'_>], at: i64, rules: &Arc<RuleBook>) {
+    let sweeps = env_count("FOREWARN_MEASURE_SWEEPS", 20) as i64;
+    let mut cpu = vec![Duration::ZERO; cases.len()];
+    for sweep in 0..sweeps {
+        for (case, spent) in cases.iter().zip(&mut cpu) {
+            let before = case.probe.cpu().await;
+            case.store
+                .sweep_alerts(Arc::clone(rules), at + sweep * 30, SweepScope::All)
+                .await
+                .unwrap();
+            *spent += case.probe.cpu().await.saturating_sub(before);
+        }
+    }
+    let planned = (sweeps as usize * cases[0].laptops.len()) as f64;
+    let per_device = |spent: Duration| spent.as_secs_f64() * 1000.0 / planned;
+    let fresh = per_device(cpu[0]);
+    for (case, spent) in cases.iter().zip(&cpu).skip(1) {
+        println!(
+            "measured: {}: sweep CPU per device planned with {} days of history {:.3} ms vs fresh {fresh:.3} ms \
+             ({:.2}x; {sweeps} sweeps of all {} devices, {BUILD})",
+            case.probe.backend(),
+            case.days,
+            per_device(*spent),
+            per_device(*spent) / fresh.max(1e-9),
+            case.laptops.len(),
+        );
+    }
 }
 
 /// One full sweep (the first after a start) and one sweep of the devices

@@ -11,7 +11,7 @@ use super::enroll_d1;
 use crate::rules::forecast::{ForecastState, forecast_state};
 use crate::rules::{DiskSample, RuleBook};
 use crate::store::history::{DAY_SECS, HOUR_SECS, HistoryConfig};
-use crate::store::{HistorySummary, IncomingReport, Store, retention};
+use crate::store::{HistorySummary, IncomingReport, Store, SweepScope, retention};
 
 const T0: i64 = 1_795_000_000 - 1_795_000_000 % DAY_SECS;
 const GIB: u64 = 1024 * 1024 * 1024;
@@ -249,4 +249,71 @@ pub(crate) async fn forecast_from_day_rows_matches_every_sample_as_the_window_mo
         }
     }
     assert!(filling > 0, "the dips forecast a full disk");
+}
+
+/// The forecast's newest sample comes from the newest day row: a report
+/// whose disk just dipped forecasts from the dip, the next one from its
+/// recovery, and after retention has thinned the hour a quiet device last
+/// reported in, the sweep forecasts from the sample thinning kept, as every
+/// stored sample does (a day row still naming a deleted sample forecasts
+/// otherwise).
+pub(crate) async fn the_newest_sample_the_forecast_reads_is_the_newest_stored(store: &dyn Store) {
+    enroll_d1(store, "laptops").await;
+    let rule = RuleBook::default().default.disk_forecast;
+    let forecast_of = async |now: i64| {
+        let forecasts = store.disk_forecasts("d1").await.unwrap();
+        assert_eq!(forecasts.len(), 2, "{forecasts:?}");
+        let stored = store.disk_history("d1", now - 20 * DAY_SECS).await.unwrap();
+        let expected = forecast_state(&rule, &stored["/"], now);
+        for forecast in forecasts {
+            assert_eq!(
+                forecast.description,
+                expected.describe(),
+                "{} at T0{:+} s",
+                forecast.mount_point,
+                now - T0
+            );
+        }
+        expected
+    };
+    // Hourly reports for 15 days, filling 2 GiB a day from 80 GiB free.
+    let line = |at: i64| 80 * GIB - 2 * GIB * (at - T0) as u64 / DAY_SECS as u64;
+    let mut seq = 0;
+    let mut ingest = async |at: i64, free: u64| {
+        seq += 1;
+        let report = report(seq, at, free);
+        store.ingest_report(report, rules()).await.unwrap();
+        at + 1
+    };
+    let end = T0 + 15 * DAY_SECS + 7 * HOUR_SECS;
+    for at in (T0..end).step_by(HOUR_SECS as usize) {
+        ingest(at, line(at)).await;
+    }
+    // A dip to 1 GiB free: the disk is full within hours.
+    let dipped = forecast_of(ingest(end, GIB).await).await;
+    assert!(
+        matches!(dipped, ForecastState::FullIn(f) if f.secs_until_full < DAY_SECS as f64),
+        "{dipped:?}"
+    );
+    // Recovered within the hour, reported every ten minutes, then quiet.
+    let mut now = end;
+    for minutes in [10, 20, 30, 40, 50] {
+        now = ingest(end + minutes * 60, line(end)).await;
+    }
+    let recovered = forecast_of(now).await;
+    assert_ne!(recovered, dipped, "the newest sample is the recovery");
+    // Three days later, retention keeps the hour's fullest sample: the dip.
+    let later = end + 3 * DAY_SECS;
+    retention::round(store, &HistoryConfig::default(), later)
+        .await
+        .unwrap();
+    store
+        .sweep_alerts(rules(), later, SweepScope::All)
+        .await
+        .unwrap();
+    let thinned = forecast_of(later).await;
+    assert!(
+        matches!(thinned, ForecastState::FullIn(f) if f.secs_until_full < DAY_SECS as f64),
+        "{thinned:?}"
+    );
 }

@@ -160,32 +160,63 @@ fn thinned_history_forecasts_exactly_what_raw_history_forecasts() {
     }
 }
 
-/// What a backend reads for [`ForecastReads`] at `now`: the day rows (each
-/// day's fullest written sample, kept as samples are written), the kept
-/// samples of the part-day and the newest kept sample.
-fn reads(raw: &[DiskSample], config: &HistoryConfig, now: i64) -> Vec<DiskSample> {
+/// What a backend reads for [`ForecastReads`] at `now`, and how many sample
+/// reads it needs beside the day rows. Each day row keeps its day's fullest
+/// written sample and, when `newest_known`, its day's newest kept sample
+/// (retention moves it to the newest it keeps); where a row cannot stand in
+/// ([`from_day_rows`]), the kept samples are read.
+fn reads(
+    raw: &[DiskSample],
+    config: &HistoryConfig,
+    now: i64,
+    newest_known: bool,
+) -> (Vec<DiskSample>, usize) {
     let reads = forecast_reads(&RulesConfig::default(), now).expect("the default buckets by day");
     let kept = kept(raw, config);
-    let mut rows: Vec<(String, DiskSample)> = thin(&written(raw), DAY_SECS)
+    let newest_of_day = |day: i64| {
+        kept.iter()
+            .filter(|s| day_of(s.at) == day)
+            .max_by_key(|s| s.at)
+            .copied()
+    };
+    let rows = thin(&written(raw), DAY_SECS)
         .into_iter()
-        .filter(|day| day_of(day.at) >= reads.whole_days_from)
-        .chain(
+        .filter(|fullest| day_of(fullest.at) >= reads.first_day)
+        .map(|fullest| {
+            let day = day_of(fullest.at);
+            let newest = newest_of_day(day).filter(|_| newest_known);
+            let row = DayRow {
+                day,
+                fullest,
+                newest,
+            };
+            ("/".to_owned(), row)
+        });
+    let Some(from_days) = from_day_rows(&reads, rows).remove("/") else {
+        return (Vec::new(), 0);
+    };
+    let mut samples = from_days.samples;
+    let mut sample_reads = 0;
+    if from_days.read_part_day {
+        sample_reads += 1;
+        samples.extend(
             kept.iter()
-                .filter(|s| (reads.since..reads.whole_days_from).contains(&s.at))
-                .copied(),
-        )
-        .map(|s| ("/".to_owned(), s))
-        .collect();
-    let newest = kept
-        .iter()
-        .filter(|s| (reads.since..=reads.newest_until).contains(&s.at))
-        .max_by_key(|s| s.at);
-    rows.extend(newest.map(|s| ("/".to_owned(), *s)));
-    forecast_samples(rows).remove("/").unwrap_or_default()
+                .filter(|s| (reads.since..reads.whole_days_from).contains(&s.at)),
+        );
+    }
+    if from_days.read_newest {
+        sample_reads += 1;
+        samples.extend(
+            kept.iter()
+                .filter(|s| (reads.since..=reads.newest_until).contains(&s.at))
+                .max_by_key(|s| s.at),
+        );
+    }
+    (forecast_order(samples), sample_reads)
 }
 
 #[test]
-fn day_rows_with_the_part_day_and_the_newest_sample_forecast_what_every_sample_forecasts() {
+fn day_rows_forecast_what_every_sample_forecasts() {
     let rule = RulesConfig::default().disk_forecast;
     // The window starting mid-day, at a midnight, and a device gone quiet.
     let nows = [
@@ -203,19 +234,85 @@ fn day_rows_with_the_part_day_and_the_newest_sample_forecast_what_every_sample_f
         for (name, days, free) in shapes() {
             let raw = every_five_minutes(days, free);
             for now in nows {
-                let read = reads(&raw, &config, now);
-                if days > 2 && now == NOW {
-                    assert!(read.len() < 60, "{name}: read {} rows", read.len());
+                for newest_known in [true, false] {
+                    let (read, sample_reads) = reads(&raw, &config, now, newest_known);
+                    if days > 2 && now == NOW {
+                        assert!(read.len() < 60, "{name}: read {} rows", read.len());
+                    }
+                    if newest_known && name == "steady fill" {
+                        assert_eq!(sample_reads, 0, "{name}: only day rows are read");
+                    }
+                    assert_eq!(
+                        forecast_state(&rule, &read, now),
+                        forecast_state(&rule, &raw, now),
+                        "{name} at NOW{:+} s with {config:?}, newest sample known: {newest_known}",
+                        now - NOW
+                    );
                 }
-                assert_eq!(
-                    forecast_state(&rule, &read, now),
-                    forecast_state(&rule, &raw, now),
-                    "{name} at NOW{:+} s with {config:?}",
-                    now - NOW
-                );
             }
         }
     }
+}
+
+/// A day row of `day` days after `NOW`'s day, its fullest sample `hours`
+/// into the day with `total` bytes; its newest sample an hour before
+/// midnight.
+fn day_row(day: i64, hours: i64, total: u64) -> DayRow {
+    let start = day_of(NOW) + day * DAY_SECS;
+    let sample = |at| DiskSample {
+        at,
+        total_bytes: total,
+        available_bytes: GIB as u64,
+    };
+    DayRow {
+        day: start,
+        fullest: sample(start + hours * HOUR_SECS),
+        newest: Some(sample(start + 23 * HOUR_SECS)),
+    }
+}
+
+#[test]
+fn a_day_row_stands_in_for_samples_only_where_it_says_what_they_say() {
+    // The window starts at 08:17 of day -14 and ends now, at 08:17 of day 0.
+    let reads = forecast_reads(&RulesConfig::default(), NOW).unwrap();
+    let from = |first: DayRow, newest: Option<DiskSample>| {
+        let mut today = day_row(0, 1, TOTAL);
+        today.newest = newest;
+        let rows = [first, day_row(-13, 20, TOTAL), today];
+        from_day_rows(&reads, rows.map(|row| ("/".to_owned(), row)))
+            .remove("/")
+            .unwrap()
+    };
+    let now_sample = |at| {
+        Some(DiskSample {
+            at,
+            total_bytes: TOTAL,
+            available_bytes: 1,
+        })
+    };
+    // The part-day's fullest sample inside the window, newest known: rows only.
+    let inside = from(day_row(-14, 20, TOTAL), now_sample(NOW - 60));
+    assert!(!inside.read_part_day && !inside.read_newest);
+    assert_eq!(inside.samples.len(), 4, "three fullest and the newest");
+    // The day's fullest before the window starts: the part-day is read.
+    let before = from(day_row(-14, 3, TOTAL), now_sample(NOW - 60));
+    assert!(before.read_part_day);
+    assert_eq!(before.samples.len(), 3, "the first day's row is left out");
+    // The first day larger than every later day: the part-day is read.
+    let larger = from(day_row(-14, 20, TOTAL + 1), now_sample(NOW - 60));
+    assert!(larger.read_part_day);
+    // Newest unknown, or after now (a clock ahead): the newest is read.
+    assert!(from(day_row(-14, 20, TOTAL), None).read_newest);
+    assert!(from(day_row(-14, 20, TOTAL), now_sample(NOW + 1)).read_newest);
+    // A filesystem with no day row after the part-day is not judged.
+    let only_part_day = [("/old".to_owned(), day_row(-14, 20, TOTAL))];
+    assert!(from_day_rows(&reads, only_part_day).is_empty());
+    // A window starting at midnight has no part-day.
+    let at_midnight = forecast_reads(&RulesConfig::default(), day_of(NOW) + DAY_SECS).unwrap();
+    let rows = [day_row(-13, 3, TOTAL), day_row(0, 1, TOTAL)];
+    let read = from_day_rows(&at_midnight, rows.map(|row| ("/".to_owned(), row)));
+    assert!(!read["/"].read_part_day);
+    assert_eq!(read["/"].samples.len(), 3);
 }
 
 #[test]

@@ -50,17 +50,24 @@ pub(super) async fn disk_history(
 
 /// A disk sample from a row `mount_point, at, total_bytes, available_bytes`.
 fn disk_sample(row: &Row) -> DiskSample {
+    disk_sample_at(row, 1)
+}
+
+/// A disk sample from the row's columns `at, total_bytes, available_bytes`
+/// starting at `first`.
+fn disk_sample_at(row: &Row, first: usize) -> DiskSample {
     DiskSample {
-        at: row.get(1),
-        total_bytes: row.get::<_, i64>(2).max(0) as u64,
-        available_bytes: row.get::<_, i64>(3).max(0) as u64,
+        at: row.get(first),
+        total_bytes: row.get::<_, i64>(first + 1).max(0) as u64,
+        available_bytes: row.get::<_, i64>(first + 2).max(0) as u64,
     }
 }
 
 /// The disk history the forecast judges at `now` (see
-/// [`history::forecast_reads`]), in one statement: day rows, the part-day
-/// where the window starts and the newest sample of each filesystem with day
-/// rows; every sample in the window when the forecast does not bucket by day.
+/// [`history::forecast_reads`]): the day rows of the window, then only where
+/// they cannot stand in ([`history::from_day_rows`]) the part-day's samples
+/// or the newest sample; every sample in the window when the forecast does
+/// not bucket by day.
 async fn forecast_history(
     tx: &impl GenericClient,
     device_id: &str,
@@ -73,36 +80,58 @@ async fn forecast_history(
     let rows = tx
         .query(
             &tx.prepare_cached(
-                "WITH days AS (
-                     SELECT mount_point, at, total_bytes, available_bytes FROM disk_days
-                     WHERE device_id = $1 AND day >= $3),
-                 mounts AS (SELECT DISTINCT mount_point FROM days)
-                 SELECT * FROM days
-                 UNION ALL
-                 SELECT s.mount_point, s.at, s.total_bytes, s.available_bytes
-                 FROM mounts AS m JOIN disk_samples AS s ON s.device_id = $1
-                   AND s.mount_point = m.mount_point AND s.at >= $2 AND s.at < $3
-                 UNION ALL
-                 SELECT m.mount_point, newest.*
-                 FROM mounts AS m
-                 CROSS JOIN LATERAL (
-                     SELECT at, total_bytes, available_bytes FROM disk_samples
-                     WHERE device_id = $1 AND mount_point = m.mount_point AND at >= $2 AND at <= $4
-                     ORDER BY at DESC LIMIT 1) AS newest",
+                "SELECT mount_point, day, at, total_bytes, available_bytes,
+                        newest_at, newest_total_bytes, newest_available_bytes
+                 FROM disk_days WHERE device_id = $1 AND day >= $2",
             )
             .await?,
-            &[
-                &device_id,
-                &reads.since,
-                &reads.whole_days_from,
-                &reads.newest_until,
-            ],
+            &[&device_id, &reads.first_day],
         )
         .await?;
-    Ok(history::forecast_samples(
-        rows.iter()
-            .map(|row| (row.get::<_, String>(0), disk_sample(row))),
-    ))
+    let day_rows = rows.iter().map(|row| {
+        let newest = row.get::<_, Option<i64>>(5).map(|_| disk_sample_at(row, 5));
+        (
+            row.get::<_, String>(0),
+            history::DayRow {
+                day: row.get(1),
+                fullest: disk_sample_at(row, 2),
+                newest,
+            },
+        )
+    });
+    let mut history = BTreeMap::new();
+    for (mount, from_days) in history::from_day_rows(&reads, day_rows) {
+        let mut samples = from_days.samples;
+        if from_days.read_part_day {
+            let part_day = tx
+                .query(
+                    &tx.prepare_cached(
+                        "SELECT at, total_bytes, available_bytes FROM disk_samples
+                         WHERE device_id = $1 AND mount_point = $2 AND at >= $3 AND at < $4",
+                    )
+                    .await?,
+                    &[&device_id, &mount, &reads.since, &reads.whole_days_from],
+                )
+                .await?;
+            samples.extend(part_day.iter().map(|row| disk_sample_at(row, 0)));
+        }
+        if from_days.read_newest {
+            let newest = tx
+                .query_opt(
+                    &tx.prepare_cached(
+                        "SELECT at, total_bytes, available_bytes FROM disk_samples
+                         WHERE device_id = $1 AND mount_point = $2 AND at >= $3 AND at <= $4
+                         ORDER BY at DESC LIMIT 1",
+                    )
+                    .await?,
+                    &[&device_id, &mount, &reads.since, &reads.newest_until],
+                )
+                .await?;
+            samples.extend(newest.map(|row| disk_sample_at(&row, 0)));
+        }
+        history.insert(mount, history::forecast_order(samples));
+    }
+    Ok(history)
 }
 
 fn severity_column(severity: Option<Severity>) -> Option<&'static str> {

@@ -230,8 +230,9 @@ pub async fn ingest(
 
 /// Appends the report's filesystems to the disk history (retention thins it)
 /// and folds each into its day row (the day's fullest sample, the earliest of
-/// equals, with the day's largest size; see [`history::forecast_reads`]), in
-/// one statement.
+/// equals, with the day's largest size, and its newest sample; see
+/// [`history::from_day_rows`]), in one statement; an unknown newest sample
+/// (NULL) stays unknown.
 async fn record_disk_samples(
     tx: &impl GenericClient,
     device_id: &str,
@@ -251,15 +252,24 @@ async fn record_disk_samples(
                  SELECT $1, m, $2, t, a FROM unnest($4::text[], $5::bigint[], $6::bigint[]) AS f (m, t, a)
                  ON CONFLICT (device_id, mount_point, at) DO UPDATE SET
                    total_bytes = excluded.total_bytes, available_bytes = excluded.available_bytes)
-             INSERT INTO disk_days (device_id, mount_point, day, at, total_bytes, available_bytes)
-             SELECT $1, m, $3, $2, t, a FROM unnest($4::text[], $5::bigint[], $6::bigint[]) AS f (m, t, a)
+             INSERT INTO disk_days (device_id, mount_point, day, at, total_bytes, available_bytes,
+               newest_at, newest_total_bytes, newest_available_bytes)
+             SELECT $1, m, $3, $2, t, a, $2, t, a
+             FROM unnest($4::text[], $5::bigint[], $6::bigint[]) AS f (m, t, a)
              ON CONFLICT (device_id, mount_point, day) DO UPDATE SET
                at = CASE WHEN excluded.available_bytes < disk_days.available_bytes
                            OR (excluded.available_bytes = disk_days.available_bytes
                                AND excluded.at < disk_days.at)
                          THEN excluded.at ELSE disk_days.at END,
                available_bytes = LEAST(disk_days.available_bytes, excluded.available_bytes),
-               total_bytes = GREATEST(disk_days.total_bytes, excluded.total_bytes)",
+               total_bytes = GREATEST(disk_days.total_bytes, excluded.total_bytes),
+               newest_at = CASE WHEN excluded.at >= disk_days.newest_at
+                                THEN excluded.at ELSE disk_days.newest_at END,
+               newest_total_bytes = CASE WHEN excluded.at >= disk_days.newest_at
+                                         THEN excluded.total_bytes ELSE disk_days.newest_total_bytes END,
+               newest_available_bytes = CASE WHEN excluded.at >= disk_days.newest_at
+                                             THEN excluded.available_bytes
+                                             ELSE disk_days.newest_available_bytes END",
         )
         .await?,
         &[
@@ -426,6 +436,20 @@ async fn thin(
             .await?;
         }
     }
+    // A day whose newest sample was in the range takes its newest kept one.
+    tx.execute(
+        &tx.prepare_cached(
+            "UPDATE disk_days SET (newest_at, newest_total_bytes, newest_available_bytes) = (
+                 SELECT at, total_bytes, available_bytes FROM disk_samples AS s
+                 WHERE s.device_id = disk_days.device_id AND s.mount_point = disk_days.mount_point
+                   AND s.at >= disk_days.day AND s.at < disk_days.day + 86400
+                 ORDER BY s.at DESC LIMIT 1)
+             WHERE device_id = $1 AND newest_at >= $2 AND newest_at < $3",
+        )
+        .await?,
+        &[&device_id, &from, &until],
+    )
+    .await?;
     Ok(read - kept_count)
 }
 

@@ -94,6 +94,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../../../migrations/postgres/0009_content_fingerprint.sql"),
     ),
+    (
+        10,
+        include_str!("../../../migrations/postgres/0010_disk_days_newest.sql"),
+    ),
 ];
 
 /// How long a call waits for a pooled connection, or for a new one.

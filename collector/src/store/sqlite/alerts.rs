@@ -50,11 +50,10 @@ fn disk_sample(row: &Row, first: usize) -> rusqlite::Result<DiskSample> {
 }
 
 /// The disk history the forecast judges at `now` (see
-/// [`history::forecast_reads`]): day rows, then per filesystem with day rows
-/// the part-day where the window starts and its newest sample, each a search
-/// by device and mount point (one statement for all of it let SQLite walk
-/// every sample of the device); every sample in the window when the
-/// forecast does not bucket by day.
+/// [`history::forecast_reads`]): the day rows of the window, then only where
+/// they cannot stand in ([`history::from_day_rows`]) the part-day's samples
+/// or the newest sample, each a search by device and mount point; every
+/// sample in the window when the forecast does not bucket by day.
 fn forecast_history(
     tx: &Connection,
     device_id: &str,
@@ -64,44 +63,60 @@ fn forecast_history(
     let Some(reads) = history::forecast_reads(rules, now) else {
         return disk_history(tx, device_id, engine::disk_history_since(rules, now));
     };
-    let mut rows: Vec<(String, DiskSample)> = tx
+    let rows: Vec<(String, history::DayRow)> = tx
         .prepare_cached(
-            "SELECT mount_point, at, total_bytes, available_bytes FROM disk_days
-             WHERE device_id = ?1 AND day >= ?2",
+            "SELECT mount_point, day, at, total_bytes, available_bytes,
+                    newest_at, newest_total_bytes, newest_available_bytes
+             FROM disk_days WHERE device_id = ?1 AND day >= ?2",
         )?
-        .query_map(params![device_id, reads.whole_days_from], |row| {
-            Ok((row.get(0)?, disk_sample(row, 1)?))
+        .query_map(params![device_id, reads.first_day], |row| {
+            let newest = row
+                .get::<_, Option<i64>>(5)?
+                .map(|_| disk_sample(row, 5))
+                .transpose()?;
+            Ok((
+                row.get(0)?,
+                history::DayRow {
+                    day: row.get(1)?,
+                    fullest: disk_sample(row, 2)?,
+                    newest,
+                },
+            ))
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let mounts: std::collections::BTreeSet<String> =
-        rows.iter().map(|(mount, _)| mount.clone()).collect();
-    let mut part_day = tx.prepare_cached(
-        "SELECT at, total_bytes, available_bytes FROM disk_samples
-         WHERE device_id = ?1 AND mount_point = ?2 AND at >= ?3 AND at < ?4",
-    )?;
-    let mut newest = tx.prepare_cached(
-        "SELECT at, total_bytes, available_bytes FROM disk_samples
-         WHERE device_id = ?1 AND mount_point = ?2 AND at >= ?3 AND at <= ?4
-         ORDER BY at DESC LIMIT 1",
-    )?;
-    for mount in mounts {
-        for read in part_day.query_map(
-            params![device_id, mount, reads.since, reads.whole_days_from],
-            |row| disk_sample(row, 0),
-        )? {
-            rows.push((mount.clone(), read?));
-        }
-        if let Some(read) = newest
-            .query_row(
-                params![device_id, mount, reads.since, reads.newest_until],
+    let mut history = BTreeMap::new();
+    for (mount, from_days) in history::from_day_rows(&reads, rows) {
+        let mut samples = from_days.samples;
+        if from_days.read_part_day {
+            let mut part_day = tx.prepare_cached(
+                "SELECT at, total_bytes, available_bytes FROM disk_samples
+                 WHERE device_id = ?1 AND mount_point = ?2 AND at >= ?3 AND at < ?4",
+            )?;
+            for read in part_day.query_map(
+                params![device_id, mount, reads.since, reads.whole_days_from],
                 |row| disk_sample(row, 0),
-            )
-            .optional()?
-        {
-            rows.push((mount, read));
+            )? {
+                samples.push(read?);
+            }
         }
+        if from_days.read_newest {
+            let mut newest = tx.prepare_cached(
+                "SELECT at, total_bytes, available_bytes FROM disk_samples
+                 WHERE device_id = ?1 AND mount_point = ?2 AND at >= ?3 AND at <= ?4
+                 ORDER BY at DESC LIMIT 1",
+            )?;
+            samples.extend(
+                newest
+                    .query_row(
+                        params![device_id, mount, reads.since, reads.newest_until],
+                        |row| disk_sample(row, 0),
+                    )
+                    .optional()?,
+            );
+        }
+        history.insert(mount, history::forecast_order(samples));
     }
-    Ok(history::forecast_samples(rows))
+    Ok(history)
 }
 
 fn severity_column(severity: Option<Severity>) -> Option<&'static str> {

@@ -132,6 +132,16 @@ fn thin(
             ])?;
         }
     }
+    // A day whose newest sample was in the range takes its newest kept one.
+    c.prepare_cached(
+        "UPDATE disk_days SET (newest_at, newest_total_bytes, newest_available_bytes) = (
+             SELECT at, total_bytes, available_bytes FROM disk_samples AS s
+             WHERE s.device_id = disk_days.device_id AND s.mount_point = disk_days.mount_point
+               AND s.at >= disk_days.day AND s.at < disk_days.day + 86400
+             ORDER BY s.at DESC LIMIT 1)
+         WHERE device_id = ?1 AND newest_at >= ?2 AND newest_at < ?3",
+    )?
+    .execute(params![device_id, from, until])?;
     Ok(read_count - kept_count)
 }
 

@@ -213,7 +213,8 @@ pub fn ingest(
 
 /// Appends the report's filesystems to the disk history (retention thins it)
 /// and folds each into its day row (the day's fullest sample, the earliest of
-/// equals, with the day's largest size; see [`history::forecast_reads`]).
+/// equals, with the day's largest size, and its newest sample; see
+/// [`history::from_day_rows`]).
 fn record_disk_samples(
     c: &Connection,
     device_id: &str,
@@ -229,15 +230,22 @@ fn record_disk_samples(
          ON CONFLICT (device_id, mount_point, at) DO UPDATE SET
            total_bytes = excluded.total_bytes, available_bytes = excluded.available_bytes",
     )?;
+    // An unknown newest sample (NULL) stays unknown: the samples are read.
     let mut fold_day = c.prepare_cached(
-        "INSERT INTO disk_days (device_id, mount_point, day, at, total_bytes, available_bytes)
-         VALUES (?1, ?2, ?6, ?3, ?4, ?5)
+        "INSERT INTO disk_days (device_id, mount_point, day, at, total_bytes, available_bytes,
+           newest_at, newest_total_bytes, newest_available_bytes)
+         VALUES (?1, ?2, ?6, ?3, ?4, ?5, ?3, ?4, ?5)
          ON CONFLICT (device_id, mount_point, day) DO UPDATE SET
            at = CASE WHEN excluded.available_bytes < available_bytes
                        OR (excluded.available_bytes = available_bytes AND excluded.at < at)
                      THEN excluded.at ELSE at END,
            available_bytes = MIN(available_bytes, excluded.available_bytes),
-           total_bytes = MAX(total_bytes, excluded.total_bytes)",
+           total_bytes = MAX(total_bytes, excluded.total_bytes),
+           newest_at = CASE WHEN excluded.at >= newest_at THEN excluded.at ELSE newest_at END,
+           newest_total_bytes = CASE WHEN excluded.at >= newest_at
+                                     THEN excluded.total_bytes ELSE newest_total_bytes END,
+           newest_available_bytes = CASE WHEN excluded.at >= newest_at
+                                         THEN excluded.available_bytes ELSE newest_available_bytes END",
     )?;
     for (mount_point, (total, available)) in history::disk_sample_columns(disks) {
         let sample = params![

@@ -109,6 +109,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         17,
         include_str!("../../../migrations/sqlite/0017_outbox_queue_index.sql"),
     ),
+    (
+        18,
+        include_str!("../../../migrations/sqlite/0018_disk_days_newest.sql"),
+    ),
 ];
 
 /// Devices the sweeper plans in one transaction.

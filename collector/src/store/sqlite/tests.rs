@@ -170,6 +170,55 @@ async fn disk_history_keeps_its_rows_when_rebuilt_without_rowid() {
 }
 
 #[tokio::test]
+async fn day_rows_learn_their_newest_sample_from_the_samples_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite3");
+    {
+        // A database as the previous release left it (migrations 1-17): day
+        // rows without their newest sample, one of them without samples.
+        let c = database_after_migration(&path, 17);
+        c.execute_batch(
+            "INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes)
+               VALUES ('d1', '/', 86400, 100, 60), ('d1', '/', 90000, 100, 55), ('d1', '/', 95000, 110, 58),
+                      ('d1', '/', 172800, 110, 50), ('d1', '/home', 86400, 500, 400);
+             INSERT INTO disk_days (device_id, mount_point, day, at, total_bytes, available_bytes)
+               VALUES ('d1', '/', 86400, 90000, 110, 55), ('d1', '/', 172800, 172800, 110, 50),
+                      ('d1', '/home', 86400, 86400, 500, 400), ('d1', '/var', 86400, 86400, 10, 5);",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let newest = store
+        .with_connection(|c| {
+            Ok(c.prepare(
+                "SELECT mount_point, day, newest_at, newest_total_bytes, newest_available_bytes
+                 FROM disk_days ORDER BY mount_point, day",
+            )?
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, Option<i64>>(2)?,
+                    row.get::<_, Option<i64>>(3)?,
+                    row.get::<_, Option<i64>>(4)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        newest,
+        [
+            ("/".to_owned(), 86400, Some(95000), Some(110), Some(58)),
+            ("/".to_owned(), 172800, Some(172800), Some(110), Some(50)),
+            ("/home".to_owned(), 86400, Some(86400), Some(500), Some(400)),
+            ("/var".to_owned(), 86400, None, None, None),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn reopening_keeps_data_and_does_not_rerun_migrations() {
     let (dir, store) = store_with_device("laptops").await;
     drop(store);
