@@ -198,13 +198,15 @@ pub(crate) async fn retention_bounds_history_and_keeps_the_forecast(store: &dyn 
     }
 }
 
-/// The forecast reads day rows, the part-day where its window starts and the
-/// newest sample (`history::forecast_reads`); whatever every raw sample
+/// The forecast reads day rows, and samples where a day row cannot stand in
+/// for them (`history::from_day_rows`); whatever every raw sample
 /// forecasts, the store forecasts too, at every report as the window moves
 /// through a day. Each day's fullest moment is a short dip at midnight that
 /// deepens day by day, off a straight line, towards full within the last two
-/// days (forecast to the hour), while the rest of the day fills slowly: a
-/// wrong day row (the last sample) or a part-day left out forecasts otherwise.
+/// days (forecast to the hour), while the rest of the day fills slowly: the
+/// window's first day is fullest before the window starts, so the part-day's
+/// samples are read, and a wrong day row (the last sample) or a part-day
+/// left out forecasts otherwise.
 pub(crate) async fn forecast_from_day_rows_matches_every_sample_as_the_window_moves(
     store: &dyn Store,
 ) {
