@@ -319,3 +319,27 @@ pub(crate) async fn the_newest_sample_the_forecast_reads_is_the_newest_stored(st
         "{thinned:?}"
     );
 }
+
+/// Disk history as the release before day rows kept their newest sample
+/// left it, for both backends' migration tests: one filesystem's day rows
+/// whose newest sample is not their fullest, and a day row without samples.
+pub(crate) const DAY_ROWS_WITHOUT_NEWEST: &str = "
+    INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes)
+      VALUES ('d1', '/', 86400, 100, 60), ('d1', '/', 90000, 100, 55), ('d1', '/', 95000, 110, 58),
+             ('d1', '/', 172800, 110, 50), ('d1', '/home', 86400, 500, 400);
+    INSERT INTO disk_days (device_id, mount_point, day, at, total_bytes, available_bytes)
+      VALUES ('d1', '/', 86400, 90000, 110, 55), ('d1', '/', 172800, 172800, 110, 50),
+             ('d1', '/home', 86400, 86400, 500, 400), ('d1', '/var', 86400, 86400, 10, 5);";
+
+/// A day row's mount point, day and newest sample (time, size, available).
+pub(crate) type DayRowNewest = (String, i64, Option<i64>, Option<i64>, Option<i64>);
+
+/// What migrating [`DAY_ROWS_WITHOUT_NEWEST`] leaves, by mount point and day.
+pub(crate) fn day_rows_with_newest() -> Vec<DayRowNewest> {
+    vec![
+        ("/".to_owned(), 86400, Some(95000), Some(110), Some(58)),
+        ("/".to_owned(), 172800, Some(172800), Some(110), Some(50)),
+        ("/home".to_owned(), 86400, Some(86400), Some(500), Some(400)),
+        ("/var".to_owned(), 86400, None, None, None),
+    ]
+}

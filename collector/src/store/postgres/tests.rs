@@ -12,7 +12,9 @@ use std::time::Duration;
 use forewarn_secret::Secret;
 
 use super::*;
-use crate::store::conformance::enroll_d1;
+use crate::store::conformance::{
+    DAY_ROWS_WITHOUT_NEWEST, DayRowNewest, day_rows_with_newest, enroll_d1,
+};
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -191,8 +193,7 @@ async fn collectors_opening_one_schema_together_migrate_it_once() {
 #[tokio::test]
 async fn day_rows_learn_their_newest_sample_from_the_samples_kept() {
     let schema = TestSchema::create().await;
-    // The schema as the previous release left it (migrations 1-9): day rows
-    // without their newest sample, one of them without samples.
+    // The schema as the previous release left it (migrations 1-9).
     let c = admin_client(schema.url().expose()).await;
     c.batch_execute(
         "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
@@ -208,19 +209,13 @@ async fn day_rows_learn_their_newest_sample_from_the_samples_kept() {
     c.batch_execute(
         "INSERT INTO enrollment_tokens (id, token_hash, group_name, created_at, expires_at) VALUES ('t1', 'aa', 'laptops', 0, 100);
          INSERT INTO devices (id, group_name, hostname, os, agent_version, enrolled_at, token_id, cert_serial, cert_not_after)
-           VALUES ('d1', 'laptops', 'host', 'linux', '0.1.0', 10, 't1', '01', 1000);
-         INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes)
-           VALUES ('d1', '/', 86400, 100, 60), ('d1', '/', 90000, 100, 55), ('d1', '/', 95000, 110, 58),
-                  ('d1', '/', 172800, 110, 50), ('d1', '/home', 86400, 500, 400);
-         INSERT INTO disk_days (device_id, mount_point, day, at, total_bytes, available_bytes)
-           VALUES ('d1', '/', 86400, 90000, 110, 55), ('d1', '/', 172800, 172800, 110, 50),
-                  ('d1', '/home', 86400, 86400, 500, 400), ('d1', '/var', 86400, 86400, 10, 5);",
+           VALUES ('d1', 'laptops', 'host', 'linux', '0.1.0', 10, 't1', '01', 1000);",
     )
     .await
     .unwrap();
+    c.batch_execute(DAY_ROWS_WITHOUT_NEWEST).await.unwrap();
     let store = schema.open().await;
-    type Newest = (String, i64, Option<i64>, Option<i64>, Option<i64>);
-    let newest: Vec<Newest> = store
+    let newest: Vec<DayRowNewest> = store
         .client()
         .await
         .unwrap()
@@ -234,15 +229,7 @@ async fn day_rows_learn_their_newest_sample_from_the_samples_kept() {
         .iter()
         .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4)))
         .collect();
-    assert_eq!(
-        newest,
-        [
-            ("/".to_owned(), 86400, Some(95000), Some(110), Some(58)),
-            ("/".to_owned(), 172800, Some(172800), Some(110), Some(50)),
-            ("/home".to_owned(), 86400, Some(86400), Some(500), Some(400)),
-            ("/var".to_owned(), 86400, None, None, None),
-        ]
-    );
+    assert_eq!(newest, day_rows_with_newest());
 }
 
 /// Writes `alerts` alerts of device `d1`, each with one pending outbox row

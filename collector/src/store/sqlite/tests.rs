@@ -2,7 +2,9 @@
 //! statement cache, and the conformance suite every backend runs.
 
 use super::*;
-use crate::store::conformance::enroll_d1;
+use crate::store::conformance::{
+    DAY_ROWS_WITHOUT_NEWEST, DayRowNewest, day_rows_with_newest, enroll_d1,
+};
 
 /// A fresh, empty store in a temp dir.
 pub(crate) async fn fresh() -> (tempfile::TempDir, SqliteStore) {
@@ -173,20 +175,10 @@ async fn disk_history_keeps_its_rows_when_rebuilt_without_rowid() {
 async fn day_rows_learn_their_newest_sample_from_the_samples_kept() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.sqlite3");
-    {
-        // A database as the previous release left it (migrations 1-17): day
-        // rows without their newest sample, one of them without samples.
-        let c = database_after_migration(&path, 17);
-        c.execute_batch(
-            "INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes)
-               VALUES ('d1', '/', 86400, 100, 60), ('d1', '/', 90000, 100, 55), ('d1', '/', 95000, 110, 58),
-                      ('d1', '/', 172800, 110, 50), ('d1', '/home', 86400, 500, 400);
-             INSERT INTO disk_days (device_id, mount_point, day, at, total_bytes, available_bytes)
-               VALUES ('d1', '/', 86400, 90000, 110, 55), ('d1', '/', 172800, 172800, 110, 50),
-                      ('d1', '/home', 86400, 86400, 500, 400), ('d1', '/var', 86400, 86400, 10, 5);",
-        )
+    // A database as the previous release left it (migrations 1-17).
+    database_after_migration(&path, 17)
+        .execute_batch(DAY_ROWS_WITHOUT_NEWEST)
         .unwrap();
-    }
     let store = SqliteStore::open(&path).unwrap();
     let newest = store
         .with_connection(|c| {
@@ -196,26 +188,18 @@ async fn day_rows_learn_their_newest_sample_from_the_samples_kept() {
             )?
             .query_map([], |row| {
                 Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, Option<i64>>(2)?,
-                    row.get::<_, Option<i64>>(3)?,
-                    row.get::<_, Option<i64>>(4)?,
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
                 ))
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?)
+            .collect::<rusqlite::Result<Vec<DayRowNewest>>>()?)
         })
         .await
         .unwrap();
-    assert_eq!(
-        newest,
-        [
-            ("/".to_owned(), 86400, Some(95000), Some(110), Some(58)),
-            ("/".to_owned(), 172800, Some(172800), Some(110), Some(50)),
-            ("/home".to_owned(), 86400, Some(86400), Some(500), Some(400)),
-            ("/var".to_owned(), 86400, None, None, None),
-        ]
-    );
+    assert_eq!(newest, day_rows_with_newest());
 }
 
 #[tokio::test]
