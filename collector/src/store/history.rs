@@ -364,7 +364,7 @@ pub struct DayRow {
 
 /// One filesystem's forecast input as far as its day rows give it, and which
 /// samples a backend still has to read for it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FromDayRows {
     pub samples: Vec<DiskSample>,
     /// Read the samples in `[since, whole_days_from)`.

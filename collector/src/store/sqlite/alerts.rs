@@ -598,19 +598,24 @@ pub fn claim_outbox(
     // Pending rows that are due and rows whose lease ran out, each walked in
     // id order on the queue index (migration 0017) up to the batch size; the
     // first `limit` of both by id are claimed.
+    macro_rules! claimable {
+        ($ready:literal) => {
+            concat!(
+                "SELECT id FROM alert_outbox o INDEXED BY alert_outbox_queue WHERE ",
+                $ready,
+                " AND NOT EXISTS (SELECT 1 FROM alert_outbox e
+                     WHERE e.alert_id = o.alert_id AND e.id < o.id
+                       AND e.state IN ('pending', 'claimed'))
+                 ORDER BY o.id LIMIT ?2"
+            )
+        };
+    }
     let mut ids: Vec<i64> = Vec::with_capacity(limit);
-    for ready in [
-        "o.state = 'pending' AND o.next_attempt_at <= ?1",
-        "o.state = 'claimed' AND o.claimed_until <= ?1",
+    for sql in [
+        claimable!("o.state = 'pending' AND o.next_attempt_at <= ?1"),
+        claimable!("o.state = 'claimed' AND o.claimed_until <= ?1"),
     ] {
-        let mut statement = tx.prepare_cached(&format!(
-            "SELECT id FROM alert_outbox o INDEXED BY alert_outbox_queue
-             WHERE {ready}
-               AND NOT EXISTS (SELECT 1 FROM alert_outbox e
-                   WHERE e.alert_id = o.alert_id AND e.id < o.id
-                     AND e.state IN ('pending', 'claimed'))
-             ORDER BY o.id LIMIT ?2"
-        ))?;
+        let mut statement = tx.prepare_cached(sql)?;
         for id in statement.query_map(params![now, limit_param], |row| row.get(0))? {
             ids.push(id?);
         }

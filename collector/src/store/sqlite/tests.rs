@@ -76,6 +76,14 @@ fn database_after_migration(path: &Path, version: usize) -> Connection {
     c
 }
 
+/// Asserts the database refuses `insert` (a row referring to nothing).
+async fn assert_refused(store: &SqliteStore, insert: &'static str) {
+    let outcome = store
+        .with_connection(move |c| Ok(c.execute(insert, [])?))
+        .await;
+    assert!(outcome.is_err(), "{insert}: {outcome:?}");
+}
+
 #[tokio::test]
 async fn tickets_migration_keeps_existing_alerts_and_their_outbox_rows() {
     let dir = tempfile::tempdir().unwrap();
@@ -100,15 +108,11 @@ async fn tickets_migration_keeps_existing_alerts_and_their_outbox_rows() {
     let pending = store.outbox_in_state(OutboxState::Pending).await.unwrap();
     assert_eq!(pending[0].alert_id, 7);
     // Foreign keys are back on after migrating.
-    let err = store
-        .with_connection(|c| {
-            Ok(c.execute(
-                "INSERT INTO alert_outbox (alert_id, event, payload, created_at, next_attempt_at) VALUES (99, 'opened', '{}', 0, 0)",
-                [],
-            )?)
-        })
-        .await;
-    assert!(err.is_err(), "{err:?}");
+    assert_refused(
+        &store,
+        "INSERT INTO alert_outbox (alert_id, event, payload, created_at, next_attempt_at) VALUES (99, 'opened', '{}', 0, 0)",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -160,15 +164,11 @@ async fn disk_history_keeps_its_rows_when_rebuilt_without_rowid() {
     );
     assert!(!rowid, "disk_samples is a WITHOUT ROWID table");
     // The rebuilt tables still refer to their device.
-    let orphan = store
-        .with_connection(|c| {
-            Ok(c.execute(
-                "INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes) VALUES ('nobody', '/', 0, 1, 1)",
-                [],
-            )?)
-        })
-        .await;
-    assert!(orphan.is_err(), "{orphan:?}");
+    assert_refused(
+        &store,
+        "INSERT INTO disk_samples (device_id, mount_point, at, total_bytes, available_bytes) VALUES ('nobody', '/', 0, 1, 1)",
+    )
+    .await;
 }
 
 #[tokio::test]
