@@ -320,6 +320,61 @@ pub(crate) async fn the_newest_sample_the_forecast_reads_is_the_newest_stored(st
     );
 }
 
+/// A report from a device whose clock is a few minutes ahead (ingest allows
+/// some skew) is stored with its own time, after `now`: the newest day row
+/// then names a sample the forecast must not use yet, and the store reads
+/// the newest sample at or before `now` instead, as every stored sample
+/// says. Here that is a recovery after the day's dip: forecasting from the
+/// dip (the day's fullest, what the day row alone gives) says otherwise.
+pub(crate) async fn a_sample_from_a_clock_ahead_is_not_the_forecasts_newest_yet(store: &dyn Store) {
+    enroll_d1(store, "laptops").await;
+    let rule = RuleBook::default().default.disk_forecast;
+    let line = |at: i64| 80 * GIB - 2 * GIB * (at - T0) as u64 / DAY_SECS as u64;
+    let mut seq = 0;
+    let mut ingest = async |collected_at: i64, received_at: i64, free: u64| {
+        seq += 1;
+        let mut report = report(seq, collected_at, free);
+        report.received_at = received_at;
+        store.ingest_report(report, rules()).await.unwrap();
+    };
+    let end = T0 + 15 * DAY_SECS + 7 * HOUR_SECS;
+    for at in (T0..end).step_by(HOUR_SECS as usize) {
+        ingest(at, at + 1, line(at)).await;
+    }
+    ingest(end, end + 1, GIB).await;
+    ingest(end + 1_800, end + 1_801, line(end)).await;
+    let now = end + 2_401;
+    // Its numbers moved, so it is sampled and planned.
+    ingest(now + 300, now, line(end) - GIB).await;
+    assert_eq!(
+        store.disk_history("d1", now + 1).await.unwrap()["/"].len(),
+        1,
+        "the sample from the clock ahead is stored"
+    );
+    let stored = store.disk_history("d1", now - 20 * DAY_SECS).await.unwrap();
+    let expected = forecast_state(&rule, &stored["/"], now);
+    let from_the_dip = forecast_state(
+        &rule,
+        &stored["/"]
+            .iter()
+            .copied()
+            .filter(|s| s.at <= end)
+            .collect::<Vec<_>>(),
+        now,
+    );
+    assert_ne!(expected, from_the_dip, "the case tells the two apart");
+    let forecasts = store.disk_forecasts("d1").await.unwrap();
+    assert_eq!(forecasts.len(), 2, "{forecasts:?}");
+    for forecast in forecasts {
+        assert_eq!(
+            forecast.description,
+            expected.describe(),
+            "{}",
+            forecast.mount_point
+        );
+    }
+}
+
 /// Disk history as the release before day rows kept their newest sample
 /// left it, for both backends' migration tests: one filesystem's day rows
 /// whose newest sample is not their fullest, and a day row without samples.

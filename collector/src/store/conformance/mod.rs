@@ -121,6 +121,7 @@ macro_rules! store_conformance_suite {
             retention_bounds_history_and_keeps_the_forecast,
             forecast_from_day_rows_matches_every_sample_as_the_window_moves,
             the_newest_sample_the_forecast_reads_is_the_newest_stored,
+            a_sample_from_a_clock_ahead_is_not_the_forecasts_newest_yet,
             alert_note_and_its_audit_row_are_written_together,
             a_failed_delivery_is_retried_once_with_its_audit_row,
             deleting_a_device_removes_what_is_kept_about_it,
